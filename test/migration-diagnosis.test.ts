@@ -1,0 +1,54 @@
+import { describe, expect, it } from 'vitest';
+import { criuErrorLines, diagnoseRestore, formatDiagnosis } from '../lib/migration-diagnosis.ts';
+
+// Shape of a CRIU 4.2 restore.log (timestamps, pid prefixes, the harmless rlimit line).
+const SEND_QUEUE_LOG = `(00.000000) Version: 4.2.1 (gitid 0)
+(00.000012) Running on p4cf-lakewood Linux 6.18.0 #1 SMP x86_64
+(00.000140) Error (criu/util.c:777): rlimit: Can't setup RLIMIT_NOFILE for self: Operation not permitted
+(00.012345)      1: Restoring TCP connection id 12 ino 40a1
+(00.012400)      1: Debug: 	Restoring TCP 2 queue data 4096 bytes
+(00.012500)      1: Error (soccr/soccr.c:819): Can't restore send queue data (-1), want (0-4096:4096:65536): Broken pipe
+(00.012600)      1: Error (criu/sk-tcp.c:409): Can't restore socket queues
+(00.020000) Error (criu/cr-restore.c:2310): Restoring FAILED.
+`;
+
+describe('restore diagnosis', () => {
+  it('explains the send-queue Broken pipe case', () => {
+    const d = diagnoseRestore(SEND_QUEUE_LOG, 'Error: OCI runtime error: runc: criu failed: type NOTIFY errno 0');
+    expect(d.cause).toBe('send-queue-replay');
+    expect(d.summary).toMatch(/unsent data/);
+    expect(d.summary).toMatch(/quiesce\/drain did not finish/);
+    expect(d.errors[0]).toMatch(/^Error \(soccr\/soccr.c:819\)/);
+  });
+
+  it('drops the harmless rlimit line and strips prefixes', () => {
+    const lines = criuErrorLines(SEND_QUEUE_LOG);
+    expect(lines).toHaveLength(3);
+    expect(lines.some((l) => /RLIMIT/.test(l))).toBe(false);
+    expect(lines[2]).toBe('Error (criu/cr-restore.c:2310): Restoring FAILED.');
+  });
+
+  it('recognises a missing address and a damaged image', () => {
+    expect(diagnoseRestore('(00.1) 1: Error (soccr/soccr.c:499): Can\'t bind inet socket back: Cannot assign requested address\n').cause).toBe('address-missing');
+    expect(diagnoseRestore('(00.1) Error (criu/image.c:100): Unexpected EOF on (empty-image) inventory.img\n').cause).toBe('image-damaged');
+  });
+
+  it('falls back to the first error line, or podman stderr when there is no log', () => {
+    const d = diagnoseRestore('(00.1) Error (criu/foo.c:1): Something new\n(00.2) Error (criu/bar.c:2): Restoring FAILED.\n');
+    expect(d.cause).toBe('unknown');
+    expect(d.summary).toBe('restore failed: Error (criu/foo.c:1): Something new');
+    const p = diagnoseRestore('', 'Error: importing checkpoint: archive/tar: invalid tar header');
+    expect(p.cause).toBe('archive-damaged');
+    const none = diagnoseRestore('', '');
+    expect(none.summary).toMatch(/neither/);
+  });
+
+  it('formats a diagnosis file naming host, cause and the log', () => {
+    const d = diagnoseRestore(SEND_QUEUE_LOG);
+    const txt = formatDiagnosis(d, { index: 3, host: 'loveland', logPath: '/x/restore.log', podmanStderr: 'Error: criu failed' });
+    expect(txt).toMatch(/^migration 3: restore on loveland failed/);
+    expect(txt).toMatch(/cause: send-queue-replay/);
+    expect(txt).toMatch(/CRIU restore log: \/x\/restore.log/);
+    expect(txt).toMatch(/podman stderr/);
+  });
+});
