@@ -1,0 +1,35 @@
+// Builds the controller JSON from the p4cf configuration, so a run needs no hand-written
+// controller_config.json (CONTROLLER_CONFIG empty).
+import type { Config } from '../lib/config-keys.ts';
+import { programForArch } from '../p4/assets.ts';
+import { parseControllerConfig, type ControllerConfig } from './config.ts';
+
+/** The controller config JSON (plain object, validated) for a p4cf config. */
+export function controllerConfigFromP4cf(config: Config): ControllerConfig {
+  const port = (dev_port: number) => ({ dev_port, speed: config.SWITCH_PORT_SPEED, fec: config.SWITCH_PORT_FEC, an: config.SWITCH_PORT_AN });
+  const ports = [...new Set([config.LAKEWOOD_SW_PORT, config.LOVELAND_SW_PORT])];
+  const raw = {
+    id: 0,
+    client_id: 0,
+    name: programForArch(config.ARCH),
+    addr: config.BFRT_GRPC_ADDR,
+    load_balancer_ip: config.VIP,
+    service_port: config.SIGNALING_PORT,
+    port_setup: ports.map(port),
+    nodes: [
+      { ipv4: config.H2_IP, sw_port: config.LAKEWOOD_SW_PORT, dst_mac: config.H2_MAC, is_lb_node: true },
+      { ipv4: config.H3_IP, sw_port: config.LOVELAND_SW_PORT, dst_mac: config.H3_MAC, is_lb_node: true },
+      // The load generator's macvlan shim sits on lakewood's switch port.
+      { ipv4: config.SHIM_IP, sw_port: config.LAKEWOOD_SW_PORT, dst_mac: config.SHIM_MAC, is_lb_node: false },
+    ],
+  };
+  // Validate here so a bad p4cf value fails on the control machine, not on the switch.
+  return parseControllerConfig(raw);
+}
+
+/** The JSON text to write to the switch (program name in `name`, as in the original file). */
+export function controllerConfigJson(config: Config): string {
+  const c = controllerConfigFromP4cf(config);
+  const { program, ...rest } = c;
+  return `${JSON.stringify({ ...rest, name: program }, null, 2)}\n`;
+}
