@@ -1,0 +1,193 @@
+// Load generator: N WebSocket connections to the stream server, a ping every 100 ms on each,
+// sequence checking of every data frame, Prometheus metrics for the collector. Runs on lakewood and
+// reaches the server through the data path. Bundled to dist/remote/loadgen.mjs.
+import { createServer } from 'node:http';
+import WebSocket from 'ws';
+import client from 'prom-client';
+import { intArg, parseArgs, parseDurationMs, parseServerMessage } from './protocol.ts';
+import { counts, finishPings, newSeqState, onFrame, onPingSent, onPong, sumCounts, sweepPings, type SeqCounts, type SeqState } from './seqcheck.ts';
+import { meanAbs, summarize } from './rttstats.ts';
+
+const args = parseArgs(process.argv.slice(2), {
+  url: 'ws://127.0.0.1:8080/', connections: '4', ramp: '200ms', 'ping-interval': '100ms', 'rtt-cap': '1000ms',
+  'metrics-port': '9090', 'metrics-listen': '127.0.0.1', 'pong-window': '5s', 'connect-attempts': '20',
+  'gap-log': '200ms', duration: '0',
+}, 'loadgen');
+const url = new URL(args.url);
+if (url.protocol !== 'ws:' && url.protocol !== 'wss:') throw new Error(`loadgen: --url "${args.url}" must be ws://HOST:PORT/`);
+const nConns = intArg(args.connections, '--connections', 1, 100_000);
+const rampMs = parseDurationMs(args.ramp, '--ramp');
+const pingMs = parseDurationMs(args['ping-interval'], '--ping-interval');
+const rttCapMs = parseDurationMs(args['rtt-cap'], '--rtt-cap');
+const metricsPort = intArg(args['metrics-port'], '--metrics-port', 0, 65535);
+const pongWindowMs = parseDurationMs(args['pong-window'], '--pong-window');
+const connectAttempts = intArg(args['connect-attempts'], '--connect-attempts', 1, 10_000);
+const gapLogMs = parseDurationMs(args['gap-log'], '--gap-log');
+const durationMs = parseDurationMs(args.duration, '--duration');
+const BACKOFF_MIN = 500, BACKOFF_MAX = 3000;
+
+const log = (msg: string) => console.log(`${new Date().toISOString()} ${msg}`);
+
+interface Conn {
+  id: number; ws?: WebSocket; open: boolean; everOpened: boolean; attempts: number;
+  seq: SeqState; closed: SeqCounts[]; pingSeq: number; lastRtt?: number;
+  lastFrameAt?: number; timer?: NodeJS.Timeout; retry?: NodeJS.Timeout;
+}
+const conns: Conn[] = [];
+let stopping = false;
+let drops = 0;
+let bytesReceived = 0;
+let rtts: number[] = [];
+let rttDiffs: number[] = [];
+let staleRtts = 0;
+
+const register = new client.Registry();
+const g = (name: string, help: string) => new client.Gauge({ name, help, registers: [register] });
+const m = {
+  connected: g('loadgen_connected_clients', 'Open WebSocket connections'),
+  avg: g('loadgen_rtt_avg_ms', 'Mean RTT over the last scrape interval (NaN when no sample)'),
+  p50: g('loadgen_rtt_p50_ms', 'RTT p50 over the last scrape interval'),
+  p95: g('loadgen_rtt_p95_ms', 'RTT p95 over the last scrape interval'),
+  p99: g('loadgen_rtt_p99_ms', 'RTT p99 over the last scrape interval'),
+  max: g('loadgen_rtt_max_ms', 'RTT max over the last scrape interval'),
+  samples: g('loadgen_rtt_samples', 'RTT samples in the last scrape interval'),
+  jitter: g('loadgen_jitter_ms', 'Mean absolute difference of consecutive RTTs in the last scrape interval'),
+  bytes: g('loadgen_bytes_received_total', 'Payload bytes received'),
+  drops: g('loadgen_connection_drops_total', 'Connections that closed after being open'),
+  framesReceived: g('loadgen_frames_received_total', 'Data frames received'),
+  framesLost: g('loadgen_frames_lost', 'Data frames skipped in the sequence and not seen later'),
+  framesDuplicated: g('loadgen_frames_duplicated_total', 'Data frames received twice'),
+  framesReordered: g('loadgen_frames_reordered_total', 'Data frames received after a later one'),
+  pingsSent: g('loadgen_pings_sent_total', 'Pings sent'),
+  pingsUnanswered: g('loadgen_pings_unanswered', 'Pings without a pong within the pong window'),
+  pongsLate: g('loadgen_pongs_late_total', 'Pongs that arrived after the pong window'),
+  staleRtts: g('loadgen_rtt_stale_total', 'RTTs discarded for exceeding the cap'),
+  lastFrame: g('loadgen_last_frame_timestamp_ms', 'Wall-clock time (ms since epoch) of the last data frame received'),
+};
+const hist = new client.Histogram({
+  name: 'loadgen_rtt_ms', help: 'RTT distribution (ms)', registers: [register],
+  buckets: [0.1, 0.25, 0.5, 1, 2.5, 5, 10, 25, 50, 100, 250, 500, 1000],
+});
+
+const totals = (): SeqCounts => sumCounts(conns.flatMap((c) => [...c.closed, counts(c.seq)]));
+
+function onMessage(c: Conn, data: WebSocket.RawData): void {
+  const buf = Array.isArray(data) ? Buffer.concat(data) : Buffer.from(data as ArrayBuffer);
+  bytesReceived += buf.length;
+  const msg = parseServerMessage(buf.toString());
+  if (!msg) return;
+  if (msg.type === 'data') {
+    const now = Date.now();
+    const gapMs = c.lastFrameAt === undefined ? 0 : now - c.lastFrameAt;
+    if (gapMs > gapLogMs) log(`first-data-after-gap conn=${c.id} seq=${msg.seq} gap_ms=${gapMs}`);
+    c.lastFrameAt = now;
+    const lost = onFrame(c.seq, msg.seq);
+    if (lost) log(`conn ${c.id}: ${lost} frame(s) missing before seq ${msg.seq}`);
+    return;
+  }
+  if (onPong(c.seq, msg.seq) === 'unexpected') return;
+  const rtt = Number(process.hrtime.bigint() - BigInt(msg.client_ts)) / 1e6;
+  if (!(rtt >= 0) || rtt > rttCapMs) { staleRtts++; return; }
+  rtts.push(rtt);
+  hist.observe(rtt);
+  if (c.lastRtt !== undefined) rttDiffs.push(rtt - c.lastRtt);
+  c.lastRtt = rtt;
+}
+
+function ping(c: Conn): void {
+  sweepPings(c.seq, performance.now(), pongWindowMs);
+  if (!c.open || !c.ws) return;
+  const seq = c.pingSeq++;
+  c.ws.send(JSON.stringify({ type: 'ping', seq, ts: process.hrtime.bigint().toString() }));
+  onPingSent(c.seq, seq, performance.now());
+}
+
+function backoff(attempt: number): number {
+  return Math.min(BACKOFF_MAX, BACKOFF_MIN * 2 ** Math.max(0, attempt - 1));
+}
+
+function connect(c: Conn): void {
+  if (stopping) return;
+  c.attempts++;
+  const ws = new WebSocket(url, { perMessageDeflate: false, handshakeTimeout: 5000 });
+  c.ws = ws;
+  // Keepalive 1 s like the original, so a dead path is noticed while the migration is in flight.
+  ws.once('upgrade', (res) => res.socket.setKeepAlive(true, 1000));
+  ws.on('open', () => {
+    c.open = true; c.everOpened = true; c.attempts = 0; c.pingSeq = 0; c.lastRtt = undefined;
+    log(`conn ${c.id} open`);
+    c.timer = setInterval(() => ping(c), pingMs);
+  });
+  ws.on('message', (data) => onMessage(c, data));
+  ws.on('error', (err) => log(`conn ${c.id} error: ${err.message}`));
+  ws.on('close', (code, reason) => {
+    clearInterval(c.timer);
+    const wasOpen = c.open;
+    c.open = false;
+    if (wasOpen) {
+      // A new session restarts the server's sequence at 0: keep the old session's figures as totals.
+      finishPings(c.seq);
+      c.closed.push(counts(c.seq));
+      c.seq = newSeqState();
+    }
+    if (stopping) return;
+    if (wasOpen) { drops++; log(`conn ${c.id} dropped (code ${code}${reason.length ? ', ' + reason.toString() : ''}); reconnecting`); }
+    if (!c.everOpened && c.attempts >= connectAttempts) {
+      log(`conn ${c.id}: gave up after ${c.attempts} attempts to reach ${url.href}`);
+      if (conns.every((x) => !x.everOpened && !x.open && x.attempts >= connectAttempts)) shutdown(1);
+      return;
+    }
+    c.retry = setTimeout(() => connect(c), backoff(c.attempts));
+  });
+}
+
+async function metricsText(): Promise<string> {
+  const r = summarize(rtts);
+  const jitter = meanAbs(rttDiffs);
+  rtts = []; rttDiffs = [];
+  const t = totals();
+  m.connected.set(conns.filter((c) => c.open).length);
+  m.avg.set(r.avg); m.p50.set(r.p50); m.p95.set(r.p95); m.p99.set(r.p99); m.max.set(r.max); m.samples.set(r.count);
+  m.jitter.set(jitter);
+  m.bytes.set(bytesReceived); m.drops.set(drops); m.staleRtts.set(staleRtts);
+  m.framesReceived.set(t.framesReceived); m.framesLost.set(t.framesLost);
+  m.framesDuplicated.set(t.framesDuplicated); m.framesReordered.set(t.framesReordered);
+  m.pingsSent.set(t.pingsSent); m.pingsUnanswered.set(t.pingsUnanswered); m.pongsLate.set(t.pongsLate);
+  const last = Math.max(...conns.map((c) => c.lastFrameAt ?? NaN).filter((x) => !Number.isNaN(x)));
+  m.lastFrame.set(Number.isFinite(last) ? last : NaN);
+  return register.metrics();
+}
+
+const metricsHttp = createServer(async (req, res) => {
+  if (req.url?.split('?')[0] !== '/metrics') { res.writeHead(404).end('try /metrics\n'); return; }
+  res.writeHead(200, { 'content-type': register.contentType }).end(await metricsText());
+});
+metricsHttp.on('error', (err) => { log(`metrics on ${args['metrics-listen']}:${metricsPort} failed: ${err.message}`); process.exit(1); });
+metricsHttp.listen(metricsPort, args['metrics-listen'], () => {
+  const a = metricsHttp.address();
+  log(`metrics listening on ${args['metrics-listen']}:${typeof a === 'object' && a ? a.port : metricsPort}`);
+});
+
+function shutdown(code: number): void {
+  if (stopping) return;
+  stopping = true;
+  for (const c of conns) {
+    clearInterval(c.timer); clearTimeout(c.retry);
+    finishPings(c.seq);
+    c.ws?.terminate();
+  }
+  const t = totals();
+  log(`summary ${JSON.stringify({ ...t, drops, bytesReceived, staleRtts, connections: nConns })}`);
+  metricsHttp.close();
+  process.exit(code);
+}
+process.on('SIGTERM', () => shutdown(0));
+process.on('SIGINT', () => shutdown(0));
+
+log(`loadgen pid ${process.pid}: ${nConns} connection(s) to ${url.href}, ping every ${pingMs} ms`);
+for (let i = 0; i < nConns; i++) {
+  const c: Conn = { id: i, open: false, everOpened: false, attempts: 0, seq: newSeqState(), closed: [], pingSeq: 0 };
+  conns.push(c);
+  setTimeout(() => connect(c), i * rampMs);
+}
+if (durationMs > 0) setTimeout(() => shutdown(0), durationMs);

@@ -1,0 +1,170 @@
+// Stream server: runs as PID 1 in the migrated container. Sends sequenced data frames to every
+// WebSocket client, echoes pings, and pauses both on SIGUSR2 (quiesce) so the TCP send queues are
+// empty when CRIU checkpoints it. Bundled to dist/remote/stream-server.mjs: no repo-relative paths.
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import { WebSocketServer, WebSocket } from 'ws';
+import client from 'prom-client';
+import { encodeData, encodePong, intArg, parseArgs, parsePing } from './protocol.ts';
+
+const args = parseArgs(process.argv.slice(2), {
+  port: '8080', 'metrics-port': '8081', host: '0.0.0.0', fps: '30', padding: '512',
+  'echo-queue': '256', 'max-buffered': String(1 << 20),
+}, 'stream-server');
+const port = intArg(args.port, '--port', 1, 65535);
+const metricsPort = intArg(args['metrics-port'], '--metrics-port', 1, 65535);
+const fps = intArg(args.fps, '--fps', 1, 1000);
+const pad = 'x'.repeat(intArg(args.padding, '--padding', 0, 1 << 20));
+const echoQueueMax = intArg(args['echo-queue'], '--echo-queue', 1, 1 << 20);
+const maxBuffered = intArg(args['max-buffered'], '--max-buffered', 1024, 1 << 30);
+// Like the original: a writer gives up on a client only after this many write errors in a row.
+const MAX_WRITE_ERRORS = 30;
+
+const log = (msg: string) => console.log(`${new Date().toISOString()} ${msg}`);
+
+const register = new client.Registry();
+client.collectDefaultMetrics({ register });
+const m = {
+  connected: new client.Gauge({ name: 'stream_connected_clients', help: 'Open WebSocket connections', registers: [register] }),
+  total: new client.Counter({ name: 'stream_total_clients', help: 'WebSocket connections accepted since start', registers: [register] }),
+  bytesSent: new client.Counter({ name: 'stream_bytes_sent_total', help: 'Payload bytes written to clients', registers: [register] }),
+  bytesReceived: new client.Counter({ name: 'stream_bytes_received_total', help: 'Payload bytes received from clients', registers: [register] }),
+  framesSent: new client.Counter({ name: 'stream_frames_sent_total', help: 'Data frames written', registers: [register] }),
+  echoDropped: new client.Counter({ name: 'stream_echo_dropped_total', help: 'Echoes dropped because the bounded echo queue was full', registers: [register] }),
+  quiesced: new client.Gauge({ name: 'stream_quiesced', help: '1 while quiesced (SIGUSR2)', registers: [register] }),
+  uptime: new client.Gauge({ name: 'stream_uptime_seconds', help: 'Seconds since the server started (wall clock)', registers: [register] }),
+  cpu: new client.Gauge({ name: 'stream_cpu_percent', help: 'CPU use of this process since the previous scrape, percent of one core', registers: [register] }),
+  memory: new client.Gauge({ name: 'stream_memory_bytes', help: 'Resident set size', registers: [register] }),
+};
+
+interface Conn { ws: WebSocket; id: number; seq: number; echoes: string[]; writeErrors: number }
+const conns = new Set<Conn>();
+let quiesced = false;
+let nextId = 0;
+const startedAt = Date.now();
+
+function write(c: Conn, msg: string, isFrame: boolean): void {
+  const bytes = Buffer.byteLength(msg);
+  c.ws.send(msg, (err) => {
+    if (err) {
+      if (++c.writeErrors >= MAX_WRITE_ERRORS) {
+        log(`client ${c.id}: ${c.writeErrors} consecutive write errors (last: ${err.message}); closing`);
+        c.ws.terminate();
+      }
+      return;
+    }
+    c.writeErrors = 0;
+    m.bytesSent.inc(bytes);
+    if (isFrame) m.framesSent.inc();
+  });
+}
+
+function flushEchoes(c: Conn): void {
+  while (c.echoes.length && c.ws.readyState === WebSocket.OPEN && c.ws.bufferedAmount < maxBuffered) {
+    write(c, c.echoes.shift()!, false);
+  }
+}
+
+function tick(): void {
+  if (quiesced) return;
+  for (const c of conns) {
+    if (c.ws.readyState !== WebSocket.OPEN) continue;
+    flushEchoes(c);
+    // Backpressure: skip this frame rather than queue without bound; the sequence number only
+    // advances on frames actually written, so skipping never shows up as loss.
+    if (c.ws.bufferedAmount >= maxBuffered) continue;
+    write(c, encodeData(c.seq++, pad), true);
+  }
+}
+
+// Self-scheduling ticker on the monotonic clock. After a CRIU restore (or any stall) the clock has
+// jumped: re-anchor instead of firing a burst of catch-up frames.
+const period = 1000 / fps;
+let nextAt = performance.now() + period;
+let timer: NodeJS.Timeout | undefined;
+function schedule(): void {
+  const now = performance.now();
+  let delay = nextAt - now;
+  if (delay < -period || delay > 2 * period) { nextAt = now + period; delay = period; }
+  timer = setTimeout(() => { nextAt += period; tick(); schedule(); }, Math.max(0, delay));
+}
+
+function setQuiesced(on: boolean): void {
+  quiesced = on;
+  m.quiesced.set(on ? 1 : 0);
+  log(on ? 'quiesced: frames and echoes paused' : 'resumed: frames and echoes flowing');
+  if (!on) {
+    nextAt = performance.now() + period;
+    for (const c of conns) flushEchoes(c);
+  }
+}
+
+function health(_req: IncomingMessage, res: ServerResponse): void {
+  res.writeHead(200, { 'content-type': 'application/json' });
+  res.end(JSON.stringify({ status: 'ok', clients: conns.size, quiesced, uptime_s: (Date.now() - startedAt) / 1000 }));
+}
+
+const http = createServer((req, res) => {
+  if (req.method === 'GET' && req.url?.split('?')[0] === '/health') return health(req, res);
+  res.writeHead(404, { 'content-type': 'text/plain' }).end('not found; try /health or a WebSocket upgrade\n');
+});
+const wss = new WebSocketServer({ server: http, perMessageDeflate: false });
+wss.on('connection', (ws, req) => {
+  const c: Conn = { ws, id: nextId++, seq: 0, echoes: [], writeErrors: 0 };
+  conns.add(c);
+  m.total.inc();
+  m.connected.set(conns.size);
+  log(`client ${c.id} connected from ${req.socket.remoteAddress}:${req.socket.remotePort} (${conns.size} open)`);
+  ws.on('message', (data, isBinary) => {
+    const len = Array.isArray(data) ? data.reduce((n, b) => n + b.length, 0) : (data as Buffer | ArrayBuffer).byteLength;
+    m.bytesReceived.inc(len);
+    if (isBinary) return;
+    const ping = parsePing(data.toString());
+    if (!ping) return;
+    if (c.echoes.length >= echoQueueMax) { c.echoes.shift(); m.echoDropped.inc(); }
+    c.echoes.push(encodePong(ping));
+    if (!quiesced) flushEchoes(c);
+  });
+  ws.on('error', (err) => log(`client ${c.id} error: ${err.message}`));
+  ws.on('close', (code) => {
+    conns.delete(c);
+    m.connected.set(conns.size);
+    log(`client ${c.id} closed (code ${code}, ${conns.size} open)`);
+  });
+});
+
+let lastCpu = process.cpuUsage();
+let lastCpuAt = performance.now();
+const metricsHttp = createServer(async (req, res) => {
+  if (req.url?.split('?')[0] !== '/metrics') { res.writeHead(404).end('try /metrics\n'); return; }
+  const now = performance.now();
+  const cpu = process.cpuUsage();
+  const wallUs = (now - lastCpuAt) * 1000;
+  if (wallUs > 0) m.cpu.set((100 * (cpu.user - lastCpu.user + cpu.system - lastCpu.system)) / wallUs);
+  lastCpu = cpu; lastCpuAt = now;
+  m.memory.set(process.memoryUsage().rss);
+  m.uptime.set((Date.now() - startedAt) / 1000);
+  m.connected.set(conns.size);
+  res.writeHead(200, { 'content-type': register.contentType });
+  res.end(await register.metrics());
+});
+
+function listen(server: ReturnType<typeof createServer>, p: number, what: string): void {
+  server.on('error', (err) => { log(`${what} on ${args.host}:${p} failed: ${err.message}`); process.exit(1); });
+  server.listen(p, args.host, () => log(`${what} listening on ${args.host}:${p}`));
+}
+listen(http, port, 'websocket+health');
+listen(metricsHttp, metricsPort, 'metrics');
+m.quiesced.set(0);
+schedule();
+
+process.on('SIGUSR2', () => setQuiesced(!quiesced));
+for (const sig of ['SIGTERM', 'SIGINT'] as const) {
+  process.on(sig, () => {
+    log(`${sig}: exiting`);
+    clearTimeout(timer);
+    for (const c of conns) c.ws.terminate();
+    http.close(); metricsHttp.close();
+    process.exit(0);
+  });
+}
+log(`stream server pid ${process.pid}: ${fps} fps, ${pad.length} B padding`);
