@@ -1,0 +1,365 @@
+// Configuration: parse and layer every declared key, remember where each value came from.
+// Layers, later wins: config.env → hardware overlay (config_hw.env or --config FILE) → environment
+// (declared names only) → CLI flags. Everything is validated here, before any host is touched.
+import { existsSync, readFileSync } from 'node:fs';
+import { basename, isAbsolute, resolve } from 'node:path';
+import { parse as dotenvParse } from 'dotenv';
+import { KEYS, type Config, type KeyName, type KeyType, type SshTarget } from './config-keys.ts';
+
+export type { Config, KeyName, SshTarget } from './config-keys.ts';
+
+export const KEY_NAMES = Object.keys(KEYS) as KeyName[];
+
+/** A bad key or value; `message` names the key, the value, what is expected and where it came from. */
+export class ConfigError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'ConfigError';
+  }
+}
+
+export interface Mode { testbed: 'local' | 'hw'; why: string }
+
+export interface LoadedConfig {
+  config: Config;
+  /** `default`, `config.env:12`, `config_hw.env:7`, `env`, `--steady-state`, `--set` … */
+  origins: Record<KeyName, string>;
+  /** The raw string each value was parsed from (before unit conversion). */
+  raw: Record<KeyName, string>;
+  mode: Mode;
+  projectDir: string;
+  /** The overlay file in use, if any. */
+  overlay?: string;
+}
+
+export interface LoadOptions {
+  /** CLI arguments; only the config flags are read (--config, --set, --steady-state, --post-migration, --migrations). */
+  argv?: string[];
+  /** Environment to read declared keys from; default process.env. Pass {} to ignore the environment. */
+  env?: Record<string, string | undefined>;
+  /** Project dir holding config.env and config_hw.env; default process.cwd(). */
+  cwd?: string;
+  /** Hardware overlay file (same as --config). */
+  configFile?: string;
+}
+
+// ---------------------------------------------------------------------------------------------
+// value parsers
+
+const IPV4_OCTET = /^(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)$/;
+
+function isIpv4(s: string): boolean {
+  const parts = s.split('.');
+  return parts.length === 4 && parts.every((p) => IPV4_OCTET.test(p));
+}
+
+const DURATION_UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
+
+/** "500ms" | "15s" | "2m" | "1h" | "1.5s" → milliseconds. */
+export function parseDuration(s: string): number {
+  const m = /^(\d+(?:\.\d+)?)(ms|s|m|h)$/.exec(s.trim());
+  if (!m) throw new Error('expected a duration such as 500ms, 15s, 2m or 1h');
+  return Math.round(Number(m[1]) * DURATION_UNITS[m[2]]);
+}
+
+/** "user@host[:port]" → {user, host, port}. */
+export function parseSshTarget(s: string): SshTarget {
+  const m = /^([a-z_][a-z0-9_.-]*)@([A-Za-z0-9.-]+|\[[0-9a-fA-F:]+\])(?::(\d+))?$/.exec(s);
+  if (!m) throw new Error('expected an SSH target user@host[:port]');
+  const port = m[3] === undefined ? 22 : Number(m[3]);
+  if (port < 1 || port > 65535) throw new Error('expected an SSH port between 1 and 65535');
+  return { user: m[1], host: m[2].replace(/^\[|\]$/g, ''), port };
+}
+
+function expected(type: KeyType): string {
+  switch (type.kind) {
+    case 'ipv4': return 'an IPv4 address such as 192.168.12.2';
+    case 'cidr': return 'an IPv4 prefix such as 192.168.12.0/24';
+    case 'mac': return 'a MAC address such as 02:42:c0:a8:0c:02';
+    case 'port': return 'a TCP port 1-65535';
+    case 'int': return `an integer${type.min !== undefined ? ` >= ${type.min}` : ''}${type.max !== undefined ? ` and <= ${type.max}` : ''}`;
+    case 'duration': return 'a duration such as 500ms, 15s, 2m';
+    case 'path': return 'a path (no newlines or NUL)';
+    case 'ssh': return 'an SSH target user@host[:port]';
+    case 'enum': return `one of ${type.values.join(', ')}`;
+    case 'bool': return 'true or false';
+    case 'string': return type.hint ?? (type.pattern ? `a string matching ${type.pattern}` : 'a string');
+    case 'hostport': return 'host:port such as 127.0.0.1:50052';
+    case 'url': return `an http(s) URL${type.optional ? ' or empty' : ''}`;
+  }
+}
+
+/** Parse one raw value by type; throws a plain Error with the expectation (context is added by the caller). */
+export function parseByType(type: KeyType, raw: string): unknown {
+  const v = raw.trim();
+  const bad = (): never => { throw new Error(`expected ${expected(type)}`); };
+  switch (type.kind) {
+    case 'ipv4': return isIpv4(v) ? v : bad();
+    case 'cidr': {
+      const [ip, len, ...rest] = v.split('/');
+      if (rest.length || !isIpv4(ip) || !/^\d{1,2}$/.test(len ?? '') || Number(len) > 32) bad();
+      return v;
+    }
+    case 'mac': return /^[0-9a-fA-F]{2}(:[0-9a-fA-F]{2}){5}$/.test(v) ? v.toLowerCase() : bad();
+    case 'port': {
+      if (!/^\d{1,5}$/.test(v)) bad();
+      const n = Number(v);
+      return n >= 1 && n <= 65535 ? n : bad();
+    }
+    case 'int': {
+      if (!/^-?\d+$/.test(v)) bad();
+      const n = Number(v);
+      if (!Number.isSafeInteger(n)) bad();
+      if (type.min !== undefined && n < type.min) bad();
+      if (type.max !== undefined && n > type.max) bad();
+      return n;
+    }
+    case 'duration':
+      try { return parseDuration(v); } catch { return bad(); }
+    case 'path': return /[\n\0]/.test(raw) ? bad() : v;
+    case 'ssh':
+      try { return parseSshTarget(v); } catch (e) { throw new Error(`expected an SSH target user@host[:port] (${(e as Error).message.replace(/^expected /, '')})`); }
+    case 'enum': return type.values.includes(v) ? v : bad();
+    case 'bool': {
+      const l = v.toLowerCase();
+      if (['true', '1', 'yes', 'on'].includes(l)) return true;
+      if (['false', '0', 'no', 'off'].includes(l)) return false;
+      return bad();
+    }
+    case 'string': return !type.pattern || type.pattern.test(v) ? v : bad();
+    case 'hostport': {
+      const m = /^([A-Za-z0-9.-]+|\[[0-9a-fA-F:]+\]):(\d{1,5})$/.exec(v);
+      if (!m || Number(m[2]) < 1 || Number(m[2]) > 65535) bad();
+      return v;
+    }
+    case 'url': {
+      if (v === '' && type.optional) return '';
+      try {
+        const u = new URL(v);
+        return u.protocol === 'http:' || u.protocol === 'https:' ? v : bad();
+      } catch { return bad(); }
+    }
+  }
+}
+
+function show(raw: string): string {
+  return JSON.stringify(raw);
+}
+
+/** Parse one key's raw value, with an error naming key, value, expected type and origin. */
+export function parseKey(key: KeyName, raw: string, origin: string): unknown {
+  try {
+    return parseByType(KEYS[key].type, raw);
+  } catch (e) {
+    const value = (KEYS[key] as { secret?: boolean }).secret ? '<redacted>' : show(raw);
+    throw new ConfigError(`${key}=${value} (from ${origin}): ${(e as Error).message}`);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// "did you mean"
+
+function editDistance(a: string, b: string): number {
+  const d = Array.from({ length: a.length + 1 }, (_, i) => [i, ...Array(b.length).fill(0)] as number[]);
+  for (let j = 1; j <= b.length; j++) d[0][j] = j;
+  for (let i = 1; i <= a.length; i++)
+    for (let j = 1; j <= b.length; j++)
+      d[i][j] = Math.min(d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1));
+  return d[a.length][b.length];
+}
+
+/** The declared key closest to `name`, when close enough to be a likely typo. */
+export function suggestKey(name: string): KeyName | undefined {
+  const up = name.toUpperCase();
+  let best: KeyName | undefined;
+  let bestD = Infinity;
+  for (const k of KEY_NAMES) {
+    const dist = editDistance(up, k);
+    if (dist < bestD) { bestD = dist; best = k; }
+  }
+  return best !== undefined && bestD <= Math.max(2, Math.floor(name.length / 4)) ? best : undefined;
+}
+
+function unknownKey(name: string, origin: string): ConfigError {
+  const s = suggestKey(name);
+  return new ConfigError(`unknown config key ${name} (from ${origin})${s ? `; did you mean ${s}?` : ''} (declared keys are in lib/config-keys.ts)`);
+}
+
+// ---------------------------------------------------------------------------------------------
+// files
+
+interface FileEntry { key: string; value: string; origin: string }
+
+/** Parse a dotenv file (no shell evaluation) and attach `file:line` origins. */
+export function readEnvFile(path: string, label = basename(path)): FileEntry[] {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (e) {
+    throw new ConfigError(`cannot read config file ${path}: ${(e as Error).message}`);
+  }
+  const parsed = dotenvParse(text);
+  const lines = text.split(/\r?\n/);
+  return Object.entries(parsed).map(([key, value]) => {
+    // dotenv keeps the last assignment, so the origin is the last line that assigns the key.
+    const re = new RegExp(`^\\s*(?:export\\s+)?${key.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}\\s*[=:]`);
+    let line = 0;
+    lines.forEach((l, i) => { if (re.test(l)) line = i + 1; });
+    return { key, value, origin: `${label}:${line}` };
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+// CLI flags
+
+export interface ConfigFlags { configFile?: string; sets: { key: string; value: string; origin: string }[] }
+
+const FLAG_KEYS = new Map<string, KeyName>(
+  KEY_NAMES.filter((k) => (KEYS[k] as { flag?: string }).flag).map((k) => [(KEYS[k] as { flag?: string }).flag!, k]),
+);
+
+/** The config flags of argv (others are left to the caller). Accepts `--flag value` and `--flag=value`. */
+export function parseConfigFlags(argv: string[]): ConfigFlags {
+  const out: ConfigFlags = { sets: [] };
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i];
+    const eq = arg.indexOf('=');
+    const name = arg.startsWith('--') && eq > 0 ? arg.slice(0, eq) : arg;
+    const isConfigFlag = name === '--config' || name === '--set' || FLAG_KEYS.has(name);
+    if (!isConfigFlag) continue;
+    let value: string | undefined;
+    if (name !== arg) value = arg.slice(eq + 1);
+    else {
+      value = argv[i + 1];
+      if (value === undefined || value.startsWith('--')) throw new ConfigError(`${name} needs a value`);
+      i++;
+    }
+    if (name === '--config') out.configFile = value;
+    else if (name === '--set') {
+      const e = value.indexOf('=');
+      if (e <= 0) throw new ConfigError(`--set ${show(value)}: expected KEY=VALUE`);
+      out.sets.push({ key: value.slice(0, e), value: value.slice(e + 1), origin: '--set' });
+    } else {
+      const key = FLAG_KEYS.get(name)!;
+      const type = KEYS[key].type;
+      if (type.kind === 'duration') {
+        // These flags take seconds, like the original scripts.
+        if (!/^\d+(\.\d+)?$/.test(value)) throw new ConfigError(`${name} ${show(value)}: expected a number of seconds (e.g. ${name} 20)`);
+        out.sets.push({ key, value: `${value}s`, origin: name });
+      } else out.sets.push({ key, value, origin: name });
+    }
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------
+// layering
+
+const SSH_KEYS = KEY_NAMES.filter((k) => KEYS[k].type.kind === 'ssh');
+
+/** Load, layer and validate the configuration. Throws ConfigError before anything touches a host. */
+export function loadConfig(opts: LoadOptions = {}): LoadedConfig {
+  const projectDir = resolve(opts.cwd ?? process.cwd());
+  const env = opts.env ?? process.env;
+  const flags = parseConfigFlags(opts.argv ?? []);
+
+  const raw = {} as Record<KeyName, string>;
+  const origins = {} as Record<KeyName, string>;
+  for (const k of KEY_NAMES) { raw[k] = KEYS[k].default; origins[k] = 'default'; }
+
+  const apply = (entries: FileEntry[]) => {
+    for (const e of entries) {
+      if (!(e.key in KEYS)) throw unknownKey(e.key, e.origin);
+      raw[e.key as KeyName] = e.value;
+      origins[e.key as KeyName] = e.origin;
+    }
+  };
+
+  const base = resolve(projectDir, 'config.env');
+  if (existsSync(base)) apply(readEnvFile(base));
+
+  const overlayArg = flags.configFile ?? opts.configFile;
+  const defaultOverlay = resolve(projectDir, 'config_hw.env');
+  const overlay = overlayArg ? resolve(projectDir, overlayArg) : existsSync(defaultOverlay) ? defaultOverlay : undefined;
+  let modeWhy = overlayArg ? '' : 'no config_hw.env and no --config';
+  if (overlay) {
+    if (overlayArg && !existsSync(overlay)) throw new ConfigError(`--config ${overlayArg}: file ${overlay} does not exist`);
+    const label = basename(overlay);
+    const entries = readEnvFile(overlay, label);
+    apply(entries);
+    const via = overlayArg ? `--config ${overlayArg}` : `${label} present`;
+    const explicit = entries.find((e) => e.key === 'TESTBED');
+    const sshEntry = entries.find((e) => SSH_KEYS.includes(e.key as KeyName));
+    if (explicit) modeWhy = `${via}, TESTBED set at ${explicit.origin}`;
+    else if (sshEntry) {
+      // A hardware overlay that names SSH targets is a hardware testbed unless it says otherwise.
+      raw.TESTBED = 'hw';
+      origins.TESTBED = `${sshEntry.origin} (implied by ${sshEntry.key})`;
+      modeWhy = `${via}, sets ${sshEntry.key} (${sshEntry.origin})`;
+    } else modeWhy = `${via} but sets no *_SSH key and no TESTBED`;
+  }
+
+  for (const k of KEY_NAMES) {
+    const v = env[k];
+    if (v !== undefined) { raw[k] = v; origins[k] = 'env'; }
+  }
+
+  for (const s of flags.sets) {
+    if (!(s.key in KEYS)) throw unknownKey(s.key, s.origin);
+    raw[s.key as KeyName] = s.value;
+    origins[s.key as KeyName] = s.origin;
+  }
+
+  const config = {} as Record<KeyName, unknown>;
+  const errors: string[] = [];
+  for (const k of KEY_NAMES) {
+    try { config[k] = parseKey(k, raw[k], origins[k]); } catch (e) { errors.push((e as Error).message); }
+  }
+  if (errors.length) throw new ConfigError(errors.length === 1 ? errors[0] : `invalid configuration:\n  ${errors.join('\n  ')}`);
+
+  const testbed = config.TESTBED as 'local' | 'hw';
+  if (origins.TESTBED === 'env' || origins.TESTBED.startsWith('--')) modeWhy = `TESTBED=${testbed} from ${origins.TESTBED}`;
+  else if (!modeWhy) modeWhy = `TESTBED=${testbed} from ${origins.TESTBED}`;
+  return { config: config as Config, origins, raw, mode: { testbed, why: modeWhy }, projectDir, overlay };
+}
+
+// ---------------------------------------------------------------------------------------------
+// helpers
+
+/** Replace `{host}` in a per-host path template (REMOTE_PROJECT_DIR, CHECKPOINT_DIR). */
+export function hostDir(template: string, hostName: string): string {
+  if (!/^[a-z0-9_-]+$/.test(hostName)) throw new Error(`hostDir: host name ${show(hostName)} is not a plain name`);
+  return template.replaceAll('{host}', hostName);
+}
+
+/** A path on this machine: relative paths are relative to the project dir. */
+export function localPath(projectDir: string, p: string): string {
+  return isAbsolute(p) ? p : resolve(projectDir, p);
+}
+
+export function isSecret(key: KeyName): boolean {
+  return Boolean((KEYS[key] as { secret?: boolean }).secret);
+}
+
+/** `{ key: { value, origin } }` with secrets redacted; the format of config.json. */
+export function configRecord(loaded: LoadedConfig): Record<string, { value: unknown; origin: string }> {
+  const out: Record<string, { value: unknown; origin: string }> = {};
+  for (const k of KEY_NAMES) {
+    const v = loaded.config[k];
+    out[k] = { value: isSecret(k) && v !== '' ? '<redacted>' : v, origin: loaded.origins[k] };
+  }
+  return out;
+}
+
+/** The text of --print-config: mode line, then one line per key grouped, with its origin. */
+export function formatConfig(loaded: LoadedConfig): string {
+  const lines = [`mode: ${loaded.mode.testbed} (${loaded.mode.why})`];
+  let group = '';
+  const width = Math.max(...KEY_NAMES.map((k) => k.length));
+  for (const k of KEY_NAMES) {
+    if (KEYS[k].group !== group) { group = KEYS[k].group; lines.push(`# ${group}`); }
+    const shown = isSecret(k) && loaded.raw[k] !== '' ? '<redacted>' : loaded.raw[k];
+    lines.push(`${k.padEnd(width)} = ${shown.padEnd(28)} # ${loaded.origins[k]}`);
+  }
+  return lines.join('\n');
+}

@@ -1,0 +1,504 @@
+// Host handles: one persistent SSH connection per testbed machine (node-ssh), the same API for this
+// machine ('local', zx), and a dry-run variant that only prints and records the plan.
+// Host keys are pinned by a known_hosts file; an unknown or changed key is refused.
+import { createHash, createHmac } from 'node:crypto';
+import { mkdir, readFile, stat } from 'node:fs/promises';
+import { readFileSync } from 'node:fs';
+import net from 'node:net';
+import { dirname } from 'node:path';
+import { NodeSSH } from 'node-ssh';
+import { $ } from 'zx';
+import type { SshTarget } from './config-keys.ts';
+import type { Cleanup } from './cleanup.ts';
+import { lineSplitter, type Logger } from './log.ts';
+
+export type HostName = 'tofino' | 'lakewood' | 'loveland' | 'local';
+export const TESTBED_HOSTS = ['tofino', 'lakewood', 'loveland'] as const;
+
+export interface ExecOpts {
+  sudo?: boolean; cwd?: string; env?: Record<string, string>; stdin?: string | Buffer;
+  timeoutMs?: number; quiet?: boolean; allowFail?: boolean;
+}
+export interface ExecResult { stdout: string; stderr: string; code: number }
+export interface BackgroundOpts { name: string; logFile: string; cwd?: string; env?: Record<string, string> }
+export interface BackgroundProc { pid: number; stop(): Promise<void> }
+export interface Forward { localPort: number; close(): Promise<void> }
+
+export interface Host {
+  name: string;
+  exec(cmd: string, opts?: ExecOpts): Promise<ExecResult>;
+  upload(localPath: string, remotePath: string): Promise<void>;
+  download(remotePath: string, localPath: string): Promise<void>;
+  background(cmd: string, opts: BackgroundOpts): Promise<BackgroundProc>;
+  forward(remotePort: number, remoteHost?: string, localPort?: number): Promise<Forward>;
+  close(): Promise<void>;
+}
+
+// ---------------------------------------------------------------------------------------------
+// quoting
+
+const RAW = Symbol('raw shell text');
+export interface RawShell { [RAW]: string }
+
+/** Text inserted into an `sh` template without quoting (e.g. a redirection you wrote yourself). */
+export function raw(text: string): RawShell {
+  return { [RAW]: text };
+}
+
+/** Quote one word for a POSIX shell. */
+export function quote(value: unknown): string {
+  if (value !== null && typeof value === 'object' && RAW in (value as object)) return (value as RawShell)[RAW];
+  if (Array.isArray(value)) return value.map(quote).join(' ');
+  if (value === undefined || value === null) throw new Error(`sh: cannot interpolate ${value}`);
+  const s = String(value);
+  if (s === '') return "''";
+  if (/^[A-Za-z0-9_\/.,:@%+=-]+$/.test(s)) return s;
+  return `'${s.replace(/'/g, `'\\''`)}'`;
+}
+
+/** Tagged template that shell-quotes every interpolated value; arrays become quoted words. */
+export function sh(strings: TemplateStringsArray, ...values: unknown[]): string {
+  let out = strings[0];
+  values.forEach((v, i) => { out += quote(v) + strings[i + 1]; });
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------
+// errors
+
+export class RemoteError extends Error {
+  constructor(
+    public host: string,
+    public command: string,
+    public code: number,
+    public stderrTail: string,
+    what?: string,
+  ) {
+    super(`[${host}] ${what ?? `command failed with exit code ${code}`}: ${command.length > 300 ? command.slice(0, 300) + '…' : command}${stderrTail ? `\n  stderr: ${stderrTail.split('\n').join('\n  stderr: ')}` : ''}`);
+    this.name = 'RemoteError';
+  }
+}
+
+export function tail(text: string, lines = 15, chars = 2000): string {
+  const t = text.trimEnd().split('\n').slice(-lines).join('\n');
+  return t.length > chars ? '…' + t.slice(-chars) : t;
+}
+
+// ---------------------------------------------------------------------------------------------
+// command wrapping, shared by SSH and local hosts so both behave the same
+
+/** The shell text run for `cmd` with cwd/env/sudo/timeout applied. */
+export function wrapCommand(cmd: string, opts: ExecOpts, isRoot: boolean): string {
+  const needsSudo = Boolean(opts.sudo) && !isRoot;
+  if (!opts.cwd && !opts.env && !opts.timeoutMs && !needsSudo) return cmd;
+  const pre: string[] = [];
+  if (opts.cwd) pre.push(`cd ${quote(opts.cwd)} || exit 125`);
+  for (const [k, v] of Object.entries(opts.env ?? {})) {
+    if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(k)) throw new Error(`exec: environment variable name ${JSON.stringify(k)} is not valid`);
+    pre.push(`export ${k}=${quote(v)}`);
+  }
+  const inner = [...pre, cmd].join('\n');
+  // coreutils timeout signals the whole process group, so children die with the command.
+  const to = opts.timeoutMs ? `timeout -k 2 ${Math.max(0.001, opts.timeoutMs / 1000)}s ` : '';
+  return `${needsSudo ? 'sudo -n ' : ''}${to}sh -c ${quote(inner)}`;
+}
+
+function backgroundScript(cmd: string, o: BackgroundOpts): string {
+  const pre = [`mkdir -p ${quote(dirname(o.logFile))}`];
+  if (o.cwd) pre.push(`cd ${quote(o.cwd)}`);
+  for (const [k, v] of Object.entries(o.env ?? {})) pre.push(`export ${k}=${quote(v)}`);
+  // setsid makes the process a group leader, so stop() can kill exactly its group (never by name).
+  // The start time pins the PID against reuse.
+  return `${pre.join(' && ')} && { setsid nohup sh -c ${quote(cmd)} >${quote(o.logFile)} 2>&1 </dev/null & p=$!; echo "$p $(awk '{print $22}' /proc/$p/stat 2>/dev/null)"; }`;
+}
+
+function stopScript(pid: number, startTime: string): string {
+  return [
+    `p=${pid}`,
+    `st=$(awk '{print $22}' /proc/$p/stat 2>/dev/null || true)`,
+    // Leader alive with another start time: the PID was reused; leave that process alone.
+    `if [ -n "$st" ] && [ -n ${quote(startTime)} ] && [ "$st" != ${quote(startTime)} ]; then echo "pid $p reused, not killing"; exit 0; fi`,
+    `kill -TERM -$p 2>/dev/null || exit 0`,
+    `i=0; while [ $i -lt 50 ]; do kill -0 -$p 2>/dev/null || exit 0; sleep 0.1; i=$((i+1)); done`,
+    `kill -KILL -$p 2>/dev/null; exit 0`,
+  ].join('\n');
+}
+
+function parseBackgroundOutput(host: string, cmd: string, stdout: string): { pid: number; start: string } {
+  const [pidText, start = ''] = stdout.trim().split(/\s+/);
+  const pid = Number(pidText);
+  if (!Number.isInteger(pid) || pid <= 1) throw new RemoteError(host, cmd, 0, '', `background start printed no PID (got ${JSON.stringify(stdout)})`);
+  return { pid, start };
+}
+
+// ---------------------------------------------------------------------------------------------
+// known_hosts
+
+export interface KnownHostEntry { patterns: string[]; hashed?: { salt: Buffer; hash: Buffer }; type: string; key: Buffer; line: number }
+
+export function parseKnownHosts(text: string): KnownHostEntry[] {
+  const out: KnownHostEntry[] = [];
+  text.split('\n').forEach((l, i) => {
+    const line = l.trim();
+    if (!line || line.startsWith('#') || line.startsWith('@')) return;
+    const [hosts, type, b64] = line.split(/\s+/);
+    if (!hosts || !type || !b64) return;
+    const key = Buffer.from(b64, 'base64');
+    if (hosts.startsWith('|1|')) {
+      const [, , salt, hash] = hosts.split('|');
+      out.push({ patterns: [], hashed: { salt: Buffer.from(salt, 'base64'), hash: Buffer.from(hash, 'base64') }, type, key, line: i + 1 });
+    } else out.push({ patterns: hosts.split(','), type, key, line: i + 1 });
+  });
+  return out;
+}
+
+/** The known_hosts name of a target: `host` on port 22, `[host]:port` otherwise. */
+export function knownHostsName(host: string, port: number): string {
+  return port === 22 ? host : `[${host}]:${port}`;
+}
+
+export function entriesFor(entries: KnownHostEntry[], host: string, port: number): KnownHostEntry[] {
+  const name = knownHostsName(host, port);
+  return entries.filter((e) =>
+    e.hashed
+      ? createHmac('sha1', e.hashed.salt).update(name).digest().equals(e.hashed.hash)
+      : e.patterns.includes(name));
+}
+
+export function fingerprint(key: Buffer): string {
+  return 'SHA256:' + createHash('sha256').update(key).digest('base64').replace(/=+$/, '');
+}
+
+function keyType(blob: Buffer): string {
+  try { return blob.subarray(4, 4 + blob.readUInt32BE(0)).toString(); } catch { return 'unknown'; }
+}
+
+const HOSTKEY_ALGOS: Record<string, string[]> = {
+  'ssh-rsa': ['rsa-sha2-512', 'rsa-sha2-256', 'ssh-rsa'],
+};
+
+// ---------------------------------------------------------------------------------------------
+// output handling
+
+export interface HostDeps {
+  log?: Logger;
+  cleanup?: Cleanup;
+}
+
+function streamer(name: string, log: Logger | undefined, quiet: boolean | undefined) {
+  if (quiet || !log) return { push: (_: Buffer | string) => {}, flush: () => {} };
+  return lineSplitter((line) => log.host(name, line));
+}
+
+function finish(name: string, cmd: string, opts: ExecOpts, r: ExecResult, startedMs: number): ExecResult {
+  if (r.code === 0 || opts.allowFail) return r;
+  const timedOut = Boolean(opts.timeoutMs) && (r.code === 124 || r.code === 137) && Date.now() - startedMs >= opts.timeoutMs! - 50;
+  throw new RemoteError(name, cmd, r.code, tail(r.stderr || r.stdout),
+    timedOut ? `command timed out after ${opts.timeoutMs} ms (exit ${r.code})` : undefined);
+}
+
+function registerBackground(host: Host, deps: HostDeps, name: string, pid: number, start: string): BackgroundProc {
+  let removeUndo = () => {};
+  let stopped = false;
+  const stop = async () => {
+    if (stopped) return;
+    stopped = true;
+    removeUndo();
+    await host.exec(sh`sh -c ${stopScript(pid, start)}`, { quiet: true, timeoutMs: 10_000 });
+  };
+  if (deps.cleanup) removeUndo = deps.cleanup.add(`stop ${name} on ${host.name} (pid ${pid})`, stop);
+  return { pid, stop };
+}
+
+function registerForward(hostName: string, deps: HostDeps, f: Forward, remote: string): Forward {
+  const remove = deps.cleanup?.add(`close forward localhost:${f.localPort} → ${hostName} ${remote}`, () => f.close()) ?? (() => {});
+  return { localPort: f.localPort, close: async () => { remove(); await f.close(); } };
+}
+
+function listenLocal(localPort: number, onConn: (s: net.Socket) => void): Promise<{ port: number; close(): Promise<void> }> {
+  const sockets = new Set<net.Socket>();
+  const server = net.createServer((s) => {
+    sockets.add(s);
+    s.on('close', () => sockets.delete(s));
+    onConn(s);
+  });
+  return new Promise((resolve, reject) => {
+    server.once('error', (e) => reject(new Error(`cannot listen on 127.0.0.1:${localPort}: ${e.message}`)));
+    server.listen(localPort, '127.0.0.1', () => {
+      const port = (server.address() as net.AddressInfo).port;
+      resolve({
+        port,
+        close: () => new Promise<void>((res) => { for (const s of sockets) s.destroy(); server.close(() => res()); }),
+      });
+    });
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+// SSH host
+
+export interface SshHostOptions extends HostDeps {
+  name: string;
+  target: SshTarget;
+  privateKeyPath: string;
+  knownHostsPath: string;
+  connectTimeoutMs?: number;
+}
+
+export function createSshHost(o: SshHostOptions): Host {
+  const { name, target } = o;
+  const where = `${target.user}@${target.host}:${target.port}`;
+  let ssh: NodeSSH | undefined;
+  let connecting: Promise<NodeSSH> | undefined;
+  const isRoot = target.user === 'root';
+
+  const connect = async (): Promise<NodeSSH> => {
+    let text: string;
+    try { text = readFileSync(o.knownHostsPath, 'utf8'); } catch (e) {
+      throw new Error(`[${name}] cannot read known_hosts file ${o.knownHostsPath} (SSH_KNOWN_HOSTS): ${(e as Error).message}`);
+    }
+    const pinned = entriesFor(parseKnownHosts(text), target.host, target.port);
+    const hostName = knownHostsName(target.host, target.port);
+    if (!pinned.length)
+      throw Object.assign(new Error(`[${name}] host ${hostName} is not in known_hosts ${o.knownHostsPath}; refusing to connect. ` +
+        `Check the key out of band, then add it (e.g. ssh-keyscan -p ${target.port} ${target.host} >> ${o.knownHostsPath}).`), { noRetry: true });
+    let refusal = '';
+    const algos = [...new Set(pinned.flatMap((e) => HOSTKEY_ALGOS[e.type] ?? [e.type]))];
+    const client = new NodeSSH();
+    try {
+      await client.connect({
+        host: target.host, port: target.port, username: target.user,
+        privateKey: await readFile(o.privateKeyPath, 'utf8').catch((e) => {
+          throw new Error(`[${name}] cannot read SSH key ${o.privateKeyPath} (SSH_KEY): ${(e as Error).message}`);
+        }),
+        readyTimeout: o.connectTimeoutMs ?? 10_000,
+        keepaliveInterval: 5000,
+        keepaliveCountMax: 3,
+        algorithms: { serverHostKey: algos as never },
+        hostVerifier: (key: Buffer) => {
+          if (pinned.some((e) => e.key.equals(key))) return true;
+          refusal = `[${name}] HOST KEY MISMATCH for ${hostName}: the server offered ${keyType(key)} ${fingerprint(key)}, ` +
+            `but ${o.knownHostsPath} pins ${pinned.map((e) => `${e.type} ${fingerprint(e.key)} (line ${e.line})`).join(', ')}. Refusing to connect.`;
+          return false;
+        },
+      });
+    } catch (e) {
+      client.dispose();
+      if (refusal) throw Object.assign(new Error(refusal), { noRetry: true });
+      throw new Error(`[${name}] SSH connection to ${where} failed: ${(e as Error).message}`);
+    }
+    // node-ssh stops listening for errors after 'ready'; without this a dropped link would crash the run.
+    client.connection?.on('error', (e: Error) => o.log?.warn(`[${name}] SSH connection error: ${e.message}`));
+    // Small request/response packets: Nagle + delayed ACK would add ~40 ms to every command.
+    (client.connection as unknown as { setNoDelay?(v: boolean): void })?.setNoDelay?.(true);
+    return client;
+  };
+
+  const conn = async (): Promise<NodeSSH> => {
+    if (ssh?.isConnected()) return ssh;
+    ssh = undefined;
+    connecting ??= connect().then((c) => (ssh = c)).finally(() => { connecting = undefined; });
+    return connecting;
+  };
+
+  const run = async (wrapped: string, opts: ExecOpts, out: ReturnType<typeof streamer>, errOut: ReturnType<typeof streamer>) => {
+    let started = false;
+    const attempt = async () => {
+      const c = await conn();
+      let channel: { close(): void } | undefined;
+      const guardMs = opts.timeoutMs ? opts.timeoutMs + 5000 : 0;
+      let guard: NodeJS.Timeout | undefined;
+      try {
+        const p = c.execCommand(wrapped, {
+          stdin: opts.stdin === undefined ? undefined : opts.stdin.toString(),
+          noTrim: true,
+          onChannel: (ch) => { started = true; channel = ch; },
+          onStdout: (b) => out.push(b),
+          onStderr: (b) => errOut.push(b),
+        });
+        const r = guardMs
+          ? await Promise.race([p, new Promise<never>((_, rej) => { guard = setTimeout(() => { channel?.close(); rej(new Error(`no answer within ${guardMs} ms`)); }, guardMs); })])
+          : await p;
+        return r;
+      } finally {
+        clearTimeout(guard);
+      }
+    };
+    try {
+      return await attempt();
+    } catch (e) {
+      // Reconnect once, but only if the command never started: never run a command twice.
+      if (started || (e as { noRetry?: boolean }).noRetry) throw e;
+      ssh?.dispose();
+      ssh = undefined;
+      o.log?.warn(`[${name}] SSH channel failed (${(e as Error).message}); reconnecting once`);
+      return await attempt();
+    }
+  };
+
+  const host: Host = {
+    name,
+    async exec(cmd, opts = {}) {
+      const wrapped = wrapCommand(cmd, opts, isRoot);
+      const out = streamer(name, o.log, opts.quiet);
+      const err = streamer(name, o.log, opts.quiet);
+      const t0 = Date.now();
+      let r;
+      try {
+        r = await run(wrapped, opts, out, err);
+      } catch (e) {
+        if (e instanceof RemoteError) throw e;
+        throw new RemoteError(name, cmd, -1, '', (e as Error).message.replace(`[${name}] `, ''));
+      } finally {
+        out.flush(); err.flush();
+      }
+      // A null code means the channel closed without an exit status (killed by signal or link lost).
+      const code = r.code ?? (r.signal ? 128 + 9 : -1);
+      return finish(name, cmd, opts, { stdout: r.stdout, stderr: r.stderr, code }, t0);
+    },
+    async upload(localPath, remotePath) {
+      const st = await stat(localPath).catch((e) => { throw new Error(`[${name}] upload: local path ${localPath}: ${(e as Error).message}`); });
+      const c = await conn();
+      if (st.isDirectory()) {
+        await host.exec(sh`mkdir -p ${remotePath}`, { quiet: true });
+        const failed: string[] = [];
+        const ok = await c.putDirectory(localPath, remotePath, { recursive: true, concurrency: 4, tick: (l, _r, e) => { if (e) failed.push(`${l}: ${e.message}`); } });
+        if (!ok) throw new Error(`[${name}] upload of ${localPath} to ${remotePath} failed: ${failed.slice(0, 5).join('; ')}`);
+      } else {
+        await host.exec(sh`mkdir -p ${dirname(remotePath)}`, { quiet: true });
+        await c.putFile(localPath, remotePath).catch((e) => { throw new Error(`[${name}] upload of ${localPath} to ${remotePath} failed: ${(e as Error).message}`); });
+      }
+    },
+    async download(remotePath, localPath) {
+      const c = await conn();
+      const kind = await host.exec(sh`if [ -d ${remotePath} ]; then echo dir; elif [ -e ${remotePath} ]; then echo file; else echo none; fi`, { quiet: true });
+      const k = kind.stdout.trim();
+      if (k === 'none') throw new RemoteError(name, `download ${remotePath}`, 1, '', `remote path ${remotePath} does not exist`);
+      if (k === 'dir') {
+        await mkdir(localPath, { recursive: true });
+        const failed: string[] = [];
+        const ok = await c.getDirectory(localPath, remotePath, { recursive: true, concurrency: 4, tick: (l, _r, e) => { if (e) failed.push(`${l}: ${e.message}`); } });
+        if (!ok) throw new Error(`[${name}] download of ${remotePath} to ${localPath} failed: ${failed.slice(0, 5).join('; ')}`);
+      } else {
+        await mkdir(dirname(localPath), { recursive: true });
+        await c.getFile(localPath, remotePath).catch((e) => { throw new Error(`[${name}] download of ${remotePath} to ${localPath} failed: ${(e as Error).message}`); });
+      }
+    },
+    async background(cmd, bo) {
+      const r = await host.exec(backgroundScript(cmd, bo), { quiet: true, timeoutMs: 30_000 });
+      const { pid, start } = parseBackgroundOutput(name, cmd, r.stdout);
+      o.log?.host(name, `started ${bo.name} (pid ${pid}, log ${bo.logFile})`);
+      return registerBackground(host, o, bo.name, pid, start);
+    },
+    async forward(remotePort, remoteHost = '127.0.0.1', localPort = 0) {
+      await conn();
+      const l = await listenLocal(localPort, (sock) => {
+        conn()
+          .then((c) => c.forwardOut('127.0.0.1', sock.remotePort ?? 0, remoteHost, remotePort))
+          .then((ch) => { sock.pipe(ch).pipe(sock); ch.on('error', () => sock.destroy()); sock.on('error', () => ch.close()); })
+          .catch((e) => { o.log?.warn(`[${name}] forward to ${remoteHost}:${remotePort} failed: ${(e as Error).message}`); sock.destroy(); });
+      });
+      return registerForward(name, o, { localPort: l.port, close: l.close }, `${remoteHost}:${remotePort}`);
+    },
+    async close() {
+      ssh?.dispose();
+      ssh = undefined;
+    },
+  };
+  return host;
+}
+
+// ---------------------------------------------------------------------------------------------
+// local host (this machine, no SSH)
+
+export function createLocalHost(deps: HostDeps = {}, name = 'local'): Host {
+  const isRoot = process.getuid?.() === 0;
+  const host: Host = {
+    name,
+    async exec(cmd, opts = {}) {
+      const wrapped = wrapCommand(cmd, opts, isRoot);
+      const out = streamer(name, deps.log, opts.quiet);
+      const err = streamer(name, deps.log, opts.quiet);
+      const t0 = Date.now();
+      const p = $({ nothrow: true, quiet: true, input: opts.stdin ?? '' })`sh -c ${wrapped}`;
+      p.stdout.on('data', (b: Buffer) => out.push(b));
+      p.stderr.on('data', (b: Buffer) => err.push(b));
+      const r = await p;
+      out.flush(); err.flush();
+      return finish(name, cmd, opts, { stdout: r.stdout, stderr: r.stderr, code: r.exitCode ?? 128 + 9 }, t0);
+    },
+    async upload(localPath, remotePath) {
+      await host.exec(sh`mkdir -p ${dirname(remotePath)} && rm -rf ${remotePath}.p4cf-tmp && cp -a ${localPath} ${remotePath}.p4cf-tmp && rm -rf ${remotePath} && mv ${remotePath}.p4cf-tmp ${remotePath}`, { quiet: true });
+    },
+    async download(remotePath, localPath) {
+      await host.upload(remotePath, localPath);
+    },
+    async background(cmd, bo) {
+      const r = await host.exec(backgroundScript(cmd, bo), { quiet: true, timeoutMs: 30_000 });
+      const { pid, start } = parseBackgroundOutput(name, cmd, r.stdout);
+      deps.log?.host(name, `started ${bo.name} (pid ${pid}, log ${bo.logFile})`);
+      return registerBackground(host, deps, bo.name, pid, start);
+    },
+    async forward(remotePort, remoteHost = '127.0.0.1', localPort = 0) {
+      const l = await listenLocal(localPort, (sock) => {
+        const up = net.connect(remotePort, remoteHost);
+        sock.pipe(up).pipe(sock);
+        up.on('error', () => sock.destroy());
+        sock.on('error', () => up.destroy());
+      });
+      return registerForward(name, deps, { localPort: l.port, close: l.close }, `${remoteHost}:${remotePort}`);
+    },
+    async close() {},
+  };
+  return host;
+}
+
+// ---------------------------------------------------------------------------------------------
+// dry run
+
+export interface PlanStep { host: string; kind: 'exec' | 'upload' | 'download' | 'background' | 'forward'; text: string }
+export interface Plan { steps: PlanStep[]; byHost(): Record<string, string[]> }
+
+export function createPlan(): Plan {
+  const steps: PlanStep[] = [];
+  return {
+    steps,
+    byHost() {
+      const out: Record<string, string[]> = {};
+      for (const s of steps) (out[s.host] ??= []).push(s.text);
+      return out;
+    },
+  };
+}
+
+/** A host that runs nothing: prints `[host] $ cmd` and records every step in `plan`. */
+export function createDryRunHost(name: string, plan: Plan, print: (line: string) => void = (l) => process.stdout.write(l + '\n')): Host {
+  const rec = (kind: PlanStep['kind'], text: string) => { plan.steps.push({ host: name, kind, text }); print(`[${name}] ${kind === 'exec' ? '$ ' : ''}${text}`); };
+  let fakePid = 0;
+  return {
+    name,
+    async exec(cmd, opts = {}) {
+      rec('exec', `${opts.sudo ? 'sudo ' : ''}${opts.cwd ? `(cd ${opts.cwd}) ` : ''}${cmd}`);
+      return { stdout: '', stderr: '', code: 0 };
+    },
+    async upload(l, r) { rec('upload', `upload ${l} → ${r}`); },
+    async download(r, l) { rec('download', `download ${r} → ${l}`); },
+    async background(cmd, bo) {
+      rec('background', `background ${bo.name}: ${cmd} > ${bo.logFile}`);
+      return { pid: --fakePid, stop: async () => { rec('exec', `stop ${bo.name}`); } };
+    },
+    async forward(remotePort, remoteHost = '127.0.0.1', localPort = 0) {
+      rec('forward', `forward localhost:${localPort || remotePort} → ${remoteHost}:${remotePort}`);
+      return { localPort: localPort || remotePort, close: async () => {} };
+    },
+    async close() {},
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// convenience
+
+interface HasHosts { host(name: HostName): Host }
+export const onTofino = (ctx: HasHosts): Host => ctx.host('tofino');
+export const onServer = (ctx: HasHosts, name: 'lakewood' | 'loveland'): Host => ctx.host(name);
+export const onLocal = (ctx: HasHosts): Host => ctx.host('local');

@@ -1,0 +1,117 @@
+// A throwaway OpenSSH server on 127.0.0.1 with generated host and client keys, for tests and
+// benchmarks of lib/remote.ts. Everything lives in one temp dir; stop() kills the recorded PID only.
+import { execFileSync, spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync, existsSync, chmodSync } from 'node:fs';
+import net from 'node:net';
+import { tmpdir, userInfo } from 'node:os';
+import { join } from 'node:path';
+
+export interface Sshd {
+  dir: string;
+  port: number;
+  user: string;
+  /** Client private key accepted by the server. */
+  keyPath: string;
+  /** known_hosts pinning this server's ed25519 key as [127.0.0.1]:port. */
+  knownHostsPath: string;
+  /** A known_hosts that pins a different key for the same name (mismatch case). */
+  wrongKnownHostsPath: string;
+  pid: number;
+  stop(): Promise<void>;
+}
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = net.createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const p = (s.address() as net.AddressInfo).port;
+      s.close(() => resolve(p));
+    });
+  });
+}
+
+function keygen(path: string): void {
+  execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', 'p4ca-test', '-f', path]);
+}
+
+async function waitForPort(port: number, ms: number): Promise<void> {
+  const end = Date.now() + ms;
+  while (Date.now() < end) {
+    const ok = await new Promise<boolean>((res) => {
+      const s = net.connect(port, '127.0.0.1');
+      s.once('data', () => { s.destroy(); res(true); }); // sshd sends its banner first
+      s.once('error', () => res(false));
+      setTimeout(() => { s.destroy(); res(false); }, 500);
+    });
+    if (ok) return;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`throwaway sshd did not answer on 127.0.0.1:${port} within ${ms} ms`);
+}
+
+export async function startSshd(): Promise<Sshd> {
+  const dir = mkdtempSync(join(tmpdir(), 'p4ca-sshd-'));
+  chmodSync(dir, 0o700);
+  const port = await freePort();
+  const user = userInfo().username;
+  keygen(join(dir, 'host_ed25519'));
+  keygen(join(dir, 'client_ed25519'));
+  keygen(join(dir, 'other_ed25519'));
+  writeFileSync(join(dir, 'authorized_keys'), readFileSync(join(dir, 'client_ed25519.pub')));
+  const hostPub = readFileSync(join(dir, 'host_ed25519.pub'), 'utf8').trim().split(/\s+/).slice(0, 2).join(' ');
+  const otherPub = readFileSync(join(dir, 'other_ed25519.pub'), 'utf8').trim().split(/\s+/).slice(0, 2).join(' ');
+  writeFileSync(join(dir, 'known_hosts'), `[127.0.0.1]:${port} ${hostPub}\n`);
+  writeFileSync(join(dir, 'known_hosts.wrong'), `[127.0.0.1]:${port} ${otherPub}\n`);
+  const conf = join(dir, 'sshd_config');
+  writeFileSync(conf, [
+    `Port ${port}`,
+    'ListenAddress 127.0.0.1',
+    `HostKey ${join(dir, 'host_ed25519')}`,
+    `PidFile ${join(dir, 'sshd.pid')}`,
+    `AuthorizedKeysFile ${join(dir, 'authorized_keys')}`,
+    'StrictModes no',
+    'PasswordAuthentication no',
+    'KbdInteractiveAuthentication no',
+    'PubkeyAuthentication yes',
+    'PermitRootLogin prohibit-password',
+    'UsePAM no',
+    'MaxSessions 50',
+    'MaxStartups 50:30:100',
+    'AllowTcpForwarding yes',
+    'Subsystem sftp internal-sftp',
+    'LogLevel ERROR',
+    '',
+  ].join('\n'));
+  // sshd refuses to start without its privilege separation dir.
+  if (!existsSync('/run/sshd')) execFileSync('mkdir', ['-p', '/run/sshd']);
+  const child = spawn('/usr/sbin/sshd', ['-D', '-e', '-f', conf], { stdio: ['ignore', 'ignore', 'pipe'] });
+  let stderr = '';
+  child.stderr!.on('data', (b) => { stderr += b.toString(); });
+  const exited = new Promise<number | null>((res) => child.once('exit', (c) => res(c)));
+  try {
+    await Promise.race([
+      waitForPort(port, 10_000),
+      exited.then((c) => { throw new Error(`sshd exited with ${c}: ${stderr.trim()}`); }),
+    ]);
+  } catch (e) {
+    if (child.exitCode === null) child.kill('SIGKILL');
+    rmSync(dir, { recursive: true, force: true });
+    throw e;
+  }
+  const pid = child.pid!;
+  return {
+    dir, port, user, pid,
+    keyPath: join(dir, 'client_ed25519'),
+    knownHostsPath: join(dir, 'known_hosts'),
+    wrongKnownHostsPath: join(dir, 'known_hosts.wrong'),
+    async stop() {
+      if (child.exitCode === null) {
+        child.kill('SIGTERM');
+        await Promise.race([exited, new Promise((r) => setTimeout(r, 3000))]);
+        if (child.exitCode === null) child.kill('SIGKILL');
+      }
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
