@@ -1,0 +1,87 @@
+// report.html of one run: self-contained (plots inline as data: URIs, inline CSS, no scripts).
+import type { RunData } from './load.ts';
+import { DESCRIBE_HEAD, describeCells, esc, fmt, page, svgDataUri, table, valueHtml } from './html.ts';
+import { PUBLISHED } from './published.ts';
+import type { Summary } from './summary.ts';
+
+export interface RenderedPlot { name: string; title: string; svg?: string; pngFile?: string; skip?: string }
+
+const PHASE_ROWS: Array<[keyof Summary['phases_ms'], string]> = [
+  ['checkpoint_ms', 'checkpoint (quiesce + drain + dump)'], ['transfer_ms', 'transfer'], ['restore_ms', 'restore (incl. network fix-up)'],
+  ['switch_ms', 'switch update'], ['total_ms', 'total'], ['pre_transfer_ms', 'pre transfer'], ['post_transfer_ms', 'post transfer'],
+  ['pre_restore_ms', 'pre restore'], ['post_switch_ms', 'post switch'], ['source_stop_ms', 'source stop'],
+];
+
+export function renderReport(run: RunData, s: Summary, plots: RenderedPlot[]): string {
+  const pub = PUBLISHED;
+  const parts: string[] = [];
+  parts.push(`<h1>Run ${esc(s.run.name)}</h1><p class="sub">${esc(s.run.format === 'bash' ? 'published bash version run folder' : 'p4cf run folder')}`
+    + ` · ${esc(s.run.dir)} · ${s.run.migrations} migration(s) · ${s.run.metrics_rows} metrics rows`
+    + `${s.run.duration_s !== null ? ` over ${fmt(s.run.duration_s, 0)} s` : ''} · analysed ${esc(new Date().toISOString())}</p>`);
+
+  if (s.notes.length) parts.push(`<h2>Notes</h2><ul class="notes">${s.notes.map((n) => `<li>${esc(n)}</li>`).join('')}</ul>`);
+
+  parts.push('<h2>Client-visible downtime (time to ready)</h2>');
+  parts.push(table(['', ...DESCRIBE_HEAD], [
+    ['this run (ms)', ...describeCells(s.downtime_ms)],
+    ['published hardware (ms)', '20', fmt(pub.downtime_ms.mean, 0), fmt(pub.downtime_ms.sd, 0), fmt(pub.downtime_ms.p50, 0), '–', '–', '–', fmt(pub.downtime_ms.max, 0)],
+  ]));
+  parts.push(`<p class="sub">${esc(s.downtime_source)}. Percentiles: linear interpolation between closest ranks (R-7). sd: sample sd.</p>`);
+
+  parts.push('<h2>Phases</h2>');
+  parts.push(table(['phase', 'n', 'mean', 'sd', 'p50', 'min', 'max', 'published mean'], PHASE_ROWS.map(([k, label]) => {
+    const d = s.phases_ms[k];
+    const p = (pub.phases_ms as Record<string, number>)[k];
+    return [label, String(d.n), fmt(d.mean), fmt(d.sd), fmt(d.p50), fmt(d.min), fmt(d.max), p === undefined ? '–' : fmt(p, 0)];
+  })));
+  const cs = s.checkpoint_size_bytes;
+  parts.push(`<p>Checkpoint size: mean ${fmt(cs.mean === null ? null : cs.mean / 1e6, 2)} MB (min ${fmt(cs.min === null ? null : cs.min / 1e6, 2)}, max ${fmt(cs.max === null ? null : cs.max / 1e6, 2)}, n ${cs.n}). <span class="pub">Published: 6.4–8.1 MB.</span></p>`);
+
+  parts.push('<h2>Connections and frames</h2>');
+  const c = s.counters;
+  parts.push(table(['figure', 'whole run', 'published'], [
+    ['connection drops', s.connection_drops === null ? 'not measured' : String(s.connection_drops), `${pub.connection_drops} of 4 over 20 migrations`],
+    ['frames lost', c.frames_lost.total === null ? 'not measured' : String(c.frames_lost.total), 'not measured'],
+    ['frames duplicated', c.frames_duplicated.total === null ? 'not measured' : String(c.frames_duplicated.total), 'not measured'],
+    ['frames reordered', c.frames_reordered.total === null ? 'not measured' : String(c.frames_reordered.total), 'not measured'],
+    ['pings unanswered', c.pings_unanswered.total === null ? 'not measured' : String(c.pings_unanswered.total), 'not measured'],
+  ]));
+
+  parts.push(`<h2>RTT: steady state versus the ${s.rtt.window_s} s after each switch update</h2>`);
+  parts.push(table(['window', ...DESCRIBE_HEAD], [
+    ['steady (before the first migration), ms', ...describeCells(s.rtt.steady, 3)],
+    [`${s.rtt.window_s} s after each switch update, ms`, ...describeCells(s.rtt.after_migration, 3)],
+  ]));
+  parts.push(`<p>After / steady (means): ${fmt(s.rtt.after_over_steady, 1)}×. <span class="pub">Published: steady ${pub.steady_rtt_ms.low}–${pub.steady_rtt_ms.high} ms; first RTT after the switch update 250–400 ms.</span> RTT rows come from the load generator's per-scrape avg; rows without an echo (0 or empty) are not samples.</p>`);
+
+  parts.push('<h2>Time from switch update to first data</h2>');
+  parts.push(table(['source', ...DESCRIBE_HEAD], [[s.first_data_after_switch_ms.source, ...describeCells(s.first_data_after_switch_ms.stats, 0)]]));
+  parts.push(`<p class="pub">Published: data flow resumes ${pub.data_resumes_after_switch_s.low}–${pub.data_resumes_after_switch_s.high} s after the switch update (with rto_min 5 ms).</p>`);
+
+  parts.push('<h2>Per migration</h2>');
+  parts.push(table(['#', 'from → to', 'time to ready', 'checkpoint', 'transfer', 'restore', 'switch', 'size (MB)', 'first data after switch', 'RTT after (mean/max)', 'frames lost', 'pings unanswered', 'drops'],
+    s.migrations.map((m) => [String(m.index), `${m.source_node ?? '?'} → ${m.target_node ?? '?'}`, fmt(m.time_to_ready_ms, 0), fmt(m.checkpoint_ms, 0),
+      fmt(m.transfer_ms, 0), fmt(m.restore_ms, 0), fmt(m.switch_ms, 0), fmt(m.checkpoint_size_bytes === null ? null : m.checkpoint_size_bytes / 1e6, 2),
+      fmt(m.first_data_after_switch_ms, 0), `${fmt(m.rtt_after.mean_ms, 2)} / ${fmt(m.rtt_after.max_ms, 1)}`,
+      m.window.frames_lost === null ? '–' : String(m.window.frames_lost), m.window.pings_unanswered === null ? '–' : String(m.window.pings_unanswered),
+      m.window.connection_drops === null ? '–' : String(m.window.connection_drops)])));
+
+  parts.push('<h2>Plots</h2>');
+  for (const p of plots) {
+    if (p.svg) {
+      parts.push(`<figure id="plot-${esc(p.name)}"><img alt="${esc(p.title)}" src="${svgDataUri(p.svg)}"><figcaption>${esc(p.name)}: ${esc(p.title)}`
+        + `${p.pngFile ? ` · <a href="${esc(p.pngFile)}">PNG</a>` : ''}</figcaption></figure>`);
+    } else {
+      parts.push(`<p class="skip" id="plot-${esc(p.name)}">${esc(p.name)} skipped: ${esc(p.skip ?? 'no data')}</p>`);
+    }
+  }
+
+  parts.push('<h2>Configuration</h2>');
+  const cfg = Object.entries(run.config);
+  parts.push(cfg.length ? table(['key', 'value', 'origin'], cfg.map(([k, v]) => [k, typeof v.value === 'object' ? JSON.stringify(v.value) : String(v.value), v.origin || '–'])) : '<p>No configuration file in this run folder.</p>');
+  parts.push('<h2>Manifest</h2>');
+  parts.push(run.manifest ? valueHtml(run.manifest) : '<p>No manifest.json (bash-format run or not written).</p>');
+  if (s.run.extra_columns.length) parts.push(`<p class="sub">metrics.csv columns not analysed: ${esc(s.run.extra_columns.join(', '))}</p>`);
+  parts.push(`<p class="sub">Published figures: ${esc(pub.source)}.</p>`);
+  return page(`p4cf report ${s.run.name}`, parts.join('\n'));
+}

@@ -1,0 +1,247 @@
+// Turns a loaded run into the figures of summary.json. Every statistic goes through lib/stats.
+import { describe, mean, type Describe } from '../../lib/stats.ts';
+import type { MetricsRow, RunData } from './load.ts';
+import { PUBLISHED } from './published.ts';
+
+export const PHASE_KEYS = ['checkpoint_ms', 'transfer_ms', 'restore_ms', 'switch_ms', 'total_ms',
+  'pre_transfer_ms', 'post_transfer_ms', 'pre_restore_ms', 'post_switch_ms', 'source_stop_ms'] as const;
+export const MAIN_PHASES = ['checkpoint_ms', 'transfer_ms', 'restore_ms', 'switch_ms'] as const;
+export const COUNTER_COLUMNS = ['frames_lost', 'frames_duplicated', 'frames_reordered', 'pings_unanswered'] as const;
+/** Window after each switch update in which "RTT after migration" is measured. */
+export const RECOVERY_WINDOW_S = 5;
+
+/** One migration placed on the metrics time axis (seconds, same axis as elapsed_s). */
+export interface Span {
+  index: number;
+  start_s: number;
+  end_s: number;
+  /** When the switch update completed (downtime ends), null if unknown. */
+  switch_s: number | null;
+  from: 'timing' | 'migration_event';
+}
+
+export interface MigrationSummary {
+  index: number;
+  source_node: string | null;
+  target_node: string | null;
+  time_to_ready_ms: number | null;
+  checkpoint_ms: number | null; transfer_ms: number | null; restore_ms: number | null;
+  switch_ms: number | null; total_ms: number | null;
+  checkpoint_size_bytes: number | null;
+  start_s: number | null; end_s: number | null; switch_s: number | null;
+  /** Counter increase from this migration's start to the next one's (or the end of the run). */
+  window: Record<(typeof COUNTER_COLUMNS)[number] | 'connection_drops', number | null>;
+  rtt_after: { n: number; mean_ms: number | null; max_ms: number | null };
+  first_data_after_switch_ms: number | null;
+}
+
+export interface Summary {
+  run: { dir: string; name: string; format: 'p4cf' | 'bash'; migrations: number; metrics_rows: number; duration_s: number | null; extra_columns: string[] };
+  downtime_ms: Describe;
+  downtime_source: string;
+  phases_ms: Record<(typeof PHASE_KEYS)[number], Describe>;
+  checkpoint_size_bytes: Describe;
+  connection_drops: number | null;
+  counters: Record<(typeof COUNTER_COLUMNS)[number], { total: number | null; per_migration: Array<number | null> }>;
+  rtt: {
+    steady: Describe;
+    after_migration: Describe;
+    /** after_migration.mean / steady.mean */
+    after_over_steady: number | null;
+    window_s: number;
+  };
+  first_data_after_switch_ms: { source: 'timing' | 'metrics' | 'mixed' | 'none'; stats: Describe };
+  migrations: MigrationSummary[];
+  spans: Span[];
+  published: typeof PUBLISHED;
+  notes: string[];
+}
+
+const numOrNull = (v: number | string | undefined): number | null => (typeof v === 'number' && Number.isFinite(v) ? v : null);
+const strOrNull = (v: number | string | undefined): string | null => (v === undefined || v === '' ? null : String(v));
+
+/** RTT columns report 0 when no echo arrived during a scrape interval: that is "no sample", not 0 ms. */
+export const rttValue = (r: MetricsRow, col = 'ws_rtt_avg_ms'): number | null => {
+  const v = r.v[col];
+  return v != null && v > 0 ? v : null;
+};
+
+/** Maps unix ms onto the metrics' elapsed-seconds axis. */
+export function timeAxis(run: RunData): ((unixMs: number) => number) | null {
+  const rows = run.metrics?.rows ?? [];
+  const anchor = rows.find((r) => Number.isFinite(r.t) && Number.isFinite(r.elapsed));
+  if (anchor) return (ms) => anchor.elapsed + (ms - anchor.t) / 1000;
+  const first = run.timings.map((t) => t.ms.start).find((v): v is number => v !== null);
+  return first === undefined ? null : (ms) => (ms - first) / 1000;
+}
+
+export function migrationSpans(run: RunData, notes: string[] = []): Span[] {
+  const axis = timeAxis(run);
+  const spans: Span[] = [];
+  for (const t of run.timings) {
+    if (!axis || t.ms.start === null) continue;
+    const endMs = t.ms.end ?? t.ms.switchDone ?? (numOrNull(t.values.total_ms) !== null ? t.ms.start + (t.values.total_ms as number) : null);
+    if (endMs === null) continue;
+    spans.push({ index: t.index, start_s: axis(t.ms.start), end_s: axis(endMs), switch_s: t.ms.switchDone === null ? null : axis(t.ms.switchDone), from: 'timing' });
+  }
+  if (spans.length > 0) return spans;
+  // Without timestamps, the collector's migration_event rows mark the tick after each migration ended.
+  const rows = run.metrics?.rows ?? [];
+  const events = rows.filter((r) => r.v.migration_event === 1);
+  if (events.length === 0) return spans;
+  notes.push('migration spans placed from migration_event rows (no timing timestamps): start is approximate');
+  events.forEach((r, i) => {
+    const timing = run.timings[i];
+    const dur = timing ? numOrNull(timing.values.total_ms) ?? numOrNull(timing.values.time_to_ready_ms) : null;
+    const idx = rows.indexOf(r);
+    const start = dur !== null ? r.elapsed - dur / 1000 : idx > 0 ? rows[idx - 1].elapsed : r.elapsed - 1;
+    spans.push({ index: timing?.index ?? i + 1, start_s: start, end_s: r.elapsed, switch_s: null, from: 'migration_event' });
+  });
+  return spans;
+}
+
+/** Last non-null value of a column among rows with elapsed ≤ at. */
+function valueAtOrBefore(rows: MetricsRow[], col: string, at: number): number | null {
+  let out: number | null = null;
+  for (const r of rows) {
+    if (r.elapsed > at) break;
+    const v = r.v[col];
+    if (v != null) out = v;
+  }
+  return out;
+}
+
+/** Increase of a cumulative counter from `from` to just before `to`; null when there is no data. */
+export function counterDelta(rows: MetricsRow[], col: string, from: number, to: number): number | null {
+  let base = valueAtOrBefore(rows, col, from);
+  let last: number | null = null;
+  for (const r of rows) {
+    if (r.elapsed >= to) break;
+    const v = r.v[col];
+    if (v == null) continue;
+    if (r.elapsed > from && base === null) base = v; // no row before the window: start from its first row
+    if (r.elapsed > from) last = v;
+  }
+  if (base === null) return null;
+  return last === null ? 0 : last - base;
+}
+
+/** max − min of a cumulative column (a restart of the counter does not turn it negative). */
+export function counterTotal(rows: MetricsRow[], col: string): number | null {
+  const xs = rows.map((r) => r.v[col]).filter((v): v is number => v != null);
+  return xs.length === 0 ? null : Math.max(...xs) - Math.min(...xs);
+}
+
+/** First row after the switch update where frames_received increased (or, lacking it, an RTT arrived). */
+export function firstDataFromMetrics(rows: MetricsRow[], switchS: number, untilS: number): number | null {
+  const hasFrames = rows.some((r) => r.v.frames_received != null);
+  let prev = hasFrames ? valueAtOrBefore(rows, 'frames_received', switchS) : null;
+  for (const r of rows) {
+    if (r.elapsed <= switchS) continue;
+    if (r.elapsed >= untilS) break;
+    if (hasFrames) {
+      const v = r.v.frames_received;
+      if (v == null) continue;
+      if (prev !== null && v > prev) return (r.elapsed - switchS) * 1000;
+      prev = v;
+    } else if (rttValue(r) !== null) {
+      return (r.elapsed - switchS) * 1000;
+    }
+  }
+  return null;
+}
+
+export function computeSummary(run: RunData): Summary {
+  const notes = [...run.notes];
+  const rows = run.metrics?.rows ?? [];
+  const has = (col: string) => run.metrics?.columns.includes(col) ?? false;
+  const spans = migrationSpans(run, notes);
+  const spanOf = new Map(spans.map((s) => [s.index, s]));
+  const lastElapsed = rows.length ? rows[rows.length - 1].elapsed : Infinity;
+
+  let derivedDowntime = 0;
+  const downtimes: Array<number | null> = run.timings.map((t) => {
+    const v = numOrNull(t.values.time_to_ready_ms);
+    if (v !== null) return v;
+    if (t.ms.start !== null && t.ms.switchDone !== null) { derivedDowntime++; return t.ms.switchDone - t.ms.start; }
+    return null;
+  });
+  if (derivedDowntime > 0) notes.push(`time_to_ready_ms missing in ${derivedDowntime} timing file(s): used switch_update_done_ns − migration_start_ns`);
+
+  const firstDataSources = new Set<'timing' | 'metrics'>();
+  const migrations: MigrationSummary[] = run.timings.map((t, i) => {
+    const span = spanOf.get(t.index) ?? null;
+    const next = spans.find((s) => span && s.start_s > span.start_s);
+    const windowEnd = next ? next.start_s : lastElapsed + 1;
+    const window = Object.fromEntries(
+      [...COUNTER_COLUMNS, 'connection_drops'].map((c) => [c, span && has(c) ? counterDelta(rows, c, span.start_s, windowEnd) : null]),
+    ) as MigrationSummary['window'];
+    const after = span?.switch_s ?? span?.end_s ?? null;
+    const afterRows = after === null ? [] : rows.filter((r) => r.elapsed > after && r.elapsed <= after + RECOVERY_WINDOW_S);
+    const afterRtt = afterRows.map((r) => rttValue(r)).filter((v): v is number => v !== null);
+    const afterMax = afterRows.map((r) => rttValue(r, 'ws_rtt_max_ms')).filter((v): v is number => v !== null);
+    let firstData = numOrNull(t.values.first_data_after_switch_ms);
+    if (firstData !== null) firstDataSources.add('timing');
+    else if (span?.switch_s != null && rows.length) {
+      firstData = firstDataFromMetrics(rows, span.switch_s, windowEnd);
+      if (firstData !== null) firstDataSources.add('metrics');
+    }
+    return {
+      index: t.index,
+      source_node: strOrNull(t.values.source_node), target_node: strOrNull(t.values.target_node),
+      time_to_ready_ms: downtimes[i],
+      checkpoint_ms: numOrNull(t.values.checkpoint_ms), transfer_ms: numOrNull(t.values.transfer_ms),
+      restore_ms: numOrNull(t.values.restore_ms), switch_ms: numOrNull(t.values.switch_ms), total_ms: numOrNull(t.values.total_ms),
+      checkpoint_size_bytes: numOrNull(t.values.checkpoint_size_bytes),
+      start_s: span?.start_s ?? null, end_s: span?.end_s ?? null, switch_s: span?.switch_s ?? null,
+      window,
+      rtt_after: { n: afterRtt.length, mean_ms: mean(afterRtt), max_ms: afterMax.length ? Math.max(...afterMax) : null },
+      first_data_after_switch_ms: firstData,
+    };
+  });
+  if (firstDataSources.has('metrics')) notes.push('time from switch update to first data measured from metrics rows: resolution is the scrape interval');
+
+  const firstStart = spans.length ? Math.min(...spans.map((s) => s.start_s)) : Infinity;
+  const steadyRtt = rows.filter((r) => r.elapsed < firstStart).map((r) => rttValue(r));
+  const afterAll: number[] = [];
+  for (const s of spans) {
+    const from = s.switch_s ?? s.end_s;
+    for (const r of rows) if (r.elapsed > from && r.elapsed <= from + RECOVERY_WINDOW_S) { const v = rttValue(r); if (v !== null) afterAll.push(v); }
+  }
+  const steady = describe(steadyRtt);
+  const afterMigration = describe(afterAll);
+  if (rows.length && spans.length && steady.n === 0) notes.push('no RTT samples before the first migration: steady RTT unknown');
+
+  const counters = Object.fromEntries(COUNTER_COLUMNS.map((c) => [c, {
+    total: has(c) ? counterTotal(rows, c) : null,
+    per_migration: migrations.map((m) => m.window[c]),
+  }])) as Summary['counters'];
+  if (run.metrics && !has('frames_lost')) notes.push('metrics.csv has no frames_* / pings_* columns (bash-format run): frames lost not measured');
+
+  const phases = Object.fromEntries(PHASE_KEYS.map((k) => [k, describe(run.timings.map((t) => numOrNull(t.values[k])))])) as Summary['phases_ms'];
+  const fdValues = migrations.map((m) => m.first_data_after_switch_ms);
+  const fdSource = firstDataSources.size === 0 ? 'none' : firstDataSources.size === 2 ? 'mixed' : [...firstDataSources][0];
+
+  return {
+    run: {
+      dir: run.dir, name: run.name, format: run.format, migrations: run.timings.length, metrics_rows: rows.length,
+      duration_s: rows.length > 1 ? rows[rows.length - 1].elapsed - rows[0].elapsed : null,
+      extra_columns: run.metrics?.extraColumns ?? [],
+    },
+    downtime_ms: describe(downtimes),
+    downtime_source: 'time_to_ready_ms per migration (migration start → switch update done)',
+    phases_ms: phases,
+    checkpoint_size_bytes: describe(run.timings.map((t) => numOrNull(t.values.checkpoint_size_bytes))),
+    connection_drops: has('connection_drops') ? counterTotal(rows, 'connection_drops') : null,
+    counters,
+    rtt: {
+      steady, after_migration: afterMigration,
+      after_over_steady: steady.mean && afterMigration.mean !== null ? afterMigration.mean / steady.mean : null,
+      window_s: RECOVERY_WINDOW_S,
+    },
+    first_data_after_switch_ms: { source: fdSource, stats: describe(fdValues) },
+    migrations, spans,
+    published: PUBLISHED,
+    notes,
+  };
+}
