@@ -1,0 +1,127 @@
+// Shell scripts for the server's networking, shared by the build phase and every migration:
+// the same steps set up the container on lakewood at the start and re-create them on the
+// target after each restore. Pure builders (one script per step, run through one SSH exec so a
+// step costs one round trip), so the logic is testable without a testbed.
+import type { Config } from './config-keys.ts';
+import { quote, sh } from './remote.ts';
+
+export type ServerName = 'lakewood' | 'loveland';
+export const SERVERS: readonly ServerName[] = ['lakewood', 'loveland'];
+
+export interface ServerNode {
+  name: ServerName;
+  nic: string;
+  swPort: number;
+  directIp: string;
+  directIf: string;
+}
+
+export function serverNode(config: Config, name: ServerName): ServerNode {
+  if (name === 'lakewood') {
+    return { name, nic: config.LAKEWOOD_NIC, swPort: config.LAKEWOOD_SW_PORT, directIp: config.LAKEWOOD_DIRECT_IP, directIf: config.LAKEWOOD_DIRECT_IF };
+  }
+  if (name === 'loveland') {
+    return { name, nic: config.LOVELAND_NIC, swPort: config.LOVELAND_SW_PORT, directIp: config.LOVELAND_DIRECT_IP, directIf: config.LOVELAND_DIRECT_IF };
+  }
+  throw new Error(`unknown server ${JSON.stringify(name)}: expected lakewood or loveland`);
+}
+
+export function prefixLength(cidr: string): number {
+  const m = cidr.match(/\/(\d{1,2})$/);
+  if (!m || Number(m[1]) > 32) throw new Error(`not an IPv4 CIDR: ${JSON.stringify(cidr)} (expected e.g. 192.168.12.0/24)`);
+  return Number(m[1]);
+}
+
+/** `podman inspect` of the container's PID; its network namespace is reached with nsenter -t PID -n. */
+export const containerPidCmd = (name: string): string => sh`podman inspect --format '{{.State.Pid}}' ${name}`;
+
+export function parsePid(stdout: string, what: string): number {
+  const pid = Number(stdout.trim());
+  if (!Number.isInteger(pid) || pid <= 1) throw new Error(`${what}: expected a PID, got ${JSON.stringify(stdout.trim())} (container not running?)`);
+  return pid;
+}
+
+/** `ip route` arguments that set rto_min on the subnet route; empty when RTO_MIN_MS is 0 (kernel default). */
+export function rtoRouteCmd(config: Config, dev: string, src: string): string {
+  if (!config.RTO_MIN_MS) return '';
+  // replace (not change) so it works whether or not the kernel route has other attributes;
+  // same prefix, metric and table as the kernel's own route, so it takes its place.
+  return sh`ip route replace ${config.HW_SUBNET} dev ${dev} proto kernel scope link src ${src} rto_min ${`${config.RTO_MIN_MS}ms`}`;
+}
+
+const KEEPALIVE = [
+  'net.ipv4.tcp_keepalive_time=1',
+  'net.ipv4.tcp_keepalive_intvl=1',
+  'net.ipv4.tcp_keepalive_probes=3',
+];
+/** Keepalive sysctls (per network namespace): dead peers are noticed within seconds. */
+export const keepaliveCmd = (): string => `sysctl -q -w ${KEEPALIVE.join(' ')}`;
+
+/** Run a script inside the network namespace of PID (the host's mount namespace stays, so ip/sysctl work). */
+export const inNetns = (pid: number, script: string): string => sh`nsenter -t ${pid} -n sh -ec ${script}`;
+
+/**
+ * Network of the server container after `podman run` or a restore, inside its netns.
+ * When podman already gave eth0 the fixed MAC on the right parent (netavark re-creates the
+ * macvlan on the host that restores), eth0 is kept; otherwise it is re-created as the original
+ * did: delete the stale eth0, make a macvlan with the fixed MAC on the target NIC in the host's
+ * netns, move it into the container, address it. Then rto_min, route cache flush, static ARP
+ * for the shim, keepalives, and a gratuitous ARP when arping exists.
+ */
+export function containerNetScript(config: Config, node: ServerNode, pid: number, opts: { forceRecreate?: boolean } = {}): string {
+  const tmp = 'p4cfmv0';
+  const mac = config.H2_MAC.toLowerCase();
+  const plen = prefixLength(config.HW_SUBNET);
+  const ns = (s: string) => inNetns(pid, s);
+  const recreate = [
+    ns(`ip link del eth0 2>/dev/null || true`),
+    sh`ip link del ${tmp} 2>/dev/null || true`,
+    sh`ip link add ${tmp} link ${node.nic} type macvlan mode vepa`,
+    sh`ip link set ${tmp} address ${mac}`,
+    sh`ip link set ${tmp} netns ${pid}`,
+    ns([
+      sh`ip link set ${tmp} name eth0`,
+      'sysctl -q -w net.ipv4.conf.eth0.arp_notify=1',
+      sh`ip addr add ${`${config.H2_IP}/${plen}`} dev eth0`,
+      'ip link set eth0 up',
+      sh`ip route replace default via ${config.HW_GATEWAY} dev eth0`,
+    ].join('\n')),
+  ].join('\n');
+  const check = ns(`cat /sys/class/net/eth0/address 2>/dev/null || true`);
+  const lines = [
+    'set -e',
+    opts.forceRecreate
+      ? `echo "re-creating eth0 on ${node.nic}"\n${recreate}`
+      : `cur=$(${check})\nif [ "$cur" != ${quote(mac)} ]; then echo "eth0 has MAC '$cur', re-creating it on ${node.nic} with ${mac}"\n${recreate}\nfi`,
+    ns([
+      rtoRouteCmd(config, 'eth0', config.H2_IP),
+      'ip route flush cache',
+      sh`ip neigh replace ${config.SHIM_IP} lladdr ${config.SHIM_MAC} dev eth0 nud permanent`,
+      keepaliveCmd(),
+    ].filter(Boolean).join('\n')),
+    // arping is optional: the switch forwards ARP by target IP and both ends use static entries,
+    // so a gratuitous ARP only refreshes third parties' caches.
+    `if command -v arping >/dev/null 2>&1; then ${ns(sh`arping -U -c 1 -I eth0 ${config.H2_IP} >/dev/null 2>&1 || arping -A -c 1 -I eth0 ${config.H2_IP} >/dev/null 2>&1 || true`)}; fi`,
+  ];
+  return lines.join('\n');
+}
+
+/** Script (run on a server's host netns) printing the total Send-Q bytes of the container's TCP sockets until 0 or timeout. */
+export function drainScript(pid: number, timeoutMs: number): string {
+  const polls = Math.max(1, Math.ceil(timeoutMs / 100));
+  // One remote loop instead of one SSH round trip per 100 ms poll.
+  return [
+    `i=0; q=-1`,
+    `while [ $i -lt ${polls} ]; do`,
+    `  q=$(nsenter -t ${pid} -n ss -tnH | awk '{s+=$3} END {print s+0}')`,
+    `  if [ "$q" = 0 ]; then echo "drained polls=$i"; exit 0; fi`,
+    `  sleep 0.1; i=$((i+1))`,
+    `done`,
+    `echo "timeout sendq=$q"`,
+  ].join('\n');
+}
+
+/** Sum of the Send-Q column of `ss -tnH` output (for logging what was left). */
+export function sendQueueTotal(ssOutput: string): number {
+  return ssOutput.split('\n').filter((l) => l.trim()).reduce((s, l) => s + (Number(l.trim().split(/\s+/)[2]) || 0), 0);
+}

@@ -1,0 +1,320 @@
+// One live migration of the server container between lakewood and loveland, the steps of the
+// published procedure in order: target preparation ∥ quiesce, drain, checkpoint, transfer,
+// remove the source, restore, network fix-up, resume, switch update, post-switch steps.
+// A failed restore is diagnosed from CRIU's log and the service is put back on the source
+// from the same checkpoint before the error is raised.
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Config } from './config-keys.ts';
+import { hostDir } from './config.ts';
+import type { Host } from './remote.ts';
+import { sh } from './remote.ts';
+import { controllerFor } from './controller-client.ts';
+import { diagnoseRestore, formatDiagnosis } from './migration-diagnosis.ts';
+import {
+  containerNetScript, containerPidCmd, drainScript, inNetns, parsePid, serverNode, type ServerName,
+} from './migration-net.ts';
+import { computeTiming, formatTimingTxt, nowNs, type MigrationMarks, type MigrationTiming } from './migration-timing.ts';
+import { calibrateTransfer, fileSize, transferFile, verifyTransfer, type TransferMethod } from './migration-transfer.ts';
+
+export type Direction = 'lakewood_loveland' | 'loveland_lakewood';
+export const DIRECTIONS: readonly Direction[] = ['lakewood_loveland', 'loveland_lakewood'];
+
+/** The parts of the run context a migration uses (a RunContext satisfies it). */
+export interface MigrationContext {
+  config: Config;
+  dir: string;
+  log: { info(m: string): void; warn(m: string): void; error(m: string): void; step(p: string, m: string): void };
+  cleanup: { add(label: string, fn: () => Promise<void> | void, opts?: { timeoutMs?: number }): () => void };
+  state: { get(key: string): unknown; set(key: string, value: unknown): void };
+  host(name: 'tofino' | 'lakewood' | 'loveland' | 'local'): Host;
+  dryRun: boolean;
+}
+
+/**
+ * Test hook, documented in the README: P4CF_TEST_CORRUPT_CHECKPOINT=1 damages the TCP images
+ * inside the checkpoint on the target after the transfer was verified, so the restore fails
+ * the way a damaged checkpoint would (used by test/e2e.test.ts to exercise the recovery path).
+ */
+export const CORRUPT_HOOK = 'P4CF_TEST_CORRUPT_CHECKPOINT';
+
+/** Migration i (1-based) goes lakewood→loveland when odd, back when even. */
+export function directionFor(index: number): Direction {
+  if (!Number.isInteger(index) || index < 1) throw new Error(`migration index must be an integer ≥ 1, got ${index}`);
+  return index % 2 === 1 ? 'lakewood_loveland' : 'loveland_lakewood';
+}
+
+export function parseDirection(s: string): Direction {
+  if ((DIRECTIONS as readonly string[]).includes(s)) return s as Direction;
+  throw new Error(`--direction ${JSON.stringify(s)} is not valid: expected lakewood_loveland or loveland_lakewood`);
+}
+
+export function endpoints(direction: Direction): { source: ServerName; target: ServerName } {
+  const [source, target] = direction.split('_') as [ServerName, ServerName];
+  return { source, target };
+}
+
+export const checkpointDir = (config: Config, host: ServerName): string => hostDir(config.CHECKPOINT_DIR, host);
+
+/** Where the server container runs now (state), defaulting to lakewood where build starts it. */
+export function serverLocation(ctx: Pick<MigrationContext, 'state'>): ServerName {
+  const v = ctx.state.get('serverHost');
+  return v === 'loveland' ? 'loveland' : 'lakewood';
+}
+
+async function containerPid(host: Host, name: string): Promise<number> {
+  const r = await host.exec(containerPidCmd(name), { quiet: true });
+  return parsePid(r.stdout, `[${host.name}] PID of container ${name}`);
+}
+
+/** The CRIU log path podman prints after a failed restore ("log file: …/restore.log"). */
+export function restoreLogPath(stderr: string): string | undefined {
+  return stderr.match(/log file:\s*(\S+restore\.log)/)?.[1];
+}
+
+async function resolveTransferMethod(ctx: MigrationContext, src: Host, dst: Host, srcDir: string, dstDir: string, bindIp: string): Promise<TransferMethod> {
+  const c = ctx.config;
+  if (c.TRANSFER_METHOD !== 'auto') return c.TRANSFER_METHOD;
+  const chosen = ctx.state.get('transferMethod');
+  if (chosen === 'socat' || chosen === 'node') return chosen;
+  // Measured outside the downtime, with a file the size of a typical checkpoint.
+  const r = await calibrateTransfer({ source: src, target: dst, sourceDir: srcDir, targetDir: dstDir, bindIp, port: c.TRANSFER_PORT, bytes: 8 << 20 });
+  ctx.log.info(`transfer calibration (8 MiB ${src.name}→${dst.name}): socat ${r.socatMs.toFixed(1)} ms, node ${r.nodeMs.toFixed(1)} ms → using ${r.method}`);
+  ctx.state.set('transferMethod', r.method);
+  ctx.state.set('transferCalibration', { socatMs: r.socatMs, nodeMs: r.nodeMs });
+  return r.method;
+}
+
+/** Tell the collector a migration happened: its mark file (set by the workload phase) or SIGUSR1. */
+async function markCollector(ctx: MigrationContext): Promise<void> {
+  const mark = ctx.state.get('collectorMark') ?? ctx.state.get('collectorMarkFile');
+  if (typeof mark === 'string' && mark) {
+    writeFileSync(mark, `${Date.now()}\n`);
+    return;
+  }
+  const pid = Number(ctx.state.get('collectorPid'));
+  if (Number.isInteger(pid) && pid > 1) {
+    try { process.kill(pid, 'SIGUSR1'); return; } catch (e) { ctx.log.warn(`collector mark: SIGUSR1 to pid ${pid} failed: ${(e as Error).message}`); }
+  }
+  ctx.log.warn('collector mark: no collector mark file or PID in state.json; migration_event will not be set');
+}
+
+async function corruptCheckpoint(host: Host, tar: string): Promise<void> {
+  await host.exec([
+    'set -e',
+    sh`d=$(mktemp -d) && tar -xf ${tar} -C "$d"`,
+    // overwrite the TCP stream images (and the inventory if there are none) with random bytes
+    `set -- "$d"/checkpoint/tcp-stream-*.img; [ -e "$1" ] || set -- "$d"/checkpoint/inventory.img`,
+    `for f in "$@"; do head -c 48 /dev/urandom | dd of="$f" bs=1 seek=4 conv=notrunc 2>/dev/null; done`,
+    sh`(cd "$d" && tar -cf ${tar} $(ls -A))`,
+    'rm -rf "$d"',
+  ].join('\n'), { quiet: true });
+}
+
+interface RestoreOutcome { ok: true }
+
+/** podman restore with the flags of the original; on failure returns the diagnosis inputs. */
+async function podmanRestore(host: Host, tar: string): Promise<RestoreOutcome | { ok: false; stderr: string; criuLog: string; logPath?: string }> {
+  const r = await host.exec(sh`podman container restore --import ${tar} --keep --tcp-established --ignore-static-mac`, { quiet: true, allowFail: true, timeoutMs: 120_000 });
+  if (r.code === 0) return { ok: true };
+  const stderr = r.stderr || r.stdout;
+  const logPath = restoreLogPath(stderr);
+  let criuLog = '';
+  if (logPath) {
+    const l = await host.exec(sh`cat ${logPath}`, { quiet: true, allowFail: true });
+    criuLog = l.stdout;
+  }
+  return { ok: false, stderr, criuLog, logPath };
+}
+
+/** Restore + network + resume on `node`; throws with context when any step fails. */
+async function bringUp(ctx: MigrationContext, host: Host, name: ServerName, tar: string): Promise<void> {
+  const c = ctx.config;
+  await host.exec(sh`podman rm -f --ignore ${c.SERVER_CONTAINER}`, { quiet: true, allowFail: true });
+  const r = await podmanRestore(host, tar);
+  if (!r.ok) throw new Error(`[${host.name}] restore from ${tar} failed: ${diagnoseRestore(r.criuLog, r.stderr).summary}`);
+  const pid = await containerPid(host, c.SERVER_CONTAINER);
+  await host.exec(containerNetScript(c, serverNode(c, name), pid), { quiet: true });
+  await host.exec(sh`podman kill --signal USR2 ${c.SERVER_CONTAINER}`, { quiet: true });
+}
+
+export interface MigrateOptions { direction: Direction; index: number }
+
+/** Run one migration; writes migration_timing_<index>.txt/.json into ctx.dir and returns the timing. */
+export async function migrate(ctx: MigrationContext, opts: MigrateOptions): Promise<MigrationTiming> {
+  const c = ctx.config;
+  const { source, target } = endpoints(opts.direction);
+  const i = opts.index;
+  const tag = `migration ${i}`;
+  const say = (m: string) => ctx.log.step('migrate', `${tag} ${source}→${target}: ${m}`);
+  const src = ctx.host(source);
+  const dst = ctx.host(target);
+  const srcNode = serverNode(c, source);
+  const dstNode = serverNode(c, target);
+  const srcDir = checkpointDir(c, source);
+  const dstDir = checkpointDir(c, target);
+  const srcTar = `${srcDir}/checkpoint.tar`;
+  const dstTar = `${dstDir}/checkpoint.tar`;
+  const name = c.SERVER_CONTAINER;
+  const ctl = controllerFor(ctx);
+
+  if (ctx.dryRun) {
+    say('dry run: the commands below are the plan');
+  } else {
+    const here = serverLocation(ctx);
+    if (here !== source) throw new Error(`${tag}: direction ${opts.direction} needs the server on ${source}, but state.json says it is on ${here}`);
+  }
+
+  const method = ctx.dryRun ? (c.TRANSFER_METHOD === 'auto' ? 'socat' : c.TRANSFER_METHOD)
+    : await resolveTransferMethod(ctx, src, dst, srcDir, dstDir, srcNode.directIp);
+
+  // ---- checkpoint: target preparation in parallel with quiesce + drain + dump ----------------
+  const m: Partial<MigrationMarks> = { start: nowNs() };
+  say(`start (transfer via ${method})`);
+  const prepareTarget = (async () => {
+    await dst.exec(sh`mkdir -p ${dstDir} && rm -f ${dstTar}`, { quiet: true });
+    if (!c.CR_SKIP_IMAGE_CHECK) {
+      const img = await dst.exec(sh`podman image exists ${c.SERVER_IMAGE}`, { quiet: true, allowFail: true });
+      if (img.code !== 0) throw new Error(`[${target}] image ${c.SERVER_IMAGE} is missing on the target (run the images phase, or CR_SKIP_IMAGE_CHECK=true)`);
+    }
+  })();
+  prepareTarget.catch(() => {}); // awaited below; avoid an unhandled rejection meanwhile
+
+  let checkpointed = false;
+  let sourceRemoved = false;
+  let srcPid = 0;
+  try {
+    await src.exec(sh`mkdir -p ${srcDir} && rm -f ${srcTar}`, { quiet: true });
+    srcPid = ctx.dryRun ? 4242 : await containerPid(src, name);
+    await src.exec(sh`podman kill --signal USR2 ${name}`, { quiet: true });
+    m.quiesced = nowNs();
+    const drain = await src.exec(drainScript(srcPid, c.DRAIN_TIMEOUT), { quiet: true, timeoutMs: c.DRAIN_TIMEOUT + 10_000 });
+    m.drained = nowNs();
+    if (drain.stdout.includes('timeout')) {
+      ctx.log.warn(`${tag}: send queues not empty after DRAIN_TIMEOUT ${c.DRAIN_TIMEOUT} ms (${drain.stdout.trim()}); checkpointing anyway`);
+    }
+    await src.exec(sh`podman container checkpoint --export ${srcTar} --compress none --keep --tcp-established ${name}`, { quiet: true, timeoutMs: 120_000 });
+    checkpointed = true;
+    m.checkpointDone = nowNs();
+    say(`checkpoint done in ${Number(m.checkpointDone - m.start!) / 1e6} ms`);
+    await prepareTarget;
+
+    // ---- transfer -----------------------------------------------------------------------------
+    const spec = { source: src, target: dst, sourceFile: srcTar, targetFile: dstTar, bindIp: srcNode.directIp, port: c.TRANSFER_PORT };
+    const tr = await transferFile(spec, method);
+    m.transferStart = tr.startedNs;
+    m.transferEnd = tr.endedNs;
+    const size = c.CR_SKIP_VERIFY || ctx.dryRun ? await fileSize(dst, dstTar).catch(() => 0) : await verifyTransfer(spec);
+    m.transferDone = nowNs();
+    if (process.env[CORRUPT_HOOK] === '1') {
+      ctx.log.warn(`${CORRUPT_HOOK}=1: damaging the checkpoint on ${target} (test hook) — the restore will fail`);
+      await corruptCheckpoint(dst, dstTar);
+    }
+
+    // ---- remove the source (its macvlan would answer ARP for the server IP) ------------------
+    m.sourceStopStart = nowNs();
+    await src.exec(sh`podman rm -f ${name}`, { quiet: true });
+    sourceRemoved = true;
+    m.sourceStopDone = nowNs();
+
+    // ---- restore on the target ----------------------------------------------------------------
+    m.restoreStart = nowNs();
+    const restored = ctx.dryRun ? { ok: true as const } : await podmanRestore(dst, dstTar);
+    if (!restored.ok) {
+      const d = diagnoseRestore(restored.criuLog, restored.stderr);
+      const file = join(ctx.dir, `migration_${i}_restore_diagnosis.txt`);
+      const text = formatDiagnosis(d, { index: i, host: target, logPath: restored.logPath, podmanStderr: restored.stderr });
+      mkdirSync(ctx.dir, { recursive: true });
+      writeFileSync(file, text);
+      if (restored.criuLog) writeFileSync(join(ctx.dir, `migration_${i}_restore.log`), restored.criuLog);
+      ctx.log.error(`${tag}: restore on ${target} failed — ${d.summary}`);
+      for (const l of text.trim().split('\n')) ctx.log.error(`  ${l}`);
+      const recovered = await recoverOnSource(ctx, { source, target, srcTar, reason: 'restore failed' });
+      throw new Error(`${tag} ${source}→${target}: restore on ${target} failed: ${d.summary} (cause ${d.cause}; ${d.hint}). `
+        + `Diagnosis: ${file}. ${recovered}`);
+    }
+    const pid = ctx.dryRun ? 4243 : await containerPid(dst, name);
+    await dst.exec(containerNetScript(c, dstNode, pid), { quiet: true });
+    await dst.exec(sh`podman kill --signal USR2 ${name}`, { quiet: true });
+    m.restoreDone = nowNs();
+    ctx.state.set('serverHost', target);
+
+    // ---- switch update: client-visible downtime ends here ------------------------------------
+    const sw = await ctl.call('POST', '/updateForward', { ipv4: c.H2_IP, sw_port: dstNode.swPort, dst_mac: c.H2_MAC });
+    m.switchDone = nowNs();
+    say(`switch updated to port ${dstNode.swPort} (${sw.ms.toFixed(1)} ms); time to ready ${(Number(m.switchDone - m.start!) / 1e6).toFixed(0)} ms`);
+
+    // ---- post-switch ---------------------------------------------------------------------------
+    const lw = ctx.host('lakewood');
+    await Promise.all([
+      dst.exec(inNetns(pid, 'ip tcp_metrics flush all 2>/dev/null || true'), { quiet: true }),
+      lw.exec([
+        'ip tcp_metrics flush all 2>/dev/null || true',
+        sh`ip neigh replace ${c.H2_IP} lladdr ${c.H2_MAC} dev ${c.MACSHIM_IF} nud permanent`,
+      ].join('\n'), { quiet: true }),
+      ctx.dryRun ? Promise.resolve() : markCollector(ctx),
+    ]);
+    m.end = nowNs();
+
+    const timing = computeTiming(m as MigrationMarks, {
+      sourceNode: source, targetNode: target, serverIp: c.H2_IP, targetSwPort: dstNode.swPort,
+      transferMethod: method, checkpointSizeBytes: size,
+    });
+    timing.index = i;
+    timing.switch_http_ms = Math.round(sw.ms * 1000) / 1000;
+    timing.rto_min_ms = c.RTO_MIN_MS;
+    writeTiming(ctx.dir, i, timing);
+    say(`done: checkpoint ${timing.checkpoint_ms} ms, transfer ${timing.transfer_ms} ms, restore ${timing.restore_ms} ms, `
+      + `switch ${timing.switch_ms} ms, time_to_ready ${timing.time_to_ready_ms} ms, ${size} bytes`);
+    // the checkpoint stays on the source until the next migration overwrites it; drop the target copy
+    await dst.exec(sh`rm -f ${dstTar}`, { quiet: true, allowFail: true });
+    return timing;
+  } catch (e) {
+    if ((e as Error).message?.includes('Diagnosis:')) throw e;
+    // Anything else failed mid-way: bring the service back on the source if we took it down.
+    let note = '';
+    if (!ctx.dryRun) {
+      try {
+        if (!checkpointed && srcPid) {
+          // still running (maybe quiesced): resume it where it is
+          await src.exec(sh`podman kill --signal USR2 ${name}`, { quiet: true, allowFail: true });
+          note = `the server is still running on ${source} (resumed).`;
+        } else if (checkpointed) {
+          note = await recoverOnSource(ctx, { source, target, srcTar, reason: (e as Error).message });
+        }
+      } catch (re) {
+        note = `recovery on ${source} also failed: ${(re as Error).message}`;
+      }
+    }
+    const err = e as Error;
+    err.message = `${tag} ${source}→${target} failed: ${err.message}${note ? ` — ${note}` : ''}`;
+    throw err;
+  }
+}
+
+/** Put the server back on the source from the kept checkpoint, and point the switch there. */
+async function recoverOnSource(ctx: MigrationContext, o: { source: ServerName; target: ServerName; srcTar: string; reason: string }): Promise<string> {
+  const c = ctx.config;
+  const src = ctx.host(o.source);
+  const dst = ctx.host(o.target);
+  ctx.log.warn(`recovering: restoring the server on ${o.source} from ${o.srcTar} (${o.reason})`);
+  // a half-created container on the target would hold the name (and on hardware its own storage)
+  await dst.exec(sh`podman rm -f --ignore ${c.SERVER_CONTAINER}`, { quiet: true, allowFail: true });
+  try {
+    await bringUp(ctx, src, o.source, o.srcTar);
+    ctx.state.set('serverHost', o.source);
+    await controllerFor(ctx).call('POST', '/updateForward', { ipv4: c.H2_IP, sw_port: serverNode(c, o.source).swPort, dst_mac: c.H2_MAC });
+    await ctx.host('lakewood').exec(sh`ip neigh replace ${c.H2_IP} lladdr ${c.H2_MAC} dev ${c.MACSHIM_IF} nud permanent`, { quiet: true, allowFail: true });
+    ctx.log.warn(`recovered: the server runs on ${o.source} again and the switch forwards to port ${serverNode(c, o.source).swPort}`);
+    return `The service was restored on ${o.source} from the same checkpoint and the switch points there again.`;
+  } catch (e) {
+    ctx.state.set('serverHost', 'none');
+    return `Restoring on ${o.source} ALSO failed: ${(e as Error).message}`;
+  }
+}
+
+export function writeTiming(dir: string, index: number, timing: MigrationTiming): void {
+  if (!existsSync(dir)) mkdirSync(dir, { recursive: true });
+  writeFileSync(join(dir, `migration_timing_${index}.txt`), formatTimingTxt(timing));
+  writeFileSync(join(dir, `migration_timing_${index}.json`), JSON.stringify(timing, null, 2) + '\n');
+}
