@@ -1,0 +1,32 @@
+// The local testbed by hand: `npx tsx experiments/testbed.ts up|down|status [--config FILE] [--set KEY=VALUE]`.
+//   up      install prerequisites, then create or repair namespaces, links, bridge and sshd (stays up)
+//   down    remove everything `up` created (and podman containers/networks named with the prefix)
+//   status  print each host, link and daemon with its state; exit 1 unless everything is healthy
+// Configuration comes from lib/config.ts (config.env, environment, --set), e.g. TESTBED_PREFIX, MGMT_SUBNET.
+import { loadConfig } from '../lib/config.ts';
+import { formatStatus, testbedDown, testbedStatus, testbedUp } from '../lib/testbed.ts';
+
+const usage = 'usage: npx tsx experiments/testbed.ts up|down|status [--no-prereqs] [--config FILE] [--set KEY=VALUE ...]';
+const [cmd, ...rest] = process.argv.slice(2);
+if (!cmd || cmd === '--help' || cmd === '-h') { console.log(usage); process.exit(cmd ? 0 : 2); }
+if (!['up', 'down', 'status'].includes(cmd)) { console.error(`unknown command ${JSON.stringify(cmd)}: expected up, down or status\n${usage}`); process.exit(2); }
+const prerequisites = !rest.includes('--no-prereqs');
+
+try {
+  const { config, projectDir } = loadConfig({ argv: rest.filter((a) => a !== '--no-prereqs') });
+  if (config.TESTBED !== 'local') console.warn(`[testbed] note: TESTBED=${config.TESTBED}; the local testbed is only used when TESTBED=local`);
+  if (cmd === 'up') {
+    await testbedUp(config, { projectDir, prerequisites });
+    console.log(formatStatus(await testbedStatus(config, { projectDir })));
+  } else if (cmd === 'down') {
+    await testbedDown(config, { projectDir });
+  } else {
+    const s = await testbedStatus(config, { projectDir });
+    console.log(formatStatus(s));
+    process.exitCode = s.ok ? 0 : 1;
+  }
+} catch (e) {
+  const err = e as Error;
+  console.error(['ConfigError', 'TestbedError', 'PrereqError', 'CommandError'].includes(err.name) ? `${err.name}: ${err.message}` : err.stack ?? String(e));
+  process.exit(1);
+}
