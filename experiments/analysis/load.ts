@@ -17,6 +17,9 @@ export const NEW_COLUMNS = [
   'server_quiesced', 'last_frame_age_ms',
 ] as const;
 
+/** Further columns the p4cf collector writes; read, not flagged as unknown. */
+export const KNOWN_EXTRA_COLUMNS = ['frames_sent', 'lg_bytes_received', 'ws_rtt_samples', 'pongs_late', 'server_scrape_ok', 'loadgen_scrape_ok'] as const;
+
 export interface MetricsRow {
   /** Raw timestamp text of the collector. */
   timestamp: string;
@@ -96,7 +99,7 @@ export function parseMetricsCsv(text: string, file = 'metrics.csv'): { metrics: 
     throw new Error(`${file}: header has no time column (timestamp, timestamp_unix_milli or elapsed_s); got: ${columns.join(',')}`);
   }
   if (missing.length > 0) notes.push(`${file}: columns missing: ${missing.join(', ')}`);
-  const known = new Set<string>([...ORIGINAL_COLUMNS, ...NEW_COLUMNS]);
+  const known = new Set<string>([...ORIGINAL_COLUMNS, ...NEW_COLUMNS, ...KNOWN_EXTRA_COLUMNS]);
   const extraColumns = columns.filter((c) => !known.has(c));
   const rows: MetricsRow[] = [];
   let bad = 0;

@@ -34,6 +34,8 @@ export function renderReport(run: RunData, s: Summary, plots: RenderedPlot[]): s
     const p = (pub.phases_ms as Record<string, number>)[k];
     return [label, String(d.n), fmt(d.mean), fmt(d.sd), fmt(d.p50), fmt(d.min), fmt(d.max), p === undefined ? '–' : fmt(p, 0)];
   })));
+  const extra = Object.entries(s.extra_phases_ms);
+  if (extra.length) parts.push('<h3>Finer steps (from the timing JSON)</h3>' + table(['step', ...DESCRIBE_HEAD], extra.map(([k, d]) => [k, ...describeCells(d)])));
   const cs = s.checkpoint_size_bytes;
   parts.push(`<p>Checkpoint size: mean ${fmt(cs.mean === null ? null : cs.mean / 1e6, 2)} MB (min ${fmt(cs.min === null ? null : cs.min / 1e6, 2)}, max ${fmt(cs.max === null ? null : cs.max / 1e6, 2)}, n ${cs.n}). <span class="pub">Published: 6.4–8.1 MB.</span></p>`);
 

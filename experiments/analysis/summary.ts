@@ -40,6 +40,8 @@ export interface Summary {
   downtime_ms: Describe;
   downtime_source: string;
   phases_ms: Record<(typeof PHASE_KEYS)[number], Describe>;
+  /** Other *_ms keys of the timing files (e.g. quiesce_ms, drain_ms, dump_ms in p4cf JSON). */
+  extra_phases_ms: Record<string, Describe>;
   checkpoint_size_bytes: Describe;
   connection_drops: number | null;
   counters: Record<(typeof COUNTER_COLUMNS)[number], { total: number | null; per_migration: Array<number | null> }>;
@@ -219,6 +221,10 @@ export function computeSummary(run: RunData): Summary {
   if (run.metrics && !has('frames_lost')) notes.push('metrics.csv has no frames_* / pings_* columns (bash-format run): frames lost not measured');
 
   const phases = Object.fromEntries(PHASE_KEYS.map((k) => [k, describe(run.timings.map((t) => numOrNull(t.values[k])))])) as Summary['phases_ms'];
+  const known = new Set<string>([...PHASE_KEYS, 'time_to_ready_ms', 'first_data_after_switch_ms']);
+  const extraKeys = [...new Set(run.timings.flatMap((t) => Object.keys(t.values)))]
+    .filter((k) => k.endsWith('_ms') && !known.has(k) && run.timings.some((t) => typeof t.values[k] === 'number')).sort();
+  const extraPhases = Object.fromEntries(extraKeys.map((k) => [k, describe(run.timings.map((t) => numOrNull(t.values[k])))]));
   const fdValues = migrations.map((m) => m.first_data_after_switch_ms);
   const fdSource = firstDataSources.size === 0 ? 'none' : firstDataSources.size === 2 ? 'mixed' : [...firstDataSources][0];
 
@@ -231,6 +237,7 @@ export function computeSummary(run: RunData): Summary {
     downtime_ms: describe(downtimes),
     downtime_source: 'time_to_ready_ms per migration (migration start → switch update done)',
     phases_ms: phases,
+    extra_phases_ms: extraPhases,
     checkpoint_size_bytes: describe(run.timings.map((t) => numOrNull(t.values.checkpoint_size_bytes))),
     connection_drops: has('connection_drops') ? counterTotal(rows, 'connection_drops') : null,
     counters,
