@@ -1,0 +1,295 @@
+// Table state of the switch model and the BF Runtime write/read semantics of switchd:
+// validation against the schema, duplicate/missing entries, and the referential integrity
+// of action profile members, selector groups and the indirect match table.
+import { status as Code } from '@grpc/grpc-js';
+import { bitWidth, byteWidth, type DataFieldSpec, type Schema, type TableSpec } from './schema.ts';
+
+export type Value =
+  | { kind: 'stream'; v: Buffer }
+  | { kind: 'str'; v: string }
+  | { kind: 'bool'; v: boolean }
+  | { kind: 'ints'; v: number[] }
+  | { kind: 'bools'; v: boolean[] };
+
+export interface Entry { key: Map<number, Buffer>; actionId: number; data: Map<number, Value> }
+/** table id → (key string → entry). Entries are never mutated, so a Write can work on a shallow copy. */
+export type State = Map<number, Map<string, Entry>>;
+
+export type ModelError = Error & { code: number };
+export function modelError(code: number, message: string): ModelError {
+  return Object.assign(new Error(message), { code });
+}
+
+export const emptyState = (schema: Schema): State => new Map(schema.tables.map((t) => [t.id, new Map()]));
+export const copyState = (s: State): State => new Map([...s].map(([id, m]) => [id, new Map(m)]));
+
+// ---- wire shapes (as @grpc/proto-loader decodes them with keepCase and oneofs) -------------
+export interface WireKeyField { field_id: number; match_type?: string; exact?: { value: Buffer }; [k: string]: unknown }
+export interface WireDataField {
+  field_id: number; value?: string; stream?: Buffer; str_val?: string; bool_val?: boolean;
+  int_arr_val?: { val: number[] }; bool_arr_val?: { val: boolean[] }; [k: string]: unknown;
+}
+export interface WireTableEntry {
+  table_id: number; value?: string; key?: { fields: WireKeyField[] } | null;
+  data?: { action_id: number; fields: WireDataField[] } | null; is_default_entry?: boolean;
+}
+
+export const keyString = (key: Map<number, Buffer>): string =>
+  [...key].sort((a, b) => a[0] - b[0]).map(([id, b]) => `${id}:${b.toString('hex')}`).join(',');
+
+/** Human-readable key for logs and error messages, e.g. `hdr.ipv4.dst_addr=192.168.12.10`. */
+export function describeKey(table: TableSpec, key: Map<number, Buffer>): string {
+  if (key.size === 0) return '(all)';
+  return [...key].map(([id, b]) => {
+    const f = table.key.find((k) => k.id === id);
+    return `${f?.name ?? id}=${formatBytes(b, f ? bitWidth(f.type) : 0, f?.name ?? '')}`;
+  }).join(' ');
+}
+function formatBytes(b: Buffer, width: number, name: string): string {
+  if (width === 32 && /addr|dst|src/.test(name) && b.length === 4) return [...b].join('.');
+  if (width === 48 && b.length === 6) return [...b].map((x) => x.toString(16).padStart(2, '0')).join(':');
+  return b.length <= 6 ? String(b.readUIntBE(0, b.length)) : `0x${b.toString('hex')}`;
+}
+
+const bufToUint = (b: Buffer): number => (b.length === 0 ? 0 : b.readUIntBE(0, Math.min(b.length, 6)));
+
+function checkWidth(what: string, b: Buffer, bits: number, bytes: number): void {
+  if (b.length !== bytes) {
+    throw modelError(Code.INVALID_ARGUMENT, `${what}: value has ${b.length} bytes, expected ${bytes} (${bits}-bit field, big-endian)`);
+  }
+  const extra = bytes * 8 - bits;
+  if (extra > 0 && (b[0] >> (8 - extra)) !== 0) {
+    throw modelError(Code.INVALID_ARGUMENT, `${what}: value 0x${b.toString('hex')} exceeds ${bits} bits`);
+  }
+}
+
+export function decodeKey(table: TableSpec, raw: WireTableEntry['key']): Map<number, Buffer> {
+  const key = new Map<number, Buffer>();
+  for (const f of raw?.fields ?? []) {
+    const spec = table.key.find((k) => k.id === f.field_id);
+    if (!spec) throw modelError(Code.INVALID_ARGUMENT, `table ${table.name}: no key field with id ${f.field_id} (known: ${table.key.map((k) => `${k.id}=${k.name}`).join(', ')})`);
+    const mt = f.match_type ?? (f.exact ? 'exact' : 'none');
+    if (mt !== 'exact' || !f.exact) throw modelError(Code.INVALID_ARGUMENT, `table ${table.name} key ${spec.name}: match type ${mt}, expected exact`);
+    const value = Buffer.from(f.exact.value ?? Buffer.alloc(0));
+    checkWidth(`table ${table.name} key ${spec.name}`, value, bitWidth(spec.type), byteWidth(spec.type));
+    if (key.has(spec.id)) throw modelError(Code.INVALID_ARGUMENT, `table ${table.name}: key field ${spec.name} given twice`);
+    key.set(spec.id, value);
+  }
+  return key;
+}
+
+function requireFullKey(table: TableSpec, key: Map<number, Buffer>): void {
+  const missing = table.key.filter((k) => k.mandatory && !key.has(k.id)).map((k) => k.name);
+  if (missing.length) throw modelError(Code.INVALID_ARGUMENT, `table ${table.name}: key field(s) ${missing.join(', ')} missing`);
+}
+
+function decodeValue(where: string, spec: DataFieldSpec, f: WireDataField): Value {
+  const kind = f.value ?? Object.keys(f).find((k) => ['stream', 'str_val', 'bool_val', 'int_arr_val', 'bool_arr_val'].includes(k) && f[k] != null);
+  const t = spec.type.type;
+  if (spec.repeated && t === 'uint32') {
+    if (kind !== 'int_arr_val') throw modelError(Code.INVALID_ARGUMENT, `${where}: ${spec.name} needs int_arr_val, got ${kind}`);
+    return { kind: 'ints', v: [...(f.int_arr_val?.val ?? [])].map(Number) };
+  }
+  if (spec.repeated && t === 'bool') {
+    if (kind !== 'bool_arr_val') throw modelError(Code.INVALID_ARGUMENT, `${where}: ${spec.name} needs bool_arr_val, got ${kind}`);
+    return { kind: 'bools', v: [...(f.bool_arr_val?.val ?? [])] };
+  }
+  if (t === 'bool') {
+    if (kind !== 'bool_val') throw modelError(Code.INVALID_ARGUMENT, `${where}: ${spec.name} needs bool_val, got ${kind}`);
+    return { kind: 'bool', v: !!f.bool_val };
+  }
+  if (t === 'string') {
+    if (kind !== 'str_val') throw modelError(Code.INVALID_ARGUMENT, `${where}: ${spec.name} needs str_val, got ${kind}`);
+    const v = String(f.str_val);
+    if (spec.type.choices && !spec.type.choices.includes(v)) {
+      throw modelError(Code.INVALID_ARGUMENT, `${where}: ${spec.name} = ${JSON.stringify(v)} is not one of ${spec.type.choices.join(', ')}`);
+    }
+    return { kind: 'str', v };
+  }
+  if (kind !== 'stream') throw modelError(Code.INVALID_ARGUMENT, `${where}: ${spec.name} needs stream bytes, got ${kind}`);
+  const b = Buffer.from(f.stream ?? Buffer.alloc(0));
+  checkWidth(`${where} ${spec.name}`, b, bitWidth(spec.type), byteWidth(spec.type));
+  return { kind: 'stream', v: b };
+}
+
+function decodeData(table: TableSpec, raw: WireTableEntry['data'], forModify: boolean): { actionId: number; data: Map<number, Value> } {
+  const data = new Map<number, Value>();
+  const fields = raw?.fields ?? [];
+  if (table.actions.length > 0) {
+    const action = table.actions.find((a) => a.id === raw?.action_id);
+    if (!action) {
+      throw modelError(Code.INVALID_ARGUMENT, `table ${table.name}: action id ${raw?.action_id ?? 0} is not an action of this table (known: ${table.actions.map((a) => `${a.id}=${a.name}`).join(', ')})`);
+    }
+    if (action.action_scope === 'DefaultOnly') throw modelError(Code.INVALID_ARGUMENT, `table ${table.name}: action ${action.name} is default-only, not allowed in an entry`);
+    for (const f of fields) {
+      const spec = action.data.find((d) => d.id === f.field_id);
+      if (!spec) throw modelError(Code.INVALID_ARGUMENT, `table ${table.name} action ${action.name}: no parameter with id ${f.field_id}`);
+      data.set(spec.id, decodeValue(`table ${table.name} action ${action.name}`, spec, f));
+    }
+    const missing = action.data.filter((d) => !data.has(d.id)).map((d) => d.name);
+    if (missing.length) throw modelError(Code.INVALID_ARGUMENT, `table ${table.name} action ${action.name}: parameter(s) ${missing.join(', ')} missing`);
+    return { actionId: action.id, data };
+  }
+  if (raw?.action_id) throw modelError(Code.INVALID_ARGUMENT, `table ${table.name} has no actions, got action id ${raw.action_id}`);
+  for (const f of fields) {
+    const spec = table.data.find((d) => d.id === f.field_id);
+    if (!spec) throw modelError(Code.INVALID_ARGUMENT, `table ${table.name}: no data field with id ${f.field_id} (known: ${table.data.map((d) => `${d.id}=${d.name}`).join(', ')})`);
+    data.set(spec.id, decodeValue(`table ${table.name}`, spec, f));
+  }
+  const oneofs = new Map<number, number>();
+  for (const id of data.keys()) {
+    const g = table.data.find((d) => d.id === id)?.oneofGroup;
+    if (g !== undefined) oneofs.set(g, (oneofs.get(g) ?? 0) + 1);
+  }
+  if ([...oneofs.values()].some((n) => n > 1)) throw modelError(Code.INVALID_ARGUMENT, `table ${table.name}: more than one field of a oneof given`);
+  if (!forModify) {
+    const missing = table.data.filter((d) => d.mandatory && !data.has(d.id)).map((d) => d.name);
+    if (missing.length) throw modelError(Code.INVALID_ARGUMENT, `table ${table.name}: data field(s) ${missing.join(', ')} missing`);
+  }
+  return { actionId: 0, data };
+}
+
+// ---- reserved fields ------------------------------------------------------------------------
+const fieldId = (table: TableSpec, name: string): number | undefined => table.data.find((d) => d.name === name)?.id;
+const relatedTable = (schema: Schema, table: TableSpec, type: string): TableSpec | undefined =>
+  table.depends_on.map((id) => schema.byId.get(id)).find((t) => t?.table_type === type);
+const uintKey = (n: number): Map<number, Buffer> => { const b = Buffer.alloc(4); b.writeUInt32BE(n >>> 0); return new Map([[1, b]]); };
+
+/** The members of a selector group with their status, in group order. */
+export function groupMembers(table: TableSpec, e: Entry): { member: number; active: boolean }[] {
+  const ids = e.data.get(fieldId(table, '$ACTION_MEMBER_ID') ?? -1);
+  const st = e.data.get(fieldId(table, '$ACTION_MEMBER_STATUS') ?? -1);
+  const members = ids?.kind === 'ints' ? ids.v : [];
+  const status = st?.kind === 'bools' ? st.v : [];
+  return members.map((m, i) => ({ member: m, active: status[i] ?? true }));
+}
+
+/** What an indirect-selector entry points at. */
+export function indirectTarget(table: TableSpec, e: Entry): { kind: 'member' | 'group'; id: number } | undefined {
+  const m = e.data.get(fieldId(table, '$ACTION_MEMBER_ID') ?? -1);
+  if (m?.kind === 'stream') return { kind: 'member', id: bufToUint(m.v) };
+  const g = e.data.get(fieldId(table, '$SELECTOR_GROUP_ID') ?? -1);
+  if (g?.kind === 'stream') return { kind: 'group', id: bufToUint(g.v) };
+  return undefined;
+}
+
+export const keyUint = (key: Map<number, Buffer>): number => bufToUint(key.values().next().value ?? Buffer.alloc(0));
+
+function checkReferences(schema: Schema, state: State, table: TableSpec, e: Entry, where: string): void {
+  if (table.table_type === 'Selector') {
+    const ap = relatedTable(schema, table, 'Action');
+    const members = groupMembers(table, e);
+    const ids = e.data.get(fieldId(table, '$ACTION_MEMBER_ID') ?? -1);
+    const st = e.data.get(fieldId(table, '$ACTION_MEMBER_STATUS') ?? -1);
+    if (st?.kind === 'bools' && ids?.kind === 'ints' && st.v.length !== ids.v.length) {
+      throw modelError(Code.INVALID_ARGUMENT, `${where}: $ACTION_MEMBER_STATUS has ${st.v.length} values for ${ids.v.length} members`);
+    }
+    const max = e.data.get(fieldId(table, '$MAX_GROUP_SIZE') ?? -1);
+    const maxSize = max?.kind === 'stream' ? bufToUint(max.v) : 4;
+    if (members.length > maxSize) throw modelError(Code.INVALID_ARGUMENT, `${where}: ${members.length} members exceed $MAX_GROUP_SIZE ${maxSize}`);
+    for (const { member } of members) {
+      if (!ap || !state.get(ap.id)?.has(keyString(uintKey(member)))) {
+        throw modelError(Code.NOT_FOUND, `${where}: member ${member} does not exist in ${ap?.name ?? 'the action profile'}`);
+      }
+    }
+  }
+  if (table.table_type === 'MatchAction_Indirect_Selector') {
+    const target = indirectTarget(table, e);
+    if (!target) throw modelError(Code.INVALID_ARGUMENT, `${where}: needs $ACTION_MEMBER_ID or $SELECTOR_GROUP_ID`);
+    const ref = relatedTable(schema, table, target.kind === 'member' ? 'Action' : 'Selector');
+    if (!ref || !state.get(ref.id)?.has(keyString(uintKey(target.id)))) {
+      throw modelError(Code.NOT_FOUND, `${where}: ${target.kind} ${target.id} does not exist in ${ref?.name ?? 'the referenced table'}`);
+    }
+  }
+}
+
+function checkNotReferenced(schema: Schema, state: State, table: TableSpec, key: Map<number, Buffer>, where: string): void {
+  if (table.table_type !== 'Action' && table.table_type !== 'Selector') return;
+  const id = keyUint(key);
+  for (const user of schema.tables.filter((t) => t.depends_on.includes(table.id))) {
+    for (const e of state.get(user.id)?.values() ?? []) {
+      const inGroup = user.table_type === 'Selector' && table.table_type === 'Action' && groupMembers(user, e).some((m) => m.member === id);
+      const t = user.table_type === 'MatchAction_Indirect_Selector' ? indirectTarget(user, e) : undefined;
+      const direct = t !== undefined && t.id === id && (t.kind === 'member') === (table.table_type === 'Action');
+      if (inGroup || direct) {
+        throw modelError(Code.FAILED_PRECONDITION, `${where}: still referenced by ${user.name} entry ${describeKey(user, e.key)}`);
+      }
+    }
+  }
+}
+
+export type UpdateType = 'INSERT' | 'MODIFY' | 'DELETE' | 'INSERT_OR_MODIFY';
+
+/** Applies one update to `state` (in place) or throws a ModelError naming table, key and reason. */
+export function applyUpdate(schema: Schema, state: State, type: string, raw: WireTableEntry): { table: TableSpec; key: string } {
+  const table = schema.byId.get(raw.table_id);
+  if (!table) throw modelError(Code.NOT_FOUND, `no table with id ${raw.table_id}`);
+  if (raw.is_default_entry) throw modelError(Code.UNIMPLEMENTED, `table ${table.name}: the model keeps the compiled default actions; default entries cannot be written`);
+  if (raw.value === 'handle_id') throw modelError(Code.UNIMPLEMENTED, `table ${table.name}: entries by handle are not supported, send a key`);
+  const entries = state.get(table.id)!;
+  const key = decodeKey(table, raw.key);
+  const where = `table ${table.name} key ${describeKey(table, key)}`;
+
+  if (type === 'DELETE' && key.size === 0) {
+    for (const e of [...entries.values()]) {
+      checkNotReferenced(schema, state, table, e.key, `${where}: delete of ${describeKey(table, e.key)}`);
+      entries.delete(keyString(e.key));
+    }
+    return { table, key: '(all)' };
+  }
+  requireFullKey(table, key);
+  const ks = keyString(key);
+  const exists = entries.has(ks);
+  switch (type) {
+    case 'INSERT':
+    case 'MODIFY':
+    case 'INSERT_OR_MODIFY': {
+      if (type === 'INSERT' && exists) throw modelError(Code.ALREADY_EXISTS, `${where}: entry already exists`);
+      if (type === 'MODIFY' && !exists) throw modelError(Code.NOT_FOUND, `${where}: entry not found`);
+      const { actionId, data } = decodeData(table, raw.data, false);
+      const e: Entry = { key, actionId, data };
+      checkReferences(schema, state, table, e, where);
+      entries.set(ks, e);
+      break;
+    }
+    case 'DELETE':
+      if (!exists) throw modelError(Code.NOT_FOUND, `${where}: entry not found`);
+      checkNotReferenced(schema, state, table, key, where);
+      entries.delete(ks);
+      break;
+    default:
+      throw modelError(Code.UNIMPLEMENTED, `${where}: update type ${type} is not supported (INSERT, MODIFY, DELETE, INSERT_OR_MODIFY)`);
+  }
+  return { table, key: describeKey(table, key) };
+}
+
+/** Entries matching a read request entity: all of the table, or the one with that key. */
+export function readEntries(schema: Schema, state: State, raw: WireTableEntry): { table: TableSpec; entries: Entry[] } {
+  const table = schema.byId.get(raw.table_id);
+  if (!table) throw modelError(Code.NOT_FOUND, `no table with id ${raw.table_id}`);
+  const key = decodeKey(table, raw.key);
+  const entries = state.get(table.id)!;
+  if (key.size === 0) return { table, entries: [...entries.values()] };
+  requireFullKey(table, key);
+  const e = entries.get(keyString(key));
+  if (!e) throw modelError(Code.NOT_FOUND, `table ${table.name} key ${describeKey(table, key)}: entry not found`);
+  return { table, entries: [e] };
+}
+
+/** An entry as a wire TableEntry (the shape proto-loader serializes). */
+export function encodeEntry(table: TableSpec, e: Entry): object {
+  const fields = [...e.data].map(([id, v]) => {
+    switch (v.kind) {
+      case 'stream': return { field_id: id, stream: v.v };
+      case 'str': return { field_id: id, str_val: v.v };
+      case 'bool': return { field_id: id, bool_val: v.v };
+      case 'ints': return { field_id: id, int_arr_val: { val: v.v } };
+      case 'bools': return { field_id: id, bool_arr_val: { val: v.v } };
+    }
+  });
+  return {
+    table_id: table.id,
+    key: { fields: [...e.key].map(([id, b]) => ({ field_id: id, exact: { value: b } })) },
+    data: { action_id: e.actionId, fields },
+  };
+}
