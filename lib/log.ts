@@ -12,7 +12,7 @@ export interface Logger {
   /** One line of remote output: `[host] line`. */
   host(host: string, line: string): void;
   /** Phase start banner with host(s); returns a function that prints the end banner with the duration. */
-  banner(phase: string, description: string, hosts: string[]): (status?: 'ok' | 'failed' | 'skipped') => number;
+  banner(phase: string, description: string, hosts: string[]): (status?: 'ok' | 'failed' | 'skipped' | 'interrupted') => number;
   /** Countdown for a long wait; call the returned function to stop it. */
   countdown(label: string, totalMs: number): { update(note: string): void; stop(): void };
   /** Start writing to a file (appends); flushes what was buffered before. */

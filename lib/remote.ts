@@ -473,7 +473,7 @@ export function createPlan(): Plan {
 
 /** A host that runs nothing: prints `[host] $ cmd` and records every step in `plan`. */
 export function createDryRunHost(name: string, plan: Plan, print: (line: string) => void = (l) => process.stdout.write(l + '\n')): Host {
-  const rec = (kind: PlanStep['kind'], text: string) => { plan.steps.push({ host: name, kind, text }); print(`[${name}] ${kind === 'exec' ? '$ ' : ''}${text}`); };
+  const rec = (kind: PlanStep['kind'], text: string) => { plan.steps.push({ host: name, kind, text }); print(`[${name}] ${kind === 'exec' ? '$ ' : ''}${text.split('\n').join(`\n[${name}]   `)}`); };
   let fakePid = 0;
   return {
     name,

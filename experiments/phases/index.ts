@@ -1,0 +1,21 @@
+// The ordered phase registry: the run order is the order of this list (see PHASE_ORDER in
+// lib/phases.ts). `--list` names the phases that have no file yet.
+import type { Phase } from '../../lib/phases.ts';
+import * as testbed from './testbed.ts';
+import * as preflight from './preflight.ts';
+import * as analyze from './analyze.ts';
+
+/** A phase file exports `phase` (some also a default or a named export); accept any of them. */
+function pick(file: string, mod: Record<string, unknown>): Phase {
+  const isPhase = (v: unknown): v is Phase =>
+    typeof v === 'object' && v !== null && typeof (v as Phase).run === 'function' && typeof (v as Phase).name === 'string';
+  const found = [mod.phase, mod.default, ...Object.values(mod)].find(isPhase);
+  if (!found) throw new Error(`experiments/phases/${file}.ts exports no Phase (expected \`export const phase: Phase\`)`);
+  return found;
+}
+
+export const phases: Phase[] = [
+  pick('testbed', testbed),
+  pick('preflight', preflight),
+  pick('analyze', analyze),
+];
