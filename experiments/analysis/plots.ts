@@ -30,7 +30,7 @@ type Row = Record<string, number | string | null>;
 function spanLayer(spans: Span[]) {
   return {
     data: { values: spans.map((s) => ({ start: s.start_s, end: s.end_s, migration: s.index })) },
-    mark: { type: 'rect', color: '#e45756', opacity: 0.15 },
+    mark: { type: 'rect', color: '#999999', opacity: 0.2 },
     encoding: { x: { field: 'start', type: 'quantitative' }, x2: { field: 'end' } },
   } as const;
 }
