@@ -3,6 +3,14 @@
 import type { Phase } from '../../lib/phases.ts';
 import * as testbed from './testbed.ts';
 import * as preflight from './preflight.ts';
+import * as sync from './sync.ts';
+import * as switchd from './switchd.ts';
+import * as controller from './controller.ts';
+import * as clean from './clean.ts';
+import * as build from './build.ts';
+import * as migrate from './migrate.ts';
+import * as post from './post.ts';
+import * as collect from './collect.ts';
 import * as analyze from './analyze.ts';
 
 /** A phase file exports `phase` (some also a default or a named export); accept any of them. */
@@ -17,5 +25,13 @@ function pick(file: string, mod: Record<string, unknown>): Phase {
 export const phases: Phase[] = [
   pick('testbed', testbed),
   pick('preflight', preflight),
+  pick('sync', sync),
+  pick('switchd', switchd),
+  pick('controller', controller),
+  pick('clean', clean),
+  pick('build', build),
+  pick('migrate', migrate),
+  pick('post', post),
+  pick('collect', collect),
   pick('analyze', analyze),
 ];

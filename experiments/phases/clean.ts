@@ -1,0 +1,60 @@
+// Phase clean: remove what a previous run of this project left on the testbed — the server
+// container and p4cf-labelled containers, the labelled macvlan network, the shim, the RST drop
+// rule, checkpoint files, and load generator / collector processes recorded in the previous
+// run's state.json (checked against their command line). Nothing is killed by name.
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { cleanServerScript, killIfCmdline, runScript } from '../../lib/migration-infra.ts';
+import { checkpointDir } from '../../lib/migration.ts';
+import { serverNode, SERVERS } from '../../lib/migration-net.ts';
+import type { Phase, RunContext } from '../../lib/phases.ts';
+
+/** state.json of the newest other run folder in RESULTS_DIR, if any. */
+export function previousState(resultsDir: string, currentDir: string): { dir: string; state: Record<string, unknown> } | undefined {
+  if (!existsSync(resultsDir)) return undefined;
+  const runs = readdirSync(resultsDir).filter((d) => d.startsWith('run_')).sort().reverse();
+  for (const d of runs) {
+    const dir = join(resultsDir, d);
+    if (resolve(dir) === resolve(currentDir)) continue;
+    const f = join(dir, 'state.json');
+    if (!existsSync(f)) continue;
+    try { return { dir, state: JSON.parse(readFileSync(f, 'utf8')) as Record<string, unknown> }; } catch { continue; }
+  }
+  return undefined;
+}
+
+/** PIDs of load generator processes a state records (key names of the workload phase). */
+export function stalePids(state: Record<string, unknown>): { lakewood: number[]; local: number[] } {
+  const num = (v: unknown) => (typeof v === 'number' && Number.isInteger(v) && v > 1 ? [v] : []);
+  return {
+    lakewood: [...num(state.loadgenPid)],
+    local: [...num(state.collectorPid)],
+  };
+}
+
+export async function cleanServers(ctx: Pick<RunContext, 'config' | 'host' | 'log'>): Promise<void> {
+  const c = ctx.config;
+  // One after the other: on the local testbed both servers share podman storage.
+  for (const name of SERVERS) {
+    const node = serverNode(c, name);
+    await runScript(ctx.host(name), cleanServerScript(c, node, { shim: name === 'lakewood', checkpointDir: checkpointDir(c, name) }), 'clean', (m) => ctx.log.step('clean', m));
+  }
+}
+
+export const phase: Phase = {
+  name: 'clean',
+  description: 'remove what a previous run left on the servers (container, network, shim, rules, checkpoints, stale load generator)',
+  hosts: () => ['lakewood', 'loveland', 'local'],
+  reads: [],
+  writes: ['serverHost'],
+  async run(ctx) {
+    const prev = ctx.dryRun ? undefined : previousState(resolve(ctx.projectDir, ctx.config.RESULTS_DIR), ctx.dir);
+    if (prev) {
+      const pids = stalePids(prev.state);
+      for (const pid of pids.lakewood) await runScript(ctx.host('lakewood'), killIfCmdline(pid, 'loadgen'), 'clean', (m) => ctx.log.step('clean', m));
+      for (const pid of pids.local) await runScript(ctx.host('local'), killIfCmdline(pid, 'collector'), 'clean', (m) => ctx.log.step('clean', m));
+    }
+    await cleanServers(ctx);
+    ctx.state.set('serverHost', undefined);
+  },
+};

@@ -1,0 +1,44 @@
+// Phase collect: logs and files from every host into the run folder — server container log,
+// switch daemon/model and controller logs, the controller's table snapshot — before the run's
+// undos remove the container, shim, network and rules.
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { controllerFor } from '../../lib/controller-client.ts';
+import { serverLocation } from '../../lib/migration.ts';
+import type { Phase, RunContext } from '../../lib/phases.ts';
+import { sh } from '../../lib/remote.ts';
+import { remoteDir } from './sync.ts';
+
+async function tryStep(ctx: RunContext, what: string, fn: () => Promise<void>): Promise<void> {
+  try { await fn(); } catch (e) { ctx.log.warn(`collect: ${what} failed: ${(e as Error).message.split('\n')[0]}`); }
+}
+
+export const phase: Phase = {
+  name: 'collect',
+  description: 'fetch server, switch and controller logs and the table snapshot into the run folder',
+  hosts: () => ['lakewood', 'loveland', 'tofino'],
+  reads: ['serverHost'],
+  writes: [],
+  async run(ctx) {
+    const c = ctx.config;
+    const where = serverLocation(ctx);
+    const tdir = remoteDir(ctx, 'tofino');
+    await tryStep(ctx, 'server log', async () => {
+      const r = await ctx.host(where).exec(sh`podman logs ${c.SERVER_CONTAINER}`, { quiet: true, allowFail: true });
+      if (!ctx.dryRun) writeFileSync(join(ctx.dir, 'server.log'), r.stdout + (r.stderr ? `\n--- stderr ---\n${r.stderr}` : ''));
+    });
+    const daemon = c.TESTBED === 'local' ? 'switch-model' : 'switchd';
+    for (const f of [daemon, 'controller']) {
+      await tryStep(ctx, `${f}.log`, async () => {
+        const r = await ctx.host('tofino').exec(sh`tail -n 5000 ${`${tdir}/${f}.log`}`, { quiet: true, allowFail: true });
+        if (!ctx.dryRun && r.code === 0) writeFileSync(join(ctx.dir, `${f}.log`), r.stdout);
+      });
+    }
+    await tryStep(ctx, 'table snapshot', async () => {
+      if (ctx.dryRun) return;
+      const r = await controllerFor(ctx).call('GET', '/tables', undefined, { timeoutMs: 10_000 });
+      writeFileSync(join(ctx.dir, 'tables.json'), JSON.stringify(r.body, null, 2) + '\n');
+    });
+    ctx.log.step('collect', `logs in ${ctx.dir}; the run's container, shim, network and rules are removed by its undos at the end`);
+  },
+};

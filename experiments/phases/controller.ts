@@ -1,0 +1,92 @@
+// Phase controller: the controller's config JSON (generated from this config, or CONTROLLER_CONFIG)
+// goes into the run folder and to the switch; the controller is (re)started when switchd is
+// fresh (its gRPC channel went stale) or it does not answer 200; then /reinitialize programs
+// every table and /deleteClientSnat selects same-IP mode.
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { controllerConfigFromP4cf } from '../../controller/config-from-p4cf.ts';
+import { localPath } from '../../lib/config.ts';
+import { controllerFor } from '../../lib/controller-client.ts';
+import { waitUntil } from '../../lib/health.ts';
+import { stopRecorded, writePidFile } from '../../lib/migration-procs.ts';
+import type { Phase, RunContext } from '../../lib/phases.ts';
+import { sh } from '../../lib/remote.ts';
+import { remoteDir } from './sync.ts';
+
+export const CONTROLLER_NAME = 'controller';
+export const NODE_MAJOR_NEEDED = 20;
+
+export function parseNodeMajor(versionText: string): number | undefined {
+  const m = versionText.trim().match(/^v?(\d+)\./);
+  return m ? Number(m[1]) : undefined;
+}
+
+async function checkNode(ctx: RunContext): Promise<void> {
+  const r = await ctx.host('tofino').exec('node --version', { quiet: true, allowFail: true });
+  const major = parseNodeMajor(r.stdout);
+  if (r.code !== 0 || major === undefined) {
+    throw new Error(`[tofino] node is not installed (or not in PATH) on the switch: the controller needs Node.js >= ${NODE_MAJOR_NEEDED} (${(r.stderr || r.stdout).trim() || `exit ${r.code}`})`);
+  }
+  if (major < NODE_MAJOR_NEEDED) throw new Error(`[tofino] node ${r.stdout.trim()} on the switch is too old: the controller needs Node.js >= ${NODE_MAJOR_NEEDED}`);
+}
+
+export const phase: Phase = {
+  name: 'controller',
+  description: 'upload the controller config, (re)start the controller if needed, reinitialize the tables (same-IP mode)',
+  hosts: () => ['tofino'],
+  reads: ['switchdFresh'],
+  writes: ['controllerPid', 'controllerRestarted'],
+  async run(ctx) {
+    const c = ctx.config;
+    const tofino = ctx.host('tofino');
+    const dir = remoteDir(ctx, 'tofino');
+    if (c.TESTBED === 'hw') await checkNode(ctx);
+
+    const json = c.CONTROLLER_CONFIG
+      ? readFileSync(localPath(ctx.projectDir, c.CONTROLLER_CONFIG), 'utf8')
+      : JSON.stringify(controllerConfigFromP4cf(c), null, 2) + '\n';
+    const localCfg = join(ctx.dir, 'controller_config.json');
+    if (!ctx.dryRun) writeFileSync(localCfg, json);
+    const remoteCfg = `${dir}/controller_config.json`;
+    await tofino.upload(localCfg, remoteCfg);
+
+    const ctl = controllerFor(ctx);
+    const fresh = ctx.state.get('switchdFresh') === true;
+    const probe = ctx.dryRun ? { status: 200 } : await ctl.health();
+    if (!fresh && probe.status === 200) {
+      ctx.log.step('controller', `controller answers 200 at ${ctl.url}; keeping it`);
+      ctx.state.set('controllerRestarted', false);
+    } else {
+      ctx.log.step('controller', fresh ? 'switchd is fresh: (re)starting the controller' : `controller probe answered ${probe.status || 'nothing'}: (re)starting it`);
+      const old = await stopRecorded(tofino, dir, CONTROLLER_NAME);
+      if (old) ctx.log.step('controller', `stopped the previous controller (pid ${old})`);
+      const tokenFile = `${dir}/controller.token`;
+      // the token travels on stdin into a 0600 file, never on a command line
+      await tofino.exec(sh`umask 077 && cat > ${tokenFile}`, { stdin: c.CONTROLLER_TOKEN + '\n', quiet: true });
+      const cmd = sh`exec node ${`${dir}/controller.mjs`} --config ${remoteCfg} --listen ${c.CONTROLLER_LISTEN} --port ${c.CONTROLLER_PORT} --token-file ${tokenFile} --grpc ${c.BFRT_GRPC_ADDR} --arch ${c.ARCH}`;
+      const bg = await tofino.background(cmd, { name: CONTROLLER_NAME, logFile: `${dir}/${CONTROLLER_NAME}.log`, cwd: dir });
+      if (!ctx.dryRun) await writePidFile(tofino, dir, CONTROLLER_NAME, bg.pid);
+      ctx.cleanup.add(`remove controller pid file on tofino`, () => tofino.exec(sh`rm -f ${`${dir}/${CONTROLLER_NAME}.pid`}`, { quiet: true, allowFail: true }).then(() => {}));
+      ctx.state.set('controllerPid', bg.pid);
+      ctx.state.set('controllerRestarted', true);
+      try {
+        await waitUntil(tofino, `controller /health 200 at ${ctl.url}`, async () => {
+          const h = await ctl.health(2000);
+          return { ok: h.status === 200, state: h.status ? `HTTP ${h.status} ${JSON.stringify(h.body).slice(0, 200)}` : 'no answer' };
+        }, { timeoutMs: 30_000, intervalMs: 250, log: ctx.log, dryRun: ctx.dryRun });
+      } catch (e) {
+        const log = await tofino.exec(sh`tail -n 20 ${`${dir}/${CONTROLLER_NAME}.log`}`, { quiet: true, allowFail: true });
+        throw new Error(`${(e as Error).message}\ncontroller log (last lines):\n${log.stdout}`);
+      }
+    }
+    if (ctx.dryRun) {
+      ctx.log.step('controller', `would POST /reinitialize and /deleteClientSnat to ${ctl.url}`);
+      return;
+    }
+    const re = await ctl.call('POST', '/reinitialize', {}, { timeoutMs: 30_000 });
+    ctx.log.step('controller', `POST /reinitialize → ${re.status} (${re.ms.toFixed(0)} ms)`);
+    const ds = await ctl.call('POST', '/deleteClientSnat', {});
+    ctx.log.step('controller', `POST /deleteClientSnat → ${ds.status} (${ds.ms.toFixed(0)} ms)`);
+  },
+};
+

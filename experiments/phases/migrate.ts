@@ -1,0 +1,35 @@
+// Phase migrate: MIGRATIONS live migrations, alternating lakewood→loveland (odd) and back (even),
+// each followed by POST_MIGRATION of measurement (the last one's wait belongs to `post`).
+import { directionFor, migrate } from '../../lib/migration.ts';
+import type { Phase, RunContext } from '../../lib/phases.ts';
+
+export async function countdown(ctx: RunContext, label: string, ms: number): Promise<void> {
+  if (ctx.dryRun || ms <= 0) { ctx.log.info(`${label}: ${ms} ms`); return; }
+  const cd = ctx.log.countdown(label, ms);
+  try { await new Promise((r) => setTimeout(r, ms)); } finally { cd.stop(); }
+}
+
+export const phase: Phase = {
+  name: 'migrate',
+  description: 'MIGRATIONS live migrations of the server container, alternating between lakewood and loveland',
+  hosts: () => ['lakewood', 'loveland', 'tofino'],
+  reads: ['serverHost', 'collectorMark', 'collectorPid', 'transferMethod'],
+  writes: ['serverHost', 'transferMethod', 'migrationsDone'],
+  async run(ctx) {
+    const n = ctx.config.MIGRATIONS;
+    const done = Number(ctx.state.get('migrationsDone') ?? 0);
+    if (n === 0) { ctx.log.step('migrate', 'MIGRATIONS=0: nothing to do'); return; }
+    const times: number[] = [];
+    for (let i = 1; i <= n; i++) {
+      if (i <= done && !ctx.dryRun) { ctx.log.step('migrate', `migration ${i} already done (state.json), skipping`); continue; }
+      const t = await migrate(ctx, { direction: directionFor(i), index: i });
+      times.push(Number(t.time_to_ready_ms));
+      ctx.state.set('migrationsDone', i);
+      if (i < n) await countdown(ctx, `post-migration ${i}/${n}`, ctx.config.POST_MIGRATION);
+    }
+    if (times.length) {
+      const sorted = [...times].sort((a, b) => a - b);
+      ctx.log.step('migrate', `${times.length} migration(s): time_to_ready min ${sorted[0]} ms, max ${sorted[sorted.length - 1]} ms`);
+    }
+  },
+};

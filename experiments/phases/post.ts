@@ -1,0 +1,23 @@
+// Phase post: measure POST_MIGRATION after the last migration, then stop the workload
+// (collector first, so the last CSV row is still live; then the load generator, whose log is fetched).
+import type { Phase } from '../../lib/phases.ts';
+import { countdown } from './migrate.ts';
+
+export const phase: Phase = {
+  name: 'post',
+  description: 'wait POST_MIGRATION after the last migration, then stop the collector and the load generator',
+  hosts: () => ['local', 'lakewood'],
+  reads: ['collectorPid', 'loadgenPid'],
+  writes: [],
+  async run(ctx) {
+    if (ctx.config.MIGRATIONS > 0) await countdown(ctx, 'post-migration (last)', ctx.config.POST_MIGRATION);
+    let mod: { stopWorkload?: (c: typeof ctx) => Promise<void> };
+    try {
+      mod = await import('./workload.ts');
+    } catch (e) {
+      throw new Error(`post: cannot load experiments/phases/workload.ts for stopWorkload(): ${(e as Error).message}`);
+    }
+    if (typeof mod.stopWorkload !== 'function') throw new Error('post: experiments/phases/workload.ts exports no stopWorkload(ctx)');
+    await mod.stopWorkload(ctx);
+  },
+};

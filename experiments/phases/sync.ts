@@ -1,0 +1,50 @@
+// Phase sync: bundle the remote programs (switch model, controller, stream server, load
+// generator) and upload each host only what it runs, into REMOTE_PROJECT_DIR ({host} → name).
+import { existsSync, readdirSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { bundleRemote } from '../../lib/bundle.ts';
+import { hostDir } from '../../lib/config.ts';
+import type { Phase, RunContext } from '../../lib/phases.ts';
+import { sh } from '../../lib/remote.ts';
+
+type Target = 'tofino' | 'lakewood' | 'loveland';
+
+/** Files each host needs from dist/remote: programs by role, assets (proto, bf-rt.json, conf/) on the switch. */
+export function filesFor(host: Target, testbed: 'local' | 'hw', available: string[]): string[] {
+  const isAsset = (f: string) => f.endsWith('.proto') || f.endsWith('.bf-rt.json') || f === 'conf';
+  if (host === 'tofino') {
+    return available.filter((f) => f === 'controller.mjs' || (testbed === 'local' && f === 'switch-model.mjs') || isAsset(f));
+  }
+  return available.filter((f) => f === 'stream-server.mjs' || f === 'loadgen.mjs');
+}
+
+export const remoteDir = (ctx: Pick<RunContext, 'config'>, host: Target): string => hostDir(ctx.config.REMOTE_PROJECT_DIR, host);
+
+export const phase: Phase = {
+  name: 'sync',
+  description: 'bundle the remote programs and upload them to the switch and both servers',
+  hosts: () => ['local', 'tofino', 'lakewood', 'loveland'],
+  reads: [],
+  writes: ['remoteDirs'],
+  async run(ctx) {
+    const local = ctx.config.TESTBED;
+    const required = ['controller.mjs', 'stream-server.mjs', 'loadgen.mjs', ...(local === 'local' ? ['switch-model.mjs'] : [])];
+    const dist = ctx.dryRun ? join(ctx.projectDir, 'dist', 'remote')
+      : await bundleRemote(ctx.projectDir, { require: required, log: (m) => ctx.log.step('sync', m) });
+    const available = existsSync(dist) ? readdirSync(dist).filter((f) => !f.startsWith('.')) : required;
+    const dirs: Record<string, string> = {};
+    await Promise.all((['tofino', 'lakewood', 'loveland'] as const).map(async (h) => {
+      const host = ctx.host(h);
+      const dir = remoteDir(ctx, h);
+      dirs[h] = dir;
+      await host.exec(sh`mkdir -p ${dir}`, { quiet: true });
+      const files = filesFor(h, local, available);
+      for (const f of files) {
+        const src = join(dist, f);
+        await host.upload(src, ctx.dryRun || !statSync(src).isDirectory() ? `${dir}/${f}` : `${dir}/${f}`);
+      }
+      ctx.log.step('sync', `${h}: ${files.join(', ')} → ${dir}`);
+    }));
+    ctx.state.set('remoteDirs', dirs);
+  },
+};

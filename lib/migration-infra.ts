@@ -1,0 +1,114 @@
+// The run's server-side infrastructure: podman macvlan network, NIC tuning, the RST drop rule,
+// the server container and the load generator's shim. Build creates it, every created piece
+// registers its undo, and clean (next run, or experiments/clean.ts) removes what a previous
+// run left — only things this project creates, identified by exact name, label or rule spec.
+import type { Config } from './config-keys.ts';
+import type { Host } from './remote.ts';
+import { sh } from './remote.ts';
+import { prefixLength, rtoRouteCmd, keepaliveCmd, type ServerNode } from './migration-net.ts';
+
+/** Label on every container and network this project creates. */
+export const P4CF_LABEL = 'p4cf=1';
+
+/** iptables arguments of the rule that drops outgoing TCP RSTs on the switch NIC (exact spec, for -C/-D). */
+export function rstRuleArgs(nic: string): string[] {
+  return ['OUTPUT', '-o', nic, '-p', 'tcp', '--tcp-flags', 'RST', 'RST', '-m', 'comment', '--comment', 'p4cf-rst-drop', '-j', 'DROP'];
+}
+
+/**
+ * The podman network is named HW_NET on both servers: a checkpoint records the network by
+ * name and `podman container restore --import` attaches the same name on the target. On the
+ * local testbed both servers share one podman configuration, so the one network serves both
+ * (its parent NIC name is looked up in the namespace of the podman call): the NIC names must
+ * then be equal.
+ */
+export function checkSharedNetwork(config: Config): void {
+  if (config.TESTBED === 'local' && config.LAKEWOOD_NIC !== config.LOVELAND_NIC) {
+    throw new Error(`LAKEWOOD_NIC (${config.LAKEWOOD_NIC}) and LOVELAND_NIC (${config.LOVELAND_NIC}) differ: on the local testbed `
+      + 'both servers share one podman network definition, whose macvlan parent must exist under one name on both');
+  }
+}
+
+export function networkCreateCmd(config: Config, node: ServerNode): string {
+  return sh`podman network exists ${config.HW_NET} || podman network create -d macvlan -o ${`parent=${node.nic}`} -o mode=vepa --subnet ${config.HW_SUBNET} --gateway ${config.HW_GATEWAY} --label ${P4CF_LABEL} ${config.HW_NET}`;
+}
+
+/** Offload features turned off on the NIC (checkpointed TCP state must match what is on the wire). */
+export const OFFLOADS = ['gro', 'gso', 'tso', 'lro'] as const;
+
+/**
+ * NIC tuning; prints one line per feature ("ok" or "unsupported: …") so unsupported features
+ * on veths are reported, not silenced.
+ */
+export function nicTuneScript(config: Config, node: ServerNode): string {
+  const lines = [
+    ...OFFLOADS.map((f) => sh`if out=$(ethtool -K ${node.nic} ${f} off 2>&1); then echo ${`${f} ok`}; else echo "${f} unsupported: $(echo "$out" | tr '\n' ' ')"; fi`),
+    sh`ip link set ${node.nic} mtu ${config.NIC_MTU}`,
+    sh`ip link set ${node.nic} promisc on`,
+    sh`ip link set ${node.nic} up`,
+  ];
+  return lines.join('\n');
+}
+
+export function rstRuleAddCmd(nic: string): string {
+  const a = rstRuleArgs(nic);
+  return sh`iptables -C ${a} 2>/dev/null || iptables -A ${a}`;
+}
+
+/** Deletes every copy of the exact rule (bounded: a rule added twice is removed twice). */
+export function rstRuleDelCmd(nic: string): string {
+  const a = rstRuleArgs(nic);
+  return sh`i=0; while [ $i -lt 10 ] && iptables -C ${a} 2>/dev/null; do iptables -D ${a}; i=$((i+1)); done; echo removed=$i`;
+}
+
+export function serverRunCmd(config: Config): string {
+  return sh`podman run -d --name ${config.SERVER_CONTAINER} --network ${config.HW_NET} --ip ${config.H2_IP} --mac-address ${config.H2_MAC.toLowerCase()} `
+    + sh`--ulimit nofile=4096:4096 --ulimit nproc=4096:4096 --label ${P4CF_LABEL} ${config.SERVER_IMAGE} `
+    + sh`--port ${config.SIGNALING_PORT} --metrics-port ${config.METRICS_PORT} --fps ${config.LOADGEN_FPS} --padding ${config.FRAME_PADDING}`;
+}
+
+/** The shim on lakewood: a macvlan (vepa) on the switch NIC, so load reaches the server through the switch. */
+export function shimScript(config: Config, nic: string): string {
+  const plen = prefixLength(config.HW_SUBNET);
+  return [
+    'set -e',
+    sh`ip link del ${config.MACSHIM_IF} 2>/dev/null || true`,
+    sh`ip link add ${config.MACSHIM_IF} link ${nic} type macvlan mode vepa`,
+    sh`ip link set ${config.MACSHIM_IF} address ${config.SHIM_MAC.toLowerCase()}`,
+    sh`ip addr add ${`${config.SHIM_IP}/${plen}`} dev ${config.MACSHIM_IF}`,
+    sh`ip link set ${config.MACSHIM_IF} up`,
+    sh`ip neigh replace ${config.H2_IP} lladdr ${config.H2_MAC.toLowerCase()} dev ${config.MACSHIM_IF} nud permanent`,
+    rtoRouteCmd(config, config.MACSHIM_IF, config.SHIM_IP),
+    keepaliveCmd(),
+  ].filter(Boolean).join('\n');
+}
+
+/** Removes what build made on one server; prints what it removed. Tolerates absent pieces. */
+export function cleanServerScript(config: Config, node: ServerNode, opts: { shim: boolean; checkpointDir: string }): string {
+  const lines = [
+    sh`if podman container exists ${config.SERVER_CONTAINER}; then podman rm -f -t 1 ${config.SERVER_CONTAINER} >/dev/null && echo ${`removed container ${config.SERVER_CONTAINER}`}; fi`,
+    sh`for c in $(podman ps -aq --filter label=${P4CF_LABEL}); do podman rm -f -t 1 "$c" >/dev/null && echo "removed labelled container $c"; done`,
+    sh`for n in $(podman network ls -q --filter label=${P4CF_LABEL}); do podman network rm -f "$n" >/dev/null && echo "removed network $n"; done`,
+    sh`r=$(${rstRuleDelCmd(node.nic)}); [ "$r" = removed=0 ] || echo ${`RST drop rule on ${node.nic}:`} "$r"`,
+    sh`if ip link show p4cfmv0 >/dev/null 2>&1; then ip link del p4cfmv0 && echo "removed leftover p4cfmv0"; fi`,
+    sh`rm -f ${`${opts.checkpointDir}/checkpoint.tar`} ${`${opts.checkpointDir}/p4cf-calibrate.bin`} ${`${opts.checkpointDir}/p4cf-calibrate.bin.recv`}`,
+  ];
+  if (opts.shim) {
+    lines.push(sh`if ip -d link show ${config.MACSHIM_IF} 2>/dev/null | grep -q macvlan; then ip link del ${config.MACSHIM_IF} && echo ${`removed shim ${config.MACSHIM_IF}`}; fi`);
+  }
+  return lines.join('\n');
+}
+
+/** Kill a process recorded by a previous run only when its command line still names the program. */
+export function killIfCmdline(pid: number, mustContain: string): string {
+  return [
+    `p=${pid}`,
+    sh`if [ -r /proc/$p/cmdline ] && tr '\\0' ' ' < /proc/$p/cmdline | grep -q -- ${mustContain}; then kill -TERM $p && echo "stopped stale ${mustContain} pid $p"; fi`,
+  ].join('\n');
+}
+
+export async function runScript(host: Host, script: string, what: string, log: (m: string) => void): Promise<string> {
+  const r = await host.exec(script, { quiet: true });
+  for (const l of r.stdout.split('\n').filter((x) => x.trim())) log(`[${host.name}] ${what}: ${l}`);
+  return r.stdout;
+}
