@@ -21,6 +21,7 @@ export const DEFAULT_UNDO_TIMEOUT_MS = 15_000;
 export function createCleanup(opts: { log?: Logger; timeoutMs?: number } = {}): Cleanup {
   const stack: Entry[] = [];
   let nextId = 1;
+  let current: Entry | undefined;
   let running: Promise<{ ran: string[]; failed: { label: string; error: string }[] }> | undefined;
   const log = opts.log;
 
@@ -45,7 +46,8 @@ export function createCleanup(opts: { log?: Logger; timeoutMs?: number } = {}): 
         if (i >= 0) stack.splice(i, 1);
       };
     },
-    pending: () => stack.map((e) => e.label).reverse(),
+    // The undo in progress counts: an exit now may leave its resource behind.
+    pending: () => [...(current ? [`${current.label} (was running)`] : []), ...stack.map((e) => e.label).reverse()],
     runAll(reason) {
       // A second caller (e.g. a signal during a normal end) waits for the same pass.
       running ??= (async () => {
@@ -55,6 +57,7 @@ export function createCleanup(opts: { log?: Logger; timeoutMs?: number } = {}): 
         while (stack.length) {
           const e = stack.pop()!;
           const t0 = Date.now();
+          current = e;
           try {
             await runOne(e);
             ran.push(e.label);
@@ -63,6 +66,8 @@ export function createCleanup(opts: { log?: Logger; timeoutMs?: number } = {}): 
             const msg = (err as Error)?.message ?? String(err);
             failed.push({ label: e.label, error: msg });
             log?.warn(`cleanup: ${e.label} — FAILED: ${msg}`);
+          } finally {
+            current = undefined;
           }
         }
         return { ran, failed };

@@ -1,0 +1,52 @@
+// Spawn experiments/run.ts as a child process, as a user would, and collect its output.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { join, resolve } from 'node:path';
+
+export const projectDir = resolve(import.meta.dirname, '..', '..');
+const tsxCli = join(projectDir, 'node_modules', 'tsx', 'dist', 'cli.mjs');
+
+export interface Spawned {
+  child: ChildProcess;
+  stdout(): string;
+  stderr(): string;
+  /** Resolves with the exit code (signal → 128+n). */
+  exit: Promise<number>;
+  /** Resolves when stdout contains `text`; rejects after `ms`. */
+  waitFor(text: string, ms: number): Promise<void>;
+}
+
+export function spawnRunner(args: string[], env: Record<string, string | undefined> = {}): Spawned {
+  // Drop declared config keys that may be set in the caller's environment, so tests see defaults.
+  const child = spawn(process.execPath, [tsxCli, join(projectDir, 'experiments', 'run.ts'), ...args], {
+    cwd: projectDir, env: { ...process.env, CI: '1', ...env }, stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  let err = '';
+  child.stdout!.on('data', (b) => { out += b.toString(); });
+  child.stderr!.on('data', (b) => { err += b.toString(); });
+  const exit = new Promise<number>((res) => child.once('exit', (code, sig) => res(code ?? 128 + (sig === 'SIGINT' ? 2 : sig === 'SIGKILL' ? 9 : 15))));
+  return {
+    child, exit, stdout: () => out, stderr: () => err,
+    waitFor(text, ms) {
+      return new Promise((res, rej) => {
+        const t0 = Date.now();
+        const tick = setInterval(() => {
+          if (out.includes(text)) { clearInterval(tick); res(); }
+          else if (Date.now() - t0 > ms || child.exitCode !== null) {
+            clearInterval(tick);
+            rej(new Error(`runner did not print ${JSON.stringify(text)} within ${ms} ms (exit ${child.exitCode}); stdout:\n${out}\nstderr:\n${err}`));
+          }
+        }, 50);
+      });
+    },
+  };
+}
+
+/** Run to completion with a time bound; kills the child by its PID if it overruns. */
+export async function runRunner(args: string[], env: Record<string, string | undefined> = {}, ms = 60_000): Promise<{ code: number; stdout: string; stderr: string }> {
+  const s = spawnRunner(args, env);
+  const timer = setTimeout(() => s.child.kill('SIGKILL'), ms);
+  const code = await s.exit;
+  clearTimeout(timer);
+  return { code, stdout: s.stdout(), stderr: s.stderr() };
+}
