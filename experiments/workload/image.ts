@@ -17,6 +17,8 @@ export interface BuildImageOptions {
   workDir: string;          // scratch folder on the host (removed afterwards)
   podman?: string;          // command prefix, e.g. "nsenter --net=/run/netns/x podman"; default podman
   log?: (msg: string) => void;
+  /** Dry run: host.exec only prints, so outputs are empty; plan the commands without checking them. */
+  dryRun?: boolean;
 }
 
 export interface ImageInfo { image: string; id: string; sourceHash: string; built: boolean }
@@ -41,7 +43,8 @@ export async function imageSourceHash(bundleFile: string, nodeIdentity: string):
   return createHash('sha256').update(await readFile(bundleFile)).update('\0').update(nodeIdentity).digest('hex').slice(0, 32);
 }
 
-async function nodeIdentity(host: Host): Promise<{ path: string; identity: string }> {
+async function nodeIdentity(host: Host, dryRun?: boolean): Promise<{ path: string; identity: string }> {
+  if (dryRun) return { path: '/usr/bin/node', identity: 'dry-run' };
   const r = await host.exec('p=$(command -v node) && readlink -f "$p" && node -p "process.version + \' \' + process.arch"', { quiet: true });
   const [path, identity] = r.stdout.trim().split('\n');
   if (!path?.startsWith('/')) throw new Error(`[${host.name}] node not found in PATH (needed to build the server image); got: ${JSON.stringify(r.stdout)}`);
@@ -60,8 +63,8 @@ export async function inspectImage(host: Host, image: string, o: { podman?: stri
 /** Builds (always) the server image on `host`. */
 export async function buildServerImage(host: Host, o: BuildImageOptions): Promise<ImageInfo> {
   const log = o.log ?? (() => {});
-  const node = await nodeIdentity(host);
-  const sourceHash = await imageSourceHash(o.bundleFile, node.identity);
+  const node = await nodeIdentity(host, o.dryRun);
+  const sourceHash = o.dryRun ? 'dry-run' : await imageSourceHash(o.bundleFile, node.identity);
   const ldd = await host.exec(sh`ldd ${node.path}`, { quiet: true });
   const libs = parseLdd(ldd.stdout);
   const root = `${o.workDir}/rootfs`;
@@ -92,6 +95,7 @@ export async function buildServerImage(host: Host, o: BuildImageOptions): Promis
   } finally {
     await host.exec(sh`rm -rf ${root} ${tar}`, { quiet: true, allowFail: true });
   }
+  if (o.dryRun) return { image: o.image, id: 'dry-run', sourceHash, built: true };
   const info = await inspectImage(host, o.image, o);
   if (!info) throw new Error(`[${host.name}] podman import of ${o.image} reported success but the image is not there`);
   if (info.sourceHash !== sourceHash) throw new Error(`[${host.name}] ${o.image}: label ${SOURCE_HASH_LABEL}=${info.sourceHash}, expected ${sourceHash}`);
@@ -101,6 +105,7 @@ export async function buildServerImage(host: Host, o: BuildImageOptions): Promis
 
 /** Builds the image unless it exists on `host` with the same source hash label. */
 export async function ensureServerImage(host: Host, o: BuildImageOptions): Promise<ImageInfo> {
+  if (o.dryRun) return buildServerImage(host, o);
   const node = await nodeIdentity(host);
   const sourceHash = await imageSourceHash(o.bundleFile, node.identity);
   const have = await inspectImage(host, o.image, o);
@@ -116,13 +121,14 @@ export interface EnsureOnOptions {
   sourceTmp?: string;         // scratch on the source host, default /var/tmp
   targetTmp?: string;         // scratch on the target host, default /var/tmp
   log?: (msg: string) => void;
+  dryRun?: boolean;
 }
 
 /** Makes `image` present on `target` with the same image id as on `source`: save → transfer → load →
  * tag, skipped when the target already holds that id (then only the tag is ensured). */
 export async function ensureImageOn(source: Host, target: Host, image: string, o: EnsureOnOptions = {}): Promise<{ id: string; copied: boolean; bytes?: number }> {
   const log = o.log ?? (() => {});
-  const src = await inspectImage(source, image, o);
+  const src = o.dryRun ? { id: 'dry-run' } : await inspectImage(source, image, o);
   if (!src) throw new Error(`[${source.name}] image ${image} does not exist; build it there first (images phase)`);
   const id = src.id;
   const tagOnTarget = async () => {
@@ -130,7 +136,7 @@ export async function ensureImageOn(source: Host, target: Host, image: string, o
     if (t?.id !== id) await target.exec(`${podmanCmd(o)} tag ${sh`${id} ${image}`}`, { quiet: true });
   };
   const has = await target.exec(`${podmanCmd(o)} image inspect --format '{{.Id}}' ${sh`${id}`}`, { quiet: true, allowFail: true });
-  if (has.code === 0 && has.stdout.trim() === id) {
+  if (o.dryRun || (has.code === 0 && has.stdout.trim() === id)) {
     await tagOnTarget();
     log(`[${target.name}] already has ${image} ${id.slice(0, 12)}`);
     return { id, copied: false };

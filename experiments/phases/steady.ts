@@ -1,0 +1,31 @@
+// Phase steady: measure steady state for STEADY_STATE before the first migration, with a countdown
+// and a check that the collector is still writing rows.
+import { existsSync, statSync } from 'node:fs';
+import type { Phase } from '../../lib/phases.ts';
+import { workloadFiles } from './workload.ts';
+
+export const phase: Phase = {
+  name: 'steady',
+  description: 'wait STEADY_STATE while the collector records the steady state',
+  hosts: () => ['local'],
+  reads: ['workload'],
+  writes: [],
+  async run(ctx) {
+    const total = ctx.config.STEADY_STATE;
+    if (ctx.dryRun) { ctx.log.step('steady', `would wait ${total} ms`); return; }
+    const { csv } = workloadFiles(ctx.dir);
+    const cd = ctx.log.countdown('steady state', total);
+    const end = Date.now() + total;
+    try {
+      while (Date.now() < end) {
+        await new Promise((r) => setTimeout(r, Math.min(1000, Math.max(0, end - Date.now()))));
+        if (existsSync(csv)) cd.update(`metrics.csv ${statSync(csv).size} B`);
+      }
+    } finally { cd.stop(); }
+    // A stale CSV means the collector died: fail here rather than measure a migration blind.
+    const age = existsSync(csv) ? Date.now() - statSync(csv).mtimeMs : Infinity;
+    const limit = Math.max(5000, 5 * ctx.config.METRICS_INTERVAL);
+    if (age > limit) throw new Error(`steady: ${csv} was last written ${Number.isFinite(age) ? `${Math.round(age)} ms ago` : 'never'} (limit ${limit} ms); is the collector running? see collector.log`);
+    ctx.log.step('steady', `steady state recorded for ${total} ms`);
+  },
+};

@@ -1,0 +1,83 @@
+// The workload and steady phases and stopWorkload, run for real with every host being this machine
+// (lakewood = local host, server on loopback standing in for H2_IP): the SSH-free path of the same code.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { loadConfig } from '../lib/config.ts';
+import { createContext, type RunContext } from '../lib/context.ts';
+import { createLogger } from '../lib/log.ts';
+import { createCleanup, type Cleanup } from '../lib/cleanup.ts';
+import { openState } from '../lib/rundir.ts';
+import { createLocalHost } from '../lib/remote.ts';
+import { freePort, startTs, waitFor, workloadFile, type Proc } from '../experiments/workload/procs.ts';
+import { phase as workload, markMigration, stopWorkload, STATE_KEY, type WorkloadState } from '../experiments/phases/workload.ts';
+import { phase as steady } from '../experiments/phases/steady.ts';
+
+const projectDir = resolve(import.meta.dirname, '..');
+const tmp = mkdtempSync(join(tmpdir(), 'p4wl-phase-'));
+const runDir = join(tmp, 'run');
+let server: Proc;
+let ctx: RunContext;
+let cleanup: Cleanup;
+
+const alive = (pid: number) => { try { process.kill(pid, 0); return true; } catch { return false; } };
+
+beforeAll(async () => {
+  const p = { sig: await freePort(), met: await freePort(), lg: await freePort(), t1: await freePort(), t2: await freePort() };
+  server = startTs(workloadFile('server'), ['--host', '127.0.0.1', '--port', String(p.sig), '--metrics-port', String(p.met)], join(tmp, 'server.log'));
+  const loaded = loadConfig({ cwd: projectDir, env: {
+    H2_IP: '127.0.0.1', SIGNALING_PORT: String(p.sig), METRICS_PORT: String(p.met), LOADGEN_METRICS_PORT: String(p.lg),
+    SSH_TUNNEL_LOCAL_PORT: String(p.t1), SSH_TUNNEL_METRICS_PORT: String(p.t2), LOADGEN_CONNECTIONS: '2',
+    METRICS_INTERVAL: '300ms', STEADY_STATE: '1500ms', REMOTE_PROJECT_DIR: join(tmp, '{host}'),
+  } });
+  const log = createLogger({ silent: true });
+  cleanup = createCleanup({ log });
+  const { mkdirSync } = await import('node:fs');
+  mkdirSync(runDir, { recursive: true });
+  ctx = createContext({ loaded, dir: runDir, log, cleanup, state: openState(join(runDir, 'state.json')),
+    makeHost: (name) => createLocalHost({ log, cleanup }, name) });
+});
+
+afterAll(async () => {
+  await cleanup?.runAll('test end');
+  await server?.stop();
+  rmSync(tmp, { recursive: true, force: true });
+});
+
+describe('workload phase → steady → stopWorkload', () => {
+  it('starts load generator, forwards and collector; steady waits; stop keeps the order and fetches loadgen.log', async () => {
+    await workload.run(ctx);
+    const st = ctx.state.get<WorkloadState>(STATE_KEY)!;
+    expect(st.loadgenPid).toBeGreaterThan(1);
+    expect(alive(st.loadgenPid) && alive(st.collectorPid)).toBe(true);
+    expect(JSON.parse(readFileSync(join(runDir, 'state.json'), 'utf8'))[STATE_KEY].collectorPid).toBe(st.collectorPid);
+
+    await steady.run(ctx);
+    markMigration(ctx);
+    await waitFor('mark consumed', () => !existsSync(st.markFile), 3000);
+    const stopAt = Date.now();
+    await stopWorkload(ctx);
+    expect(alive(st.loadgenPid)).toBe(false);
+    expect(alive(st.collectorPid)).toBe(false);
+
+    const lines = readFileSync(st.csv, 'utf8').trim().split('\n');
+    const header = lines[0].split(',');
+    const rows = lines.slice(1).map((l) => Object.fromEntries(l.split(',').map((v, i) => [header[i], v])));
+    expect(rows.length).toBeGreaterThanOrEqual(5); // 1.5 s steady at 300 ms
+    expect(rows.filter((r) => r.migration_event === '1')).toHaveLength(1);
+    const last = rows.at(-1)!;
+    // The collector stopped first: its last row still saw the load generator connected.
+    expect(Number(last.timestamp_unix_milli)).toBeGreaterThanOrEqual(stopAt);
+    expect(last.lg_connected_clients).toBe('2');
+    expect(last.connected_clients).toBe('2');
+    expect(last.frames_lost).toBe('0');
+    expect(Number(last.frames_received)).toBeGreaterThan(0);
+
+    const lg = readFileSync(join(runDir, 'loadgen.log'), 'utf8');
+    const summary = JSON.parse(/summary (\{.*\})/.exec(lg)![1]) as Record<string, number>;
+    expect(summary).toMatchObject({ framesLost: 0, framesDuplicated: 0, drops: 0 });
+    expect(ctx.state.get<WorkloadState>(STATE_KEY)!.stopped).toBe(true);
+    await stopWorkload(ctx); // idempotent
+  });
+});
