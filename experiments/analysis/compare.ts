@@ -66,7 +66,9 @@ export interface CompareResult {
 
 function labels(dirs: string[]): string[] {
   const names = dirs.map((d) => basename(d));
-  return names.map((n, i) => (names.indexOf(n) !== names.lastIndexOf(n) ? `${basename(dirname(dirs[i]))}/${n}` : n));
+  const qualified = names.map((n, i) => (names.indexOf(n) !== names.lastIndexOf(n) ? `${basename(dirname(dirs[i]))}/${n}` : n));
+  // The same folder given twice still needs two distinct column labels.
+  return qualified.map((n, i) => { const k = qualified.slice(0, i).filter((x) => x === n).length; return k ? `${n} (${k + 1})` : n; });
 }
 
 function toCompareRun(label: string, s: Summary): CompareRun {
