@@ -1,0 +1,84 @@
+// Creates and removes network namespaces, veth pairs and macvlans for tests, and runs commands
+// inside namespaces. Every name is recorded so cleanup() removes exactly what was created.
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+
+const run = promisify(execFile);
+
+export const isRoot = typeof process.getuid === 'function' && process.getuid() === 0;
+
+/** Runs a command (argv, no shell); throws with command, exit code and stderr tail. */
+export async function sh(cmd: string, args: string[], opts: { timeoutMs?: number; input?: string } = {}): Promise<string> {
+  try {
+    if (opts.input !== undefined) {
+      return await new Promise((resolve, reject) => {
+        const p = execFile(cmd, args, { timeout: opts.timeoutMs ?? 20_000 }, (err, stdout, stderr) => (err ? reject(Object.assign(err, { stderr })) : resolve(stdout)));
+        p.stdin!.end(opts.input);
+      });
+    }
+    const { stdout } = await run(cmd, args, { timeout: opts.timeoutMs ?? 20_000 });
+    return stdout;
+  } catch (e: any) {
+    throw new Error(`${cmd} ${args.join(' ')} failed (exit ${e.code}): ${String(e.stderr ?? e.message).trim().split('\n').slice(-5).join(' | ')}`);
+  }
+}
+
+/** Runs a command inside a namespace (nsenter keeps /sys as is, fine for ip/nft/node). */
+export const inNs = (ns: string, cmd: string, args: string[], opts?: { timeoutMs?: number; input?: string }) =>
+  sh('nsenter', [`--net=/run/netns/${ns}`, cmd, ...args], opts);
+
+export interface Netns {
+  /** Adds a namespace with loopback up. */
+  add(name: string): Promise<string>;
+  /** A veth pair: `a` in namespace `nsA`, `b` in `nsB`, both up. Options set addresses and MACs. */
+  veth(a: { ns: string; name: string; addr?: string; mac?: string }, b: { ns: string; name: string; addr?: string; mac?: string }): Promise<void>;
+  /** A macvlan on `parent` (in `parentNs`) moved into `ns` with the given name, address and mode. */
+  macvlan(o: { parentNs: string; parent: string; ns: string; name: string; addr?: string; mac?: string; mode?: 'vepa' | 'bridge' | 'private' }): Promise<void>;
+  /** Deletes every namespace created (which deletes their links), newest first; never throws. */
+  cleanup(): Promise<string[]>;
+}
+
+const NAME = /^[A-Za-z0-9_.-]{1,15}$/;
+function checkName(what: string, n: string, prefix: string) {
+  if (!NAME.test(n)) throw new Error(`${what} ${JSON.stringify(n)}: expected 1-15 characters of letters, digits, _ . -`);
+  if (!n.startsWith(prefix)) throw new Error(`${what} ${n}: must start with the test prefix ${prefix}`);
+}
+
+/** Namespace helper bound to a name prefix (e.g. `p4md-`); refuses names outside it. */
+export function netns(prefix: string): Netns {
+  const created: string[] = [];
+  async function configure(ns: string, name: string, addr?: string, mac?: string) {
+    if (mac) await inNs(ns, 'ip', ['link', 'set', 'dev', name, 'address', mac]);
+    if (addr) await inNs(ns, 'ip', ['addr', 'add', addr, 'dev', name]);
+    await inNs(ns, 'ip', ['link', 'set', 'dev', name, 'up']);
+  }
+  return {
+    async add(name) {
+      checkName('namespace', name, prefix);
+      await sh('ip', ['netns', 'del', name]).catch(() => undefined); // leftover of a crashed run
+      await sh('ip', ['netns', 'add', name]);
+      created.push(name);
+      await inNs(name, 'ip', ['link', 'set', 'lo', 'up']);
+      return name;
+    },
+    async veth(a, b) {
+      checkName('link', a.name, prefix);
+      checkName('link', b.name, prefix);
+      await inNs(a.ns, 'ip', ['link', 'add', a.name, 'type', 'veth', 'peer', 'name', b.name, 'netns', b.ns]);
+      await configure(a.ns, a.name, a.addr, a.mac);
+      await configure(b.ns, b.name, b.addr, b.mac);
+    },
+    async macvlan(o) {
+      checkName('link', o.name, prefix);
+      await inNs(o.parentNs, 'ip', ['link', 'add', 'link', o.parent, 'name', o.name, 'type', 'macvlan', 'mode', o.mode ?? 'vepa']);
+      await inNs(o.parentNs, 'ip', ['link', 'set', 'dev', o.name, 'netns', o.ns]);
+      await configure(o.ns, o.name, o.addr, o.mac);
+    },
+    async cleanup() {
+      const errors: string[] = [];
+      for (const ns of created.reverse()) await sh('ip', ['netns', 'del', ns]).catch((e) => errors.push(e.message));
+      created.length = 0;
+      return errors;
+    },
+  };
+}
