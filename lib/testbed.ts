@@ -234,18 +234,23 @@ const netnsInode = (ns: string): number | undefined => {
   try { return statSync(join(NETNS_DIR, ns)).ino; } catch { return undefined; }
 };
 
-/** The sshd we started for host h (alive, its cmdline names our config, and it sits in the host's namespace). */
-function sshdProcess(h: HostLayout): { pid?: number; alive: boolean; why?: string } {
+/**
+ * The sshd we started for host h: `ours` when the recorded PID still runs our config (so it may be
+ * signalled), `alive` when it also sits in the host's current namespace (a namespace deleted and
+ * re-created under it leaves a stale daemon that must be replaced).
+ */
+function sshdProcess(h: HostLayout): { pid?: number; ours: boolean; alive: boolean; why?: string } {
   const pid = readPid(join(h.dir, 'sshd.pid'));
-  if (!pid) return { alive: false, why: 'no PID file' };
+  if (!pid) return { ours: false, alive: false, why: 'no PID file' };
   let cmdline: string;
-  try { cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').join(' '); } catch { return { pid, alive: false, why: `PID ${pid} is gone` }; }
-  if (!cmdline.includes(join(h.dir, 'sshd_config'))) return { pid, alive: false, why: `PID ${pid} is not our sshd (${cmdline.slice(0, 60)})` };
+  try { cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').join(' '); } catch { return { pid, ours: false, alive: false, why: `PID ${pid} is gone` }; }
+  if (!cmdline.includes(join(h.dir, 'sshd_config'))) return { pid, ours: false, alive: false, why: `PID ${pid} is not our sshd (${cmdline.slice(0, 60)})` };
+  if (!pidAlive(pid)) return { pid, ours: false, alive: false, why: `PID ${pid} has exited` };
   let netLink = '';
   try { netLink = readlinkSync(`/proc/${pid}/ns/net`); } catch { /* raced with exit */ }
   const ino = netnsInode(h.ns);
-  if (ino === undefined || netLink !== `net:[${ino}]`) return { pid, alive: false, why: `PID ${pid} runs in a stale network namespace` };
-  return { pid, alive: true };
+  if (ino === undefined || netLink !== `net:[${ino}]`) return { pid, ours: true, alive: false, why: `PID ${pid} runs in a stale network namespace` };
+  return { pid, ours: true, alive: true };
 }
 
 function tcpOpen(host: string, port: number, timeoutMs: number): Promise<boolean> {
@@ -358,6 +363,7 @@ async function ensureSshd(h: HostLayout, authorizedKeys: string, log: (m: string
     await stopPids([proc.pid!]);
   } else if (proc.why !== 'no PID file') {
     log(`sshd on ${h.name} not running (${proc.why}): starting it`);
+    if (proc.ours) await stopPids([proc.pid!]);
   }
   // sshd refuses to start without its privilege-separation dir, which only the system unit creates
   mkdirSync('/run/sshd', { recursive: true, mode: 0o755 });
@@ -455,7 +461,10 @@ export async function testbedUp(config: TestbedConfig, opts: TestbedOptions = {}
   const rootLinks = await links();
   if (!rootLinks.has(L.bridge.name)) {
     const clash = (await run(['ip', '-j', 'route', 'show', 'match', L.bridge.ip])).stdout;
-    const other = (JSON.parse(clash || '[]') as { dst: string; dev?: string }[]).find((r) => r.dst !== 'default' && r.dev && r.dev !== L.bridge.name);
+    // a broader route (e.g. 10.0.0.0/8 on the uplink) is harmless: our /len is more specific and wins
+    const lenOf = (dst: string): number => (dst.includes('/') ? Number(dst.split('/')[1]) : 32);
+    const other = (JSON.parse(clash || '[]') as { dst: string; dev?: string }[])
+      .find((r) => r.dst !== 'default' && r.dev && r.dev !== L.bridge.name && lenOf(r.dst) >= L.bridge.prefixLen);
     if (other) throw new TestbedError(`MGMT_SUBNET ${L.bridge.subnet} overlaps route ${other.dst} on ${other.dev} of this machine: choose another MGMT_SUBNET`);
     await run(['ip', 'link', 'add', L.bridge.name, 'type', 'bridge']);
     created.push(`bridge ${L.bridge.name}`);
@@ -537,7 +546,7 @@ export async function testbedDown(config: TestbedConfig, opts: TestbedOptions = 
     }
   }
 
-  const sshds = L.hosts.map((h) => ({ h, p: sshdProcess(h) })).filter((x) => x.p.alive);
+  const sshds = L.hosts.map((h) => ({ h, p: sshdProcess(h) })).filter((x) => x.p.ours);
   await stopPids(sshds.map((x) => x.p.pid!));
   for (const { h, p } of sshds) {
     removed.push(`sshd ${h.name} (PID ${p.pid})`);

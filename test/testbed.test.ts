@@ -132,11 +132,15 @@ const sh = (argv: string[]): string => execFileSync(argv[0], argv.slice(1), { en
 const shOk = (argv: string[]): boolean => { try { execFileSync(argv[0], argv.slice(1), { stdio: 'ignore' }); return true; } catch { return false; } };
 const ourNamespaces = (): string[] => sh(['ip', 'netns', 'list']).split('\n').map((l) => l.split(' ')[0]).filter((n) => n.startsWith(P));
 const ourRootLinks = (): string[] => (JSON.parse(sh(['ip', '-j', 'link', 'show'])) as { ifname: string }[]).map((l) => l.ifname).filter((n) => n.startsWith(P));
+/** Running and not a zombie (a daemon's reaper may be slow). */
+function running(pid: number): boolean {
+  try { const st = readFileSync(`/proc/${pid}/stat`, 'utf8'); return st[st.lastIndexOf(')') + 2] !== 'Z'; } catch { return false; }
+}
 /** PIDs of processes whose command line names our state dir (our sshd). */
 function processesUsing(dir: string): number[] {
   const pids: number[] = [];
   for (const p of sh(['ls', '/proc']).split('\n').filter((x) => /^\d+$/.test(x))) {
-    try { if (readFileSync(`/proc/${p}/cmdline`, 'utf8').includes(dir)) pids.push(Number(p)); } catch { /* exited */ }
+    try { if (readFileSync(`/proc/${p}/cmdline`, 'utf8').includes(dir) && running(Number(p))) pids.push(Number(p)); } catch { /* exited */ }
   }
   return pids;
 }
@@ -241,6 +245,19 @@ describe.skipIf(!isRoot)('local testbed (root)', () => {
     expect(repaired.sshdPids.lakewood).not.toBe(oldPid);
     expect((await host('lakewood').exec('echo "$P4CF_HOST"', { quiet: true })).stdout.trim()).toBe('lakewood');
     expect((await testbedStatus(config, opts)).ok).toBe(true);
+  });
+
+  it('repairs a host whose namespace was deleted under its running sshd', async () => {
+    await closeHosts();
+    const stalePid = (await testbedUp(config, { ...opts, prerequisites: false })).sshdPids.loveland;
+    sh(['ip', 'netns', 'del', `${P}loveland`]);
+    const r = await testbedUp(config, { ...opts, prerequisites: false });
+    expect(r.created).toEqual(expect.arrayContaining([`namespace ${P}loveland`, 'mgmt loveland', 'switch port 148 ↔ loveland', 'direct lakewood ↔ loveland']));
+    expect(r.sshdPids.loveland).not.toBe(stalePid);
+    expect(running(stalePid)).toBe(false); // the stale daemon was stopped, not left behind
+    expect((await host('loveland').exec('echo "$P4CF_HOST"', { quiet: true })).stdout.trim()).toBe('loveland');
+    const ping = await host('lakewood').exec(`ping -c 1 -W 2 ${config.LOVELAND_DIRECT_IP}`, { quiet: true, allowFail: true });
+    expect(ping.code).toBe(0);
   });
 
   it('goes down completely, leaving what it did not create', async () => {
