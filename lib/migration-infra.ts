@@ -4,7 +4,7 @@
 // run left — only things this project creates, identified by exact name, label or rule spec.
 import type { Config } from './config-keys.ts';
 import type { Host } from './remote.ts';
-import { sh } from './remote.ts';
+import { quote, sh } from './remote.ts';
 import { prefixLength, rtoRouteCmd, keepaliveCmd, type ServerNode } from './migration-net.ts';
 
 /** Label on every container and network this project creates. */
@@ -89,7 +89,7 @@ export function cleanServerScript(config: Config, node: ServerNode, opts: { shim
     sh`if podman container exists ${config.SERVER_CONTAINER}; then podman rm -f -t 1 ${config.SERVER_CONTAINER} >/dev/null && echo ${`removed container ${config.SERVER_CONTAINER}`}; fi`,
     sh`for c in $(podman ps -aq --filter label=${P4CF_LABEL}); do podman rm -f -t 1 "$c" >/dev/null && echo "removed labelled container $c"; done`,
     sh`for n in $(podman network ls -q --filter label=${P4CF_LABEL}); do podman network rm -f "$n" >/dev/null && echo "removed network $n"; done`,
-    sh`r=$(${rstRuleDelCmd(node.nic)}); [ "$r" = removed=0 ] || echo ${`RST drop rule on ${node.nic}:`} "$r"`,
+    `r=$(${rstRuleDelCmd(node.nic)}); [ "$r" = removed=0 ] || echo ${quote(`RST drop rule on ${node.nic}:`)} "$r"`,
     sh`if ip link show p4cfmv0 >/dev/null 2>&1; then ip link del p4cfmv0 && echo "removed leftover p4cfmv0"; fi`,
     sh`rm -f ${`${opts.checkpointDir}/checkpoint.tar`} ${`${opts.checkpointDir}/p4cf-calibrate.bin`} ${`${opts.checkpointDir}/p4cf-calibrate.bin.recv`}`,
   ];

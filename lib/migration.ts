@@ -85,18 +85,18 @@ async function resolveTransferMethod(ctx: MigrationContext, src: Host, dst: Host
   return r.method;
 }
 
-/** Tell the collector a migration happened: its mark file (set by the workload phase) or SIGUSR1. */
+/** Tell the collector a migration happened: its mark file (workload phase state) or SIGUSR1. */
 async function markCollector(ctx: MigrationContext): Promise<void> {
-  const mark = ctx.state.get('collectorMark') ?? ctx.state.get('collectorMarkFile');
-  if (typeof mark === 'string' && mark) {
-    writeFileSync(mark, `${Date.now()}\n`);
+  const w = (ctx.state.get('workload') ?? {}) as { markFile?: unknown; collectorPid?: unknown };
+  if (typeof w.markFile === 'string' && w.markFile) {
+    writeFileSync(w.markFile, `${Date.now()}\n`);
     return;
   }
-  const pid = Number(ctx.state.get('collectorPid'));
+  const pid = Number(w.collectorPid);
   if (Number.isInteger(pid) && pid > 1) {
     try { process.kill(pid, 'SIGUSR1'); return; } catch (e) { ctx.log.warn(`collector mark: SIGUSR1 to pid ${pid} failed: ${(e as Error).message}`); }
   }
-  ctx.log.warn('collector mark: no collector mark file or PID in state.json; migration_event will not be set');
+  ctx.log.warn('collector mark: no collector mark file or PID in state.json (workload phase not run?); migration_event will not be set');
 }
 
 async function corruptCheckpoint(host: Host, tar: string): Promise<void> {

@@ -26,9 +26,10 @@ export function previousState(resultsDir: string, currentDir: string): { dir: st
 /** PIDs of load generator processes a state records (key names of the workload phase). */
 export function stalePids(state: Record<string, unknown>): { lakewood: number[]; local: number[] } {
   const num = (v: unknown) => (typeof v === 'number' && Number.isInteger(v) && v > 1 ? [v] : []);
+  const w = (state.workload ?? {}) as Record<string, unknown>;
   return {
-    lakewood: [...num(state.loadgenPid)],
-    local: [...num(state.collectorPid)],
+    lakewood: [...num(w.loadgenPid)],
+    local: [...num(w.collectorPid)],
   };
 }
 

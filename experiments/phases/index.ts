@@ -4,10 +4,13 @@ import type { Phase } from '../../lib/phases.ts';
 import * as testbed from './testbed.ts';
 import * as preflight from './preflight.ts';
 import * as sync from './sync.ts';
+import * as images from './images.ts';
 import * as switchd from './switchd.ts';
 import * as controller from './controller.ts';
 import * as clean from './clean.ts';
 import * as build from './build.ts';
+import * as workload from './workload.ts';
+import * as steady from './steady.ts';
 import * as migrate from './migrate.ts';
 import * as post from './post.ts';
 import * as collect from './collect.ts';
@@ -26,10 +29,13 @@ export const phases: Phase[] = [
   pick('testbed', testbed),
   pick('preflight', preflight),
   pick('sync', sync),
+  pick('images', images),
   pick('switchd', switchd),
   pick('controller', controller),
   pick('clean', clean),
   pick('build', build),
+  pick('workload', workload),
+  pick('steady', steady),
   pick('migrate', migrate),
   pick('post', post),
   pick('collect', collect),

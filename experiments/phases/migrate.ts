@@ -13,7 +13,7 @@ export const phase: Phase = {
   name: 'migrate',
   description: 'MIGRATIONS live migrations of the server container, alternating between lakewood and loveland',
   hosts: () => ['lakewood', 'loveland', 'tofino'],
-  reads: ['serverHost', 'collectorMark', 'collectorPid', 'transferMethod'],
+  reads: ['serverHost', 'workload', 'transferMethod'],
   writes: ['serverHost', 'transferMethod', 'migrationsDone'],
   async run(ctx) {
     const n = ctx.config.MIGRATIONS;

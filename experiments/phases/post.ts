@@ -7,7 +7,7 @@ export const phase: Phase = {
   name: 'post',
   description: 'wait POST_MIGRATION after the last migration, then stop the collector and the load generator',
   hosts: () => ['local', 'lakewood'],
-  reads: ['collectorPid', 'loadgenPid'],
+  reads: ['workload'],
   writes: [],
   async run(ctx) {
     if (ctx.config.MIGRATIONS > 0) await countdown(ctx, 'post-migration (last)', ctx.config.POST_MIGRATION);
