@@ -126,7 +126,7 @@ export const KEYS = {
   SWITCHD_READY_TIMEOUT: { group: 'switch', type: t.duration, default: '120s', description: 'Time switchd may take until its gRPC port answers' },
   SDE: { group: 'switch', type: t.path, default: '/opt/bf-sde', description: 'Hardware only: SDE source tree on the switch' },
   SDE_INSTALL: { group: 'switch', type: t.path, default: '/opt/bf-sde/install', description: 'Hardware only: SDE install prefix on the switch' },
-  SWITCHD_CONF: { group: 'switch', type: t.path, default: 'p4/conf/{program}.conf', description: 'Hardware only: switchd conf file on the switch, relative to the project dir there unless absolute; {program} becomes tna_load_balancer (ARCH=tf1) or t2na_load_balancer (tf2)' },
+  SWITCHD_CONF: { group: 'switch', type: t.path, default: 'conf/{program}.conf', description: 'Hardware only: switchd conf file on the switch, relative to the synced project dir there (sync puts p4/conf/ at conf/) unless absolute; {program} becomes tna_load_balancer (ARCH=tf1) or t2na_load_balancer (tf2)' },
   SWITCHD_LOG: { group: 'switch', type: t.path, default: '/var/tmp/p4cf/switchd.log', description: 'Hardware only: file on the switch that receives bf_switchd output' },
 
   // --- controller ---------------------------------------------------------------------------

@@ -52,10 +52,10 @@ export function switchdConfPath(config: SwitchdConfig, projectDir?: string): str
   const program = programForArch(config.ARCH);
   const other = programForArch(config.ARCH === 'tf1' ? 'tf2' : 'tf1');
   const conf = config.SWITCHD_CONF.replaceAll('{program}', program);
-  if (!conf) throw new Error('SWITCHD_CONF is empty: expected the switchd conf file, e.g. p4/conf/{program}.conf');
+  if (!conf) throw new Error('SWITCHD_CONF is empty: expected the switchd conf file, e.g. conf/{program}.conf');
   const base = posix.basename(conf);
   if (base.includes(other)) {
-    throw new Error(`SWITCHD_CONF=${config.SWITCHD_CONF} names ${other}, but ARCH=${config.ARCH} runs ${program}; use p4/conf/{program}.conf or a conf for ${program}`);
+    throw new Error(`SWITCHD_CONF=${config.SWITCHD_CONF} names ${other}, but ARCH=${config.ARCH} runs ${program}; use conf/{program}.conf or a conf for ${program}`);
   }
   if (isAbsolute(conf)) return posix.normalize(conf);
   const dir = projectDir ?? config.REMOTE_PROJECT_DIR.replaceAll('{host}', 'tofino');

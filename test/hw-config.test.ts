@@ -37,7 +37,7 @@ describe('config_hw.env.example', () => {
     const hwKeys: KeyName[] = ['TESTBED', 'ARCH', 'TOFINO_SSH', 'LAKEWOOD_SSH', 'LOVELAND_SSH', 'SSH_KEY', 'SSH_KNOWN_HOSTS',
       'REMOTE_PROJECT_DIR', 'LAKEWOOD_NIC', 'LOVELAND_NIC', 'LAKEWOOD_DIRECT_IF', 'LOVELAND_DIRECT_IF', 'LAKEWOOD_DIRECT_IP',
       'LOVELAND_DIRECT_IP', 'LAKEWOOD_SW_PORT', 'LOVELAND_SW_PORT', 'HW_SUBNET', 'HW_GATEWAY', 'CONTROLLER_PORT',
-      'CONTROLLER_LISTEN', 'BFRT_GRPC_ADDR', 'SDE', 'SDE_INSTALL', 'SWITCHD_CONF', 'SWITCHD_LOG', 'CHECKPOINT_DIR'];
+      'CONTROLLER_LISTEN', 'BFRT_GRPC_ADDR', 'SDE', 'SDE_INSTALL', 'SWITCHD_CONF', 'CHECKPOINT_DIR'];
     expect(hwKeys.filter((k) => !(k in values))).toEqual([]);
     expect(config).toMatchObject({
       LAKEWOOD_NIC: 'enp101s0np1', LOVELAND_NIC: 'enp101s0np1',
@@ -70,6 +70,6 @@ describe('config_hw.env.example', () => {
   it('gives lib/sde.ts a switchd command for the hardware layout', () => {
     const { config } = loadConfig({ cwd: repo, configFile: 'config_hw.env.example', env: {} });
     expect(switchdCommand(config)).toBe('/opt/open-p4studio/install/bin/bf_switchd --background --status-port 7777 ' +
-      '--install-dir /opt/open-p4studio/install --conf-file /opt/p4cf/tofino/p4/conf/tna_load_balancer.conf');
+      '--install-dir /opt/open-p4studio/install --conf-file /opt/p4cf/tofino/conf/tna_load_balancer.conf');
   });
 });

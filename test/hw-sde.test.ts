@@ -29,18 +29,18 @@ describe('sdeEnv', () => {
 describe('switchdCommand', () => {
   it('starts bf_switchd in the background with the tf1 conf from the project dir on the switch', () => {
     expect(switchdCommand(base)).toBe('/opt/open-p4studio/install/bin/bf_switchd --background --status-port 7777 ' +
-      '--install-dir /opt/open-p4studio/install --conf-file /opt/p4cf/tofino/p4/conf/tna_load_balancer.conf');
+      '--install-dir /opt/open-p4studio/install --conf-file /opt/p4cf/tofino/conf/tna_load_balancer.conf');
   });
 
   it('follows ARCH=tf2 and an explicit project dir', () => {
-    expect(switchdConfPath({ ...base, ARCH: 'tf2' }, '/srv/p4cf')).toBe('/srv/p4cf/p4/conf/t2na_load_balancer.conf');
+    expect(switchdConfPath({ ...base, ARCH: 'tf2' }, '/srv/p4cf')).toBe('/srv/p4cf/conf/t2na_load_balancer.conf');
   });
 
   it('keeps an absolute conf and refuses a conf for the other generation', () => {
     expect(switchdConfPath({ ...base, SWITCHD_CONF: '/etc/p4cf/lb.conf' })).toBe('/etc/p4cf/lb.conf');
-    expect(() => switchdConfPath({ ...base, ARCH: 'tf2', SWITCHD_CONF: 'p4/conf/tna_load_balancer.conf' }))
+    expect(() => switchdConfPath({ ...base, ARCH: 'tf2', SWITCHD_CONF: 'conf/tna_load_balancer.conf' }))
       .toThrow(/names tna_load_balancer, but ARCH=tf2 runs t2na_load_balancer/);
-    expect(() => switchdConfPath({ ...base, SWITCHD_CONF: 'p4/conf/t2na_load_balancer.conf' })).toThrow(/ARCH=tf1 runs tna_load_balancer/);
+    expect(() => switchdConfPath({ ...base, SWITCHD_CONF: 'conf/t2na_load_balancer.conf' })).toThrow(/ARCH=tf1 runs tna_load_balancer/);
   });
 
   it('quotes paths with spaces so the printed line can be pasted into a shell', () => {
