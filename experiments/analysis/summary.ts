@@ -201,6 +201,11 @@ export function computeSummary(run: RunData): Summary {
       first_data_after_switch_ms: firstData,
     };
   });
+  const silent = migrations.filter((m) => m.first_data_after_switch_ms === null && m.switch_s !== null && rows.length > 0);
+  if (silent.length) {
+    notes.push(`no data reached the load generator after the switch update of migration(s) ${silent.map((m) => m.index).join(', ')}`
+      + ' (up to the next migration or the end of metrics.csv): the stream did not resume');
+  }
   if (firstDataSources.has('metrics')) notes.push('time from switch update to first data measured from metrics rows: resolution is the scrape interval');
 
   const firstStart = spans.length ? Math.min(...spans.map((s) => s.start_s)) : Infinity;
