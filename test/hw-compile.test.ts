@@ -2,9 +2,13 @@
 // program name, output paths taken from the switchd conf, and the output checks.
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 import { compileP4, defaultPaths, pathsFromConf } from '../hw/compile-p4.ts';
+import { programForArch } from '../p4/assets.ts';
+
+const repo = join(dirname(fileURLToPath(import.meta.url)), '..');
 
 const root = mkdtempSync(join(tmpdir(), 'p4hw-compile-'));
 afterAll(() => rmSync(root, { recursive: true, force: true }));
@@ -94,4 +98,20 @@ describe('compile-p4', () => {
     const failing = fakeInstall({ compilerFails: true });
     await expect(compileP4({ arch: 'tf1', sdeInstall: failing, source, log: () => {} })).rejects.toThrow(/failed for tna_load_balancer \(exit 1\):\nerror: table node_selector does not fit/);
   });
+});
+
+describe('the repository\'s switchd confs', () => {
+  for (const arch of ['tf1', 'tf2'] as const) {
+    const program = programForArch(arch);
+    const file = join(repo, 'p4', 'conf', `${program}.conf`);
+    if (!existsSync(file)) console.warn(`skipping the ${program}.conf check: ${file} does not exist`);
+    it.skipIf(!existsSync(file))(`${program}.conf names paths the compiler writes, for ${arch}`, () => {
+      const p = pathsFromConf(readFileSync(file, 'utf8'), file, arch, '/opt/sde/install');
+      expect(p.program).toBe(program);
+      expect(p.outDir.startsWith('/opt/sde/install/share/')).toBe(true);
+      expect(p.binary).toBe(join(p.outDir, 'pipe', arch === 'tf1' ? 'tofino.bin' : 'tofino2.bin'));
+      // Hardware conf: switchd must load the platform manager to reach the ASIC.
+      expect(JSON.parse(readFileSync(file, 'utf8')).p4_devices[0].agent0).toBe('lib/libpltfm_mgr.so');
+    });
+  }
 });
