@@ -476,6 +476,12 @@ export async function testbedUp(config: TestbedConfig, opts: TestbedOptions = {}
   const have = new Map<string | undefined, Map<string, LinkInfo>>([[undefined, rootLinks]]);
   for (const h of L.hosts) have.set(h.ns, await links(h.ns));
   for (const v of L.veths) if (await ensureVeth(v, have, log)) created.push(v.label);
+  for (const h of L.hosts.filter((x) => created.includes(`mgmt ${x.name}`))) {
+    // A re-created host answers with a new MAC; a neighbour entry for the old one would leave the
+    // host unreachable from its peers for several seconds (until the entry goes stale and re-probes).
+    await run(['ip', 'neigh', 'flush', 'to', h.mgmtIp, 'dev', L.bridge.name]);
+    for (const o of L.hosts.filter((x) => x !== h)) await run(ipn(o.ns, 'neigh', 'flush', 'to', h.mgmtIp, 'dev', o.nsVeth));
+  }
 
   for (const h of L.hosts) {
     await run(['ip', 'link', 'set', h.rootVeth, 'master', L.bridge.name, 'up']);
