@@ -8,6 +8,12 @@ import { createLocalHost, sh, type Host } from '../lib/remote.ts';
 import { bundleRemote } from '../lib/bundle.ts';
 import { ensureImageOn, ensureServerImage, inspectImage, parseLdd, SOURCE_HASH_LABEL } from '../experiments/workload/image.ts';
 import { waitFor } from '../experiments/workload/procs.ts';
+import { loadConfig } from '../lib/config.ts';
+import { createContext } from '../lib/context.ts';
+import { createLogger } from '../lib/log.ts';
+import { createCleanup } from '../lib/cleanup.ts';
+import { openState } from '../lib/rundir.ts';
+import { phase as imagesPhase } from '../experiments/phases/images.ts';
 
 const isRoot = process.getuid?.() === 0;
 if (!isRoot) console.warn('image.test: skipping the podman/namespace tests: they need root (podman storage, ip netns)');
@@ -91,5 +97,22 @@ describe.skipIf(!isRoot)('server image (root)', () => {
     expect(there?.id).toBe(copied.id);
     expect((await ensureImageOn(local, other, IMAGE)).copied).toBe(false);
     await expect(ensureImageOn(local, other, 'localhost/p4wl-absent:none')).rejects.toThrow(/does not exist.*build it/);
+  });
+
+  it('images phase: builds on lakewood only when the source changed, image present on loveland, state recorded', async () => {
+    const log = createLogger({ silent: true });
+    const cleanup = createCleanup({ log });
+    const loaded = loadConfig({ cwd: projectDir, env: { SERVER_IMAGE: IMAGE, REMOTE_PROJECT_DIR: join(tmp, 'hosts', '{host}') } });
+    const state = openState();
+    const ctx = createContext({ loaded, dir: join(tmp, 'run'), log, cleanup, state, makeHost: (n) => createLocalHost({ log, cleanup }, n) });
+    await imagesPhase.run(ctx);
+    const first = state.get<{ id: string; built: boolean; copiedToLoveland: boolean }>('serverImage')!;
+    expect(first).toMatchObject({ built: false, copiedToLoveland: false }); // built above with the same bundle
+    await local.exec(sh`podman rmi -f ${IMAGE}`, { quiet: true });
+    await imagesPhase.run(ctx);
+    const second = state.get<{ id: string; built: boolean }>('serverImage')!;
+    expect(second.built).toBe(true);
+    expect((await inspectImage(local, IMAGE))?.id).toBe(second.id);
+    await cleanup.runAll('test end');
   });
 });
