@@ -1,6 +1,8 @@
 // Extract Intel's proprietary SDE archive (bf-sde-9.13.x.tgz) and unpack its bf-drivers package,
 // which holds the real driver sources that hw/graft-drivers.ts copies into open-p4studio.
 //
+// tar -xf detects the compression itself (.tgz, .tar.xz, .tar).
+//
 // Layout of the archive (SDE 9.x): one top-level folder bf-sde-<version>/ with p4studio/ (the
 // build tool) and packages/ (one .tgz per component, among them bf-drivers-<version>.tgz, which
 // unpacks to bf-drivers-<version>/). The version is parsed from the folder name, as the
@@ -48,7 +50,7 @@ export async function unpackBfDrivers(sdeDir: string, version: string): Promise<
   if (!existsSync(tgz)) {
     throw new Error(`bf-drivers package not found: expected ${tgz}; packages/ holds: ${listing(join(sdeDir, 'packages'))}`);
   }
-  await $v`tar -xzf ${tgz} -C ${sdeDir}`;
+  await $v`tar -xf ${tgz} -C ${sdeDir}`;
   if (!existsSync(dir)) {
     throw new Error(`${tgz} did not unpack to bf-drivers-${version}/; ${sdeDir} now holds: ${listing(sdeDir)}`);
   }
@@ -71,7 +73,7 @@ export async function extractSde(tarball: string, targetDir: string, opts: { for
   }
   const scratch = mkdtempSync(join(resolve(targetDir), '.extract-sde-'));
   try {
-    await $v`tar -xzf ${tarball} -C ${scratch}`;
+    await $v`tar -xf ${tarball} -C ${scratch}`;
     const entries = readdirSync(scratch);
     if (entries.length !== 1 || entries[0] !== top || !statSync(join(scratch, top)).isDirectory()) {
       throw new Error(`${tarball}: expected exactly one top-level folder ${top}/, found: ${listing(scratch)}`);

@@ -46,7 +46,7 @@ export async function unwrapBsp(bsp: string, pkgsrcDir: string, opts: { force?: 
     if (statSync(bsp).isFile()) {
       outerRoot = join(scratch, 'outer');
       mkdirSync(outerRoot);
-      await $v`tar -xzf ${bsp} -C ${outerRoot}`;
+      await $v`tar -xf ${bsp} -C ${outerRoot}`;
     }
     const inner = findInnerArchives(outerRoot);
     if (inner.length !== 1) {
@@ -57,7 +57,7 @@ export async function unwrapBsp(bsp: string, pkgsrcDir: string, opts: { force?: 
     }
     const innerDir = join(scratch, 'inner');
     mkdirSync(innerDir);
-    await $v`tar -xzf ${join(outerRoot, inner[0])} -C ${innerDir}`;
+    await $v`tar -xf ${join(outerRoot, inner[0])} -C ${innerDir}`;
     const tops = readdirSync(innerDir);
     const dirs = tops.filter((n) => statSync(join(innerDir, n)).isDirectory() && /^bf-platforms(-.+)?$/.test(n));
     if (tops.length !== 1 || dirs.length !== 1) {
