@@ -185,7 +185,12 @@ describe.skipIf(!isRoot)('local testbed (root)', () => {
       expect(out.stdout).toContain(`${h.mgmtIp}/24`);
       // management only: no default route that could carry data traffic around the switch
       expect((await host(name).exec('ip route show default', { quiet: true })).stdout.trim()).toBe('');
+      expect((await host(name).exec('ip -o link show lo', { quiet: true })).stdout).toMatch(/<[^>]*\bUP\b/);
     }
+    // and the control machine never routes into or out of the management bridge
+    const guard = sh(['nft', 'list', 'table', 'inet', L.nftTable]);
+    expect(guard).toMatch(new RegExp(`iifname "${L.bridge.name}".*drop`));
+    expect(guard).toMatch(new RegExp(`oifname "${L.bridge.name}".*drop`));
     const s = await testbedStatus(config, opts);
     expect(s.ok).toBe(true);
   });
