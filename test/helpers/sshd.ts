@@ -81,6 +81,9 @@ export async function startSshd(): Promise<Sshd> {
     'AllowTcpForwarding yes',
     'Subsystem sftp internal-sftp',
     'LogLevel ERROR',
+    // Debian's bash sources ~/.bashrc for every SSH command when SHLVL < 1; this machine's root
+    // .bashrc runs pyenv init (~150 ms), which would swamp what the tests and bench measure.
+    'SetEnv SHLVL=1',
     '',
   ].join('\n'));
   // sshd refuses to start without its privilege separation dir.
