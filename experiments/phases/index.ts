@@ -22,6 +22,7 @@ function pick(file: string, mod: Record<string, unknown>): Phase {
     typeof v === 'object' && v !== null && typeof (v as Phase).run === 'function' && typeof (v as Phase).name === 'string';
   const found = [mod.phase, mod.default, ...Object.values(mod)].find(isPhase);
   if (!found) throw new Error(`experiments/phases/${file}.ts exports no Phase (expected \`export const phase: Phase\`)`);
+  if (found.name !== file) throw new Error(`experiments/phases/${file}.ts exports a phase named ${JSON.stringify(found.name)}; expected ${JSON.stringify(file)}`);
   return found;
 }
 
