@@ -48,6 +48,12 @@ describe.skipIf(!isRoot)('stream server under CRIU (root)', () => {
     await waitFor('server /health', async () => (await local.exec(sh`ip netns exec ${NS_C} curl -sf --max-time 1 http://10.77.0.1:8080/health`, { allowFail: true, quiet: true })).code === 0, 15_000, 300);
     const lg = local.exec(sh`ip netns exec ${NS_C} node ${join(dist, 'loadgen.mjs')} --url ws://10.77.0.1:8080/ --connections ${conns} --metrics-port 0 --duration ${durationS}s`, { quiet: true, timeoutMs: 40_000 });
     await new Promise((r) => setTimeout(r, 2500));
+    const scrapeMetrics = async () => {
+      const r = await local.exec(sh`ip netns exec ${NS_C} curl -s --max-time 2 -w ${'\n%{http_code}'} http://10.77.0.1:8081/metrics`, { quiet: true, allowFail: true });
+      return { code: r.stdout.trim().split('\n').pop(), text: r.stdout };
+    };
+    expect((await scrapeMetrics()).code).toBe('200'); // the collector scrapes before the checkpoint too
+    await new Promise((r) => setTimeout(r, 300));
     const t0 = Date.now();
     await x(sh`podman kill --signal USR2 ${C}`);
     await new Promise((r) => setTimeout(r, 300));
@@ -55,6 +61,12 @@ describe.skipIf(!isRoot)('stream server under CRIU (root)', () => {
     expect((await x(sh`podman inspect --format {{.State.Status}} ${C}`)).stdout.trim()).toBe('exited');
     await x(inS(sh`podman container restore --keep --tcp-established ${C}`));
     await x(sh`podman kill --signal USR2 ${C}`);
+    // The restored process's CPU usage restarts from zero: metrics must still answer, repeatedly.
+    for (let i = 0; i < 3; i++) {
+      const m = await scrapeMetrics();
+      expect(m.code).toBe('200');
+      expect(m.text).toMatch(/^stream_quiesced 0$/m);
+    }
     const pausedS = (Date.now() - t0) / 1000;
     const out = (await lg).stdout;
     const summary = JSON.parse(/summary (\{.*\})/.exec(out)![1]) as Record<string, number>;

@@ -23,6 +23,12 @@ const log = (msg: string) => console.log(`${new Date().toISOString()} ${msg}`);
 
 const register = new client.Registry();
 client.collectDefaultMetrics({ register });
+// prom-client's CPU counters add process.cpuUsage() deltas; after a CRIU restore the kernel's rusage
+// of the restored process starts again from zero, the delta is negative and the counter throws on
+// every scrape ("It is not possible to decrease a counter"). Replace them with reset-safe gauges.
+for (const name of ['process_cpu_user_seconds_total', 'process_cpu_system_seconds_total', 'process_cpu_seconds_total']) {
+  register.removeSingleMetric(name);
+}
 const m = {
   connected: new client.Gauge({ name: 'stream_connected_clients', help: 'Open WebSocket connections', registers: [register] }),
   total: new client.Counter({ name: 'stream_total_clients', help: 'WebSocket connections accepted since start', registers: [register] }),
@@ -34,6 +40,8 @@ const m = {
   uptime: new client.Gauge({ name: 'stream_uptime_seconds', help: 'Seconds since the server started (wall clock)', registers: [register] }),
   cpu: new client.Gauge({ name: 'stream_cpu_percent', help: 'CPU use of this process since the previous scrape, percent of one core', registers: [register] }),
   memory: new client.Gauge({ name: 'stream_memory_bytes', help: 'Resident set size', registers: [register] }),
+  cpuSeconds: new client.Gauge({ name: 'stream_cpu_seconds', help: 'User+system CPU seconds of this process as the kernel counts them (restarts from 0 after a CRIU restore)', registers: [register] }),
+  restores: new client.Counter({ name: 'stream_cpu_clock_resets_total', help: 'Times the CPU usage went backwards (a CRIU restore)', registers: [register] }),
 };
 
 interface Conn { ws: WebSocket; id: number; seq: number; echoes: string[]; writeErrors: number }
@@ -139,13 +147,23 @@ const metricsHttp = createServer(async (req, res) => {
   const now = performance.now();
   const cpu = process.cpuUsage();
   const wallUs = (now - lastCpuAt) * 1000;
-  if (wallUs > 0) m.cpu.set((100 * (cpu.user - lastCpu.user + cpu.system - lastCpu.system)) / wallUs);
+  const usedUs = cpu.user - lastCpu.user + cpu.system - lastCpu.system;
+  // Restored process: rusage (and maybe the monotonic clock) restarted; skip this window.
+  if (usedUs < 0 || wallUs <= 0) { m.restores.inc(); m.cpu.set(NaN); }
+  else m.cpu.set((100 * usedUs) / wallUs);
+  m.cpuSeconds.set((cpu.user + cpu.system) / 1e6);
   lastCpu = cpu; lastCpuAt = now;
   m.memory.set(process.memoryUsage().rss);
   m.uptime.set((Date.now() - startedAt) / 1000);
   m.connected.set(conns.size);
-  res.writeHead(200, { 'content-type': register.contentType });
-  res.end(await register.metrics());
+  try {
+    const text = await register.metrics();
+    res.writeHead(200, { 'content-type': register.contentType }).end(text);
+  } catch (e) {
+    // A broken metric must never take the server down: answer 500 and keep streaming.
+    log(`metrics scrape failed: ${(e as Error).message}`);
+    res.writeHead(500, { 'content-type': 'text/plain' }).end(`metrics failed: ${(e as Error).message}\n`);
+  }
 });
 
 function listen(server: ReturnType<typeof createServer>, p: number, what: string): void {
@@ -158,6 +176,8 @@ m.quiesced.set(0);
 schedule();
 
 process.on('SIGUSR2', () => setQuiesced(!quiesced));
+// PID 1 of the experiment: a stray rejection is logged, not allowed to end the migrated server.
+process.on('unhandledRejection', (e) => log(`unhandled rejection: ${(e as Error)?.stack ?? String(e)}`));
 for (const sig of ['SIGTERM', 'SIGINT'] as const) {
   process.on(sig, () => {
     log(`${sig}: exiting`);
