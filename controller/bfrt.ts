@@ -107,14 +107,14 @@ function switchMessage(err: grpc.ServiceError): string {
     if (bin && Buffer.isBuffer(bin)) {
       const { rpcStatus, error } = loadProto();
       const st = rpcStatus.deserialize(bin) as { message?: string; details?: { value?: Buffer }[] };
-      if (st.message && !parts.includes(st.message)) parts.push(st.message);
+      if (st.message) parts.push(st.message);
       for (const d of st.details ?? []) {
         const e = error.deserialize(d.value ?? Buffer.alloc(0)) as { message?: string; canonical_code?: number };
         if (e.message && e.canonical_code) parts.push(e.message);
       }
     }
   } catch { /* details are a bonus; the status text is enough */ }
-  return parts.filter(Boolean).join('; ');
+  return [...new Set(parts.filter(Boolean))].join('; ');
 }
 
 const isDead = (code?: number) => code === grpc.status.UNAVAILABLE || code === grpc.status.CANCELLED;
@@ -337,7 +337,7 @@ export function createBfrtClient(opts: BfrtOptions): BfrtClient {
       opts.onWrite?.(ms, updates.map((u) => u.entry.table), ok);
       log(`[bfrt] write${label ? ` (${label})` : ''} ${names.join(', ')}: ${ok ? 'ok' : 'FAILED'} ${ms.toFixed(2)} ms`);
     }
-    return { ms: performance.now() - t0 };
+    return { ms: Math.round((performance.now() - t0) * 1000) / 1000 };
   }
 
   async function read(tableName: string, key?: Record<string, Value>): Promise<DecodedEntry[]> {

@@ -1,7 +1,7 @@
 // Desired switch state and the operations on it. The desired state is the controller's truth: it is
 // what /reinitialize resets to the config, what every endpoint edits (only after the switch accepted
 // the write), and what is re-applied after the switch restarts.
-import type { BfrtClient, EntrySpec, Update } from './bfrt.ts';
+import { BfrtError, type BfrtClient, type EntrySpec, type Update } from './bfrt.ts';
 import type { ControllerConfig, PortSetup } from './config.ts';
 
 export const GROUP_ID = 1;
@@ -104,7 +104,8 @@ export async function configurePorts(c: BfrtClient, ports: PortSetup[], log: (l:
     } catch (e) {
       // A port that survived a controller restart already exists; bring it to the configured settings.
       try { await c.write([mod(entry)], `port ${p.dev_port} exists`); } catch (e2) {
-        throw new Error(`port setup of dev_port ${p.dev_port} failed: insert: ${(e as Error).message}; modify: ${(e2 as Error).message}`);
+        const msg = `port setup of dev_port ${p.dev_port} failed: insert: ${(e as Error).message}; modify: ${(e2 as Error).message}`;
+        throw e2 instanceof BfrtError ? new BfrtError(msg, e2.kind, e2.grpcCode) : new Error(msg);
       }
     }
   }

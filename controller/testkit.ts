@@ -1,0 +1,98 @@
+// Helpers for tests and benchmarks that drive the controller against the switch model:
+// start the model as a child process (PID recorded, stopped by that PID only) and call the API.
+import { spawn, type ChildProcess } from 'node:child_process';
+import net from 'node:net';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const repo = join(dirname(fileURLToPath(import.meta.url)), '..');
+
+export interface ModelProcess {
+  pid: number;
+  addr: string;
+  output(): string;
+  /** Kill by PID and wait for the exit. */
+  stop(signal?: NodeJS.Signals): Promise<void>;
+}
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = net.createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const p = (s.address() as net.AddressInfo).port;
+      s.close(() => resolve(p));
+    });
+  });
+}
+
+async function waitForLine(child: ChildProcess, out: () => string, re: RegExp, ms: number, what: string): Promise<void> {
+  const end = Date.now() + ms;
+  while (Date.now() < end) {
+    if (re.test(out())) return;
+    if (child.exitCode !== null) throw new Error(`${what} exited with ${child.exitCode} before it was ready: ${out().slice(-800)}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`${what} not ready within ${ms} ms: ${out().slice(-800)}`);
+}
+
+/**
+ * Start p4/model/main.ts. `netns` runs it inside a network namespace (ip netns exec keeps the PID).
+ * Resolves when the model logs that its gRPC server is ready.
+ */
+export async function startModel(opts: { listen: string; program?: string; ports?: [number, string][]; names?: 'pipe' | 'plain';
+  dry?: boolean; netns?: string; nftTable?: string; readyMs?: number }): Promise<ModelProcess> {
+  const args = ['--import', 'tsx', join(repo, 'p4/model/main.ts'), '--listen', opts.listen, '--program', opts.program ?? 'tna_load_balancer',
+    '--names', opts.names ?? 'pipe', ...(opts.ports ?? []).flatMap(([p, i]) => ['--port', `${p}=${i}`]),
+    ...(opts.dry ? ['--dry-dataplane'] : []), ...(opts.nftTable ? ['--nft-table', opts.nftTable] : [])];
+  const [cmd, argv] = opts.netns ? ['ip', ['netns', 'exec', opts.netns, process.execPath, ...args]] : [process.execPath, args];
+  const child = spawn(cmd, argv, { cwd: repo, stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  child.stdout!.on('data', (d) => { out = (out + d).slice(-200_000); });
+  child.stderr!.on('data', (d) => { out = (out + d).slice(-200_000); });
+  const exited = new Promise<void>((r) => child.once('exit', () => r()));
+  if (!child.pid) throw new Error(`could not start the switch model: ${cmd}`);
+  const pid = child.pid;
+  const stop = async (signal: NodeJS.Signals = 'SIGTERM') => {
+    if (child.exitCode !== null || child.signalCode !== null) return;
+    try { process.kill(pid, signal); } catch { return; }
+    const t = setTimeout(() => { try { process.kill(pid, 'SIGKILL'); } catch { /* gone */ } }, 5000);
+    await exited;
+    clearTimeout(t);
+  };
+  try {
+    await waitForLine(child, () => out, /BF_RT gRPC server ready/, opts.readyMs ?? 30_000, `switch model (${opts.listen})`);
+  } catch (e) {
+    await stop('SIGKILL');
+    throw e;
+  }
+  return { pid, addr: opts.listen, output: () => out, stop };
+}
+
+export interface ApiResult { status: number; body: any }
+
+/** Call the controller API; `body` undefined sends no body. */
+export async function api(url: string, method: 'GET' | 'POST', path: string, body?: unknown, token?: string, rawBody?: string): Promise<ApiResult> {
+  const headers: Record<string, string> = {};
+  if (token) headers.authorization = `Bearer ${token}`;
+  if (body !== undefined || rawBody !== undefined) headers['content-type'] = 'application/json';
+  const res = await fetch(`${url}${path}`, { method, headers, body: rawBody ?? (body === undefined ? undefined : JSON.stringify(body)), signal: AbortSignal.timeout(15_000) });
+  const text = await res.text();
+  let parsed: unknown = text;
+  try { parsed = JSON.parse(text); } catch { /* metrics are text */ }
+  return { status: res.status, body: parsed };
+}
+
+/** Poll `fn` until it returns a truthy value; bounded in time. */
+export async function waitFor<T>(fn: () => Promise<T>, ms: number, what: string, everyMs = 100): Promise<T> {
+  const end = Date.now() + ms;
+  let last: unknown;
+  while (Date.now() < end) {
+    try {
+      const v = await fn();
+      if (v) return v;
+    } catch (e) { last = e; }
+    await new Promise((r) => setTimeout(r, everyMs));
+  }
+  throw new Error(`timed out after ${ms} ms waiting for ${what}${last ? `: ${(last as Error).message}` : ''}`);
+}
