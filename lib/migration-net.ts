@@ -3,7 +3,12 @@
 // target after each restore. Pure builders (one script per step, run through one SSH exec so a
 // step costs one round trip), so the logic is testable without a testbed.
 import type { Config } from './config-keys.ts';
-import { quote, sh } from './remote.ts';
+import { quote, raw, sh, type RawShell } from './remote.ts';
+
+/** A PID known now, or a shell expression evaluated on the host (e.g. "$pid" inside a script). */
+export type PidRef = number | RawShell;
+/** The shell variable $pid of a script. */
+export const PID_VAR: RawShell = raw('"$pid"');
 
 export type ServerName = 'lakewood' | 'loveland';
 export const SERVERS: readonly ServerName[] = ['lakewood', 'loveland'];
@@ -58,7 +63,7 @@ const KEEPALIVE = [
 export const keepaliveCmd = (): string => `sysctl -q -w ${KEEPALIVE.join(' ')}`;
 
 /** Run a script inside the network namespace of PID (the host's mount namespace stays, so ip/sysctl work). */
-export const inNetns = (pid: number, script: string): string => sh`nsenter -t ${pid} -n sh -ec ${script}`;
+export const inNetns = (pid: PidRef, script: string): string => sh`nsenter -t ${pid} -n sh -ec ${script}`;
 
 /**
  * Network of the server container after `podman run` or a restore, inside its netns.
@@ -68,7 +73,7 @@ export const inNetns = (pid: number, script: string): string => sh`nsenter -t ${
  * netns, move it into the container, address it. Then rto_min, route cache flush, static ARP
  * for the shim, keepalives, and a gratuitous ARP when arping exists.
  */
-export function containerNetScript(config: Config, node: ServerNode, pid: number, opts: { forceRecreate?: boolean } = {}): string {
+export function containerNetScript(config: Config, node: ServerNode, pid: PidRef, opts: { forceRecreate?: boolean } = {}): string {
   const tmp = 'p4cfmv0';
   const mac = config.H2_MAC.toLowerCase();
   const plen = prefixLength(config.HW_SUBNET);
@@ -107,13 +112,13 @@ export function containerNetScript(config: Config, node: ServerNode, pid: number
 }
 
 /** Script (run on a server's host netns) printing the total Send-Q bytes of the container's TCP sockets until 0 or timeout. */
-export function drainScript(pid: number, timeoutMs: number): string {
+export function drainScript(pid: PidRef, timeoutMs: number): string {
   const polls = Math.max(1, Math.ceil(timeoutMs / 100));
   // One remote loop instead of one SSH round trip per 100 ms poll.
   return [
     `i=0; q=-1`,
     `while [ $i -lt ${polls} ]; do`,
-    `  q=$(nsenter -t ${pid} -n ss -tnH | awk '{s+=$3} END {print s+0}')`,
+    `  q=$(nsenter -t ${quote(pid)} -n ss -tnH | awk '{s+=$3} END {print s+0}')`,
     `  if [ "$q" = 0 ]; then echo "drained polls=$i"; exit 0; fi`,
     `  sleep 0.1; i=$((i+1))`,
     `done`,

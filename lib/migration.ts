@@ -8,14 +8,15 @@ import { join } from 'node:path';
 import type { Config } from './config-keys.ts';
 import { hostDir } from './config.ts';
 import type { Host } from './remote.ts';
-import { sh } from './remote.ts';
+import { sh, tail } from './remote.ts';
+import { checkpointScript, markMs, parseScriptOutput, pullScript, restoreScript } from './migration-steps.ts';
 import { controllerFor } from './controller-client.ts';
 import { diagnoseRestore, formatDiagnosis } from './migration-diagnosis.ts';
 import {
-  containerNetScript, containerPidCmd, drainScript, inNetns, parsePid, serverNode, type ServerName,
+  inNetns, PID_VAR, serverNode, type ServerName,
 } from './migration-net.ts';
 import { computeTiming, formatTimingTxt, nowNs, type MigrationMarks, type MigrationTiming } from './migration-timing.ts';
-import { calibrateTransfer, fileSize, transferFile, verifyTransfer, type TransferMethod } from './migration-transfer.ts';
+import { calibrateTransfer, type TransferMethod } from './migration-transfer.ts';
 
 export type Direction = 'lakewood_loveland' | 'loveland_lakewood';
 export const DIRECTIONS: readonly Direction[] = ['lakewood_loveland', 'loveland_lakewood'];
@@ -62,11 +63,6 @@ export function serverLocation(ctx: Pick<MigrationContext, 'state'>): ServerName
   return v === 'loveland' ? 'loveland' : 'lakewood';
 }
 
-async function containerPid(host: Host, name: string): Promise<number> {
-  const r = await host.exec(containerPidCmd(name), { quiet: true });
-  return parsePid(r.stdout, `[${host.name}] PID of container ${name}`);
-}
-
 /** The CRIU log path podman prints after a failed restore ("log file: …/restore.log"). */
 export function restoreLogPath(stderr: string): string | undefined {
   return stderr.match(/log file:\s*(\S+restore\.log)/)?.[1];
@@ -111,31 +107,19 @@ async function corruptCheckpoint(host: Host, tar: string): Promise<void> {
   ].join('\n'), { quiet: true });
 }
 
-interface RestoreOutcome { ok: true }
-
-/** podman restore with the flags of the original; on failure returns the diagnosis inputs. */
-async function podmanRestore(host: Host, tar: string): Promise<RestoreOutcome | { ok: false; stderr: string; criuLog: string; logPath?: string }> {
-  const r = await host.exec(sh`podman container restore --import ${tar} --keep --tcp-established --ignore-static-mac`, { quiet: true, allowFail: true, timeoutMs: 120_000 });
-  if (r.code === 0) return { ok: true };
-  const stderr = r.stderr || r.stdout;
-  const logPath = restoreLogPath(stderr);
-  let criuLog = '';
-  if (logPath) {
-    const l = await host.exec(sh`cat ${logPath}`, { quiet: true, allowFail: true });
-    criuLog = l.stdout;
-  }
-  return { ok: false, stderr, criuLog, logPath };
-}
-
-/** Restore + network + resume on `node`; throws with context when any step fails. */
+/** Restore + network + resume on `name` (recovery path); throws with the diagnosis when it fails. */
 async function bringUp(ctx: MigrationContext, host: Host, name: ServerName, tar: string): Promise<void> {
   const c = ctx.config;
-  await host.exec(sh`podman rm -f --ignore ${c.SERVER_CONTAINER}`, { quiet: true, allowFail: true });
-  const r = await podmanRestore(host, tar);
-  if (!r.ok) throw new Error(`[${host.name}] restore from ${tar} failed: ${diagnoseRestore(r.criuLog, r.stderr).summary}`);
-  const pid = await containerPid(host, c.SERVER_CONTAINER);
-  await host.exec(containerNetScript(c, serverNode(c, name), pid), { quiet: true });
-  await host.exec(sh`podman kill --signal USR2 ${c.SERVER_CONTAINER}`, { quiet: true });
+  await host.exec(sh`podman rm -f --ignore ${c.SERVER_CONTAINER} >/dev/null`, { quiet: true, allowFail: true });
+  const r = await host.exec(restoreScript(c, serverNode(c, name), tar), { quiet: true, allowFail: true, timeoutMs: 180_000 });
+  const o = parseScriptOutput(r.stdout);
+  if (r.code !== 0) {
+    const out = r.stdout.includes('RESTORE-FAILED') ? r.stdout.slice(r.stdout.indexOf('RESTORE-FAILED') + 14) : r.stderr;
+    const logPath = restoreLogPath(out);
+    const criuLog = logPath ? (await host.exec(sh`cat ${logPath}`, { quiet: true, allowFail: true })).stdout : '';
+    throw new Error(`[${host.name}] restore from ${tar} failed: ${diagnoseRestore(criuLog, out).summary}`);
+  }
+  ctx.state.set('serverProc', { pid: Number(o.values.pid ?? 0), id: o.values.id ?? '' });
 }
 
 export interface MigrateOptions { direction: Direction; index: number }
@@ -171,73 +155,93 @@ export async function migrate(ctx: MigrationContext, opts: MigrateOptions): Prom
   // ---- checkpoint: target preparation in parallel with quiesce + drain + dump ----------------
   const m: Partial<MigrationMarks> = { start: nowNs() };
   say(`start (transfer via ${method})`);
-  const prepareTarget = (async () => {
-    await dst.exec(sh`mkdir -p ${dstDir} && rm -f ${dstTar}`, { quiet: true });
-    if (!c.CR_SKIP_IMAGE_CHECK) {
-      const img = await dst.exec(sh`podman image exists ${c.SERVER_IMAGE}`, { quiet: true, allowFail: true });
-      if (img.code !== 0) throw new Error(`[${target}] image ${c.SERVER_IMAGE} is missing on the target (run the images phase, or CR_SKIP_IMAGE_CHECK=true)`);
-    }
+  const prepareTarget = c.CR_SKIP_IMAGE_CHECK ? Promise.resolve() : (async () => {
+    const img = await dst.exec(sh`podman image exists ${c.SERVER_IMAGE}`, { quiet: true, allowFail: true });
+    if (img.code !== 0 && !ctx.dryRun) throw new Error(`[${target}] image ${c.SERVER_IMAGE} is missing on the target (run the images phase, or CR_SKIP_IMAGE_CHECK=true)`);
   })();
   prepareTarget.catch(() => {}); // awaited below; avoid an unhandled rejection meanwhile
 
+  let quiesced = false;
   let checkpointed = false;
-  let sourceRemoved = false;
-  let srcPid = 0;
+  const known = knownServer(ctx);
   try {
-    await src.exec(sh`mkdir -p ${srcDir} && rm -f ${srcTar}`, { quiet: true });
-    srcPid = ctx.dryRun ? 4242 : await containerPid(src, name);
-    await src.exec(sh`podman kill --signal USR2 ${name}`, { quiet: true });
-    m.quiesced = nowNs();
-    const drain = await src.exec(drainScript(srcPid, c.DRAIN_TIMEOUT), { quiet: true, timeoutMs: c.DRAIN_TIMEOUT + 10_000 });
-    m.drained = nowNs();
-    if (drain.stdout.includes('timeout')) {
-      ctx.log.warn(`${tag}: send queues not empty after DRAIN_TIMEOUT ${c.DRAIN_TIMEOUT} ms (${drain.stdout.trim()}); checkpointing anyway`);
+    const ck = await src.exec(checkpointScript({
+      name, dir: srcDir, tar: srcTar, drainTimeoutMs: c.DRAIN_TIMEOUT, known,
+      serve: { method, bindIp: srcNode.directIp, port: c.TRANSFER_PORT, timeoutS: 120 },
+    }), { quiet: true, allowFail: true, timeoutMs: c.DRAIN_TIMEOUT + 180_000 });
+    const cko = parseScriptOutput(ck.stdout);
+    quiesced = 'quiesced' in cko.values;
+    checkpointed = 'checkpointed' in cko.values;
+    if (ck.code !== 0 && !ctx.dryRun) {
+      throw new Error(`[${source}] checkpoint script failed (exit ${ck.code}) after ${cko.lines.filter((l) => !l.startsWith('mark')).join(', ') || 'no step'}: ${tail(ck.stderr, 8)}`);
     }
-    await src.exec(sh`podman container checkpoint --export ${srcTar} --compress none --keep --tcp-established ${name}`, { quiet: true, timeoutMs: 120_000 });
-    checkpointed = true;
-    m.checkpointDone = nowNs();
-    say(`checkpoint done in ${Number(m.checkpointDone - m.start!) / 1e6} ms`);
+    const now = nowNs();
+    const remoteMs = (a: string, b: string) => { try { return markMs(cko, a, b); } catch { return 0; } };
+    m.checkpointDone = now - BigInt(Math.round(remoteMs('checkpointed', 'serving') * 1e6));
+    m.quiesced = m.start! + BigInt(Math.round(remoteMs('start', 'quiesced') * 1e6));
+    m.drained = m.start! + BigInt(Math.round(remoteMs('start', 'drained') * 1e6));
+    if (m.drained > m.checkpointDone) m.drained = m.checkpointDone;
+    if (m.quiesced > m.drained) m.quiesced = m.drained;
+    const drainOut = cko.values.drain ?? '';
+    if (drainOut.includes('timeout')) {
+      ctx.log.warn(`${tag}: send queues not empty after DRAIN_TIMEOUT ${c.DRAIN_TIMEOUT} ms (${drainOut}); checkpointing anyway`);
+    }
+    const size = Number(cko.values.size ?? 0);
+    say(`checkpoint done in ${(Number(m.checkpointDone - m.start!) / 1e6).toFixed(0)} ms (drain: ${drainOut || 'n/a'}, ${size} bytes)`);
     await prepareTarget;
 
-    // ---- transfer -----------------------------------------------------------------------------
-    const spec = { source: src, target: dst, sourceFile: srcTar, targetFile: dstTar, bindIp: srcNode.directIp, port: c.TRANSFER_PORT };
-    const tr = await transferFile(spec, method);
-    m.transferStart = tr.startedNs;
-    m.transferEnd = tr.endedNs;
-    const size = c.CR_SKIP_VERIFY || ctx.dryRun ? await fileSize(dst, dstTar).catch(() => 0) : await verifyTransfer(spec);
+    // ---- transfer ∥ removing the source container ---------------------------------------------
+    // The checkpoint stopped the container (its macvlan is gone); removing it frees the name,
+    // which the restore needs where both servers share podman storage (local testbed).
+    m.transferStart = nowNs();
+    const pullP = dst.exec(pullScript(method, srcNode.directIp, c.TRANSFER_PORT, dstTar, dstDir), { quiet: true, timeoutMs: 120_000 })
+      .then((r) => { m.transferEnd = nowNs(); return r; });
+    const rmP = (async () => {
+      m.sourceStopStart = nowNs();
+      await src.exec(sh`podman rm -f ${name} >/dev/null`, { quiet: true });
+      m.sourceStopDone = nowNs();
+    })();
+    const [pulled, rmRes] = await Promise.allSettled([pullP, rmP]);
+    if (pulled.status === 'rejected') throw new Error(`checkpoint transfer ${source} ${srcNode.directIp}:${c.TRANSFER_PORT} → ${target} (${method}) failed: ${(pulled.reason as Error).message}`);
+    if (rmRes.status === 'rejected') throw rmRes.reason;
+    const got = Number(parseScriptOutput(pulled.value.stdout).values.size ?? -1);
+    if (!c.CR_SKIP_VERIFY && !ctx.dryRun && got !== size) {
+      throw new Error(`checkpoint transfer incomplete: ${source}:${srcTar} has ${size} bytes, ${target}:${dstTar} has ${got} bytes (CR_SKIP_VERIFY=true skips this check)`);
+    }
     m.transferDone = nowNs();
     if (process.env[CORRUPT_HOOK] === '1') {
       ctx.log.warn(`${CORRUPT_HOOK}=1: damaging the checkpoint on ${target} (test hook) — the restore will fail`);
       await corruptCheckpoint(dst, dstTar);
     }
 
-    // ---- remove the source (its macvlan would answer ARP for the server IP) ------------------
-    m.sourceStopStart = nowNs();
-    await src.exec(sh`podman rm -f ${name}`, { quiet: true });
-    sourceRemoved = true;
-    m.sourceStopDone = nowNs();
-
-    // ---- restore on the target ----------------------------------------------------------------
+    // ---- restore on the target, network fix-up, resume ---------------------------------------
     m.restoreStart = nowNs();
-    const restored = ctx.dryRun ? { ok: true as const } : await podmanRestore(dst, dstTar);
-    if (!restored.ok) {
-      const d = diagnoseRestore(restored.criuLog, restored.stderr);
+    const rs = await dst.exec(restoreScript(c, dstNode, dstTar), { quiet: true, allowFail: true, timeoutMs: 180_000 });
+    const rso = parseScriptOutput(rs.stdout);
+    if (rs.code !== 0 && !ctx.dryRun) {
+      if (!rs.stdout.includes('RESTORE-FAILED')) {
+        throw new Error(`[${target}] after the restore, network fix-up/resume failed (exit ${rs.code}): ${tail(rs.stderr || rs.stdout, 8)}`);
+      }
+      const podmanOut = rs.stdout.slice(rs.stdout.indexOf('RESTORE-FAILED') + 'RESTORE-FAILED'.length).trim();
+      const logPath = restoreLogPath(podmanOut);
+      const criuLog = logPath ? (await dst.exec(sh`cat ${logPath}`, { quiet: true, allowFail: true })).stdout : '';
+      const d = diagnoseRestore(criuLog, podmanOut);
       const file = join(ctx.dir, `migration_${i}_restore_diagnosis.txt`);
-      const text = formatDiagnosis(d, { index: i, host: target, logPath: restored.logPath, podmanStderr: restored.stderr });
+      const text = formatDiagnosis(d, { index: i, host: target, logPath, podmanStderr: podmanOut });
       mkdirSync(ctx.dir, { recursive: true });
       writeFileSync(file, text);
-      if (restored.criuLog) writeFileSync(join(ctx.dir, `migration_${i}_restore.log`), restored.criuLog);
+      if (criuLog) writeFileSync(join(ctx.dir, `migration_${i}_restore.log`), criuLog);
       ctx.log.error(`${tag}: restore on ${target} failed — ${d.summary}`);
       for (const l of text.trim().split('\n')) ctx.log.error(`  ${l}`);
       const recovered = await recoverOnSource(ctx, { source, target, srcTar, reason: 'restore failed' });
       throw new Error(`${tag} ${source}→${target}: restore on ${target} failed: ${d.summary} (cause ${d.cause}; ${d.hint}). `
         + `Diagnosis: ${file}. ${recovered}`);
     }
-    const pid = ctx.dryRun ? 4243 : await containerPid(dst, name);
-    await dst.exec(containerNetScript(c, dstNode, pid), { quiet: true });
-    await dst.exec(sh`podman kill --signal USR2 ${name}`, { quiet: true });
     m.restoreDone = nowNs();
+    const pid = Number(rso.values.pid ?? 0);
     ctx.state.set('serverHost', target);
+    ctx.state.set('serverProc', { pid, id: rso.values.id ?? '' });
+    for (const l of rso.lines.filter((x) => x.startsWith('eth0 '))) say(l);
 
     // ---- switch update: client-visible downtime ends here ------------------------------------
     const sw = await ctl.call('POST', '/updateForward', { ipv4: c.H2_IP, sw_port: dstNode.swPort, dst_mac: c.H2_MAC });
@@ -247,10 +251,10 @@ export async function migrate(ctx: MigrationContext, opts: MigrateOptions): Prom
     // ---- post-switch ---------------------------------------------------------------------------
     const lw = ctx.host('lakewood');
     await Promise.all([
-      dst.exec(inNetns(pid, 'ip tcp_metrics flush all 2>/dev/null || true'), { quiet: true }),
+      dst.exec(inNetns(pid || PID_VAR, 'ip tcp_metrics flush all 2>/dev/null || true'), { quiet: true, allowFail: true }),
       lw.exec([
         'ip tcp_metrics flush all 2>/dev/null || true',
-        sh`ip neigh replace ${c.H2_IP} lladdr ${c.H2_MAC} dev ${c.MACSHIM_IF} nud permanent`,
+        sh`ip neigh replace ${c.H2_IP} lladdr ${c.H2_MAC.toLowerCase()} dev ${c.MACSHIM_IF} nud permanent`,
       ].join('\n'), { quiet: true }),
       ctx.dryRun ? Promise.resolve() : markCollector(ctx),
     ]);
@@ -263,6 +267,11 @@ export async function migrate(ctx: MigrationContext, opts: MigrateOptions): Prom
     timing.index = i;
     timing.switch_http_ms = Math.round(sw.ms * 1000) / 1000;
     timing.rto_min_ms = c.RTO_MIN_MS;
+    timing.podman_checkpoint_ms = round3(markMs(cko, 'drained', 'checkpointed'));
+    if (rso.marks.restored) {
+      timing.podman_restore_ms = round3(markMs(rso, 'restore_start', 'restored'));
+      timing.network_fixup_ms = round3(markMs(rso, 'restored', 'network'));
+    }
     writeTiming(ctx.dir, i, timing);
     say(`done: checkpoint ${timing.checkpoint_ms} ms, transfer ${timing.transfer_ms} ms, restore ${timing.restore_ms} ms, `
       + `switch ${timing.switch_ms} ms, time_to_ready ${timing.time_to_ready_ms} ms, ${size} bytes`);
@@ -275,10 +284,9 @@ export async function migrate(ctx: MigrationContext, opts: MigrateOptions): Prom
     let note = '';
     if (!ctx.dryRun) {
       try {
-        if (!checkpointed && srcPid) {
-          // still running (maybe quiesced): resume it where it is
+        if (!checkpointed && quiesced) {
           await src.exec(sh`podman kill --signal USR2 ${name}`, { quiet: true, allowFail: true });
-          note = `the server is still running on ${source} (resumed).`;
+          note = `the server still runs on ${source} (resumed).`;
         } else if (checkpointed) {
           note = await recoverOnSource(ctx, { source, target, srcTar, reason: (e as Error).message });
         }
@@ -290,6 +298,14 @@ export async function migrate(ctx: MigrationContext, opts: MigrateOptions): Prom
     err.message = `${tag} ${source}→${target} failed: ${err.message}${note ? ` — ${note}` : ''}`;
     throw err;
   }
+}
+
+const round3 = (x: number) => Math.round(x * 1000) / 1000;
+
+/** The server's PID and container id as last recorded (build or the previous restore). */
+function knownServer(ctx: MigrationContext): { pid: number; id: string } | undefined {
+  const v = ctx.state.get('serverProc') as { pid?: number; id?: string } | undefined;
+  return v && Number.isInteger(v.pid) && v.pid! > 1 && typeof v.id === 'string' && v.id.length >= 12 ? { pid: v.pid!, id: v.id } : undefined;
 }
 
 /** Put the server back on the source from the kept checkpoint, and point the switch there. */

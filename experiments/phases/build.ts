@@ -12,7 +12,7 @@ export const phase: Phase = {
   description: 'macvlan network, NIC tuning and RST rule per server; server container and load generator shim on lakewood',
   hosts: () => ['lakewood', 'loveland'],
   reads: [],
-  writes: ['serverHost', 'serverContainer'],
+  writes: ['serverHost', 'serverContainer', 'serverProc'],
   async run(ctx) {
     const c = ctx.config;
     checkSharedNetwork(c);
@@ -33,7 +33,8 @@ export const phase: Phase = {
     const lw = ctx.host('lakewood');
     const lwNode = serverNode(c, 'lakewood');
     // container first: the shim's static ARP entry and the switch entry point at it
-    await lw.exec(serverRunCmd(c), { quiet: true, timeoutMs: 60_000 });
+    const run = await lw.exec(serverRunCmd(c), { quiet: true, timeoutMs: 60_000 });
+    const id = run.stdout.trim().split('\n').pop() ?? '';
     ctx.cleanup.add(`remove container ${c.SERVER_CONTAINER}`, async () => {
       // wherever it is now (it moves with every migration)
       for (const name of SERVERS) await ctx.host(name).exec(sh`podman rm -f -t 1 --ignore ${c.SERVER_CONTAINER} >/dev/null`, { quiet: true, allowFail: true });
@@ -41,6 +42,7 @@ export const phase: Phase = {
     ctx.state.set('serverHost', 'lakewood');
     ctx.state.set('serverContainer', c.SERVER_CONTAINER);
     const pid = ctx.dryRun ? 4242 : parsePid((await lw.exec(containerPidCmd(c.SERVER_CONTAINER), { quiet: true })).stdout, `PID of ${c.SERVER_CONTAINER}`);
+    ctx.state.set('serverProc', { pid, id });
     await runScript(lw, containerNetScript(c, lwNode, pid), 'container net', say);
     say(`container ${c.SERVER_CONTAINER} runs on lakewood (pid ${pid}) at ${c.H2_IP} / ${c.H2_MAC}`);
 
