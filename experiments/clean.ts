@@ -1,0 +1,49 @@
+// Manual clean-up of a testbed (local or hardware) after an interrupted run:
+//   npx tsx experiments/clean.ts [--config FILE] [--set KEY=VALUE]
+// Same as the clean phase (server container, labelled containers/networks, shim, RST rule,
+// checkpoint files, stale load generator/collector of the newest run) plus the switch model
+// and controller processes this project recorded in PID files on the switch. Prints what it removed.
+// A hardware bf_switchd is left running unless --switchd is given.
+import { resolve } from 'node:path';
+import { createCleanup } from '../lib/cleanup.ts';
+import { loadConfig } from '../lib/config.ts';
+import { createContext } from '../lib/context.ts';
+import { createLogger } from '../lib/log.ts';
+import { killIfCmdline, runScript } from '../lib/migration-infra.ts';
+import { stopRecorded } from '../lib/migration-procs.ts';
+import { openState } from '../lib/rundir.ts';
+import { cleanServers, previousState, stalePids } from './phases/clean.ts';
+import { remoteDir } from './phases/sync.ts';
+
+const argv = process.argv.slice(2);
+if (argv.includes('--help') || argv.includes('-h')) {
+  console.log('usage: npx tsx experiments/clean.ts [--switchd] [--config FILE] [--set KEY=VALUE]');
+  process.exit(0);
+}
+const withSwitchd = argv.includes('--switchd');
+const log = createLogger();
+const cleanup = createCleanup({ log });
+try {
+  const loaded = loadConfig({ argv: argv.filter((a) => a !== '--switchd') });
+  const ctx = createContext({ loaded, dir: resolve(loaded.projectDir, loaded.config.RESULTS_DIR), log, cleanup, state: openState() });
+  const say = (m: string) => log.info(m);
+  const prev = previousState(resolve(loaded.projectDir, loaded.config.RESULTS_DIR), '');
+  if (prev) {
+    const p = stalePids(prev.state);
+    for (const pid of p.lakewood) await runScript(ctx.host('lakewood'), killIfCmdline(pid, 'loadgen'), 'clean', say);
+    for (const pid of p.local) await runScript(ctx.host('local'), killIfCmdline(pid, 'collector'), 'clean', say);
+  }
+  await cleanServers(ctx);
+  const tofino = ctx.host('tofino');
+  const dir = remoteDir(ctx, 'tofino');
+  const names = ['controller', ...(loaded.config.TESTBED === 'local' ? ['switch-model'] : withSwitchd ? ['switchd'] : [])];
+  for (const n of names) {
+    const pid = await stopRecorded(tofino, dir, n);
+    say(pid ? `stopped ${n} (pid ${pid}) on tofino` : `${n}: no recorded process running on tofino`);
+  }
+  await ctx.closeHosts();
+  say('clean: done');
+} catch (e) {
+  log.error(`clean failed: ${(e as Error).message}`);
+  process.exitCode = 1;
+}
