@@ -35,7 +35,7 @@ export interface BundleResult { dir: string; built: string[]; cached: string[]; 
 interface CacheEntry { inputs: Record<string, string>; outHash: string }
 type Cache = Record<string, CacheEntry>;
 
-const sha = (b: Buffer | string) => createHash('sha256').update(b).digest('hex');
+const sha = (b: Uint8Array | string) => createHash('sha256').update(b).digest('hex');
 
 async function hashFile(path: string): Promise<string | undefined> {
   try { return sha(await readFile(path)); } catch { return undefined; }
