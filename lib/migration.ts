@@ -11,6 +11,7 @@ import type { Host } from './remote.ts';
 import { sh, tail } from './remote.ts';
 import { checkpointScript, markMs, parseScriptOutput, pullScript, restoreScript } from './migration-steps.ts';
 import { controllerFor } from './controller-client.ts';
+import { waitForHttp } from './health.ts';
 import { diagnoseRestore, formatDiagnosis } from './migration-diagnosis.ts';
 import {
   inNetns, PID_VAR, serverNode, type ServerName,
@@ -322,6 +323,8 @@ async function recoverOnSource(ctx: MigrationContext, o: { source: ServerName; t
     await controllerFor(ctx).call('POST', '/updateForward', { ipv4: c.H2_IP, sw_port: serverNode(c, o.source).swPort, dst_mac: c.H2_MAC });
     await ctx.host('lakewood').exec(sh`ip neigh replace ${c.H2_IP} lladdr ${c.H2_MAC} dev ${c.MACSHIM_IF} nud permanent`, { quiet: true, allowFail: true });
     ctx.log.warn(`recovered: the server runs on ${o.source} again and the switch forwards to port ${serverNode(c, o.source).swPort}`);
+    await waitForHttp(ctx.host('lakewood'), `http://${c.H2_IP}:${c.SIGNALING_PORT}/health`, { timeoutMs: 10_000, intervalMs: 200 });
+    ctx.log.warn(`recovered: the service answers /health through the switch again`);
     return `The service was restored on ${o.source} from the same checkpoint and the switch points there again.`;
   } catch (e) {
     ctx.state.set('serverHost', 'none');
