@@ -142,4 +142,19 @@ describe('stream server and load generator on loopback', () => {
     expect(r.lg_connected_clients).toBe('4');
     expect(readFileSync(logf, 'utf8')).toMatch(/server scrape failed/);
   });
+
+  it('a server restart counts one drop per connection and the load generator reconnects', async () => {
+    expect(await procs[0].stop('SIGTERM')).toBe(0);
+    await waitFor('drops counted', async () => (await lgValue('loadgen_connection_drops_total')) === 4, 5000);
+    expect(await lgValue('loadgen_connected_clients')).toBe(0);
+    procs[0] = startTs(workloadFile('server'), ['--host', '127.0.0.1', '--port', String(ports.ws), '--metrics-port', String(ports.srvMetrics)], join(dir, 'server2.log'));
+    await waitFor('reconnected', async () => (await lgValue('loadgen_connected_clients')) === 4, 20_000, 200);
+    const before = (await lgValue('loadgen_frames_received_total'))!;
+    await waitFor('frames on the new sessions', async () => (await lgValue('loadgen_frames_received_total'))! > before + 30, 5000);
+    const s = await scrape(ports.lgMetrics);
+    expect(sampleValue(s, 'loadgen_connection_drops_total')).toBe(4);
+    expect(sampleValue(s, 'loadgen_frames_lost')).toBe(0); // new sessions restart at seq 0: no false gap
+    expect(sampleValue(s, 'loadgen_frames_duplicated_total')).toBe(0);
+    expect(readFileSync(join(dir, 'loadgen.log'), 'utf8')).toMatch(/conn \d dropped \(code \d+/);
+  });
 });
