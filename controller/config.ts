@@ -49,10 +49,19 @@ function str(obj: Record<string, unknown>, field: string, path: string, re: RegE
 export const MAX_SW_PORT = 511;
 
 /**
- * Validate a parsed JSON config. The program comes from `name`/`program` in the file, else from
- * `arch` (ARCH env / --arch), else tf1.
+ * Validate a parsed JSON config. The program is opts.program (--arch), else `program`/`name` in
+ * the file, else from opts.arch (ARCH env), else the file's `arch`, else tf1.
  */
-export function parseControllerConfig(raw: unknown, opts: { arch?: Arch; addr?: string } = {}): ControllerConfig {
+export interface ParseOpts {
+  /** ARCH from the environment: used when the file names no program */
+  arch?: Arch;
+  /** an explicit choice (--arch on the command line): wins over the file */
+  program?: string;
+  /** --grpc: wins over the file's addr */
+  addr?: string;
+}
+
+export function parseControllerConfig(raw: unknown, opts: ParseOpts = {}): ControllerConfig {
   let obj = raw;
   if (Array.isArray(obj)) {
     if (obj.length !== 1) fail('(top level)', 'an object or an array with exactly one switch', `array of ${obj.length}`);
@@ -66,7 +75,9 @@ export function parseControllerConfig(raw: unknown, opts: { arch?: Arch; addr?: 
 
   let program: string;
   const named = c.program ?? c.name;
-  if (named !== undefined) {
+  if (opts.program !== undefined) {
+    program = opts.program;
+  } else if (named !== undefined) {
     if (typeof named !== 'string' || !/^[A-Za-z_][\w]*$/.test(named)) fail(c.program !== undefined ? 'program' : 'name', 'a P4 program name', named);
     program = named as string;
   } else {
@@ -126,7 +137,7 @@ export function parseControllerConfig(raw: unknown, opts: { arch?: Arch; addr?: 
   };
 }
 
-export function loadControllerConfig(file: string, opts: { arch?: Arch; addr?: string } = {}): ControllerConfig {
+export function loadControllerConfig(file: string, opts: ParseOpts = {}): ControllerConfig {
   let text: string;
   try { text = readFileSync(file, 'utf8'); } catch (e) { throw new ConfigError(`controller config ${file}: ${(e as Error).message}`); }
   let raw: unknown;

@@ -3,6 +3,7 @@
 // The token comes from a file or CONTROLLER_TOKEN, never from argv (argv shows in `ps`).
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
+import { programForArch } from '../p4/assets.ts';
 import { loadControllerConfig, type Arch } from './config.ts';
 import { startController } from './server.ts';
 
@@ -23,8 +24,9 @@ async function main() {
   } catch (e) { die((e as Error).message); }
   if (args.help) { console.log(USAGE); return; }
   if (!args.config) die('--config FILE is required');
-  const arch = args.arch ?? process.env.ARCH;
-  if (arch !== undefined && arch !== 'tf1' && arch !== 'tf2') die(`--arch/ARCH must be tf1 or tf2, got ${JSON.stringify(arch)}`);
+  for (const [what, v] of [['--arch', args.arch], ['ARCH', process.env.ARCH]] as const) {
+    if (v !== undefined && v !== 'tf1' && v !== 'tf2') die(`${what} must be tf1 or tf2, got ${JSON.stringify(v)}`);
+  }
   const port = args.port === undefined ? 5000 : Number(args.port);
   if (!Number.isInteger(port) || port < 0 || port > 65535) die(`--port must be 0..65535, got ${JSON.stringify(args.port)}`);
   const listen = args.listen ?? '127.0.0.1';
@@ -37,7 +39,9 @@ async function main() {
   if (/\s/.test(token)) die('the token must not contain whitespace');
 
   let config;
-  try { config = loadControllerConfig(args.config, { arch: arch as Arch | undefined, addr: args.grpc }); } catch (e) { die((e as Error).message); }
+  try { config = loadControllerConfig(args.config, {
+    program: args.arch ? programForArch(args.arch as Arch) : undefined, arch: process.env.ARCH as Arch | undefined, addr: args.grpc,
+  }); } catch (e) { die((e as Error).message); }
 
   const ctl = await startController({ config, listen, port, token: token || undefined, defaultMetrics: true });
   const stop = async (sig: string) => {

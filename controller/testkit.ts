@@ -96,3 +96,61 @@ export async function waitFor<T>(fn: () => Promise<T>, ms: number, what: string,
   }
   throw new Error(`timed out after ${ms} ms waiting for ${what}${last ? `: ${(last as Error).message}` : ''}`);
 }
+
+// ---- namespaces and processes inside them (root only) ----------------------------------------
+
+export interface NsProcess { pid: number; output(): string; exited: Promise<number>; stop(): Promise<void> }
+
+/** Run `node -e script args…` inside a namespace; `ip netns exec` keeps the PID, which stop() kills. */
+export function nodeInNs(ns: string, script: string, args: string[] = []): NsProcess {
+  const child = spawn('ip', ['netns', 'exec', ns, process.execPath, '-e', script, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  child.stdout!.on('data', (d) => { out = (out + d).slice(-100_000); });
+  child.stderr!.on('data', (d) => { out = (out + d).slice(-100_000); });
+  const exited = new Promise<number>((r) => child.once('exit', (code, sig) => r(code ?? (sig ? 128 : 0))));
+  const pid = child.pid!;
+  return {
+    pid, exited, output: () => out,
+    async stop() {
+      if (child.exitCode !== null || child.signalCode !== null) return;
+      try { process.kill(pid, 'SIGTERM'); } catch { return; }
+      const t = setTimeout(() => { try { process.kill(pid, 'SIGKILL'); } catch { /* gone */ } }, 3000);
+      await exited;
+      clearTimeout(t);
+    },
+  };
+}
+
+/** Waits until a process prints `re`; bounded. */
+export async function waitOutput(p: NsProcess, re: RegExp, ms: number, what: string): Promise<void> {
+  const end = Date.now() + ms;
+  while (Date.now() < end) {
+    if (re.test(p.output())) return;
+    await new Promise((r) => setTimeout(r, 25));
+  }
+  throw new Error(`${what}: no ${re} within ${ms} ms; output: ${p.output().slice(-500)}`);
+}
+
+/** A TCP server on `port` answering every connection with `name\n` then echoing what it receives. */
+export const NAMED_ECHO_SERVER = `
+const net = require('node:net');
+const [name, port] = process.argv.slice(1);
+net.createServer((s) => { s.setNoDelay(true); s.write(name + '\\n'); s.pipe(s); s.on('error', () => {}); })
+  .listen(Number(port), () => console.log('listening ' + port));
+`;
+
+/** A UDP server on `port` answering every datagram with `name:` + the datagram. */
+export const NAMED_UDP_SERVER = `
+const dgram = require('node:dgram');
+const [name, port] = process.argv.slice(1);
+const s = dgram.createSocket('udp4');
+s.on('message', (m, r) => s.send(Buffer.concat([Buffer.from(name + ':'), m]), r.port, r.address));
+s.bind(Number(port), () => console.log('listening ' + port));
+`;
+
+/** `ip -s -j link` rx packet count of an interface inside a namespace (netlink, so the right netns). */
+export async function rxPackets(ns: string, ifname: string): Promise<number> {
+  const { execFileSync } = await import('node:child_process');
+  const out = execFileSync('ip', ['-n', ns, '-s', '-j', 'link', 'show', 'dev', ifname], { timeout: 10_000 }).toString();
+  return Number(JSON.parse(out)[0].stats64.rx.packets);
+}

@@ -92,6 +92,7 @@ describe('controller config', () => {
   it('picks the program from the arch unless the file names it', () => {
     expect(parseControllerConfig(good, { arch: 'tf2' }).program).toBe('t2na_load_balancer');
     expect(parseControllerConfig({ ...good, name: 'my_prog' }, { arch: 'tf2' }).program).toBe('my_prog');
+    expect(parseControllerConfig({ ...good, name: 'my_prog' }, { program: 't2na_load_balancer' }).program).toBe('t2na_load_balancer');
   });
   it.each([
     [{ ...good, load_balancer_ip: '192.168.12' }, /load_balancer_ip must be an IPv4 address/],

@@ -291,6 +291,6 @@ describe('controller: switch errors, token, reconnect, CLI', () => {
     bad.stderr.on('data', (d) => { err += d; });
     const code = await new Promise((r) => bad.once('exit', r));
     expect(code).toBe(2);
-    expect(err).toMatch(/--arch\/ARCH must be tf1 or tf2, got "tf9"/);
+    expect(err).toMatch(/--arch must be tf1 or tf2, got "tf9"/);
   });
 });
