@@ -9,7 +9,7 @@ import { createCleanup, installSignalHandlers, InterruptedError, writeErrorLog }
 import { createContext, type RunContext } from '../lib/context.ts';
 import { createLogger, formatDuration, type Logger } from '../lib/log.ts';
 import { PHASE_ORDER, selectPhases, SelectionError, splitList, type Phase } from '../lib/phases.ts';
-import { createRunDir, openManifest, openState, writeConfigJson } from '../lib/rundir.ts';
+import { createRunDir, openManifest, openState, phasesDone, readJson, writeConfigJson, type Manifest } from '../lib/rundir.ts';
 
 const projectDir = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 
@@ -159,11 +159,10 @@ export async function main(argv: string[], env = process.env): Promise<number> {
   } else dir = '';
 
   let selected: string[];
-  const manifest0 = cli.resume ? openManifest(dir, { argv, projectDir, mode: loaded.mode.testbed, resume: true }) : undefined;
   try {
     selected = selectPhases(names, {
       phase: cli.phase, from: cli.from, to: cli.to, skip: cli.skip,
-      resume: Boolean(cli.resume), resumeDone: manifest0?.done(),
+      resume: Boolean(cli.resume), resumeDone: cli.resume ? phasesDone(readJson<Manifest>(join(dir, 'manifest.json'))) : undefined,
     });
   } catch (e) {
     if (e instanceof SelectionError) { process.stderr.write(`error: ${e.message}\n`); return 2; }
@@ -175,7 +174,7 @@ export async function main(argv: string[], env = process.env): Promise<number> {
     log.attachFile(join(dir, 'experiment.log'));
     writeConfigJson(dir, loaded);
   }
-  const manifest = cli.dryRun ? undefined : manifest0 ?? openManifest(dir, { argv, projectDir, mode: loaded.mode.testbed });
+  const manifest = cli.dryRun ? undefined : openManifest(dir, { argv, projectDir, mode: loaded.mode.testbed, resume: Boolean(cli.resume) });
   const cleanup = createCleanup({ log });
   const state = openState(cli.dryRun ? undefined : join(dir, 'state.json'));
   const ctx = createContext({ loaded, dir, log, cleanup, state, dryRun: cli.dryRun, manifest });

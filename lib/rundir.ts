@@ -83,6 +83,13 @@ export interface ManifestHandle {
   done(): string[];
 }
 
+/** Phases whose latest attempt in the manifest was ok. */
+export function phasesDone(m: Pick<Manifest, 'phases'>): string[] {
+  const last = new Map<string, string>();
+  for (const p of m.phases ?? []) last.set(p.name, p.status);
+  return [...last].filter(([, s]) => s === 'ok').map(([n]) => n);
+}
+
 /** Open manifest.json of `dir` (creating it for a new run, or appending a resume entry). */
 export function openManifest(dir: string, o: { argv: string[]; projectDir: string; mode: string; resume?: boolean }): ManifestHandle {
   const path = join(dir, 'manifest.json');
@@ -101,11 +108,7 @@ export function openManifest(dir: string, o: { argv: string[]; projectDir: strin
     setVersions(host, v) { data.versions[host] = { ...data.versions[host], ...v }; h.save(); },
     phase(rec) { data.phases.push(rec); h.save(); },
     finish(status) { data.status = status; data.end = new Date().toISOString(); h.save(); },
-    done() {
-      const last = new Map<string, string>();
-      for (const p of data.phases) last.set(p.name, p.status);
-      return [...last].filter(([, s]) => s === 'ok').map(([n]) => n);
-    },
+    done: () => phasesDone(data),
   };
   h.save();
   return h;
