@@ -63,7 +63,7 @@ const KNOWN: KnownCause[] = [
   },
   {
     cause: 'image-damaged',
-    match: /(Read \d+ bytes while \d+ expected|Unexpected EOF|magic mismatch|Corrupted image|Can't read .*\.img|Failed to read|Unable to open .*\.img|Can't open .*(inventory|\.img)|No such file or directory.*\.img|\.img.*No such file)/i,
+    match: /(Magic doesn't match for \S+|Read \d+ bytes while \d+ expected|Unexpected EOF|magic mismatch|Corrupted image|Can't read .*\.img|Failed to read|Unable to open .*\.img|Can't open .*(inventory|\.img)|No such file or directory.*\.img|\.img.*No such file)/i,
     summary: (m) => `the checkpoint image is damaged or incomplete (${m[1]})`,
     hint: 'the checkpoint tar was truncated or altered after the dump; keep size verification on (CR_SKIP_VERIFY=false)',
   },
