@@ -1,6 +1,6 @@
 // Phase sync: bundle the remote programs (switch model, controller, stream server, load
 // generator) and upload each host only what it runs, into REMOTE_PROJECT_DIR ({host} → name).
-import { existsSync, readdirSync, statSync } from 'node:fs';
+import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { bundleRemote } from '../../lib/bundle.ts';
 import { hostDir } from '../../lib/config.ts';
@@ -41,7 +41,7 @@ export const phase: Phase = {
       const files = filesFor(h, local, available);
       for (const f of files) {
         const src = join(dist, f);
-        await host.upload(src, ctx.dryRun || !statSync(src).isDirectory() ? `${dir}/${f}` : `${dir}/${f}`);
+        await host.upload(src, `${dir}/${f}`); // a file, or a directory (conf/)
       }
       ctx.log.step('sync', `${h}: ${files.join(', ')} → ${dir}`);
     }));
