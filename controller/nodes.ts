@@ -91,18 +91,32 @@ export async function configurePorts(c: BfrtClient, ports: PortSetup[], log: (l:
     return;
   }
   const t = c.table('$PORT');
+  const keyField = t.keys[0]?.name ?? '$DEV_PORT';
   const has = (n: string) => t.data.some((f) => f.name === n);
+  // Ports that survived a controller restart or reconnect: modify only when they differ, so
+  // a healthy link is not touched.
+  let existing: Map<number, Record<string, unknown>> | undefined;
+  try {
+    existing = new Map((await c.read('$PORT')).map((e) => [Number(e.key[keyField]), e.data]));
+  } catch (e) {
+    if (!(e instanceof BfrtError) || e.kind !== 'rejected') throw e;
+    log(`[nodes] cannot read $PORT (${e.message}); inserting ports blindly`);
+  }
   for (const p of ports) {
     const data: Record<string, string | boolean> = {};
     if (has('$SPEED')) data.$SPEED = p.speed;
     if (has('$FEC')) data.$FEC = p.fec;
     if (has('$AUTO_NEGOTIATION')) data.$AUTO_NEGOTIATION = p.an;
     if (has('$PORT_ENABLE')) data.$PORT_ENABLE = true;
-    const entry: EntrySpec = { table: '$PORT', key: { [t.keys[0]?.name ?? '$DEV_PORT']: p.dev_port }, data };
+    const entry: EntrySpec = { table: '$PORT', key: { [keyField]: p.dev_port }, data };
+    const cur = existing?.get(p.dev_port);
+    if (cur && Object.entries(data).every(([k, v]) => cur[k] === v)) continue;
+    const first = cur ? mod(entry) : ins(entry);
     try {
-      await c.write([ins(entry)], `port ${p.dev_port}`);
+      await c.write([first], `port ${p.dev_port}`);
     } catch (e) {
-      // A port that survived a controller restart already exists; bring it to the configured settings.
+      if (existing || !(e instanceof BfrtError) || e.kind !== 'rejected') throw e;
+      // Without a readable $PORT, an insert refused as existing becomes a modify.
       try { await c.write([mod(entry)], `port ${p.dev_port} exists`); } catch (e2) {
         const msg = `port setup of dev_port ${p.dev_port} failed: insert: ${(e as Error).message}; modify: ${(e2 as Error).message}`;
         throw e2 instanceof BfrtError ? new BfrtError(msg, e2.kind, e2.grpcCode) : new Error(msg);
@@ -116,6 +130,46 @@ export async function clearAll(c: BfrtClient): Promise<void> {
 }
 
 /** Insert the whole desired state into empty tables, in dependency order. */
+/** Every entry the desired state puts on the switch, per table (the same specs insertAll writes). */
+export function desiredEntries(c: BfrtClient, s: DesiredState): Map<string, EntrySpec[]> {
+  const out = new Map<string, EntrySpec[]>(TABLES.map((t) => [t, []]));
+  if (s.members.length) {
+    out.set('action_selector_ap', s.members.map((m) => memberEntry(c, m)));
+    out.set('action_selector', [groupEntry(c, s.members)]);
+    out.set('node_selector', [selectorEntry(c, s.lbIp)]);
+  }
+  out.set('forward', [...s.nodes.values()].map((n) => forwardEntry(c, n)));
+  out.set('arp_forward', [...s.nodes.values()].map((n) => arpEntry(c, n)));
+  out.set('client_snat', s.snat ? [snatEntry(c, s)] : []);
+  return out;
+}
+
+const norm = (v: unknown): unknown => (typeof v === 'string' ? v.toLowerCase() : Array.isArray(v) ? v.map(norm) : v);
+const canonKey = (key: Record<string, unknown>) => JSON.stringify(Object.keys(key).sort().map((k) => [k, norm(key[k])]));
+
+/**
+ * True when the switch holds exactly the desired entries (extra read-only fields a switch reports
+ * are ignored). Lets a reconnect to a switch that kept its tables skip the clear-and-insert,
+ * which would drop traffic for the length of the rewrite.
+ */
+export async function switchMatches(c: BfrtClient, s: DesiredState): Promise<boolean> {
+  for (const [table, specs] of desiredEntries(c, s)) {
+    const have = await c.read(table);
+    if (have.length !== specs.length) return false;
+    const byKey = new Map(have.map((e) => [canonKey(e.key), e]));
+    for (const spec of specs) {
+      const e = byKey.get(canonKey(spec.key ?? {}));
+      if (!e) return false;
+      const wantAction = spec.action ? c.table(table).actions.find((a) => a.name === spec.action || a.name.endsWith(`.${spec.action}`))?.name : undefined;
+      if (wantAction !== e.action) return false;
+      for (const [k, v] of Object.entries(spec.data ?? {})) {
+        if (JSON.stringify(norm(v)) !== JSON.stringify(norm(e.data[k]))) return false;
+      }
+    }
+  }
+  return true;
+}
+
 export async function insertAll(c: BfrtClient, s: DesiredState): Promise<void> {
   if (s.members.length) {
     await c.write(s.members.map((m) => ins(memberEntry(c, m))), 'members');
@@ -134,7 +188,7 @@ export interface NodeManager {
   snapshot(): Record<string, unknown>;
   /** Reset the desired state to the config and program the switch from scratch. */
   reinitialize(): Promise<void>;
-  /** Program the switch from scratch with the current desired state (after a reconnect). */
+  /** Bring the switch to the current desired state (after a reconnect): untouched if it already is, else from scratch. */
   reapply(): Promise<void>;
   migrateNode(oldIpv4: string, newIpv4: string): Promise<{ member_id: number; writes: number; ms: number }>;
   updateForward(ipv4: string, swPort: number, dstMac?: string): Promise<{ writes: number; ms: number }>;
@@ -152,6 +206,16 @@ export function createNodeManager(c: BfrtClient, cfg: ControllerConfig, log: (l:
     const run = chain.then(fn, fn);
     chain = run.catch(() => {});
     return run;
+  };
+
+  // After a reconnect: leave a switch that kept exactly our entries alone.
+  const resync = async () => {
+    await configurePorts(c, state.ports, log);
+    if (await switchMatches(c, state)) {
+      log('[nodes] switch still holds the desired entries; nothing to re-apply');
+      return;
+    }
+    await reapplyNow();
   };
 
   const reapplyNow = async () => {
@@ -182,7 +246,7 @@ export function createNodeManager(c: BfrtClient, cfg: ControllerConfig, log: (l:
       await reapplyNow();
     }),
 
-    reapply: () => serial(reapplyNow),
+    reapply: () => serial(resync),
 
     migrateNode: (oldIpv4, newIpv4) => serial(async () => {
       const targets = state.members.filter((m) => m.dst === oldIpv4);

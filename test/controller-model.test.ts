@@ -1,6 +1,7 @@
 // The controller against the real switch model (child process, real gRPC), control plane only
 // (--dry-dataplane: no root needed). Both name styles of bf-rt.json: pipe.SwitchIngress.* and SwitchIngress.*.
 import { spawn } from 'node:child_process';
+import net from 'node:net';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -260,6 +261,40 @@ describe('controller: switch errors, token, reconnect, CLI', () => {
       expect((await api(ctl.url, 'GET', '/metrics')).body).toMatch(/controller_switch_reconnects_total 1/);
       expect(logs.some((l) => /session with .* lost/.test(l))).toBe(true);
     });
+  });
+
+  it('after only its channel broke (switch kept the tables) it re-binds without rewriting anything', async () => {
+    // A TCP relay between controller and model: killing it cuts the channel, not the switch.
+    const relayPort = await freePort();
+    const relay = () => {
+      const p = spawn('socat', [`TCP-LISTEN:${relayPort},bind=127.0.0.1,reuseaddr,fork`, `TCP:${addr}`], { detached: true, stdio: 'ignore' });
+      return p;
+    };
+    // socat forks one child per connection: stop the relay's whole process group (its own).
+    const killRelay = (p: ReturnType<typeof spawn>) => { try { process.kill(-p.pid!, 'SIGKILL'); } catch { /* gone */ } };
+    let r = relay();
+    const logs: string[] = [];
+    try {
+      await waitFor(async () => new Promise<boolean>((res) => {
+        const sock = net.connect(relayPort, '127.0.0.1', () => { sock.destroy(); res(true); });
+        sock.on('error', () => res(false));
+      }), 10_000, 'socat relay listening');
+      const cfg = parseControllerConfig(rawConfig(`127.0.0.1:${relayPort}`));
+      await withController({ config: cfg, port: 0, log: (l) => logs.push(l) }, async (ctl) => {
+        await ctl.ready;
+        expect((await api(ctl.url, 'POST', '/updateForward', { ipv4: H2, sw_port: 148 })).status).toBe(200);
+        const writesBefore = logs.filter((l) => l.includes('[bfrt] write')).length;
+        killRelay(r);
+        await waitFor(async () => ctl.client.state().connected === false, 15_000, 'controller notices the broken channel');
+        r = relay();
+        await waitFor(async () => ctl.client.state().reconnects === 1 && (await api(ctl.url, 'GET', '/health')).status === 200, 30_000, 'reconnected and healthy');
+        expect(logs.some((l) => /nothing to re-apply/.test(l))).toBe(true);
+        expect(logs.filter((l) => l.includes('[bfrt] write')).length).toBe(writesBefore);
+        expect(fwd(await tables(ctl.url), H2)?.data.port).toBe(148);
+      });
+    } finally {
+      killRelay(r);
+    }
   });
 
   it('CLI: reads config and token file, serves the API', async () => {
