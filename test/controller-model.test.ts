@@ -263,6 +263,25 @@ describe('controller: switch errors, token, reconnect, CLI', () => {
     });
   });
 
+  it('starts before the switch: 503 until the switch answers, then programs it by itself', async () => {
+    const lateAddr = `127.0.0.1:${await freePort()}`;
+    let late: ModelProcess | undefined;
+    try {
+      await withController({ config: parseControllerConfig(rawConfig(lateAddr)), port: 0, log: quiet }, async (ctl) => {
+        const h = await api(ctl.url, 'GET', '/health');
+        expect(h.status).toBe(503);
+        expect(h.body).toMatchObject({ connected: false, bound: false, status: 'switch unreachable' });
+        expect((await api(ctl.url, 'GET', '/tables')).status).toBe(503);
+        late = await startModel({ listen: lateAddr, dry: true, ports: [[140, 'p4ct-dry140'], [148, 'p4ct-dry148']] });
+        await ctl.ready;
+        expect((await api(ctl.url, 'GET', '/health')).status).toBe(200);
+        expect((await tables(ctl.url)).forward).toHaveLength(3);
+      });
+    } finally {
+      await late?.stop();
+    }
+  });
+
   it('after only its channel broke (switch kept the tables) it re-binds without rewriting anything', async () => {
     // A TCP relay between controller and model: killing it cuts the channel, not the switch.
     const relayPort = await freePort();
