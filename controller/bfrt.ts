@@ -180,10 +180,9 @@ export function createBfrtClient(opts: BfrtOptions): BfrtClient {
     const gen = ++generation;
     client = new ctor(opts.addr, grpc.credentials.createInsecure(), {
       'grpc.max_receive_message_length': 64 * 1024 * 1024,
-      // A killed switchd may not close the TCP connection cleanly; keepalives notice.
-      'grpc.keepalive_time_ms': 5000,
-      'grpc.keepalive_timeout_ms': 3000,
-      'grpc.keepalive_permit_without_calls': 1,
+      // No client keepalive pings: switchd's C++ gRPC server answers frequent pings with GOAWAY
+      // (too_many_pings). A killed switchd closes the socket (stream error at once); a silent
+      // peer shows up as a deadline on the next RPC, which also marks the session dead.
       'grpc.initial_reconnect_backoff_ms': 100,
       'grpc.max_reconnect_backoff_ms': 1000,
     });
