@@ -4,6 +4,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import net from 'node:net';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+export { freePort } from '../lib/ports.ts';
 
 const repo = join(dirname(fileURLToPath(import.meta.url)), '..');
 
@@ -15,16 +16,6 @@ export interface ModelProcess {
   stop(signal?: NodeJS.Signals): Promise<void>;
 }
 
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const p = (s.address() as net.AddressInfo).port;
-      s.close(() => resolve(p));
-    });
-  });
-}
 
 async function waitForLine(child: ChildProcess, out: () => string, re: RegExp, ms: number, what: string): Promise<void> {
   const end = Date.now() + ms;

@@ -2,9 +2,9 @@
 // spawned as `node --import tsx FILE` so the recorded PID is the program itself, not a wrapper.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createWriteStream } from 'node:fs';
-import { createServer } from 'node:net';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+export { freePort } from '../../lib/ports.ts';
 
 const here = dirname(fileURLToPath(import.meta.url));
 export const workloadFile = (name: 'server' | 'loadgen' | 'collector'): string => join(here, `${name}.ts`);
@@ -30,18 +30,6 @@ export function startTs(file: string, args: string[], logFile: string, cwd?: str
   };
 }
 
-/** A TCP port that was free on `host` a moment ago. */
-export function freePort(host = '127.0.0.1'): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, host, () => {
-      const a = s.address();
-      const port = typeof a === 'object' && a ? a.port : 0;
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 /** Polls `fn` every `everyMs` until it returns a value other than undefined/false, at most `timeoutMs`. */
 export async function waitFor<T>(what: string, fn: () => Promise<T | undefined | false> | T | undefined | false, timeoutMs: number, everyMs = 100): Promise<T> {

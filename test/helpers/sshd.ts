@@ -5,6 +5,8 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync, existsSync, chmodSync
 import net from 'node:net';
 import { tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
+import { freePort } from '../../lib/ports.ts';
+export { freePort };
 
 export interface Sshd {
   dir: string;
@@ -20,16 +22,6 @@ export interface Sshd {
   stop(): Promise<void>;
 }
 
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const p = (s.address() as net.AddressInfo).port;
-      s.close(() => resolve(p));
-    });
-  });
-}
 
 function keygen(path: string): void {
   execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', 'p4ca-test', '-f', path]);
