@@ -45,7 +45,7 @@ try {
   const index = Number(state.get('migrationsDone') ?? 0) + 1;
   const t = await migrate(ctx, { direction, index });
   state.set('migrationsDone', index);
-  log.info(`migration_timing_${index}.txt written to ${dir}: time_to_ready ${t.time_to_ready_ms} ms`);
+  log.info(`migration_timing_${index}.txt written to ${dir}: time_to_ready ${t?.time_to_ready_ms} ms`);
   await cleanup.runAll('end');
   await ctx.closeHosts();
 } catch (e) {

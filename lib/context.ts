@@ -48,10 +48,10 @@ export function createContext(o: ContextOptions): RunContext {
   const { loaded, log, cleanup } = o;
   const { config, projectDir } = loaded;
   const hosts = new Map<string, Host>();
-  const plan = o.dryRun ? createPlan() : undefined;
+  const plan = o.dryRun ? createPlan(o.print) : undefined;
   const make = (name: HostName): Host => {
     if (o.makeHost) return o.makeHost(name);
-    if (plan) return createDryRunHost(name, plan, o.print);
+    if (plan) return createDryRunHost(name, plan, undefined, { cleanup });
     if (name === 'local') return createLocalHost({ log, cleanup });
     const key = SSH_KEY_OF[name as keyof typeof SSH_KEY_OF];
     if (!key) throw new Error(`unknown host ${JSON.stringify(name)}; expected tofino, lakewood, loveland or local`);

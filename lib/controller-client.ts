@@ -3,7 +3,7 @@
 // (the controller listens on 127.0.0.1 by default, so it is never exposed on the network).
 // One forward per run, reused by every call; a bearer token when CONTROLLER_TOKEN is set.
 import type { Config } from './config-keys.ts';
-import type { Host } from './remote.ts';
+import type { Host, Plan } from './remote.ts';
 
 export interface ControllerClient {
   /** Base URL in use, e.g. http://127.0.0.1:41234 (through the forward). */
@@ -26,6 +26,8 @@ interface Deps {
   config: Config;
   tofino: () => Host;
   cleanup?: { add(label: string, fn: () => Promise<void> | void): () => void };
+  /** Dry run: every call is written into the plan as `[local] METHOD URL {json}` and answered 200 without being sent. */
+  plan?: Plan;
 }
 
 /** Builds a client; opens the SSH forward lazily on the first call. */
@@ -39,7 +41,7 @@ export function controllerClient(deps: Deps): ControllerClient {
     if (base) return base;
     opening ??= (async () => {
       forward = await deps.tofino().forward(config.CONTROLLER_PORT, config.CONTROLLER_LISTEN);
-      base = `http://127.0.0.1:${forward.localPort}`;
+      base = `http://127.0.0.1:${forward.localPort || '<forwarded port>'}`;
       return base;
     })();
     return opening;
@@ -55,6 +57,11 @@ export function controllerClient(deps: Deps): ControllerClient {
     get url() { return base || `(ssh forward to ${config.CONTROLLER_LISTEN}:${config.CONTROLLER_PORT} on tofino)`; },
     async call<T>(method: 'GET' | 'POST', path: string, body?: unknown, opts: { timeoutMs?: number; allowFail?: boolean } = {}) {
       const url = await baseUrl();
+      if (deps.plan) {
+        const sent = body === undefined ? (method === 'POST' ? '{}' : '') : JSON.stringify(body);
+        deps.plan.record('local', 'http', `${method} ${url}${path}${sent ? ` ${sent}` : ''}${config.CONTROLLER_TOKEN ? ' (Authorization: Bearer $CONTROLLER_TOKEN)' : ''}`);
+        return { status: 200, body: undefined as T, ms: 0 };
+      }
       const t0 = performance.now();
       let res: Response;
       try {
@@ -100,10 +107,10 @@ export function controllerClient(deps: Deps): ControllerClient {
 const perContext = new WeakMap<object, ControllerClient>();
 
 /** The run's controller client (created on first use, closed by the run's cleanup). */
-export function controllerFor(ctx: { config: Config; host(name: 'tofino'): Host; cleanup: Deps['cleanup'] }): ControllerClient {
+export function controllerFor(ctx: { config: Config; host(name: 'tofino'): Host; cleanup: Deps['cleanup']; plan?: Plan }): ControllerClient {
   let c = perContext.get(ctx);
   if (!c) {
-    c = controllerClient({ config: ctx.config, tofino: () => ctx.host('tofino'), cleanup: ctx.cleanup });
+    c = controllerClient({ config: ctx.config, tofino: () => ctx.host('tofino'), cleanup: ctx.cleanup, plan: ctx.plan });
     perContext.set(ctx, c);
     const created = c;
     ctx.cleanup?.add('close the controller connection', async () => { perContext.delete(ctx); await created.close(); });

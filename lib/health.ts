@@ -9,7 +9,7 @@ export interface GateOpts {
   timeoutMs?: number;
   intervalMs?: number;
   log?: Logger;
-  /** In dry-run the check is printed once and assumed to pass. */
+  /** In dry-run the wait is announced, the probe runs once (so its command enters the plan) and is assumed to pass. */
   dryRun?: boolean;
 }
 
@@ -26,7 +26,11 @@ export async function waitUntil(
 ): Promise<void> {
   const timeoutMs = o.timeoutMs ?? 30_000;
   const intervalMs = o.intervalMs ?? 500;
-  if (o.dryRun) { await probe().catch(() => {}); return; }
+  if (o.dryRun) {
+    o.log?.info(`[${host.name}] dry run: would wait up to ${Math.round(timeoutMs / 1000)} s (every ${intervalMs} ms) for ${what}, polling with:`);
+    await probe().catch(() => {});
+    return;
+  }
   o.log?.info(`[${host.name}] waiting for ${what} (up to ${Math.round(timeoutMs / 1000)} s)`);
   const cd = o.log?.countdown(`[${host.name}] ${what}`, timeoutMs);
   let last = '';

@@ -54,7 +54,7 @@ export async function startDetached(host: Host, dir: string, name: string, cmd: 
   const r = await host.exec([
     sh`mkdir -p ${dir}`,
     `${exports ? exports + '; ' : ''}setsid nohup sh -c ${quote(cmd)} >${quote(log)} 2>&1 </dev/null & echo $!`,
-  ].join('\n'), { quiet: true });
+  ].join('\n'), { quiet: true, dryRunStdout: `<${name} pid>` });
   const pid = Number(r.stdout.trim().split('\n').pop());
   if (!Number.isInteger(pid) || pid <= 1) throw new Error(`[${host.name}] starting ${name} printed no PID (got ${JSON.stringify(r.stdout)})`);
   await writePidFile(host, dir, name, pid);

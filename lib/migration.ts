@@ -7,7 +7,7 @@ import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Config } from './config-keys.ts';
 import { hostDir } from './config.ts';
-import type { Host } from './remote.ts';
+import type { Host, Plan } from './remote.ts';
 import { sh, tail } from './remote.ts';
 import { checkpointScript, markMs, parseScriptOutput, pullScript, restoreScript } from './migration-steps.ts';
 import { controllerFor } from './controller-client.ts';
@@ -31,6 +31,8 @@ export interface MigrationContext {
   state: { get(key: string): unknown; set(key: string, value: unknown): void };
   host(name: 'tofino' | 'lakewood' | 'loveland' | 'local'): Host;
   dryRun: boolean;
+  /** Dry run: where the controller calls are written instead of sent. */
+  plan?: Plan;
 }
 
 /**
@@ -125,8 +127,11 @@ async function bringUp(ctx: MigrationContext, host: Host, name: ServerName, tar:
 
 export interface MigrateOptions { direction: Direction; index: number }
 
-/** Run one migration; writes migration_timing_<index>.txt/.json into ctx.dir and returns the timing. */
-export async function migrate(ctx: MigrationContext, opts: MigrateOptions): Promise<MigrationTiming> {
+/**
+ * Run one migration; writes migration_timing_<index>.txt/.json into ctx.dir and returns the timing
+ * (undefined in a dry run, which measures nothing and writes no file).
+ */
+export async function migrate(ctx: MigrationContext, opts: MigrateOptions): Promise<MigrationTiming | undefined> {
   const c = ctx.config;
   const { source, target } = endpoints(opts.direction);
   const i = opts.index;
@@ -150,8 +155,12 @@ export async function migrate(ctx: MigrationContext, opts: MigrateOptions): Prom
     if (here !== source) throw new Error(`${tag}: direction ${opts.direction} needs the server on ${source}, but state.json says it is on ${here}`);
   }
 
+  // A dry run cannot measure: it plans with socat where a real run would calibrate first.
   const method = ctx.dryRun ? (c.TRANSFER_METHOD === 'auto' ? 'socat' : c.TRANSFER_METHOD)
     : await resolveTransferMethod(ctx, src, dst, srcDir, dstDir, srcNode.directIp);
+  if (ctx.dryRun && c.TRANSFER_METHOD === 'auto' && ctx.state.get('transferMethod') === undefined) {
+    say('TRANSFER_METHOD=auto: a real run first sends 8 MiB with socat and with node over the direct link and keeps the faster; planned with socat');
+  }
 
   // ---- checkpoint: target preparation in parallel with quiesce + drain + dump ----------------
   const m: Partial<MigrationMarks> = { start: nowNs() };
@@ -164,6 +173,7 @@ export async function migrate(ctx: MigrationContext, opts: MigrateOptions): Prom
 
   let quiesced = false;
   let checkpointed = false;
+  let result: MigrationTiming | undefined;
   const known = knownServer(ctx);
   try {
     const ck = await src.exec(checkpointScript({
@@ -217,7 +227,7 @@ export async function migrate(ctx: MigrationContext, opts: MigrateOptions): Prom
 
     // ---- restore on the target, network fix-up, resume ---------------------------------------
     m.restoreStart = nowNs();
-    const rs = await dst.exec(restoreScript(c, dstNode, dstTar), { quiet: true, allowFail: true, timeoutMs: 180_000 });
+    const rs = await dst.exec(restoreScript(c, dstNode, dstTar), { quiet: true, allowFail: true, timeoutMs: 180_000, dryRunStdout: 'id <restored container id>\npid <restored server pid>' });
     const rso = parseScriptOutput(rs.stdout);
     if (rs.code !== 0 && !ctx.dryRun) {
       if (!rs.stdout.includes('RESTORE-FAILED')) {
@@ -260,25 +270,28 @@ export async function migrate(ctx: MigrationContext, opts: MigrateOptions): Prom
       ctx.dryRun ? Promise.resolve() : markCollector(ctx),
     ]);
     m.end = nowNs();
-
-    const timing = computeTiming(m as MigrationMarks, {
-      sourceNode: source, targetNode: target, serverIp: c.H2_IP, targetSwPort: dstNode.swPort,
-      transferMethod: method, checkpointSizeBytes: size,
-    });
-    timing.index = i;
-    timing.switch_http_ms = Math.round(sw.ms * 1000) / 1000;
-    timing.rto_min_ms = c.RTO_MIN_MS;
-    timing.podman_checkpoint_ms = round3(markMs(cko, 'drained', 'checkpointed'));
-    if (rso.marks.restored) {
-      timing.podman_restore_ms = round3(markMs(rso, 'restore_start', 'restored'));
-      timing.network_fixup_ms = round3(markMs(rso, 'restored', 'network'));
+    // a dry run measured nothing: no timing, no file
+    if (!ctx.dryRun) {
+      const timing = computeTiming(m as MigrationMarks, {
+        sourceNode: source, targetNode: target, serverIp: c.H2_IP, targetSwPort: dstNode.swPort,
+        transferMethod: method, checkpointSizeBytes: size,
+      });
+      timing.index = i;
+      timing.switch_http_ms = Math.round(sw.ms * 1000) / 1000;
+      timing.rto_min_ms = c.RTO_MIN_MS;
+      timing.podman_checkpoint_ms = round3(markMs(cko, 'drained', 'checkpointed'));
+      if (rso.marks.restored) {
+        timing.podman_restore_ms = round3(markMs(rso, 'restore_start', 'restored'));
+        timing.network_fixup_ms = round3(markMs(rso, 'restored', 'network'));
+      }
+      writeTiming(ctx.dir, i, timing);
+      say(`done: checkpoint ${timing.checkpoint_ms} ms, transfer ${timing.transfer_ms} ms, restore ${timing.restore_ms} ms, `
+        + `switch ${timing.switch_ms} ms, time_to_ready ${timing.time_to_ready_ms} ms, ${size} bytes`);
+      result = timing;
     }
-    writeTiming(ctx.dir, i, timing);
-    say(`done: checkpoint ${timing.checkpoint_ms} ms, transfer ${timing.transfer_ms} ms, restore ${timing.restore_ms} ms, `
-      + `switch ${timing.switch_ms} ms, time_to_ready ${timing.time_to_ready_ms} ms, ${size} bytes`);
     // the checkpoint stays on the source until the next migration overwrites it; drop the target copy
     await dst.exec(sh`rm -f ${dstTar}`, { quiet: true, allowFail: true });
-    return timing;
+    return result;
   } catch (e) {
     if ((e as Error).message?.includes('Diagnosis:')) throw e;
     // Anything else failed mid-way: bring the service back on the source if we took it down.

@@ -18,6 +18,12 @@ export const TESTBED_HOSTS = ['tofino', 'lakewood', 'loveland'] as const;
 export interface ExecOpts {
   sudo?: boolean; cwd?: string; env?: Record<string, string>; stdin?: string | Buffer;
   timeoutMs?: number; quiet?: boolean; allowFail?: boolean;
+  /**
+   * Dry run only (real hosts ignore it): what the command would print, so a caller that parses
+   * the output goes on planning. A `<… pid>` placeholder (e.g. '<switchd pid>') becomes a number
+   * that can never be a real PID and is printed back as the placeholder in the plan.
+   */
+  dryRunStdout?: string;
 }
 export interface ExecResult { stdout: string; stderr: string; code: number }
 export interface BackgroundOpts { name: string; logFile: string; cwd?: string; env?: Record<string, string> }
@@ -456,11 +462,23 @@ export function createLocalHost(deps: HostDeps = {}, name = 'local'): Host {
 // ---------------------------------------------------------------------------------------------
 // dry run
 
-export interface PlanStep { host: string; kind: 'exec' | 'upload' | 'download' | 'background' | 'forward'; text: string }
-export interface Plan { steps: PlanStep[]; byHost(): Record<string, string[]> }
+export interface PlanStep { host: string; kind: 'exec' | 'upload' | 'download' | 'background' | 'forward' | 'http'; text: string }
+export interface Plan {
+  steps: PlanStep[];
+  byHost(): Record<string, string[]>;
+  /** Record and print one step; also used for steps that are not host commands (controller HTTP calls). */
+  record(host: string, kind: PlanStep['kind'], text: string, print?: (line: string) => void): void;
+  /** A stand-in PID for `label` (e.g. '<switchd pid>'); printed back as the label. */
+  fakePid(label: string): number;
+}
 
-export function createPlan(): Plan {
+// Above Linux's PID_MAX_LIMIT (2^22): a stand-in can never be mistaken for a real process.
+const FAKE_PID_BASE = 9_000_000;
+
+export function createPlan(print: (line: string) => void = (l) => process.stdout.write(l + '\n')): Plan {
   const steps: PlanStep[] = [];
+  const labels = new Map<number, string>();
+  const readable = (text: string) => labels.size ? text.replace(/\b9\d{6}\b/g, (n) => labels.get(Number(n)) ?? n) : text;
   return {
     steps,
     byHost() {
@@ -468,31 +486,60 @@ export function createPlan(): Plan {
       for (const s of steps) (out[s.host] ??= []).push(s.text);
       return out;
     },
+    record(host, kind, raw, printer = print) {
+      const text = readable(raw);
+      steps.push({ host, kind, text });
+      printer(`[${host}] ${kind === 'exec' ? '$ ' : ''}${text.split('\n').join(`\n[${host}]   `)}`);
+    },
+    fakePid(label) {
+      const pid = FAKE_PID_BASE + labels.size + 1;
+      labels.set(pid, label);
+      return pid;
+    },
   };
 }
 
-/** A host that runs nothing: prints `[host] $ cmd` and records every step in `plan`. */
-export function createDryRunHost(name: string, plan: Plan, print: (line: string) => void = (l) => process.stdout.write(l + '\n')): Host {
-  const rec = (kind: PlanStep['kind'], text: string) => { plan.steps.push({ host: name, kind, text }); print(`[${name}] ${kind === 'exec' ? '$ ' : ''}${text.split('\n').join(`\n[${name}]   `)}`); };
-  let fakePid = 0;
-  return {
+/**
+ * A host that runs nothing: prints `[host] $ cmd` and records every step in `plan`. exec answers
+ * `opts.dryRunStdout` (default empty) with exit 0; background processes get stand-in PIDs and,
+ * as on a real host, an undo in `deps.cleanup`, so the plan ends with the stops a run would do.
+ * `print` replaces the plan's printer for this host's lines (tests).
+ */
+export function createDryRunHost(name: string, plan: Plan, print?: (line: string) => void, deps: HostDeps = {}): Host {
+  const rec = (kind: PlanStep['kind'], text: string) => plan.record(name, kind, text, print);
+  const host: Host = {
     name,
     async exec(cmd, opts = {}) {
       rec('exec', `${opts.sudo ? 'sudo ' : ''}${opts.cwd ? `(cd ${opts.cwd}) ` : ''}${cmd}`);
-      return { stdout: '', stderr: '', code: 0 };
+      const stdout = (opts.dryRunStdout ?? '').replace(/<[^<>]*\bpid>/g, (label) => String(plan.fakePid(label)));
+      return { stdout, stderr: '', code: 0 };
     },
     async upload(l, r) { rec('upload', `upload ${l} → ${r}`); },
     async download(r, l) { rec('download', `download ${r} → ${l}`); },
     async background(cmd, bo) {
       rec('background', `background ${bo.name}: ${cmd} > ${bo.logFile}`);
-      return { pid: --fakePid, stop: async () => { rec('exec', `stop ${bo.name}`); } };
+      const label = `<${bo.name} pid>`;
+      const pid = plan.fakePid(label);
+      let removeUndo = () => {};
+      let stopped = false;
+      const stop = async () => {
+        if (stopped) return;
+        stopped = true;
+        removeUndo();
+        rec('exec', `stop ${bo.name}: kill -TERM -${label}, then -KILL after 5 s (only if its start time still matches)`);
+      };
+      if (deps.cleanup) removeUndo = deps.cleanup.add(`stop ${bo.name} on ${name}`, stop);
+      return { pid, stop };
     },
     async forward(remotePort, remoteHost = '127.0.0.1', localPort = 0) {
-      rec('forward', `forward localhost:${localPort || remotePort} → ${remoteHost}:${remotePort}`);
-      return { localPort: localPort || remotePort, close: async () => {} };
+      rec('forward', `forward localhost:${localPort || '<free port>'} → ${remoteHost}:${remotePort}`);
+      let open = true;
+      const close = async () => { if (open) rec('forward', `close forward localhost:${localPort || '<free port>'}`); open = false; };
+      return registerForward(name, deps, { localPort, close }, `${remoteHost}:${remotePort}`);
     },
     async close() {},
   };
+  return host;
 }
 
 // ---------------------------------------------------------------------------------------------

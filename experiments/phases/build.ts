@@ -33,7 +33,7 @@ export const phase: Phase = {
     const lw = ctx.host('lakewood');
     const lwNode = serverNode(c, 'lakewood');
     // container first: the shim's static ARP entry and the switch entry point at it
-    const run = await lw.exec(serverRunCmd(c), { quiet: true, timeoutMs: 60_000 });
+    const run = await lw.exec(serverRunCmd(c), { quiet: true, timeoutMs: 60_000, dryRunStdout: '<container id>' });
     const id = run.stdout.trim().split('\n').pop() ?? '';
     ctx.cleanup.add(`remove container ${c.SERVER_CONTAINER}`, async () => {
       // wherever it is now (it moves with every migration)
@@ -41,7 +41,7 @@ export const phase: Phase = {
     }, { timeoutMs: 30_000 });
     ctx.state.set('serverHost', 'lakewood');
     ctx.state.set('serverContainer', c.SERVER_CONTAINER);
-    const pid = ctx.dryRun ? 4242 : parsePid((await lw.exec(containerPidCmd(c.SERVER_CONTAINER), { quiet: true })).stdout, `PID of ${c.SERVER_CONTAINER}`);
+    const pid = parsePid((await lw.exec(containerPidCmd(c.SERVER_CONTAINER), { quiet: true, dryRunStdout: '<server pid>' })).stdout, `PID of ${c.SERVER_CONTAINER}`);
     ctx.state.set('serverProc', { pid, id });
     await runScript(lw, containerNetScript(c, lwNode, pid), 'container net', say);
     say(`container ${c.SERVER_CONTAINER} runs on lakewood (pid ${pid}) at ${c.H2_IP} / ${c.H2_MAC}`);

@@ -35,9 +35,8 @@ export const phase: Phase = {
       });
     }
     await tryStep(ctx, 'table snapshot', async () => {
-      if (ctx.dryRun) return;
       const r = await controllerFor(ctx).call('GET', '/tables', undefined, { timeoutMs: 10_000 });
-      writeFileSync(join(ctx.dir, 'tables.json'), JSON.stringify(r.body, null, 2) + '\n');
+      if (!ctx.dryRun) writeFileSync(join(ctx.dir, 'tables.json'), JSON.stringify(r.body, null, 2) + '\n');
     });
     ctx.log.step('collect', `logs in ${ctx.dir}; the run's container, shim, network and rules are removed by its undos at the end`);
   },

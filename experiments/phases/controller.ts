@@ -22,7 +22,7 @@ export function parseNodeMajor(versionText: string): number | undefined {
 }
 
 async function checkNode(ctx: RunContext): Promise<void> {
-  const r = await ctx.host('tofino').exec('node --version', { quiet: true, allowFail: true });
+  const r = await ctx.host('tofino').exec('node --version', { quiet: true, allowFail: true, dryRunStdout: `v${NODE_MAJOR_NEEDED}.0.0` });
   const major = parseNodeMajor(r.stdout);
   if (r.code !== 0 || major === undefined) {
     throw new Error(`[tofino] node is not installed (or not in PATH) on the switch: the controller needs Node.js >= ${NODE_MAJOR_NEEDED} (${(r.stderr || r.stdout).trim() || `exit ${r.code}`})`);
@@ -52,7 +52,7 @@ export const phase: Phase = {
 
     const ctl = controllerFor(ctx);
     const fresh = ctx.state.get('switchdFresh') === true;
-    const probe = ctx.dryRun ? { status: 200 } : await ctl.health();
+    const probe = await ctl.health();
     if (!fresh && probe.status === 200) {
       ctx.log.step('controller', `controller answers 200 at ${ctl.url}; keeping it`);
       ctx.state.set('controllerRestarted', false);
@@ -65,7 +65,7 @@ export const phase: Phase = {
       await tofino.exec(sh`umask 077 && cat > ${tokenFile}`, { stdin: c.CONTROLLER_TOKEN + '\n', quiet: true });
       const cmd = sh`exec node ${`${dir}/controller.mjs`} --config ${remoteCfg} --listen ${c.CONTROLLER_LISTEN} --port ${c.CONTROLLER_PORT} --token-file ${tokenFile} --grpc ${c.BFRT_GRPC_ADDR} --arch ${c.ARCH}`;
       const bg = await tofino.background(cmd, { name: CONTROLLER_NAME, logFile: `${dir}/${CONTROLLER_NAME}.log`, cwd: dir });
-      if (!ctx.dryRun) await writePidFile(tofino, dir, CONTROLLER_NAME, bg.pid);
+      await writePidFile(tofino, dir, CONTROLLER_NAME, bg.pid);
       ctx.cleanup.add(`remove controller pid file on tofino`, () => tofino.exec(sh`rm -f ${`${dir}/${CONTROLLER_NAME}.pid`}`, { quiet: true, allowFail: true }).then(() => {}));
       ctx.state.set('controllerPid', bg.pid);
       ctx.state.set('controllerRestarted', true);
@@ -78,10 +78,6 @@ export const phase: Phase = {
         const log = await tofino.exec(sh`tail -n 20 ${`${dir}/${CONTROLLER_NAME}.log`}`, { quiet: true, allowFail: true });
         throw new Error(`${(e as Error).message}\ncontroller log (last lines):\n${log.stdout}`);
       }
-    }
-    if (ctx.dryRun) {
-      ctx.log.step('controller', `would POST /reinitialize and /deleteClientSnat to ${ctl.url}`);
-      return;
     }
     const re = await ctl.call('POST', '/reinitialize', {}, { timeoutMs: 30_000 });
     ctx.log.step('controller', `POST /reinitialize → ${re.status} (${re.ms.toFixed(0)} ms)`);

@@ -4,7 +4,8 @@ import { directionFor, migrate } from '../../lib/migration.ts';
 import type { Phase, RunContext } from '../../lib/phases.ts';
 
 export async function countdown(ctx: RunContext, label: string, ms: number): Promise<void> {
-  if (ctx.dryRun || ms <= 0) { ctx.log.info(`${label}: ${ms} ms`); return; }
+  if (ctx.dryRun) { ctx.log.info(`dry run: would wait ${label}: ${ms} ms`); return; }
+  if (ms <= 0) { ctx.log.info(`${label}: ${ms} ms`); return; }
   const cd = ctx.log.countdown(label, ms);
   try { await new Promise((r) => setTimeout(r, ms)); } finally { cd.stop(); }
 }
@@ -23,7 +24,7 @@ export const phase: Phase = {
     for (let i = 1; i <= n; i++) {
       if (i <= done && !ctx.dryRun) { ctx.log.step('migrate', `migration ${i} already done (state.json), skipping`); continue; }
       const t = await migrate(ctx, { direction: directionFor(i), index: i });
-      times.push(Number(t.time_to_ready_ms));
+      if (t) times.push(Number(t.time_to_ready_ms));
       ctx.state.set('migrationsDone', i);
       if (i < n) await countdown(ctx, `post-migration ${i}/${n}`, ctx.config.POST_MIGRATION);
     }

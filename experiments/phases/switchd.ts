@@ -40,7 +40,7 @@ export const phase: Phase = {
     const dir = remoteDir(ctx, 'tofino');
     const { host: gHost, port: gPort } = splitHostPort(c.BFRT_GRPC_ADDR);
     const name = c.TESTBED === 'local' ? MODEL_NAME : SWITCHD_NAME;
-    const running = ctx.dryRun ? undefined : await recordedPid(tofino, dir, name);
+    const running = await recordedPid(tofino, dir, name);
     if (running) {
       ctx.log.step('switchd', `${name} already runs (pid ${running}, not started by this run: left running)`);
       ctx.state.set('switchdFresh', false);
@@ -54,7 +54,7 @@ export const phase: Phase = {
       // A run-scoped process: its undo stops it at the end of the run (restart costs ~1 s).
       const bg = await tofino.background(modelCommand(ctx, dir), { name: MODEL_NAME, logFile: `${dir}/${MODEL_NAME}.log`, cwd: dir });
       pid = bg.pid;
-      if (!ctx.dryRun) await writePidFile(tofino, dir, MODEL_NAME, pid);
+      await writePidFile(tofino, dir, MODEL_NAME, pid);
       ctx.cleanup.add(`remove ${MODEL_NAME} pid file on tofino`, () => tofino.exec(sh`rm -f ${`${dir}/${MODEL_NAME}.pid`}`, { quiet: true, allowFail: true }).then(() => {}));
     } else {
       // bf_switchd takes minutes to come up and owns the ports: it outlives the run, as on the original testbed.

@@ -154,9 +154,9 @@ export async function stopWorkload(ctx: RunContext): Promise<void> {
   await attempt('load generator', async () => {
     if (handles?.loadgen) await handles.loadgen.stop();
     else if (st) await killByPid(lakewood, st.loadgenPid, 'loadgen', 'load generator', step);
-    if (st?.loadgenLog && !ctx.dryRun) {
+    if (st?.loadgenLog) {
       await lakewood.download(st.loadgenLog, files.loadgenLog);
-      const summary = /summary (\{.*\})/.exec(readFileSync(files.loadgenLog, 'utf8'))?.[1];
+      const summary = ctx.dryRun ? undefined : /summary (\{.*\})/.exec(readFileSync(files.loadgenLog, 'utf8'))?.[1];
       step(`load generator stopped; log in loadgen.log${summary ? `; ${summary}` : ''}`);
     }
   });

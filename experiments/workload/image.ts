@@ -17,7 +17,7 @@ export interface BuildImageOptions {
   workDir: string;          // scratch folder on the host (removed afterwards)
   podman?: string;          // command prefix, e.g. "nsenter --net=/run/netns/x podman"; default podman
   log?: (msg: string) => void;
-  /** Dry run: host.exec only prints, so outputs are empty; plan the commands without checking them. */
+  /** Dry run: host.exec only prints and answers placeholders; plan the commands without checking their results. */
   dryRun?: boolean;
 }
 
@@ -43,11 +43,13 @@ export async function imageSourceHash(bundleFile: string, nodeIdentity: string):
   return createHash('sha256').update(await readFile(bundleFile)).update('\0').update(nodeIdentity).digest('hex').slice(0, 32);
 }
 
+// Placeholders a dry run plans with (what the real commands would print).
+const DRY = { node: '<node binary>', identity: '<node version> <arch>', hash: '<source hash>', id: '<image id>' };
+
 async function nodeIdentity(host: Host, dryRun?: boolean): Promise<{ path: string; identity: string }> {
-  if (dryRun) return { path: '/usr/bin/node', identity: 'dry-run' };
-  const r = await host.exec('p=$(command -v node) && readlink -f "$p" && node -p "process.version + \' \' + process.arch"', { quiet: true });
+  const r = await host.exec('p=$(command -v node) && readlink -f "$p" && node -p "process.version + \' \' + process.arch"', { quiet: true, dryRunStdout: `${DRY.node}\n${DRY.identity}` });
   const [path, identity] = r.stdout.trim().split('\n');
-  if (!path?.startsWith('/')) throw new Error(`[${host.name}] node not found in PATH (needed to build the server image); got: ${JSON.stringify(r.stdout)}`);
+  if (!path?.startsWith('/') && !dryRun) throw new Error(`[${host.name}] node not found in PATH (needed to build the server image); got: ${JSON.stringify(r.stdout)}`);
   return { path, identity: identity ?? '' };
 }
 
@@ -64,7 +66,7 @@ export async function inspectImage(host: Host, image: string, o: { podman?: stri
 export async function buildServerImage(host: Host, o: BuildImageOptions): Promise<ImageInfo> {
   const log = o.log ?? (() => {});
   const node = await nodeIdentity(host, o.dryRun);
-  const sourceHash = o.dryRun ? 'dry-run' : await imageSourceHash(o.bundleFile, node.identity);
+  const sourceHash = o.dryRun ? DRY.hash : await imageSourceHash(o.bundleFile, node.identity);
   const ldd = await host.exec(sh`ldd ${node.path}`, { quiet: true });
   const libs = parseLdd(ldd.stdout);
   const root = `${o.workDir}/rootfs`;
@@ -95,8 +97,8 @@ export async function buildServerImage(host: Host, o: BuildImageOptions): Promis
   } finally {
     await host.exec(sh`rm -rf ${root} ${tar}`, { quiet: true, allowFail: true });
   }
-  if (o.dryRun) return { image: o.image, id: 'dry-run', sourceHash, built: true };
   const info = await inspectImage(host, o.image, o);
+  if (o.dryRun) return { image: o.image, id: DRY.id, sourceHash, built: true };
   if (!info) throw new Error(`[${host.name}] podman import of ${o.image} reported success but the image is not there`);
   if (info.sourceHash !== sourceHash) throw new Error(`[${host.name}] ${o.image}: label ${SOURCE_HASH_LABEL}=${info.sourceHash}, expected ${sourceHash}`);
   log(`[${host.name}] built ${o.image} ${info.id.slice(0, 12)}`);
@@ -105,9 +107,8 @@ export async function buildServerImage(host: Host, o: BuildImageOptions): Promis
 
 /** Builds the image unless it exists on `host` with the same source hash label. */
 export async function ensureServerImage(host: Host, o: BuildImageOptions): Promise<ImageInfo> {
-  if (o.dryRun) return buildServerImage(host, o);
-  const node = await nodeIdentity(host);
-  const sourceHash = await imageSourceHash(o.bundleFile, node.identity);
+  const node = await nodeIdentity(host, o.dryRun);
+  const sourceHash = o.dryRun ? DRY.hash : await imageSourceHash(o.bundleFile, node.identity);
   const have = await inspectImage(host, o.image, o);
   if (have && have.sourceHash === sourceHash) {
     o.log?.(`[${host.name}] ${o.image} ${have.id.slice(0, 12)} is up to date (source ${sourceHash.slice(0, 12)}); not rebuilding`);
@@ -128,7 +129,8 @@ export interface EnsureOnOptions {
  * tag, skipped when the target already holds that id (then only the tag is ensured). */
 export async function ensureImageOn(source: Host, target: Host, image: string, o: EnsureOnOptions = {}): Promise<{ id: string; copied: boolean; bytes?: number }> {
   const log = o.log ?? (() => {});
-  const src = o.dryRun ? { id: 'dry-run' } : await inspectImage(source, image, o);
+  const found = await inspectImage(source, image, o);
+  const src = o.dryRun ? { id: DRY.id } : found;
   if (!src) throw new Error(`[${source.name}] image ${image} does not exist; build it there first (images phase)`);
   const id = src.id;
   const tagOnTarget = async () => {
@@ -136,7 +138,7 @@ export async function ensureImageOn(source: Host, target: Host, image: string, o
     if (t?.id !== id) await target.exec(`${podmanCmd(o)} tag ${sh`${id} ${image}`}`, { quiet: true });
   };
   const has = await target.exec(`${podmanCmd(o)} image inspect --format '{{.Id}}' ${sh`${id}`}`, { quiet: true, allowFail: true });
-  if (o.dryRun || (has.code === 0 && has.stdout.trim() === id)) {
+  if (has.code === 0 && has.stdout.trim() === id) {
     await tagOnTarget();
     log(`[${target.name}] already has ${image} ${id.slice(0, 12)}`);
     return { id, copied: false };
@@ -144,7 +146,7 @@ export async function ensureImageOn(source: Host, target: Host, image: string, o
   const name = `p4cf-image-${id.slice(0, 12)}-${process.pid}.tar`;
   const srcTar = `${o.sourceTmp ?? '/var/tmp'}/${name}`;
   const dstTar = `${o.targetTmp ?? '/var/tmp'}/${name}`;
-  const localDir = await mkdtemp(join(tmpdir(), 'p4cf-image-'));
+  const localDir = o.dryRun ? join(tmpdir(), 'p4cf-image-<tmp>') : await mkdtemp(join(tmpdir(), 'p4cf-image-'));
   const localTar = join(localDir, name);
   try {
     await source.exec(`${podmanCmd(o)} save --quiet -o ${sh`${srcTar} ${image}`}`, { quiet: true, timeoutMs: 300_000 });
@@ -154,7 +156,7 @@ export async function ensureImageOn(source: Host, target: Host, image: string, o
     await target.exec(`${podmanCmd(o)} load --quiet -i ${sh`${dstTar}`}`, { quiet: true, timeoutMs: 300_000 });
     await tagOnTarget();
     const t = await inspectImage(target, image, o);
-    if (t?.id !== id) throw new Error(`[${target.name}] after load, ${image} has id ${t?.id ?? '(none)'}, expected ${id}`);
+    if (t?.id !== id && !o.dryRun) throw new Error(`[${target.name}] after load, ${image} has id ${t?.id ?? '(none)'}, expected ${id}`);
     log(`[${target.name}] loaded ${image} ${id.slice(0, 12)} from ${source.name} (${sz.stdout.trim()} bytes)`);
     return { id, copied: true, bytes: Number(sz.stdout.trim()) };
   } finally {
