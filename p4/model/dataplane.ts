@@ -1,11 +1,17 @@
 // Applies the table state to the kernel: the nftables ruleset (one atomic transaction) and
 // the link state of the ports written in `$PORT`. `dry` keeps everything in memory only.
+// A Write that only changes map contents (the usual forward/arp_forward/member/snat update) is
+// applied as an element delta through a long-lived `nft -i`; anything structural (first apply,
+// a member count that changes the hash modulus, a port interface appearing or re-created) or a
+// refused delta replaces the whole table with `nft -f -`. Either way one Write is one transaction.
 import { execFile, spawn } from 'node:child_process';
 import { promisify } from 'node:util';
 import type { Schema } from './schema.ts';
 import { tableBySuffix } from './schema.ts';
 import { type State, keyUint } from './tables.ts';
-import { renderRuleset } from './nft.ts';
+import { type MapElements, renderDelta, renderRuleset } from './nft.ts';
+import { createNftSession, isUnclean } from './nft-session.ts';
+import { createInterfaces } from './ifaces.ts';
 
 const run = promisify(execFile);
 
@@ -32,11 +38,6 @@ export function nftApply(text: string, timeoutMs = 10_000): Promise<void> {
     });
     p.stdin.end(text);
   });
-}
-
-async function presentInterfaces(): Promise<Set<string>> {
-  const { stdout } = await run('ip', ['-j', 'link', 'show'], { timeout: 10_000 });
-  return new Set((JSON.parse(stdout) as { ifname: string }[]).map((l) => l.ifname));
 }
 
 async function setLink(ifname: string, up: boolean): Promise<void> {
@@ -74,17 +75,49 @@ export function createDataplane(o: DataplaneOpts): Dataplane {
     }
   }
 
+  const ifaces = o.dry ? undefined : createInterfaces(o.log);
+  const session = o.dry ? undefined : createNftSession({ log: o.log });
+  /** What the kernel holds, as far as we know: undefined forces the next apply to replace the table. */
+  let applied: { structure: string; maps: Map<string, MapElements> } | undefined;
+
+  async function applyRuleset(state: State): Promise<string[]> {
+    const links = await ifaces!.current();
+    const present = new Set(links.keys());
+    const r = renderRuleset({ schema: o.schema, state, ports: o.ports, present, tableName: o.tableName });
+    // Map elements and ingress hooks hold interface indices: a re-created port needs a full apply.
+    const structure = `${r.skeleton}\n${[...o.ports.values()].map((n) => `${n}=${links.get(n) ?? '-'}`).join(' ')}`;
+    if (applied?.structure === structure) {
+      const delta = renderDelta(o.tableName, applied.maps, r.maps);
+      if (delta === '') return r.warnings;
+      try {
+        await session!.run(delta);
+        applied = { structure, maps: r.maps };
+        return r.warnings;
+      } catch (e: any) {
+        // Refused (the kernel no longer holds what we applied?) or the session broke: the
+        // full replacement below puts the kernel in a known state either way.
+        o.log(`[dataplane] element update failed, replacing the table instead: ${e.message}`);
+        if (isUnclean(e)) applied = undefined;
+      }
+    }
+    // On failure the table stays as it was (unknown only if the session broke mid-batch: then
+    // `applied` is already cleared and the next Write replaces the table again).
+    await nftApply(r.text);
+    applied = { structure, maps: r.maps };
+    return r.warnings;
+  }
+
   return {
     async apply(state) {
       if (o.dry) return { warnings: [] };
-      const present = await presentInterfaces();
-      const { text, warnings } = renderRuleset({ schema: o.schema, state, ports: o.ports, present, tableName: o.tableName });
-      await nftApply(text);
+      const warnings = await applyRuleset(state);
       await applyPorts(state);
       return { warnings };
     },
     async close() {
       if (o.dry) return;
+      ifaces!.close();
+      await session!.close();
       await nftApply(`table netdev ${o.tableName} {}\ndelete table netdev ${o.tableName}\n`).catch((e) => o.log(`[dataplane] cleanup: ${e.message}`));
     },
   };

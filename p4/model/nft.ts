@@ -1,12 +1,13 @@
 // Renders the model's table state as one nftables ruleset: a netdev ingress chain on every
 // switch port interface that does what load_balancer.p4 does, so real packets follow the
-// tables. Pure: the text is applied by dataplane.ts in one `nft -f -` transaction.
+// tables. Pure: dataplane.ts applies the whole text in one `nft -f -` transaction, or, when only
+// map contents changed since the last apply, the element delta from renderDelta.
 import type { Schema, TableSpec } from './schema.ts';
 import { tableBySuffix } from './schema.ts';
 import { type Entry, type State, groupMembers, indirectTarget, keyUint } from './tables.ts';
 
-/** Fixed hash seed: nft picks a random one otherwise, and every Write replaces the table, which
- * would move established flows to other members. */
+/** Fixed hash seed: nft picks a random one otherwise, and a structural Write replaces the table,
+ * which would move established flows to other members. */
 export const HASH_SEED = 0x5eed;
 
 export interface RenderInput {
@@ -18,7 +19,17 @@ export interface RenderInput {
   present: Set<string>;
   tableName: string;
 }
-export interface Rendered { text: string; warnings: string[] }
+/** A map's elements: rendered key → rendered value, e.g. `192.168.12.2` → `"p4cf-p140"`. */
+export type MapElements = Map<string, string>;
+export interface Rendered {
+  /** the whole table, replacing any previous one */
+  text: string;
+  warnings: string[];
+  /** `text` with every map left empty: equal skeletons differ only in map contents */
+  skeleton: string;
+  /** every map of the table with its elements */
+  maps: Map<string, MapElements>;
+}
 
 const ip = (b: Buffer): string => [...b].join('.');
 const mac = (b: Buffer): string => [...b].map((x) => x.toString(16).padStart(2, '0')).join(':');
@@ -34,8 +45,29 @@ function param(t: TableSpec, e: Entry, name: string): Buffer {
 }
 const entriesOf = (state: State, t: TableSpec | undefined): Entry[] => (t ? [...(state.get(t.id)?.values() ?? [])] : []);
 
-function mapBlock(name: string, type: string, elements: string[]): string {
-  return `  map ${name} {\n    type ${type};\n${elements.length ? `    elements = { ${elements.join(',\n      ')} }\n` : ''}  }\n`;
+function mapBlock(name: string, type: string, elements: MapElements): string {
+  const els = [...elements].map(([k, v]) => `${k} : ${v}`);
+  return `  map ${name} {\n    type ${type};\n${els.length ? `    elements = { ${els.join(',\n      ')} }\n` : ''}  }\n`;
+}
+
+/**
+ * One-line nft batch turning the maps `from` into `to` (same skeleton, so the same map names):
+ * changed elements are deleted and added again in the same transaction, so packets see either
+ * the old or the new value. '' when nothing changed.
+ */
+export function renderDelta(tableName: string, from: Map<string, MapElements>, to: Map<string, MapElements>): string {
+  const dels: string[] = [];
+  const adds: string[] = [];
+  for (const [name, next] of to) {
+    const prev = from.get(name);
+    if (!prev) throw new Error(`renderDelta: map ${name} is new; the table needs a full apply`);
+    const gone = [...prev.keys()].filter((k) => next.get(k) !== prev.get(k));
+    const come = [...next].filter(([k, v]) => prev.get(k) !== v);
+    if (gone.length) dels.push(`delete element netdev ${tableName} ${name} { ${gone.join(', ')} }`);
+    if (come.length) adds.push(`add element netdev ${tableName} ${name} { ${come.map(([k, v]) => `${k} : ${v}`).join(', ')} }`);
+  }
+  for (const name of from.keys()) if (!to.has(name)) throw new Error(`renderDelta: map ${name} is gone; the table needs a full apply`);
+  return [...dels, ...adds].join('; ');
 }
 
 export function renderRuleset(inp: RenderInput): Rendered {
@@ -49,29 +81,29 @@ export function renderRuleset(inp: RenderInput): Rendered {
     return ifname;
   };
 
-  const arpFwd: string[] = [];
+  const arpFwd: MapElements = new Map();
   const arpT = T('arp_forward');
   for (const e of entriesOf(state, arpT)) {
     const dst = ip(e.key.values().next().value!);
     const ifname = portIf(`arp_forward ${dst}`, param(arpT!, e, 'port').readUIntBE(0, 2));
-    if (ifname) arpFwd.push(`${dst} : ${JSON.stringify(ifname)}`);
+    if (ifname) arpFwd.set(dst, JSON.stringify(ifname));
   }
 
-  const fwdPort: string[] = [];
-  const fwdMac: string[] = [];
+  const fwdPort: MapElements = new Map();
+  const fwdMac: MapElements = new Map();
   const fwdT = T('forward');
   for (const e of entriesOf(state, fwdT)) {
     const dst = ip(e.key.values().next().value!);
     const ifname = portIf(`forward ${dst}`, param(fwdT!, e, 'port').readUIntBE(0, 2));
     if (!ifname) continue;
-    fwdPort.push(`${dst} : ${JSON.stringify(ifname)}`);
-    if (actionName(fwdT!, e) === 'set_egress_port_with_mac') fwdMac.push(`${dst} : ${mac(param(fwdT!, e, 'dst_mac'))}`);
+    fwdPort.set(dst, JSON.stringify(ifname));
+    if (actionName(fwdT!, e) === 'set_egress_port_with_mac') fwdMac.set(dst, mac(param(fwdT!, e, 'dst_mac')));
   }
 
-  const snat: string[] = [];
+  const snat: MapElements = new Map();
   const snatT = T('client_snat');
   for (const e of entriesOf(state, snatT)) {
-    snat.push(`${keyUint(e.key)} : ${ip(param(snatT!, e, 'new_src'))}`);
+    snat.set(String(keyUint(e.key)), ip(param(snatT!, e, 'new_src')));
   }
 
   // node_selector: VIP → member or group → active members' new_dst, in group order.
@@ -83,7 +115,7 @@ export function renderRuleset(inp: RenderInput): Rendered {
   const groups = new Map<number, Entry>();
   for (const e of entriesOf(state, selT)) groups.set(keyUint(e.key), e);
 
-  const selMaps: string[] = [];
+  const selMaps: [string, MapElements][] = [];
   const selRules: string[] = [];
   entriesOf(state, nsT).forEach((e, i) => {
     const vip = ip(e.key.values().next().value!);
@@ -102,7 +134,7 @@ export function renderRuleset(inp: RenderInput): Rendered {
       return;
     }
     const map = `sel_${i}`;
-    selMaps.push(mapBlock(map, 'mark : ipv4_addr', active.map((d, k) => `${k} : ${d}`)));
+    selMaps.push([map, new Map(active.map((d, k) => [String(k), d]))]);
     const h = (fields: string) => `meta mark set jhash ${fields} mod ${active.length} seed ${HASH_SEED}`;
     selRules.push(`ip daddr ${vip} meta l4proto tcp ${h('ip saddr . ip daddr . ip protocol . tcp sport . tcp dport')} ip daddr set meta mark map @${map} goto l3`);
     selRules.push(`ip daddr ${vip} ${h('ip saddr . ip daddr . ip protocol')} ip daddr set meta mark map @${map} goto l3`);
@@ -114,34 +146,39 @@ export function renderRuleset(inp: RenderInput): Rendered {
     portChains.push(`  chain port_${port} {\n    type filter hook ingress device ${JSON.stringify(ifname)} priority 0; policy accept;\n    goto pipeline\n  }\n`);
   }
 
-  const text =
-    `table netdev ${tableName} {}\n` +
-    `delete table netdev ${tableName}\n` +
-    `table netdev ${tableName} {\n` +
-    `  counter ttl_drops {}\n` +
-    `  counter no_route {}\n` +
-    mapBlock('arp_fwd', 'ipv4_addr : iface_index', arpFwd) +
-    mapBlock('fwd_port', 'ipv4_addr : iface_index', fwdPort) +
-    mapBlock('fwd_mac', 'ipv4_addr : ether_addr', fwdMac) +
-    mapBlock('client_src', 'inet_service : ipv4_addr', snat) +
-    selMaps.join('') +
-    `  chain l3 {\n` +
-    `    ether daddr set ip daddr map @fwd_mac fwd to ip daddr map @fwd_port\n` +
-    `    fwd to ip daddr map @fwd_port\n` +
-    `    counter name "no_route" drop\n` +
-    `  }\n` +
-    `  chain pipeline {\n` +
-    `    ether type arp fwd to arp daddr ip map @arp_fwd\n` +
-    `    ether type arp drop\n` +
-    `    ether type != ip drop\n` +
-    `    ip version != 4 drop\n` +
-    // P4: TTL below 1 is dropped; the switch does not decrement, so TTL 1 passes.
-    `    ip ttl 0 counter name "ttl_drops" drop\n` +
-    selRules.map((r) => `    ${r}\n`).join('') +
-    `    meta l4proto tcp ip saddr set tcp sport map @client_src\n` +
-    `    goto l3\n` +
-    `  }\n` +
-    portChains.join('') +
-    `}\n`;
-  return { text, warnings: [...new Set(warnings)] };
+  const maps = new Map<string, MapElements>([['arp_fwd', arpFwd], ['fwd_port', fwdPort], ['fwd_mac', fwdMac], ['client_src', snat], ...selMaps]);
+  const none: MapElements = new Map();
+  const compose = (full: boolean) => {
+    const m = (name: string, type: string) => mapBlock(name, type, full ? maps.get(name)! : none);
+    return (
+      `table netdev ${tableName} {}\n` +
+      `delete table netdev ${tableName}\n` +
+      `table netdev ${tableName} {\n` +
+      `  counter ttl_drops {}\n` +
+      `  counter no_route {}\n` +
+      m('arp_fwd', 'ipv4_addr : iface_index') +
+      m('fwd_port', 'ipv4_addr : iface_index') +
+      m('fwd_mac', 'ipv4_addr : ether_addr') +
+      m('client_src', 'inet_service : ipv4_addr') +
+      selMaps.map(([name]) => m(name, 'mark : ipv4_addr')).join('') +
+      `  chain l3 {\n` +
+      `    ether daddr set ip daddr map @fwd_mac fwd to ip daddr map @fwd_port\n` +
+      `    fwd to ip daddr map @fwd_port\n` +
+      `    counter name "no_route" drop\n` +
+      `  }\n` +
+      `  chain pipeline {\n` +
+      `    ether type arp fwd to arp daddr ip map @arp_fwd\n` +
+      `    ether type arp drop\n` +
+      `    ether type != ip drop\n` +
+      `    ip version != 4 drop\n` +
+      // P4: TTL below 1 is dropped; the switch does not decrement, so TTL 1 passes.
+      `    ip ttl 0 counter name "ttl_drops" drop\n` +
+      selRules.map((r) => `    ${r}\n`).join('') +
+      `    meta l4proto tcp ip saddr set tcp sport map @client_src\n` +
+      `    goto l3\n` +
+      `  }\n` +
+      portChains.join('') +
+      `}\n`);
+  };
+  return { text: compose(true), skeleton: compose(false), maps, warnings: [...new Set(warnings)] };
 }
