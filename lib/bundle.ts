@@ -100,6 +100,12 @@ async function assetList(projectDir: string): Promise<{ from: string; to: string
   return list;
 }
 
+/** Top-level names a bundle run puts in dist/remote (programs, then assets; `conf` for the conf folder), without building. */
+export async function plannedRemoteFiles(projectDir: string): Promise<string[]> {
+  const assets = (await assetList(projectDir)).map((a) => a.to.split(/[\\/]/)[0]);
+  return [...new Set([...REMOTE_ENTRIES.map((e) => e.out), ...assets])].sort();
+}
+
 async function copyAssets(projectDir: string, distDir: string): Promise<string[]> {
   const copied: string[] = [];
   for (const a of await assetList(projectDir)) {

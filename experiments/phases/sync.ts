@@ -2,7 +2,7 @@
 // generator) and upload each host only what it runs, into REMOTE_PROJECT_DIR ({host} → name).
 import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { bundleRemote } from '../../lib/bundle.ts';
+import { bundleRemote, plannedRemoteFiles } from '../../lib/bundle.ts';
 import { hostDir } from '../../lib/config.ts';
 import type { Phase, RunContext } from '../../lib/phases.ts';
 import { sh } from '../../lib/remote.ts';
@@ -31,7 +31,9 @@ export const phase: Phase = {
     const required = ['controller.mjs', 'stream-server.mjs', 'loadgen.mjs', ...(local === 'local' ? ['switch-model.mjs'] : [])];
     const dist = ctx.dryRun ? join(ctx.projectDir, 'dist', 'remote')
       : await bundleRemote(ctx.projectDir, { require: required, log: (m) => ctx.log.step('sync', m) });
-    const available = existsSync(dist) ? readdirSync(dist).filter((f) => !f.startsWith('.')) : required;
+    // a dry run builds nothing: it plans with what a bundle run would put in dist/remote
+    const available = ctx.dryRun ? await plannedRemoteFiles(ctx.projectDir)
+      : existsSync(dist) ? readdirSync(dist).filter((f) => !f.startsWith('.')) : required;
     const dirs: Record<string, string> = {};
     await Promise.all((['tofino', 'lakewood', 'loveland'] as const).map(async (h) => {
       const host = ctx.host(h);

@@ -152,7 +152,7 @@ export async function ensureImageOn(source: Host, target: Host, image: string, o
     await source.exec(`${podmanCmd(o)} save --quiet -o ${sh`${srcTar} ${image}`}`, { quiet: true, timeoutMs: 300_000 });
     await source.download(srcTar, localTar);
     await target.upload(localTar, dstTar);
-    const sz = await target.exec(sh`stat -c %s ${dstTar}`, { quiet: true });
+    const sz = await target.exec(sh`stat -c %s ${dstTar}`, { quiet: true, dryRunStdout: '<size>' });
     await target.exec(`${podmanCmd(o)} load --quiet -i ${sh`${dstTar}`}`, { quiet: true, timeoutMs: 300_000 });
     await tagOnTarget();
     const t = await inspectImage(target, image, o);

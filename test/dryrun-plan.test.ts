@@ -1,0 +1,127 @@
+// The dry-run plan: `experiments/run.ts --config config_hw.env.example --dry-run --migrations 2`
+// prints every command each phase would run on each host, without touching any. Its output is
+// kept as a file snapshot so a change to what a hardware run does shows up in review.
+// Update after an intended change with: npx vitest run test/dryrun-plan.test.ts -u
+// A local-mode dry run must also finish, and create neither a run folder nor a namespace.
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, describe, expect, it } from 'vitest';
+
+const repo = join(dirname(fileURLToPath(import.meta.url)), '..');
+const esc = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+const HOSTS = ['tofino', 'lakewood', 'loveland', 'local'];
+const hostOf = (l: string) => /^\[(tofino|lakewood|loveland|local)\]/.exec(l)?.[1] ?? '~';
+
+/**
+ * Make the plan independent of this machine and of timing: repository path, measured durations,
+ * the orchestrator's PID in temporary names; hosts run in parallel within a phase, so lines are
+ * grouped per host (order within a host is kept) in each phase, migration and the final undos.
+ */
+export function normalisePlan(out: string): string {
+  const lines = out.split('\n')
+    .filter((l) => !/^npm (warn|notice)/.test(l))
+    .map((l) => l.replaceAll(repo, '<repo>')
+      .replace(/\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z?/g, '<time>')
+      // measured durations only; configured ones (rto_min 5ms, waits, intervals) stay
+      .replace(/\b(in|ready) \d+(\.\d+)? ms\b/g, '$1 <n> ms')
+      .replace(/\(\d+(\.\d+)? ms\)/g, '(<n> ms)')
+      .replace(/(p4cf-image-.*?)-\d+\.tar/g, '$1-<orchestrator pid>.tar'));
+  // a section per phase, per migration and for the end-of-run undos
+  const isHead = (l: string) => l.startsWith('===') || l.startsWith('cleanup (') || /^\[migrate\] migration \d+ \S+: dry run: /.test(l);
+  const sections: string[][] = [[]];
+  for (const l of lines) {
+    if (isHead(l)) sections.push([l]);
+    else sections[sections.length - 1].push(l);
+  }
+  return sections.map(([head, ...rest]) => {
+    if (head === undefined || !isHead(head)) return [head, ...rest].filter((l) => l !== undefined).join('\n');
+    const order = [...HOSTS, '~'];
+    const sorted = rest.map((l, i) => ({ l, i, h: order.indexOf(hostOf(l)) }))
+      .sort((a, b) => a.h - b.h || a.i - b.i).map((x) => x.l);
+    return [head, ...sorted].join('\n');
+  }).join('\n').trim() + '\n';
+}
+
+// Only PATH/HOME from the environment: a declared key exported in the shell would change the plan.
+const cleanEnv = () => ({ PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: process.env.HOME ?? '/root' });
+
+function runDry(args: string[]): { status: number | null; out: string } {
+  const r = spawnSync(process.execPath, ['--import', 'tsx', 'experiments/run.ts', '--dry-run', ...args],
+    { cwd: repo, env: cleanEnv(), encoding: 'utf8', timeout: 120_000 });
+  return { status: r.status, out: `${r.stdout}${r.stderr}` };
+}
+
+/** The lines of one phase's section (from its === banner to the next). */
+function section(plan: string, name: string): string[] {
+  const all = plan.split('\n');
+  const start = all.findIndex((l) => l.startsWith(`=== ${name} `));
+  if (start < 0) return [];
+  const end = all.findIndex((l, i) => i > start && (l.startsWith('===') || l.startsWith('cleanup (')));
+  return all.slice(start, end < 0 ? undefined : end);
+}
+
+describe('hardware dry run', () => {
+  it('prints the whole plan for config_hw.env.example and 2 migrations, and exits 0', async () => {
+    const r = runDry(['--config', 'config_hw.env.example', '--migrations', '2']);
+    expect(r.status, r.out.split('\n').slice(-15).join('\n')).toBe(0);
+    const plan = normalisePlan(r.out);
+    expect(plan).toMatch(/^p4cf run: mode hw/m);
+    // every phase ran to its end; testbed is local-only
+    expect(plan).toMatch(/^=== testbed skipped/m);
+    for (const p of ['preflight', 'sync', 'images', 'switchd', 'controller', 'clean', 'build', 'workload', 'steady', 'migrate', 'post', 'collect', 'analyze'])
+      expect(plan, p).toMatch(new RegExp(`^=== ${p} ok in`, 'm'));
+    expect(plan).toMatch(new RegExp(esc('bf_switchd --background --status-port 7777 --install-dir /opt/open-p4studio/install --conf-file /opt/p4cf/tofino/conf/tna_load_balancer.conf')));
+    // nothing of the local testbed leaks into a hardware plan
+    expect(plan).not.toMatch(/p4cf-(tofino|lakewood|loveland|nic|direct)\b/);
+    expect(plan).not.toMatch(/--net=\/run\/netns|ip netns exec/);
+    // controller calls are planned, not sent: reinitialize, same-IP mode, one switch update per migration
+    const http = plan.split('\n').filter((l) => l.startsWith('[local] ') && / http:\/\//.test(l));
+    expect(http.filter((l) => l.includes('/reinitialize'))).toHaveLength(1);
+    expect(http.filter((l) => l.includes('/deleteClientSnat'))).toHaveLength(1);
+    expect(http.filter((l) => l.includes('/updateForward'))).toEqual([
+      '[local] POST http://127.0.0.1:<forwarded port>/updateForward {"ipv4":"192.168.12.2","sw_port":148,"dst_mac":"02:42:c0:a8:0c:02"}',
+      '[local] POST http://127.0.0.1:<forwarded port>/updateForward {"ipv4":"192.168.12.2","sw_port":140,"dst_mac":"02:42:c0:a8:0c:02"}',
+    ]);
+    // one migration in the published order, on the right hosts: checkpoint on the source, pull and restore on the target
+    const mig = section(plan, 'migrate');
+    const at = (host: string, re: RegExp) => mig.findIndex((l) => hostOf(l) === host && re.test(l));
+    expect(at('lakewood', /podman container checkpoint --export \S+ --compress none --keep --tcp-established p4cf-server/)).toBeGreaterThan(0);
+    expect(at('loveland', /socat -u TCP:192\.168\.10\.2:19500/)).toBeGreaterThan(0);
+    expect(at('loveland', /podman container restore --import \S+ --keep --tcp-established --ignore-static-mac/)).toBeGreaterThan(0);
+    expect(at('lakewood', /socat -u TCP:192\.168\.10\.3:19500/)).toBeGreaterThan(0);
+    // stand-in PIDs are printed as what they stand for
+    expect(plan).toMatch(/> \/opt\/p4cf\/tofino\/switchd\.pid/);
+    expect(plan).toMatch(/echo "<switchd pid> \$\(awk/);
+    expect(plan).toMatch(/nsenter -t <server pid> -n/);
+    // the run's undos close the plan: controller, load generator and collector stopped, shim and rules removed
+    expect(plan).toMatch(/^\[tofino\] \$ stop controller:/m);
+    expect(plan).toMatch(/^\[lakewood\] \$ stop loadgen:/m);
+    expect(plan).toMatch(/^\[local\] \$ stop collector:/m);
+    await expect(plan).toMatchFileSnapshot('__snapshots__/dryrun-hw.txt');
+  });
+});
+
+describe('local dry run', () => {
+  // A prefix of this test's own (never p4cf-, the real testbed's): any namespace with it after the
+  // run would have been made by the dry run.
+  const prefix = 'p4dr-';
+  const results = mkdtempSync(join(tmpdir(), 'p4dr-results-'));
+  afterAll(() => rmSync(results, { recursive: true, force: true }));
+
+  it('exits 0, plans every phase, and creates no run folder, no namespace and no local process output', () => {
+    const r = runDry(['--set', `TESTBED_PREFIX=${prefix}`, '--set', `RESULTS_DIR=${results}`]);
+    expect(r.status, r.out.split('\n').slice(-15).join('\n')).toBe(0);
+    expect(r.out).toMatch(/^p4cf run: mode local/m);
+    expect(r.out).toMatch(new RegExp(`would bring up the local testbed ${prefix}`));
+    expect(r.out).toMatch(/^=== analyze ok in/m);
+    // the collector would run here: planned on [local], never started (it would write into RESULTS_DIR)
+    expect(r.out).toMatch(/^\[local\] background collector: /m);
+    expect(readdirSync(results)).toEqual([]);
+    const ns = spawnSync('ip', ['netns', 'list'], { encoding: 'utf8' });
+    expect(ns.status).toBe(0);
+    expect(ns.stdout.split('\n').filter((l) => l.startsWith(prefix))).toEqual([]);
+  });
+});
