@@ -127,7 +127,6 @@ export const KEYS = {
   SDE: { group: 'switch', type: t.path, default: '/opt/bf-sde', description: 'Hardware only: SDE source tree on the switch' },
   SDE_INSTALL: { group: 'switch', type: t.path, default: '/opt/bf-sde/install', description: 'Hardware only: SDE install prefix on the switch' },
   SWITCHD_CONF: { group: 'switch', type: t.path, default: 'conf/{program}.conf', description: 'Hardware only: switchd conf file on the switch, relative to the synced project dir there (sync puts p4/conf/ at conf/) unless absolute; {program} becomes tna_load_balancer (ARCH=tf1) or t2na_load_balancer (tf2)' },
-  SWITCHD_LOG: { group: 'switch', type: t.path, default: '/var/tmp/p4cf/switchd.log', description: 'Hardware only: file on the switch that receives bf_switchd output' },
 
   // --- controller ---------------------------------------------------------------------------
   CONTROLLER_PORT: { group: 'controller', type: t.port, default: '5000', description: 'Controller HTTP port on the switch' },
