@@ -367,6 +367,16 @@ async function ensureSshd(h: HostLayout, authorizedKeys: string, log: (m: string
     log(`sshd on ${h.name} not running (${proc.why}): starting it`);
     if (proc.ours) await stopPids([proc.pid!]);
   }
+  if (await tcpOpen(h.mgmtIp, h.ssh.port, 300)) {
+    // another checkout's testbed (other state dir) holds the address: say so instead of a bind error
+    const r = await run(['nsenter', `--net=${join(NETNS_DIR, h.ns)}`, 'ss', '-Hltnp', `sport = :${h.ssh.port}`], { allowFail: true });
+    const holder = /pid=(\d+)/.exec(r.stdout)?.[1];
+    let cmd = '';
+    try { cmd = holder ? readFileSync(`/proc/${holder}/cmdline`, 'utf8').split('\0').join(' ').trim() : ''; } catch { /* exited meanwhile */ }
+    throw new TestbedError(`[${h.name}] ${h.mgmtIp}:${h.ssh.port} in ${h.ns} is already served by a process this checkout did not start` +
+      `${holder ? ` (PID ${holder}: ${cmd || 'unknown'})` : ''} — probably the testbed of another checkout. Run \`npx tsx experiments/testbed.ts down\`` +
+      ` (it stops every process inside the ${h.ns.replace(h.name, '')}* namespaces), then up again.`);
+  }
   // sshd refuses to start without its privilege-separation dir, which only the system unit creates
   mkdirSync('/run/sshd', { recursive: true, mode: 0o755 });
   rmSync(join(h.dir, 'sshd.pid'), { force: true });
