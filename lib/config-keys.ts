@@ -82,7 +82,7 @@ export const KEYS = {
   SSH_KEY: { group: 'hosts', type: t.path, default: '.testbed/ssh/id_ed25519',
     description: 'Private key the orchestrator logs in with' },
   SSH_KNOWN_HOSTS: { group: 'hosts', type: t.path, default: '.testbed/ssh/known_hosts',
-    description: 'known_hosts file that pins every host key (never StrictHostKeyChecking=no)' },
+    description: 'known_hosts file that pins every host key (host keys are always checked)' },
   SSH_CONNECT_TIMEOUT: { group: 'hosts', type: t.duration, default: '10s',
     description: 'Time to wait for an SSH connection before failing' },
   MGMT_SUBNET: { group: 'hosts', type: t.cidr, default: '10.199.0.0/24',
