@@ -2,7 +2,7 @@
 import type { Phase } from '../../lib/phases.ts';
 import { analyzeRun, summaryLines } from '../analysis/analyze.ts';
 
-export const analyzePhase: Phase = {
+export const phase: Phase = {
   name: 'analyze',
   description: 'Compute summary.json (downtime, phases, drops, frames lost, RTT recovery), render plots/ (SVG + PNG) and a self-contained report.html from the run folder',
   hosts: () => ['local'],
@@ -18,5 +18,3 @@ export const analyzePhase: Phase = {
     ctx.state.set('report', result.reportPath);
   },
 };
-
-export default analyzePhase;

@@ -16,14 +16,10 @@ import * as post from './post.ts';
 import * as collect from './collect.ts';
 import * as analyze from './analyze.ts';
 
-/** A phase file exports `phase` (some also a default or a named export); accept any of them. */
-function pick(file: string, mod: Record<string, unknown>): Phase {
-  const isPhase = (v: unknown): v is Phase =>
-    typeof v === 'object' && v !== null && typeof (v as Phase).run === 'function' && typeof (v as Phase).name === 'string';
-  const found = [mod.phase, mod.default, ...Object.values(mod)].find(isPhase);
-  if (!found) throw new Error(`experiments/phases/${file}.ts exports no Phase (expected \`export const phase: Phase\`)`);
-  if (found.name !== file) throw new Error(`experiments/phases/${file}.ts exports a phase named ${JSON.stringify(found.name)}; expected ${JSON.stringify(file)}`);
-  return found;
+/** Every phase file exports `phase`; its name must match the file so `--phase NAME` finds it. */
+function pick(file: string, mod: { phase: Phase }): Phase {
+  if (mod.phase.name !== file) throw new Error(`experiments/phases/${file}.ts exports a phase named ${JSON.stringify(mod.phase.name)}; expected ${JSON.stringify(file)}`);
+  return mod.phase;
 }
 
 export const phases: Phase[] = [

@@ -2,7 +2,7 @@
 import type { Phase } from '../../lib/phases.ts';
 import { TESTBED_HOSTS, testbedUp } from '../../lib/testbed.ts';
 
-export const testbedPhase: Phase = {
+export const phase: Phase = {
   name: 'testbed',
   description:
     'Local testbed only: install missing prerequisites, then create or repair the namespaces, links, management ' +
@@ -20,5 +20,3 @@ export const testbedPhase: Phase = {
     await testbedUp(ctx.config, { projectDir: ctx.projectDir, log: (m) => ctx.log.step('testbed', m) });
   },
 };
-
-export default testbedPhase;
