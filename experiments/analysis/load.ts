@@ -3,22 +3,10 @@
 // notes, never errors: a half-finished run must still produce a report.
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
+import { CSV_COLUMNS, ORIGINAL_COLUMN_COUNT } from '../workload/columns.ts';
 
-/** The 19 columns of the original collector, in order. */
-export const ORIGINAL_COLUMNS = [
-  'timestamp', 'timestamp_unix_milli', 'elapsed_s', 'connected_clients', 'total_clients', 'bytes_sent',
-  'bytes_received', 'uptime_s', 'lg_connected_clients', 'ws_rtt_avg_ms', 'ws_rtt_p50_ms', 'ws_rtt_p95_ms',
-  'ws_rtt_p99_ms', 'ws_rtt_max_ms', 'ws_jitter_ms', 'connection_drops', 'cpu_percent', 'memory_mb', 'migration_event',
-] as const;
-
-/** Columns the p4cf collector appends (cumulative counters unless noted). */
-export const NEW_COLUMNS = [
-  'frames_received', 'frames_lost', 'frames_duplicated', 'frames_reordered', 'pings_sent', 'pings_unanswered',
-  'server_quiesced', 'last_frame_age_ms',
-] as const;
-
-/** Further columns the p4cf collector writes; read, not flagged as unknown. */
-export const KNOWN_EXTRA_COLUMNS = ['frames_sent', 'lg_bytes_received', 'ws_rtt_samples', 'pongs_late', 'server_scrape_ok', 'loadgen_scrape_ok'] as const;
+/** The 19 columns of the original collector, in order (the first of what the p4cf collector writes). */
+const ORIGINAL_COLUMNS = CSV_COLUMNS.slice(0, ORIGINAL_COLUMN_COUNT);
 
 export interface MetricsRow {
   /** Raw timestamp text of the collector. */
@@ -34,7 +22,7 @@ export interface MetricsRow {
 export interface Metrics {
   columns: string[];
   rows: MetricsRow[];
-  /** Unknown columns (neither original nor new) that were read but are not analysed. */
+  /** Columns the p4cf collector does not write: read, but not analysed. */
   extraColumns: string[];
 }
 
@@ -99,7 +87,7 @@ export function parseMetricsCsv(text: string, file = 'metrics.csv'): { metrics: 
     throw new Error(`${file}: header has no time column (timestamp, timestamp_unix_milli or elapsed_s); got: ${columns.join(',')}`);
   }
   if (missing.length > 0) notes.push(`${file}: columns missing: ${missing.join(', ')}`);
-  const known = new Set<string>([...ORIGINAL_COLUMNS, ...NEW_COLUMNS, ...KNOWN_EXTRA_COLUMNS]);
+  const known = new Set<string>(CSV_COLUMNS);
   const extraColumns = columns.filter((c) => !known.has(c));
   const rows: MetricsRow[] = [];
   let bad = 0;
