@@ -16,8 +16,6 @@ export interface RunOpts {
   cwd?: string;
   env?: Record<string, string>;
   input?: string;
-  /** Stream output lines to this function (long steps such as apt-get and make). */
-  onLine?: (line: string) => void;
 }
 export interface RunResult { stdout: string; stderr: string; code: number }
 
@@ -44,15 +42,8 @@ export function run(argv: string[], opts: RunOpts = {}): Promise<RunResult> {
     });
     let stdout = '';
     let stderr = '';
-    let partial = '';
-    const feed = (chunk: Buffer): void => {
-      if (!opts.onLine) return;
-      const lines = (partial + chunk.toString()).split('\n');
-      partial = lines.pop() ?? '';
-      for (const l of lines) opts.onLine(l);
-    };
-    child.stdout!.on('data', (c: Buffer) => { stdout += c; feed(c); });
-    child.stderr!.on('data', (c: Buffer) => { stderr += c; feed(c); });
+    child.stdout!.on('data', (c: Buffer) => { stdout += c; });
+    child.stderr!.on('data', (c: Buffer) => { stderr += c; });
     if (opts.input !== undefined) child.stdin!.end(opts.input);
     const timer = opts.timeoutMs
       ? setTimeout(() => { stderr += `\n(killed after ${opts.timeoutMs} ms)`; child.kill('SIGKILL'); }, opts.timeoutMs)
@@ -64,7 +55,6 @@ export function run(argv: string[], opts: RunOpts = {}): Promise<RunResult> {
     });
     child.on('close', (code, signal) => {
       if (timer) clearTimeout(timer);
-      if (partial && opts.onLine) opts.onLine(partial);
       const rc = code ?? (signal ? 128 : 1);
       if (rc !== 0 && !opts.allowFail) reject(new CommandError(command, rc, tail(stderr || stdout)));
       else resolve({ stdout, stderr, code: rc });
