@@ -525,10 +525,14 @@ export async function testbedUp(config: TestbedConfig, opts: TestbedOptions = {}
 // ---------------------------------------------------------------------------------------------
 // down
 
-async function podmanNames(kind: 'container' | 'network', prefix: string): Promise<string[]> {
+async function podmanNames(kind: 'container' | 'network', prefix: string, log: (m: string) => void): Promise<string[]> {
   const argv = kind === 'container' ? ['podman', 'ps', '-a', '--format', '{{.Names}}'] : ['podman', 'network', 'ls', '--format', '{{.Name}}'];
   const r = await run(argv, { allowFail: true, timeoutMs: 30_000 });
-  if (r.code !== 0) return [];
+  if (r.code !== 0) {
+    // down goes on with the rest; say what may be left instead of reporting a clean removal
+    log(`warning: \`${showCommand(argv)}\` exited with code ${r.code} (${(r.stderr.trim() || r.stdout.trim()).split('\n').pop() ?? ''}): podman ${kind}s named ${prefix}* were not removed`);
+    return [];
+  }
   return r.stdout.split('\n').map((s) => s.trim()).filter((n) => n.startsWith(prefix));
 }
 
@@ -550,13 +554,13 @@ export async function testbedDown(config: TestbedConfig, opts: TestbedOptions = 
 
   const hasPodman = (await run(['sh', '-c', 'command -v podman'], { allowFail: true })).code === 0;
   if (hasPodman) {
-    const containers = await podmanNames('container', L.prefix);
+    const containers = await podmanNames('container', L.prefix, log);
     if (containers.length) {
       await run(['podman', 'rm', '-f', '-t', '0', ...containers], { timeoutMs: 60_000 });
       removed.push(...containers.map((c) => `container ${c}`));
       log(`removed podman containers ${containers.join(', ')}`);
     }
-    const networks = await podmanNames('network', L.prefix);
+    const networks = await podmanNames('network', L.prefix, log);
     if (networks.length) {
       await run(['podman', 'network', 'rm', '-f', ...networks], { timeoutMs: 60_000 });
       removed.push(...networks.map((n) => `network ${n}`));
