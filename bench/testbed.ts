@@ -46,7 +46,8 @@ export async function benchTestbed(cycles = 3): Promise<{ upColdMs: number; upWa
       downMs.push(performance.now() - t);
     }
   } finally {
-    await testbedDown(config, opts).catch(() => {});
+    // a failed clean-up leaves p4tb- namespaces that make the next bench or test refuse to start: say so
+    await testbedDown(config, opts).catch((e: Error) => console.warn(`bench/testbed.ts: clean-up failed; p4tb-* namespaces, links or sshd may be left: ${e.message}`));
     rmSync(dir, { recursive: true, force: true });
   }
   return { upColdMs, upWarmMs, upRepairMs, downMs };
