@@ -11,7 +11,7 @@ import { spawn } from 'node:child_process';
 import { parseControllerConfig } from '../controller/config.ts';
 import { startController, type RunningController } from '../controller/server.ts';
 import { NAMED_UDP_SERVER, nodeInNs, startModel, waitOutput, type ModelProcess, type NsProcess } from '../controller/testkit.ts';
-import { inNs, isRoot, netns, sh } from '../test/helpers/netns.ts';
+import { inNs, isRoot, netns } from '../test/helpers/netns.ts';
 
 const REF_TOFINO_MS = 32;
 const GOAL_P50_MS = 5;
@@ -96,8 +96,8 @@ async function cleanup() {
   for (const p of procs) await p.stop();
   await ctl?.close();
   await model?.stop();
-  await sh('ip', ['link', 'del', MGMT.root]).catch(() => undefined);
-  await net.cleanup();
+  const errors = await net.cleanup();
+  if (errors.length) console.warn(`cleanup: ${errors.join('; ')}`);
 }
 process.once('SIGINT', () => { void cleanup().then(() => process.exit(130)); });
 
@@ -106,12 +106,7 @@ try {
     await net.add(ns);
     await inNs(ns, 'sysctl', ['-qw', 'net.ipv6.conf.all.disable_ipv6=1', 'net.ipv6.conf.default.disable_ipv6=1']);
   }
-  await sh('ip', ['link', 'del', MGMT.root]).catch(() => undefined);
-  await sh('ip', ['link', 'add', MGMT.root, 'type', 'veth', 'peer', 'name', MGMT.sw, 'netns', NS.sw]);
-  await sh('ip', ['addr', 'add', `${MGMT.rootIp}/30`, 'dev', MGMT.root]);
-  await sh('ip', ['link', 'set', MGMT.root, 'up']);
-  await inNs(NS.sw, 'ip', ['addr', 'add', `${MGMT.swIp}/30`, 'dev', MGMT.sw]);
-  await inNs(NS.sw, 'ip', ['link', 'set', MGMT.sw, 'up']);
+  await net.rootVeth({ root: MGMT.root, rootAddr: `${MGMT.rootIp}/30`, ns: NS.sw, name: MGMT.sw, addr: `${MGMT.swIp}/30` });
   // Same IP and MAC on both servers, as in a same-IP migration.
   await net.veth({ ns: NS.sw, name: `${P}bp140` }, { ns: NS.s1, name: `${P}b1`, addr: `${H2}/24`, mac: MAC.h2 });
   await net.veth({ ns: NS.sw, name: `${P}bp148` }, { ns: NS.s2, name: `${P}b2`, addr: `${H2}/24`, mac: MAC.h2 });

@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseControllerConfig } from '../controller/config.ts';
 import { startController, type RunningController } from '../controller/server.ts';
 import { api, nodeInNs, NAMED_ECHO_SERVER, rxPackets, startModel, waitOutput, type ModelProcess, type NsProcess } from '../controller/testkit.ts';
-import { inNs, isRoot, netns, sh } from './helpers/netns.ts';
+import { inNs, isRoot, netns } from './helpers/netns.ts';
 
 const P = 'p4ct-';
 const NS = { sw: `${P}dsw`, sv: `${P}dsv`, s3: `${P}ds3`, cl: `${P}dcl` };
@@ -72,12 +72,7 @@ describe.skipIf(!isRoot)('controller + switch model data plane (namespaces p4ct-
       await net.add(ns);
       await inNs(ns, 'sysctl', ['-qw', 'net.ipv6.conf.all.disable_ipv6=1', 'net.ipv6.conf.default.disable_ipv6=1']);
     }
-    await sh('ip', ['link', 'del', MGMT.root]).catch(() => undefined);
-    await sh('ip', ['link', 'add', MGMT.root, 'type', 'veth', 'peer', 'name', MGMT.sw, 'netns', NS.sw]);
-    await sh('ip', ['addr', 'add', `${MGMT.rootIp}/30`, 'dev', MGMT.root]);
-    await sh('ip', ['link', 'set', MGMT.root, 'up']);
-    await inNs(NS.sw, 'ip', ['addr', 'add', `${MGMT.swIp}/30`, 'dev', MGMT.sw]);
-    await inNs(NS.sw, 'ip', ['link', 'set', MGMT.sw, 'up']);
+    await net.rootVeth({ root: MGMT.root, rootAddr: `${MGMT.rootIp}/30`, ns: NS.sw, name: MGMT.sw, addr: `${MGMT.swIp}/30` });
 
     // The server is dual-homed on ports 140 and 148 with the same IP and MAC, so moving its
     // forward entry moves the path of a live TCP connection without breaking it.
@@ -114,7 +109,6 @@ describe.skipIf(!isRoot)('controller + switch model data plane (namespaces p4ct-
     for (const p of procs) await p.stop();
     await ctl?.close();
     await model?.stop();
-    await sh('ip', ['link', 'del', MGMT.root]).catch(() => undefined);
     const errors = await net.cleanup();
     if (errors.length) console.warn(`cleanup: ${errors.join('; ')}`);
   });

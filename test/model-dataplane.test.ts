@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { writeFileSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { type ModelProcess, type RawClient, ipBytes, macBytes, rawClient, resolver, startModel, uintBytes } from '../p4/model/raw-client.ts';
 import { inNs, isRoot, netns } from './helpers/netns.ts';
 
@@ -107,11 +107,7 @@ describe.skipIf(skip)('switch model data plane (nftables, namespaces p4md-*)', (
     writeFileSync(join(dir, 'client.cjs'), CLIENT_JS);
     for (const ns of [SW, H.client.ns, H.a.ns, H.b.ns, `${P}hp`, H.h1.ns, H.h2.ns]) await nets.add(ns);
     // Management link so this process can reach the model's gRPC port inside the switch namespace.
-    await inNs(SW, 'ip', ['link', 'add', `${P}mg1`, 'type', 'veth', 'peer', 'name', `${P}mg0`, 'netns', '1']);
-    await inNs(SW, 'ip', ['addr', 'add', `${MGMT.sw}/30`, 'dev', `${P}mg1`]);
-    await inNs(SW, 'ip', ['link', 'set', `${P}mg1`, 'up']);
-    execFileSync('ip', ['addr', 'add', `${MGMT.root}/30`, 'dev', `${P}mg0`]);
-    execFileSync('ip', ['link', 'set', `${P}mg0`, 'up']);
+    await nets.rootVeth({ root: `${P}mg0`, rootAddr: `${MGMT.root}/30`, ns: SW, name: `${P}mg1`, addr: `${MGMT.sw}/30` });
 
     const port = (n: number) => `${P}s${n}`;
     await nets.veth({ ns: SW, name: port(1) }, { ns: H.client.ns, name: `${P}c0`, addr: `${H.client.ip}/24`, mac: H.client.mac });
@@ -156,7 +152,6 @@ describe.skipIf(skip)('switch model data plane (nftables, namespaces p4md-*)', (
     await model?.stop();
     for (const s of servers) s.kill('SIGTERM');
     const errors = await nets.cleanup();
-    try { execFileSync('ip', ['link', 'del', `${P}mg0`], { stdio: 'ignore' }); } catch { /* gone with the namespace */ }
     rmSync(dir, { recursive: true, force: true });
     if (errors.length) console.warn(`cleanup: ${errors.join('; ')}`);
   });

@@ -34,7 +34,12 @@ export interface Netns {
   veth(a: { ns: string; name: string; addr?: string; mac?: string }, b: { ns: string; name: string; addr?: string; mac?: string }): Promise<void>;
   /** A macvlan on `parent` (in `parentNs`) moved into `ns` with the given name, address and mode. */
   macvlan(o: { parentNs: string; parent: string; ns: string; name: string; addr?: string; mac?: string; mode?: 'vepa' | 'bridge' | 'private' }): Promise<void>;
-  /** Deletes every namespace created (which deletes their links), newest first; never throws. */
+  /**
+   * A veth from this process's (root) namespace to `name` in `ns`, addressed on both ends: the
+   * management link through which this process reaches a daemon (e.g. the switch model) in `ns`.
+   */
+  rootVeth(o: { ns: string; name: string; addr: string; root: string; rootAddr: string }): Promise<void>;
+  /** Deletes every root link and namespace created (which deletes their links), newest first; never throws. */
   cleanup(): Promise<string[]>;
 }
 
@@ -47,6 +52,7 @@ function checkName(what: string, n: string, prefix: string) {
 /** Namespace helper bound to a name prefix (e.g. `p4md-`); refuses names outside it. */
 export function netns(prefix: string): Netns {
   const created: string[] = [];
+  const rootLinks: string[] = [];
   async function configure(ns: string, name: string, addr?: string, mac?: string) {
     if (mac) await inNs(ns, 'ip', ['link', 'set', 'dev', name, 'address', mac]);
     if (addr) await inNs(ns, 'ip', ['addr', 'add', addr, 'dev', name]);
@@ -74,8 +80,21 @@ export function netns(prefix: string): Netns {
       await inNs(o.parentNs, 'ip', ['link', 'set', 'dev', o.name, 'netns', o.ns]);
       await configure(o.ns, o.name, o.addr, o.mac);
     },
+    async rootVeth(o) {
+      checkName('link', o.root, prefix);
+      checkName('link', o.name, prefix);
+      // A crashed run's root end can outlive its namespace briefly (netns teardown is deferred).
+      await sh('ip', ['link', 'del', o.root]).catch(() => undefined);
+      await sh('ip', ['link', 'add', o.root, 'type', 'veth', 'peer', 'name', o.name, 'netns', o.ns]);
+      rootLinks.push(o.root);
+      await sh('ip', ['addr', 'add', o.rootAddr, 'dev', o.root]);
+      await sh('ip', ['link', 'set', 'dev', o.root, 'up']);
+      await configure(o.ns, o.name, o.addr);
+    },
     async cleanup() {
       const errors: string[] = [];
+      for (const l of rootLinks.reverse()) await sh('ip', ['link', 'del', l]).catch((e) => errors.push(e.message));
+      rootLinks.length = 0;
       for (const ns of created.reverse()) await sh('ip', ['netns', 'del', ns]).catch((e) => errors.push(e.message));
       created.length = 0;
       return errors;
