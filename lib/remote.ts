@@ -1,13 +1,13 @@
 // Host handles: one persistent SSH connection per testbed machine (node-ssh), the same API for this
 // machine ('local', zx), and a dry-run variant that only prints and records the plan.
 // Host keys are pinned by a known_hosts file; an unknown or changed key is refused.
+import { spawn } from 'node:child_process';
 import { createHash, createHmac } from 'node:crypto';
 import { mkdir, readFile, stat } from 'node:fs/promises';
 import { readFileSync } from 'node:fs';
 import net from 'node:net';
 import { dirname } from 'node:path';
 import { NodeSSH } from 'node-ssh';
-import { $ } from 'zx';
 import type { SshTarget } from './config-keys.ts';
 import type { Cleanup } from './cleanup.ts';
 import { lineSplitter, type Logger } from './log.ts';
@@ -130,13 +130,6 @@ function stopScript(pid: number, startTime: string): string {
   ].join('\n');
 }
 
-function parseBackgroundOutput(host: string, cmd: string, stdout: string): { pid: number; start: string } {
-  const [pidText, start = ''] = stdout.trim().split(/\s+/);
-  const pid = Number(pidText);
-  if (!Number.isInteger(pid) || pid <= 1) throw new RemoteError(host, cmd, 0, '', `background start printed no PID (got ${JSON.stringify(stdout)})`);
-  return { pid, start };
-}
-
 // ---------------------------------------------------------------------------------------------
 // known_hosts
 
@@ -196,14 +189,37 @@ function streamer(name: string, log: Logger | undefined, quiet: boolean | undefi
   return lineSplitter((line) => log.host(name, line));
 }
 
-function finish(name: string, cmd: string, opts: ExecOpts, r: ExecResult, startedMs: number): ExecResult {
+/** Runs the wrapped command, calling onStdout/onStderr per chunk; resolves with the exit code. */
+type RunWrapped = (wrapped: string, onStdout: (b: Buffer | string) => void, onStderr: (b: Buffer | string) => void) => Promise<ExecResult>;
+
+/** exec of the SSH and local hosts: wrap, stream lines as `[host] line`, throw RemoteError on failure. */
+async function execWith(name: string, log: Logger | undefined, isRoot: boolean, cmd: string, opts: ExecOpts, run: RunWrapped): Promise<ExecResult> {
+  const wrapped = wrapCommand(cmd, opts, isRoot);
+  const out = streamer(name, log, opts.quiet);
+  const err = streamer(name, log, opts.quiet);
+  const t0 = Date.now();
+  let r: ExecResult;
+  try {
+    r = await run(wrapped, out.push, err.push);
+  } catch (e) {
+    if (e instanceof RemoteError) throw e;
+    throw new RemoteError(name, cmd, -1, '', (e as Error).message.replace(`[${name}] `, ''));
+  } finally {
+    out.flush(); err.flush();
+  }
   if (r.code === 0 || opts.allowFail) return r;
-  const timedOut = Boolean(opts.timeoutMs) && (r.code === 124 || r.code === 137) && Date.now() - startedMs >= opts.timeoutMs! - 50;
+  const timedOut = Boolean(opts.timeoutMs) && (r.code === 124 || r.code === 137) && Date.now() - t0 >= opts.timeoutMs! - 50;
   throw new RemoteError(name, cmd, r.code, tail(r.stderr || r.stdout),
     timedOut ? `command timed out after ${opts.timeoutMs} ms (exit ${r.code})` : undefined);
 }
 
-function registerBackground(host: Host, deps: HostDeps, name: string, pid: number, start: string): BackgroundProc {
+/** background of the SSH and local hosts: start in its own process group, register the stop as an undo. */
+async function startBackground(host: Host, deps: HostDeps, cmd: string, bo: BackgroundOpts): Promise<BackgroundProc> {
+  const r = await host.exec(backgroundScript(cmd, bo), { quiet: true, timeoutMs: 30_000 });
+  const [pidText, start = ''] = r.stdout.trim().split(/\s+/);
+  const pid = Number(pidText);
+  if (!Number.isInteger(pid) || pid <= 1) throw new RemoteError(host.name, cmd, 0, '', `background start printed no PID (got ${JSON.stringify(r.stdout)})`);
+  deps.log?.host(host.name, `started ${bo.name} (pid ${pid}, log ${bo.logFile})`);
   let removeUndo = () => {};
   let stopped = false;
   const stop = async () => {
@@ -212,7 +228,7 @@ function registerBackground(host: Host, deps: HostDeps, name: string, pid: numbe
     removeUndo();
     await host.exec(sh`sh -c ${stopScript(pid, start)}`, { quiet: true, timeoutMs: 10_000 });
   };
-  if (deps.cleanup) removeUndo = deps.cleanup.add(`stop ${name} on ${host.name} (pid ${pid})`, stop);
+  if (deps.cleanup) removeUndo = deps.cleanup.add(`stop ${bo.name} on ${host.name} (pid ${pid})`, stop);
   return { pid, stop };
 }
 
@@ -307,7 +323,7 @@ export function createSshHost(o: SshHostOptions): Host {
     return connecting;
   };
 
-  const run = async (wrapped: string, opts: ExecOpts, out: ReturnType<typeof streamer>, errOut: ReturnType<typeof streamer>) => {
+  const run = async (wrapped: string, opts: ExecOpts, onStdout: (b: Buffer) => void, onStderr: (b: Buffer) => void): Promise<ExecResult> => {
     let started = false;
     const attempt = async () => {
       const c = await conn();
@@ -319,13 +335,13 @@ export function createSshHost(o: SshHostOptions): Host {
           stdin: opts.stdin === undefined ? undefined : opts.stdin.toString(),
           noTrim: true,
           onChannel: (ch) => { started = true; channel = ch; },
-          onStdout: (b) => out.push(b),
-          onStderr: (b) => errOut.push(b),
+          onStdout, onStderr,
         });
         const r = guardMs
           ? await Promise.race([p, new Promise<never>((_, rej) => { guard = setTimeout(() => { channel?.close(); rej(new Error(`no answer within ${guardMs} ms`)); }, guardMs); })])
           : await p;
-        return r;
+        // A null code means the channel closed without an exit status (killed by signal or link lost).
+        return { stdout: r.stdout, stderr: r.stderr, code: r.code ?? (r.signal ? 128 + 9 : -1) };
       } finally {
         clearTimeout(guard);
       }
@@ -344,24 +360,7 @@ export function createSshHost(o: SshHostOptions): Host {
 
   const host: Host = {
     name,
-    async exec(cmd, opts = {}) {
-      const wrapped = wrapCommand(cmd, opts, isRoot);
-      const out = streamer(name, o.log, opts.quiet);
-      const err = streamer(name, o.log, opts.quiet);
-      const t0 = Date.now();
-      let r;
-      try {
-        r = await run(wrapped, opts, out, err);
-      } catch (e) {
-        if (e instanceof RemoteError) throw e;
-        throw new RemoteError(name, cmd, -1, '', (e as Error).message.replace(`[${name}] `, ''));
-      } finally {
-        out.flush(); err.flush();
-      }
-      // A null code means the channel closed without an exit status (killed by signal or link lost).
-      const code = r.code ?? (r.signal ? 128 + 9 : -1);
-      return finish(name, cmd, opts, { stdout: r.stdout, stderr: r.stderr, code }, t0);
-    },
+    exec: (cmd, opts = {}) => execWith(name, o.log, isRoot, cmd, opts, (wrapped, out, err) => run(wrapped, opts, out, err)),
     async upload(localPath, remotePath) {
       const st = await stat(localPath).catch((e) => { throw new Error(`[${name}] upload: local path ${localPath}: ${(e as Error).message}`); });
       const c = await conn();
@@ -390,12 +389,7 @@ export function createSshHost(o: SshHostOptions): Host {
         await c.getFile(localPath, remotePath).catch((e) => { throw new Error(`[${name}] download of ${remotePath} to ${localPath} failed: ${(e as Error).message}`); });
       }
     },
-    async background(cmd, bo) {
-      const r = await host.exec(backgroundScript(cmd, bo), { quiet: true, timeoutMs: 30_000 });
-      const { pid, start } = parseBackgroundOutput(name, cmd, r.stdout);
-      o.log?.host(name, `started ${bo.name} (pid ${pid}, log ${bo.logFile})`);
-      return registerBackground(host, o, bo.name, pid, start);
-    },
+    background: (cmd, bo) => startBackground(host, o, cmd, bo),
     async forward(remotePort, remoteHost = '127.0.0.1', localPort = 0) {
       await conn();
       const l = await listenLocal(localPort, (sock) => {
@@ -421,30 +415,25 @@ export function createLocalHost(deps: HostDeps = {}, name = 'local'): Host {
   const isRoot = process.getuid?.() === 0;
   const host: Host = {
     name,
-    async exec(cmd, opts = {}) {
-      const wrapped = wrapCommand(cmd, opts, isRoot);
-      const out = streamer(name, deps.log, opts.quiet);
-      const err = streamer(name, deps.log, opts.quiet);
-      const t0 = Date.now();
-      const p = $({ nothrow: true, quiet: true, input: opts.stdin ?? '' })`sh -c ${wrapped}`;
-      p.stdout.on('data', (b: Buffer) => out.push(b));
-      p.stderr.on('data', (b: Buffer) => err.push(b));
-      const r = await p;
-      out.flush(); err.flush();
-      return finish(name, cmd, opts, { stdout: r.stdout, stderr: r.stderr, code: r.exitCode ?? 128 + 9 }, t0);
-    },
+    exec: (cmd, opts = {}) => execWith(name, deps.log, isRoot, cmd, opts, (wrapped, out, err) => new Promise((resolve, reject) => {
+      // sh directly (not zx's $, which adds a bash per command).
+      const p = spawn('sh', ['-c', wrapped], { stdio: ['pipe', 'pipe', 'pipe'] });
+      const stdout: Buffer[] = [];
+      const stderr: Buffer[] = [];
+      p.stdout.on('data', (b: Buffer) => { stdout.push(b); out(b); });
+      p.stderr.on('data', (b: Buffer) => { stderr.push(b); err(b); });
+      p.stdin.on('error', () => {}); // a command that exits without reading its stdin
+      p.stdin.end(opts.stdin ?? '');
+      p.once('error', reject);
+      p.once('close', (code) => resolve({ stdout: Buffer.concat(stdout).toString(), stderr: Buffer.concat(stderr).toString(), code: code ?? 128 + 9 }));
+    })),
     async upload(localPath, remotePath) {
       await host.exec(sh`mkdir -p ${dirname(remotePath)} && rm -rf ${remotePath}.p4cf-tmp && cp -a ${localPath} ${remotePath}.p4cf-tmp && rm -rf ${remotePath} && mv ${remotePath}.p4cf-tmp ${remotePath}`, { quiet: true });
     },
     async download(remotePath, localPath) {
       await host.upload(remotePath, localPath);
     },
-    async background(cmd, bo) {
-      const r = await host.exec(backgroundScript(cmd, bo), { quiet: true, timeoutMs: 30_000 });
-      const { pid, start } = parseBackgroundOutput(name, cmd, r.stdout);
-      deps.log?.host(name, `started ${bo.name} (pid ${pid}, log ${bo.logFile})`);
-      return registerBackground(host, deps, bo.name, pid, start);
-    },
+    background: (cmd, bo) => startBackground(host, deps, cmd, bo),
     async forward(remotePort, remoteHost = '127.0.0.1', localPort = 0) {
       const l = await listenLocal(localPort, (sock) => {
         const up = net.connect(remotePort, remoteHost);
