@@ -9,7 +9,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { join, resolve } from 'node:path';
 import { bundleRemote } from '../lib/bundle.ts';
 import { freePort, waitFor } from '../experiments/workload/procs.ts';
-import { parsePromText, sampleValue } from '../experiments/workload/promtext.ts';
+import { sampleValue, scrapeMetrics } from '../experiments/workload/promtext.ts';
 import { intArg, parseArgs } from '../experiments/workload/protocol.ts';
 
 const args = parseArgs(process.argv.slice(2), { max: '512', 'measure-ms': '3000' }, 'bench/workload');
@@ -34,7 +34,7 @@ const stop = async (c: ChildProcess) => {
   const t = setTimeout(() => c.kill('SIGKILL'), 3000);
   await done; clearTimeout(t);
 };
-const scrape = async (port: number) => parsePromText(await (await fetch(`http://127.0.0.1:${port}/metrics`, { signal: AbortSignal.timeout(3000) })).text());
+const scrape = (port: number) => scrapeMetrics(`http://127.0.0.1:${port}/metrics`, 3000);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 interface Step { conns: number; connected: number; cpu: number; p99: number; avg: number; fpsPerConn: number; lost: number; ok: boolean }

@@ -10,7 +10,7 @@ import { waitForHttp, waitUntil } from '../../lib/health.ts';
 import type { Phase, RunContext } from '../../lib/phases.ts';
 import { sh, type BackgroundProc, type Forward, type Host } from '../../lib/remote.ts';
 import { collectorArgs, loadgenArgs } from '../workload/commands.ts';
-import { parsePromText, sampleValue } from '../workload/promtext.ts';
+import { sampleValue, scrapeMetrics } from '../workload/promtext.ts';
 
 export const STATE_KEY = 'workload';
 
@@ -49,12 +49,6 @@ async function ensureLoadgen(ctx: RunContext, lakewood: Host, dir: string): Prom
   return path;
 }
 
-async function scrapeLocal(port: number): Promise<ReturnType<typeof parsePromText>> {
-  const r = await fetch(`http://127.0.0.1:${port}/metrics`, { signal: AbortSignal.timeout(3000) });
-  if (r.status !== 200) throw new Error(`HTTP ${r.status}`);
-  return parsePromText(await r.text());
-}
-
 export const phase: Phase = {
   name: 'workload',
   description: 'start the load generator on lakewood, metrics forwards and the collector (metrics.csv)',
@@ -90,7 +84,7 @@ export const phase: Phase = {
 
     if (!ctx.dryRun) {
       await waitUntil(lakewood, `load generator: ${c.LOADGEN_CONNECTIONS} connections open`, async () => {
-        const s = await scrapeLocal(c.SSH_TUNNEL_LOCAL_PORT);
+        const s = await scrapeMetrics(`http://127.0.0.1:${c.SSH_TUNNEL_LOCAL_PORT}/metrics`, 3000);
         const n = sampleValue(s, 'loadgen_connected_clients') ?? 0;
         return { ok: n >= c.LOADGEN_CONNECTIONS, state: `${n}/${c.LOADGEN_CONNECTIONS} connected` };
       }, { timeoutMs: 30_000 + c.LOADGEN_CONNECTIONS * 200, intervalMs: 500, log: ctx.log });

@@ -8,7 +8,7 @@ import { appendFileSync, existsSync, readFileSync, unlinkSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
 import { csvHeader, formatRow, type Row } from './columns.ts';
 import { parseArgs, parseDurationMs } from './protocol.ts';
-import { parsePromText, sampleValue, type Sample } from './promtext.ts';
+import { sampleValue, scrapeMetrics, type Sample } from './promtext.ts';
 
 export function metricsUrl(u: string, what: string): string {
   let url: URL;
@@ -17,12 +17,6 @@ export function metricsUrl(u: string, what: string): string {
   }
   if (url.pathname === '/' || url.pathname === '') url.pathname = '/metrics';
   return url.href;
-}
-
-async function scrape(url: string, timeoutMs: number): Promise<Sample[]> {
-  const res = await fetch(url, { signal: AbortSignal.timeout(timeoutMs), headers: { connection: 'close' } });
-  if (res.status !== 200) throw new Error(`HTTP ${res.status}`);
-  return parsePromText(await res.text());
 }
 
 /** Builds one CSV row from the two scrapes (either may be missing). */
@@ -93,7 +87,7 @@ async function main(): Promise<void> {
 
   async function tick(): Promise<void> {
     const timeout = Math.min(Math.max(interval * 0.9, 50), 5000);
-    const [srv, lg] = await Promise.allSettled([scrape(serverUrl, timeout), scrape(loadgenUrl, timeout)]);
+    const [srv, lg] = await Promise.allSettled([scrapeMetrics(serverUrl, timeout), scrapeMetrics(loadgenUrl, timeout)]);
     let migration = markSignal;
     markSignal = false;
     if (args.mark && existsSync(args.mark)) {

@@ -1,4 +1,5 @@
-// Parser for the Prometheus text exposition format (what prom-client's registry.metrics() emits).
+// Parser for the Prometheus text exposition format (what prom-client's registry.metrics() emits),
+// and the one scrape (GET, 200 or an error) the collector, the workload phase and the bench share.
 
 export interface Sample { name: string; labels: Record<string, string>; value: number }
 
@@ -36,4 +37,11 @@ export function parsePromText(text: string): Sample[] {
 export function sampleValue(samples: Sample[], name: string, labels: Record<string, string> = {}): number | undefined {
   const s = samples.find((x) => x.name === name && Object.entries(labels).every(([k, v]) => x.labels[k] === v));
   return s?.value;
+}
+
+/** GETs a /metrics URL and parses it; throws on a timeout, a refused connection or a non-200 answer. */
+export async function scrapeMetrics(url: string, timeoutMs: number): Promise<Sample[]> {
+  const res = await fetch(url, { signal: AbortSignal.timeout(timeoutMs), headers: { connection: 'close' } });
+  if (res.status !== 200) throw new Error(`HTTP ${res.status}`);
+  return parsePromText(await res.text());
 }
