@@ -122,7 +122,7 @@ export function testbedLayout(config: TestbedConfig, opts: Pick<TestbedOptions, 
       throw new TestbedError(`${keyOf[name]} is ${ssh.user}@${ssh.host}:${ssh.port}, but MGMT_SUBNET ${config.MGMT_SUBNET} puts ${name} at ${addrs[name]}: ` +
         `set ${keyOf[name]}=${ssh.user}@${addrs[name]}:${ssh.port} or change MGMT_SUBNET`);
     }
-    return { name, ns: `${P}${name}`, mgmtIp: addrs[name], ssh, rootVeth: `${P}m${name}`, nsVeth: `${P}mgmt`, dir: join(stateDir, `${P}hosts`, name) };
+    return { name, ns: hostNamespace(config, name), mgmtIp: addrs[name], ssh, rootVeth: `${P}m${name}`, nsVeth: `${P}mgmt`, dir: join(stateDir, `${P}hosts`, name) };
   });
   for (const k of ['LAKEWOOD_NIC', 'LOVELAND_NIC', 'LAKEWOOD_DIRECT_IF', 'LOVELAND_DIRECT_IF'] as const) {
     if (!IFNAME.test(config[k])) throw new TestbedError(`${k} ${JSON.stringify(config[k])}: expected an interface name of 1-15 letters, digits, _ . -`);
@@ -137,7 +137,7 @@ export function testbedLayout(config: TestbedConfig, opts: Pick<TestbedOptions, 
   if (d1 === d2 || ipToInt(d1) >>> 8 !== ipToInt(d2) >>> 8) {
     throw new TestbedError(`LAKEWOOD_DIRECT_IP ${d1} and LOVELAND_DIRECT_IP ${d2}: expected two different addresses in one /24`);
   }
-  const ns = (h: TestbedHostName): string => `${P}${h}`;
+  const ns = (h: TestbedHostName): string => hostNamespace(config, h);
   const ports = switchPortIfaces(config);
   const switchPorts = [
     { devPort: config.LAKEWOOD_SW_PORT, swIf: ports[config.LAKEWOOD_SW_PORT], host: 'lakewood' as const, hostIf: config.LAKEWOOD_NIC },
@@ -503,12 +503,12 @@ export async function testbedUp(config: TestbedConfig, opts: TestbedOptions = {}
   }
   for (const p of L.switchPorts) {
     await run(ipn(tofinoNs, 'link', 'set', p.swIf, 'mtu', String(SWITCH_PORT_MTU), 'up'));
-    await run(ipn(`${L.prefix}${p.host}`, 'link', 'set', p.hostIf, 'up'));
+    await run(ipn(hostNamespace(config, p.host), 'link', 'set', p.hostIf, 'up'));
   }
   for (const side of ['lakewood', 'loveland'] as const) {
     const d = L.direct[side];
-    await run(ipn(`${L.prefix}${side}`, 'addr', 'replace', `${d.ip}/24`, 'dev', d.ifname));
-    await run(ipn(`${L.prefix}${side}`, 'link', 'set', d.ifname, 'up'));
+    await run(ipn(hostNamespace(config, side), 'addr', 'replace', `${d.ip}/24`, 'dev', d.ifname));
+    await run(ipn(hostNamespace(config, side), 'link', 'set', d.ifname, 'up'));
   }
   await ensureMgmtGuard(L);
   await waitLinksUp(L, log);
