@@ -28,8 +28,6 @@ export interface LoadedConfig {
   raw: Record<KeyName, string>;
   mode: Mode;
   projectDir: string;
-  /** The overlay file in use, if any. */
-  overlay?: string;
 }
 
 export interface LoadOptions {
@@ -320,7 +318,7 @@ export function loadConfig(opts: LoadOptions = {}): LoadedConfig {
   const testbed = config.TESTBED as 'local' | 'hw';
   if (origins.TESTBED === 'env' || origins.TESTBED.startsWith('--')) modeWhy = `TESTBED=${testbed} from ${origins.TESTBED}`;
   else if (!modeWhy) modeWhy = `TESTBED=${testbed} from ${origins.TESTBED}`;
-  return { config: config as Config, origins, raw, mode: { testbed, why: modeWhy }, projectDir, overlay };
+  return { config: config as Config, origins, raw, mode: { testbed, why: modeWhy }, projectDir };
 }
 
 // ---------------------------------------------------------------------------------------------

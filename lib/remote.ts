@@ -530,11 +530,3 @@ export function createDryRunHost(name: string, plan: Plan, print?: (line: string
   };
   return host;
 }
-
-// ---------------------------------------------------------------------------------------------
-// convenience
-
-interface HasHosts { host(name: HostName): Host }
-export const onTofino = (ctx: HasHosts): Host => ctx.host('tofino');
-export const onServer = (ctx: HasHosts, name: 'lakewood' | 'loveland'): Host => ctx.host(name);
-export const onLocal = (ctx: HasHosts): Host => ctx.host('local');

@@ -79,8 +79,6 @@ export interface ManifestHandle {
   setVersions(host: string, v: Record<string, string>): void;
   phase(rec: PhaseRecord): void;
   finish(status: NonNullable<Manifest['status']>): void;
-  /** Phases whose latest attempt was ok. */
-  done(): string[];
 }
 
 /** Phases whose latest attempt in the manifest was ok. */
@@ -108,7 +106,6 @@ export function openManifest(dir: string, o: { argv: string[]; projectDir: strin
     setVersions(host, v) { data.versions[host] = { ...data.versions[host], ...v }; h.save(); },
     phase(rec) { data.phases.push(rec); h.save(); },
     finish(status) { data.status = status; data.end = new Date().toISOString(); h.save(); },
-    done: () => phasesDone(data),
   };
   h.save();
   return h;
