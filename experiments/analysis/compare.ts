@@ -7,6 +7,7 @@ import { bootstrapMedianCI, describe, ecdf, mannWhitneyU, type Describe, type In
 import { DESCRIBE_HEAD, describeCells, esc, fmt, page, svgDataUri, table } from './html.ts';
 import { loadRun } from './load.ts';
 import { PUBLISHED } from './published.ts';
+import { VEGA_LITE_SCHEMA } from './plots.ts';
 import { specToSvg } from './render.ts';
 import { computeSummary, MAIN_PHASES, type Summary } from './summary.ts';
 
@@ -153,7 +154,6 @@ function stamp(d = new Date()): string {
 }
 
 async function comparePlots(runs: CompareRun[]): Promise<Array<{ name: string; svg: string } | { name: string; skip: string }>> {
-  const schema = 'https://vega.github.io/schema/vega-lite/v6.json';
   const out: Array<{ name: string; svg: string } | { name: string; skip: string }> = [];
   const cdf = runs.flatMap((r) => {
     const pts = ecdf(r.downtimes);
@@ -161,7 +161,7 @@ async function comparePlots(runs: CompareRun[]): Promise<Array<{ name: string; s
   });
   if (cdf.length) {
     out.push({ name: 'downtime_cdf', svg: await specToSvg({
-      $schema: schema, title: 'Client-visible downtime, ECDF per run (dashed: published hardware mean)', width: 720, height: 260,
+      $schema: VEGA_LITE_SCHEMA, title: 'Client-visible downtime, ECDF per run (dashed: published hardware mean)', width: 720, height: 260,
       layer: [
         { data: { values: cdf }, mark: { type: 'line', interpolate: 'step-after', point: true },
           encoding: { x: { field: 'x', type: 'quantitative', title: 'downtime (ms)', scale: { zero: false } }, y: { field: 'p', type: 'quantitative', title: 'fraction ≤ x' }, color: { field: 'run', type: 'nominal' } } },
@@ -176,7 +176,7 @@ async function comparePlots(runs: CompareRun[]): Promise<Array<{ name: string; s
   if (bars.length) {
     const x = { field: 'phase', type: 'nominal', sort: ['checkpoint', 'transfer', 'restore', 'switch'], title: null } as const;
     out.push({ name: 'phase_bars', svg: await specToSvg({
-      $schema: schema, title: 'Mean per phase and run (± sd)', width: 720, height: 260, data: { values: bars },
+      $schema: VEGA_LITE_SCHEMA, title: 'Mean per phase and run (± sd)', width: 720, height: 260, data: { values: bars },
       layer: [
         { mark: 'bar', encoding: { x, xOffset: { field: 'run' }, y: { field: 'mean', type: 'quantitative', title: 'ms' }, color: { field: 'run', type: 'nominal' } } },
         { mark: { type: 'rule', color: '#333' }, encoding: { x, xOffset: { field: 'run' }, y: { field: 'low', type: 'quantitative' }, y2: { field: 'high' } } },

@@ -15,6 +15,7 @@ export type PlotName = (typeof PLOT_NAMES)[number];
 
 export type PlotSpec = { name: PlotName; title: string; spec: TopLevelSpec } | { name: PlotName; title: string; skip: string };
 
+export const VEGA_LITE_SCHEMA = 'https://vega.github.io/schema/vega-lite/v6.json';
 const W = 720;
 const H = 240;
 const PHASE_LABEL: Record<string, string> = {
@@ -58,27 +59,25 @@ export function rates(rows: MetricsRow[], col: string): Array<{ elapsed: number;
   return out;
 }
 
+/** A layered plot at the standard size, titled `title`. */
+function layered(name: PlotName, title: string, layer: unknown[]): PlotSpec {
+  return { name, title, spec: { $schema: VEGA_LITE_SCHEMA, title, width: W, height: H, layer } as TopLevelSpec };
+}
+
 function timeSeries(name: PlotName, title: string, yTitle: string, values: Row[], spans: Span[], opts: { log?: boolean; step?: boolean } = {}): PlotSpec {
   if (values.length === 0) return { name, title, skip: `no data for ${name} in metrics.csv` };
-  return {
-    name, title,
-    spec: {
-      $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
-      title, width: W, height: H,
-      layer: [
-        spanLayer(spans),
-        {
-          data: { values },
-          mark: { type: 'line', interpolate: opts.step ? 'step-after' : 'linear', strokeWidth: 1.2, point: values.length < 80 },
-          encoding: {
-            x: X_TIME,
-            y: { field: 'value', type: 'quantitative', title: yTitle, scale: opts.log ? { type: 'log' } : { zero: false } },
-            color: { field: 'series', type: 'nominal', title: null },
-          },
-        },
-      ],
-    } as TopLevelSpec,
-  };
+  return layered(name, title, [
+    spanLayer(spans),
+    {
+      data: { values },
+      mark: { type: 'line', interpolate: opts.step ? 'step-after' : 'linear', strokeWidth: 1.2, point: values.length < 80 },
+      encoding: {
+        x: X_TIME,
+        y: { field: 'value', type: 'quantitative', title: yTitle, scale: opts.log ? { type: 'log' } : { zero: false } },
+        color: { field: 'series', type: 'nominal', title: null },
+      },
+    },
+  ]);
 }
 
 /** Values of each metric aligned on migration starts: per 1 s bin, mean ± sd over migrations. */
@@ -103,30 +102,23 @@ function ensembleSpec(name: PlotName, title: string, yTitle: string, values: Row
   if (values.length === 0) return { name, title, skip: `${name}: needs metrics rows and migration times` };
   const rules = [{ x: 0, what: 'migration start' }];
   if (downtimeMean !== null) rules.push({ x: downtimeMean / 1000, what: 'mean switch update' });
-  return {
-    name, title,
-    spec: {
-      $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
-      title, width: W, height: H,
-      layer: [
-        {
-          data: { values },
-          mark: { type: 'area', opacity: 0.25, color: '#4c78a8' },
-          encoding: {
-            x: { field: 'rel', type: 'quantitative', title: 'time relative to migration start (s)' },
-            y: { field: 'low', type: 'quantitative', title: yTitle, scale: log ? { type: 'log' } : {} },
-            y2: { field: 'high' },
-          },
-        },
-        { data: { values }, mark: { type: 'line', color: '#4c78a8', point: true }, encoding: { x: { field: 'rel', type: 'quantitative' }, y: { field: 'mean', type: 'quantitative' } } },
-        {
-          data: { values: rules },
-          mark: { type: 'rule', strokeDash: [4, 3], color: '#e45756' },
-          encoding: { x: { field: 'x', type: 'quantitative' }, tooltip: { field: 'what' } },
-        },
-      ],
-    } as TopLevelSpec,
-  };
+  return layered(name, title, [
+    {
+      data: { values },
+      mark: { type: 'area', opacity: 0.25, color: '#4c78a8' },
+      encoding: {
+        x: { field: 'rel', type: 'quantitative', title: 'time relative to migration start (s)' },
+        y: { field: 'low', type: 'quantitative', title: yTitle, scale: log ? { type: 'log' } : {} },
+        y2: { field: 'high' },
+      },
+    },
+    { data: { values }, mark: { type: 'line', color: '#4c78a8', point: true }, encoding: { x: { field: 'rel', type: 'quantitative' }, y: { field: 'mean', type: 'quantitative' } } },
+    {
+      data: { values: rules },
+      mark: { type: 'rule', strokeDash: [4, 3], color: '#e45756' },
+      encoding: { x: { field: 'x', type: 'quantitative' }, tooltip: { field: 'what' } },
+    },
+  ]);
 }
 
 export function buildPlots(run: RunData, summary: Summary): PlotSpec[] {
@@ -137,7 +129,6 @@ export function buildPlots(run: RunData, summary: Summary): PlotSpec[] {
   const noTimings = migs.length === 0 ? 'no migration timing files' : null;
   const plots: PlotSpec[] = [];
   const add = (name: PlotName, title: string, reason: string | null, make: () => PlotSpec) => plots.push(reason ? { name, title, skip: reason } : make());
-  const schema = 'https://vega.github.io/schema/vega-lite/v6.json';
 
   add('ws_rtt', 'WebSocket RTT (load generator)', noRows, () => timeSeries('ws_rtt', 'WebSocket RTT (load generator)', 'RTT (ms, log)',
     long(rows, { ws_rtt_avg_ms: 'avg', ws_rtt_p50_ms: 'p50', ws_rtt_p95_ms: 'p95', ws_rtt_p99_ms: 'p99', ws_rtt_max_ms: 'max' }, (r, c) => rttValue(r, c)),
@@ -160,7 +151,7 @@ export function buildPlots(run: RunData, summary: Summary): PlotSpec[] {
     }
     if (values.length === 0) return { name: 'migration_timing', title: '', skip: 'timing files carry no phase durations' };
     return { name: 'migration_timing', title: 'Migration phases per migration', spec: {
-      $schema: schema, title: 'Migration phases per migration (stacked to time-to-ready)', width: W, height: H,
+      $schema: VEGA_LITE_SCHEMA, title: 'Migration phases per migration (stacked to time-to-ready)', width: W, height: H,
       data: { values },
       mark: 'bar',
       encoding: {
@@ -181,7 +172,7 @@ export function buildPlots(run: RunData, summary: Summary): PlotSpec[] {
     if (values.length === 0) return { name: 'migration_bars', title: '', skip: 'timing files carry no phase durations' };
     const x = { field: 'phase', type: 'nominal', sort: values.map((v) => v.phase), title: null } as const;
     return { name: 'migration_bars', title: 'Mean per phase (± sd)', spec: {
-      $schema: schema, title: 'Mean per phase (± sd); black tick = published hardware mean', width: W, height: H,
+      $schema: VEGA_LITE_SCHEMA, title: 'Mean per phase (± sd); black tick = published hardware mean', width: W, height: H,
       data: { values },
       layer: [
         { mark: { type: 'bar', color: '#4c78a8' }, encoding: { x, y: { field: 'mean', type: 'quantitative', title: 'ms' } } },
@@ -200,7 +191,7 @@ export function buildPlots(run: RunData, summary: Summary): PlotSpec[] {
       layer: [spanLayer(spans), { data: { values }, mark: { type: 'line', strokeWidth: 1.2 }, encoding: { x: X_TIME, y: { field: 'value', type: 'quantitative', title: yTitle } } }],
     });
     return { name: 'container_resources', title: 'Server container resources', spec: {
-      $schema: schema, title: 'Server container resources', vconcat: [panel(cpu, 'CPU (%)'), panel(mem, 'memory (MB)')],
+      $schema: VEGA_LITE_SCHEMA, title: 'Server container resources', vconcat: [panel(cpu, 'CPU (%)'), panel(mem, 'memory (MB)')],
     } as TopLevelSpec };
   });
 
@@ -217,7 +208,7 @@ export function buildPlots(run: RunData, summary: Summary): PlotSpec[] {
     }
     if (values.length === 0) return { name: 'rtt_by_location', title: '', skip: 'no RTT samples outside migrations' };
     return { name: 'rtt_by_location', title: 'RTT by server location', spec: {
-      $schema: schema, title: `RTT while the server runs on each host (excluding migrations + ${RECOVERY_WINDOW_S} s)`, width: 400, height: H,
+      $schema: VEGA_LITE_SCHEMA, title: `RTT while the server runs on each host (excluding migrations + ${RECOVERY_WINDOW_S} s)`, width: 400, height: H,
       data: { values },
       mark: { type: 'boxplot', extent: 'min-max' },
       encoding: { x: { field: 'location', type: 'nominal', title: null }, y: { field: 'rtt', type: 'quantitative', title: 'RTT avg (ms)', scale: { zero: false } }, color: { field: 'location', type: 'nominal', legend: null } },
@@ -229,7 +220,7 @@ export function buildPlots(run: RunData, summary: Summary): PlotSpec[] {
     for (const m of migs) for (const k of [...MAIN_PHASES, 'time_to_ready_ms'] as const) { const v = m[k]; if (v !== null) values.push({ phase: PHASE_LABEL[k], ms: v, migration: m.index }); }
     if (values.length === 0) return { name: 'phase_variability', title: '', skip: 'timing files carry no phase durations' };
     return { name: 'phase_variability', title: 'Variability of each phase', spec: {
-      $schema: schema, title: 'Variability of each phase (box = quartiles, dots = migrations)',
+      $schema: VEGA_LITE_SCHEMA, title: 'Variability of each phase (box = quartiles, dots = migrations)',
       data: { values },
       facet: { column: { field: 'phase', type: 'nominal', sort: ['checkpoint', 'transfer', 'restore', 'switch', 'time to ready'], title: null } },
       spec: {
@@ -248,7 +239,7 @@ export function buildPlots(run: RunData, summary: Summary): PlotSpec[] {
     const values = [{ x: pts[0].x, p: 0 }, ...pts];
     const rules = [{ x: PUBLISHED.downtime_ms.mean, what: `published mean ${PUBLISHED.downtime_ms.mean} ms` }];
     return { name: 'downtime_cdf', title: 'Client-visible downtime CDF', spec: {
-      $schema: schema, title: 'Client-visible downtime (time to ready), ECDF; dashed = published hardware mean', width: W, height: H,
+      $schema: VEGA_LITE_SCHEMA, title: 'Client-visible downtime (time to ready), ECDF; dashed = published hardware mean', width: W, height: H,
       layer: [
         { data: { values }, mark: { type: 'line', interpolate: 'step-after', point: true }, encoding: {
           x: { field: 'x', type: 'quantitative', title: 'downtime (ms)', scale: { zero: false } },
@@ -277,7 +268,7 @@ export function buildPlots(run: RunData, summary: Summary): PlotSpec[] {
         if (v !== null) values.push({ migration: m.index, what: label, count: v });
       }
       return { name: 'frames_lost', title: 'Frames lost / pings unanswered per migration', spec: {
-        $schema: schema, title: 'Per migration window (migration start → next migration)', width: W, height: H,
+        $schema: VEGA_LITE_SCHEMA, title: 'Per migration window (migration start → next migration)', width: W, height: H,
         data: { values },
         mark: 'bar',
         encoding: {
