@@ -10,7 +10,8 @@
 import { spawn } from 'node:child_process';
 import { parseControllerConfig } from '../controller/config.ts';
 import { startController, type RunningController } from '../controller/server.ts';
-import { NAMED_UDP_SERVER, nodeInNs, startModel, waitOutput, type ModelProcess, type NsProcess } from '../controller/testkit.ts';
+import { NAMED_UDP_SERVER, nodeInNs, waitOutput, type NsProcess } from '../controller/testkit.ts';
+import { startModel, type ModelProcess } from '../p4/model/raw-client.ts';
 import { inNs, isRoot, netns } from '../test/helpers/netns.ts';
 
 const REF_TOFINO_MS = 32;
@@ -169,7 +170,7 @@ try {
   console.log(`  POST round trip (HTTP 200):                 p50 ${pct(apiMs, 50).toFixed(2)} ms, p95 ${pct(apiMs, 95).toFixed(2)} ms`);
   console.log(`  gRPC Write inside the controller:           p50 ${pct(grpcMs, 50).toFixed(2)} ms, p95 ${pct(grpcMs, 95).toFixed(2)} ms`);
   // The model logs its own handling time of every Write (validation + nft transaction + links).
-  const modelMs = [...model.output().matchAll(/\[rpc\] Write client=\d+ MODIFY table=\S*forward .*latency=([\d.]+)ms/g)].map((m) => Number(m[1]));
+  const modelMs = [...model.logs.join('\n').matchAll(/\[rpc\] Write client=\d+ MODIFY table=\S*forward .*latency=([\d.]+)ms/g)].map((m) => Number(m[1]));
   if (modelMs.length) console.log(`  Write handling inside the model:            p50 ${pct(modelMs, 50).toFixed(2)} ms, p95 ${pct(modelMs, 95).toFixed(2)} ms (${modelMs.length} writes)`);
   console.log(`  vs Tofino testbed (mean ${REF_TOFINO_MS} ms): p50 is ${(p50 / REF_TOFINO_MS).toFixed(3)} × the reference; goal p50 ≤ ${GOAL_P50_MS} ms: ${p50 <= GOAL_P50_MS ? 'met' : 'NOT met'}`);
 

@@ -1,64 +1,7 @@
-// Helpers for tests and benchmarks that drive the controller against the switch model:
-// start the model as a child process (PID recorded, stopped by that PID only) and call the API.
-import { spawn, type ChildProcess } from 'node:child_process';
-import net from 'node:net';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+// Helpers for tests and benchmarks that drive the controller against the switch model (started
+// with startModel from p4/model/raw-client.ts): call the API, wait, run processes in namespaces.
+import { spawn } from 'node:child_process';
 export { freePort } from '../lib/ports.ts';
-
-const repo = join(dirname(fileURLToPath(import.meta.url)), '..');
-
-export interface ModelProcess {
-  pid: number;
-  addr: string;
-  output(): string;
-  /** Kill by PID and wait for the exit. */
-  stop(signal?: NodeJS.Signals): Promise<void>;
-}
-
-
-async function waitForLine(child: ChildProcess, out: () => string, re: RegExp, ms: number, what: string): Promise<void> {
-  const end = Date.now() + ms;
-  while (Date.now() < end) {
-    if (re.test(out())) return;
-    if (child.exitCode !== null) throw new Error(`${what} exited with ${child.exitCode} before it was ready: ${out().slice(-800)}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  throw new Error(`${what} not ready within ${ms} ms: ${out().slice(-800)}`);
-}
-
-/**
- * Start p4/model/main.ts. `netns` runs it inside a network namespace (ip netns exec keeps the PID).
- * Resolves when the model logs that its gRPC server is ready.
- */
-export async function startModel(opts: { listen: string; program?: string; ports?: [number, string][]; names?: 'pipe' | 'plain';
-  dry?: boolean; netns?: string; nftTable?: string; readyMs?: number }): Promise<ModelProcess> {
-  const args = ['--import', 'tsx', join(repo, 'p4/model/main.ts'), '--listen', opts.listen, '--program', opts.program ?? 'tna_load_balancer',
-    '--names', opts.names ?? 'pipe', ...(opts.ports ?? []).flatMap(([p, i]) => ['--port', `${p}=${i}`]),
-    ...(opts.dry ? ['--dry-dataplane'] : []), ...(opts.nftTable ? ['--nft-table', opts.nftTable] : [])];
-  const [cmd, argv] = opts.netns ? ['ip', ['netns', 'exec', opts.netns, process.execPath, ...args]] : [process.execPath, args];
-  const child = spawn(cmd, argv, { cwd: repo, stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
-  child.stdout!.on('data', (d) => { out = (out + d).slice(-200_000); });
-  child.stderr!.on('data', (d) => { out = (out + d).slice(-200_000); });
-  const exited = new Promise<void>((r) => child.once('exit', () => r()));
-  if (!child.pid) throw new Error(`could not start the switch model: ${cmd}`);
-  const pid = child.pid;
-  const stop = async (signal: NodeJS.Signals = 'SIGTERM') => {
-    if (child.exitCode !== null || child.signalCode !== null) return;
-    try { process.kill(pid, signal); } catch { return; }
-    const t = setTimeout(() => { try { process.kill(pid, 'SIGKILL'); } catch { /* gone */ } }, 5000);
-    await exited;
-    clearTimeout(t);
-  };
-  try {
-    await waitForLine(child, () => out, /BF_RT gRPC server ready/, opts.readyMs ?? 30_000, `switch model (${opts.listen})`);
-  } catch (e) {
-    await stop('SIGKILL');
-    throw e;
-  }
-  return { pid, addr: opts.listen, output: () => out, stop };
-}
 
 export interface ApiResult { status: number; body: any }
 

@@ -5,7 +5,8 @@ import { execFileSync } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseControllerConfig } from '../controller/config.ts';
 import { startController, type RunningController } from '../controller/server.ts';
-import { api, nodeInNs, NAMED_ECHO_SERVER, rxPackets, startModel, waitOutput, type ModelProcess, type NsProcess } from '../controller/testkit.ts';
+import { api, nodeInNs, NAMED_ECHO_SERVER, rxPackets, waitOutput, type NsProcess } from '../controller/testkit.ts';
+import { startModel, type ModelProcess } from '../p4/model/raw-client.ts';
 import { inNs, isRoot, netns } from './helpers/netns.ts';
 
 const P = 'p4ct-';

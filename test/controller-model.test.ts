@@ -8,7 +8,8 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseControllerConfig } from '../controller/config.ts';
 import { startController, type RunningController } from '../controller/server.ts';
-import { api, freePort, startModel, waitFor, type ModelProcess } from '../controller/testkit.ts';
+import { api, freePort, waitFor } from '../controller/testkit.ts';
+import { startModel, type ModelProcess } from '../p4/model/raw-client.ts';
 
 const H2 = '192.168.12.2';
 const H3 = '192.168.12.3';

@@ -127,8 +127,8 @@ describe.skipIf(skip)('switch model data plane (nftables, namespaces p4md-*)', (
     await startServer(H.b.ns, H.b.name, [SERVICE]);
     await startServer(H.h2.ns, H.h2.name, [DIRECT]);
 
-    model = await startModel(['--listen', `${MGMT.sw}:0`, '--program', PROGRAM, ...[1, 2, 3, 4, 5].flatMap((n) => ['--port', `${n}=${port(n)}`])], { netns: SW });
-    c = rawClient(`${MGMT.sw}:${model.port}`, 7);
+    model = await startModel({ listen: `${MGMT.sw}:0`, program: PROGRAM, ports: [1, 2, 3, 4, 5].map((n) => [n, port(n)]), netns: SW });
+    c = rawClient(model.addr, 7);
     expect((await c.subscribe()).status.code).toBe(0);
     await c.bind(PROGRAM);
     r = resolver((await c.getConfig()).config[0].bfruntime_info.toString());

@@ -13,8 +13,8 @@ const clients: RawClient[] = [];
 const client = (id: number) => { const c = rawClient(addr, id); clients.push(c); return c; };
 
 beforeAll(async () => {
-  model = await startModel(['--listen', '127.0.0.1:0', '--program', PROGRAM, '--dry-dataplane', '--port', '140=p4md-x140', '--port', '148=p4md-x148']);
-  addr = `127.0.0.1:${model.port}`;
+  model = await startModel({ listen: '127.0.0.1:0', program: PROGRAM, dry: true, ports: [[140, 'p4md-x140'], [148, 'p4md-x148']] });
+  addr = model.addr;
 });
 afterAll(async () => {
   for (const c of clients) c.close();
@@ -220,8 +220,8 @@ describe('model table semantics', () => {
 
 describe('model --names plain', () => {
   it('serves table names without the pipe. prefix', async () => {
-    const plain = await startModel(['--listen', '127.0.0.1:0', '--names', 'plain', '--dry-dataplane']);
-    const c = rawClient(`127.0.0.1:${plain.port}`, 1);
+    const plain = await startModel({ listen: '127.0.0.1:0', names: 'plain', dry: true });
+    const c = rawClient(plain.addr, 1);
     try {
       await c.subscribe();
       const names = JSON.parse((await c.getConfig()).config[0].bfruntime_info.toString()).tables.map((t: any) => t.name);

@@ -1,5 +1,6 @@
-// A bare BF Runtime client over the project's .proto (no controller logic) and a launcher for
-// the model daemon: used by the model's tests and handy for poking a running switchd.
+// A bare BF Runtime client over the project's .proto (no controller logic) and the launcher of
+// the model daemon: used by the model's and the controller's tests, bench/switch.ts, and handy for
+// poking a running switchd.
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -88,34 +89,80 @@ export function resolver(bfrtJson: string) {
 }
 
 // ---- model process -------------------------------------------------------------------------
-export interface ModelProcess { child: ChildProcess; port: number; logs: string[]; stop(): Promise<void> }
+export interface ModelOptions {
+  /** HOST:PORT; port 0 lets the model pick one (ModelProcess.port/addr tell which) */
+  listen: string;
+  program?: string;
+  /** dev port → interface name in the model's namespace */
+  ports?: [number, string][];
+  names?: 'pipe' | 'plain';
+  /** --dry-dataplane: tables only, no nftables (no root needed) */
+  dry?: boolean;
+  nftTable?: string;
+  /** run inside this network namespace */
+  netns?: string;
+  readyMs?: number;
+}
 
-/** Starts the model (optionally inside a network namespace) and waits for its ready line. */
-export function startModel(args: string[], opts: { netns?: string; timeoutMs?: number } = {}): Promise<ModelProcess> {
+export interface ModelProcess {
+  pid: number;
+  port: number;
+  /** host:port the model listens on */
+  addr: string;
+  /** every line it printed so far */
+  logs: string[];
+  /** Signals the model by its PID and waits for the exit (SIGKILL after 5 s). */
+  stop(signal?: NodeJS.Signals): Promise<void>;
+}
+
+/**
+ * Starts p4/model/main.ts as `node --import tsx` (under `ip netns exec`, which execs: the PID is
+ * the model's own) and resolves once it prints its ready line.
+ */
+export function startModel(o: ModelOptions): Promise<ModelProcess> {
   const repo = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
-  const tsx = join(repo, 'node_modules', '.bin', 'tsx');
-  const main = join(repo, 'p4', 'model', 'main.ts');
-  const cmd = opts.netns ? 'nsenter' : tsx;
-  const argv = opts.netns ? [`--net=/run/netns/${opts.netns}`, tsx, main, ...args] : [main, ...args];
-  const child = spawn(cmd, argv, { cwd: repo, stdio: ['ignore', 'pipe', 'pipe'] });
+  const args = ['--import', 'tsx', join(repo, 'p4', 'model', 'main.ts'), '--listen', o.listen, '--program', o.program ?? 'tna_load_balancer',
+    ...(o.names ? ['--names', o.names] : []), ...(o.ports ?? []).flatMap(([p, i]) => ['--port', `${p}=${i}`]),
+    ...(o.dry ? ['--dry-dataplane'] : []), ...(o.nftTable ? ['--nft-table', o.nftTable] : [])];
+  const [cmd, argv] = o.netns ? ['ip', ['netns', 'exec', o.netns, process.execPath, ...args]] : [process.execPath, args];
+  const child: ChildProcess = spawn(cmd, argv, { cwd: repo, stdio: ['ignore', 'pipe', 'pipe'] });
   const logs: string[] = [];
-  const stop = () => new Promise<void>((resolve) => {
-    if (child.exitCode !== null || child.signalCode !== null) return resolve();
+  const exited = new Promise<void>((r) => child.once('exit', () => r()));
+  const stop = async (signal: NodeJS.Signals = 'SIGTERM') => {
+    if (child.exitCode !== null || child.signalCode !== null) return;
+    child.kill(signal);
     const t = setTimeout(() => child.kill('SIGKILL'), 5000);
-    child.once('exit', () => { clearTimeout(t); resolve(); });
-    child.kill('SIGTERM');
-  });
+    await exited;
+    clearTimeout(t);
+  };
   return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => { void stop(); reject(new Error(`model did not print its ready line in time; log:\n${logs.join('\n')}`)); }, opts.timeoutMs ?? 30_000);
-    const onLine = (chunk: Buffer) => {
-      for (const line of chunk.toString().split('\n').filter(Boolean)) {
-        logs.push(line);
-        const m = /BF_RT gRPC server ready port (\d+)/.exec(line);
-        if (m) { clearTimeout(timer); resolve({ child, port: Number(m[1]), logs, stop }); }
-      }
+    if (!child.pid) return reject(new Error(`could not start the switch model: ${cmd}`));
+    const pid = child.pid;
+    const timer = setTimeout(() => {
+      void stop('SIGKILL');
+      reject(new Error(`switch model (${o.listen}) did not print its ready line within ${o.readyMs ?? 30_000} ms; log:\n${logs.join('\n')}`));
+    }, o.readyMs ?? 30_000);
+    const lines = (stream: NodeJS.ReadableStream) => {
+      let partial = '';
+      stream.on('data', (chunk: Buffer) => {
+        const parts = (partial + chunk.toString()).split('\n');
+        partial = parts.pop()!;
+        for (const line of parts.filter(Boolean)) {
+          logs.push(line);
+          const m = /BF_RT gRPC server ready port (\d+)/.exec(line);
+          if (m) {
+            clearTimeout(timer);
+            const port = Number(m[1]);
+            resolve({ pid, port, addr: o.listen.replace(/:\d+$/, `:${port}`), logs, stop });
+          }
+        }
+      });
     };
-    child.stdout!.on('data', onLine);
-    child.stderr!.on('data', onLine);
-    child.once('exit', (code) => { clearTimeout(timer); reject(new Error(`model exited with ${code} before ready; log:\n${logs.join('\n')}`)); });
+    lines(child.stdout!);
+    lines(child.stderr!);
+    child.once('exit', (code, sig) => {
+      clearTimeout(timer);
+      reject(new Error(`switch model (${o.listen}) exited with ${sig ?? code} before it was ready; log:\n${logs.join('\n')}`));
+    });
   });
 }
