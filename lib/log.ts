@@ -13,11 +13,11 @@ export interface Logger {
   host(host: string, line: string): void;
   /** Phase start banner with host(s); returns a function that prints the end banner with the duration. */
   banner(phase: string, description: string, hosts: string[]): (status?: 'ok' | 'failed' | 'skipped' | 'interrupted') => number;
-  /** Countdown for a long wait; call the returned function to stop it. */
+  /** Countdown for a long wait; `update` sets the note shown with it, `stop` ends it. */
   countdown(label: string, totalMs: number): { update(note: string): void; stop(): void };
   /** Start writing to a file (appends); flushes what was buffered before. */
   attachFile(path: string): void;
-  /** Lines not yet written to a file, and the file in use. */
+  /** The file lines go to (undefined until attachFile). */
   readonly file: string | undefined;
   /** The last n lines of the file (or of the buffer before there is a file). */
   tail(n: number): string[];
@@ -52,6 +52,7 @@ export function createLogger(opts: LoggerOptions = {}): Logger {
   let file: string | undefined;
   let buffer: string[] = [];
   let liveLine = false;
+  let fileFailed = false;
 
   const toFile = (line: string) => {
     const stamped = `${new Date().toISOString()} ${line}`;
@@ -60,7 +61,11 @@ export function createLogger(opts: LoggerOptions = {}): Logger {
       if (buffer.length > BUFFER_MAX) buffer = buffer.slice(-BUFFER_MAX);
       return;
     }
-    try { appendFileSync(file, stamped + '\n'); } catch { /* a full disk must not stop the experiment's cleanup */ }
+    try { appendFileSync(file, stamped + '\n'); } catch (e) {
+      // A full disk must not stop the experiment or its cleanup, but the user should know the log is short.
+      if (!fileFailed && !opts.silent) err.write(`WARN cannot write ${file} (${(e as Error).message}); it misses lines from here on (said once)\n`);
+      fileFailed = true;
+    }
   };
   const toTerm = (stream: NodeJS.WritableStream, line: string) => {
     if (opts.silent) return;
