@@ -75,6 +75,6 @@ export function requireFile(path: string, what: string): void {
 
 /** Last `n` lines of a command's output, for error messages. */
 export function tail(text: string, n = 15): string {
-  const lines = text.trimEnd().split('\n');
+  const lines = text.trim().split('\n');
   return lines.slice(-n).join('\n');
 }

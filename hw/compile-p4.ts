@@ -15,7 +15,7 @@ import { tmpdir } from 'node:os';
 import { dirname, isAbsolute, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { $ } from 'zx';
-import { isMain, parseCli, runCli } from './cli.ts';
+import { isMain, parseCli, requireFile, runCli, tail } from './cli.ts';
 import { programForArch } from '../p4/assets.ts';
 
 const repo = resolve(dirname(fileURLToPath(import.meta.url)), '..');
@@ -119,7 +119,7 @@ export async function compileP4(opts: { arch: Arch; sdeInstall: string; source?:
   if (!opts.sdeInstall) throw new Error('SDE_INSTALL is not set: pass --sde-install or export SDE_INSTALL');
   const t = TARGETS[opts.arch];
   const source = resolve(opts.source ?? DEFAULT_SOURCE);
-  if (!existsSync(source)) throw new Error(`P4 source not found: ${source}`);
+  requireFile(source, 'P4 source');
   const bin = join(opts.sdeInstall, 'bin');
   const compiler = ['bf-p4c', 'p4c-barefoot'].map((n) => join(bin, n)).find((p) => existsSync(p));
   if (!compiler) throw new Error(`P4 compiler not found: neither ${join(bin, 'bf-p4c')} nor ${join(bin, 'p4c-barefoot')} (build the SDE with a profile that has the compiler)`);
@@ -137,7 +137,7 @@ export async function compileP4(opts: { arch: Arch; sdeInstall: string; source?:
     const run = $({ verbose: true, nothrow: true, env });
     const r = await run`${compiler} --std p4-16 --target ${t.target} --arch ${t.arch} -o ${paths.outDir} --bf-rt-schema ${paths.bfrtJson} --p4runtime-files ${join(paths.outDir, 'p4info.txt')} -I ${dirname(source)} ${wrapper}`;
     if (r.exitCode !== 0) {
-      throw new Error(`${compiler} failed for ${paths.program} (exit ${r.exitCode}):\n${(r.stderr || r.stdout).trim().split('\n').slice(-20).join('\n')}`);
+      throw new Error(`${compiler} failed for ${paths.program} (exit ${r.exitCode}):\n${tail(r.stderr || r.stdout, 20)}`);
     }
     if (!existsSync(paths.binary)) {
       const pipeDir = dirname(paths.contextJson);
@@ -146,7 +146,7 @@ export async function compileP4(opts: { arch: Arch; sdeInstall: string; source?:
       if (!bfa) throw new Error(`${compiler} produced neither ${paths.binary} nor a .bfa in ${pipeDir}`);
       if (!existsSync(bfas)) throw new Error(`assembler not found: ${bfas} (needed to turn ${bfa} into ${paths.binary})`);
       const a = await run`${bfas} ${bfa} -o ${pipeDir}`;
-      if (a.exitCode !== 0) throw new Error(`${bfas} ${bfa} failed (exit ${a.exitCode}):\n${(a.stderr || a.stdout).trim().split('\n').slice(-20).join('\n')}`);
+      if (a.exitCode !== 0) throw new Error(`${bfas} ${bfa} failed (exit ${a.exitCode}):\n${tail(a.stderr || a.stdout, 20)}`);
       // bfas may name the binary tofino.bin whatever the generation; switchd's conf wants <family>.bin.
       const plain = join(pipeDir, 'tofino.bin');
       if (!existsSync(paths.binary) && existsSync(plain)) renameSync(plain, paths.binary);
@@ -188,7 +188,7 @@ if (isMain(import.meta.url)) {
       const guess = join(repo, 'p4', 'conf', `${programForArch(arch)}.conf`);
       if (existsSync(guess)) conf = guess;
     }
-    if (conf && !existsSync(conf)) throw new Error(`switchd conf not found: ${conf}`);
+    if (conf) requireFile(conf, 'switchd conf');
     await compileP4({
       arch,
       sdeInstall: (values['sde-install'] as string | undefined) ?? process.env.SDE_INSTALL ?? '',

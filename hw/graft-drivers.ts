@@ -8,7 +8,7 @@
 import { cpSync, existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join, posix, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { isMain, need, parseCli, requireDir, runCli } from './cli.ts';
+import { isMain, need, parseCli, requireDir, requireFile, runCli } from './cli.ts';
 
 export const DEFAULT_LIST = join(dirname(fileURLToPath(import.meta.url)), 'graft-files.txt');
 
@@ -40,7 +40,7 @@ export function parseGraftList(text: string, label = 'graft list'): GraftEntry[]
 }
 
 export function readGraftList(path: string): GraftEntry[] {
-  if (!existsSync(path)) throw new Error(`graft list not found: ${path}`);
+  requireFile(path, 'graft list');
   return parseGraftList(readFileSync(path, 'utf8'), path);
 }
 

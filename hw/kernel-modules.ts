@@ -8,7 +8,7 @@
 // (bf_kpkt when the CPU port should be a kernel netdev) — choose with --modules.
 import { accessSync, constants, existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { $v, isMain, parseCli, runCli } from './cli.ts';
+import { $v, isMain, parseCli, requireFile, runCli } from './cli.ts';
 
 export const ALL_MODULES = ['bf_kdrv', 'bf_kpkt', 'bf_knet'] as const;
 /** Either of these gives switchd access to the ASIC. */
@@ -110,7 +110,7 @@ if (isMain(import.meta.url)) {
     }, USAGE);
     const modules = values.modules ? parseModuleList(values.modules as string) : [...ALL_MODULES];
     const proc = (values['proc-modules'] as string | undefined) ?? '/proc/modules';
-    if (!existsSync(proc)) throw new Error(`module list not found: ${proc}`);
+    requireFile(proc, 'module list');
     if (values.status) {
       console.log(formatStatus(moduleStatus(readFileSync(proc, 'utf8'), modules)));
       return;

@@ -7,7 +7,7 @@ import { join, resolve } from 'node:path';
 import { $ } from 'zx';
 import { parse } from 'yaml';
 import { checkPython } from './check-python.ts';
-import { isMain, need, parseCli, requireDir, runCli } from './cli.ts';
+import { isMain, need, parseCli, requireDir, requireFile, runCli, tail } from './cli.ts';
 
 export interface ProfileFacts { asic: boolean; bspPath?: string; architectures: string[] }
 
@@ -50,7 +50,7 @@ export async function profileApply(opts: { sde: string; profile: string; python?
   const sdeDir = resolve(opts.sde);
   requireDir(sdeDir, 'SDE folder (--sde)');
   const profile = resolve(opts.profile);
-  if (!existsSync(profile)) throw new Error(`profile not found: ${profile}`);
+  requireFile(profile, 'profile');
   const facts = profileFacts(readFileSync(profile, 'utf8'), profile);
   const problems = applyProblems(sdeDir, profile, facts, { model: opts.model });
   if (problems.length) throw new Error(`cannot apply ${profile}:\n  - ${problems.join('\n  - ')}`);
@@ -61,8 +61,7 @@ export async function profileApply(opts: { sde: string; profile: string; python?
   const run = $({ verbose: true, cwd: sdeDir, nothrow: true });
   const r = await run`${python} ${join('p4studio', 'p4studio')} profile apply ${profile} ${opts.extraArgs ?? []}`;
   if (r.exitCode !== 0) {
-    const tailText = (r.stderr.trim() || r.stdout.trim()).split('\n').slice(-20).join('\n');
-    throw new Error(`p4studio profile apply ${profile} failed in ${sdeDir} (exit ${r.exitCode}); last lines:\n${tailText}`);
+    throw new Error(`p4studio profile apply ${profile} failed in ${sdeDir} (exit ${r.exitCode}); last lines:\n${tail(r.stderr.trim() || r.stdout, 20)}`);
   }
   const switchd = join(sdeDir, 'install', 'bin', 'bf_switchd');
   if (!existsSync(switchd)) {

@@ -9,7 +9,7 @@
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { isMap, isSeq, parseDocument, type Document } from 'yaml';
-import { isMain, need, parseCli, runCli } from './cli.ts';
+import { isMain, need, parseCli, requireFile, runCli } from './cli.ts';
 
 export const ARCH_TO_SDE = { tf1: 'tofino', tf2: 'tofino2' } as const;
 export type Arch = keyof typeof ARCH_TO_SDE;
@@ -84,7 +84,7 @@ export function writeProfile(opts: ProfileOptions & { out: string; from?: string
   }
   let base: string | undefined;
   if (opts.from) {
-    if (!existsSync(opts.from)) throw new Error(`model profile not found: ${opts.from}`);
+    requireFile(opts.from, 'model profile');
     base = readFileSync(opts.from, 'utf8');
   }
   const text = hardwareProfileYaml(opts, base, opts.from);
