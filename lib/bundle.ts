@@ -153,10 +153,3 @@ export async function bundleRemoteDetailed(projectDir: string, opts: BundleOptio
     `${res.missing.length ? `; not yet written: ${res.missing.join(' ')}` : ''}${res.assets.length ? `; assets ${res.assets.map((a) => basename(a)).join(' ')}` : ''}`);
   return res;
 }
-
-/** Hash of one bundle's content: labels the server image so an unchanged build is skipped. */
-export async function bundleHash(projectDir: string, out: string): Promise<string> {
-  const h = await hashFile(join(projectDir, REMOTE_DIST, out));
-  if (!h) throw new Error(`bundleHash: ${join(REMOTE_DIST, out)} does not exist; run bundleRemote first`);
-  return h;
-}
