@@ -129,8 +129,7 @@ export async function clearAll(c: BfrtClient): Promise<void> {
   for (const t of DELETE_ORDER) await c.clear(t);
 }
 
-/** Insert the whole desired state into empty tables, in dependency order. */
-/** Every entry the desired state puts on the switch, per table (the same specs insertAll writes). */
+/** Every entry the desired state puts on the switch, per table in insert order (what insertAll writes, what switchMatches compares). */
 export function desiredEntries(c: BfrtClient, s: DesiredState): Map<string, EntrySpec[]> {
   const out = new Map<string, EntrySpec[]>(TABLES.map((t) => [t, []]));
   if (s.members.length) {
@@ -170,16 +169,18 @@ export async function switchMatches(c: BfrtClient, s: DesiredState): Promise<boo
   return true;
 }
 
+/** Insert the whole desired state into empty tables, in dependency order. */
 export async function insertAll(c: BfrtClient, s: DesiredState): Promise<void> {
-  if (s.members.length) {
-    await c.write(s.members.map((m) => ins(memberEntry(c, m))), 'members');
-    await c.write([ins(groupEntry(c, s.members))], 'selector group');
-    await c.write([ins(selectorEntry(c, s.lbIp))], 'node_selector');
-  }
-  const rest: Update[] = [];
-  for (const n of s.nodes.values()) rest.push(ins(forwardEntry(c, n)), ins(arpEntry(c, n)));
-  if (s.snat) rest.push(ins(snatEntry(c, s)));
-  if (rest.length) await c.write(rest, 'forward/arp/snat');
+  const e = desiredEntries(c, s);
+  const insert = async (tables: string[], label: string) => {
+    const updates = tables.flatMap((t) => e.get(t)!).map(ins);
+    if (updates.length) await c.write(updates, label);
+  };
+  // Members, the group and node_selector reference each other: one Write each, in that order.
+  await insert(['action_selector_ap'], 'members');
+  await insert(['action_selector'], 'selector group');
+  await insert(['node_selector'], 'node_selector');
+  await insert(['forward', 'arp_forward', 'client_snat'], 'forward/arp/snat');
 }
 
 export interface NodeManager {
@@ -208,6 +209,12 @@ export function createNodeManager(c: BfrtClient, cfg: ControllerConfig, log: (l:
     return run;
   };
 
+  const program = async () => {
+    await clearAll(c);
+    await insertAll(c, state);
+    log(`[nodes] programmed: ${state.members.length} members, ${state.nodes.size} forward/arp entries, snat ${state.snat ? 'on' : 'off'}`);
+  };
+
   // After a reconnect: leave a switch that kept exactly our entries alone.
   const resync = async () => {
     await configurePorts(c, state.ports, log);
@@ -215,14 +222,7 @@ export function createNodeManager(c: BfrtClient, cfg: ControllerConfig, log: (l:
       log('[nodes] switch still holds the desired entries; nothing to re-apply');
       return;
     }
-    await reapplyNow();
-  };
-
-  const reapplyNow = async () => {
-    await configurePorts(c, state.ports, log);
-    await clearAll(c);
-    await insertAll(c, state);
-    log(`[nodes] programmed: ${state.members.length} members, ${state.nodes.size} forward/arp entries, snat ${state.snat ? 'on' : 'off'}`);
+    await program();
   };
 
   const requireNode = (ipv4: string, field: string): FwdNode => {
@@ -243,7 +243,8 @@ export function createNodeManager(c: BfrtClient, cfg: ControllerConfig, log: (l:
 
     reinitialize: () => serial(async () => {
       state = desiredFromConfig(cfg);
-      await reapplyNow();
+      await configurePorts(c, state.ports, log);
+      await program();
     }),
 
     reapply: () => serial(resync),

@@ -57,7 +57,7 @@ export async function startController(opts: ControllerOptions): Promise<RunningC
   client.onReconnect(async () => {
     metrics.reconnects.inc();
     // The switch may have lost every entry (restart) or kept them (only our channel broke):
-    // clear and re-insert the desired state either way.
+    // reapply() leaves a switch that holds the desired state alone, else clears and re-inserts.
     await apply('re-apply after reconnect', () => nodes.reapply());
   });
 
