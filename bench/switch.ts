@@ -9,6 +9,7 @@
 //   npx tsx bench/switch.ts [--moves N] [--seconds S]
 import { spawn } from 'node:child_process';
 import { parseControllerConfig } from '../controller/config.ts';
+import { mean as statsMean, percentile } from '../lib/stats.ts';
 import { startController, type RunningController } from '../controller/server.ts';
 import { NAMED_UDP_SERVER, nodeInNs, waitOutput, type NsProcess } from '../controller/testkit.ts';
 import { startModel, type ModelProcess } from '../p4/model/raw-client.ts';
@@ -60,13 +61,9 @@ process.stdin.on('data', (d) => { buf += d; let i; while ((i = buf.indexOf('\\n'
 s.bind(0, () => console.log('ready'));
 `;
 
-const pct = (xs: number[], p: number) => {
-  const s = [...xs].sort((a, b) => a - b);
-  const r = (p / 100) * (s.length - 1);
-  const lo = Math.floor(r);
-  return s[lo] + (s[Math.min(lo + 1, s.length - 1)] - s[lo]) * (r - lo);
-};
-const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
+// lib/stats (R-7, the definition every report of this project uses); samples are never empty here.
+const pct = (xs: number[], p: number) => percentile(xs, p / 100) ?? NaN;
+const mean = (xs: number[]) => statsMean(xs) ?? NaN;
 
 async function iperf(serverNs: string, clientNs: string, addr: string, seconds: number): Promise<number> {
   const srv = spawn('ip', ['netns', 'exec', serverNs, 'iperf3', '-s', '-1', '-B', addr], { stdio: ['ignore', 'pipe', 'pipe'] });
