@@ -16,7 +16,7 @@ const entries = () => Object.entries(KEYS) as [string, KeyDecl][];
 function typeText(t: KeyType): string {
   switch (t.kind) {
     case 'int': return `integer${t.min !== undefined ? ` ${t.min}` : ''}${t.max !== undefined ? `–${t.max}` : ''}`;
-    case 'enum': return t.values.join(' \\| ');
+    case 'enum': return t.values.join(' | ');
     case 'string': return t.hint ? `string (${t.hint})` : 'string';
     case 'url': return t.optional ? 'url or empty' : 'url';
     case 'ssh': return 'user@host[:port]';
@@ -43,7 +43,7 @@ export function renderConfigEnv(): string {
   let group = '';
   for (const [k, d] of entries()) {
     if (d.group !== group) { group = d.group; out.push('', `# --- ${group} ${'-'.repeat(Math.max(3, 90 - group.length))}`); }
-    out.push(`# ${d.description} [${typeText(d.type).replace(/\\\|/g, '|')}]${d.flag ? ` (flag ${d.flag})` : ''}${d.secret ? ' (secret)' : ''}`);
+    out.push(`# ${d.description} [${typeText(d.type)}]${d.flag ? ` (flag ${d.flag})` : ''}${d.secret ? ' (secret)' : ''}`);
     out.push(`${k}=${envValue(d.default)}`);
   }
   return out.join('\n') + '\n';
@@ -64,8 +64,7 @@ export function renderReadmeTable(): string {
       group = d.group;
       out.push('', `### ${group}`, '', '| key | type | default | description |', '| --- | --- | --- | --- |');
     }
-    const typ = cell(typeText(d.type)).replace(/\\\\\|/g, '\\|');
-    out.push(`| \`${k}\` | ${typ} | ${d.default === '' ? '(empty)' : `\`${cell(d.default)}\``} | ${cell(d.description)}${d.flag ? ` (flag \`${d.flag}\`)` : ''}${d.secret ? ' (secret: redacted in output)' : ''} |`);
+    out.push(`| \`${k}\` | ${cell(typeText(d.type))} | ${d.default === '' ? '(empty)' : `\`${cell(d.default)}\``} | ${cell(d.description)}${d.flag ? ` (flag \`${d.flag}\`)` : ''}${d.secret ? ' (secret: redacted in output)' : ''} |`);
   }
   out.push('');
   return out.join('\n');
