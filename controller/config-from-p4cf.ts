@@ -26,10 +26,3 @@ export function controllerConfigFromP4cf(config: Config): ControllerConfig {
   // Validate here so a bad p4cf value fails on the control machine, not on the switch.
   return parseControllerConfig(raw);
 }
-
-/** The JSON text to write to the switch (program name in `name`, as in the original file). */
-export function controllerConfigJson(config: Config): string {
-  const c = controllerConfigFromP4cf(config);
-  const { program, ...rest } = c;
-  return `${JSON.stringify({ ...rest, name: program }, null, 2)}\n`;
-}
