@@ -53,6 +53,13 @@ async function nodeIdentity(host: Host, dryRun?: boolean): Promise<{ path: strin
   return { path, identity: identity ?? '' };
 }
 
+/** Best-effort removal of build/copy scratch (an image tar is node plus its libraries): a failure
+ * does not fail the phase, but is said, so the space it holds is not a surprise. */
+async function removeScratch(host: Host, rmCmd: string, log: (msg: string) => void): Promise<void> {
+  const r = await host.exec(rmCmd, { quiet: true, allowFail: true });
+  if (r.code !== 0) log(`[${host.name}] scratch left behind (${rmCmd}: ${r.stderr.trim() || `exit ${r.code}`}); remove it by hand`);
+}
+
 /** The image's id and source-hash label on `host`, or undefined when the image is absent. */
 export async function inspectImage(host: Host, image: string, o: { podman?: string } = {}): Promise<{ id: string; sourceHash: string } | undefined> {
   const format = `{{.Id}} {{index .Labels "${SOURCE_HASH_LABEL}"}}`;
@@ -95,7 +102,7 @@ export async function buildServerImage(host: Host, o: BuildImageOptions): Promis
   try {
     await host.exec(`${podmanCmd(o)} import --quiet ${changes.map((c) => sh`--change ${c}`).join(' ')} ${sh`${tar} ${o.image}`}`, { quiet: true, timeoutMs: 300_000 });
   } finally {
-    await host.exec(sh`rm -rf ${root} ${tar}`, { quiet: true, allowFail: true });
+    await removeScratch(host, sh`rm -rf ${root} ${tar}`, log);
   }
   const info = await inspectImage(host, o.image, o);
   if (o.dryRun) return { image: o.image, id: DRY.id, sourceHash, built: true };
@@ -160,8 +167,8 @@ export async function ensureImageOn(source: Host, target: Host, image: string, o
     log(`[${target.name}] loaded ${image} ${id.slice(0, 12)} from ${source.name} (${sz.stdout.trim()} bytes)`);
     return { id, copied: true, bytes: Number(sz.stdout.trim()) };
   } finally {
-    await source.exec(sh`rm -f ${srcTar}`, { quiet: true, allowFail: true });
-    await target.exec(sh`rm -f ${dstTar}`, { quiet: true, allowFail: true });
+    await removeScratch(source, sh`rm -f ${srcTar}`, log);
+    await removeScratch(target, sh`rm -f ${dstTar}`, log);
     await rm(localDir, { recursive: true, force: true });
   }
 }
