@@ -5,7 +5,7 @@
 // deep inside `p4studio profile apply`, after a long time. So check before starting: Python must
 // be 3.x with x <= 11, and `import distutils` must work (Debian/Ubuntu split it into the
 // python3-distutils package on some releases).
-import { $q, isMain, parseCli, runCli } from './cli.ts';
+import { $q, cliMain } from './cli.ts';
 
 export const MAX_MINOR = 11;
 
@@ -95,11 +95,8 @@ open-p4studio imports distutils, which Python 3.12 removed; the build's own erro
   -h, --help     this text
 `;
 
-if (isMain(import.meta.url)) {
-  runCli(async () => {
-    const { values } = parseCli(process.argv.slice(2), { python: { type: 'string' } }, USAGE);
-    const f = await checkPython((values.python as string | undefined) ?? 'python3');
-    const v = f.version!;
-    console.log(`ok: ${f.python} is Python ${v.major}.${v.minor}.${v.patch} and imports distutils`);
-  });
-}
+cliMain(import.meta.url, { python: { type: 'string' } }, USAGE, async ({ values }) => {
+  const f = await checkPython(values.python ?? 'python3');
+  const v = f.version!;
+  console.log(`ok: ${f.python} is Python ${v.major}.${v.minor}.${v.patch} and imports distutils`);
+});

@@ -1,8 +1,7 @@
 // Shared plumbing of the hw/ helpers: each helper is a module of plain functions (tested directly)
 // plus a small CLI. This file holds what every CLI needs: argument parsing with --help, printing
 // the commands it runs, and turning errors into one clear message and exit code 1.
-import { existsSync, statSync } from 'node:fs';
-import { realpathSync } from 'node:fs';
+import { existsSync, realpathSync, statSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { $ } from 'zx';
@@ -13,7 +12,7 @@ export const $v = $({ verbose: true });
 export const $q = $({ verbose: false, quiet: true });
 
 /** True when the module at `metaUrl` is the script node was started with (not imported by a test). */
-export function isMain(metaUrl: string): boolean {
+function isMain(metaUrl: string): boolean {
   const entry = process.argv[1];
   if (!entry) return false;
   try {
@@ -29,7 +28,7 @@ type Options = NonNullable<ParseArgsConfig['options']>;
  * Parse argv with node:util parseArgs; `--help` prints `usage` and exits 0; an unknown option or a
  * missing value prints the parser's message plus the usage and exits 2.
  */
-export function parseCli<O extends Options>(argv: string[], options: O, usage: string) {
+function parseCli<O extends Options>(argv: string[], options: O, usage: string) {
   const all = { ...options, help: { type: 'boolean', short: 'h' } } as O & { help: { type: 'boolean'; short: 'h' } };
   let parsed;
   try {
@@ -45,9 +44,16 @@ export function parseCli<O extends Options>(argv: string[], options: O, usage: s
   return parsed;
 }
 
-/** Run a CLI main; any thrown error becomes `error: <message>` on stderr and exit code 1. */
-export function runCli(main: () => Promise<void>): void {
-  main().then(
+/**
+ * A helper's CLI, run only when `metaUrl` is the script node was started with (a test that imports
+ * the helper gets its functions, not its CLI): parses argv with `options` as parseCli does, then runs
+ * `main`; any thrown error becomes `error: <message>` on stderr and exit code 1.
+ */
+export function cliMain<O extends Options>(
+  metaUrl: string, options: O, usage: string, main: (args: ReturnType<typeof parseCli<O>>) => Promise<void> | void,
+): void {
+  if (!isMain(metaUrl)) return;
+  (async () => main(parseCli(process.argv.slice(2), options, usage)))().then(
     () => process.exit(process.exitCode ?? 0),
     (e: unknown) => {
       const msg = e instanceof Error ? e.message : String(e);

@@ -15,7 +15,7 @@ import { tmpdir } from 'node:os';
 import { dirname, isAbsolute, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { $ } from 'zx';
-import { isMain, parseCli, requireFile, runCli, tail } from './cli.ts';
+import { cliMain, requireFile, tail } from './cli.ts';
 import { programForArch } from '../p4/assets.ts';
 
 const repo = resolve(dirname(fileURLToPath(import.meta.url)), '..');
@@ -176,24 +176,21 @@ context.json and tofino.bin / tofino2.bin exist there.
   -h, --help          this text
 `;
 
-if (isMain(import.meta.url)) {
-  runCli(async () => {
-    const { values } = parseCli(process.argv.slice(2), {
-      arch: { type: 'string' }, 'sde-install': { type: 'string' }, conf: { type: 'string' }, 'no-conf': { type: 'boolean' }, source: { type: 'string' },
-    }, USAGE);
-    const arch = ((values.arch as string | undefined) ?? process.env.ARCH ?? 'tf1') as Arch;
-    if (!(arch in TARGETS)) throw new Error(`bad --arch ${JSON.stringify(arch)}: expected tf1 or tf2`);
-    let conf = values.conf as string | undefined;
-    if (!conf && !values['no-conf']) {
-      const guess = join(repo, 'p4', 'conf', `${programForArch(arch)}.conf`);
-      if (existsSync(guess)) conf = guess;
-    }
-    if (conf) requireFile(conf, 'switchd conf');
-    await compileP4({
-      arch,
-      sdeInstall: (values['sde-install'] as string | undefined) ?? process.env.SDE_INSTALL ?? '',
-      source: values.source as string | undefined,
-      conf,
-    });
+cliMain(import.meta.url, {
+  arch: { type: 'string' }, 'sde-install': { type: 'string' }, conf: { type: 'string' }, 'no-conf': { type: 'boolean' }, source: { type: 'string' },
+}, USAGE, async ({ values }) => {
+  const arch = (values.arch ?? process.env.ARCH ?? 'tf1') as Arch;
+  if (!(arch in TARGETS)) throw new Error(`bad --arch ${JSON.stringify(arch)}: expected tf1 or tf2`);
+  let conf = values.conf;
+  if (!conf && !values['no-conf']) {
+    const guess = join(repo, 'p4', 'conf', `${programForArch(arch)}.conf`);
+    if (existsSync(guess)) conf = guess;
+  }
+  if (conf) requireFile(conf, 'switchd conf');
+  await compileP4({
+    arch,
+    sdeInstall: values['sde-install'] ?? process.env.SDE_INSTALL ?? '',
+    source: values.source,
+    conf,
   });
-}
+});

@@ -9,7 +9,7 @@
 // original Makefile did, because the package names carry it.
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, renameSync, rmSync, statSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
-import { $v, isMain, need, parseCli, requireFile, runCli } from './cli.ts';
+import { $v, cliMain, need, requireFile } from './cli.ts';
 
 /** Entries the top-level SDE folder must have (a trailing / means a directory). */
 export const SDE_LAYOUT = ['p4studio/', 'packages/'] as const;
@@ -100,17 +100,14 @@ and unpacks packages/bf-drivers-<version>.tgz to DIR/bf-sde-<version>/bf-drivers
   -h, --help       this text
 `;
 
-if (isMain(import.meta.url)) {
-  runCli(async () => {
-    const { values } = parseCli(process.argv.slice(2), {
-      tarball: { type: 'string' }, to: { type: 'string' }, force: { type: 'boolean' },
-    }, USAGE);
-    const tarball = need(values.tarball as string | undefined, '--tarball', 'the bf-sde-X.Y.Z.tgz archive');
-    const to = need(values.to as string | undefined, '--to', 'the folder to extract into');
-    const r = await extractSde(tarball, to, { force: Boolean(values.force) });
-    console.log(`SDE version: ${r.version}`);
-    console.log(`SDE folder:  ${r.sdeDir}`);
-    console.log(`bf-drivers:  ${r.bfDriversDir}   (pass as --from to hw/graft-drivers.ts)`);
-  });
-}
+cliMain(import.meta.url, {
+  tarball: { type: 'string' }, to: { type: 'string' }, force: { type: 'boolean' },
+}, USAGE, async ({ values }) => {
+  const tarball = need(values.tarball, '--tarball', 'the bf-sde-X.Y.Z.tgz archive');
+  const to = need(values.to, '--to', 'the folder to extract into');
+  const r = await extractSde(tarball, to, { force: Boolean(values.force) });
+  console.log(`SDE version: ${r.version}`);
+  console.log(`SDE folder:  ${r.sdeDir}`);
+  console.log(`bf-drivers:  ${r.bfDriversDir}   (pass as --from to hw/graft-drivers.ts)`);
+});
 

@@ -8,7 +8,7 @@
 import { cpSync, existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join, posix, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { isMain, need, parseCli, requireDir, requireFile, runCli } from './cli.ts';
+import { cliMain, need, requireDir, requireFile } from './cli.ts';
 
 export const DEFAULT_LIST = join(dirname(fileURLToPath(import.meta.url)), 'graft-files.txt');
 
@@ -178,16 +178,13 @@ Every entry is checked first: if any is missing, all missing paths are listed an
   -h, --help    this text
 `;
 
-if (isMain(import.meta.url)) {
-  runCli(async () => {
-    const { values } = parseCli(process.argv.slice(2), {
-      from: { type: 'string' }, to: { type: 'string' }, list: { type: 'string' }, 'dry-run': { type: 'boolean' },
-    }, USAGE);
-    graftDrivers({
-      from: need(values.from as string | undefined, '--from', 'the proprietary bf-drivers-<version> folder'),
-      to: need(values.to as string | undefined, '--to', "open-p4studio's pkgsrc/bf-drivers folder"),
-      list: values.list as string | undefined,
-      dryRun: Boolean(values['dry-run']),
-    });
+cliMain(import.meta.url, {
+  from: { type: 'string' }, to: { type: 'string' }, list: { type: 'string' }, 'dry-run': { type: 'boolean' },
+}, USAGE, async ({ values }) => {
+  graftDrivers({
+    from: need(values.from, '--from', 'the proprietary bf-drivers-<version> folder'),
+    to: need(values.to, '--to', "open-p4studio's pkgsrc/bf-drivers folder"),
+    list: values.list,
+    dryRun: Boolean(values['dry-run']),
   });
-}
+});

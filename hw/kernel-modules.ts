@@ -8,7 +8,7 @@
 // (bf_kpkt when the CPU port should be a kernel netdev) — choose with --modules.
 import { accessSync, constants, existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { $v, isMain, parseCli, requireFile, runCli } from './cli.ts';
+import { $v, cliMain, requireFile } from './cli.ts';
 
 export const ALL_MODULES = ['bf_kdrv', 'bf_kpkt', 'bf_knet'] as const;
 /** Either of these gives switchd access to the ASIC. */
@@ -103,22 +103,19 @@ bf_kdrv and bf_kpkt both bind the ASIC's PCIe device; most setups load one of th
   -h, --help          this text
 `;
 
-if (isMain(import.meta.url)) {
-  runCli(async () => {
-    const { values } = parseCli(process.argv.slice(2), {
-      status: { type: 'boolean' }, 'sde-install': { type: 'string' }, modules: { type: 'string' }, 'proc-modules': { type: 'string' },
-    }, USAGE);
-    const modules = values.modules ? parseModuleList(values.modules as string) : [...ALL_MODULES];
-    const proc = (values['proc-modules'] as string | undefined) ?? '/proc/modules';
-    requireFile(proc, 'module list');
-    if (values.status) {
-      console.log(formatStatus(moduleStatus(readFileSync(proc, 'utf8'), modules)));
-      return;
-    }
-    const status = await loadModules({
-      sdeInstall: (values['sde-install'] as string | undefined) ?? process.env.SDE_INSTALL ?? '',
-      modules, procModules: proc,
-    });
-    console.log(formatStatus(status));
+cliMain(import.meta.url, {
+  status: { type: 'boolean' }, 'sde-install': { type: 'string' }, modules: { type: 'string' }, 'proc-modules': { type: 'string' },
+}, USAGE, async ({ values }) => {
+  const modules = values.modules ? parseModuleList(values.modules) : [...ALL_MODULES];
+  const proc = values['proc-modules'] ?? '/proc/modules';
+  requireFile(proc, 'module list');
+  if (values.status) {
+    console.log(formatStatus(moduleStatus(readFileSync(proc, 'utf8'), modules)));
+    return;
+  }
+  const status = await loadModules({
+    sdeInstall: values['sde-install'] ?? process.env.SDE_INSTALL ?? '',
+    modules, procModules: proc,
   });
-}
+  console.log(formatStatus(status));
+});

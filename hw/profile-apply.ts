@@ -7,7 +7,7 @@ import { join, resolve } from 'node:path';
 import { $ } from 'zx';
 import { parse } from 'yaml';
 import { checkPython } from './check-python.ts';
-import { isMain, need, parseCli, requireDir, requireFile, runCli, tail } from './cli.ts';
+import { cliMain, need, requireDir, requireFile, tail } from './cli.ts';
 
 export interface ProfileFacts { asic: boolean; bspPath?: string; architectures: string[] }
 
@@ -85,17 +85,14 @@ Output streams as the build runs; afterwards DIR/install/bin/bf_switchd must exi
   -h, --help       this text
 `;
 
-if (isMain(import.meta.url)) {
-  runCli(async () => {
-    const { values, positionals } = parseCli(process.argv.slice(2), {
-      sde: { type: 'string' }, profile: { type: 'string' }, python: { type: 'string' }, model: { type: 'boolean' },
-    }, USAGE);
-    await profileApply({
-      sde: need(values.sde as string | undefined, '--sde', 'the open-p4studio folder'),
-      profile: need(values.profile as string | undefined, '--profile', 'the profile YAML'),
-      python: values.python as string | undefined,
-      model: Boolean(values.model),
-      extraArgs: positionals,
-    });
+cliMain(import.meta.url, {
+  sde: { type: 'string' }, profile: { type: 'string' }, python: { type: 'string' }, model: { type: 'boolean' },
+}, USAGE, async ({ values, positionals }) => {
+  await profileApply({
+    sde: need(values.sde, '--sde', 'the open-p4studio folder'),
+    profile: need(values.profile, '--profile', 'the profile YAML'),
+    python: values.python,
+    model: Boolean(values.model),
+    extraArgs: positionals,
   });
-}
+});

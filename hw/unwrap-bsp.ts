@@ -6,7 +6,7 @@
 // so the folder is renamed. open-p4studio's graft script does not handle the BSP at all.
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, renameSync, rmSync, statSync } from 'node:fs';
 import { join, relative, resolve } from 'node:path';
-import { $v, isMain, need, parseCli, requireDir, runCli } from './cli.ts';
+import { $v, cliMain, need, requireDir } from './cli.ts';
 
 const INNER = /^bf-platforms-.+\.(tgz|tar\.gz)$/;
 
@@ -83,17 +83,14 @@ renames bf-platforms-<version>/ to exactly PKGSRC/bf-platforms (the name the SDE
   -h, --help      this text
 `;
 
-if (isMain(import.meta.url)) {
-  runCli(async () => {
-    const { values } = parseCli(process.argv.slice(2), {
-      bsp: { type: 'string' }, pkgsrc: { type: 'string' }, force: { type: 'boolean' },
-    }, USAGE);
-    const r = await unwrapBsp(
-      need(values.bsp as string | undefined, '--bsp', 'the outer BSP archive'),
-      need(values.pkgsrc as string | undefined, '--pkgsrc', "open-p4studio's pkgsrc folder"),
-      { force: Boolean(values.force) },
-    );
-    console.log(`inner archive: ${r.innerArchive}`);
-    console.log(`${r.extractedAs}/ → ${r.platformsDir}`);
-  });
-}
+cliMain(import.meta.url, {
+  bsp: { type: 'string' }, pkgsrc: { type: 'string' }, force: { type: 'boolean' },
+}, USAGE, async ({ values }) => {
+  const r = await unwrapBsp(
+    need(values.bsp, '--bsp', 'the outer BSP archive'),
+    need(values.pkgsrc, '--pkgsrc', "open-p4studio's pkgsrc folder"),
+    { force: Boolean(values.force) },
+  );
+  console.log(`inner archive: ${r.innerArchive}`);
+  console.log(`${r.extractedAs}/ → ${r.platformsDir}`);
+});

@@ -9,7 +9,7 @@
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { isMap, isSeq, parseDocument, type Document } from 'yaml';
-import { isMain, need, parseCli, requireFile, runCli } from './cli.ts';
+import { cliMain, need, requireFile } from './cli.ts';
 
 export const ARCH_TO_SDE = { tf1: 'tofino', tf2: 'tofino2' } as const;
 export type Arch = keyof typeof ARCH_TO_SDE;
@@ -109,21 +109,18 @@ comments are kept.
   -h, --help        this text
 `;
 
-if (isMain(import.meta.url)) {
-  runCli(async () => {
-    const { values } = parseCli(process.argv.slice(2), {
-      bsp: { type: 'string' }, arch: { type: 'string' }, out: { type: 'string' }, from: { type: 'string' },
-      platform: { type: 'string' }, 'no-bsp-check': { type: 'boolean' },
-    }, USAGE);
-    const out = need(values.out as string | undefined, '--out', 'the profile file to write');
-    writeProfile({
-      bspPath: need(values.bsp as string | undefined, '--bsp', 'the BSP archive (bsp-path)'),
-      arch: ((values.arch as string | undefined) ?? 'tf1') as Arch,
-      platform: (values.platform as PlatformVariant | undefined) ?? 'newport',
-      out,
-      from: values.from as string | undefined,
-      requireBsp: !values['no-bsp-check'],
-    });
-    console.log(`wrote ${resolve(out)}`);
+cliMain(import.meta.url, {
+  bsp: { type: 'string' }, arch: { type: 'string' }, out: { type: 'string' }, from: { type: 'string' },
+  platform: { type: 'string' }, 'no-bsp-check': { type: 'boolean' },
+}, USAGE, async ({ values }) => {
+  const out = need(values.out, '--out', 'the profile file to write');
+  writeProfile({
+    bspPath: need(values.bsp, '--bsp', 'the BSP archive (bsp-path)'),
+    arch: (values.arch ?? 'tf1') as Arch,
+    platform: (values.platform as PlatformVariant | undefined) ?? 'newport',
+    out,
+    from: values.from,
+    requireBsp: !values['no-bsp-check'],
   });
-}
+  console.log(`wrote ${resolve(out)}`);
+});
