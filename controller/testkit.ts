@@ -17,20 +17,6 @@ export async function api(url: string, method: 'GET' | 'POST', path: string, bod
   return { status: res.status, body: parsed };
 }
 
-/** Poll `fn` until it returns a truthy value; bounded in time. */
-export async function waitFor<T>(fn: () => Promise<T>, ms: number, what: string, everyMs = 100): Promise<T> {
-  const end = Date.now() + ms;
-  let last: unknown;
-  while (Date.now() < end) {
-    try {
-      const v = await fn();
-      if (v) return v;
-    } catch (e) { last = e; }
-    await new Promise((r) => setTimeout(r, everyMs));
-  }
-  throw new Error(`timed out after ${ms} ms waiting for ${what}${last ? `: ${(last as Error).message}` : ''}`);
-}
-
 // ---- namespaces and processes inside them (root only) ----------------------------------------
 
 export interface NsProcess { pid: number; output(): string; exited: Promise<number>; stop(): Promise<void> }

@@ -8,7 +8,8 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseControllerConfig } from '../controller/config.ts';
 import { startController, type RunningController } from '../controller/server.ts';
-import { api, freePort, waitFor } from '../controller/testkit.ts';
+import { api, freePort } from '../controller/testkit.ts';
+import { waitFor } from '../experiments/workload/procs.ts';
 import { startModel, type ModelProcess } from '../p4/model/raw-client.ts';
 
 const H2 = '192.168.12.2';
@@ -245,12 +246,12 @@ describe('controller: switch errors, token, reconnect, CLI', () => {
       expect((await api(ctl.url, 'POST', '/deleteClientSnat')).status).toBe(200);
 
       await model.stop('SIGKILL');
-      await waitFor(async () => (await api(ctl.url, 'GET', '/health')).status === 503, 15_000, 'health 503 after the switch died');
+      await waitFor('health 503 after the switch died', async () => (await api(ctl.url, 'GET', '/health')).status === 503, 15_000);
       const during = await api(ctl.url, 'POST', '/updateForward', { ipv4: H2, sw_port: 140 });
       expect(during.status).toBe(503);
 
       model = await startModel({ listen: addr, dry: true, ports: [[140, 'p4ct-dry140'], [148, 'p4ct-dry148']] });
-      await waitFor(async () => (await api(ctl.url, 'GET', '/health')).status === 200, 30_000, 'health 200 after the switch came back');
+      await waitFor('health 200 after the switch came back', async () => (await api(ctl.url, 'GET', '/health')).status === 200, 30_000);
       const t = await tables(ctl.url);
       // The state after the API calls, not the config's: H2 on 148, SNAT deleted.
       expect(fwd(t, H2)?.data.port).toBe(148);
@@ -295,19 +296,19 @@ describe('controller: switch errors, token, reconnect, CLI', () => {
     let r = relay();
     const logs: string[] = [];
     try {
-      await waitFor(async () => new Promise<boolean>((res) => {
+      await waitFor('socat relay listening', async () => new Promise<boolean>((res) => {
         const sock = net.connect(relayPort, '127.0.0.1', () => { sock.destroy(); res(true); });
         sock.on('error', () => res(false));
-      }), 10_000, 'socat relay listening');
+      }), 10_000);
       const cfg = parseControllerConfig(rawConfig(`127.0.0.1:${relayPort}`));
       await withController({ config: cfg, port: 0, log: (l) => logs.push(l) }, async (ctl) => {
         await ctl.ready;
         expect((await api(ctl.url, 'POST', '/updateForward', { ipv4: H2, sw_port: 148 })).status).toBe(200);
         const writesBefore = logs.filter((l) => l.includes('[bfrt] write')).length;
         killRelay(r);
-        await waitFor(async () => ctl.client.state().connected === false, 15_000, 'controller notices the broken channel');
+        await waitFor('controller notices the broken channel', async () => ctl.client.state().connected === false, 15_000);
         r = relay();
-        await waitFor(async () => ctl.client.state().reconnects === 1 && (await api(ctl.url, 'GET', '/health')).status === 200, 30_000, 'reconnected and healthy');
+        await waitFor('reconnected and healthy', async () => ctl.client.state().reconnects === 1 && (await api(ctl.url, 'GET', '/health')).status === 200, 30_000);
         expect(logs.some((l) => /nothing to re-apply/.test(l))).toBe(true);
         expect(logs.filter((l) => l.includes('[bfrt] write')).length).toBe(writesBefore);
         expect(fwd(await tables(ctl.url), H2)?.data.port).toBe(148);
@@ -330,7 +331,7 @@ describe('controller: switch errors, token, reconnect, CLI', () => {
     child.stderr.on('data', (d) => { out += d; });
     try {
       const url = `http://127.0.0.1:${port}`;
-      await waitFor(async () => (await api(url, 'GET', '/health')).status === 200, 30_000, `CLI controller healthy (${out.slice(-500)})`);
+      await waitFor(`CLI controller healthy (${out.slice(-500)})`, async () => (await api(url, 'GET', '/health')).status === 200, 30_000);
       expect((await api(url, 'GET', '/tables')).status).toBe(401);
       const t = await api(url, 'GET', '/tables', undefined, 'cli-token');
       expect(t.status).toBe(200);
