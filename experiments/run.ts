@@ -4,7 +4,8 @@
 import { existsSync, statSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { ConfigError, formatConfig, loadConfig, localPath, type LoadedConfig } from '../lib/config.ts';
+import { CONFIG_FLAGS, ConfigError, FLAG_KEYS, formatConfig, loadConfig, localPath, type LoadedConfig } from '../lib/config.ts';
+import { KEYS } from '../lib/config-keys.ts';
 import { createCleanup, installSignalHandlers, InterruptedError, writeErrorLog } from '../lib/cleanup.ts';
 import { createContext, type RunContext } from '../lib/context.ts';
 import { createLogger, formatDuration, type Logger } from '../lib/log.ts';
@@ -30,10 +31,7 @@ Phase selection:
 Configuration (later wins: config.env < config_hw.env/--config < environment < flags):
   --config FILE          hardware overlay file (default: config_hw.env when present)
   --set KEY=VALUE        set any declared key
-  --steady-state SECS    STEADY_STATE
-  --post-migration SECS  POST_MIGRATION
-  --migrations N         MIGRATIONS
-  --print-config         print the effective config with the origin of every value, and exit
+${[...FLAG_KEYS].map(([flag, key]) => `  ${`${flag} ${KEYS[key].type.kind === 'duration' ? 'SECS' : 'N'}`.padEnd(23)}${key}\n`).join('')}  --print-config         print the effective config with the origin of every value, and exit
 
   --help                 this text
 
@@ -53,7 +51,6 @@ export interface Cli {
   configArgs: string[];
 }
 
-const CONFIG_FLAGS = new Set(['--config', '--set', '--steady-state', '--post-migration', '--migrations']);
 const VALUE_FLAGS = new Set(['--phase', '--from', '--to', '--skip', '--resume', ...CONFIG_FLAGS]);
 const BOOL_FLAGS = new Set(['--help', '-h', '--list', '--print-config', '--dry-run']);
 

@@ -212,9 +212,13 @@ export function readEnvFile(path: string, label = basename(path)): FileEntry[] {
 
 export interface ConfigFlags { configFile?: string; sets: { key: string; value: string; origin: string }[] }
 
-const FLAG_KEYS = new Map<string, KeyName>(
+/** Flags that set one key each (`--steady-state` → STEADY_STATE), as declared in lib/config-keys.ts. */
+export const FLAG_KEYS: ReadonlyMap<string, KeyName> = new Map(
   KEY_NAMES.filter((k) => (KEYS[k] as { flag?: string }).flag).map((k) => [(KEYS[k] as { flag?: string }).flag!, k]),
 );
+
+/** Every flag loadConfig reads from argv; each takes a value. */
+export const CONFIG_FLAGS: ReadonlySet<string> = new Set(['--config', '--set', ...FLAG_KEYS.keys()]);
 
 /** The config flags of argv (others are left to the caller). Accepts `--flag value` and `--flag=value`. */
 export function parseConfigFlags(argv: string[]): ConfigFlags {
@@ -223,8 +227,7 @@ export function parseConfigFlags(argv: string[]): ConfigFlags {
     const arg = argv[i];
     const eq = arg.indexOf('=');
     const name = arg.startsWith('--') && eq > 0 ? arg.slice(0, eq) : arg;
-    const isConfigFlag = name === '--config' || name === '--set' || FLAG_KEYS.has(name);
-    if (!isConfigFlag) continue;
+    if (!CONFIG_FLAGS.has(name)) continue;
     let value: string | undefined;
     if (name !== arg) value = arg.slice(eq + 1);
     else {
