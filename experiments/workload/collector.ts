@@ -73,8 +73,9 @@ async function main(): Promise<void> {
   if (interval < 50) throw new Error(`collector: --interval ${args.interval} is too short (expected at least 50 ms)`);
   const note = (msg: string) => appendFileSync(args.log, `${new Date().toISOString()} ${msg}\n`);
 
-  if (existsSync(args.out) && readFileSync(args.out, 'utf8').length > 0) {
-    const first = readFileSync(args.out, 'utf8').split('\n', 1)[0];
+  const existing = existsSync(args.out) ? readFileSync(args.out, 'utf8') : '';
+  if (existing.length > 0) {
+    const first = existing.split('\n', 1)[0];
     if (first !== csvHeader()) throw new Error(`collector: ${args.out} exists with a different header; refusing to append (move it away)`);
   } else appendFileSync(args.out, csvHeader() + '\n');
 
