@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { $ } from 'zx';
 import { analyzeRun } from '../experiments/analysis/analyze.ts';
+import { percentile } from '../lib/stats.ts';
 import { writeSyntheticRun } from '../test/fixtures/analysis/generate.ts';
 
 const GOAL_MS = 10_000;
@@ -14,7 +15,7 @@ const repsArg = process.argv.indexOf('--reps');
 const reps = repsArg > 0 ? Number(process.argv[repsArg + 1]) : 3;
 if (!Number.isInteger(reps) || reps < 1 || reps > 20) throw new Error(`--reps must be an integer 1-20, got ${process.argv[repsArg + 1]}`);
 
-const median = (xs: number[]) => { const s = [...xs].sort((a, b) => a - b); return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2; };
+const median = (xs: number[]) => percentile(xs, 0.5)!;
 const root = mkdtempSync(join(tmpdir(), 'p4an-bench-'));
 try {
   const run = writeSyntheticRun(join(root, 'run_bench'), { format: 'p4cf', migrations: 20, seed: 99, steadyS: 15, postS: 25 });
