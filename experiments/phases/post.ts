@@ -2,6 +2,7 @@
 // (collector first, so the last CSV row is still live; then the load generator, whose log is fetched).
 import type { Phase } from '../../lib/phases.ts';
 import { countdown } from './migrate.ts';
+import { stopWorkload } from './workload.ts';
 
 export const phase: Phase = {
   name: 'post',
@@ -11,13 +12,6 @@ export const phase: Phase = {
   writes: [],
   async run(ctx) {
     if (ctx.config.MIGRATIONS > 0) await countdown(ctx, 'post-migration (last)', ctx.config.POST_MIGRATION);
-    let mod: { stopWorkload?: (c: typeof ctx) => Promise<void> };
-    try {
-      mod = await import('./workload.ts');
-    } catch (e) {
-      throw new Error(`post: cannot load experiments/phases/workload.ts for stopWorkload(): ${(e as Error).message}`);
-    }
-    if (typeof mod.stopWorkload !== 'function') throw new Error('post: experiments/phases/workload.ts exports no stopWorkload(ctx)');
-    await mod.stopWorkload(ctx);
+    await stopWorkload(ctx);
   },
 };
