@@ -103,15 +103,11 @@ export async function loadPhases(env = process.env): Promise<Phase[]> {
 }
 
 function listText(phases: Phase[]): string {
-  const width = Math.max(...PHASE_ORDER.map((n) => n.length), ...phases.map((p) => p.name.length));
-  const lines = phases.map((p, i) => {
+  const width = Math.max(...phases.map((p) => p.name.length));
+  return phases.map((p, i) => {
     const io = [p.reads.length ? `reads ${p.reads.join(',')}` : '', p.writes.length ? `writes ${p.writes.join(',')}` : ''].filter(Boolean).join('; ');
     return `${String(i + 1).padStart(2)}. ${p.name.padEnd(width)}  ${p.description}${io ? `  [${io}]` : ''}`;
-  });
-  const missing = PHASE_ORDER.filter((n) => !phases.some((p) => p.name === n));
-  if (missing.length && phases.some((p) => (PHASE_ORDER as readonly string[]).includes(p.name)))
-    lines.push('', `not implemented yet: ${missing.join(' ')}`);
-  return lines.join('\n');
+  }).join('\n');
 }
 
 function errorHost(e: unknown): string | undefined {

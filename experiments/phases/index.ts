@@ -1,5 +1,5 @@
-// The ordered phase registry: the run order is the order of this list (see PHASE_ORDER in
-// lib/phases.ts). `--list` names the phases that have no file yet.
+// The ordered phase registry: the run order is the order of this list, which test/phases.test.ts
+// holds to PHASE_ORDER in lib/phases.ts.
 import type { Phase } from '../../lib/phases.ts';
 import * as testbed from './testbed.ts';
 import * as preflight from './preflight.ts';
