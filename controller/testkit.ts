@@ -67,10 +67,3 @@ const s = dgram.createSocket('udp4');
 s.on('message', (m, r) => s.send(Buffer.concat([Buffer.from(name + ':'), m]), r.port, r.address));
 s.bind(Number(port), () => console.log('listening ' + port));
 `;
-
-/** `ip -s -j link` rx packet count of an interface inside a namespace (netlink, so the right netns). */
-export async function rxPackets(ns: string, ifname: string): Promise<number> {
-  const { execFileSync } = await import('node:child_process');
-  const out = execFileSync('ip', ['-n', ns, '-s', '-j', 'link', 'show', 'dev', ifname], { timeout: 10_000 }).toString();
-  return Number(JSON.parse(out)[0].stats64.rx.packets);
-}

@@ -5,9 +5,9 @@ import { execFileSync } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseControllerConfig } from '../controller/config.ts';
 import { startController, type RunningController } from '../controller/server.ts';
-import { api, nodeInNs, NAMED_ECHO_SERVER, rxPackets, waitOutput, type NsProcess } from '../controller/testkit.ts';
+import { api, nodeInNs, NAMED_ECHO_SERVER, waitOutput, type NsProcess } from '../controller/testkit.ts';
 import { startModel, type ModelProcess } from '../p4/model/raw-client.ts';
-import { inNs, isRoot, netns } from './helpers/netns.ts';
+import { inNs, isRoot, netns, rxPackets } from './helpers/netns.ts';
 
 const P = 'p4ct-';
 const NS = { sw: `${P}dsw`, sv: `${P}dsv`, s3: `${P}ds3`, cl: `${P}dcl` };

@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { type ModelProcess, type RawClient, ipBytes, macBytes, rawClient, resolver, startModel, uintBytes } from '../p4/model/raw-client.ts';
-import { inNs, isRoot, netns } from './helpers/netns.ts';
+import { inNs, isRoot, netns, rxPackets } from './helpers/netns.ts';
 
 const P = 'p4md-';
 const PROGRAM = 'tna_load_balancer';
@@ -95,11 +95,6 @@ describe.skipIf(skip)('switch model data plane (nftables, namespaces p4md-*)', (
       { field_id: r.dataId(t, '$ACTION_MEMBER_ID'), int_arr_val: { val: members } },
       { field_id: r.dataId(t, '$ACTION_MEMBER_STATUS'), bool_arr_val: { val: active } },
     ] } };
-  };
-  const nsRx = async (ns: string, dev: string) => {
-    // nsenter keeps the root's /sys: read the counter with ip instead.
-    const j = JSON.parse(await inNs(ns, 'ip', ['-j', '-s', 'link', 'show', 'dev', dev]));
-    return Number(j[0].stats64.rx.packets);
   };
 
   beforeAll(async () => {
@@ -202,7 +197,7 @@ describe.skipIf(skip)('switch model data plane (nftables, namespaces p4md-*)', (
   });
 
   it('moves a live TCP connection to another port when the forward entry is modified', async () => {
-    const before = await nsRx(H.a.ns, `${P}a1`);
+    const before = await rxPackets(H.a.ns, `${P}a1`);
     const live = runClient(H.client.ns, H.a.ip, DIRECT, 1, 40, 50, 1);
     await new Promise((res) => setTimeout(res, 800));
     await w('MODIFY', fwd(H.a.ip, H.a2.port, H.a2.mac));
@@ -211,7 +206,7 @@ describe.skipIf(skip)('switch model data plane (nftables, namespaces p4md-*)', (
       expect(f.error).toBeNull();
       expect(f.replies.length).toBe(40);
       // The later messages of the same connection came in over the second link.
-      expect((await nsRx(H.a.ns, `${P}a1`)) - before).toBeGreaterThanOrEqual(10);
+      expect((await rxPackets(H.a.ns, `${P}a1`)) - before).toBeGreaterThanOrEqual(10);
     } finally {
       await w('MODIFY', fwd(H.a.ip, H.a.port, H.a.mac));
     }

@@ -27,6 +27,12 @@ export async function sh(cmd: string, args: string[], opts: { timeoutMs?: number
 export const inNs = (ns: string, cmd: string, args: string[], opts?: { timeoutMs?: number; input?: string }) =>
   sh('nsenter', [`--net=/run/netns/${ns}`, cmd, ...args], opts);
 
+/** Received packets of an interface inside a namespace (from netlink: nsenter would keep the root's /sys). */
+export async function rxPackets(ns: string, ifname: string): Promise<number> {
+  const out = await sh('ip', ['-n', ns, '-s', '-j', 'link', 'show', 'dev', ifname]);
+  return Number(JSON.parse(out)[0].stats64.rx.packets);
+}
+
 export interface Netns {
   /** Adds a namespace with loopback up. */
   add(name: string): Promise<string>;
