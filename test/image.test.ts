@@ -4,6 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { isRoot } from './helpers/env.ts';
 import { createLocalHost, sh, type Host } from '../lib/remote.ts';
 import { bundleRemote } from '../lib/bundle.ts';
 import { ensureImageOn, ensureServerImage, inspectImage, parseLdd, SOURCE_HASH_LABEL } from '../experiments/workload/image.ts';
@@ -15,7 +16,6 @@ import { createCleanup } from '../lib/cleanup.ts';
 import { openState } from '../lib/rundir.ts';
 import { phase as imagesPhase } from '../experiments/phases/images.ts';
 
-const isRoot = process.getuid?.() === 0;
 if (!isRoot) console.warn('image.test: skipping the podman/namespace tests: they need root (podman storage, ip netns)');
 
 const projectDir = resolve(import.meta.dirname, '..');

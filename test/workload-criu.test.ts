@@ -5,12 +5,12 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { isRoot } from './helpers/env.ts';
 import { createLocalHost, sh } from '../lib/remote.ts';
 import { bundleRemote } from '../lib/bundle.ts';
 import { ensureServerImage } from '../experiments/workload/image.ts';
 import { waitFor } from '../experiments/workload/procs.ts';
 
-const isRoot = process.getuid?.() === 0;
 if (!isRoot) console.warn('workload-criu.test: skipping: needs root (namespaces, podman, CRIU)');
 
 const projectDir = resolve(import.meta.dirname, '..');
