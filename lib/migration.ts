@@ -14,7 +14,7 @@ import { controllerFor } from './controller-client.ts';
 import { waitForHttp } from './health.ts';
 import { diagnoseRestore, formatDiagnosis } from './migration-diagnosis.ts';
 import {
-  inNetns, PID_VAR, serverNode, type ServerName,
+  inNetns, serverNode, type ServerName,
 } from './migration-net.ts';
 import { computeTiming, formatTimingTxt, nowNs, type MigrationMarks, type MigrationTiming } from './migration-timing.ts';
 import { calibrateTransfer, type TransferMethod } from './migration-transfer.ts';
@@ -261,12 +261,15 @@ export async function migrate(ctx: MigrationContext, opts: MigrateOptions): Prom
 
     // ---- post-switch ---------------------------------------------------------------------------
     const lw = ctx.host('lakewood');
+    // best effort (an empty cache flushes fine), but a failure is reported
+    const warnFlush = (where: string) => (r: { stdout: string; stderr: string; code: number }) => {
+      const failed = r.code !== 0 ? `exit ${r.code}: ${tail(r.stderr, 3)}` : r.stdout.split('\n').find((l) => l.startsWith(FLUSH_FAILED))?.slice(FLUSH_FAILED.length);
+      if (failed) ctx.log.warn(`${tag}: ip tcp_metrics flush on ${where} failed: ${failed.trim()}`);
+    };
     await Promise.all([
-      dst.exec(inNetns(pid || PID_VAR, 'ip tcp_metrics flush all 2>/dev/null || true'), { quiet: true, allowFail: true }),
-      lw.exec([
-        'ip tcp_metrics flush all 2>/dev/null || true',
-        sh`ip neigh replace ${c.H2_IP} lladdr ${c.H2_MAC.toLowerCase()} dev ${c.MACSHIM_IF} nud permanent`,
-      ].join('\n'), { quiet: true }),
+      dst.exec(inNetns(pid, FLUSH_TCP_METRICS), { quiet: true, allowFail: true }).then(warnFlush(`the container on ${target}`)),
+      lw.exec([FLUSH_TCP_METRICS, sh`ip neigh replace ${c.H2_IP} lladdr ${c.H2_MAC.toLowerCase()} dev ${c.MACSHIM_IF} nud permanent`].join('\n'), { quiet: true })
+        .then(warnFlush('lakewood')),
       ctx.dryRun ? Promise.resolve() : markCollector(ctx),
     ]);
     m.end = nowNs();
@@ -315,6 +318,11 @@ export async function migrate(ctx: MigrationContext, opts: MigrateOptions): Prom
 }
 
 const round3 = (x: number) => Math.round(x * 1000) / 1000;
+
+// After the switch both TCP ends (container, shim on lakewood) drop the per-destination metrics
+// (RTT, ssthresh) cached from before the migration; a failed flush prints a line, not an exit.
+const FLUSH_FAILED = 'FLUSH-FAILED';
+const FLUSH_TCP_METRICS = `if ! out=$(ip tcp_metrics flush all 2>&1); then echo "${FLUSH_FAILED} $out"; fi`;
 
 /** The server's PID and container id as last recorded (build or the previous restore). */
 function knownServer(ctx: MigrationContext): { pid: number; id: string } | undefined {
