@@ -4,9 +4,10 @@
 import type { Phase, RunContext } from '../../lib/phases.ts';
 import { sh, type Host } from '../../lib/remote.ts';
 
-type Tool = { name: string; version: string };
+// `version` is a shell snippet printing one line; only run when the tool exists. Tools sharing an
+// `either` group are alternatives: one of them is enough.
+type Tool = { name: string; version: string; either?: string };
 
-// `version` is a shell snippet printing one line; only run when the tool exists.
 const T = (name: string, version = `${name} --version 2>&1 | head -n1`): Tool => ({ name, version });
 
 const SERVER_TOOLS: Tool[] = [
@@ -14,7 +15,8 @@ const SERVER_TOOLS: Tool[] = [
   T('ip', 'ip -V 2>&1 | head -n1'), T('nsenter'), T('socat', 'socat -V 2>&1 | grep -i "socat version" | head -n1'),
   T('ss', 'ss -V 2>&1 | head -n1'),
 ];
-const FIREWALL_TOOLS: Tool[] = [T('nft'), T('iptables')];
+// nft or iptables: either can hold the RST-drop rule.
+const FIREWALL_TOOLS: Tool[] = [{ ...T('nft'), either: 'firewall' }, { ...T('iptables'), either: 'firewall' }];
 const LOCAL_SWITCH_TOOLS: Tool[] = [T('node'), T('ip', 'ip -V 2>&1 | head -n1'), T('nft')];
 const HW_SWITCH_TOOLS: Tool[] = [T('node')];
 
@@ -45,7 +47,11 @@ async function checkHost(ctx: RunContext, host: Host, tools: Tool[], extra: (h: 
   } catch (e) {
     return { host: host.name, problems: [`not reachable or probe failed: ${(e as Error).message}`], versions };
   }
-  for (const t of tools) if (!versions[t.name] || versions[t.name] === 'MISSING') problems.push(`missing tool: ${t.name}`);
+  const missing = (t: Tool) => !versions[t.name] || versions[t.name] === 'MISSING';
+  for (const t of tools) {
+    const alternatives = t.either ? tools.filter((u) => u.either === t.either) : [t];
+    if (alternatives.every(missing) && alternatives[0] === t) problems.push(`missing tool: ${alternatives.map((u) => u.name).join(' or ')}`);
+  }
   problems.push(...await extra(host));
   // A dry run prints the checks; their (empty) answers say nothing about the hosts.
   return ctx.dryRun ? { host: host.name, problems: [], versions: {} } : { host: host.name, problems, versions };
@@ -81,11 +87,6 @@ export const phase: Phase = {
       checkHost(ctx, ctx.host('loveland'), serverTools, (h) => missingLinks(h, [config.LOVELAND_NIC, config.LOVELAND_DIRECT_IF])),
     ]);
     for (const c of checks) {
-      // nft or iptables: either can hold the RST-drop rule.
-      if (c.host !== 'tofino' && c.versions.nft !== 'MISSING' && c.versions.iptables === 'MISSING')
-        c.problems = c.problems.filter((p) => p !== 'missing tool: iptables');
-      if (c.host !== 'tofino' && c.versions.iptables !== 'MISSING' && c.versions.nft === 'MISSING')
-        c.problems = c.problems.filter((p) => p !== 'missing tool: nft');
       if (Object.keys(c.versions).length) {
         ctx.manifest?.setVersions(c.host, c.versions);
         ctx.log.step('preflight', `${c.host}: ${Object.entries(c.versions).map(([k, v]) => `${k} ${v.replace(/^(\S+ )?version /i, '')}`).join(', ')}`);
