@@ -47,11 +47,9 @@ function str(obj: Record<string, unknown>, field: string, path: string, re: RegE
 }
 
 export const MAX_SW_PORT = 511;
+/** Members of the selector group (ActionSelector of load_balancer.p4, and its ActionProfile size). */
+export const MAX_GROUP_SIZE = 4;
 
-/**
- * Validate a parsed JSON config. The program is opts.program (--arch), else `program`/`name` in
- * the file, else from opts.arch (ARCH env), else the file's `arch`, else tf1.
- */
 export interface ParseOpts {
   /** ARCH from the environment: used when the file names no program */
   arch?: Arch;
@@ -61,6 +59,10 @@ export interface ParseOpts {
   addr?: string;
 }
 
+/**
+ * Validate a parsed JSON config. The program is opts.program (--arch), else `program`/`name` in
+ * the file, else from opts.arch (ARCH env), else the file's `arch`, else tf1.
+ */
 export function parseControllerConfig(raw: unknown, opts: ParseOpts = {}): ControllerConfig {
   let obj = raw;
   if (Array.isArray(obj)) {
@@ -122,8 +124,9 @@ export function parseControllerConfig(raw: unknown, opts: ParseOpts = {}): Contr
   });
   const dupNode = nodes.find((n, i) => nodes.findIndex((m) => m.ipv4 === n.ipv4) !== i);
   if (dupNode) fail('nodes', 'distinct ipv4 values', dupNode.ipv4);
-  // The ActionProfile holds 4 members and the selector group at most 4 (MAX_GROUP_SIZE).
-  if (nodes.filter((n) => n.is_lb_node).length > 4) fail('nodes', 'at most 4 nodes with is_lb_node', nodes.filter((n) => n.is_lb_node).length);
+  // Every load-balanced node is a member of the one selector group.
+  const members = nodes.filter((n) => n.is_lb_node).length;
+  if (members > MAX_GROUP_SIZE) fail('nodes', `at most ${MAX_GROUP_SIZE} nodes with is_lb_node`, members);
 
   return {
     id: int(c, 'id', '', 0, 0xffffffff, 0),

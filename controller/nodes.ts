@@ -2,10 +2,9 @@
 // what /reinitialize resets to the config, what every endpoint edits (only after the switch accepted
 // the write), and what is re-applied after the switch restarts.
 import { BfrtError, type BfrtClient, type EntrySpec, type Update } from './bfrt.ts';
-import type { ControllerConfig, PortSetup } from './config.ts';
+import { MAX_GROUP_SIZE, type ControllerConfig, type PortSetup } from './config.ts';
 
 export const GROUP_ID = 1;
-export const MAX_GROUP_SIZE = 4;
 
 /** Insert order; deletes go the other way round (referential integrity of the ActionSelector). */
 export const TABLES = ['action_selector_ap', 'action_selector', 'node_selector', 'forward', 'arp_forward', 'client_snat'] as const;
