@@ -5,7 +5,7 @@
 import { checkSharedNetwork, networkCreateCmd, nicTuneScript, rstRuleAddCmd, rstRuleDelCmd, runScript, serverRunCmd, shimScript } from '../../lib/migration-infra.ts';
 import { containerNetScript, containerPidCmd, parsePid, serverNode, SERVERS } from '../../lib/migration-net.ts';
 import type { Phase } from '../../lib/phases.ts';
-import { sh } from '../../lib/remote.ts';
+import { sh, tail } from '../../lib/remote.ts';
 
 export const phase: Phase = {
   name: 'build',
@@ -20,10 +20,11 @@ export const phase: Phase = {
     for (const name of SERVERS) {
       const h = ctx.host(name);
       const node = serverNode(c, name);
-      const made = await h.exec(`${networkCreateCmd(c, node)} && echo created-or-present`, { quiet: true });
-      void made;
+      await h.exec(networkCreateCmd(c, node), { quiet: true });
+      // Undos throw on a real failure, so the cleanup reports it; absence is expected (on the
+      // local testbed both servers share one network definition, removed by the first undo).
       ctx.cleanup.add(`remove podman network ${c.HW_NET} on ${name}`, async () => {
-        await h.exec(sh`podman network rm -f ${c.HW_NET} >/dev/null 2>&1 || true`, { quiet: true, allowFail: true });
+        await h.exec(sh`if podman network exists ${c.HW_NET}; then podman network rm -f ${c.HW_NET} >/dev/null; fi`, { quiet: true });
       });
       await runScript(h, nicTuneScript(c, node), `NIC ${node.nic}`, say);
       await h.exec(rstRuleAddCmd(node.nic), { quiet: true });
@@ -37,7 +38,12 @@ export const phase: Phase = {
     const id = run.stdout.trim().split('\n').pop() ?? '';
     ctx.cleanup.add(`remove container ${c.SERVER_CONTAINER}`, async () => {
       // wherever it is now (it moves with every migration)
-      for (const name of SERVERS) await ctx.host(name).exec(sh`podman rm -f -t 1 --ignore ${c.SERVER_CONTAINER} >/dev/null`, { quiet: true, allowFail: true });
+      const failed: string[] = [];
+      for (const name of SERVERS) {
+        const r = await ctx.host(name).exec(sh`podman rm -f -t 1 --ignore ${c.SERVER_CONTAINER} >/dev/null`, { quiet: true, allowFail: true });
+        if (r.code !== 0) failed.push(`${name}: exit ${r.code} ${tail(r.stderr, 3)}`);
+      }
+      if (failed.length) throw new Error(failed.join('; '));
     }, { timeoutMs: 30_000 });
     ctx.state.set('serverHost', 'lakewood');
     ctx.state.set('serverContainer', c.SERVER_CONTAINER);
@@ -48,7 +54,7 @@ export const phase: Phase = {
 
     await lw.exec(shimScript(c, lwNode.nic), { quiet: true });
     ctx.cleanup.add(`remove shim ${c.MACSHIM_IF} on lakewood`, async () => {
-      await lw.exec(sh`ip link del ${c.MACSHIM_IF} 2>/dev/null || true`, { quiet: true, allowFail: true });
+      await lw.exec(sh`if ip link show ${c.MACSHIM_IF} >/dev/null 2>&1; then ip link del ${c.MACSHIM_IF}; fi`, { quiet: true });
     });
     say(`shim ${c.MACSHIM_IF} ${c.SHIM_IP} / ${c.SHIM_MAC} on lakewood ${lwNode.nic}; rto_min ${c.RTO_MIN_MS || 'kernel default'} ms`);
   },
