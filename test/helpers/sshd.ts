@@ -6,7 +6,7 @@ import net from 'node:net';
 import { tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
 import { freePort } from '../../lib/ports.ts';
-export { freePort };
+import { waitFor } from '../../experiments/workload/procs.ts';
 
 export interface Sshd {
   dir: string;
@@ -27,19 +27,14 @@ function keygen(path: string): void {
   execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', 'p4ca-test', '-f', path]);
 }
 
-async function waitForPort(port: number, ms: number): Promise<void> {
-  const end = Date.now() + ms;
-  while (Date.now() < end) {
-    const ok = await new Promise<boolean>((res) => {
-      const s = net.connect(port, '127.0.0.1');
-      s.once('data', () => { s.destroy(); res(true); }); // sshd sends its banner first
-      s.once('error', () => res(false));
-      setTimeout(() => { s.destroy(); res(false); }, 500);
-    });
-    if (ok) return;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error(`throwaway sshd did not answer on 127.0.0.1:${port} within ${ms} ms`);
+/** sshd speaks first: its banner arriving means it accepts connections. */
+function answers(port: number): Promise<boolean> {
+  return new Promise((res) => {
+    const s = net.connect(port, '127.0.0.1');
+    s.once('data', () => { s.destroy(); res(true); });
+    s.once('error', () => res(false));
+    setTimeout(() => { s.destroy(); res(false); }, 500);
+  });
 }
 
 export async function startSshd(): Promise<Sshd> {
@@ -86,7 +81,7 @@ export async function startSshd(): Promise<Sshd> {
   const exited = new Promise<number | null>((res) => child.once('exit', (c) => res(c)));
   try {
     await Promise.race([
-      waitForPort(port, 10_000),
+      waitFor(`the throwaway sshd's banner on 127.0.0.1:${port}`, () => answers(port), 10_000),
       exited.then((c) => { throw new Error(`sshd exited with ${c}: ${stderr.trim()}`); }),
     ]);
   } catch (e) {
