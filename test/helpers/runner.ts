@@ -16,7 +16,7 @@ export interface Spawned {
 }
 
 export function spawnRunner(args: string[], env: Record<string, string | undefined> = {}): Spawned {
-  // Drop declared config keys that may be set in the caller's environment, so tests see defaults.
+  // The caller's environment passes through (declared config keys too); `env` adds to or overrides it.
   const child = spawn(process.execPath, [tsxCli, join(projectDir, 'experiments', 'run.ts'), ...args], {
     cwd: projectDir, env: { ...process.env, CI: '1', ...env }, stdio: ['ignore', 'pipe', 'pipe'],
   });
