@@ -2,15 +2,15 @@
 // `ssh` per command, with and without ControlMaster, on a throwaway sshd on 127.0.0.1.
 // Baseline: plain `ssh` per command, as the bash scripts did. Goal: persistent ≥ 5× faster.
 import { spawnSync } from 'node:child_process';
-import { quantileSorted } from 'simple-statistics';
 import { createSshHost } from '../lib/remote.ts';
+import { describe } from '../lib/stats.ts';
 import { startSshd } from '../test/helpers/sshd.ts';
 
 const N = Number(process.env.P4CA_BENCH_N ?? 200);
 
 function stats(ms: number[]) {
-  const s = [...ms].sort((a, b) => a - b);
-  return { p50: quantileSorted(s, 0.5), p95: quantileSorted(s, 0.95) };
+  const d = describe(ms);
+  return { p50: d.p50!, p95: d.p95! };
 }
 
 async function time(n: number, fn: () => Promise<void> | void): Promise<number[]> {
