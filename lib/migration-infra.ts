@@ -107,8 +107,13 @@ export function killIfCmdline(pid: number, mustContain: string): string {
   ].join('\n');
 }
 
+/**
+ * Run a script whose lines report what they did; logs stdout and stderr lines (these scripts
+ * go on after a failed step, e.g. an MTU the NIC refuses, so its message must not be dropped).
+ */
 export async function runScript(host: Host, script: string, what: string, log: (m: string) => void): Promise<string> {
   const r = await host.exec(script, { quiet: true });
   for (const l of r.stdout.split('\n').filter((x) => x.trim())) log(`[${host.name}] ${what}: ${l}`);
+  for (const l of r.stderr.split('\n').filter((x) => x.trim())) log(`[${host.name}] ${what} (stderr): ${l}`);
   return r.stdout;
 }
