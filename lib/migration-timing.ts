@@ -99,7 +99,6 @@ export function computeTiming(m: MigrationMarks, meta: MigrationMeta): Migration
   if (m.quiesced !== undefined && m.drained !== undefined) t.drain_ms = ms(m.quiesced, m.drained);
   if (m.drained !== undefined) t.dump_ms = ms(m.drained, m.checkpointDone);
   t.transfer_wire_ms = ms(m.transferStart, m.transferEnd);
-  t.podman_restore_ms = ms(m.restoreStart, m.restoreDone);
   return t;
 }
 
