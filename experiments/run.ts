@@ -191,7 +191,8 @@ export async function main(argv: string[], env = process.env): Promise<number> {
       continue;
     }
     let hosts: string[] = [];
-    try { hosts = phase.hosts(ctx); } catch { /* the banner must not fail a run */ }
+    // The banner must not fail a run, but a broken hosts() is a bug worth a line.
+    try { hosts = phase.hosts(ctx); } catch (e) { log.warn(`phase ${name}: hosts() failed (${(e as Error)?.message ?? e}); banner without hosts`); }
     const startedAt = new Date().toISOString();
     const end = log.banner(name, phase.description, hosts);
     try {
