@@ -25,7 +25,6 @@ export class ControllerError extends Error {
 interface Deps {
   config: Config;
   tofino: () => Host;
-  cleanup?: { add(label: string, fn: () => Promise<void> | void): () => void };
   /** Dry run: every call is written into the plan as `[local] METHOD URL {json}` and answered 200 without being sent. */
   plan?: Plan;
 }
@@ -107,13 +106,13 @@ export function controllerClient(deps: Deps): ControllerClient {
 const perContext = new WeakMap<object, ControllerClient>();
 
 /** The run's controller client (created on first use, closed by the run's cleanup). */
-export function controllerFor(ctx: { config: Config; host(name: 'tofino'): Host; cleanup: Deps['cleanup']; plan?: Plan }): ControllerClient {
+export function controllerFor(ctx: { config: Config; host(name: 'tofino'): Host; cleanup: { add(label: string, fn: () => Promise<void>): () => void }; plan?: Plan }): ControllerClient {
   let c = perContext.get(ctx);
   if (!c) {
-    c = controllerClient({ config: ctx.config, tofino: () => ctx.host('tofino'), cleanup: ctx.cleanup, plan: ctx.plan });
+    c = controllerClient({ config: ctx.config, tofino: () => ctx.host('tofino'), plan: ctx.plan });
     perContext.set(ctx, c);
     const created = c;
-    ctx.cleanup?.add('close the controller connection', async () => { perContext.delete(ctx); await created.close(); });
+    ctx.cleanup.add('close the controller connection', async () => { perContext.delete(ctx); await created.close(); });
   }
   return c;
 }
