@@ -6,7 +6,7 @@ import { writeFileSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { type ModelProcess, type RawClient, ipBytes, macBytes, rawClient, resolver, startModel, uintBytes } from '../p4/model/raw-client.ts';
+import { type ModelProcess, type RawClient, lbEntries, rawClient, resolver, startModel, uintBytes } from '../p4/model/raw-client.ts';
 import { inNs, isRoot, netns, rxPackets } from './helpers/netns.ts';
 
 const P = 'p4md-';
@@ -55,7 +55,6 @@ describe.skipIf(skip)('switch model data plane (nftables, namespaces p4md-*)', (
   const servers: ChildProcess[] = [];
   let model: ModelProcess | undefined;
   let c: RawClient;
-  let r: ReturnType<typeof resolver>;
 
   const runClient = async (ns: string, host: string, port: number, flows: number, msgs = 2, gapMs = 0, par = 20): Promise<Flow[]> =>
     JSON.parse(await inNs(ns, 'node', [join(dir, 'client.cjs'), host, String(port), String(flows), String(msgs), String(gapMs), String(par)], { timeoutMs: 90_000 }));
@@ -67,35 +66,8 @@ describe.skipIf(skip)('switch model data plane (nftables, namespaces p4md-*)', (
     p.once('exit', (code) => reject(new Error(`server ${name} exited with ${code}`)));
   });
 
-  // ---- table helpers ------------------------------------------------------------------------
-  const T = (s: string) => r.table(s);
-  const exact = (t: any, name: string, value: Buffer) => ({ key: { fields: [{ field_id: r.keyId(t, name), exact: { value } }] } });
+  let lb: ReturnType<typeof lbEntries>;
   const w = (type: string, entry: object) => c.write(PROGRAM, [{ type, entry }]);
-  const fwd = (ip: string, port: number, mac?: string) => {
-    const t = T('forward');
-    const a = r.action(t, mac ? 'set_egress_port_with_mac' : 'set_egress_port');
-    const fields = [{ field_id: a.data[0].id, stream: uintBytes(port, 2) }];
-    if (mac) fields.push({ field_id: a.data[1].id, stream: macBytes(mac) });
-    return { table_id: t.id, ...exact(t, 'hdr.ipv4.dst_addr', ipBytes(ip)), data: { action_id: a.id, fields } };
-  };
-  const arp = (ip: string, port: number) => {
-    const t = T('arp_forward');
-    const a = r.action(t, 'set_egress_port');
-    return { table_id: t.id, ...exact(t, 'hdr.arp.target_proto_addr', ipBytes(ip)), data: { action_id: a.id, fields: [{ field_id: a.data[0].id, stream: uintBytes(port, 2) }] } };
-  };
-  const member = (id: number, dst: string) => {
-    const t = T('action_selector_ap');
-    const a = r.action(t, 'set_rewrite_dst');
-    return { table_id: t.id, ...exact(t, '$ACTION_MEMBER_ID', uintBytes(id, 4)), data: { action_id: a.id, fields: [{ field_id: a.data[0].id, stream: ipBytes(dst) }] } };
-  };
-  const group = (id: number, members: number[], active: boolean[]) => {
-    const t = T('action_selector');
-    return { table_id: t.id, ...exact(t, '$SELECTOR_GROUP_ID', uintBytes(id, 4)), data: { fields: [
-      { field_id: r.dataId(t, '$MAX_GROUP_SIZE'), stream: uintBytes(4, 4) },
-      { field_id: r.dataId(t, '$ACTION_MEMBER_ID'), int_arr_val: { val: members } },
-      { field_id: r.dataId(t, '$ACTION_MEMBER_STATUS'), bool_arr_val: { val: active } },
-    ] } };
-  };
 
   beforeAll(async () => {
     writeFileSync(join(dir, 'server.cjs'), SERVER_JS);
@@ -126,20 +98,17 @@ describe.skipIf(skip)('switch model data plane (nftables, namespaces p4md-*)', (
     c = rawClient(model.addr, 7);
     expect((await c.subscribe()).status.code).toBe(0);
     await c.bind(PROGRAM);
-    r = resolver((await c.getConfig()).config[0].bfruntime_info.toString());
+    lb = lbEntries(resolver((await c.getConfig()).config[0].bfruntime_info.toString()));
 
-    await w('INSERT', member(0, H.a.ip));
-    await w('INSERT', member(1, H.b.ip));
-    await w('INSERT', group(1, [0, 1], [true, true]));
-    const ns = T('node_selector');
-    await w('INSERT', { table_id: ns.id, ...exact(ns, 'hdr.ipv4.dst_addr', ipBytes(VIP)), data: { fields: [{ field_id: r.dataId(ns, '$SELECTOR_GROUP_ID'), stream: uintBytes(1, 4) }] } });
-    for (const h of [H.client, H.a, H.b]) await w('INSERT', fwd(h.ip, h.port, h.mac));
-    for (const h of [H.h1, H.h2]) await w('INSERT', fwd(h.ip, h.port));
-    for (const h of [H.client, H.a, H.b, H.h1, H.h2]) await w('INSERT', arp(h.ip, h.port));
-    await w('INSERT', arp(VIP, H.a.port));
-    const sn = T('client_snat');
-    const sa = r.action(sn, 'set_rewrite_src');
-    await w('INSERT', { table_id: sn.id, ...exact(sn, 'hdr.tcp.src_port', uintBytes(SERVICE, 2)), data: { action_id: sa.id, fields: [{ field_id: sa.data[0].id, stream: ipBytes(VIP) }] } });
+    await w('INSERT', lb.member(0, H.a.ip));
+    await w('INSERT', lb.member(1, H.b.ip));
+    await w('INSERT', lb.group(1, [0, 1], [true, true]));
+    await w('INSERT', lb.vip(VIP, { group: 1 }));
+    for (const h of [H.client, H.a, H.b]) await w('INSERT', lb.forward(h.ip, h.port, h.mac));
+    for (const h of [H.h1, H.h2]) await w('INSERT', lb.forward(h.ip, h.port));
+    for (const h of [H.client, H.a, H.b, H.h1, H.h2]) await w('INSERT', lb.arp(h.ip, h.port));
+    await w('INSERT', lb.arp(VIP, H.a.port));
+    await w('INSERT', lb.snat(SERVICE, VIP));
   }, 120_000);
 
   afterAll(async () => {
@@ -178,13 +147,13 @@ describe.skipIf(skip)('switch model data plane (nftables, namespaces p4md-*)', (
   });
 
   it('sends every new flow to the remaining member when one is deactivated', async () => {
-    await w('MODIFY', group(1, [0, 1], [true, false]));
+    await w('MODIFY', lb.group(1, [0, 1], [true, false]));
     try {
       const flows = await runClient(H.client.ns, VIP, SERVICE, 40, 2);
       expect(flows.filter((f) => f.error)).toEqual([]);
       expect(flows.every((f) => f.replies.every((x) => x === H.a.name))).toBe(true);
     } finally {
-      await w('MODIFY', group(1, [0, 1], [true, true]));
+      await w('MODIFY', lb.group(1, [0, 1], [true, true]));
     }
     const flows = await runClient(H.client.ns, VIP, SERVICE, 40, 2);
     expect(new Set(flows.map((f) => f.replies[0])).size).toBe(2);
@@ -200,7 +169,7 @@ describe.skipIf(skip)('switch model data plane (nftables, namespaces p4md-*)', (
     const before = await rxPackets(H.a.ns, `${P}a1`);
     const live = runClient(H.client.ns, H.a.ip, DIRECT, 1, 40, 50, 1);
     await new Promise((res) => setTimeout(res, 800));
-    await w('MODIFY', fwd(H.a.ip, H.a2.port, H.a2.mac));
+    await w('MODIFY', lb.forward(H.a.ip, H.a2.port, H.a2.mac));
     try {
       const [f] = await live;
       expect(f.error).toBeNull();
@@ -208,7 +177,7 @@ describe.skipIf(skip)('switch model data plane (nftables, namespaces p4md-*)', (
       // The later messages of the same connection came in over the second link.
       expect((await rxPackets(H.a.ns, `${P}a1`)) - before).toBeGreaterThanOrEqual(10);
     } finally {
-      await w('MODIFY', fwd(H.a.ip, H.a.port, H.a.mac));
+      await w('MODIFY', lb.forward(H.a.ip, H.a.port, H.a.mac));
     }
   });
 

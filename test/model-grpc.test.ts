@@ -3,7 +3,7 @@
 // semantics including referential integrity. Tables only (--dry-dataplane), no root needed.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { status } from '@grpc/grpc-js';
-import { type ModelProcess, type RawClient, ipBytes, macBytes, rawClient, resolver, startModel, uintBytes } from '../p4/model/raw-client.ts';
+import { type ModelProcess, type RawClient, ipBytes, lbEntries, rawClient, resolver, startModel, uintBytes } from '../p4/model/raw-client.ts';
 
 const PROGRAM = 'tna_load_balancer';
 
@@ -75,34 +75,8 @@ describe('model gRPC session', () => {
 describe('model table semantics', () => {
   let c: RawClient;
   let r: ReturnType<typeof resolver>;
+  let lb: ReturnType<typeof lbEntries>;
   const T = (s: string) => r.table(s);
-  const exact = (t: any, name: string, value: Buffer) => ({ key: { fields: [{ field_id: r.keyId(t, name), exact: { value } }] } });
-  const fwdEntry = (ip: string, port: number, mac?: string) => {
-    const t = T('forward');
-    const a = r.action(t, mac ? 'set_egress_port_with_mac' : 'set_egress_port');
-    const fields = [{ field_id: a.data.find((d: any) => d.name === 'port').id, stream: uintBytes(port, 2) }];
-    if (mac) fields.push({ field_id: a.data.find((d: any) => d.name === 'dst_mac').id, stream: macBytes(mac) });
-    return { table_id: t.id, ...exact(t, 'hdr.ipv4.dst_addr', ipBytes(ip)), data: { action_id: a.id, fields } };
-  };
-  const member = (id: number, dst: string) => {
-    const t = T('action_selector_ap');
-    const a = r.action(t, 'set_rewrite_dst');
-    return { table_id: t.id, ...exact(t, '$ACTION_MEMBER_ID', uintBytes(id, 4)), data: { action_id: a.id, fields: [{ field_id: a.data[0].id, stream: ipBytes(dst) }] } };
-  };
-  const group = (id: number, members: number[], active?: boolean[]) => {
-    const t = T('action_selector');
-    const fields: any[] = [
-      { field_id: r.dataId(t, '$MAX_GROUP_SIZE'), stream: uintBytes(4, 4) },
-      { field_id: r.dataId(t, '$ACTION_MEMBER_ID'), int_arr_val: { val: members } },
-      { field_id: r.dataId(t, '$ACTION_MEMBER_STATUS'), bool_arr_val: { val: active ?? members.map(() => true) } },
-    ];
-    return { table_id: t.id, ...exact(t, '$SELECTOR_GROUP_ID', uintBytes(id, 4)), data: { fields } };
-  };
-  const vip = (ip: string, ref: { group?: number; member?: number }) => {
-    const t = T('node_selector');
-    const name = ref.group !== undefined ? '$SELECTOR_GROUP_ID' : '$ACTION_MEMBER_ID';
-    return { table_id: t.id, ...exact(t, 'hdr.ipv4.dst_addr', ipBytes(ip)), data: { fields: [{ field_id: r.dataId(t, name), stream: uintBytes(ref.group ?? ref.member!, 4) }] } };
-  };
   const w = (type: string, entry: object) => c.write(PROGRAM, [{ type, entry }]);
 
   beforeAll(async () => {
@@ -110,27 +84,28 @@ describe('model table semantics', () => {
     await c.subscribe();
     await c.bind(PROGRAM);
     r = resolver((await c.getConfig()).config[0].bfruntime_info.toString());
+    lb = lbEntries(r);
   });
 
   it('inserts, reads, modifies and deletes forward entries with switchd errors', async () => {
     const t = T('forward');
-    await w('INSERT', fwdEntry('192.168.12.2', 140));
-    await w('INSERT', fwdEntry('192.168.12.3', 148, '02:42:c0:a8:0c:03'));
-    await expectCode(w('INSERT', fwdEntry('192.168.12.2', 148)), status.ALREADY_EXISTS, /forward.*192\.168\.12\.2.*already exists/);
+    await w('INSERT', lb.forward('192.168.12.2', 140));
+    await w('INSERT', lb.forward('192.168.12.3', 148, '02:42:c0:a8:0c:03'));
+    await expectCode(w('INSERT', lb.forward('192.168.12.2', 148)), status.ALREADY_EXISTS, /forward.*192\.168\.12\.2.*already exists/);
     const all = await c.read(PROGRAM, { table_id: t.id });
     expect(all.length).toBe(2);
 
-    await w('MODIFY', fwdEntry('192.168.12.2', 148, '02:42:c0:a8:0c:02'));
-    const [one] = await c.read(PROGRAM, { table_id: t.id, ...exact(t, 'hdr.ipv4.dst_addr', ipBytes('192.168.12.2')) });
+    await w('MODIFY', lb.forward('192.168.12.2', 148, '02:42:c0:a8:0c:02'));
+    const [one] = await c.read(PROGRAM, { table_id: t.id, ...lb.exact(t, 'hdr.ipv4.dst_addr', ipBytes('192.168.12.2')) });
     expect(one.data.action_id).toBe(r.action(t, 'set_egress_port_with_mac').id);
     expect(one.data.fields.map((f: any) => [...f.stream])).toEqual([[0, 148], [2, 0x42, 0xc0, 0xa8, 0x0c, 0x02]]);
 
-    await expectCode(w('MODIFY', fwdEntry('192.168.12.99', 140)), status.NOT_FOUND, /192\.168\.12\.99.*not found/);
-    await expectCode(w('DELETE', { table_id: t.id, ...exact(t, 'hdr.ipv4.dst_addr', ipBytes('192.168.12.99')) }), status.NOT_FOUND);
-    await w('INSERT_OR_MODIFY', fwdEntry('192.168.12.4', 140));
-    await w('INSERT_OR_MODIFY', fwdEntry('192.168.12.4', 148));
-    await w('DELETE', { table_id: t.id, ...exact(t, 'hdr.ipv4.dst_addr', ipBytes('192.168.12.3')) });
-    await expectCode(c.read(PROGRAM, { table_id: t.id, ...exact(t, 'hdr.ipv4.dst_addr', ipBytes('192.168.12.3')) }), status.NOT_FOUND);
+    await expectCode(w('MODIFY', lb.forward('192.168.12.99', 140)), status.NOT_FOUND, /192\.168\.12\.99.*not found/);
+    await expectCode(w('DELETE', { table_id: t.id, ...lb.exact(t, 'hdr.ipv4.dst_addr', ipBytes('192.168.12.99')) }), status.NOT_FOUND);
+    await w('INSERT_OR_MODIFY', lb.forward('192.168.12.4', 140));
+    await w('INSERT_OR_MODIFY', lb.forward('192.168.12.4', 148));
+    await w('DELETE', { table_id: t.id, ...lb.exact(t, 'hdr.ipv4.dst_addr', ipBytes('192.168.12.3')) });
+    await expectCode(c.read(PROGRAM, { table_id: t.id, ...lb.exact(t, 'hdr.ipv4.dst_addr', ipBytes('192.168.12.3')) }), status.NOT_FOUND);
     expect((await c.read(PROGRAM, { table_id: t.id })).length).toBe(2);
     await w('DELETE', { table_id: t.id });
     expect(await c.read(PROGRAM, { table_id: t.id })).toEqual([]);
@@ -138,20 +113,20 @@ describe('model table semantics', () => {
 
   it('rejects bad input: unknown table, field, action, wrong byte width, default-only action', async () => {
     const t = T('forward');
-    await expectCode(w('INSERT', { ...fwdEntry('10.0.0.1', 140), table_id: 12345 }), status.NOT_FOUND, /12345/);
-    const badField = fwdEntry('10.0.0.1', 140);
+    await expectCode(w('INSERT', { ...lb.forward('10.0.0.1', 140), table_id: 12345 }), status.NOT_FOUND, /12345/);
+    const badField = lb.forward('10.0.0.1', 140);
     badField.key.fields[0].field_id = 99;
     await expectCode(w('INSERT', badField), status.INVALID_ARGUMENT, /key field with id 99/);
-    await expectCode(w('INSERT', { ...fwdEntry('10.0.0.1', 140), data: { action_id: 777, fields: [] } }), status.INVALID_ARGUMENT, /action id 777/);
-    await expectCode(w('INSERT', { table_id: t.id, ...exact(t, 'hdr.ipv4.dst_addr', Buffer.from([10, 0, 1])), data: fwdEntry('10.0.0.1', 140).data }),
+    await expectCode(w('INSERT', { ...lb.forward('10.0.0.1', 140), data: { action_id: 777, fields: [] } }), status.INVALID_ARGUMENT, /action id 777/);
+    await expectCode(w('INSERT', { table_id: t.id, ...lb.exact(t, 'hdr.ipv4.dst_addr', Buffer.from([10, 0, 1])), data: lb.forward('10.0.0.1', 140).data }),
       status.INVALID_ARGUMENT, /3 bytes, expected 4/);
-    const wide = fwdEntry('10.0.0.1', 140);
+    const wide = lb.forward('10.0.0.1', 140);
     wide.data.fields[0].stream = uintBytes(140, 4);
     await expectCode(w('INSERT', wide), status.INVALID_ARGUMENT, /port.*4 bytes, expected 2/);
-    const over = fwdEntry('10.0.0.1', 140);
+    const over = lb.forward('10.0.0.1', 140);
     over.data.fields[0].stream = uintBytes(600, 2);
     await expectCode(w('INSERT', over), status.INVALID_ARGUMENT, /exceeds 9 bits/);
-    await expectCode(w('INSERT', { ...fwdEntry('10.0.0.1', 140), data: { action_id: r.action(t, 'drop').id, fields: [] } }), status.INVALID_ARGUMENT, /default-only/);
+    await expectCode(w('INSERT', { ...lb.forward('10.0.0.1', 140), data: { action_id: r.action(t, 'drop').id, fields: [] } }), status.INVALID_ARGUMENT, /default-only/);
     expect(await c.read(PROGRAM, { table_id: t.id })).toEqual([]);
   });
 
@@ -159,29 +134,29 @@ describe('model table semantics', () => {
     const ap = T('action_selector_ap');
     const sel = T('action_selector');
     const ns = T('node_selector');
-    await expectCode(w('INSERT', group(1, [0, 1])), status.NOT_FOUND, /member 0 does not exist/);
-    await w('INSERT', member(0, '192.168.12.2'));
-    await w('INSERT', member(1, '192.168.12.3'));
-    await expectCode(w('INSERT', vip('192.168.12.10', { group: 1 })), status.NOT_FOUND, /group 1 does not exist/);
-    await expectCode(w('INSERT', vip('192.168.12.10', { member: 7 })), status.NOT_FOUND, /member 7 does not exist/);
-    await w('INSERT', group(1, [0, 1]));
-    await w('INSERT', vip('192.168.12.10', { group: 1 }));
+    await expectCode(w('INSERT', lb.group(1, [0, 1])), status.NOT_FOUND, /member 0 does not exist/);
+    await w('INSERT', lb.member(0, '192.168.12.2'));
+    await w('INSERT', lb.member(1, '192.168.12.3'));
+    await expectCode(w('INSERT', lb.vip('192.168.12.10', { group: 1 })), status.NOT_FOUND, /group 1 does not exist/);
+    await expectCode(w('INSERT', lb.vip('192.168.12.10', { member: 7 })), status.NOT_FOUND, /member 7 does not exist/);
+    await w('INSERT', lb.group(1, [0, 1]));
+    await w('INSERT', lb.vip('192.168.12.10', { group: 1 }));
 
-    const memberKey = (id: number) => ({ table_id: ap.id, ...exact(ap, '$ACTION_MEMBER_ID', uintBytes(id, 4)) });
-    const groupKey = { table_id: sel.id, ...exact(sel, '$SELECTOR_GROUP_ID', uintBytes(1, 4)) };
+    const memberKey = (id: number) => ({ table_id: ap.id, ...lb.exact(ap, '$ACTION_MEMBER_ID', uintBytes(id, 4)) });
+    const groupKey = { table_id: sel.id, ...lb.exact(sel, '$SELECTOR_GROUP_ID', uintBytes(1, 4)) };
     await expectCode(w('DELETE', memberKey(1)), status.FAILED_PRECONDITION, /still referenced by .*action_selector/);
     await expectCode(w('DELETE', groupKey), status.FAILED_PRECONDITION, /still referenced by .*node_selector/);
     await expectCode(w('DELETE', { table_id: ap.id }), status.FAILED_PRECONDITION);
     expect((await c.read(PROGRAM, { table_id: ap.id })).length).toBe(2);
 
     // Migration: re-point a member; deactivate one; the group keeps its members.
-    await w('MODIFY', member(0, '192.168.12.4'));
-    await w('MODIFY', group(1, [0, 1], [true, false]));
+    await w('MODIFY', lb.member(0, '192.168.12.4'));
+    await w('MODIFY', lb.group(1, [0, 1], [true, false]));
     const [g] = await c.read(PROGRAM, { ...groupKey });
     const byName = (n: string) => g.data.fields.find((f: any) => f.field_id === r.dataId(sel, n));
     expect(byName('$ACTION_MEMBER_ID').int_arr_val.val).toEqual([0, 1]);
     expect(byName('$ACTION_MEMBER_STATUS').bool_arr_val.val).toEqual([true, false]);
-    await expectCode(w('MODIFY', group(1, [0, 1, 5])), status.NOT_FOUND, /member 5/);
+    await expectCode(w('MODIFY', lb.group(1, [0, 1, 5])), status.NOT_FOUND, /member 5/);
 
     // Reverse order succeeds.
     await w('DELETE', { table_id: ns.id });

@@ -88,6 +88,51 @@ export function resolver(bfrtJson: string) {
   return { doc, table, keyId, action, dataId };
 }
 
+/** TableEntry builders for the load balancer's tables, with the ids of a served bf-rt.json. */
+export function lbEntries(r: ReturnType<typeof resolver>) {
+  const exact = (t: any, name: string, value: Buffer) => ({ key: { fields: [{ field_id: r.keyId(t, name), exact: { value } }] } });
+  const paramId = (a: any, name: string): number => a.data.find((d: any) => d.name === name).id;
+  return {
+    exact,
+    forward(ip: string, port: number, mac?: string) {
+      const t = r.table('forward');
+      const a = r.action(t, mac ? 'set_egress_port_with_mac' : 'set_egress_port');
+      const fields = [{ field_id: paramId(a, 'port'), stream: uintBytes(port, 2) }];
+      if (mac) fields.push({ field_id: paramId(a, 'dst_mac'), stream: macBytes(mac) });
+      return { table_id: t.id, ...exact(t, 'hdr.ipv4.dst_addr', ipBytes(ip)), data: { action_id: a.id, fields } };
+    },
+    arp(ip: string, port: number) {
+      const t = r.table('arp_forward');
+      const a = r.action(t, 'set_egress_port');
+      return { table_id: t.id, ...exact(t, 'hdr.arp.target_proto_addr', ipBytes(ip)), data: { action_id: a.id, fields: [{ field_id: paramId(a, 'port'), stream: uintBytes(port, 2) }] } };
+    },
+    member(id: number, dst: string) {
+      const t = r.table('action_selector_ap');
+      const a = r.action(t, 'set_rewrite_dst');
+      return { table_id: t.id, ...exact(t, '$ACTION_MEMBER_ID', uintBytes(id, 4)), data: { action_id: a.id, fields: [{ field_id: paramId(a, 'new_dst'), stream: ipBytes(dst) }] } };
+    },
+    group(id: number, members: number[], active = members.map(() => true)) {
+      const t = r.table('action_selector');
+      return { table_id: t.id, ...exact(t, '$SELECTOR_GROUP_ID', uintBytes(id, 4)), data: { fields: [
+        { field_id: r.dataId(t, '$MAX_GROUP_SIZE'), stream: uintBytes(4, 4) },
+        { field_id: r.dataId(t, '$ACTION_MEMBER_ID'), int_arr_val: { val: members } },
+        { field_id: r.dataId(t, '$ACTION_MEMBER_STATUS'), bool_arr_val: { val: active } },
+      ] } };
+    },
+    snat(srcPort: number, newSrc: string) {
+      const t = r.table('client_snat');
+      const a = r.action(t, 'set_rewrite_src');
+      return { table_id: t.id, ...exact(t, 'hdr.tcp.src_port', uintBytes(srcPort, 2)), data: { action_id: a.id, fields: [{ field_id: paramId(a, 'new_src'), stream: ipBytes(newSrc) }] } };
+    },
+    /** node_selector: the VIP to a selector group or to one member */
+    vip(ip: string, ref: { group?: number; member?: number }) {
+      const t = r.table('node_selector');
+      const name = ref.group !== undefined ? '$SELECTOR_GROUP_ID' : '$ACTION_MEMBER_ID';
+      return { table_id: t.id, ...exact(t, 'hdr.ipv4.dst_addr', ipBytes(ip)), data: { fields: [{ field_id: r.dataId(t, name), stream: uintBytes(ref.group ?? ref.member!, 4) }] } };
+    },
+  };
+}
+
 // ---- model process -------------------------------------------------------------------------
 export interface ModelOptions {
   /** HOST:PORT; port 0 lets the model pick one (ModelProcess.port/addr tell which) */
