@@ -220,21 +220,28 @@ async function startBackground(host: Host, deps: HostDeps, cmd: string, bo: Back
   const pid = Number(pidText);
   if (!Number.isInteger(pid) || pid <= 1) throw new RemoteError(host.name, cmd, 0, '', `background start printed no PID (got ${JSON.stringify(r.stdout)})`);
   deps.log?.host(host.name, `started ${bo.name} (pid ${pid}, log ${bo.logFile})`);
-  let removeUndo = () => {};
-  let stopped = false;
-  const stop = async () => {
-    if (stopped) return;
-    stopped = true;
-    removeUndo();
+  const stop = asUndo(deps, `stop ${bo.name} on ${host.name} (pid ${pid})`, async () => {
     await host.exec(sh`sh -c ${stopScript(pid, start)}`, { quiet: true, timeoutMs: 10_000 });
-  };
-  if (deps.cleanup) removeUndo = deps.cleanup.add(`stop ${bo.name} on ${host.name} (pid ${pid})`, stop);
+  });
   return { pid, stop };
 }
 
+/** `release` registered as an undo; the returned function runs it at most once and drops the undo. */
+function asUndo(deps: HostDeps, label: string, release: () => Promise<void>): () => Promise<void> {
+  let done = false;
+  let remove = () => {};
+  const run = async () => {
+    if (done) return;
+    done = true;
+    remove();
+    await release();
+  };
+  if (deps.cleanup) remove = deps.cleanup.add(label, run);
+  return run;
+}
+
 function registerForward(hostName: string, deps: HostDeps, f: Forward, remote: string): Forward {
-  const remove = deps.cleanup?.add(`close forward localhost:${f.localPort} → ${hostName} ${remote}`, () => f.close()) ?? (() => {});
-  return { localPort: f.localPort, close: async () => { remove(); await f.close(); } };
+  return { localPort: f.localPort, close: asUndo(deps, `close forward localhost:${f.localPort} → ${hostName} ${remote}`, f.close) };
 }
 
 function listenLocal(localPort: number, onConn: (s: net.Socket) => void): Promise<{ port: number; close(): Promise<void> }> {
@@ -509,21 +516,14 @@ export function createDryRunHost(name: string, plan: Plan, print?: (line: string
       rec('background', `background ${bo.name}: ${cmd} > ${bo.logFile}`);
       const label = `<${bo.name} pid>`;
       const pid = plan.fakePid(label);
-      let removeUndo = () => {};
-      let stopped = false;
-      const stop = async () => {
-        if (stopped) return;
-        stopped = true;
-        removeUndo();
+      const stop = asUndo(deps, `stop ${bo.name} on ${name}`, async () => {
         rec('exec', `stop ${bo.name}: kill -TERM -${label}, then -KILL after 5 s (only if its start time still matches)`);
-      };
-      if (deps.cleanup) removeUndo = deps.cleanup.add(`stop ${bo.name} on ${name}`, stop);
+      });
       return { pid, stop };
     },
     async forward(remotePort, remoteHost = '127.0.0.1', localPort = 0) {
       rec('forward', `forward localhost:${localPort || '<free port>'} → ${remoteHost}:${remotePort}`);
-      let open = true;
-      const close = async () => { if (open) rec('forward', `close forward localhost:${localPort || '<free port>'}`); open = false; };
+      const close = async () => { rec('forward', `close forward localhost:${localPort || '<free port>'}`); };
       return registerForward(name, deps, { localPort, close }, `${remoteHost}:${remotePort}`);
     },
     async close() {},
