@@ -2,7 +2,7 @@
 // a PID file beside them on the host ("PID STARTTIME"), so a later run or experiments/clean.ts
 // can tell whether the process still runs and stop exactly that process group — never by name.
 import type { Host } from './remote.ts';
-import { quote, sh } from './remote.ts';
+import { quote, sh, stopGroupScript } from './remote.ts';
 
 export const pidFile = (dir: string, name: string): string => `${dir}/${name}.pid`;
 
@@ -27,23 +27,11 @@ export async function writePidFile(host: Host, dir: string, name: string, pid: n
 /**
  * Stop the process group recorded in the PID file (TERM, then KILL after 5 s) and remove the
  * file. Returns the PID stopped, or undefined when nothing recorded was running.
- * The group is gone when none of its members runs, zombies aside: `kill -0` succeeds on a zombie,
- * and an orphan's zombie waits for PID 1 to reap it — in some containers only every couple of
- * seconds (≈2 s in the CI sandbox), or never — although it holds no port or file any more.
  */
 export async function stopRecorded(host: Host, dir: string, name: string): Promise<number | undefined> {
   const pid = await recordedPid(host, dir, name);
-  if (pid) {
-    await host.exec([
-      `p=${pid}`,
-      // started with setsid (background or startDetached): the PID leads its own group;
-      // live: a member of group $p that is not a zombie (state and group follow the parenthesised name)
-      `live() { cat /proc/[0-9]*/stat 2>/dev/null | awk -v g="$p" '{ sub(/^.*\\) /, ""); if ($3 == g && $1 != "Z") f = 1 } END { exit !f }'; }`,
-      `kill -TERM -$p 2>/dev/null || exit 0`,
-      `i=0; while [ $i -lt 100 ]; do live || exit 0; sleep 0.05; i=$((i+1)); done`,
-      `kill -KILL -$p 2>/dev/null; exit 0`,
-    ].join('\n'), { quiet: true, allowFail: true, timeoutMs: 15_000 });
-  }
+  // started with setsid (background or startDetached): the PID leads its own group
+  if (pid) await host.exec(sh`sh -c ${stopGroupScript(pid)}`, { quiet: true, allowFail: true, timeoutMs: 15_000 });
   await host.exec(sh`rm -f ${pidFile(dir, name)}`, { quiet: true, allowFail: true });
   return pid;
 }

@@ -118,14 +118,23 @@ function backgroundScript(cmd: string, o: BackgroundOpts): string {
   return `${pre.join(' && ')} && { setsid nohup sh -c ${quote(cmd)} >${quote(o.logFile)} 2>&1 </dev/null & p=$!; echo "$p $(awk '{print $22}' /proc/$p/stat 2>/dev/null)"; }`;
 }
 
-function stopScript(pid: number, startTime: string): string {
+/**
+ * Shell script that stops the process group `pid` leads (started with setsid): TERM, then KILL
+ * after 5 s; with `startTime` (field 22 of /proc/PID/stat) a reused PID is left alone.
+ * The group counts as gone when no member runs any more, zombies aside: `kill -0` succeeds on a
+ * zombie, and an orphan's zombie waits for PID 1 to reap it — in some containers only every
+ * couple of seconds (about 2 s in the CI sandbox), or never — although it holds no port or file.
+ */
+export function stopGroupScript(pid: number, startTime = ''): string {
   return [
     `p=${pid}`,
-    `st=$(awk '{print $22}' /proc/$p/stat 2>/dev/null || true)`,
+    `st=$(awk '{print $22}' /proc/$p/stat 2>/dev/null)`,
     // Leader alive with another start time: the PID was reused; leave that process alone.
     `if [ -n "$st" ] && [ -n ${quote(startTime)} ] && [ "$st" != ${quote(startTime)} ]; then echo "pid $p reused, not killing"; exit 0; fi`,
+    // a member of group $p that is not a zombie (state and group follow the parenthesised name)
+    `live() { cat /proc/[0-9]*/stat 2>/dev/null | awk -v g="$p" '{ sub(/^.*\\) /, ""); if ($3 == g && $1 != "Z") f = 1 } END { exit !f }'; }`,
     `kill -TERM -$p 2>/dev/null || exit 0`,
-    `i=0; while [ $i -lt 50 ]; do kill -0 -$p 2>/dev/null || exit 0; sleep 0.1; i=$((i+1)); done`,
+    `i=0; while [ $i -lt 100 ]; do live || exit 0; sleep 0.05; i=$((i+1)); done`,
     `kill -KILL -$p 2>/dev/null; exit 0`,
   ].join('\n');
 }
@@ -221,7 +230,7 @@ async function startBackground(host: Host, deps: HostDeps, cmd: string, bo: Back
   if (!Number.isInteger(pid) || pid <= 1) throw new RemoteError(host.name, cmd, 0, '', `background start printed no PID (got ${JSON.stringify(r.stdout)})`);
   deps.log?.host(host.name, `started ${bo.name} (pid ${pid}, log ${bo.logFile})`);
   const stop = asUndo(deps, `stop ${bo.name} on ${host.name} (pid ${pid})`, async () => {
-    await host.exec(sh`sh -c ${stopScript(pid, start)}`, { quiet: true, timeoutMs: 10_000 });
+    await host.exec(sh`sh -c ${stopGroupScript(pid, start)}`, { quiet: true, timeoutMs: 10_000 });
   });
   return { pid, stop };
 }

@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { afterAll, beforeEach, describe, expect, it } from 'vitest';
 import { createCleanup } from '../lib/cleanup.ts';
 import { projectDir, runRunner, spawnRunner } from './helpers/runner.ts';
+import { isRunning } from './helpers/env.ts';
 
 const fixture = join(projectDir, 'test', 'fixtures', 'p4ca-phases.ts');
 const tmp = mkdtempSync(join(tmpdir(), 'p4ca-cleanup-'));
@@ -26,7 +27,6 @@ const onlyRun = () => {
   expect(runs).toHaveLength(1);
   return join(results, runs[0]);
 };
-const alive = (pid: number) => { try { process.kill(pid, 0); return true; } catch { return false; } };
 
 describe('cleanup stack (in process)', () => {
   it('runs undos LIFO, bounds each in time, and keeps going after a failing undo', async () => {
@@ -58,7 +58,7 @@ describe('runner EXIT trap (child process)', () => {
     const dir = onlyRun();
     const state = JSON.parse(readFileSync(join(dir, 'state.json'), 'utf8'));
     expect(state.sleeper).toBeGreaterThan(1);
-    expect(alive(state.sleeper)).toBe(false);
+    expect(isRunning(state.sleeper)).toBe(false);
     const errorLog = readFileSync(join(dir, 'error.log'), 'utf8');
     expect(errorLog).toContain('phase: gamma');
     expect(errorLog).toContain('interrupted by SIGINT');

@@ -184,7 +184,7 @@ describe.skipIf(!isRoot)('SSH host against a throwaway sshd', () => {
     const bg = await h.background('echo started; sleep 300', { name: 'p4ca-sleeper', logFile });
     expect(cleanup.pending()).toContain(`stop p4ca-sleeper on p4ca-box (pid ${bg.pid})`);
     await waitForLogLine(h, logFile, '^started$', { timeoutMs: 5000 });
-    const group = async () => (await h.exec(sh`ps -o pid= -g ${bg.pid} || true`, { quiet: true })).stdout.trim();
+    const group = async () => (await h.exec(sh`ps -o pid=,stat= -g ${bg.pid} | awk '$2 !~ /^Z/ { print $1 }'`, { quiet: true })).stdout.trim();
     expect((await group()).split('\n').length).toBe(2); // sh and sleep
     await bg.stop();
     expect(await group()).toBe('');

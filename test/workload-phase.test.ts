@@ -13,6 +13,7 @@ import { createLocalHost } from '../lib/remote.ts';
 import { freePort, startTs, waitFor, workloadFile, type Proc } from '../experiments/workload/procs.ts';
 import { phase as workload, markMigration, stopWorkload, STATE_KEY, type WorkloadState } from '../experiments/phases/workload.ts';
 import { phase as steady } from '../experiments/phases/steady.ts';
+import { isRunning } from './helpers/env.ts';
 
 const projectDir = resolve(import.meta.dirname, '..');
 const tmp = mkdtempSync(join(tmpdir(), 'p4wl-phase-'));
@@ -21,7 +22,6 @@ let server: Proc;
 let ctx: RunContext;
 let cleanup: Cleanup;
 
-const alive = (pid: number) => { try { process.kill(pid, 0); return true; } catch { return false; } };
 
 beforeAll(async () => {
   const p = { sig: await freePort(), met: await freePort(), lg: await freePort(), t1: await freePort(), t2: await freePort() };
@@ -50,7 +50,7 @@ describe('workload phase → steady → stopWorkload', () => {
     await workload.run(ctx);
     const st = ctx.state.get<WorkloadState>(STATE_KEY)!;
     expect(st.loadgenPid).toBeGreaterThan(1);
-    expect(alive(st.loadgenPid) && alive(st.collectorPid)).toBe(true);
+    expect(isRunning(st.loadgenPid) && isRunning(st.collectorPid)).toBe(true);
     expect(JSON.parse(readFileSync(join(runDir, 'state.json'), 'utf8'))[STATE_KEY].collectorPid).toBe(st.collectorPid);
 
     await steady.run(ctx);
@@ -58,8 +58,8 @@ describe('workload phase → steady → stopWorkload', () => {
     await waitFor('mark consumed', () => !existsSync(st.markFile), 3000);
     const stopAt = Date.now();
     await stopWorkload(ctx);
-    expect(alive(st.loadgenPid)).toBe(false);
-    expect(alive(st.collectorPid)).toBe(false);
+    expect(isRunning(st.loadgenPid)).toBe(false);
+    expect(isRunning(st.collectorPid)).toBe(false);
 
     const lines = readFileSync(st.csv, 'utf8').trim().split('\n');
     const header = lines[0].split(',');

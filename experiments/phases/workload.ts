@@ -8,7 +8,7 @@ import { bundleRemote } from '../../lib/bundle.ts';
 import { hostDir } from '../../lib/config.ts';
 import { waitForHttp, waitUntil } from '../../lib/health.ts';
 import type { Phase, RunContext } from '../../lib/phases.ts';
-import { sh, type BackgroundProc, type Forward, type Host } from '../../lib/remote.ts';
+import { sh, stopGroupScript, type BackgroundProc, type Forward, type Host } from '../../lib/remote.ts';
 import { collectorArgs, loadgenArgs } from '../workload/commands.ts';
 import { sampleValue, scrapeMetrics } from '../workload/promtext.ts';
 
@@ -116,11 +116,8 @@ async function killByPid(host: Host, pid: number, mustContain: string, what: str
   // Only the PID we recorded, and only if it still runs our program (the PID may have been reused).
   const r = await host.exec(sh`tr '\0' ' ' < /proc/${pid}/cmdline 2>/dev/null`, { allowFail: true, quiet: true });
   if (r.code !== 0 || !r.stdout.includes(mustContain)) { log(`${what} pid ${pid} on ${host.name} is not running`); return; }
-  await host.exec([
-    sh`kill -TERM -- -${pid} 2>/dev/null || kill -TERM ${pid} 2>/dev/null || exit 0`,
-    sh`i=0; while [ $i -lt 100 ] && kill -0 ${pid} 2>/dev/null; do sleep 0.1; i=$((i+1)); done`,
-    sh`kill -KILL ${pid} 2>/dev/null; exit 0`,
-  ].join('\n'), { quiet: true, timeoutMs: 15_000 });
+  // background() started it with setsid: it leads its own process group
+  await host.exec(sh`sh -c ${stopGroupScript(pid)}`, { quiet: true, timeoutMs: 15_000 });
 }
 
 /** Stops the workload: collector first (SIGTERM → it writes a last, still live row), then the load
