@@ -13,7 +13,6 @@ import type { Cleanup } from './cleanup.ts';
 import { lineSplitter, type Logger } from './log.ts';
 
 export type HostName = 'tofino' | 'lakewood' | 'loveland' | 'local';
-export const TESTBED_HOSTS = ['tofino', 'lakewood', 'loveland'] as const;
 
 export interface ExecOpts {
   sudo?: boolean; cwd?: string; env?: Record<string, string>; stdin?: string | Buffer;
