@@ -49,9 +49,15 @@ function assertNothingLeft(dir: string): void {
 }
 
 describe.skipIf(!isRoot)('end to end on the local testbed', () => {
+  const tsx = (script: string, ...args: string[]) =>
+    sh(process.execPath, [join(projectDir, 'node_modules', 'tsx', 'dist', 'cli.mjs'), join(projectDir, 'experiments', script), ...args]);
+  // The runs bring the testbed up and leave it for reuse; a testbed this file brought up goes
+  // down again, so the suite leaves the machine as it found it.
+  const testbedWasUp = existsSync('/run/netns/p4cf-tofino');
   afterAll(() => {
     // whatever a failed assertion left: the project's own clean-up (recorded PIDs, labels, exact names)
-    sh(process.execPath, [join(projectDir, 'node_modules', 'tsx', 'dist', 'cli.mjs'), join(projectDir, 'experiments', 'clean.ts')]);
+    tsx('clean.ts');
+    if (!testbedWasUp) tsx('testbed.ts', 'down');
   });
 
   it('runs the full experiment with three migrations and loses nothing', async () => {
