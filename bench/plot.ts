@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { $ } from 'zx';
 import { analyzeRun } from '../experiments/analysis/analyze.ts';
-import { percentile } from '../lib/stats.ts';
+import { percentile } from '../lib/analysis/stats.ts';
 import { writeSyntheticRun } from '../test/fixtures/analysis/generate.ts';
 
 const GOAL_MS = 10_000;

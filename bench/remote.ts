@@ -1,9 +1,9 @@
-// Latency of trivial commands: one persistent node-ssh connection (lib/remote.ts) against spawning
+// Latency of trivial commands: one persistent node-ssh connection (lib/hosts/remote.ts) against spawning
 // `ssh` per command, with and without ControlMaster, on a throwaway sshd on 127.0.0.1.
 // Baseline: plain `ssh` per command, as the bash scripts did. Goal: persistent ≥ 5× faster.
 import { spawnSync } from 'node:child_process';
-import { createSshHost } from '../lib/remote.ts';
-import { describe } from '../lib/stats.ts';
+import { createSshHost } from '../lib/hosts/remote.ts';
+import { describe } from '../lib/analysis/stats.ts';
 import { startSshd } from '../test/helpers/sshd.ts';
 
 const N = Number(process.env.P4CA_BENCH_N ?? 200);

@@ -9,7 +9,7 @@
 //   npx tsx bench/switch.ts [--moves N] [--seconds S]
 import { spawn } from 'node:child_process';
 import { parseControllerConfig } from '../controller/config.ts';
-import { mean as statsMean, percentile } from '../lib/stats.ts';
+import { mean as statsMean, percentile } from '../lib/analysis/stats.ts';
 import { startController, type RunningController } from '../controller/server.ts';
 import { NAMED_UDP_SERVER, nodeInNs, waitOutput, type NsProcess } from '../controller/testkit.ts';
 import { startModel, type ModelProcess } from '../p4/model/raw-client.ts';

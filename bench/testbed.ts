@@ -6,8 +6,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { loadConfig } from '../lib/config.ts';
-import { testbedDown, testbedUp } from '../lib/testbed.ts';
+import { loadConfig } from '../lib/config/load.ts';
+import { testbedDown, testbedUp } from '../lib/modes/local/testbed.ts';
 
 const GOAL_UP_MS = 10_000;
 const GOAL_DOWN_MS = 5_000;

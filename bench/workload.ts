@@ -7,7 +7,7 @@
 //   npx tsx bench/workload.ts [--max 512] [--measure-ms 3000]
 import { spawn, type ChildProcess } from 'node:child_process';
 import { join, resolve } from 'node:path';
-import { bundleRemote } from '../lib/bundle.ts';
+import { bundleRemote } from '../lib/hosts/bundle.ts';
 import { freePort, waitFor } from '../experiments/workload/procs.ts';
 import { sampleValue, scrapeMetrics } from '../experiments/workload/promtext.ts';
 import { intArg, parseArgs } from '../experiments/workload/protocol.ts';

@@ -1,6 +1,6 @@
 // Builds the controller JSON from the p4cf configuration, so a run needs no hand-written
 // controller_config.json (CONTROLLER_CONFIG empty).
-import type { Config } from '../lib/config-keys.ts';
+import type { Config } from '../lib/config/keys.ts';
 import { programForArch } from '../p4/assets.ts';
 import { parseControllerConfig, type ControllerConfig } from './config.ts';
 

@@ -1,7 +1,7 @@
 // Helpers for tests and benchmarks that drive the controller against the switch model (started
 // with startModel from p4/model/raw-client.ts): call the API, wait, run processes in namespaces.
 import { spawn } from 'node:child_process';
-export { freePort } from '../lib/ports.ts';
+export { freePort } from '../lib/hosts/ports.ts';
 
 export interface ApiResult { status: number; body: any }
 

@@ -5,13 +5,13 @@
 // and controller processes this project recorded in PID files on the switch. Prints what it removed.
 // A hardware bf_switchd is left running unless --switchd is given.
 import { resolve } from 'node:path';
-import { createCleanup } from '../lib/cleanup.ts';
-import { loadConfig } from '../lib/config.ts';
-import { createContext } from '../lib/context.ts';
-import { createLogger } from '../lib/log.ts';
-import { killIfCmdline, runScript } from '../lib/migration-infra.ts';
-import { stopRecorded } from '../lib/migration-procs.ts';
-import { openState } from '../lib/rundir.ts';
+import { createCleanup } from '../lib/run/cleanup.ts';
+import { loadConfig } from '../lib/config/load.ts';
+import { createContext } from '../lib/run/context.ts';
+import { createLogger } from '../lib/run/log.ts';
+import { killIfCmdline, runScript } from '../lib/server/infra.ts';
+import { stopRecorded } from '../lib/hosts/daemons.ts';
+import { openState } from '../lib/run/rundir.ts';
 import { cleanServers, previousState, stalePids } from './phases/clean.ts';
 import { remoteDir } from './phases/sync.ts';
 

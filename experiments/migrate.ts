@@ -4,12 +4,12 @@
 // into the run folder (a new one unless --resume) and prints them.
 import { join, resolve } from 'node:path';
 import { existsSync } from 'node:fs';
-import { createCleanup, writeErrorLog } from '../lib/cleanup.ts';
-import { loadConfig, localPath } from '../lib/config.ts';
-import { createContext } from '../lib/context.ts';
-import { createLogger } from '../lib/log.ts';
-import { endpoints, migrate, parseDirection } from '../lib/migration.ts';
-import { createRunDir, openState } from '../lib/rundir.ts';
+import { createCleanup, writeErrorLog } from '../lib/run/cleanup.ts';
+import { loadConfig, localPath } from '../lib/config/load.ts';
+import { createContext } from '../lib/run/context.ts';
+import { createLogger } from '../lib/run/log.ts';
+import { endpoints, migrate, parseDirection } from '../lib/migration/migrate.ts';
+import { createRunDir, openState } from '../lib/run/rundir.ts';
 
 const USAGE = 'usage: npx tsx experiments/migrate.ts --direction lakewood_loveland|loveland_lakewood [--resume RUN_DIR] [--config FILE] [--set KEY=VALUE]';
 const argv = process.argv.slice(2);

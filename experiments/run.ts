@@ -4,13 +4,13 @@
 import { existsSync, statSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { CONFIG_FLAGS, ConfigError, FLAG_KEYS, formatConfig, loadConfig, localPath, type LoadedConfig } from '../lib/config.ts';
-import { KEYS } from '../lib/config-keys.ts';
-import { createCleanup, installSignalHandlers, InterruptedError, writeErrorLog } from '../lib/cleanup.ts';
-import { createContext, type RunContext } from '../lib/context.ts';
-import { createLogger, formatDuration, type Logger } from '../lib/log.ts';
-import { PHASE_ORDER, selectPhases, SelectionError, splitList, type Phase } from '../lib/phases.ts';
-import { createRunDir, openManifest, openState, phasesDone, readJson, writeConfigJson, type Manifest } from '../lib/rundir.ts';
+import { CONFIG_FLAGS, ConfigError, FLAG_KEYS, formatConfig, loadConfig, localPath, type LoadedConfig } from '../lib/config/load.ts';
+import { KEYS } from '../lib/config/keys.ts';
+import { createCleanup, installSignalHandlers, InterruptedError, writeErrorLog } from '../lib/run/cleanup.ts';
+import { createContext, type RunContext } from '../lib/run/context.ts';
+import { createLogger, formatDuration, type Logger } from '../lib/run/log.ts';
+import { PHASE_ORDER, selectPhases, SelectionError, splitList, type Phase } from '../lib/run/phases.ts';
+import { createRunDir, openManifest, openState, phasesDone, readJson, writeConfigJson, type Manifest } from '../lib/run/rundir.ts';
 
 const projectDir = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 

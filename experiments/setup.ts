@@ -1,7 +1,7 @@
 // Installs the machine prerequisites of the local testbed (packages, CRIU >= 4.2, CRIU and podman
 // settings) and nothing else. Used by .ci/run and by users before the first run: `npx tsx experiments/setup.ts`.
 // --force-criu-build [--criu-dir DIR] rebuilds CRIU even when a good one is present (exercises the build path).
-import { ensurePrerequisites, PrereqError } from '../lib/prereqs.ts';
+import { ensurePrerequisites, PrereqError } from '../lib/modes/local/prereqs.ts';
 
 const argv = process.argv.slice(2);
 const usage = 'usage: npx tsx experiments/setup.ts [--force-criu-build [--criu-dir DIR]]';

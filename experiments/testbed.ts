@@ -2,9 +2,9 @@
 //   up      install prerequisites, then create or repair namespaces, links, bridge and sshd (stays up)
 //   down    remove everything `up` created (and podman containers/networks named with the prefix)
 //   status  print each host, link and daemon with its state; exit 1 unless everything is healthy
-// Configuration comes from lib/config.ts (config.env, environment, --set), e.g. TESTBED_PREFIX, MGMT_SUBNET.
-import { loadConfig } from '../lib/config.ts';
-import { formatStatus, testbedDown, testbedStatus, testbedUp } from '../lib/testbed.ts';
+// Configuration comes from lib/config/load.ts (config.env, environment, --set), e.g. TESTBED_PREFIX, MGMT_SUBNET.
+import { loadConfig } from '../lib/config/load.ts';
+import { formatStatus, testbedDown, testbedStatus, testbedUp } from '../lib/modes/local/testbed.ts';
 
 const usage = 'usage: npx tsx experiments/testbed.ts up|down|status [--no-prereqs] [--config FILE] [--set KEY=VALUE ...]';
 const [cmd, ...rest] = process.argv.slice(2);

@@ -4,7 +4,7 @@ import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeEach, describe, expect, it } from 'vitest';
-import { createCleanup } from '../lib/cleanup.ts';
+import { createCleanup } from '../lib/run/cleanup.ts';
 import { projectDir, runRunner, spawnRunner } from './helpers/runner.ts';
 import { isRunning } from './helpers/env.ts';
 

@@ -4,9 +4,9 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import type { KeyType } from '../lib/config-keys.ts';
-import { ConfigError, configRecord, formatConfig, hostDir, loadConfig, parseByType, suggestKey } from '../lib/config.ts';
-import { checkDocs, REGEN_COMMAND } from '../lib/config-doc.ts';
+import type { KeyType } from '../lib/config/keys.ts';
+import { ConfigError, configRecord, formatConfig, hostDir, loadConfig, parseByType, suggestKey } from '../lib/config/load.ts';
+import { checkDocs, REGEN_COMMAND } from '../lib/config/doc.ts';
 import { runRunner } from './helpers/runner.ts';
 
 const tmp = mkdtempSync(join(tmpdir(), 'p4ca-config-'));
@@ -147,7 +147,7 @@ describe('loadConfig', () => {
 });
 
 describe('generated docs', () => {
-  it(`config.env and the README reference match lib/config-keys.ts (regenerate with \`${REGEN_COMMAND}\`)`, () => {
+  it(`config.env and the README reference match lib/config/keys.ts (regenerate with \`${REGEN_COMMAND}\`)`, () => {
     const s = checkDocs();
     expect(s.configEnvOk, `config.env is out of date: run \`${REGEN_COMMAND}\``).toBe(true);
     expect(s.readmeOk, `README.md config reference is out of date: run \`${REGEN_COMMAND}\``).toBe(true);

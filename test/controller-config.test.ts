@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { parseControllerConfig } from '../controller/config.ts';
 import { controllerConfigFromP4cf } from '../controller/config-from-p4cf.ts';
 import { byName, dataField, decodeBytes, encodeBytes, keyField, parseBfrtJson } from '../controller/schema.ts';
-import { KEYS, type Config } from '../lib/config-keys.ts';
+import { KEYS, type Config } from '../lib/config/keys.ts';
 
 const bfrt = JSON.stringify({
   schema_version: '1.0.0',
@@ -110,7 +110,7 @@ describe('controller config', () => {
 
 describe('controller config from p4cf keys', () => {
   const defaults = Object.fromEntries(Object.entries(KEYS).map(([k, d]) => [k, d.default])) as Record<string, string>;
-  // Only the keys the builder reads, converted the way lib/config.ts does.
+  // Only the keys the builder reads, converted the way lib/config/load.ts does.
   const cfg = { ...defaults, LAKEWOOD_SW_PORT: 140, LOVELAND_SW_PORT: 148, SIGNALING_PORT: 8080, ARCH: 'tf2' } as unknown as Config;
   it('maps servers, shim, VIP, ports and program', () => {
     const c = controllerConfigFromP4cf(cfg);

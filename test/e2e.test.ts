@@ -5,7 +5,7 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { TIMING_KEYS, parseTimingTxt } from '../lib/migration-timing.ts';
+import { TIMING_KEYS, parseTimingTxt } from '../lib/migration/timing.ts';
 import { isRoot, warnIfNotRoot } from './helpers/env.ts';
 import { projectDir, runRunner, spawnRunner } from './helpers/runner.ts';
 

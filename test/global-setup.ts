@@ -1,7 +1,7 @@
 // vitest globalSetup: as root, make sure the machine prerequisites are installed (printing what is
 // installed or already present) before any test needs podman, CRIU or sshd; otherwise say why the
 // root-only tests will skip.
-import { ensurePrerequisites } from '../lib/prereqs.ts';
+import { ensurePrerequisites } from '../lib/modes/local/prereqs.ts';
 
 export async function setup(): Promise<void> {
   if (process.getuid?.() !== 0) {

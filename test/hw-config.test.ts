@@ -1,13 +1,13 @@
 // config_hw.env.example: parses with dotenv, every key declared and valid, TESTBED=hw, the
-// published testbed's layout, a comment for every key, and usable by lib/sde.ts.
+// published testbed's layout, a comment for every key, and usable by lib/modes/hw/sde.ts.
 import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parse } from 'dotenv';
 import { describe, expect, it } from 'vitest';
-import { KEYS, type KeyName } from '../lib/config-keys.ts';
-import { loadConfig, parseByType } from '../lib/config.ts';
-import { switchdCommand } from '../lib/sde.ts';
+import { KEYS, type KeyName } from '../lib/config/keys.ts';
+import { loadConfig, parseByType } from '../lib/config/load.ts';
+import { switchdCommand } from '../lib/modes/hw/sde.ts';
 
 const repo = join(dirname(fileURLToPath(import.meta.url)), '..');
 const file = join(repo, 'config_hw.env.example');
@@ -18,7 +18,7 @@ describe('config_hw.env.example', () => {
   it('declares only known keys, each with a value of its declared type', () => {
     const bad: string[] = [];
     for (const [k, v] of Object.entries(values)) {
-      if (!(k in KEYS)) { bad.push(`${k}: not declared in lib/config-keys.ts`); continue; }
+      if (!(k in KEYS)) { bad.push(`${k}: not declared in lib/config/keys.ts`); continue; }
       try { parseByType(KEYS[k as KeyName].type, v); } catch (e) { bad.push(`${k}=${v}: ${(e as Error).message}`); }
     }
     expect(bad).toEqual([]);
@@ -67,7 +67,7 @@ describe('config_hw.env.example', () => {
     expect(uncommented).toEqual([]);
   });
 
-  it('gives lib/sde.ts a switchd command for the hardware layout', () => {
+  it('gives lib/modes/hw/sde.ts a switchd command for the hardware layout', () => {
     const { config } = loadConfig({ cwd: repo, configFile: 'config_hw.env.example', env: {} });
     expect(switchdCommand(config)).toBe('/opt/open-p4studio/install/bin/bf_switchd --background --status-port 7777 ' +
       '--install-dir /opt/open-p4studio/install --conf-file /opt/p4cf/tofino/conf/tna_load_balancer.conf');

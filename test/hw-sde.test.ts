@@ -1,7 +1,7 @@
 // The SDE environment and bf_switchd command line the switchd phase runs on a real switch.
 import { describe, expect, it } from 'vitest';
-import { KEYS, type Config } from '../lib/config-keys.ts';
-import { sdeEnv, shq, switchdCommand, switchdConfPath, switchdShellLine } from '../lib/sde.ts';
+import { KEYS, type Config } from '../lib/config/keys.ts';
+import { sdeEnv, shq, switchdCommand, switchdConfPath, switchdShellLine } from '../lib/modes/hw/sde.ts';
 
 const base = {
   SDE: '/opt/open-p4studio', SDE_INSTALL: '/opt/open-p4studio/install', ARCH: 'tf1' as Config['ARCH'],

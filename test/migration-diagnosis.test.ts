@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { criuErrorLines, diagnoseRestore, formatDiagnosis } from '../lib/migration-diagnosis.ts';
+import { criuErrorLines, diagnoseRestore, formatDiagnosis } from '../lib/migration/diagnosis.ts';
 
 // Shape of a CRIU 4.2 restore.log (timestamps, pid prefixes, the harmless rlimit line).
 const SEND_QUEUE_LOG = `(00.000000) Version: 4.2.1 (gitid 0)

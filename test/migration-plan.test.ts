@@ -1,10 +1,10 @@
 import { describe, expect, it } from 'vitest';
-import { KEYS, type Config, type KeyName } from '../lib/config-keys.ts';
-import { parseByType } from '../lib/config.ts';
-import { directionFor, endpoints, parseDirection, restoreLogPath } from '../lib/migration.ts';
-import { containerNetScript, prefixLength, rtoRouteCmd, sendQueueTotal, serverNode } from '../lib/migration-net.ts';
-import { checkpointScript, markMs, parseScriptOutput } from '../lib/migration-steps.ts';
-import { rstRuleArgs } from '../lib/migration-infra.ts';
+import { KEYS, type Config, type KeyName } from '../lib/config/keys.ts';
+import { parseByType } from '../lib/config/load.ts';
+import { directionFor, endpoints, parseDirection, restoreLogPath } from '../lib/migration/migrate.ts';
+import { containerNetScript, prefixLength, rtoRouteCmd, sendQueueTotal, serverNode } from '../lib/server/net.ts';
+import { checkpointScript, markMs, parseScriptOutput } from '../lib/migration/scripts.ts';
+import { rstRuleArgs } from '../lib/server/infra.ts';
 
 const config = Object.fromEntries(Object.entries(KEYS).map(([k, d]) => [k, parseByType(d.type, d.default)])) as unknown as Config;
 const withKey = <K extends KeyName>(k: K, v: Config[K]): Config => ({ ...config, [k]: v });

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { computeTiming, formatTimingTxt, parseTimingTxt, TIMING_KEYS, type MigrationMarks } from '../lib/migration-timing.ts';
+import { computeTiming, formatTimingTxt, parseTimingTxt, TIMING_KEYS, type MigrationMarks } from '../lib/migration/timing.ts';
 
 const ms = (n: number): bigint => BigInt(Math.round(n * 1e6));
 const base = 1_700_000_000_000_000_000n;

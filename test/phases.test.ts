@@ -4,7 +4,7 @@ import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { PHASE_ORDER, selectPhases, SelectionError } from '../lib/phases.ts';
+import { PHASE_ORDER, selectPhases, SelectionError } from '../lib/run/phases.ts';
 import { parseCli, UsageError } from '../experiments/run.ts';
 import { phases as registry } from '../experiments/phases/index.ts';
 import { projectDir, runRunner } from './helpers/runner.ts';

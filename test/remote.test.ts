@@ -1,4 +1,4 @@
-// lib/remote.ts against a real OpenSSH server started for this test on 127.0.0.1 (generated keys,
+// lib/hosts/remote.ts against a real OpenSSH server started for this test on 127.0.0.1 (generated keys,
 // pinned host key), plus the local and dry-run hosts.
 import { createHmac } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
@@ -6,12 +6,12 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createCleanup } from '../lib/cleanup.ts';
-import { createLogger } from '../lib/log.ts';
+import { createCleanup } from '../lib/run/cleanup.ts';
+import { createLogger } from '../lib/run/log.ts';
 import {
   createDryRunHost, createLocalHost, createPlan, createSshHost, parseKnownHosts, entriesFor, quote, raw, RemoteError, sh, type Host,
-} from '../lib/remote.ts';
-import { waitForHttp, waitForLogLine, waitForPort, HealthTimeoutError } from '../lib/health.ts';
+} from '../lib/hosts/remote.ts';
+import { waitForHttp, waitForLogLine, waitForPort, HealthTimeoutError } from '../lib/run/health.ts';
 import { isRoot, warnIfNotRoot } from './helpers/env.ts';
 import { startSshd, type Sshd } from './helpers/sshd.ts';
 

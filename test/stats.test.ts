@@ -1,5 +1,5 @@
 import { describe as suite, expect, it } from 'vitest';
-import { bootstrapMedianCI, describe, ecdf, mannWhitneyU, percentile, sd } from '../lib/stats.ts';
+import { bootstrapMedianCI, describe, ecdf, mannWhitneyU, percentile, sd } from '../lib/analysis/stats.ts';
 
 suite('percentile (R-7: linear interpolation between closest ranks)', () => {
   // Sorted: 15 20 35 40 50. h = (n-1)p. Hand-computed:

@@ -6,16 +6,16 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadConfig } from '../lib/config.ts';
+import { loadConfig } from '../lib/config/load.ts';
 import {
   compareVersions, CRIU_INSTALL_DIR, decideCriu, manualInstructions, mergeCriuConf, missingPackages,
   parseCriuVersion, parseOsRelease, type PrereqPlan,
-} from '../lib/prereqs.ts';
-import { createSshHost, type Host } from '../lib/remote.ts';
+} from '../lib/modes/local/prereqs.ts';
+import { createSshHost, type Host } from '../lib/hosts/remote.ts';
 import {
   devPortOfIface, mergeKnownHosts, mgmtAddresses, switchPortIfaces, testbedDown, testbedLayout, testbedStatus,
   testbedUp, TESTBED_HOSTS, type TestbedConfig, type TestbedHostName,
-} from '../lib/testbed.ts';
+} from '../lib/modes/local/testbed.ts';
 import { isRoot } from './helpers/env.ts';
 
 const P = 'p4tb-';

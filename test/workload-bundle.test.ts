@@ -4,7 +4,7 @@ import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSy
 import { spawn } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { bundleRemoteDetailed } from '../lib/bundle.ts';
+import { bundleRemoteDetailed } from '../lib/hosts/bundle.ts';
 import { freePort, waitFor } from '../experiments/workload/procs.ts';
 
 const projectDir = resolve(import.meta.dirname, '..');

@@ -6,8 +6,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { isRoot } from './helpers/env.ts';
-import { createLocalHost, sh } from '../lib/remote.ts';
-import { bundleRemote } from '../lib/bundle.ts';
+import { createLocalHost, sh } from '../lib/hosts/remote.ts';
+import { bundleRemote } from '../lib/hosts/bundle.ts';
 import { ensureServerImage } from '../experiments/workload/image.ts';
 import { waitFor } from '../experiments/workload/procs.ts';
 

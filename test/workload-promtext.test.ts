@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import client from 'prom-client';
 import { parsePromText, sampleValue } from '../experiments/workload/promtext.ts';
 import { summarize, meanAbs } from '../experiments/workload/rttstats.ts';
-import { percentile as r7 } from '../lib/stats.ts';
+import { percentile as r7 } from '../lib/analysis/stats.ts';
 
 // The load generator's percentiles are lib/stats' R-7; here on its 0-100 scale, NaN when empty.
 const percentile = (xs: number[], p: number) => r7(xs, p / 100) ?? NaN;

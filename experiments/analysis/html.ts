@@ -1,6 +1,6 @@
 // Small helpers shared by report.html and compare.html: escaping, number formatting, tables,
 // and the page shell (inline CSS only, so the file opens from disk without a network).
-import type { Describe } from '../../lib/stats.ts';
+import type { Describe } from '../../lib/analysis/stats.ts';
 
 export const esc = (s: unknown): string =>
   String(s).replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');

@@ -1,7 +1,7 @@
 // The run's plots as vega-lite specs: the twelve of the original plus frames_lost. Each builder
 // returns a spec or a reason to skip (missing data is a note, never a crash).
 import type { TopLevelSpec } from 'vega-lite';
-import { describe, ecdf } from '../../lib/stats.ts';
+import { describe, ecdf } from '../../lib/analysis/stats.ts';
 import type { MetricsRow, RunData } from './load.ts';
 import { PUBLISHED } from './published.ts';
 import { MAIN_PHASES, RECOVERY_WINDOW_S, rttValue, type Span, type Summary } from './summary.ts';

@@ -1,5 +1,5 @@
 // Turns a loaded run into the figures of summary.json. Every statistic goes through lib/stats.
-import { describe, mean, type Describe } from '../../lib/stats.ts';
+import { describe, mean, type Describe } from '../../lib/analysis/stats.ts';
 import type { MetricsRow, RunData } from './load.ts';
 import { PUBLISHED } from './published.ts';
 

@@ -1,5 +1,5 @@
 // Phase `analyze`: summary.json, plots/ and report.html of the run folder, on this machine.
-import type { Phase } from '../../lib/phases.ts';
+import type { Phase } from '../../lib/run/phases.ts';
 import { analyzeRun, summaryLines } from '../analysis/analyze.ts';
 
 export const phase: Phase = {

@@ -2,10 +2,10 @@
 // RST drop rule; on lakewood the server container (fixed IP/MAC) with rto_min, static ARP and
 // keepalives in its netns, and the load generator's macvlan shim. Every piece registers its undo,
 // so the run's end (or a failure) removes it after collect has fetched the logs.
-import { checkSharedNetwork, networkCreateCmd, nicTuneScript, rstRuleAddCmd, rstRuleDelCmd, runScript, serverRunCmd, shimScript } from '../../lib/migration-infra.ts';
-import { containerNetScript, containerPidCmd, parsePid, serverNode, SERVERS } from '../../lib/migration-net.ts';
-import type { Phase } from '../../lib/phases.ts';
-import { sh, tail } from '../../lib/remote.ts';
+import { checkSharedNetwork, networkCreateCmd, nicTuneScript, rstRuleAddCmd, rstRuleDelCmd, runScript, serverRunCmd, shimScript } from '../../lib/server/infra.ts';
+import { containerNetScript, containerPidCmd, parsePid, serverNode, SERVERS } from '../../lib/server/net.ts';
+import type { Phase } from '../../lib/run/phases.ts';
+import { sh, tail } from '../../lib/hosts/remote.ts';
 
 export const phase: Phase = {
   name: 'build',

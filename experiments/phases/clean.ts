@@ -4,10 +4,10 @@
 // run's state.json (checked against their command line). Nothing is killed by name.
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { cleanServerScript, killIfCmdline, runScript } from '../../lib/migration-infra.ts';
-import { checkpointDir } from '../../lib/migration.ts';
-import { serverNode, SERVERS } from '../../lib/migration-net.ts';
-import type { Phase, RunContext } from '../../lib/phases.ts';
+import { cleanServerScript, killIfCmdline, runScript } from '../../lib/server/infra.ts';
+import { checkpointDir } from '../../lib/migration/migrate.ts';
+import { serverNode, SERVERS } from '../../lib/server/net.ts';
+import type { Phase, RunContext } from '../../lib/run/phases.ts';
 
 /** state.json of the newest other run folder in RESULTS_DIR, if any. */
 export function previousState(resultsDir: string, currentDir: string): { dir: string; state: Record<string, unknown> } | undefined {

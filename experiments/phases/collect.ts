@@ -3,10 +3,10 @@
 // undos remove the container, shim, network and rules.
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { controllerFor } from '../../lib/controller-client.ts';
-import { serverLocation } from '../../lib/migration.ts';
-import type { Phase, RunContext } from '../../lib/phases.ts';
-import { sh } from '../../lib/remote.ts';
+import { controllerFor } from '../../lib/switch/controller-client.ts';
+import { serverLocation } from '../../lib/migration/migrate.ts';
+import type { Phase, RunContext } from '../../lib/run/phases.ts';
+import { sh } from '../../lib/hosts/remote.ts';
 import { remoteDir } from './sync.ts';
 
 async function tryStep(ctx: RunContext, what: string, fn: () => Promise<void>): Promise<void> {

@@ -5,12 +5,12 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { controllerConfigFromP4cf } from '../../controller/config-from-p4cf.ts';
-import { localPath } from '../../lib/config.ts';
-import { controllerFor } from '../../lib/controller-client.ts';
-import { waitUntil } from '../../lib/health.ts';
-import { stopRecorded, writePidFile } from '../../lib/migration-procs.ts';
-import type { Phase, RunContext } from '../../lib/phases.ts';
-import { sh } from '../../lib/remote.ts';
+import { localPath } from '../../lib/config/load.ts';
+import { controllerFor } from '../../lib/switch/controller-client.ts';
+import { waitUntil } from '../../lib/run/health.ts';
+import { stopRecorded, writePidFile } from '../../lib/hosts/daemons.ts';
+import type { Phase, RunContext } from '../../lib/run/phases.ts';
+import { sh } from '../../lib/hosts/remote.ts';
 import { remoteDir } from './sync.ts';
 
 export const CONTROLLER_NAME = 'controller';

@@ -1,9 +1,9 @@
 // Phase images: build the stream-server image on lakewood (skipped when an image with the same
 // source hash is there) and make loveland hold the same image id (copied only when missing).
 import { join } from 'node:path';
-import { bundleRemote } from '../../lib/bundle.ts';
-import { hostDir } from '../../lib/config.ts';
-import type { Phase } from '../../lib/phases.ts';
+import { bundleRemote } from '../../lib/hosts/bundle.ts';
+import { hostDir } from '../../lib/config/load.ts';
+import type { Phase } from '../../lib/run/phases.ts';
 import { ensureImageOn, ensureServerImage } from '../workload/image.ts';
 
 export const phase: Phase = {

@@ -1,6 +1,6 @@
 // The ordered phase registry: the run order is the order of this list, which test/phases.test.ts
-// holds to PHASE_ORDER in lib/phases.ts.
-import type { Phase } from '../../lib/phases.ts';
+// holds to PHASE_ORDER in lib/run/phases.ts.
+import type { Phase } from '../../lib/run/phases.ts';
 import * as testbed from './testbed.ts';
 import * as preflight from './preflight.ts';
 import * as sync from './sync.ts';

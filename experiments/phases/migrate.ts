@@ -1,7 +1,7 @@
 // Phase migrate: MIGRATIONS live migrations, alternating lakewood→loveland (odd) and back (even),
 // each followed by POST_MIGRATION of measurement (the last one's wait belongs to `post`).
-import { directionFor, migrate } from '../../lib/migration.ts';
-import type { Phase, RunContext } from '../../lib/phases.ts';
+import { directionFor, migrate } from '../../lib/migration/migrate.ts';
+import type { Phase, RunContext } from '../../lib/run/phases.ts';
 
 export async function countdown(ctx: RunContext, label: string, ms: number): Promise<void> {
   if (ctx.dryRun) { ctx.log.info(`dry run: would wait ${label}: ${ms} ms`); return; }

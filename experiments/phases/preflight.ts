@@ -1,8 +1,8 @@
 // preflight: every host answers over SSH, has the tools the later phases call (recording their
 // versions in manifest.json), and the servers have their switch and direct-link NICs. Every
 // problem of every host is reported at once, so one run shows the whole list.
-import type { Phase, RunContext } from '../../lib/phases.ts';
-import { sh, type Host } from '../../lib/remote.ts';
+import type { Phase, RunContext } from '../../lib/run/phases.ts';
+import { sh, type Host } from '../../lib/hosts/remote.ts';
 
 // `version` is a shell snippet printing one line; only run when the tool exists. Tools sharing an
 // `either` group are alternatives: one of them is enough.

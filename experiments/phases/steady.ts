@@ -1,7 +1,7 @@
 // Phase steady: measure steady state for STEADY_STATE before the first migration, with a countdown
 // and a check that the collector is still writing rows.
 import { existsSync, statSync } from 'node:fs';
-import type { Phase } from '../../lib/phases.ts';
+import type { Phase } from '../../lib/run/phases.ts';
 import { workloadFiles } from './workload.ts';
 
 export const phase: Phase = {

@@ -3,12 +3,12 @@
 // veths. Hardware: bf_switchd from the SDE. A daemon already running that this project
 // recorded is reused; one started now is "fresh" (the controller must then reconnect).
 import { programForArch } from '../../p4/assets.ts';
-import { waitForPort } from '../../lib/health.ts';
-import { recordedPid, startDetached, writePidFile } from '../../lib/migration-procs.ts';
-import type { Phase, RunContext } from '../../lib/phases.ts';
-import { sh } from '../../lib/remote.ts';
-import { sdeEnv, switchdCommand } from '../../lib/sde.ts';
-import { switchPortIfaces } from '../../lib/testbed.ts';
+import { waitForPort } from '../../lib/run/health.ts';
+import { recordedPid, startDetached, writePidFile } from '../../lib/hosts/daemons.ts';
+import type { Phase, RunContext } from '../../lib/run/phases.ts';
+import { sh } from '../../lib/hosts/remote.ts';
+import { sdeEnv, switchdCommand } from '../../lib/modes/hw/sde.ts';
+import { switchPortIfaces } from '../../lib/modes/local/testbed.ts';
 import { remoteDir } from './sync.ts';
 
 export const MODEL_NAME = 'switch-model';

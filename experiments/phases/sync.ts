@@ -2,10 +2,10 @@
 // generator) and upload each host only what it runs, into REMOTE_PROJECT_DIR ({host} → name).
 import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { bundleRemote, plannedRemoteFiles } from '../../lib/bundle.ts';
-import { hostDir } from '../../lib/config.ts';
-import type { Phase, RunContext } from '../../lib/phases.ts';
-import { sh } from '../../lib/remote.ts';
+import { bundleRemote, plannedRemoteFiles } from '../../lib/hosts/bundle.ts';
+import { hostDir } from '../../lib/config/load.ts';
+import type { Phase, RunContext } from '../../lib/run/phases.ts';
+import { sh } from '../../lib/hosts/remote.ts';
 
 type Target = 'tofino' | 'lakewood' | 'loveland';
 

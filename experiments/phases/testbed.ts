@@ -1,6 +1,6 @@
 // Phase `testbed`: bring the local testbed up (or repair it) before anything talks to the hosts.
-import type { Phase } from '../../lib/phases.ts';
-import { TESTBED_HOSTS, testbedUp } from '../../lib/testbed.ts';
+import type { Phase } from '../../lib/run/phases.ts';
+import { TESTBED_HOSTS, testbedUp } from '../../lib/modes/local/testbed.ts';
 
 export const phase: Phase = {
   name: 'testbed',

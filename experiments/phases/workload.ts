@@ -4,11 +4,11 @@
 // stopWorkload() (called by the post phase) ends them in the order that keeps the last CSV row live.
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { bundleRemote } from '../../lib/bundle.ts';
-import { hostDir } from '../../lib/config.ts';
-import { waitForHttp, waitUntil } from '../../lib/health.ts';
-import type { Phase, RunContext } from '../../lib/phases.ts';
-import { sh, stopGroupScript, type BackgroundProc, type Forward, type Host } from '../../lib/remote.ts';
+import { bundleRemote } from '../../lib/hosts/bundle.ts';
+import { hostDir } from '../../lib/config/load.ts';
+import { waitForHttp, waitUntil } from '../../lib/run/health.ts';
+import type { Phase, RunContext } from '../../lib/run/phases.ts';
+import { sh, stopGroupScript, type BackgroundProc, type Forward, type Host } from '../../lib/hosts/remote.ts';
 import { collectorArgs, loadgenArgs } from '../workload/commands.ts';
 import { sampleValue, scrapeMetrics } from '../workload/promtext.ts';
 

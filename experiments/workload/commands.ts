@@ -1,6 +1,6 @@
 // Command lines of the workload programs, derived from the config in one place so the phases (and
 // the build phase that starts the server container) agree on ports and rates.
-import type { Config } from '../../lib/config-keys.ts';
+import type { Config } from '../../lib/config/keys.ts';
 
 /** Arguments after the image's entrypoint (`node /app/stream-server.mjs`). */
 export function serverArgs(c: Pick<Config, 'SIGNALING_PORT' | 'METRICS_PORT' | 'LOADGEN_FPS' | 'FRAME_PADDING'>): string[] {

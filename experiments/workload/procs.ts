@@ -4,7 +4,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { createWriteStream } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-export { freePort } from '../../lib/ports.ts';
+export { freePort } from '../../lib/hosts/ports.ts';
 
 const here = dirname(fileURLToPath(import.meta.url));
 export const workloadFile = (name: 'server' | 'loadgen' | 'collector'): string => join(here, `${name}.ts`);

@@ -1,7 +1,7 @@
 // Interval statistics of the load generator, from lib/stats so the RTT percentiles in metrics.csv
 // follow the one definition the analysis uses (R-7, what the original computed too). A Prometheus
 // gauge has no "no sample": an empty interval is NaN, which the collector writes as an empty field.
-import { describe } from '../../lib/stats.ts';
+import { describe } from '../../lib/analysis/stats.ts';
 
 export interface RttSummary { avg: number; p50: number; p95: number; p99: number; max: number; count: number }
 

@@ -1,11 +1,11 @@
 // A throwaway OpenSSH server on 127.0.0.1 with generated host and client keys, for tests and
-// benchmarks of lib/remote.ts. Everything lives in one temp dir; stop() kills the recorded PID only.
+// benchmarks of lib/hosts/remote.ts. Everything lives in one temp dir; stop() kills the recorded PID only.
 import { execFileSync, spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync, existsSync, chmodSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
-import { freePort } from '../../lib/ports.ts';
+import { freePort } from '../../lib/hosts/ports.ts';
 import { waitFor } from '../../experiments/workload/procs.ts';
 
 export interface Sshd {

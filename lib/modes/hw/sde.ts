@@ -6,8 +6,8 @@
 // plain process whose PID it records. The values here are literal (no $PATH expansion) so the
 // command behaves the same whatever the login shell on the switch exports.
 import { isAbsolute, posix } from 'node:path';
-import type { Config } from './config-keys.ts';
-import { programForArch } from '../p4/assets.ts';
+import type { Config } from '../../config/keys.ts';
+import { programForArch } from '../../../p4/assets.ts';
 
 /** bf_switchd's status server port; run_switchd.sh's default. */
 export const SWITCHD_STATUS_PORT = 7777;

@@ -1,16 +1,16 @@
-// Generates config.env and the README configuration reference from lib/config-keys.ts, so the
-// declarations stay the single source. `npx tsx lib/config-doc.ts --write` (npm run docs:config)
+// Generates config.env and the README configuration reference from lib/config/keys.ts, so the
+// declarations stay the single source. `npx tsx lib/config/doc.ts --write` (npm run docs:config)
 // writes both; `--check` exits 1 when either is out of date.
 import { readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { KEYS, type KeyDecl, type KeyType } from './config-keys.ts';
+import { KEYS, type KeyDecl, type KeyType } from './keys.ts';
 
 export const README_START = '<!-- config-reference:start -->';
 export const README_END = '<!-- config-reference:end -->';
 export const REGEN_COMMAND = 'npm run docs:config';
 
-const projectDir = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+const projectDir = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 const entries = () => Object.entries(KEYS) as [string, KeyDecl][];
 
 function typeText(t: KeyType): string {
@@ -37,7 +37,7 @@ function envValue(v: string): string {
 export function renderConfigEnv(): string {
   const out = [
     '# p4cf configuration: every key with its default (the local testbed).',
-    `# GENERATED from lib/config-keys.ts by \`${REGEN_COMMAND}\` — edit the declarations, not this file.`,
+    `# GENERATED from lib/config/keys.ts by \`${REGEN_COMMAND}\` — edit the declarations, not this file.`,
     '# Override per run with config_hw.env (or --config FILE), environment variables, or --set KEY=VALUE.',
   ];
   let group = '';
@@ -56,7 +56,7 @@ function cell(s: string): string {
 export function renderReadmeTable(): string {
   const out = [
     '',
-    `Generated from \`lib/config-keys.ts\` by \`${REGEN_COMMAND}\`. Layers, later wins: \`config.env\` → \`config_hw.env\` (or \`--config FILE\`) → environment variables (declared names only) → flags (\`--steady-state\`, \`--post-migration\`, \`--migrations\`, \`--set KEY=VALUE\`). A hardware overlay that sets any \`*_SSH\` key and no \`TESTBED\` selects \`TESTBED=hw\`. \`npx tsx experiments/run.ts --print-config\` shows every effective value and where it came from.`,
+    `Generated from \`lib/config/keys.ts\` by \`${REGEN_COMMAND}\`. Layers, later wins: \`config.env\` → \`config_hw.env\` (or \`--config FILE\`) → environment variables (declared names only) → flags (\`--steady-state\`, \`--post-migration\`, \`--migrations\`, \`--set KEY=VALUE\`). A hardware overlay that sets any \`*_SSH\` key and no \`TESTBED\` selects \`TESTBED=hw\`. \`npx tsx experiments/run.ts --print-config\` shows every effective value and where it came from.`,
   ];
   let group = '';
   for (const [k, d] of entries()) {

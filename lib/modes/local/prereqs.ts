@@ -120,7 +120,7 @@ export const PODMAN_DROPIN = '/etc/containers/containers.conf.d/p4cf.conf';
 // podman 4.3.1 merges containers.conf.d drop-ins (verified: `podman --log-level=debug info` prints
 // "Merged system config .../p4cf.conf"), so the distribution's containers.conf stays untouched.
 export const PODMAN_DROPIN_TEXT = [
-  '# Written by p4cf (lib/prereqs.ts).',
+  '# Written by p4cf (lib/modes/local/prereqs.ts).',
   '# crun 1.8.1 fails on this kernel ("cgroups in hybrid mode not supported"); runc works and runs',
   '# the criu found in PATH. The sandbox lacks CAP_SYS_RESOURCE, so containers cannot raise rlimits',
   '# to podman\'s defaults: ask for lower ones.',

@@ -8,9 +8,9 @@ import { readFileSync } from 'node:fs';
 import net from 'node:net';
 import { dirname } from 'node:path';
 import { NodeSSH } from 'node-ssh';
-import type { SshTarget } from './config-keys.ts';
-import type { Cleanup } from './cleanup.ts';
-import { lineSplitter, type Logger } from './log.ts';
+import type { SshTarget } from '../config/keys.ts';
+import type { Cleanup } from '../run/cleanup.ts';
+import { lineSplitter, type Logger } from '../run/log.ts';
 
 export type HostName = 'tofino' | 'lakewood' | 'loveland' | 'local';
 

@@ -2,10 +2,10 @@
 // the server container and the load generator's shim. Build creates it, every created piece
 // registers its undo, and clean (next run, or experiments/clean.ts) removes what a previous
 // run left — only things this project creates, identified by exact name, label or rule spec.
-import type { Config } from './config-keys.ts';
-import type { Host } from './remote.ts';
-import { quote, sh } from './remote.ts';
-import { prefixLength, rtoRouteCmd, keepaliveCmd, type ServerNode } from './migration-net.ts';
+import type { Config } from '../config/keys.ts';
+import type { Host } from '../hosts/remote.ts';
+import { quote, sh } from '../hosts/remote.ts';
+import { prefixLength, rtoRouteCmd, keepaliveCmd, type ServerNode } from './net.ts';
 
 /** Label on every container and network this project creates. */
 export const P4CF_LABEL = 'p4cf=1';

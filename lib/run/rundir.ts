@@ -3,7 +3,7 @@
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { configRecord, type LoadedConfig } from './config.ts';
+import { configRecord, type LoadedConfig } from '../config/load.ts';
 
 const pad = (n: number) => String(n).padStart(2, '0');
 

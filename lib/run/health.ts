@@ -3,7 +3,7 @@
 // last state seen, instead of a fixed sleep that silently hopes.
 import pRetry from 'p-retry';
 import type { Logger } from './log.ts';
-import { sh, type Host } from './remote.ts';
+import { sh, type Host } from '../hosts/remote.ts';
 
 export interface GateOpts {
   timeoutMs?: number;

@@ -5,19 +5,19 @@
 // from the same checkpoint before the error is raised.
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Config } from './config-keys.ts';
-import { hostDir } from './config.ts';
-import type { Host, Plan } from './remote.ts';
-import { sh, tail } from './remote.ts';
-import { checkpointScript, markMs, parseScriptOutput, pullScript, restoreScript } from './migration-steps.ts';
-import { controllerFor } from './controller-client.ts';
-import { waitForHttp } from './health.ts';
-import { diagnoseRestore, formatDiagnosis } from './migration-diagnosis.ts';
+import type { Config } from '../config/keys.ts';
+import { hostDir } from '../config/load.ts';
+import type { Host, Plan } from '../hosts/remote.ts';
+import { sh, tail } from '../hosts/remote.ts';
+import { checkpointScript, markMs, parseScriptOutput, pullScript, restoreScript } from './scripts.ts';
+import { controllerFor } from '../switch/controller-client.ts';
+import { waitForHttp } from '../run/health.ts';
+import { diagnoseRestore, formatDiagnosis } from './diagnosis.ts';
 import {
   inNetns, serverNode, type ServerName,
-} from './migration-net.ts';
-import { computeTiming, formatTimingTxt, nowNs, type MigrationMarks, type MigrationTiming } from './migration-timing.ts';
-import { calibrateTransfer, type TransferMethod } from './migration-transfer.ts';
+} from '../server/net.ts';
+import { computeTiming, formatTimingTxt, nowNs, type MigrationMarks, type MigrationTiming } from './timing.ts';
+import { calibrateTransfer, type TransferMethod } from './transfer.ts';
 
 export type Direction = 'lakewood_loveland' | 'loveland_lakewood';
 export const DIRECTIONS: readonly Direction[] = ['lakewood_loveland', 'loveland_lakewood'];

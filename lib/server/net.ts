@@ -2,8 +2,8 @@
 // the same steps set up the container on lakewood at the start and re-create them on the
 // target after each restore. Pure builders (one script per step, run through one SSH exec so a
 // step costs one round trip), so the logic is testable without a testbed.
-import type { Config } from './config-keys.ts';
-import { quote, raw, sh, type RawShell } from './remote.ts';
+import type { Config } from '../config/keys.ts';
+import { quote, raw, sh, type RawShell } from '../hosts/remote.ts';
 
 /** A PID known now, or a shell expression evaluated on the host (e.g. "$pid" inside a script). */
 export type PidRef = number | RawShell;

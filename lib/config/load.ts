@@ -4,9 +4,9 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { basename, isAbsolute, resolve } from 'node:path';
 import { parse as dotenvParse } from 'dotenv';
-import { KEYS, type Config, type KeyName, type KeyType, type SshTarget } from './config-keys.ts';
+import { KEYS, type Config, type KeyName, type KeyType, type SshTarget } from './keys.ts';
 
-export type { Config, KeyName, SshTarget } from './config-keys.ts';
+export type { Config, KeyName, SshTarget } from './keys.ts';
 
 export const KEY_NAMES = Object.keys(KEYS) as KeyName[];
 
@@ -180,7 +180,7 @@ export function suggestKey(name: string): KeyName | undefined {
 
 function unknownKey(name: string, origin: string): ConfigError {
   const s = suggestKey(name);
-  return new ConfigError(`unknown config key ${name} (from ${origin})${s ? `; did you mean ${s}?` : ''} (declared keys are in lib/config-keys.ts)`);
+  return new ConfigError(`unknown config key ${name} (from ${origin})${s ? `; did you mean ${s}?` : ''} (declared keys are in lib/config/keys.ts)`);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -212,7 +212,7 @@ export function readEnvFile(path: string, label = basename(path)): FileEntry[] {
 
 export interface ConfigFlags { configFile?: string; sets: { key: string; value: string; origin: string }[] }
 
-/** Flags that set one key each (`--steady-state` → STEADY_STATE), as declared in lib/config-keys.ts. */
+/** Flags that set one key each (`--steady-state` → STEADY_STATE), as declared in lib/config/keys.ts. */
 export const FLAG_KEYS: ReadonlyMap<string, KeyName> = new Map(
   KEY_NAMES.filter((k) => (KEYS[k] as { flag?: string }).flag).map((k) => [(KEYS[k] as { flag?: string }).flag!, k]),
 );

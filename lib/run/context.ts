@@ -1,10 +1,10 @@
 // The RunContext handed to every phase: config, run folder, logger, cleanup, state and host handles
 // (created lazily, one per name, reused for the whole run).
-import type { Config, KeyName } from './config-keys.ts';
-import { localPath, type LoadedConfig } from './config.ts';
+import type { Config, KeyName } from '../config/keys.ts';
+import { localPath, type LoadedConfig } from '../config/load.ts';
 import type { Cleanup } from './cleanup.ts';
 import type { Logger } from './log.ts';
-import { createDryRunHost, createLocalHost, createPlan, createSshHost, type Host, type HostName, type Plan } from './remote.ts';
+import { createDryRunHost, createLocalHost, createPlan, createSshHost, type Host, type HostName, type Plan } from '../hosts/remote.ts';
 import type { ManifestHandle, RunState } from './rundir.ts';
 
 export interface RunContext {

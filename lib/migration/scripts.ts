@@ -3,10 +3,10 @@
 // scripts: source (quiesce, drain, checkpoint, start the transfer listener), target (pull and
 // size), target (restore, network, resume). Each prints `mark NAME NS` lines from the host's
 // clock; durations between marks of one host are exact, whatever that clock's offset.
-import type { Config } from './config-keys.ts';
-import { containerNetScript, drainScript, PID_VAR, type ServerNode } from './migration-net.ts';
-import { quote, sh } from './remote.ts';
-import { pullCommand, serveCommand, type TransferMethod } from './migration-transfer.ts';
+import type { Config } from '../config/keys.ts';
+import { containerNetScript, drainScript, PID_VAR, type ServerNode } from '../server/net.ts';
+import { quote, sh } from '../hosts/remote.ts';
+import { pullCommand, serveCommand, type TransferMethod } from './transfer.ts';
 
 const mark = (name: string) => `echo "mark ${name} $(date +%s%N)"`;
 
