@@ -17,6 +17,8 @@ export interface ApiDeps {
   log?: (line: string) => void;
   /** Whether the desired state is on the switch (false until the first apply after a (re)connect). */
   applied?: () => { ok: boolean; error?: string };
+  /** How long a request body may take to arrive (default BODY_TIMEOUT_MS). */
+  bodyTimeoutMs?: number;
 }
 
 class HttpError extends Error {
@@ -24,16 +26,36 @@ class HttpError extends Error {
 }
 
 const MAX_BODY = 64 * 1024;
+/** A body that has not fully arrived by then gets 408 (a client that sends less than its Content-Length). */
+export const BODY_TIMEOUT_MS = 5_000;
 
-async function readJson(req: IncomingMessage, required: boolean): Promise<Record<string, unknown>> {
+async function readBody(req: IncomingMessage, timeoutMs: number): Promise<Buffer> {
   const chunks: Buffer[] = [];
   let size = 0;
-  for await (const chunk of req) {
-    size += (chunk as Buffer).length;
-    if (size > MAX_BODY) throw new HttpError(413, `request body larger than ${MAX_BODY} bytes`);
-    chunks.push(chunk as Buffer);
+  let timer: NodeJS.Timeout | undefined;
+  const expected = req.headers['content-length'];
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new HttpError(408,
+      `request body incomplete after ${timeoutMs} ms: got ${size} of ${expected ?? 'an unknown number of'} bytes (Content-Length)`)), timeoutMs);
+  });
+  const read = (async () => {
+    for await (const chunk of req) {
+      size += (chunk as Buffer).length;
+      if (size > MAX_BODY) throw new HttpError(413, `request body larger than ${MAX_BODY} bytes`);
+      chunks.push(chunk as Buffer);
+    }
+    return Buffer.concat(chunks);
+  })();
+  read.catch(() => {}); // settled by the race below; a late rejection must not go unhandled
+  try {
+    return await Promise.race([read, late]);
+  } finally {
+    clearTimeout(timer);
   }
-  const text = Buffer.concat(chunks).toString('utf8').trim();
+}
+
+async function readJson(req: IncomingMessage, required: boolean, timeoutMs = BODY_TIMEOUT_MS): Promise<Record<string, unknown>> {
+  const text = (await readBody(req, timeoutMs)).toString('utf8').trim();
   if (!text) {
     if (required) throw new HttpError(400, 'request body must be a JSON object');
     return {};
@@ -53,20 +75,39 @@ function ipv4(b: Record<string, unknown>, f: string): string {
   return v;
 }
 
+/** Why an address cannot be a forwarding destination (a host behind a switch port), or undefined. */
+export function notAHost(ip: string): string | undefined {
+  const [a] = ip.split('.').map(Number);
+  if (ip === '0.0.0.0') return 'the unspecified address';
+  if (ip === '255.255.255.255') return 'the broadcast address';
+  if (a === 127) return 'a loopback address';
+  if (a >= 224 && a <= 239) return 'a multicast address';
+  if (a >= 240) return 'a reserved address';
+  return undefined;
+}
+
+/** An IPv4 address that a switch port can deliver to. */
+function hostIpv4(b: Record<string, unknown>, f: string): string {
+  const v = ipv4(b, f);
+  const why = notAHost(v);
+  if (why) throw new HttpError(400, `field ${f} must be a unicast host address, got ${v} (${why})`);
+  return v;
+}
+
 function swPort(b: Record<string, unknown>, f: string): number {
   const v = b[f];
   if (v === undefined) throw new HttpError(400, `missing field ${f} (a switch dev port 0..${MAX_SW_PORT})`);
-  // The bash orchestration sent ports as JSON numbers or strings; accept both spellings of an integer.
-  const n = typeof v === 'string' && /^\d{1,3}$/.test(v) ? Number(v) : v;
-  if (typeof n !== 'number' || !Number.isInteger(n) || n < 0 || n > MAX_SW_PORT) {
-    throw new HttpError(400, `field ${f} must be a switch dev port 0..${MAX_SW_PORT}, got ${JSON.stringify(v)}`);
+  // A JSON number only: a string port is a client bug that a silent conversion would hide.
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < 0 || v > MAX_SW_PORT) {
+    throw new HttpError(400, `field ${f} must be a switch dev port 0..${MAX_SW_PORT}, got ${JSON.stringify(v)} (a JSON integer is expected)`);
   }
-  return n;
+  return v;
 }
 
 function optMac(b: Record<string, unknown>, f: string): string | undefined {
   const v = b[f];
-  if (v === undefined || v === null) return undefined;
+  if (v === undefined) return undefined;
+  if (v === null) throw new HttpError(400, `field ${f} must be a MAC address like 02:42:c0:a8:0c:02, got null (leave the field out to keep the current MAC)`);
   if (!isMac(v)) throw new HttpError(400, `field ${f} must be a MAC address like 02:42:c0:a8:0c:02, got ${JSON.stringify(v)}`);
   return v.toLowerCase();
 }
@@ -88,6 +129,7 @@ type Handler = (req: IncomingMessage) => Promise<{ status?: number; body: unknow
 export function createApi(deps: ApiDeps): Server {
   const { client, nodes, metrics } = deps;
   const log = deps.log ?? (() => {});
+  const bodyMs = deps.bodyTimeoutMs ?? BODY_TIMEOUT_MS;
 
   const routes: Record<string, { method: 'GET' | 'POST'; handler: Handler }> = {
     '/health': { method: 'GET', handler: async () => {
@@ -112,16 +154,16 @@ export function createApi(deps: ApiDeps): Server {
     } },
 
     '/migrateNode': { method: 'POST', handler: async (req) => {
-      const b = await readJson(req, true);
+      const b = await readJson(req, true, bodyMs);
       const oldIp = ipv4(b, 'old_ipv4');
-      const newIp = ipv4(b, 'new_ipv4');
+      const newIp = hostIpv4(b, 'new_ipv4');
       const r = await nodes.migrateNode(oldIp, newIp);
       return { body: { ok: true, old_ipv4: oldIp, new_ipv4: newIp, ...r } };
     } },
 
     '/updateForward': { method: 'POST', handler: async (req) => {
-      const b = await readJson(req, true);
-      const ip = ipv4(b, 'ipv4');
+      const b = await readJson(req, true, bodyMs);
+      const ip = hostIpv4(b, 'ipv4');
       const port = swPort(b, 'sw_port');
       const mac = optMac(b, 'dst_mac');
       const r = await nodes.updateForward(ip, port, mac);
@@ -129,8 +171,8 @@ export function createApi(deps: ApiDeps): Server {
     } },
 
     '/addForward': { method: 'POST', handler: async (req) => {
-      const b = await readJson(req, true);
-      const ip = ipv4(b, 'dst_addr');
+      const b = await readJson(req, true, bodyMs);
+      const ip = hostIpv4(b, 'dst_addr');
       const port = swPort(b, 'port');
       const mac = optMac(b, 'dst_mac');
       const r = await nodes.addForward(ip, port, mac);
@@ -138,7 +180,7 @@ export function createApi(deps: ApiDeps): Server {
     } },
 
     '/setMemberStatus': { method: 'POST', handler: async (req) => {
-      const b = await readJson(req, true);
+      const b = await readJson(req, true, bodyMs);
       const ip = ipv4(b, 'ipv4');
       const active = bool(b, 'active');
       const r = await nodes.setMemberActive(ip, active);
@@ -146,18 +188,18 @@ export function createApi(deps: ApiDeps): Server {
     } },
 
     '/deleteClientSnat': { method: 'POST', handler: async (req) => {
-      await readJson(req, false);
+      await readJson(req, false, bodyMs);
       return { body: { ok: true, ...(await nodes.deleteClientSnat()) } };
     } },
 
     '/cleanup': { method: 'POST', handler: async (req) => {
-      await readJson(req, false);
+      await readJson(req, false, bodyMs);
       await nodes.cleanup();
       return { body: { ok: true } };
     } },
 
     '/reinitialize': { method: 'POST', handler: async (req) => {
-      await readJson(req, false);
+      await readJson(req, false, bodyMs);
       await nodes.reinitialize();
       return { body: { ok: true, desired: nodes.snapshot() } };
     } },
@@ -194,6 +236,7 @@ export function createApi(deps: ApiDeps): Server {
       else if (e instanceof BfrtError) code = e.kind === 'rejected' ? 502 : e.kind === 'unavailable' ? 503 : 400;
       const message = (e as Error).message;
       detail = message;
+      if (code === 408) res.setHeader('connection', 'close');
       if (!res.headersSent) send(code, { error: message });
       else res.destroy();
     } finally {

@@ -252,14 +252,12 @@ export function createNodeManager(c: BfrtClient, cfg: ControllerConfig, log: (l:
       const targets = state.members.filter((m) => m.dst === oldIpv4);
       if (!targets.length) throw new NodeError(`old_ipv4 ${oldIpv4} is not a load-balanced node (members: ${state.members.map((m) => m.dst).join(', ') || 'none'})`, 404, 'old_ipv4');
       if (oldIpv4 === newIpv4) throw new NodeError(`new_ipv4 equals old_ipv4 (${oldIpv4})`, 400, 'new_ipv4');
-      const updates: Update[] = [];
-      const known = state.nodes.get(newIpv4);
-      // A new backend address is reached through the old backend's port until told otherwise.
-      const added: FwdNode | undefined = known ? undefined : { ipv4: newIpv4, sw_port: requireNode(oldIpv4, 'old_ipv4').sw_port };
-      if (added) updates.push(ins(forwardEntry(c, added)), ins(arpEntry(c, added)));
-      for (const m of targets) updates.push(mod(memberEntry(c, { ...m, dst: newIpv4 })));
+      // The new backend must be reachable already (a configured node or one added with
+      // /addForward): re-targeting a member to an address the switch cannot deliver to would
+      // black-hole every connection the selector hashes onto it.
+      requireNode(newIpv4, 'new_ipv4');
+      const updates: Update[] = targets.map((m) => mod(memberEntry(c, { ...m, dst: newIpv4 })));
       const { ms } = await c.write(updates, `migrateNode ${oldIpv4}→${newIpv4}`);
-      if (added) state.nodes.set(newIpv4, added);
       for (const m of targets) m.dst = newIpv4;
       return { member_id: targets[0].id, writes: updates.length, ms };
     }),

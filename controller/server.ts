@@ -17,6 +17,8 @@ export interface ControllerOptions {
   connectRetries?: number;
   rpcTimeoutMs?: number;
   defaultMetrics?: boolean;
+  /** Request bodies that take longer get 408 (tests shorten it). */
+  bodyTimeoutMs?: number;
 }
 
 export interface RunningController {
@@ -63,7 +65,7 @@ export async function startController(opts: ControllerOptions): Promise<RunningC
 
   // A successful /reinitialize brings the switch back in line whatever failed before.
   const apiNodes: NodeManager = { ...nodes, reinitialize: () => apply('reinitialize', () => nodes.reinitialize()) };
-  const server = createApi({ client, nodes: apiNodes, metrics, token: opts.token, log, applied: () => applied });
+  const server = createApi({ client, nodes: apiNodes, metrics, token: opts.token, log, applied: () => applied, bodyTimeoutMs: opts.bodyTimeoutMs });
   await new Promise<void>((resolve, reject) => {
     server.once('error', (e) => reject(new Error(`controller HTTP cannot listen on ${opts.listen ?? '127.0.0.1'}:${opts.port ?? 5000}: ${e.message}`)));
     server.listen(opts.port ?? 5000, opts.listen ?? '127.0.0.1', () => resolve());

@@ -87,21 +87,23 @@ describe.each(['pipe', 'plain'] as const)('controller against the switch model (
     expect(fwd(t, H2)?.data).toEqual({ port: 148, dst_mac: '02:42:c0:a8:0c:02' }); // MAC kept when not given
     expect(arp(t, H2)?.data.port).toBe(148);
     expect(fwd(t, SHIM)?.data.port).toBe(140); // others untouched
-    const back = await api(ctl.url, 'POST', '/updateForward', { ipv4: H2, sw_port: '140', dst_mac: '02:42:C0:A8:0C:22' });
+    const back = await api(ctl.url, 'POST', '/updateForward', { ipv4: H2, sw_port: 140, dst_mac: '02:42:C0:A8:0C:22' });
     expect(back.status).toBe(200);
     t = await tables(ctl.url);
     expect(fwd(t, H2)?.data).toEqual({ port: 140, dst_mac: '02:42:c0:a8:0c:22' });
   });
 
-  it('/migrateNode re-targets the member and adds forwarding for a new address', async () => {
+  it('/migrateNode re-targets the member to a node the switch reaches; back again changes only the member', async () => {
+    // 192.168.12.50 has no forward entry yet: re-targeting a member there would black-hole it.
+    const refused = await api(ctl.url, 'POST', '/migrateNode', { old_ipv4: H2, new_ipv4: '192.168.12.50' });
+    expect(refused.status, JSON.stringify(refused.body)).toBe(404);
+    expect(refused.body.error).toMatch(/new_ipv4 192.168.12.50 is not a known node/);
+    expect((await api(ctl.url, 'POST', '/addForward', { dst_addr: '192.168.12.50', port: 140 })).status).toBe(200);
     const r = await api(ctl.url, 'POST', '/migrateNode', { old_ipv4: H2, new_ipv4: '192.168.12.50' });
     expect(r.status, JSON.stringify(r.body)).toBe(200);
-    expect(r.body.member_id).toBe(0);
+    expect(r.body).toMatchObject({ member_id: 0, writes: 1 });
     let t = await tables(ctl.url);
     expect(t.action_selector_ap.find((e) => e.key.$ACTION_MEMBER_ID === 0)?.data.new_dst).toBe('192.168.12.50');
-    expect(fwd(t, '192.168.12.50')?.data.port).toBe(140); // reached through the old node's port
-    expect(arp(t, '192.168.12.50')?.data.port).toBe(140);
-    // Back to a known node: only the member changes.
     const back = await api(ctl.url, 'POST', '/migrateNode', { old_ipv4: '192.168.12.50', new_ipv4: H2 });
     expect(back.status).toBe(200);
     expect(back.body.writes).toBe(1);
@@ -146,6 +148,13 @@ describe.each(['pipe', 'plain'] as const)('controller against the switch model (
       ['/setMemberStatus', { ipv4: H2, active: 'no' }, 400, /field active must be true or false/],
       ['/setMemberStatus', { ipv4: SHIM, active: false }, 404, /ipv4 192.168.12.100 is not a load-balanced node/],
       ['/updateForward', [H2, 148], 400, /must be a JSON object/],
+      // refused since the fault-injection pass (issue 12 item 7); each used to be accepted
+      ['/updateForward', { ipv4: H2, sw_port: '148' }, 400, /field sw_port must be a switch dev port 0..511, got "148" \(a JSON integer is expected\)/],
+      ['/updateForward', { ipv4: H2, sw_port: 148, dst_mac: null }, 400, /field dst_mac must be a MAC address .*got null/],
+      ['/addForward', { dst_addr: '0.0.0.0', port: 148 }, 400, /field dst_addr must be a unicast host address, got 0.0.0.0 \(the unspecified address\)/],
+      ['/addForward', { dst_addr: '255.255.255.255', port: 148 }, 400, /got 255.255.255.255 \(the broadcast address\)/],
+      ['/addForward', { dst_addr: '224.0.0.1', port: 148 }, 400, /multicast/],
+      ['/migrateNode', { old_ipv4: H2, new_ipv4: '192.168.12.61' }, 404, /new_ipv4 192.168.12.61 is not a known node/],
     ];
     for (const [path, body, status, re] of cases) {
       const r = await api(ctl.url, 'POST', path, body);
