@@ -1,7 +1,7 @@
 // The phase runner: `npx tsx experiments/run.ts [options]`. Runs the selected phases in order with
 // a banner each, records them in manifest.json, and on any end (ok, error, signal) runs the cleanup
 // stack and, on failure, writes error.log.
-import { existsSync, statSync } from 'node:fs';
+import { existsSync, rmSync, statSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { CONFIG_FLAGS, ConfigError, FLAG_KEYS, formatConfig, loadConfig, localPath, type LoadedConfig } from '../lib/config/load.ts';
@@ -10,6 +10,7 @@ import { createCleanup, installSignalHandlers, InterruptedError, writeErrorLog }
 import { createContext, type RunContext } from '../lib/run/context.ts';
 import { createLogger, formatDuration, type Logger } from '../lib/run/log.ts';
 import { PHASE_ORDER, selectPhases, SelectionError, splitList, type Phase } from '../lib/run/phases.ts';
+import { lockHosts, lockLocal, localLockPath, LockHeldError, myLockInfo, type HeldLock } from '../lib/run/lock.ts';
 import { createRunDir, openManifest, openState, phasesDone, readJson, writeConfigJson, type Manifest } from '../lib/run/rundir.ts';
 
 const projectDir = resolve(dirname(fileURLToPath(import.meta.url)), '..');
@@ -110,6 +111,15 @@ function listText(phases: Phase[]): string {
   }).join('\n');
 }
 
+/** The run's lock: the local testbed's file here, or one file on each lab host (hardware). */
+async function takeRunLock(ctx: RunContext, dir: string): Promise<HeldLock> {
+  const me = myLockInfo(dir);
+  const warn = (m: string) => ctx.log.warn(m);
+  if (ctx.mode.testbed === 'local') return lockLocal(localLockPath(ctx.config.TESTBED_PREFIX), me, { warn });
+  const roles = ['tofino', 'lakewood', 'loveland'] as const;
+  return lockHosts(Object.fromEntries(roles.map((r) => [r, ctx.host(r)])), me, { warn });
+}
+
 function errorHost(e: unknown): string | undefined {
   const h = (e as { host?: unknown })?.host;
   return typeof h === 'string' ? h : undefined;
@@ -175,6 +185,23 @@ export async function main(argv: string[], env = process.env): Promise<number> {
   log.info(`p4cf run: mode ${loaded.mode.testbed} (${loaded.mode.why})`);
   log.info(`${cli.dryRun ? 'dry run, nothing is executed' : `run folder ${relative(process.cwd(), dir) || dir}`}${cli.resume ? ' (resumed)' : ''}`);
   log.info(`phases: ${selected.join(' ')}`);
+
+  // Before any phase: a second run must not touch what this one builds (and vice versa).
+  if (!cli.dryRun) {
+    try {
+      const lock = await takeRunLock(ctx, dir);
+      // registered first, so it is released last, after every other undo
+      cleanup.add(`release run lock ${lock.paths.join(', ')}`, () => lock.release());
+      log.info(`run lock: ${lock.paths.join(', ')}`);
+    } catch (e) {
+      await ctx.closeHosts();
+      if (!(e instanceof LockHeldError)) throw e;
+      log.error(e.message);
+      // a refused run leaves nothing: its fresh folder goes again (a resumed one stays as it was)
+      if (!cli.resume) { manifest?.finish('failed'); rmSync(dir, { recursive: true, force: true }); }
+      return 1;
+    }
+  }
 
   let interrupt: (e: InterruptedError) => void = () => {};
   const interrupted = new Promise<never>((_, reject) => { interrupt = reject; });
