@@ -11,7 +11,7 @@ import { createContext, type RunContext } from '../lib/run/context.ts';
 import { createLogger, formatDuration, type Logger } from '../lib/run/log.ts';
 import { PHASE_ORDER, selectPhases, SelectionError, splitList, type Phase } from '../lib/run/phases.ts';
 import { lockHosts, lockLocal, localLockPath, LockHeldError, myLockInfo, type HeldLock } from '../lib/run/lock.ts';
-import { createRunDir, openManifest, openState, phasesDone, readJson, writeConfigJson, type Manifest } from '../lib/run/rundir.ts';
+import { checkResultsDir, createRunDir, openManifest, openState, phasesDone, readJson, writeConfigJson, type Manifest } from '../lib/run/rundir.ts';
 
 const projectDir = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 
@@ -138,6 +138,7 @@ export async function main(argv: string[], env = process.env): Promise<number> {
     if (cli.printConfig) { out(formatConfig(loaded)); return 0; }
     phases = await loadPhases(env);
     if (cli.list) { out(listText(phases)); return 0; }
+    if (!cli.dryRun && !cli.resume) checkResultsDir(localPath(loaded.projectDir, loaded.config.RESULTS_DIR), loaded.origins.RESULTS_DIR);
   } catch (e) {
     if (e instanceof UsageError || e instanceof ConfigError || e instanceof SelectionError) {
       process.stderr.write(`error: ${e.message}\n`);
@@ -183,6 +184,7 @@ export async function main(argv: string[], env = process.env): Promise<number> {
   const ctx = createContext({ loaded, dir, log, cleanup, state, dryRun: cli.dryRun, manifest });
 
   log.info(`p4cf run: mode ${loaded.mode.testbed} (${loaded.mode.why})`);
+  for (const w of loaded.warnings) log.warn(w);
   log.info(`${cli.dryRun ? 'dry run, nothing is executed' : `run folder ${relative(process.cwd(), dir) || dir}`}${cli.resume ? ' (resumed)' : ''}`);
   log.info(`phases: ${selected.join(' ')}`);
 
@@ -195,8 +197,8 @@ export async function main(argv: string[], env = process.env): Promise<number> {
       log.info(`run lock: ${lock.paths.join(', ')}`);
     } catch (e) {
       await ctx.closeHosts();
-      if (!(e instanceof LockHeldError)) throw e;
-      log.error(e.message);
+      // e.g. a lab host that does not answer: no phase ran, so nothing needs undoing
+      log.error(e instanceof LockHeldError ? e.message : `cannot take the run lock: ${(e as Error)?.message ?? e}`);
       // a refused run leaves nothing: its fresh folder goes again (a resumed one stays as it was)
       if (!cli.resume) { manifest?.finish('failed'); rmSync(dir, { recursive: true, force: true }); }
       return 1;

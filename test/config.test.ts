@@ -105,14 +105,14 @@ describe('loadConfig', () => {
 
   it('mode: local without an overlay; hw implied by an overlay with *_SSH; explicit TESTBED wins; env/flag win over files', () => {
     expect(loadConfig({ cwd: project({}), env: {} }).mode).toEqual({ testbed: 'local', why: 'no config_hw.env and no --config' });
-    const hwDir = project({ 'config_hw.env': '# hw\nTOFINO_SSH=root@10.1.1.1\n' });
+    const hwDir = project({ 'config_hw.env': '# hw\nTOFINO_SSH=root@10.1.1.1\nLAKEWOOD_SSH=root@10.1.1.2\nLOVELAND_SSH=root@10.1.1.3\n' });
     const hw = loadConfig({ cwd: hwDir, env: {} });
     expect(hw.mode.testbed).toBe('hw');
     expect(hw.mode.why).toBe('config_hw.env present, sets TOFINO_SSH (config_hw.env:2)');
     expect(hw.origins.TESTBED).toBe('config_hw.env:2 (implied by TOFINO_SSH)');
     const explicit = loadConfig({ cwd: project({ 'config_hw.env': 'TESTBED=local\nTOFINO_SSH=root@10.1.1.1\n' }), env: {} });
     expect(explicit.mode).toEqual({ testbed: 'local', why: 'config_hw.env present, TESTBED set at config_hw.env:1' });
-    const viaFlag = loadConfig({ cwd: project({ 'other.env': 'LAKEWOOD_SSH=me@h:2222\n' }), env: {}, argv: ['--config', 'other.env'] });
+    const viaFlag = loadConfig({ cwd: project({ 'other.env': 'LAKEWOOD_SSH=me@h:2222\nTOFINO_SSH=me@t\nLOVELAND_SSH=me@l\n' }), env: {}, argv: ['--config', 'other.env'] });
     expect(viaFlag.mode.testbed).toBe('hw');
     expect(viaFlag.mode.why).toMatch(/^--config other.env, sets LAKEWOOD_SSH/);
     expect(viaFlag.config.LAKEWOOD_SSH).toEqual({ user: 'me', host: 'h', port: 2222 });

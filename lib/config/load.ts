@@ -28,6 +28,8 @@ export interface LoadedConfig {
   raw: Record<KeyName, string>;
   mode: Mode;
   projectDir: string;
+  /** Legal but risky settings (printed by the runner). */
+  warnings: string[];
 }
 
 export interface LoadOptions {
@@ -196,8 +198,9 @@ export function readEnvFile(path: string, label = basename(path)): FileEntry[] {
   } catch (e) {
     throw new ConfigError(`cannot read config file ${path}: ${(e as Error).message}`);
   }
-  const parsed = dotenvParse(text);
   const lines = text.split(/\r?\n/);
+  checkEnvLines(lines, label);
+  const parsed = dotenvParse(text);
   return Object.entries(parsed).map(([key, value]) => {
     // dotenv keeps the last assignment, so the origin is the last line that assigns the key.
     const re = new RegExp(`^\\s*(?:export\\s+)?${key.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}\\s*[=:]`);
@@ -205,6 +208,30 @@ export function readEnvFile(path: string, label = basename(path)): FileEntry[] {
     lines.forEach((l, i) => { if (re.test(l)) line = i + 1; });
     return { key, value, origin: `${label}:${line}` };
   });
+}
+
+const ASSIGNMENT = /^\s*(?:export\s+)?[A-Za-z_][A-Za-z0-9_]*\s*=\s*(.*)$/;
+
+/**
+ * Every line is blank, a comment, KEY=VALUE, or the continuation of a quoted multi-line value:
+ * dotenv skips anything else silently, so a typo (a missing `=`, a stray word) would be ignored.
+ */
+function checkEnvLines(lines: string[], label: string): void {
+  let open = ''; // the quote of a multi-line value still open
+  lines.forEach((line, i) => {
+    if (open) {
+      if (line.includes(open)) open = '';
+      return;
+    }
+    const t = line.trim();
+    if (!t || t.startsWith('#')) return;
+    const m = ASSIGNMENT.exec(line);
+    if (!m) throw new ConfigError(`${label}:${i + 1}: not a KEY=VALUE line: ${show(t.length > 80 ? `${t.slice(0, 80)}…` : t)} (comments start with #)`);
+    const v = m[1];
+    const q = v[0];
+    if ((q === '"' || q === "'" || q === '`') && !v.slice(1).includes(q)) open = q;
+  });
+  if (open) throw new ConfigError(`${label}: a value opened with ${open} is never closed`);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -319,9 +346,46 @@ export function loadConfig(opts: LoadOptions = {}): LoadedConfig {
   if (errors.length) throw new ConfigError(errors.length === 1 ? errors[0] : `invalid configuration:\n  ${errors.join('\n  ')}`);
 
   const testbed = config.TESTBED as 'local' | 'hw';
+  const crossErrors = crossKeyProblems(config as Config, raw, origins, testbed);
+  if (crossErrors.length) throw new ConfigError(crossErrors.length === 1 ? crossErrors[0] : `invalid configuration:\n  ${crossErrors.join('\n  ')}`);
   if (origins.TESTBED === 'env' || origins.TESTBED.startsWith('--')) modeWhy = `TESTBED=${testbed} from ${origins.TESTBED}`;
   else if (!modeWhy) modeWhy = `TESTBED=${testbed} from ${origins.TESTBED}`;
-  return { config: config as Config, origins, raw, mode: { testbed, why: modeWhy }, projectDir };
+  return { config: config as Config, origins, raw, mode: { testbed, why: modeWhy }, projectDir, warnings: configWarnings(config as Config) };
+}
+
+/** The addresses the controller programs as nodes or VIP: each must be distinct. */
+const NODE_ADDRESS_KEYS = ['VIP', 'H2_IP', 'H3_IP', 'SHIM_IP'] as const satisfies readonly KeyName[];
+
+/** A value set only by the defaults or config.env: the local testbed's, never a lab's. */
+const localDefault = (origin: string) => origin === 'default' || origin.startsWith('config.env:');
+
+function crossKeyProblems(c: Config, raw: Record<KeyName, string>, origins: Record<KeyName, string>, testbed: 'local' | 'hw'): string[] {
+  const out: string[] = [];
+  const seen = new Map<string, KeyName>();
+  for (const k of NODE_ADDRESS_KEYS) {
+    const ip = c[k] as string;
+    const first = seen.get(ip);
+    if (first) out.push(`${k}=${ip} (from ${origins[k]}) is also ${first} (from ${origins[first]}): the switch would program two nodes with one address; give each its own`);
+    else seen.set(ip, k);
+  }
+  if (testbed === 'hw') {
+    // Falling back to the local testbed's management address would send the run to the wrong machine.
+    for (const k of SSH_KEYS) {
+      if (localDefault(origins[k])) {
+        out.push(`${k} is not set for the hardware testbed (it would be the local testbed's ${raw[k]} from ${origins[k]}): set it in the hardware overlay (config_hw.env or --config FILE), the environment or with --set`);
+      }
+    }
+  }
+  return out;
+}
+
+/** Legal but risky settings, printed at the start of a run. */
+function configWarnings(c: Config): string[] {
+  const out: string[] = [];
+  if (!c.CONTROLLER_LISTEN.startsWith('127.') && !c.CONTROLLER_TOKEN) {
+    out.push(`CONTROLLER_LISTEN=${c.CONTROLLER_LISTEN} with an empty CONTROLLER_TOKEN: anyone who reaches that address can re-program the switch; set CONTROLLER_TOKEN`);
+  }
+  return out;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -340,6 +404,15 @@ export function localPath(projectDir: string, p: string): string {
 
 export function isSecret(key: KeyName): boolean {
   return Boolean((KEYS[key] as { secret?: boolean }).secret);
+}
+
+/** argv with the values of secret keys replaced (`--set CONTROLLER_TOKEN=…` → `<redacted>`), for files a run writes. */
+export function redactArgv(argv: string[]): string[] {
+  const hide = (kv: string) => {
+    const e = kv.indexOf('=');
+    return e > 0 && (kv.slice(0, e) in KEYS) && isSecret(kv.slice(0, e) as KeyName) ? `${kv.slice(0, e)}=<redacted>` : kv;
+  };
+  return argv.map((a, i) => (a.startsWith('--set=') ? `--set=${hide(a.slice(6))}` : argv[i - 1] === '--set' ? hide(a) : a));
 }
 
 /** `{ key: { value, origin } }` with secrets redacted; the format of config.json. */

@@ -1,14 +1,32 @@
 // The run folder: results/run_YYYYMMDD_HHMMSS with experiment.log, config.json, manifest.json,
 // state.json. A folder is never reused by a new run (mkdir is the lock); --resume opens an old one.
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
-import { configRecord, type LoadedConfig } from '../config/load.ts';
+import { accessSync, constants, existsSync, mkdirSync, readFileSync, realpathSync, renameSync, statSync, writeFileSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { configRecord, ConfigError, redactArgv, type LoadedConfig } from '../config/load.ts';
 
 const pad = (n: number) => String(n).padStart(2, '0');
 
 export function runDirName(d: Date): string {
   return `run_${d.getFullYear()}${pad(d.getMonth() + 1)}${pad(d.getDate())}_${pad(d.getHours())}${pad(d.getMinutes())}${pad(d.getSeconds())}`;
+}
+
+/**
+ * RESULTS_DIR must be (or be creatable as) a writable folder on a real file system: mkdir under
+ * /proc or /sys loops instead of failing, and a file in the way would surface as a stack trace.
+ */
+export function checkResultsDir(path: string, origin: string): void {
+  const bad = (why: string) => new ConfigError(`RESULTS_DIR=${JSON.stringify(path)} (from ${origin}): ${why}`);
+  let p = resolve(path);
+  while (true) {
+    let st;
+    try { st = statSync(p); } catch { const up = dirname(p); if (up === p) break; p = up; continue; }
+    if (!st.isDirectory()) throw bad(`${p} is a file, not a folder; expected a folder for the run folders`);
+    break;
+  }
+  const real = realpathSync(p);
+  if (/^\/(proc|sys|dev)(\/|$)/.test(real)) throw bad(`${real} is on a kernel pseudo file system; expected a folder on disk (e.g. results)`);
+  try { accessSync(p, constants.W_OK); } catch { throw bad(`${p} is not writable by this user`); }
 }
 
 /** Create a new run folder; a same-second collision gets `_2`, `_3`, … Returns its absolute path. */
@@ -94,11 +112,11 @@ export function openManifest(dir: string, o: { argv: string[]; projectDir: strin
   let data: Manifest;
   if (o.resume && existsSync(path)) {
     data = readJson<Manifest>(path);
-    (data.resumes ??= []).push({ at: new Date().toISOString(), argv: o.argv });
+    (data.resumes ??= []).push({ at: new Date().toISOString(), argv: redactArgv(o.argv) });
     data.status = 'running';
     delete data.end;
   } else {
-    data = { git: gitInfo(o.projectDir), argv: o.argv, mode: o.mode, versions: {}, start: new Date().toISOString(), status: 'running', phases: [] };
+    data = { git: gitInfo(o.projectDir), argv: redactArgv(o.argv), mode: o.mode, versions: {}, start: new Date().toISOString(), status: 'running', phases: [] };
   }
   const h: ManifestHandle = {
     data,
