@@ -1,0 +1,102 @@
+// A parameter sweep's plan, decided before anything runs: the loop variables (`--vary KEY=v1,v2`),
+// their cross product (or `--zip`: paired lists), R repetitions of each point, and every point's
+// full configuration validated by the same loader as a run — so a value that fails its key's type,
+// or a combination that fails a cross-key check, stops the sweep at exit 2 before the first run.
+import { ConfigError, KEY_NAMES, loadConfig, parseKey, suggestKey, type Config, type KeyName } from '../config/load.ts';
+
+export interface Vary { key: KeyName; values: string[] }
+
+/** One run of the sweep: the point's parameters and which repetition. */
+export interface PlannedRun {
+  /** 1-based, in execution order. */
+  index: number;
+  /** 1-based point number (runs of one point share it). */
+  point: number;
+  rep: number;
+  params: Record<string, string>;
+}
+
+export interface SweepPlan {
+  varies: Vary[];
+  zip: boolean;
+  repeat: number;
+  runs: PlannedRun[];
+}
+
+/** `KEY=v1,v2,…` → a loop variable; the key must be declared and every value must parse. */
+export function parseVary(arg: string, origin = '--vary'): Vary {
+  const eq = arg.indexOf('=');
+  if (eq <= 0) throw new ConfigError(`${origin} ${JSON.stringify(arg)}: expected KEY=VALUE1,VALUE2,…`);
+  const name = arg.slice(0, eq);
+  if (!(KEY_NAMES as string[]).includes(name)) {
+    const s = suggestKey(name);
+    throw new ConfigError(`${origin} ${name}: unknown config key${s ? `; did you mean ${s}?` : ''} (declared keys are in lib/config/keys.ts)`);
+  }
+  const key = name as KeyName;
+  const values = arg.slice(eq + 1).split(',').map((v) => v.trim());
+  if (values.some((v) => v === '')) throw new ConfigError(`${origin} ${arg}: empty value in the list (expected KEY=VALUE1,VALUE2,…)`);
+  if (new Set(values).size !== values.length) throw new ConfigError(`${origin} ${arg}: a value is listed twice`);
+  for (const v of values) parseKey(key, v, `${origin} ${key}`);
+  return { key, values };
+}
+
+/** The runs of the sweep in order: points in nested-loop order (first --vary outermost), each R times. */
+export function expandPlan(varies: Vary[], o: { zip?: boolean; repeat?: number } = {}): SweepPlan {
+  const repeat = o.repeat ?? 1;
+  if (!Number.isInteger(repeat) || repeat < 1 || repeat > 1000) throw new ConfigError(`--repeat ${repeat}: expected an integer 1..1000`);
+  if (!varies.length) throw new ConfigError('sweep: give at least one --vary KEY=VALUE1,VALUE2');
+  const keys = varies.map((v) => v.key);
+  const dup = keys.find((k, i) => keys.indexOf(k) !== i);
+  if (dup) throw new ConfigError(`--vary ${dup} given twice; give one list per key`);
+  let points: Record<string, string>[];
+  if (o.zip) {
+    const n = varies[0].values.length;
+    const off = varies.find((v) => v.values.length !== n);
+    if (off) throw new ConfigError(`--zip pairs the lists value by value, but ${varies[0].key} has ${n} values and ${off.key} ${off.values.length}`);
+    points = Array.from({ length: n }, (_, i) => Object.fromEntries(varies.map((v) => [v.key, v.values[i]])));
+  } else {
+    points = varies.reduce<Record<string, string>[]>((acc, v) => acc.flatMap((p) => v.values.map((x) => ({ ...p, [v.key]: x }))), [{}]);
+  }
+  const runs: PlannedRun[] = [];
+  points.forEach((params, pi) => {
+    for (let rep = 1; rep <= repeat; rep++) runs.push({ index: runs.length + 1, point: pi + 1, rep, params });
+  });
+  return { varies, zip: Boolean(o.zip), repeat, runs };
+}
+
+/** The `--set` arguments that give a run its point. */
+export const pointArgs = (params: Record<string, string>): string[] => Object.entries(params).flatMap(([k, v]) => ['--set', `${k}=${v}`]);
+
+/**
+ * Load the full configuration of every point (run options first, then the point's values, as
+ * run.ts will); collects every point's error so one exit names them all.
+ */
+export function validatePoints(plan: SweepPlan, configArgs: string[], o: { cwd: string; env?: Record<string, string | undefined> }): Config[] {
+  const seen = new Map<number, Config>();
+  const errors: string[] = [];
+  for (const r of plan.runs) {
+    if (seen.has(r.point)) continue;
+    try {
+      seen.set(r.point, loadConfig({ argv: [...configArgs, ...pointArgs(r.params)], cwd: o.cwd, env: o.env }).config);
+    } catch (e) {
+      if (!(e instanceof ConfigError)) throw e;
+      errors.push(`point ${r.point} (${describePoint(r.params)}): ${e.message}`);
+    }
+  }
+  if (errors.length) throw new ConfigError(errors.join('\n'));
+  return [...seen.values()];
+}
+
+export const describePoint = (params: Record<string, string>): string => Object.entries(params).map(([k, v]) => `${k}=${v}`).join(' ');
+
+/** Fixed cost of a local run outside its waits (testbed check, sync, build, workload start, collect, analyze). */
+export const RUN_OVERHEAD_MS = 30_000;
+/** A migration's own duration on the local testbed (~0.7 s), rounded up. */
+const MIGRATION_MS = 1_000;
+/** The load generator opens one connection every 200 ms (the published behaviour). */
+const CONNECTION_RAMP_MS = 200;
+
+/** How long one run of this configuration is expected to take (before any run has been timed). */
+export function estimateRunMs(c: Pick<Config, 'STEADY_STATE' | 'POST_MIGRATION' | 'MIGRATIONS' | 'LOADGEN_CONNECTIONS'>): number {
+  return RUN_OVERHEAD_MS + c.STEADY_STATE + c.MIGRATIONS * (MIGRATION_MS + c.POST_MIGRATION) + c.LOADGEN_CONNECTIONS * CONNECTION_RAMP_MS;
+}
