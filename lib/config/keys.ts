@@ -50,6 +50,10 @@ const IFNAME = /^[A-Za-z0-9_.-]{1,15}$/;
 const IFHINT = 'an interface name (1-15 characters: letters, digits, _ . -)';
 const NAME = /^[a-z0-9][a-z0-9_.-]*$/;
 const NAMEHINT = 'a lowercase name (letters, digits, _ . -)';
+const RATE = /^$|^\d+(\.\d+)?(bit|kbit|mbit|gbit)$/;
+const RATEHINT = 'empty (unshaped) or a rate with its unit: 25gbit, 1gbit, 100mbit, 500kbit';
+const TIME = /^$|^\d+(\.\d+)?(us|ms|s)$/;
+const TIMEHINT = 'empty or a time with its unit: 5ms, 200us, 1s';
 
 export const KEYS = {
   // --- mode -----------------------------------------------------------------------------
@@ -156,6 +160,14 @@ export const KEYS = {
   DRAIN_TIMEOUT: { group: 'migration', type: t.duration, default: '2s', description: 'Longest wait for the server send queues to drain before the checkpoint' },
   CR_SKIP_VERIFY: { group: 'migration', type: t.bool, default: 'false', description: 'Skip the checkpoint size check after transfer' },
   CR_SKIP_IMAGE_CHECK: { group: 'migration', type: t.bool, default: 'false', description: 'Skip checking that the image exists on the target' },
+
+  // --- link emulation (local testbed only) ------------------------------------------------
+  LINK_RATE: { group: 'links', type: t.string(RATE, RATEHINT), default: '', description: 'Rate of each switch-port link, both directions (tbf on both veth ends), e.g. 25gbit, 1gbit; empty: unshaped' },
+  LINK_DELAY: { group: 'links', type: t.string(TIME, TIMEHINT), default: '', description: 'Delay added on each switch-port link end (netem: needs a kernel with sch_netem), e.g. 5ms' },
+  LINK_JITTER: { group: 'links', type: t.string(TIME, TIMEHINT), default: '', description: 'Delay variation of the switch-port links (needs LINK_DELAY), e.g. 1ms' },
+  LINK_LOSS: { group: 'links', type: t.string(/^$|^(100|\d{1,2}(\.\d+)?)%$/, 'empty or a percentage such as 0.1% or 1%'), default: '', description: 'Random loss of packets arriving at each switch-port link end (nftables), e.g. 0.1%' },
+  DIRECT_LINK_RATE: { group: 'links', type: t.string(RATE, RATEHINT), default: '', description: 'Rate of the direct (checkpoint transfer) link, both directions (tbf), e.g. 1gbit' },
+  DIRECT_LINK_DELAY: { group: 'links', type: t.string(TIME, TIMEHINT), default: '', description: 'Delay added on each end of the direct link (netem, needs sch_netem), e.g. 1ms' },
 } as const satisfies Record<string, KeyDecl>;
 
 export type KeyName = keyof typeof KEYS;

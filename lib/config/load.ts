@@ -353,6 +353,9 @@ export function loadConfig(opts: LoadOptions = {}): LoadedConfig {
   return { config: config as Config, origins, raw, mode: { testbed, why: modeWhy }, projectDir, warnings: configWarnings(config as Config) };
 }
 
+/** Keys that shape the local testbed's links (lib/modes/local/links.ts). */
+const LINK_KEYS = ['LINK_RATE', 'LINK_DELAY', 'LINK_JITTER', 'LINK_LOSS', 'DIRECT_LINK_RATE', 'DIRECT_LINK_DELAY'] as const satisfies readonly KeyName[];
+
 /** The addresses the controller programs as nodes or VIP: each must be distinct. */
 const NODE_ADDRESS_KEYS = ['VIP', 'H2_IP', 'H3_IP', 'SHIM_IP'] as const satisfies readonly KeyName[];
 
@@ -368,6 +371,11 @@ function crossKeyProblems(c: Config, raw: Record<KeyName, string>, origins: Reco
     if (first) out.push(`${k}=${ip} (from ${origins[k]}) is also ${first} (from ${origins[first]}): the switch would program two nodes with one address; give each its own`);
     else seen.set(ip, k);
   }
+  const shaped = LINK_KEYS.filter((k) => c[k] !== '');
+  if (testbed === 'hw' && shaped.length) {
+    out.push(`${shaped.map((k) => `${k}=${c[k]} (from ${origins[k]})`).join(', ')}: link emulation shapes the local testbed's veths; a hardware testbed's links are real — unset ${shaped.length > 1 ? 'them' : 'it'} (or emulate with TESTBED=local)`);
+  }
+  if (c.LINK_JITTER && !c.LINK_DELAY) out.push(`LINK_JITTER=${c.LINK_JITTER} (from ${origins.LINK_JITTER}) needs LINK_DELAY: jitter varies a delay (e.g. LINK_DELAY=5ms LINK_JITTER=1ms)`);
   if (testbed === 'hw') {
     // Falling back to the local testbed's management address would send the run to the wrong machine.
     for (const k of SSH_KEYS) {

@@ -79,6 +79,8 @@ export interface Manifest {
   /** Every attempt in order; --resume appends. */
   phases: PhaseRecord[];
   resumes?: { at: string; argv: string[] }[];
+  /** Settings of the testbed a run changed for itself (e.g. link emulation), by topic. */
+  testbed?: Record<string, unknown>;
 }
 
 export function gitInfo(projectDir: string): Manifest['git'] {
@@ -95,6 +97,8 @@ export interface ManifestHandle {
   data: Manifest;
   save(): void;
   setVersions(host: string, v: Record<string, string>): void;
+  /** Record a testbed setting of this run (link emulation, …) under `topic`. */
+  setTestbed(topic: string, value: unknown): void;
   phase(rec: PhaseRecord): void;
   finish(status: NonNullable<Manifest['status']>): void;
 }
@@ -122,6 +126,7 @@ export function openManifest(dir: string, o: { argv: string[]; projectDir: strin
     data,
     save: () => writeJson(path, data),
     setVersions(host, v) { data.versions[host] = { ...data.versions[host], ...v }; h.save(); },
+    setTestbed(topic, value) { data.testbed = { ...data.testbed, [topic]: value }; h.save(); },
     phase(rec) { data.phases.push(rec); h.save(); },
     finish(status) { data.status = status; data.end = new Date().toISOString(); h.save(); },
   };
