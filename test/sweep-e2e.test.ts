@@ -34,7 +34,13 @@ describe.skipIf(!isRoot)('sweep on the local testbed', () => {
     for (const [i, run] of sweep.runs.entries()) {
       const cfg = JSON.parse(readFileSync(join(dir, run.dir, 'config.json'), 'utf8'));
       expect(cfg.LOADGEN_CONNECTIONS).toEqual({ value: [2, 4][i], origin: '--set' });
-      expect(existsSync(join(dir, run.dir, 'summary.json'))).toBe(true);
+      // issue 13: the recovery figure comes from the load generator's own timestamps, not 1 s metrics rows
+      const summary = JSON.parse(readFileSync(join(dir, run.dir, 'summary.json'), 'utf8'));
+      expect(summary.first_data_after_switch_ms.source).toBe('timing');
+      const timing = JSON.parse(readFileSync(join(dir, run.dir, 'migration_timing_1.json'), 'utf8'));
+      expect(timing.first_data_source).toBe('loadgen');
+      expect(timing.first_data_after_switch_ms).toBeLessThan(timing.last_connection_data_after_switch_ms + 0.001);
+      expect(timing.stalled_connections).toBe([2, 4][i]);
     }
     const [head, ...rows] = readFileSync(join(dir, 'sweep.csv'), 'utf8').trim().split('\n');
     expect(rows).toHaveLength(2);

@@ -1,7 +1,8 @@
 // One call turns a run folder into summary.json, plots/<name>.svg|.png and report.html.
 // Used by experiments/plot.ts and by the `analyze` phase.
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { addFirstDataToTimings } from './first-data.ts';
 import { loadRun } from './load.ts';
 import { buildPlots } from './plots.ts';
 import { specToSvg, svgToPng } from './render.ts';
@@ -26,6 +27,13 @@ export interface AnalyzeOptions {
 
 export async function analyzeRun(dir: string, opts: AnalyzeOptions = {}): Promise<AnalyzeResult> {
   const log = opts.log ?? (() => {});
+  // the load generator's own per-connection timestamps, precise where metrics rows are 1 s apart
+  const loadgenLog = join(dir, 'loadgen.log');
+  if (existsSync(loadgenLog)) {
+    const files = readdirSync(dir).filter((f) => /^migration_timing_\d+\.json$/.test(f)).map((f) => join(dir, f));
+    const n = addFirstDataToTimings(readFileSync(loadgenLog, 'utf8'), files);
+    if (n) log(`analyze: first data after the switch update from loadgen.log for ${n} migration(s)`);
+  }
   const run = loadRun(dir);
   const summary = computeSummary(run);
   const plotDir = join(run.dir, 'plots');

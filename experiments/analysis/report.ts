@@ -57,14 +57,17 @@ export function renderReport(run: RunData, s: Summary, plots: RenderedPlot[]): s
   parts.push(`<p>After / steady (means): ${fmt(s.rtt.after_over_steady, 1)}×. <span class="pub">Published: steady ${pub.steady_rtt_ms.low}–${pub.steady_rtt_ms.high} ms; first RTT after the switch update 250–400 ms.</span> RTT rows come from the load generator's per-scrape avg; rows without an echo (0 or empty) are not samples.</p>`);
 
   parts.push('<h2>Time from switch update to first data</h2>');
-  parts.push(table(['source', ...DESCRIBE_HEAD], [[s.first_data_after_switch_ms.source, ...describeCells(s.first_data_after_switch_ms.stats, 0)]]));
+  parts.push(table(['source', ...DESCRIBE_HEAD], [[s.first_data_after_switch_ms.source, ...describeCells(s.first_data_after_switch_ms.stats, 1)]]));
+  parts.push(`<p>${s.first_data_after_switch_ms.source === 'timing'
+    ? 'Measured by the load generator: the first data frame on any connection after its stall, against the switch update\'s completion (ns timestamps, per migration in the timing files as first_data_after_switch_ms; last_connection_data_after_switch_ms is when the last stalled connection resumed).'
+    : 'Estimated from metrics rows, so only accurate to the scrape interval (METRICS_INTERVAL): the load generator\'s first-data-after-gap timestamps were not available for this run.'}</p>`);
   parts.push(`<p class="pub">Published: data flow resumes ${pub.data_resumes_after_switch_s.low}–${pub.data_resumes_after_switch_s.high} s after the switch update (with rto_min 5 ms).</p>`);
 
   parts.push('<h2>Per migration</h2>');
   parts.push(table(['#', 'from → to', 'time to ready', 'checkpoint', 'transfer', 'restore', 'switch', 'size (MB)', 'first data after switch', 'RTT after (mean/max)', 'frames lost', 'pings unanswered', 'drops'],
     s.migrations.map((m) => [String(m.index), `${m.source_node ?? '?'} → ${m.target_node ?? '?'}`, fmt(m.time_to_ready_ms, 0), fmt(m.checkpoint_ms, 0),
       fmt(m.transfer_ms, 0), fmt(m.restore_ms, 0), fmt(m.switch_ms, 0), fmt(m.checkpoint_size_bytes === null ? null : m.checkpoint_size_bytes / 1e6, 2),
-      fmt(m.first_data_after_switch_ms, 0), `${fmt(m.rtt_after.mean_ms, 2)} / ${fmt(m.rtt_after.max_ms, 1)}`,
+      fmt(m.first_data_after_switch_ms, 1), `${fmt(m.rtt_after.mean_ms, 2)} / ${fmt(m.rtt_after.max_ms, 1)}`,
       m.window.frames_lost === null ? '–' : String(m.window.frames_lost), m.window.pings_unanswered === null ? '–' : String(m.window.pings_unanswered),
       m.window.connection_drops === null ? '–' : String(m.window.connection_drops)])));
 

@@ -7,6 +7,7 @@ import client from 'prom-client';
 import { intArg, parseArgs, parseDurationMs, parseServerMessage } from './protocol.ts';
 import { counts, finishPings, newSeqState, onFrame, onPingSent, onPong, sumCounts, sweepPings, type SeqCounts, type SeqState } from './seqcheck.ts';
 import { meanAbs, summarize } from './rttstats.ts';
+import { nowNs } from '../../lib/migration/timing.ts';
 
 const args = parseArgs(process.argv.slice(2), {
   url: 'ws://127.0.0.1:8080/', connections: '4', ramp: '200ms', 'ping-interval': '100ms', 'rtt-cap': '1000ms',
@@ -79,7 +80,9 @@ function onMessage(c: Conn, data: WebSocket.RawData): void {
   if (msg.type === 'data') {
     const now = Date.now();
     const gapMs = c.lastFrameAt === undefined ? 0 : now - c.lastFrameAt;
-    if (gapMs > gapLogMs) log(`first-data-after-gap conn=${c.id} seq=${msg.seq} gap_ms=${gapMs}`);
+    // at_ns on the same clock as the migration's *_ns marks (nowNs), so the analysis can place it
+    // against switch_update_done_ns with sub-millisecond resolution
+    if (gapMs > gapLogMs) log(`first-data-after-gap conn=${c.id} seq=${msg.seq} gap_ms=${gapMs} at_ns=${nowNs()}`);
     c.lastFrameAt = now;
     const lost = onFrame(c.seq, msg.seq);
     if (lost) log(`conn ${c.id}: ${lost} frame(s) missing before seq ${msg.seq}`);

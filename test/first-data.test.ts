@@ -1,0 +1,49 @@
+// "Data flowing again after the switch update" from the load generator's own timestamps (issue 13):
+// per-connection first-data-after-gap lines placed against each migration's switch_update_done_ns.
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { addFirstDataToTimings, firstDataAfterSwitch, parseGapEvents } from '../experiments/analysis/first-data.ts';
+
+const tmp = mkdtempSync(join(tmpdir(), 'p4ca-fd-'));
+afterAll(() => rmSync(tmp, { recursive: true, force: true }));
+
+const S = 1_000_000_000n; // 1 s in ns
+const T0 = 1_764_576_000n * S; // some wall-clock instant
+const line = (conn: number, gapMs: number, atNs: bigint) => `2026-12-01T10:00:00.000Z first-data-after-gap conn=${conn} seq=${100 + conn} gap_ms=${gapMs} at_ns=${atNs}`;
+
+describe('first data after the switch update', () => {
+  // migration 1: starts at T0, switch done at T0+700ms; connections resume 2.4 ms and 9.1 ms after it
+  const log = [
+    line(0, 250, T0 - 5n * S), // a stall long before the migration: not this migration's
+    line(0, 702, T0 + 702_400_000n),
+    line(1, 705, T0 + 709_100_000n),
+    line(1, 300, T0 + 5n * S), // a later stall after the switch: not part of the gap over the switch
+    'conn 2 open',
+  ].join('\n');
+
+  it('parses only the timestamped lines', () => {
+    expect(parseGapEvents(log)).toHaveLength(4);
+    expect(parseGapEvents('first-data-after-gap conn=1 seq=2 gap_ms=300')).toEqual([]); // old format: no at_ns
+  });
+
+  it('the first and the last stalled connection, in ms after the switch update', () => {
+    expect(firstDataAfterSwitch(parseGapEvents(log), T0, T0 + 700_000_000n)).toEqual({
+      first_data_after_switch_ms: 2.4, last_connection_data_after_switch_ms: 9.1, stalled_connections: 2,
+    });
+    expect(firstDataAfterSwitch(parseGapEvents(log), T0 + 10n * S, T0 + 11n * S)).toBeUndefined();
+  });
+
+  it('writes the figures into timing JSON files that lack them, once', () => {
+    const f = join(tmp, 'migration_timing_1.json');
+    writeFileSync(f, JSON.stringify({ index: 1, migration_start_ns: String(T0), switch_update_done_ns: String(T0 + 700_000_000n), time_to_ready_ms: 700 }));
+    const bash = join(tmp, 'migration_timing_2.json');
+    writeFileSync(bash, JSON.stringify({ index: 2, time_to_ready_ms: 3900 }));
+    expect(addFirstDataToTimings(log, [f, bash])).toBe(1);
+    const t = JSON.parse(readFileSync(f, 'utf8'));
+    expect(t).toMatchObject({ time_to_ready_ms: 700, first_data_after_switch_ms: 2.4, last_connection_data_after_switch_ms: 9.1, first_data_source: 'loadgen' });
+    expect(addFirstDataToTimings(log, [f])).toBe(0);
+    expect(JSON.parse(readFileSync(bash, 'utf8'))).toEqual({ index: 2, time_to_ready_ms: 3900 });
+  });
+});
