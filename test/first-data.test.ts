@@ -47,3 +47,20 @@ describe('first data after the switch update', () => {
     expect(JSON.parse(readFileSync(bash, 'utf8'))).toEqual({ index: 2, time_to_ready_ms: 3900 });
   });
 });
+
+import { counterNet, counterTotal } from '../experiments/analysis/summary.ts';
+import { CSV_COLUMNS } from '../experiments/workload/columns.ts';
+
+describe('one definition of pings unanswered (issue 12 item 6), and RTTs over the cap (issue 13)', () => {
+  // a stall: 76 pings overdue at its peak, all answered late afterwards → 0 never answered
+  const rows = [0, 76, 76, 0, 0].map((v, i) => ({ elapsed: i, v: { pings_unanswered: v, pongs_late: [0, 0, 0, 76, 76][i], rtts_over_cap: [0, 0, 3, 3, 3][i] } })) as never;
+  it('the run total is the net count the load generator reports, not the peak', () => {
+    expect(counterNet(rows, 'pings_unanswered')).toBe(0);
+    expect(counterTotal(rows, 'pongs_late')).toBe(76);
+  });
+  it('RTTs over RTT_CAP are a metrics.csv column (appended: the original 19 columns keep their place)', () => {
+    expect(CSV_COLUMNS.slice(0, 19)).toContain('migration_event');
+    expect(CSV_COLUMNS.at(-1)).toBe('rtts_over_cap');
+    expect(counterTotal(rows, 'rtts_over_cap')).toBe(3);
+  });
+});

@@ -46,8 +46,12 @@ export function renderReport(run: RunData, s: Summary, plots: RenderedPlot[]): s
     ['frames lost', c.frames_lost.total === null ? 'not measured' : String(c.frames_lost.total), 'not measured'],
     ['frames duplicated', c.frames_duplicated.total === null ? 'not measured' : String(c.frames_duplicated.total), 'not measured'],
     ['frames reordered', c.frames_reordered.total === null ? 'not measured' : String(c.frames_reordered.total), 'not measured'],
-    ['pings unanswered', c.pings_unanswered.total === null ? 'not measured' : String(c.pings_unanswered.total), 'not measured'],
+    ['pings unanswered (never answered)', c.pings_unanswered.total === null ? 'not measured' : String(c.pings_unanswered.total), 'not measured'],
+    ['pongs late (answered after the pong window)', c.pongs_late.total === null ? 'not measured' : String(c.pongs_late.total), 'not measured'],
+    ['RTTs over RTT_CAP (left out of the RTT figures)', c.rtts_over_cap.total === null ? 'not measured' : String(c.rtts_over_cap.total), 'not measured'],
   ]));
+  const overCap = s.migrations.map((m) => m.window.rtts_over_cap);
+  if (overCap.some((v) => v)) parts.push(`<p>RTTs over RTT_CAP per migration window: ${overCap.map((v, i) => `#${i + 1}: ${v ?? '–'}`).join(', ')}. They are counted here instead of entering the RTT statistics.</p>`);
 
   parts.push(`<h2>RTT: steady state versus the ${s.rtt.window_s} s after each switch update</h2>`);
   parts.push(table(['window', ...DESCRIBE_HEAD], [

@@ -6,7 +6,13 @@ import { PUBLISHED } from './published.ts';
 export const PHASE_KEYS = ['checkpoint_ms', 'transfer_ms', 'restore_ms', 'switch_ms', 'total_ms',
   'pre_transfer_ms', 'post_transfer_ms', 'pre_restore_ms', 'post_switch_ms', 'source_stop_ms'] as const;
 export const MAIN_PHASES = ['checkpoint_ms', 'transfer_ms', 'restore_ms', 'switch_ms'] as const;
-export const COUNTER_COLUMNS = ['frames_lost', 'frames_duplicated', 'frames_reordered', 'pings_unanswered'] as const;
+export const COUNTER_COLUMNS = ['frames_lost', 'frames_duplicated', 'frames_reordered', 'pings_unanswered', 'pongs_late', 'rtts_over_cap'] as const;
+/**
+ * Counters that go down as well as up: a ping counts as unanswered once its pong window passed and
+ * stops counting when its pong arrives late. Their figure is the net change (answered by the end
+ * or never), the load generator's own definition — not the peak that max − min would report.
+ */
+const NET_COUNTERS: ReadonlySet<string> = new Set(['pings_unanswered']);
 /** Window after each switch update in which "RTT after migration" is measured. */
 export const RECOVERY_WINDOW_S = 5;
 
@@ -128,6 +134,12 @@ export function counterDelta(rows: MetricsRow[], col: string, from: number, to: 
   return last === null ? 0 : last - base;
 }
 
+/** Last − first value of a column that may also decrease (see NET_COUNTERS). */
+export function counterNet(rows: MetricsRow[], col: string): number | null {
+  const xs = rows.map((r) => r.v[col]).filter((v): v is number => v != null);
+  return xs.length === 0 ? null : Math.max(0, xs[xs.length - 1] - xs[0]);
+}
+
 /** max − min of a cumulative column (a restart of the counter does not turn it negative). */
 export function counterTotal(rows: MetricsRow[], col: string): number | null {
   const xs = rows.map((r) => r.v[col]).filter((v): v is number => v != null);
@@ -220,7 +232,7 @@ export function computeSummary(run: RunData): Summary {
   if (rows.length && spans.length && steady.n === 0) notes.push('no RTT samples before the first migration: steady RTT unknown');
 
   const counters = Object.fromEntries(COUNTER_COLUMNS.map((c) => [c, {
-    total: has(c) ? counterTotal(rows, c) : null,
+    total: has(c) ? (NET_COUNTERS.has(c) ? counterNet(rows, c) : counterTotal(rows, c)) : null,
     per_migration: migrations.map((m) => m.window[c]),
   }])) as Summary['counters'];
   if (run.metrics && !has('frames_lost')) notes.push('metrics.csv has no frames_* / pings_* columns (bash-format run): frames lost not measured');

@@ -57,6 +57,7 @@ export function buildRow(now: number, startedAt: number, srv: Sample[] | undefin
     lg_bytes_received: l('loadgen_bytes_received_total'),
     ws_rtt_samples: l('loadgen_rtt_samples'),
     pongs_late: l('loadgen_pongs_late_total'),
+    rtts_over_cap: l('loadgen_rtt_stale_total'),
     server_scrape_ok: srv ? 1 : 0,
     loadgen_scrape_ok: lg ? 1 : 0,
   };

@@ -10,6 +10,7 @@ export const CSV_COLUMNS = [
   'frames_received', 'frames_lost', 'frames_duplicated', 'frames_reordered',
   'pings_sent', 'pings_unanswered', 'server_quiesced', 'last_frame_age_ms',
   'frames_sent', 'lg_bytes_received', 'ws_rtt_samples', 'pongs_late', 'server_scrape_ok', 'loadgen_scrape_ok',
+  'rtts_over_cap',
 ] as const;
 
 export const ORIGINAL_COLUMN_COUNT = 19;
