@@ -87,7 +87,7 @@ export const phase: Phase = {
         const s = await scrapeMetrics(`http://127.0.0.1:${c.SSH_TUNNEL_LOCAL_PORT}/metrics`, 3000);
         const n = sampleValue(s, 'loadgen_connected_clients') ?? 0;
         return { ok: n >= c.LOADGEN_CONNECTIONS, state: `${n}/${c.LOADGEN_CONNECTIONS} connected` };
-      }, { timeoutMs: 30_000 + c.LOADGEN_CONNECTIONS * 200, intervalMs: 500, log: ctx.log });
+      }, { timeoutMs: 30_000 + c.LOADGEN_CONNECTIONS * c.LOADGEN_RAMP, intervalMs: 500, log: ctx.log });
     }
 
     const collectorFile = join(ctx.projectDir, 'experiments/workload/collector.ts');

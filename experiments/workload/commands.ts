@@ -9,8 +9,8 @@ export function serverArgs(c: Pick<Config, 'SIGNALING_PORT' | 'METRICS_PORT' | '
 }
 
 /** Arguments of dist/remote/loadgen.mjs on lakewood: straight to the server through the shim. */
-export function loadgenArgs(c: Pick<Config, 'H2_IP' | 'SIGNALING_PORT' | 'LOADGEN_CONNECTIONS' | 'LOADGEN_METRICS_PORT' | 'RTT_CAP'>): string[] {
-  return ['--url', `ws://${c.H2_IP}:${c.SIGNALING_PORT}/`, '--connections', String(c.LOADGEN_CONNECTIONS),
+export function loadgenArgs(c: Pick<Config, 'H2_IP' | 'SIGNALING_PORT' | 'LOADGEN_CONNECTIONS' | 'LOADGEN_RAMP' | 'LOADGEN_METRICS_PORT' | 'RTT_CAP'>): string[] {
+  return ['--url', `ws://${c.H2_IP}:${c.SIGNALING_PORT}/`, '--connections', String(c.LOADGEN_CONNECTIONS), '--ramp', `${c.LOADGEN_RAMP}ms`,
     '--metrics-port', String(c.LOADGEN_METRICS_PORT), '--metrics-listen', '127.0.0.1', '--rtt-cap', `${c.RTT_CAP}ms`];
 }
 

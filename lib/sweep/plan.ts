@@ -93,10 +93,8 @@ export const describePoint = (params: Record<string, string>): string => Object.
 export const RUN_OVERHEAD_MS = 30_000;
 /** A migration's own duration on the local testbed (~0.7 s), rounded up. */
 const MIGRATION_MS = 1_000;
-/** The load generator opens one connection every 200 ms (the published behaviour). */
-const CONNECTION_RAMP_MS = 200;
 
 /** How long one run of this configuration is expected to take (before any run has been timed). */
-export function estimateRunMs(c: Pick<Config, 'STEADY_STATE' | 'POST_MIGRATION' | 'MIGRATIONS' | 'LOADGEN_CONNECTIONS'>): number {
-  return RUN_OVERHEAD_MS + c.STEADY_STATE + c.MIGRATIONS * (MIGRATION_MS + c.POST_MIGRATION) + c.LOADGEN_CONNECTIONS * CONNECTION_RAMP_MS;
+export function estimateRunMs(c: Pick<Config, 'STEADY_STATE' | 'POST_MIGRATION' | 'MIGRATIONS' | 'LOADGEN_CONNECTIONS' | 'LOADGEN_RAMP'>): number {
+  return RUN_OVERHEAD_MS + c.STEADY_STATE + c.MIGRATIONS * (MIGRATION_MS + c.POST_MIGRATION) + c.LOADGEN_CONNECTIONS * c.LOADGEN_RAMP;
 }
