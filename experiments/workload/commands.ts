@@ -3,9 +3,9 @@
 import type { Config } from '../../lib/config/keys.ts';
 
 /** Arguments after the image's entrypoint (`node /app/stream-server.mjs`). */
-export function serverArgs(c: Pick<Config, 'SIGNALING_PORT' | 'METRICS_PORT' | 'LOADGEN_FPS' | 'FRAME_PADDING'>): string[] {
+export function serverArgs(c: Pick<Config, 'SIGNALING_PORT' | 'METRICS_PORT' | 'LOADGEN_FPS' | 'FRAME_PADDING' | 'STATE_MB'>): string[] {
   return ['--port', String(c.SIGNALING_PORT), '--metrics-port', String(c.METRICS_PORT),
-    '--fps', String(c.LOADGEN_FPS), '--padding', String(c.FRAME_PADDING)];
+    '--fps', String(c.LOADGEN_FPS), '--padding', String(c.FRAME_PADDING), ...(c.STATE_MB ? ['--state-mb', String(c.STATE_MB)] : [])];
 }
 
 /** Arguments of dist/remote/loadgen.mjs on lakewood: straight to the server through the shim. */

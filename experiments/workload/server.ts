@@ -8,7 +8,7 @@ import { encodeData, encodePong, intArg, parseArgs, parsePing } from './protocol
 
 const args = parseArgs(process.argv.slice(2), {
   port: '8080', 'metrics-port': '8081', host: '0.0.0.0', fps: '30', padding: '512',
-  'echo-queue': '256', 'max-buffered': String(1 << 20),
+  'echo-queue': '256', 'max-buffered': String(1 << 20), 'state-mb': '0',
 }, 'stream-server');
 const port = intArg(args.port, '--port', 1, 65535);
 const metricsPort = intArg(args['metrics-port'], '--metrics-port', 1, 65535);
@@ -16,6 +16,7 @@ const fps = intArg(args.fps, '--fps', 1, 1000);
 const pad = 'x'.repeat(intArg(args.padding, '--padding', 0, 1 << 20));
 const echoQueueMax = intArg(args['echo-queue'], '--echo-queue', 1, 1 << 20);
 const maxBuffered = intArg(args['max-buffered'], '--max-buffered', 1024, 1 << 30);
+const stateMb = intArg(args['state-mb'], '--state-mb', 0, 1 << 16);
 // Like the original: a writer gives up on a client only after this many write errors in a row.
 const MAX_WRITE_ERRORS = 30;
 
@@ -41,6 +42,7 @@ const m = {
   cpu: new client.Gauge({ name: 'stream_cpu_percent', help: 'CPU use of this process since the previous scrape, percent of one core', registers: [register] }),
   memory: new client.Gauge({ name: 'stream_memory_bytes', help: 'Resident set size', registers: [register] }),
   cpuSeconds: new client.Gauge({ name: 'stream_cpu_seconds', help: 'User+system CPU seconds of this process as the kernel counts them (restarts from 0 after a CRIU restore)', registers: [register] }),
+  stateBytes: new client.Gauge({ name: 'stream_state_bytes', help: 'Application state held and kept dirty (--state-mb)', registers: [register] }),
   restores: new client.Counter({ name: 'stream_cpu_clock_resets_total', help: 'Times the CPU usage went backwards (a CRIU restore)', registers: [register] }),
 };
 
@@ -72,8 +74,26 @@ function flushEchoes(c: Conn): void {
   }
 }
 
+// Application state for checkpoint-size studies (STATE_MB): touched once at start so every page is
+// resident (and in the checkpoint), then kept dirty — each tick rewrites the next pages in turn, so
+// an iterative or lazy engine cannot treat the state as cold.
+const PAGE = 4096;
+const DIRTY_PAGES_PER_TICK = 64;
+const state: Buffer[] = Array.from({ length: stateMb }, (_, i) => Buffer.alloc(1 << 20, (i * 31 + 7) & 0xff));
+let dirtyCursor = 0;
+function dirtyState(): void {
+  if (!state.length) return;
+  const pagesPerMb = (1 << 20) / PAGE;
+  for (let k = 0; k < DIRTY_PAGES_PER_TICK; k++) {
+    const page = dirtyCursor++ % (state.length * pagesPerMb);
+    const buf = state[Math.floor(page / pagesPerMb)];
+    buf[(page % pagesPerMb) * PAGE] = (buf[(page % pagesPerMb) * PAGE] + 1) & 0xff;
+  }
+}
+
 function tick(): void {
   if (quiesced) return;
+  dirtyState();
   for (const c of conns) {
     if (c.ws.readyState !== WebSocket.OPEN) continue;
     flushEchoes(c);
@@ -173,6 +193,7 @@ function listen(server: ReturnType<typeof createServer>, p: number, what: string
 listen(http, port, 'websocket+health');
 listen(metricsHttp, metricsPort, 'metrics');
 m.quiesced.set(0);
+m.stateBytes.set(stateMb << 20);
 schedule();
 
 process.on('SIGUSR2', () => setQuiesced(!quiesced));
@@ -187,4 +208,4 @@ for (const sig of ['SIGTERM', 'SIGINT'] as const) {
     process.exit(0);
   });
 }
-log(`stream server pid ${process.pid}: ${fps} fps, ${pad.length} B padding`);
+log(`stream server pid ${process.pid}: ${fps} fps, ${pad.length} B padding${stateMb ? `, ${stateMb} MB of state (${DIRTY_PAGES_PER_TICK} pages rewritten per frame tick)` : ''}`);

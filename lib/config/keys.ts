@@ -147,6 +147,7 @@ export const KEYS = {
   SSH_TUNNEL_METRICS_PORT: { group: 'workload', type: t.port, default: '18081', description: 'Local end of the forward to the server metrics' },
   METRICS_INTERVAL: { group: 'workload', type: t.duration, default: '1s', description: 'Collector scrape interval' },
   LOADGEN_CONNECTIONS: { group: 'workload', type: t.int(1, 10000), default: '4', description: 'WebSocket connections of the load generator' },
+  STATE_MB: { group: 'workload', type: t.int(0, 65536), default: '0', description: 'MB of application state the server holds and keeps modifying (checkpoint size grows with it): downtime against state size' },
   LOADGEN_RAMP: { group: 'workload', type: t.duration, default: '200ms', description: 'Pause between opening two load generator connections (200ms: the published behaviour; 0ms opens them all at once)' },
   LOADGEN_FPS: { group: 'workload', type: t.int(1, 1000), default: '30', description: 'Data frames per second per connection' },
   FRAME_PADDING: { group: 'workload', type: t.int(0, 1048576), default: '512', description: 'Padding bytes per data frame' },
