@@ -13,7 +13,7 @@ import { mean as statsMean, percentile } from '../lib/analysis/stats.ts';
 import { startController, type RunningController } from '../controller/server.ts';
 import { NAMED_UDP_SERVER, nodeInNs, waitOutput, type NsProcess } from '../controller/testkit.ts';
 import { startModel, type ModelProcess } from '../p4/model/raw-client.ts';
-import { inNs, isRoot, netns } from '../test/helpers/netns.ts';
+import { inNs, iperf, isRoot, netns } from '../test/helpers/netns.ts';
 
 const REF_TOFINO_MS = 32;
 const GOAL_P50_MS = 5;
@@ -64,24 +64,6 @@ s.bind(0, () => console.log('ready'));
 // lib/stats (R-7, the definition every report of this project uses); samples are never empty here.
 const pct = (xs: number[], p: number) => percentile(xs, p / 100) ?? NaN;
 const mean = (xs: number[]) => statsMean(xs) ?? NaN;
-
-async function iperf(serverNs: string, clientNs: string, addr: string, seconds: number): Promise<number> {
-  const srv = spawn('ip', ['netns', 'exec', serverNs, 'iperf3', '-s', '-1', '-B', addr], { stdio: ['ignore', 'pipe', 'pipe'] });
-  let srvOut = '';
-  srv.stdout.on('data', (d) => { srvOut += d; });
-  try {
-    // iperf3 buffers its banner when stdout is a pipe: wait for the listening socket instead.
-    const end = Date.now() + 10_000;
-    while (!(await inNs(serverNs, 'ss', ['-Hltn', 'sport = :5201'])).includes('5201')) {
-      if (Date.now() > end || srv.exitCode !== null) throw new Error(`iperf3 -s in ${serverNs} did not start: ${srvOut}`);
-      await new Promise((r) => setTimeout(r, 50));
-    }
-    const out = await inNs(clientNs, 'iperf3', ['-c', addr, '-t', String(seconds), '-J'], { timeoutMs: (seconds + 20) * 1000 });
-    return JSON.parse(out).end.sum_received.bits_per_second as number;
-  } finally {
-    if (srv.exitCode === null) srv.kill('SIGTERM');
-  }
-}
 
 const net = netns(P);
 let model: ModelProcess | undefined;

@@ -1,6 +1,6 @@
 // Creates and removes network namespaces, veth pairs and macvlans for tests, and runs commands
 // inside namespaces. Every name is recorded so cleanup() removes exactly what was created.
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { promisify } from 'node:util';
 
 const run = promisify(execFile);
@@ -106,4 +106,23 @@ export function netns(prefix: string): Netns {
       return errors;
     },
   };
+}
+
+/** TCP throughput (bit/s) from `clientNs` to an iperf3 server started in `serverNs` on `addr` (one test, bounded). */
+export async function iperf(serverNs: string, clientNs: string, addr: string, seconds: number): Promise<number> {
+  const srv = spawn('ip', ['netns', 'exec', serverNs, 'iperf3', '-s', '-1', '-B', addr], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let srvOut = '';
+  srv.stdout.on('data', (d) => { srvOut += d; });
+  try {
+    // iperf3 buffers its banner when stdout is a pipe: wait for the listening socket instead.
+    const end = Date.now() + 10_000;
+    while (!(await inNs(serverNs, 'ss', ['-Hltn', 'sport = :5201'])).includes('5201')) {
+      if (Date.now() > end || srv.exitCode !== null) throw new Error(`iperf3 -s in ${serverNs} did not start: ${srvOut}`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    const out = await inNs(clientNs, 'iperf3', ['-c', addr, '-t', String(seconds), '-J'], { timeoutMs: (seconds + 20) * 1000 });
+    return JSON.parse(out).end.sum_received.bits_per_second as number;
+  } finally {
+    if (srv.exitCode === null) srv.kill('SIGTERM');
+  }
 }
