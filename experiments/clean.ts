@@ -10,7 +10,9 @@ import { loadConfig } from '../lib/config/load.ts';
 import { createContext } from '../lib/run/context.ts';
 import { createLogger } from '../lib/run/log.ts';
 import { killIfCmdline, runScript } from '../lib/server/infra.ts';
-import { stopRecorded } from '../lib/hosts/daemons.ts';
+import { stopDaemon } from '../lib/hosts/daemons.ts';
+import { switchDaemon } from '../lib/modes/switch-daemon.ts';
+import { CONTROLLER_NAME } from './phases/controller.ts';
 import { openState } from '../lib/run/rundir.ts';
 import { cleanServers, previousState, stalePids } from './phases/clean.ts';
 import { remoteDir } from './phases/sync.ts';
@@ -36,9 +38,11 @@ try {
   await cleanServers(ctx);
   const tofino = ctx.host('tofino');
   const dir = remoteDir(ctx, 'tofino');
-  const names = ['controller', ...(loaded.config.TESTBED === 'local' ? ['switch-model'] : withSwitchd ? ['switchd'] : [])];
+  // a switch daemon that outlives runs (hardware bf_switchd) is stopped only when asked
+  const sd = switchDaemon({ config: loaded.config, dir, projectDir: loaded.projectDir });
+  const names = [CONTROLLER_NAME, ...(!sd.outlivesRun || withSwitchd ? [sd.name] : [])];
   for (const n of names) {
-    const pid = await stopRecorded(tofino, dir, n);
+    const pid = await stopDaemon(tofino, dir, n);
     say(pid ? `stopped ${n} (pid ${pid}) on tofino` : `${n}: no recorded process running on tofino`);
   }
   await ctx.closeHosts();
