@@ -5,7 +5,12 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { createLocalHost, sh, type Host } from '../../lib/hosts/remote.ts';
 
-export interface PidNs { pid: number; host(name?: string): Host; close(): void }
+export interface PidNs {
+  pid: number;
+  /** Commands in all three namespaces; `netOnly`: only the network namespace (podman keeps this machine's /proc). */
+  host(name?: string, o?: { netOnly?: boolean }): Host;
+  close(): void;
+}
 
 export async function openPidNs(): Promise<PidNs> {
   // PID 1 there is sleep: it never reaps, so an exited daemon stays a zombie — the case the
@@ -20,9 +25,10 @@ export async function openPidNs(): Promise<PidNs> {
   if (!Number.isInteger(inner) || inner <= 1) throw new Error(`no namespace init under unshare ${child.pid}`);
   return {
     pid: inner,
-    host(name = 'tofino') {
+    host(name = 'tofino', o = {}) {
       const base = createLocalHost({}, name);
-      return { ...base, exec: (cmd, opts) => base.exec(sh`nsenter -t ${inner} -p -m -n sh -c ${cmd}`, opts) };
+      const spaces = o.netOnly ? ['-n'] : ['-p', '-m', '-n'];
+      return { ...base, exec: (cmd, opts) => base.exec(sh`nsenter -t ${inner} ${spaces} sh -c ${cmd}`, opts) };
     },
     close() {
       try { process.kill(inner, 'SIGKILL'); } catch { /* already gone */ }
