@@ -126,6 +126,19 @@ describe.skipIf(!root)('hardware switchd start (fake SDE, stand-in bf_switchd)',
     expect(await recordedPid(tofino, join(project, 'tofino'), 'switchd')).toBeUndefined();
   });
 
+  it('refuses to adopt a bf_switchd that serves another program, and starts nothing beside it', async () => {
+    const other = join(tmp, 'other-sde', 'bf_switchd');
+    mkdirSync(dirname(other), { recursive: true });
+    writeFileSync(other, '#!/bin/sh\nsleep 3600 &\nwait\n');
+    chmodSync(other, 0o755);
+    await ctx.host('tofino').exec(`setsid nohup ${other} --conf-file /opt/sde/share/p4/targets/tofino2/t2na_load_balancer.conf >/dev/null 2>&1 </dev/null & sleep 0.3`);
+    const e = await ensureSwitchDaemon(ctx, sd()).catch((x) => x);
+    expect(e).toBeInstanceOf(SwitchdStartError);
+    expect(e.problems[0]).toMatch(/does not name tna_load_balancer \(ARCH=tf1\).*clean.ts --foreign/);
+    const procs = await ctx.host('tofino').exec('pgrep -x bf_switchd', { quiet: true });
+    expect(procs.stdout.trim().split('\n')).toHaveLength(1);
+  });
+
   it('reports a switchd that exits while starting at once, with its log tail, not after the timeout', async () => {
     mode('fail');
     const t0 = Date.now();

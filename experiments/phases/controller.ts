@@ -13,9 +13,9 @@ import { sh } from '../../lib/hosts/remote.ts';
 import { remoteDir } from './sync.ts';
 
 export const CONTROLLER_NAME = 'controller';
-export const NODE_MAJOR_NEEDED = 20;
+const NODE_MAJOR_NEEDED = 20;
 
-export function parseNodeMajor(versionText: string): number | undefined {
+function parseNodeMajor(versionText: string): number | undefined {
   const m = versionText.trim().match(/^v?(\d+)\./);
   return m ? Number(m[1]) : undefined;
 }

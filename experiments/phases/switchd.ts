@@ -3,13 +3,14 @@
 // is reused; one it did not start (a bf_switchd of `make switch`) is adopted — never stopped, and
 // not fresh; otherwise what the daemon needs is checked, it is started and awaited. A started
 // daemon is "fresh": the controller must then reconnect.
+import { programForArch } from '../../p4/assets.ts';
 import { probePort, waitForPort } from '../../lib/run/health.ts';
 import { recordedPid, startDaemon } from '../../lib/hosts/daemons.ts';
 import type { Phase, RunContext } from '../../lib/run/phases.ts';
 import { switchDaemon, type SwitchDaemon } from '../../lib/modes/switch-daemon.ts';
 import { remoteDir } from './sync.ts';
 
-export function splitHostPort(hp: string): { host: string; port: number } {
+function splitHostPort(hp: string): { host: string; port: number } {
   const i = hp.lastIndexOf(':');
   const port = Number(hp.slice(i + 1));
   if (i <= 0 || !Number.isInteger(port)) throw new Error(`BFRT_GRPC_ADDR ${JSON.stringify(hp)}: expected HOST:PORT`);
@@ -41,6 +42,11 @@ export async function ensureSwitchDaemon(ctx: RunContext, sd: SwitchDaemon): Pro
   const foreign = await sd.foreign(tofino);
   if (foreign.length) {
     const f = foreign[0];
+    const program = programForArch(c.ARCH);
+    // preflight refuses this already; --phase switchd alone must not adopt it either
+    if (!f.cmdline.includes(program)) {
+      throw new SwitchdStartError(tofino.name, sd.name, [`a ${sd.name} this project did not start runs (pid ${f.pid}: ${f.cmdline}) and does not name ${program} (ARCH=${c.ARCH}); a second one cannot take the device: stop it (npx tsx experiments/clean.ts --foreign)`]);
+    }
     ctx.log.warn(`switchd: a ${sd.name} this project did not start runs on tofino (pid ${f.pid}: ${f.cmdline}); adopting it instead of starting a second one — `
       + 'it is not stopped by p4cf, and the controller reconnects only if it does not answer');
     // it may itself still be coming up

@@ -7,10 +7,10 @@ import type { Cleanup } from '../run/cleanup.ts';
 import type { Logger } from '../run/log.ts';
 import { backgroundScript, sh, stopGroupScript, type Host } from './remote.ts';
 
-export const pidFile = (dir: string, name: string): string => `${dir}/${name}.pid`;
+const pidFile = (dir: string, name: string): string => `${dir}/${name}.pid`;
 export const logFile = (dir: string, name: string): string => `${dir}/${name}.log`;
 
-export interface Readiness {
+interface Readiness {
   /** What is awaited, for messages ("TCP 127.0.0.1:50052 open"). */
   what: string;
   /** One probe; `state` is kept for the timeout message. */
@@ -19,7 +19,7 @@ export interface Readiness {
   intervalMs: number;
 }
 
-export interface DaemonSpec {
+interface DaemonSpec {
   /** Base name of <dir>/<name>.pid and <dir>/<name>.log. */
   name: string;
   /** Folder on the host for the PID file and the log. */
@@ -33,9 +33,9 @@ export interface DaemonSpec {
   ready: Readiness;
 }
 
-export interface DaemonDeps { log: Logger; cleanup: Cleanup; dryRun: boolean }
+interface DaemonDeps { log: Logger; cleanup: Cleanup; dryRun: boolean }
 
-export type DaemonFailure = 'exited' | 'timeout';
+type DaemonFailure = 'exited' | 'timeout';
 
 /** A daemon did not come up: it exited while starting, or readiness timed out. */
 export class DaemonError extends Error {
@@ -74,7 +74,7 @@ export async function stopDaemon(host: Host, dir: string, name: string): Promise
   return pid;
 }
 
-export async function logTail(host: Host, dir: string, name: string, lines = 20): Promise<string> {
+async function logTail(host: Host, dir: string, name: string, lines = 20): Promise<string> {
   const r = await host.exec(sh`tail -n ${lines} ${logFile(dir, name)}`, { quiet: true, allowFail: true });
   return r.stdout.trimEnd();
 }

@@ -13,7 +13,7 @@ import { quote, sh, type Host, type HostName } from '../../hosts/remote.ts';
 import { processesNamed, SWITCHD_NAME, SWITCHD_PROCESS } from './switchd.ts';
 
 /** Alias the build phase puts on its shim (lib/server/infra.ts shimScript). */
-export const SHIM_ALIAS = 'p4cf';
+const SHIM_ALIAS = 'p4cf';
 const CONTROLLER_PID_NAME = 'controller';
 
 export interface Leftover {
@@ -31,7 +31,7 @@ export interface Leftover {
 
 type Ctx = { config: Config; host(name: HostName): Host };
 
-export interface ContainerRow { id: string; name: string; label: string; ips: string[] }
+interface ContainerRow { id: string; name: string; label: string; ips: string[] }
 
 /** Output of the inspect template in containerScript: `id|name|p4cf label|ip,ip,`. */
 export function parseContainers(text: string): ContainerRow[] {
@@ -140,9 +140,9 @@ export async function findLeftovers(ctx: Ctx): Promise<Leftover[]> {
   return found.flat();
 }
 
-export const CLEAN_FOREIGN = 'npx tsx experiments/clean.ts --foreign';
+const CLEAN_FOREIGN = 'npx tsx experiments/clean.ts --foreign';
 
-export function leftoverList(list: Leftover[]): string {
+function leftoverList(list: Leftover[]): string {
   return list.map((l) => `  - [${l.host}] ${l.what}\n      remove: ${l.removeCommand}`).join('\n');
 }
 

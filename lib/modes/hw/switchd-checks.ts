@@ -10,18 +10,18 @@ import type { SwitchDaemonContext } from '../switch-daemon.ts';
 import { switchdConfPath } from './sde.ts';
 
 /** What run_switchd.sh reserves (vm.nr_hugepages = 128) before it starts bf_switchd. */
-export const HUGEPAGES_NEEDED = 128;
+const HUGEPAGES_NEEDED = 128;
 /** Either driver binds the ASIC's PCIe device (hw/kernel-modules.ts). */
-export const ASIC_DRIVERS = ['bf_kdrv', 'bf_kpkt'] as const;
+const ASIC_DRIVERS = ['bf_kdrv', 'bf_kpkt'] as const;
 
 /** Where the checks read the host's state; tests point them at files of their own. */
 export interface HwProbeFiles { meminfo: string; modules: string; device: string }
-export const HW_PROBE_FILES: HwProbeFiles = { meminfo: '/proc/meminfo', modules: '/proc/modules', device: '/dev/bf0' };
+const HW_PROBE_FILES: HwProbeFiles = { meminfo: '/proc/meminfo', modules: '/proc/modules', device: '/dev/bf0' };
 
-export interface ConfArtifact { what: string; key: string; path: string }
+interface ConfArtifact { what: string; key: string; path: string }
 
 /** Every file a switchd conf names, resolved against --install-dir; `virtual` for a model conf. */
-export function confArtifacts(confText: string, confLabel: string, installDir: string): { artifacts: ConfArtifact[]; virtual: boolean } {
+function confArtifacts(confText: string, confLabel: string, installDir: string): { artifacts: ConfArtifact[]; virtual: boolean } {
   let conf: any;
   try { conf = JSON.parse(confText); } catch (e) {
     throw new Error(`switchd conf ${confLabel} is not JSON: ${(e as Error).message}`);

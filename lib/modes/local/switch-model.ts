@@ -5,7 +5,7 @@ import { sh } from '../../hosts/remote.ts';
 import type { SwitchDaemon, SwitchDaemonContext } from '../switch-daemon.ts';
 import { switchPortIfaces } from './testbed.ts';
 
-export const MODEL_NAME = 'switch-model';
+const MODEL_NAME = 'switch-model';
 
 export function localSwitchDaemon({ config: c, dir }: SwitchDaemonContext): SwitchDaemon {
   const ports = Object.entries(switchPortIfaces(c)).flatMap(([dev, ifname]) => ['--port', `${dev}=${ifname}`]);
