@@ -56,7 +56,8 @@ describe.skipIf(!root)('hardware switchd start (fake SDE, stand-in bf_switchd)',
   const tmp = mkdtempSync(join(tmpdir(), 'p4hw-switchd-'));
   const install = join(tmp, 'sde', 'install');
   const project = join(tmp, 'project');
-  const files = { meminfo: join(tmp, 'meminfo'), modules: join(tmp, 'modules'), device: join(tmp, 'dev-bf0') };
+  const files = { meminfo: join(tmp, 'meminfo'), modules: join(tmp, 'modules') };
+  const device = join(tmp, 'dev-bf0');
   let ns: PidNs;
   let ctx: RunContext;
   let warnings: string[];
@@ -85,11 +86,11 @@ describe.skipIf(!root)('hardware switchd start (fake SDE, stand-in bf_switchd)',
     copyFileSync(join(repo, 'p4', 'conf', `${PROGRAM}.conf`), join(project, 'tofino', 'conf', `${PROGRAM}.conf`));
     writeFileSync(files.meminfo, 'MemTotal: 8000000 kB\nHugePages_Total:     128\nHugePages_Free:      128\n');
     writeFileSync(files.modules, 'bf_kdrv 49152 0 - Live 0x0000000000000000 (O)\nveth 40960 0 - Live 0x0\n');
-    writeFileSync(files.device, '');
+    writeFileSync(device, '');
     const loaded = loadConfig({
       cwd: tmp, env: {},
       argv: ['--set', 'TESTBED=hw', '--set', `SDE=${join(tmp, 'sde')}`, '--set', `SDE_INSTALL=${install}`,
-        '--set', `REMOTE_PROJECT_DIR=${project}/{host}`, '--set', 'SWITCHD_READY_TIMEOUT=20s'],
+        '--set', `REMOTE_PROJECT_DIR=${project}/{host}`, '--set', 'SWITCHD_READY_TIMEOUT=20s', '--set', `SWITCHD_DEVICE=${device}`],
     });
     warnings = [];
     const log = createLogger({ out: { write: () => true } as never, err: { write: (s: string) => { warnings.push(String(s)); return true; } } as never, tty: false });
@@ -155,25 +156,34 @@ describe.skipIf(!root)('hardware switchd start (fake SDE, stand-in bf_switchd)',
     rmSync(art(`share/tofinopd/${PROGRAM}/bf-rt.json`));
     writeFileSync(files.meminfo, 'HugePages_Total:       0\nHugePages_Free:        0\n');
     writeFileSync(files.modules, 'veth 40960 0 - Live 0x0\n');
+    rmSync(device);
     const e = await ensureSwitchDaemon(ctx, sd()).catch((x) => x);
     expect(e).toBeInstanceOf(SwitchdStartError);
     const text = e.problems.join('\n');
     expect(text).toMatch(new RegExp(`pipeline binary ${install}/share/tofinopd/${PROGRAM}/pipe/tofino.bin \\(config in .*\\) is missing: .*hw/compile-p4.ts --arch tf1`));
     expect(text).toMatch(/BF Runtime schema .*bf-rt.json \(bfrt-config in/);
     expect(text).toMatch(/HugePages_Total is 0 .* needs 128 .*sysctl -w vm.nr_hugepages=128/);
-    expect(text).toMatch(/no ASIC kernel driver: neither bf_kdrv nor bf_kpkt is loaded .*hw\/kernel-modules.ts/);
+    expect(text).toMatch(/device node .*dev-bf0 \(SWITCHD_DEVICE\) is missing and no ASIC kernel driver is loaded \(neither bf_kdrv nor bf_kpkt .*hw\/kernel-modules.ts/);
     expect(e.problems).toHaveLength(4);
     const procs = await ctx.host('tofino').exec('pgrep -x bf_switchd', { quiet: true, allowFail: true });
     expect(procs.stdout.trim()).toBe('');
   });
 
   it('refuses a loaded driver without its device node, and a conf missing on the switch', async () => {
-    rmSync(files.device);
+    rmSync(device);
     const e = await ensureSwitchDaemon(ctx, sd()).catch((x) => x);
-    expect(e.problems).toEqual([expect.stringMatching(/device node .*dev-bf0 is missing although bf_kdrv is loaded/)]);
+    expect(e.problems).toEqual([expect.stringMatching(/device node .*dev-bf0 \(SWITCHD_DEVICE\) is missing although bf_kdrv is loaded/)]);
     rmSync(join(project, 'tofino', 'conf'), { recursive: true });
     const e2 = await ensureSwitchDaemon(ctx, sd()).catch((x) => x);
     expect(e2.problems).toEqual([expect.stringMatching(/switchd conf .*tna_load_balancer.conf is missing on the switch \(SWITCHD_CONF=conf\/\{program\}.conf/)]);
+  });
+
+  it('does not ask a model conf (virtual chip) for the device node or a driver', async () => {
+    rmSync(device);
+    copyFileSync(join(repo, 'p4', 'conf', `${PROGRAM}.model.conf`), join(project, 'tofino', 'conf', `${PROGRAM}.model.conf`));
+    const model = hwSwitchDaemon({ config: { ...ctx.config, SWITCHD_CONF: 'conf/{program}.model.conf' }, dir: join(project, 'tofino'), projectDir: repo }, files);
+    expect(await model.startProblems(ctx.host('tofino'))).toEqual([]);
+    expect((await sd().startProblems(ctx.host('tofino')))[0]).toMatch(/SWITCHD_DEVICE/);
   });
 
   it('times out a switchd that runs but never serves, with its log tail', async () => {

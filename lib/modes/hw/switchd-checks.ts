@@ -14,9 +14,9 @@ const HUGEPAGES_NEEDED = 128;
 /** Either driver binds the ASIC's PCIe device (hw/kernel-modules.ts). */
 const ASIC_DRIVERS = ['bf_kdrv', 'bf_kpkt'] as const;
 
-/** Where the checks read the host's state; tests point them at files of their own. */
-export interface HwProbeFiles { meminfo: string; modules: string; device: string }
-const HW_PROBE_FILES: HwProbeFiles = { meminfo: '/proc/meminfo', modules: '/proc/modules', device: '/dev/bf0' };
+/** Where the checks read the kernel's state; tests point them at files of their own. */
+export interface HwProbeFiles { meminfo: string; modules: string }
+const HW_PROBE_FILES: HwProbeFiles = { meminfo: '/proc/meminfo', modules: '/proc/modules' };
 
 interface ConfArtifact { what: string; key: string; path: string }
 
@@ -63,6 +63,7 @@ function meminfoValue(text: string, key: string): number | undefined {
 export async function switchdStartProblems(host: Host, c: SwitchDaemonContext, files: Partial<HwProbeFiles> = {}): Promise<string[]> {
   const f = { ...HW_PROBE_FILES, ...files };
   const { config, dir } = c;
+  const device = config.SWITCHD_DEVICE;
   const conf = switchdConfPath(config, dir);
   const compile = `compile it on the switch: SDE_INSTALL=${config.SDE_INSTALL} npx tsx hw/compile-p4.ts --arch ${config.ARCH} --conf <the same conf> (README, "Running on a Tofino testbed")`;
   const r = await host.exec(sh`cat ${conf}`, { quiet: true, allowFail: true, dryRunStdout: localConf(c.projectDir, conf) });
@@ -75,9 +76,9 @@ export async function switchdStartProblems(host: Host, c: SwitchDaemonContext, f
     sh`grep -E '^HugePages_(Total|Free):' ${f.meminfo} 2>/dev/null || echo ${`nomeminfo ${f.meminfo}`}`,
     ...(parsed.virtual ? [] : [
       sh`awk '$1 == "bf_kdrv" || $1 == "bf_kpkt" { print "module", $1, $5 }' ${f.modules} 2>/dev/null`,
-      sh`[ -e ${f.device} ] && echo ${`device ${f.device}`}`,
+      sh`[ -e ${device} ] && echo ${`device ${device}`}`,
     ]),
-  ].join('\n'), { quiet: true, allowFail: true, dryRunStdout: `HugePages_Total: ${HUGEPAGES_NEEDED}\nHugePages_Free: ${HUGEPAGES_NEEDED}\nmodule bf_kdrv Live\ndevice ${f.device}` });
+  ].join('\n'), { quiet: true, allowFail: true, dryRunStdout: `HugePages_Total: ${HUGEPAGES_NEEDED}\nHugePages_Free: ${HUGEPAGES_NEEDED}\nmodule bf_kdrv Live\ndevice ${device}` });
   const out = probe.stdout;
   const lines = new Set(out.split('\n').map((l) => l.trim()));
   const problems: string[] = [];
@@ -93,11 +94,13 @@ export async function switchdStartProblems(host: Host, c: SwitchDaemonContext, f
   if (total === undefined) problems.push(`cannot read hugepages from ${f.meminfo}: bf_switchd needs ${HUGEPAGES_NEEDED} for its DMA pool`);
   else if (total < HUGEPAGES_NEEDED) problems.push(`hugepages: HugePages_Total is ${total} in ${f.meminfo}, bf_switchd needs ${HUGEPAGES_NEEDED} for its DMA pool; ${fix}`);
   else if (!free) problems.push(`hugepages: none free (HugePages_Free 0 of ${total} in ${f.meminfo}); another process holds them (a bf_switchd not started by p4cf?)`);
-  if (!parsed.virtual) {
+  // the device node is what bf_switchd opens; the modules only explain why it is missing
+  if (!parsed.virtual && !lines.has(`device ${device}`)) {
     const live = [...out.matchAll(/^module (\S+) (\S+)$/gm)].filter((m) => m[2] === 'Live').map((m) => m[1]);
-    const load = `load it: sudo SDE_INSTALL=${config.SDE_INSTALL} npx tsx hw/kernel-modules.ts --modules bf_kdrv`;
-    if (!live.length) problems.push(`no ASIC kernel driver: neither ${ASIC_DRIVERS.join(' nor ')} is loaded (${f.modules}); ${load}`);
-    else if (!lines.has(`device ${f.device}`)) problems.push(`device node ${f.device} is missing although ${live.join(', ')} is loaded; reload the driver (${load})`);
+    const load = `sudo SDE_INSTALL=${config.SDE_INSTALL} npx tsx hw/kernel-modules.ts --modules bf_kdrv`;
+    problems.push(live.length
+      ? `device node ${device} (SWITCHD_DEVICE) is missing although ${live.join(', ')} is loaded; reload the driver (${load})`
+      : `device node ${device} (SWITCHD_DEVICE) is missing and no ASIC kernel driver is loaded (neither ${ASIC_DRIVERS.join(' nor ')} in ${f.modules}); load it: ${load}`);
   }
   return problems;
 }
