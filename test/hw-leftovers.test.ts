@@ -2,6 +2,8 @@
 // with one message naming each and the command that removes them, and removed by
 // clean.ts --foreign's removeLeftovers only when confirmed. Real processes, listeners and a real
 // macvlan, inside a private PID/network namespace; the container check runs this machine's podman.
+// Its processes named bf_switchd are visible from the machine's own PID namespace (an emulated-
+// hardware run's pgrep would see them): run it under the testbed lock, like the namespace tests.
 import { mkdtempSync, rmSync, writeFileSync, chmodSync, mkdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';

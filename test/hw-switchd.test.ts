@@ -3,6 +3,8 @@
 // real one, in a private PID/network namespace (so pgrep sees only this test's processes).
 // Covers a clean start, adopting a bf_switchd p4cf did not start, reusing its own, a switchd that
 // exits while starting (reported at once with its log tail), missing artifacts, hugepages, driver.
+// Its processes named bf_switchd are visible from the machine's own PID namespace (an emulated-
+// hardware run's pgrep would see them): run it under the testbed lock, like the namespace tests.
 import { chmodSync, copyFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
