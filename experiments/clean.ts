@@ -3,30 +3,45 @@
 // Same as the clean phase (server container, labelled containers/networks, shim, RST rule,
 // checkpoint files, stale load generator/collector of the newest run) plus the switch model
 // and controller processes this project recorded in PID files on the switch. Prints what it removed.
-// A hardware bf_switchd is left running unless --switchd is given.
+// A hardware bf_switchd is left running unless --switchd is given. --foreign first lists what
+// other tools left (lib/modes/hw/leftovers.ts: a container holding H2_IP, a listener on the
+// controller port, a bf_switchd, a macvlan shim) and removes it once confirmed (or with --yes).
 import { resolve } from 'node:path';
 import { createCleanup } from '../lib/run/cleanup.ts';
 import { loadConfig } from '../lib/config/load.ts';
 import { createContext } from '../lib/run/context.ts';
 import { createLogger } from '../lib/run/log.ts';
 import { killIfCmdline, runScript } from '../lib/server/infra.ts';
-import { stopRecorded } from '../lib/hosts/daemons.ts';
+import { stopDaemon } from '../lib/hosts/daemons.ts';
+import { switchDaemon } from '../lib/modes/switch-daemon.ts';
+import { CONTROLLER_NAME } from './phases/controller.ts';
 import { openState } from '../lib/run/rundir.ts';
+import { removeLeftovers } from '../lib/modes/hw/leftovers.ts';
+import { createInterface } from 'node:readline/promises';
+
+async function askTty(q: string): Promise<boolean> {
+  const rl = createInterface({ input: process.stdin, output: process.stdout });
+  try { return /^y(es)?$/i.test((await rl.question(q)).trim()); } finally { rl.close(); }
+}
 import { cleanServers, previousState, stalePids } from './phases/clean.ts';
 import { remoteDir } from './phases/sync.ts';
 
 const argv = process.argv.slice(2);
 if (argv.includes('--help') || argv.includes('-h')) {
-  console.log('usage: npx tsx experiments/clean.ts [--switchd] [--config FILE] [--set KEY=VALUE]');
+  console.log('usage: npx tsx experiments/clean.ts [--switchd] [--foreign [--yes]] [--config FILE] [--set KEY=VALUE]');
   process.exit(0);
 }
 const withSwitchd = argv.includes('--switchd');
+const foreign = argv.includes('--foreign');
+const yes = argv.includes('--yes');
 const log = createLogger();
 const cleanup = createCleanup({ log });
+let ctx: ReturnType<typeof createContext> | undefined;
 try {
-  const loaded = loadConfig({ argv: argv.filter((a) => a !== '--switchd') });
-  const ctx = createContext({ loaded, dir: resolve(loaded.projectDir, loaded.config.RESULTS_DIR), log, cleanup, state: openState() });
+  const loaded = loadConfig({ argv: argv.filter((a) => !['--switchd', '--foreign', '--yes'].includes(a)) });
+  ctx = createContext({ loaded, dir: resolve(loaded.projectDir, loaded.config.RESULTS_DIR), log, cleanup, state: openState() });
   const say = (m: string) => log.info(m);
+  if (foreign) await removeLeftovers(ctx, { yes, includeAdoptable: withSwitchd, say, ask: process.stdin.isTTY ? askTty : undefined });
   const prev = previousState(resolve(loaded.projectDir, loaded.config.RESULTS_DIR), '');
   if (prev) {
     const p = stalePids(prev.state);
@@ -36,14 +51,17 @@ try {
   await cleanServers(ctx);
   const tofino = ctx.host('tofino');
   const dir = remoteDir(ctx, 'tofino');
-  const names = ['controller', ...(loaded.config.TESTBED === 'local' ? ['switch-model'] : withSwitchd ? ['switchd'] : [])];
+  // a switch daemon that outlives runs (hardware bf_switchd) is stopped only when asked
+  const sd = switchDaemon({ config: loaded.config, dir, projectDir: loaded.projectDir });
+  const names = [CONTROLLER_NAME, ...(!sd.outlivesRun || withSwitchd ? [sd.name] : [])];
   for (const n of names) {
-    const pid = await stopRecorded(tofino, dir, n);
+    const pid = await stopDaemon(tofino, dir, n);
     say(pid ? `stopped ${n} (pid ${pid}) on tofino` : `${n}: no recorded process running on tofino`);
   }
-  await ctx.closeHosts();
   say('clean: done');
 } catch (e) {
   log.error(`clean failed: ${(e as Error).message}`);
   process.exitCode = 1;
+} finally {
+  await ctx?.closeHosts();
 }

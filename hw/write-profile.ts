@@ -2,8 +2,10 @@
 //
 // A hardware build needs fields that the model profile lacks and that neither `p4studio profile
 // apply` nor the interactive installer fill in: `global-options.asic: true`, the BSP via
-// `features.bf-platforms.bsp-path`, the platform variant flag under bf-platforms, SAI
-// (`features.switch.sai: true`), and the architecture. The controller talks BF Runtime over gRPC,
+// `features.bf-platforms.bsp-path`, the platform variant flag under bf-platforms (newport only for
+// tf2: p4studio maps newport to tofino2 alone, and the published Wedge100BF-32X (tf1) profile has no
+// variant flag), and the architecture. SAI (`features.switch.sai`) only when asked for: p4cf talks
+// BF Runtime, and the published tf1 profile built without it. The controller talks BF Runtime over gRPC,
 // so `drivers.bfrt` and `drivers.grpc` are turned on too. Starting from a model profile keeps its
 // other choices (and comments); starting from scratch writes the minimal profile.
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
@@ -21,14 +23,24 @@ export interface ProfileOptions {
   /** The BSP archive given to p4studio (bf-reference-bsp-<v>.tgz); written as an absolute path. */
   bspPath: string;
   arch: Arch;
-  /** Default newport, the variant the published testbed's profile used. */
+  /** Default: newport for tf2, none for tf1 (see defaultPlatform). */
   platform?: PlatformVariant;
+  /** Build the SAI switch library too (features.switch.sai). Default false. */
+  sai?: boolean;
+}
+
+/** The variant flag the arch's reference board needs: newport (Tofino 2) or none (Wedge100BF, Tofino 1). */
+export function defaultPlatform(arch: Arch): PlatformVariant {
+  return arch === 'tf2' ? 'newport' : 'none';
 }
 
 export function checkProfileOptions(o: ProfileOptions): void {
   if (!(o.arch in ARCH_TO_SDE)) throw new Error(`bad arch ${JSON.stringify(o.arch)}: expected tf1 or tf2`);
-  const p = o.platform ?? 'newport';
+  const p = o.platform ?? defaultPlatform(o.arch);
   if (!PLATFORM_VARIANTS.includes(p)) throw new Error(`bad platform variant ${JSON.stringify(p)}: expected one of ${PLATFORM_VARIANTS.join(', ')}`);
+  if (o.arch === 'tf1' && p.startsWith('newport')) {
+    throw new Error(`platform variant ${p} with arch tf1: p4studio builds newport only for tofino2 (tf2); use --platform none (or accton-diags) for a Tofino 1 board`);
+  }
   if (!o.bspPath) throw new Error('missing BSP path (bsp-path)');
 }
 
@@ -59,7 +71,7 @@ export function hardwareProfileYaml(o: ProfileOptions, baseText?: string, baseLa
   doc.setIn(['global-options', 'asic'], true);
   ensureMap(doc, ['features', 'bf-platforms']);
   doc.setIn(['features', 'bf-platforms', 'bsp-path'], resolve(o.bspPath));
-  const platform = o.platform ?? 'newport';
+  const platform = o.platform ?? defaultPlatform(o.arch);
   for (const v of PLATFORM_VARIANTS) {
     if (v === 'none') continue;
     if (v === platform) doc.setIn(['features', 'bf-platforms', v], true);
@@ -68,8 +80,10 @@ export function hardwareProfileYaml(o: ProfileOptions, baseText?: string, baseLa
   ensureMap(doc, ['features', 'drivers']);
   doc.setIn(['features', 'drivers', 'bfrt'], true);
   doc.setIn(['features', 'drivers', 'grpc'], true);
-  ensureMap(doc, ['features', 'switch']);
-  doc.setIn(['features', 'switch', 'sai'], true);
+  if (o.sai) {
+    ensureMap(doc, ['features', 'switch']);
+    doc.setIn(['features', 'switch', 'sai'], true);
+  }
   if (!baseText?.trim()) doc.setIn(['features', 'p4-examples'], doc.createNode(['p4-16-programs']));
   // One architecture: the build then only compiles what this switch runs.
   doc.setIn(['architectures'], doc.createNode([ARCH_TO_SDE[o.arch]]));
@@ -93,31 +107,33 @@ export function writeProfile(opts: ProfileOptions & { out: string; from?: string
 }
 
 const USAGE = `
-Usage: npx tsx hw/write-profile.ts --bsp BSP.tgz --arch tf1|tf2 --out FILE [--from MODEL_PROFILE] [--platform VARIANT]
+Usage: npx tsx hw/write-profile.ts --bsp BSP.tgz --arch tf1|tf2 --out FILE [--from MODEL_PROFILE] [--platform VARIANT] [--sai]
 
 Writes a p4studio profile for a hardware build: global-options.asic true, features.bf-platforms
-with bsp-path and the platform variant, features.switch.sai true, drivers bfrt + grpc, and the
-architecture (tf1 → tofino, tf2 → tofino2). With --from, the model profile's other settings and
-comments are kept.
+with bsp-path and the platform variant, drivers bfrt + grpc, and the architecture (tf1 → tofino,
+tf2 → tofino2). With --from, the model profile's other settings and comments are kept.
 
   --bsp FILE        BSP archive, e.g. /opt/bf-reference-bsp-9.13.4.tgz (written as an absolute path)
   --arch tf1|tf2    Tofino generation (default tf1, the published testbed's Wedge100BF-32X)
   --out FILE        profile to write
   --from FILE       model profile to start from (default: write from scratch)
-  --platform NAME   bf-platforms variant flag: ${PLATFORM_VARIANTS.join(', ')} (default newport)
+  --platform NAME   bf-platforms variant flag: ${PLATFORM_VARIANTS.join(', ')}
+                    (default: newport for tf2, none for tf1; newport is tofino2-only in p4studio)
+  --sai             also build SAI (features.switch.sai: true); p4cf does not need it
   --no-bsp-check    write even if the BSP file does not exist here (profile made for another machine)
   -h, --help        this text
 `;
 
 cliMain(import.meta.url, {
   bsp: { type: 'string' }, arch: { type: 'string' }, out: { type: 'string' }, from: { type: 'string' },
-  platform: { type: 'string' }, 'no-bsp-check': { type: 'boolean' },
+  platform: { type: 'string' }, sai: { type: 'boolean' }, 'no-bsp-check': { type: 'boolean' },
 }, USAGE, async ({ values }) => {
   const out = need(values.out, '--out', 'the profile file to write');
   writeProfile({
     bspPath: need(values.bsp, '--bsp', 'the BSP archive (bsp-path)'),
     arch: (values.arch ?? 'tf1') as Arch,
-    platform: (values.platform as PlatformVariant | undefined) ?? 'newport',
+    platform: values.platform as PlatformVariant | undefined,
+    sai: values.sai ?? false,
     out,
     from: values.from,
     requireBsp: !values['no-bsp-check'],

@@ -94,10 +94,10 @@ describe('hardware dry run', () => {
     expect(at('lakewood', /socat -u TCP:192\.168\.10\.3:19500/)).toBeGreaterThan(0);
     // stand-in PIDs are printed as what they stand for
     expect(plan).toMatch(/> \/opt\/p4cf\/tofino\/switchd\.pid/);
-    expect(plan).toMatch(/echo "<switchd pid> \$\(awk/);
+    expect(plan).toMatch(/echo '<switchd pid> <start-time>' > \/opt\/p4cf\/tofino\/switchd\.pid/);
     expect(plan).toMatch(/nsenter -t <server pid> -n/);
     // the run's undos close the plan: controller, load generator and collector stopped, shim and rules removed
-    expect(plan).toMatch(/^\[tofino\] \$ stop controller:/m);
+    expect(plan).toMatch(/^\[tofino\] \$ sh -c 'p=<controller pid>$/m);
     expect(plan).toMatch(/^\[lakewood\] \$ stop loadgen:/m);
     expect(plan).toMatch(/^\[local\] \$ stop collector:/m);
     await expect(plan).toMatchFileSnapshot('__snapshots__/dryrun-hw.txt');

@@ -29,14 +29,21 @@ architectures:
 `;
 
 describe('hardware profile', () => {
-  it('from scratch has every hardware field', () => {
+  it('from scratch has every hardware field; tf1 (Wedge100BF) gets no variant flag and no SAI', () => {
     const y = parse(hardwareProfileYaml({ bspPath: bsp, arch: 'tf1' }));
     expect(y['global-options'].asic).toBe(true);
-    expect(y.features['bf-platforms']['bsp-path']).toBe(bsp);
-    expect(y.features['bf-platforms'].newport).toBe(true);
-    expect(y.features.switch.sai).toBe(true);
+    expect(y.features['bf-platforms']).toEqual({ 'bsp-path': bsp });
+    expect(y.features.switch).toBeUndefined();
     expect(y.features.drivers).toMatchObject({ bfrt: true, grpc: true });
     expect(y.architectures).toEqual(['tofino']);
+  });
+
+  it('defaults to newport for tf2 only, adds SAI on request, and refuses newport for tf1', () => {
+    const y = parse(hardwareProfileYaml({ bspPath: bsp, arch: 'tf2' }));
+    expect(y.features['bf-platforms'].newport).toBe(true);
+    expect(y.features.switch).toBeUndefined();
+    expect(parse(hardwareProfileYaml({ bspPath: bsp, arch: 'tf1', sai: true })).features.switch.sai).toBe(true);
+    expect(() => hardwareProfileYaml({ bspPath: bsp, arch: 'tf1', platform: 'newport' })).toThrow(/newport with arch tf1: p4studio builds newport only for tofino2/);
   });
 
   it('from the model profile keeps its settings and injects the hardware ones', () => {
@@ -51,8 +58,8 @@ describe('hardware profile', () => {
   });
 
   it('turns off another variant flag the base had on', () => {
-    const base = 'features:\n  bf-platforms:\n    accton-diags: true\narchitectures: [tofino]\n';
-    const y = parse(hardwareProfileYaml({ bspPath: bsp, arch: 'tf1', platform: 'newport' }, base));
+    const base = 'features:\n  bf-platforms:\n    accton-diags: true\narchitectures: [tofino2]\n';
+    const y = parse(hardwareProfileYaml({ bspPath: bsp, arch: 'tf2', platform: 'newport' }, base));
     expect(y.features['bf-platforms']).toMatchObject({ newport: true, 'accton-diags': false });
   });
 

@@ -1,7 +1,7 @@
 // The SDE environment and bf_switchd command line the switchd phase runs on a real switch.
 import { describe, expect, it } from 'vitest';
 import { KEYS, type Config } from '../lib/config/keys.ts';
-import { sdeEnv, shq, switchdCommand, switchdConfPath, switchdShellLine } from '../lib/modes/hw/sde.ts';
+import { sdeEnv, switchdCommand, switchdConfPath } from '../lib/modes/hw/sde.ts';
 
 const base = {
   SDE: '/opt/open-p4studio', SDE_INSTALL: '/opt/open-p4studio/install', ARCH: 'tf1' as Config['ARCH'],
@@ -43,10 +43,7 @@ describe('switchdCommand', () => {
     expect(() => switchdConfPath({ ...base, SWITCHD_CONF: 'conf/t2na_load_balancer.conf' })).toThrow(/ARCH=tf1 runs tna_load_balancer/);
   });
 
-  it('quotes paths with spaces so the printed line can be pasted into a shell', () => {
-    const line = switchdShellLine({ ...base, SDE_INSTALL: '/opt/my sde/install' });
-    expect(line).toMatch(/^env SDE=\/opt\/open-p4studio SDE_INSTALL='\/opt\/my sde\/install' LD_LIBRARY_PATH='\/opt\/my sde\/install\/lib:/);
-    expect(line).toContain("'/opt/my sde/install/bin/bf_switchd' --background");
-    expect(shq("it's")).toBe(`'it'\\''s'`);
+  it('quotes paths with spaces in the command', () => {
+    expect(switchdCommand({ ...base, SDE_INSTALL: '/opt/my sde/install' })).toMatch(/^'\/opt\/my sde\/install\/bin\/bf_switchd' --background .* --install-dir '\/opt\/my sde\/install' /);
   });
 });

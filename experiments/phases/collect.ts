@@ -7,6 +7,9 @@ import { controllerFor } from '../../lib/switch/controller-client.ts';
 import { serverLocation } from '../../lib/migration/migrate.ts';
 import type { Phase, RunContext } from '../../lib/run/phases.ts';
 import { sh } from '../../lib/hosts/remote.ts';
+import { logFile } from '../../lib/hosts/daemons.ts';
+import { switchDaemon } from '../../lib/modes/switch-daemon.ts';
+import { CONTROLLER_NAME } from './controller.ts';
 import { remoteDir } from './sync.ts';
 
 async function tryStep(ctx: RunContext, what: string, fn: () => Promise<void>): Promise<void> {
@@ -27,10 +30,10 @@ export const phase: Phase = {
       const r = await ctx.host(where).exec(sh`podman logs ${c.SERVER_CONTAINER}`, { quiet: true, allowFail: true });
       if (!ctx.dryRun) writeFileSync(join(ctx.dir, 'server.log'), r.stdout + (r.stderr ? `\n--- stderr ---\n${r.stderr}` : ''));
     });
-    const daemon = c.TESTBED === 'local' ? 'switch-model' : 'switchd';
-    for (const f of [daemon, 'controller']) {
+    const daemon = switchDaemon({ config: c, dir: tdir, projectDir: ctx.projectDir }).name;
+    for (const f of [daemon, CONTROLLER_NAME]) {
       await tryStep(ctx, `${f}.log`, async () => {
-        const r = await ctx.host('tofino').exec(sh`tail -n 5000 ${`${tdir}/${f}.log`}`, { quiet: true, allowFail: true });
+        const r = await ctx.host('tofino').exec(sh`tail -n 5000 ${logFile(tdir, f)}`, { quiet: true, allowFail: true });
         if (!ctx.dryRun && r.code === 0) writeFileSync(join(ctx.dir, `${f}.log`), r.stdout);
       });
     }

@@ -7,16 +7,15 @@ import { join } from 'node:path';
 import { controllerConfigFromP4cf } from '../../controller/config-from-p4cf.ts';
 import { localPath } from '../../lib/config/load.ts';
 import { controllerFor } from '../../lib/switch/controller-client.ts';
-import { waitUntil } from '../../lib/run/health.ts';
-import { stopRecorded, writePidFile } from '../../lib/hosts/daemons.ts';
+import { startDaemon, stopDaemon } from '../../lib/hosts/daemons.ts';
 import type { Phase, RunContext } from '../../lib/run/phases.ts';
 import { sh } from '../../lib/hosts/remote.ts';
 import { remoteDir } from './sync.ts';
 
 export const CONTROLLER_NAME = 'controller';
-export const NODE_MAJOR_NEEDED = 20;
+const NODE_MAJOR_NEEDED = 20;
 
-export function parseNodeMajor(versionText: string): number | undefined {
+function parseNodeMajor(versionText: string): number | undefined {
   const m = versionText.trim().match(/^v?(\d+)\./);
   return m ? Number(m[1]) : undefined;
 }
@@ -35,7 +34,7 @@ export const phase: Phase = {
   description: 'upload the controller config, (re)start the controller if needed, reinitialize the tables (same-IP mode)',
   hosts: () => ['tofino'],
   reads: ['switchdFresh'],
-  writes: ['controllerPid', 'controllerRestarted'],
+  writes: ['controllerPid'],
   async run(ctx) {
     const c = ctx.config;
     const tofino = ctx.host('tofino');
@@ -55,29 +54,25 @@ export const phase: Phase = {
     const probe = await ctl.health();
     if (!fresh && probe.status === 200) {
       ctx.log.step('controller', `controller answers 200 at ${ctl.url}; keeping it`);
-      ctx.state.set('controllerRestarted', false);
     } else {
       ctx.log.step('controller', fresh ? 'switchd is fresh: (re)starting the controller' : `controller probe answered ${probe.status || 'nothing'}: (re)starting it`);
-      const old = await stopRecorded(tofino, dir, CONTROLLER_NAME);
+      const old = await stopDaemon(tofino, dir, CONTROLLER_NAME);
       if (old) ctx.log.step('controller', `stopped the previous controller (pid ${old})`);
       const tokenFile = `${dir}/controller.token`;
       // the token travels on stdin into a 0600 file, never on a command line
       await tofino.exec(sh`umask 077 && cat > ${tokenFile}`, { stdin: c.CONTROLLER_TOKEN + '\n', quiet: true });
-      const cmd = sh`exec node ${`${dir}/controller.mjs`} --config ${remoteCfg} --listen ${c.CONTROLLER_LISTEN} --port ${c.CONTROLLER_PORT} --token-file ${tokenFile} --grpc ${c.BFRT_GRPC_ADDR} --arch ${c.ARCH}`;
-      const bg = await tofino.background(cmd, { name: CONTROLLER_NAME, logFile: `${dir}/${CONTROLLER_NAME}.log`, cwd: dir });
-      await writePidFile(tofino, dir, CONTROLLER_NAME, bg.pid);
-      ctx.cleanup.add(`remove controller pid file on tofino`, () => tofino.exec(sh`rm -f ${`${dir}/${CONTROLLER_NAME}.pid`}`, { quiet: true, allowFail: true }).then(() => {}));
-      ctx.state.set('controllerPid', bg.pid);
-      ctx.state.set('controllerRestarted', true);
-      try {
-        await waitUntil(tofino, `controller /health 200 at ${ctl.url}`, async () => {
-          const h = await ctl.health(2000);
-          return { ok: h.status === 200, state: h.status ? `HTTP ${h.status} ${JSON.stringify(h.body).slice(0, 200)}` : 'no answer' };
-        }, { timeoutMs: 30_000, intervalMs: 250, log: ctx.log, dryRun: ctx.dryRun });
-      } catch (e) {
-        const log = await tofino.exec(sh`tail -n 20 ${`${dir}/${CONTROLLER_NAME}.log`}`, { quiet: true, allowFail: true });
-        throw new Error(`${(e as Error).message}\ncontroller log (last lines):\n${log.stdout}`);
-      }
+      const pid = await startDaemon(tofino, {
+        name: CONTROLLER_NAME, dir, cwd: dir, outlivesRun: false,
+        command: sh`exec node ${`${dir}/controller.mjs`} --config ${remoteCfg} --listen ${c.CONTROLLER_LISTEN} --port ${c.CONTROLLER_PORT} --token-file ${tokenFile} --grpc ${c.BFRT_GRPC_ADDR} --arch ${c.ARCH}`,
+        ready: {
+          what: `controller /health 200 at ${ctl.url}`, timeoutMs: 30_000, intervalMs: 250,
+          probe: async () => {
+            const h = await ctl.health(2000);
+            return { ok: h.status === 200, state: h.status ? `HTTP ${h.status} ${JSON.stringify(h.body).slice(0, 200)}` : 'no answer' };
+          },
+        },
+      }, ctx);
+      ctx.state.set('controllerPid', pid);
     }
     const re = await ctl.call('POST', '/reinitialize', {}, { timeoutMs: 30_000 });
     ctx.log.step('controller', `POST /reinitialize → ${re.status} (${re.ms.toFixed(0)} ms)`);

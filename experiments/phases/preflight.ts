@@ -3,6 +3,7 @@
 // problem of every host is reported at once, so one run shows the whole list.
 import type { Phase, RunContext } from '../../lib/run/phases.ts';
 import { sh, type Host } from '../../lib/hosts/remote.ts';
+import { refuseLeftovers } from '../../lib/modes/hw/leftovers.ts';
 
 // `version` is a shell snippet printing one line; only run when the tool exists. Tools sharing an
 // `either` group are alternatives: one of them is enough.
@@ -97,6 +98,7 @@ export const phase: Phase = {
     if (bad.length)
       throw new Error(`preflight failed on ${bad.map((c) => c.host).join(', ')}:\n` +
         bad.map((c) => `  ${c.host}:\n${c.problems.map((p) => `    - ${p}`).join('\n')}`).join('\n'));
+    if (hw) await refuseLeftovers(ctx); // other tools' container, controller, switchd, shim (issue 11 2d)
     ctx.log.step('preflight', ctx.dryRun ? 'dry run: checks printed, not evaluated' : 'all hosts reachable, tools present, NICs present');
   },
 };

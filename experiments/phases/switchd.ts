@@ -1,31 +1,69 @@
-// Phase switchd: the switch daemon serving BF Runtime gRPC. Local testbed: the switch model
-// (dist/remote/switch-model.mjs) in the tofino namespace, its ports mapped to the testbed's
-// veths. Hardware: bf_switchd from the SDE. A daemon already running that this project
-// recorded is reused; one started now is "fresh" (the controller must then reconnect).
+// Phase switchd: the switch daemon serving BF Runtime gRPC, as the mode's record describes it
+// (lib/modes/switch-daemon.ts: local → switch model, hw → bf_switchd). One this project recorded
+// is reused; one it did not start (a bf_switchd of `make switch`) is adopted — never stopped, and
+// not fresh; otherwise what the daemon needs is checked, it is started and awaited. A started
+// daemon is "fresh": the controller must then reconnect.
 import { programForArch } from '../../p4/assets.ts';
-import { waitForPort } from '../../lib/run/health.ts';
-import { recordedPid, startDetached, writePidFile } from '../../lib/hosts/daemons.ts';
+import { probePort, waitForPort } from '../../lib/run/health.ts';
+import { recordedPid, startDaemon } from '../../lib/hosts/daemons.ts';
 import type { Phase, RunContext } from '../../lib/run/phases.ts';
-import { sh } from '../../lib/hosts/remote.ts';
-import { sdeEnv, switchdCommand } from '../../lib/modes/hw/sde.ts';
-import { switchPortIfaces } from '../../lib/modes/local/testbed.ts';
+import { switchDaemon, type SwitchDaemon } from '../../lib/modes/switch-daemon.ts';
 import { remoteDir } from './sync.ts';
 
-export const MODEL_NAME = 'switch-model';
-export const SWITCHD_NAME = 'switchd';
-
-export function splitHostPort(hp: string): { host: string; port: number } {
+function splitHostPort(hp: string): { host: string; port: number } {
   const i = hp.lastIndexOf(':');
   const port = Number(hp.slice(i + 1));
   if (i <= 0 || !Number.isInteger(port)) throw new Error(`BFRT_GRPC_ADDR ${JSON.stringify(hp)}: expected HOST:PORT`);
   return { host: hp.slice(0, i), port };
 }
 
-/** The command line that starts the switch model on the local testbed. */
-export function modelCommand(ctx: Pick<RunContext, 'config'>, dir: string): string {
+/** The daemon cannot start: every missing piece, each with what supplies it. */
+export class SwitchdStartError extends Error {
+  constructor(readonly host: string, readonly daemon: string, readonly problems: string[]) {
+    super(`[${host}] cannot start ${daemon}:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+    this.name = 'SwitchdStartError';
+  }
+}
+
+/** Start (or reuse, or adopt) `sd` on the switch; the phase body, with the daemon record given (tests). */
+export async function ensureSwitchDaemon(ctx: RunContext, sd: SwitchDaemon): Promise<{ pid: number; fresh: boolean; adopted: boolean }> {
   const c = ctx.config;
-  const ports = Object.entries(switchPortIfaces(c)).flatMap(([dev, ifname]) => ['--port', `${dev}=${ifname}`]);
-  return sh`exec node ${`${dir}/switch-model.mjs`} --listen ${c.BFRT_GRPC_ADDR} --program ${programForArch(c.ARCH)} ${ports}`;
+  const tofino = ctx.host('tofino');
+  const dir = remoteDir(ctx, 'tofino');
+  const { host: gHost, port: gPort } = splitHostPort(c.BFRT_GRPC_ADDR);
+  const grpc = (timeoutMs: number) => waitForPort(tofino, gPort, { address: gHost, timeoutMs, intervalMs: sd.readyIntervalMs, log: ctx.log, dryRun: ctx.dryRun });
+
+  const own = await recordedPid(tofino, dir, sd.name);
+  if (own) {
+    ctx.log.step('switchd', `${sd.name} already runs (pid ${own}, started by an earlier run: left running)`);
+    await grpc(10_000);
+    return { pid: own, fresh: false, adopted: false };
+  }
+  const foreign = await sd.foreign(tofino);
+  if (foreign.length) {
+    const f = foreign[0];
+    const program = programForArch(c.ARCH);
+    // preflight refuses this already; --phase switchd alone must not adopt it either
+    if (!f.cmdline.includes(program)) {
+      throw new SwitchdStartError(tofino.name, sd.name, [`a ${sd.name} this project did not start runs (pid ${f.pid}: ${f.cmdline}) and does not name ${program} (ARCH=${c.ARCH}); a second one cannot take the device: stop it (npx tsx experiments/clean.ts --foreign)`]);
+    }
+    ctx.log.warn(`switchd: a ${sd.name} this project did not start runs on tofino (pid ${f.pid}: ${f.cmdline}); adopting it instead of starting a second one — `
+      + 'it is not stopped by p4cf, and the controller reconnects only if it does not answer');
+    // it may itself still be coming up
+    await grpc(sd.readyTimeoutMs);
+    return { pid: f.pid, fresh: false, adopted: true };
+  }
+  const problems = await sd.startProblems(tofino);
+  if (problems.length && !ctx.dryRun) throw new SwitchdStartError(tofino.name, sd.name, problems);
+  const pid = await startDaemon(tofino, {
+    name: sd.name, dir, cwd: dir, command: sd.command, env: sd.env, outlivesRun: sd.outlivesRun,
+    ready: {
+      what: `TCP ${gHost}:${gPort} open`, timeoutMs: sd.readyTimeoutMs, intervalMs: sd.readyIntervalMs,
+      probe: () => probePort(tofino, gPort, gHost),
+    },
+  }, ctx);
+  ctx.log.step('switchd', `started ${sd.name} (pid ${pid})`);
+  return { pid, fresh: true, adopted: false };
 }
 
 export const phase: Phase = {
@@ -33,45 +71,11 @@ export const phase: Phase = {
   description: 'start the switch daemon (local: switch model; hw: bf_switchd) unless it runs, and wait for its gRPC port',
   hosts: () => ['tofino'],
   reads: [],
-  writes: ['switchdFresh', 'switchdPid', 'switchdStartedByRun'],
+  writes: ['switchdFresh', 'switchdPid'],
   async run(ctx) {
-    const c = ctx.config;
-    const tofino = ctx.host('tofino');
-    const dir = remoteDir(ctx, 'tofino');
-    const { host: gHost, port: gPort } = splitHostPort(c.BFRT_GRPC_ADDR);
-    const name = c.TESTBED === 'local' ? MODEL_NAME : SWITCHD_NAME;
-    const running = await recordedPid(tofino, dir, name);
-    if (running) {
-      ctx.log.step('switchd', `${name} already runs (pid ${running}, not started by this run: left running)`);
-      ctx.state.set('switchdFresh', false);
-      ctx.state.set('switchdStartedByRun', false);
-      ctx.state.set('switchdPid', running);
-      await waitForPort(tofino, gPort, { address: gHost, timeoutMs: 10_000, log: ctx.log, dryRun: ctx.dryRun });
-      return;
-    }
-    let pid: number;
-    if (c.TESTBED === 'local') {
-      // A run-scoped process: its undo stops it at the end of the run (restart costs ~1 s).
-      const bg = await tofino.background(modelCommand(ctx, dir), { name: MODEL_NAME, logFile: `${dir}/${MODEL_NAME}.log`, cwd: dir });
-      pid = bg.pid;
-      await writePidFile(tofino, dir, MODEL_NAME, pid);
-      ctx.cleanup.add(`remove ${MODEL_NAME} pid file on tofino`, () => tofino.exec(sh`rm -f ${`${dir}/${MODEL_NAME}.pid`}`, { quiet: true, allowFail: true }).then(() => {}));
-    } else {
-      // bf_switchd takes minutes to come up and owns the ports: it outlives the run, as on the original testbed.
-      pid = await startDetached(tofino, dir, SWITCHD_NAME, switchdCommand(c, { projectDir: dir }), sdeEnv(c));
-    }
-    ctx.log.step('switchd', `started ${name} (pid ${pid})`);
-    ctx.state.set('switchdFresh', true);
-    ctx.state.set('switchdStartedByRun', true);
-    ctx.state.set('switchdPid', pid);
-    try {
-      await waitForPort(tofino, gPort, {
-        address: gHost, log: ctx.log, dryRun: ctx.dryRun,
-        timeoutMs: c.TESTBED === 'local' ? 30_000 : c.SWITCHD_READY_TIMEOUT, intervalMs: c.TESTBED === 'local' ? 200 : 1000,
-      });
-    } catch (e) {
-      const log = await tofino.exec(sh`tail -n 20 ${`${dir}/${name}.log`}`, { quiet: true, allowFail: true });
-      throw new Error(`${(e as Error).message}\n${name} log (last lines):\n${log.stdout}`);
-    }
+    const sd = switchDaemon({ config: ctx.config, dir: remoteDir(ctx, 'tofino'), projectDir: ctx.projectDir });
+    const r = await ensureSwitchDaemon(ctx, sd);
+    ctx.state.set('switchdFresh', r.fresh);
+    ctx.state.set('switchdPid', r.pid);
   },
 };

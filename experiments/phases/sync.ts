@@ -6,14 +6,18 @@ import { bundleRemote, plannedRemoteFiles } from '../../lib/hosts/bundle.ts';
 import { hostDir } from '../../lib/config/load.ts';
 import type { Phase, RunContext } from '../../lib/run/phases.ts';
 import { sh } from '../../lib/hosts/remote.ts';
+import { switchDaemon } from '../../lib/modes/switch-daemon.ts';
 
 type Target = 'tofino' | 'lakewood' | 'loveland';
 
-/** Files each host needs from dist/remote: programs by role, assets (proto, bf-rt.json, conf/) on the switch. */
-export function filesFor(host: Target, testbed: 'local' | 'hw', available: string[]): string[] {
+/**
+ * Files each host needs from dist/remote: programs by role (the switch daemon's bundle, if it has
+ * one), assets (proto, bf-rt.json, conf/) on the switch.
+ */
+function filesFor(host: Target, switchBundle: string | undefined, available: string[]): string[] {
   const isAsset = (f: string) => f.endsWith('.proto') || f.endsWith('.bf-rt.json') || f === 'conf';
   if (host === 'tofino') {
-    return available.filter((f) => f === 'controller.mjs' || (testbed === 'local' && f === 'switch-model.mjs') || isAsset(f));
+    return available.filter((f) => f === 'controller.mjs' || f === switchBundle || isAsset(f));
   }
   return available.filter((f) => f === 'stream-server.mjs' || f === 'loadgen.mjs');
 }
@@ -27,8 +31,8 @@ export const phase: Phase = {
   reads: [],
   writes: ['remoteDirs'],
   async run(ctx) {
-    const local = ctx.config.TESTBED;
-    const required = ['controller.mjs', 'stream-server.mjs', 'loadgen.mjs', ...(local === 'local' ? ['switch-model.mjs'] : [])];
+    const switchBundle = switchDaemon({ config: ctx.config, dir: remoteDir(ctx, 'tofino'), projectDir: ctx.projectDir }).bundle;
+    const required = ['controller.mjs', 'stream-server.mjs', 'loadgen.mjs', ...(switchBundle ? [switchBundle] : [])];
     const dist = ctx.dryRun ? join(ctx.projectDir, 'dist', 'remote')
       : await bundleRemote(ctx.projectDir, { require: required, log: (m) => ctx.log.step('sync', m) });
     // a dry run builds nothing: it plans with what a bundle run would put in dist/remote
@@ -40,7 +44,7 @@ export const phase: Phase = {
       const dir = remoteDir(ctx, h);
       dirs[h] = dir;
       await host.exec(sh`mkdir -p ${dir}`, { quiet: true });
-      const files = filesFor(h, local, available);
+      const files = filesFor(h, switchBundle, available);
       for (const f of files) {
         const src = join(dist, f);
         await host.upload(src, `${dir}/${f}`); // a file, or a directory (conf/)

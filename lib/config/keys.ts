@@ -131,6 +131,7 @@ export const KEYS = {
   SDE: { group: 'switch', type: t.path, default: '/opt/bf-sde', description: 'Hardware only: SDE source tree on the switch' },
   SDE_INSTALL: { group: 'switch', type: t.path, default: '/opt/bf-sde/install', description: 'Hardware only: SDE install prefix on the switch' },
   SWITCHD_CONF: { group: 'switch', type: t.path, default: 'conf/{program}.conf', description: 'Hardware only: switchd conf file on the switch, relative to the synced project dir there (sync puts p4/conf/ at conf/) unless absolute; {program} becomes tna_load_balancer (ARCH=tf1) or t2na_load_balancer (tf2)' },
+  SWITCHD_DEVICE: { group: 'switch', type: t.path, default: '/dev/bf0', description: 'Hardware only: the ASIC device node bf_switchd opens (made by the bf_kdrv or bf_kpkt kernel module); checked before switchd starts unless the conf is for the model (virtual chip)' },
 
   // --- controller ---------------------------------------------------------------------------
   CONTROLLER_PORT: { group: 'controller', type: t.port, default: '5000', description: 'Controller HTTP port on the switch' },

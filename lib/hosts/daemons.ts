@@ -1,10 +1,53 @@
-// Daemons this project starts on testbed hosts (switch model, controller, hardware switchd):
-// a PID file beside them on the host ("PID STARTTIME"), so a later run or experiments/clean.ts
-// can tell whether the process still runs and stop exactly that process group — never by name.
-import type { Host } from './remote.ts';
-import { quote, sh, stopGroupScript } from './remote.ts';
+// One lifecycle for the daemons this project runs on testbed hosts (switch model, hardware
+// switchd, controller): start in its own process group with a PID file beside it on the host
+// ("PID STARTTIME"), so a later run or experiments/clean.ts can tell whether exactly that process
+// still runs and stop exactly its group — never by name; a readiness gate that reports a daemon
+// that exits while starting at once, with its log tail, instead of after the whole timeout.
+import type { Cleanup } from '../run/cleanup.ts';
+import type { Logger } from '../run/log.ts';
+import { backgroundScript, sh, stopGroupScript, type Host } from './remote.ts';
 
-export const pidFile = (dir: string, name: string): string => `${dir}/${name}.pid`;
+const pidFile = (dir: string, name: string): string => `${dir}/${name}.pid`;
+export const logFile = (dir: string, name: string): string => `${dir}/${name}.log`;
+
+interface Readiness {
+  /** What is awaited, for messages ("TCP 127.0.0.1:50052 open"). */
+  what: string;
+  /** One probe; `state` is kept for the timeout message. */
+  probe: () => Promise<{ ok: boolean; state: string }>;
+  timeoutMs: number;
+  intervalMs: number;
+}
+
+interface DaemonSpec {
+  /** Base name of <dir>/<name>.pid and <dir>/<name>.log. */
+  name: string;
+  /** Folder on the host for the PID file and the log. */
+  dir: string;
+  /** Shell command; `exec …` so the PID recorded is the daemon's own. */
+  command: string;
+  env?: Record<string, string>;
+  cwd?: string;
+  /** false: the run's cleanup stops it; true: it keeps running after the run (hardware switchd). */
+  outlivesRun: boolean;
+  ready: Readiness;
+}
+
+interface DaemonDeps { log: Logger; cleanup: Cleanup; dryRun: boolean }
+
+type DaemonFailure = 'exited' | 'timeout';
+
+/** A daemon did not come up: it exited while starting, or readiness timed out. */
+export class DaemonError extends Error {
+  constructor(
+    readonly host: string, readonly daemon: string, readonly failure: DaemonFailure,
+    readonly detail: string, readonly logTail: string,
+  ) {
+    super(`[${host}] ${daemon} ${failure === 'exited' ? 'exited while starting' : 'did not become ready'}: ${detail}` +
+      `\n${daemon} log (last lines):\n${logTail || '(empty)'}`);
+    this.name = 'DaemonError';
+  }
+}
 
 /** PID from the PID file when that process still runs with the recorded start time. */
 export async function recordedPid(host: Host, dir: string, name: string): Promise<number | undefined> {
@@ -19,37 +62,89 @@ export async function recordedPid(host: Host, dir: string, name: string): Promis
   return Number.isInteger(pid) && pid > 1 ? pid : undefined;
 }
 
-/** Write the PID file for a process that runs now. */
-export async function writePidFile(host: Host, dir: string, name: string, pid: number): Promise<void> {
-  await host.exec(sh`mkdir -p ${dir} && echo "${pid} $(awk '{print $22}' /proc/${pid}/stat)" > ${pidFile(dir, name)}`, { quiet: true });
-}
-
 /**
  * Stop the process group recorded in the PID file (TERM, then KILL after 5 s) and remove the
  * file. Returns the PID stopped, or undefined when nothing recorded was running.
  */
-export async function stopRecorded(host: Host, dir: string, name: string): Promise<number | undefined> {
+export async function stopDaemon(host: Host, dir: string, name: string): Promise<number | undefined> {
   const pid = await recordedPid(host, dir, name);
-  // started with setsid (background or startDetached): the PID leads its own group
+  // started by startDaemon with setsid: the PID leads its own group
   if (pid) await host.exec(sh`sh -c ${stopGroupScript(pid)}`, { quiet: true, allowFail: true, timeoutMs: 15_000 });
   await host.exec(sh`rm -f ${pidFile(dir, name)}`, { quiet: true, allowFail: true });
   return pid;
 }
 
+async function logTail(host: Host, dir: string, name: string, lines = 20): Promise<string> {
+  const r = await host.exec(sh`tail -n ${lines} ${logFile(dir, name)}`, { quiet: true, allowFail: true });
+  return r.stdout.trimEnd();
+}
+
 /**
- * Start a daemon that outlives this run (hardware switchd): setsid + nohup, no cleanup undo.
- * Returns its PID and writes the PID file.
+ * Whether `pid` still runs as the process started at `startTime`: a zombie counts as gone (an
+ * orphan's zombie may wait long for PID 1 to reap it, and holds no port or device).
  */
-export async function startDetached(host: Host, dir: string, name: string, cmd: string, env: Record<string, string> = {}): Promise<number> {
-  const log = `${dir}/${name}.log`;
-  for (const k of Object.keys(env)) if (!/^[A-Za-z_]\w*$/.test(k)) throw new Error(`startDetached: bad environment variable name ${JSON.stringify(k)}`);
-  const exports = Object.entries(env).map(([k, v]) => `export ${k}=${quote(v)}`).join('; ');
-  const r = await host.exec([
-    sh`mkdir -p ${dir}`,
-    `${exports ? exports + '; ' : ''}setsid nohup sh -c ${quote(cmd)} >${quote(log)} 2>&1 </dev/null & echo $!`,
-  ].join('\n'), { quiet: true, dryRunStdout: `<${name} pid>` });
-  const pid = Number(r.stdout.trim().split('\n').pop());
-  if (!Number.isInteger(pid) || pid <= 1) throw new Error(`[${host.name}] starting ${name} printed no PID (got ${JSON.stringify(r.stdout)})`);
-  await writePidFile(host, dir, name, pid);
+async function alive(host: Host, pid: number, startTime: string): Promise<boolean> {
+  // state and start time follow the parenthesised command name (which may hold spaces)
+  const r = await host.exec(`awk '{ sub(/^.*\\) /, ""); print $1, $20 }' /proc/${pid}/stat 2>/dev/null`, { quiet: true, allowFail: true });
+  const [state, st] = r.stdout.trim().split(/\s+/);
+  return Boolean(state) && state !== 'Z' && (!startTime || st === startTime);
+}
+
+const sleep = (ms: number) => new Promise((res) => setTimeout(res, ms));
+
+/** Poll readiness until ok; between probes check that the daemon still runs. */
+async function waitReady(host: Host, spec: DaemonSpec, pid: number, startTime: string, deps: DaemonDeps): Promise<void> {
+  const { ready } = spec;
+  if (deps.dryRun) {
+    deps.log.info(`[${host.name}] dry run: would wait up to ${Math.round(ready.timeoutMs / 1000)} s (every ${ready.intervalMs} ms) for ${ready.what}, stopping early if ${spec.name} exits; polling with:`);
+    await ready.probe().catch(() => {});
+    return;
+  }
+  deps.log.info(`[${host.name}] waiting for ${ready.what} (up to ${Math.round(ready.timeoutMs / 1000)} s)`);
+  const cd = deps.log.countdown(`[${host.name}] ${ready.what}`, ready.timeoutMs);
+  const t0 = Date.now();
+  let last = '';
+  try {
+    for (;;) {
+      let r: { ok: boolean; state: string };
+      try { r = await ready.probe(); } catch (e) { r = { ok: false, state: (e as Error).message.split('\n')[0] }; }
+      if (r.ok) break;
+      last = r.state;
+      cd.update(last);
+      if (!(await alive(host, pid, startTime))) {
+        throw new DaemonError(host.name, spec.name, 'exited', `pid ${pid} is gone after ${Date.now() - t0} ms (last state of ${ready.what}: ${last})`, await logTail(host, spec.dir, spec.name));
+      }
+      if (Date.now() - t0 >= ready.timeoutMs) {
+        throw new DaemonError(host.name, spec.name, 'timeout', `timed out after ${ready.timeoutMs} ms waiting for ${ready.what}; last state: ${last || '(nothing observed)'}`, await logTail(host, spec.dir, spec.name));
+      }
+      await sleep(ready.intervalMs);
+    }
+  } finally {
+    cd.stop();
+  }
+  deps.log.info(`[${host.name}] ${ready.what}: ok after ${Date.now() - t0} ms`);
+}
+
+/**
+ * Start `spec` in the background (setsid, log in <dir>/<name>.log), record its PID file, register
+ * its stop as an undo unless it outlives the run, and wait until it is ready. Returns its PID.
+ */
+export async function startDaemon(host: Host, spec: DaemonSpec, deps: DaemonDeps): Promise<number> {
+  for (const k of Object.keys(spec.env ?? {})) if (!/^[A-Za-z_]\w*$/.test(k)) throw new Error(`${spec.name}: bad environment variable name ${JSON.stringify(k)}`);
+  // backgroundScript makes the log's folder, which is spec.dir
+  const r = await host.exec(backgroundScript(spec.command, { name: spec.name, logFile: logFile(spec.dir, spec.name), cwd: spec.cwd, env: spec.env }),
+    { quiet: true, timeoutMs: 30_000, dryRunStdout: `<${spec.name} pid> <start-time>` });
+  const [pidText, startTime = ''] = r.stdout.trim().split(/\s+/);
+  const pid = Number(pidText);
+  if (!Number.isInteger(pid) || pid <= 1) throw new Error(`[${host.name}] starting ${spec.name} printed no PID (got ${JSON.stringify(r.stdout)})`);
+  await host.exec(sh`echo ${`${pid} ${startTime}`} > ${pidFile(spec.dir, spec.name)}`, { quiet: true });
+  if (!spec.outlivesRun) {
+    deps.cleanup.add(`stop ${spec.name} on ${host.name} (pid ${pid})`, async () => {
+      // the start time recorded now: a PID reused since is left alone
+      await host.exec(sh`sh -c ${stopGroupScript(pid, startTime)}; rm -f ${pidFile(spec.dir, spec.name)}`, { quiet: true, allowFail: true, timeoutMs: 15_000 });
+    });
+  }
+  deps.log.host(host.name, `started ${spec.name} (pid ${pid}, log ${logFile(spec.dir, spec.name)})`);
+  await waitReady(host, spec, pid, startTime, deps);
   return pid;
 }

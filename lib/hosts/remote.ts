@@ -108,7 +108,7 @@ export function wrapCommand(cmd: string, opts: ExecOpts, isRoot: boolean): strin
   return `${needsSudo ? 'sudo -n ' : ''}${to}sh -c ${quote(inner)}`;
 }
 
-function backgroundScript(cmd: string, o: BackgroundOpts): string {
+export function backgroundScript(cmd: string, o: BackgroundOpts): string {
   const pre = [`mkdir -p ${quote(dirname(o.logFile))}`];
   if (o.cwd) pre.push(`cd ${quote(o.cwd)}`);
   for (const [k, v] of Object.entries(o.env ?? {})) pre.push(`export ${k}=${quote(v)}`);

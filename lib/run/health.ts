@@ -66,13 +66,16 @@ export function waitForProcess(host: Host, pid: number, o: GateOpts & { name?: s
 
 const NODE_TCP = `const [h,p]=process.argv.slice(1);const s=require('net').connect(+p,h);s.setTimeout(2000);s.on('connect',()=>{console.log('open');process.exit(0)});s.on('timeout',()=>{console.log('connect timeout');process.exit(1)});s.on('error',e=>{console.log(e.code||e.message);process.exit(1)})`;
 
+/** One try: does a TCP connection to address:port succeed from the host? */
+export async function probePort(host: Host, port: number, address = '127.0.0.1'): Promise<{ ok: boolean; state: string }> {
+  const r = await host.exec(sh`node -e ${NODE_TCP} ${address} ${port}`, { quiet: true, allowFail: true, timeoutMs: 5000 });
+  return { ok: r.code === 0, state: r.stdout.trim() || r.stderr.trim().split('\n').pop() || `exit ${r.code}` };
+}
+
 /** A TCP connection to address:port succeeds from the host. */
 export function waitForPort(host: Host, port: number, o: GateOpts & { address?: string } = {}): Promise<void> {
   const address = o.address ?? '127.0.0.1';
-  return waitUntil(host, `TCP ${address}:${port} open`, async () => {
-    const r = await host.exec(sh`node -e ${NODE_TCP} ${address} ${port}`, { quiet: true, allowFail: true, timeoutMs: 5000 });
-    return { ok: r.code === 0, state: r.stdout.trim() || r.stderr.trim().split('\n').pop() || `exit ${r.code}` };
-  }, o);
+  return waitUntil(host, `TCP ${address}:${port} open`, () => probePort(host, port, address), o);
 }
 
 const NODE_HTTP = `const u=process.argv[1];const c=new AbortController();setTimeout(()=>c.abort(),3000);fetch(u,{signal:c.signal}).then(r=>{console.log('HTTP '+r.status);process.exit(r.status===200?0:1)},e=>{console.log(String(e.cause?.code||e.message));process.exit(1)})`;

@@ -76,6 +76,7 @@ export function shimScript(config: Config, nic: string): string {
     sh`ip link del ${config.MACSHIM_IF} 2>/dev/null || true`,
     sh`ip link add ${config.MACSHIM_IF} link ${nic} type macvlan mode vepa`,
     sh`ip link set ${config.MACSHIM_IF} address ${config.SHIM_MAC.toLowerCase()}`,
+    sh`ip link set ${config.MACSHIM_IF} alias p4cf`, // marks it as p4cf's (lib/modes/hw/leftovers.ts)
     sh`ip addr add ${`${config.SHIM_IP}/${plen}`} dev ${config.MACSHIM_IF}`,
     sh`ip link set ${config.MACSHIM_IF} up`,
     sh`ip neigh replace ${config.H2_IP} lladdr ${config.H2_MAC.toLowerCase()} dev ${config.MACSHIM_IF} nud permanent`,

@@ -8,9 +8,10 @@
 import { isAbsolute, posix } from 'node:path';
 import type { Config } from '../../config/keys.ts';
 import { programForArch } from '../../../p4/assets.ts';
+import { quote } from '../../hosts/remote.ts';
 
 /** bf_switchd's status server port; run_switchd.sh's default. */
-export const SWITCHD_STATUS_PORT = 7777;
+const SWITCHD_STATUS_PORT = 7777;
 
 const SYSTEM_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 
@@ -35,11 +36,6 @@ export function sdeEnv(config: SdeConfig): Record<string, string> {
     LD_LIBRARY_PATH: `${install}/lib:${install}/lib64:/usr/local/lib`,
     PATH: `${install}/bin:${SYSTEM_PATH}`,
   };
-}
-
-/** Single-quote a word for sh unless it is plainly safe. */
-export function shq(s: string): string {
-  return /^[A-Za-z0-9_@%+=:,./-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`;
 }
 
 /**
@@ -76,12 +72,5 @@ export function switchdCommand(config: SwitchdConfig, opts: { projectDir?: strin
     '--status-port', String(opts.statusPort ?? SWITCHD_STATUS_PORT),
     '--install-dir', env.SDE_INSTALL,
     '--conf-file', conf,
-  ].map(shq).join(' ');
-}
-
-/** The same, as one line someone can paste into a shell on the switch (for logs and --dry-run). */
-export function switchdShellLine(config: SwitchdConfig, opts: { projectDir?: string; statusPort?: number } = {}): string {
-  const env = sdeEnv(config);
-  const assigns = Object.entries(env).map(([k, v]) => `${k}=${shq(v)}`).join(' ');
-  return `env ${assigns} ${switchdCommand(config, opts)}`;
+  ].map(quote).join(' ');
 }

@@ -2,65 +2,11 @@
 // source package, since bookworm's 3.17 cannot run on new kernels), CRIU's network-lock settings and
 // podman's runtime/rlimit drop-in. Idempotent: every step checks first and only changes what is missing.
 // Facts behind each choice: /work/shared/reference/this-machine.md (mirrored in the comments below).
-import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-
-// ---------------------------------------------------------------------------------------------
-// local commands
-
-export interface RunOpts {
-  allowFail?: boolean;
-  timeoutMs?: number;
-  cwd?: string;
-  env?: Record<string, string>;
-  input?: string;
-}
-export interface RunResult { stdout: string; stderr: string; code: number }
-
-/** A local command failed; the message names the command, exit code and the end of its stderr. */
-export class CommandError extends Error {
-  constructor(readonly command: string, readonly code: number, readonly stderrTail: string) {
-    super(`[local] \`${command}\` exited with code ${code}${stderrTail ? `: ${stderrTail}` : ''}`);
-    this.name = 'CommandError';
-  }
-}
-
-const quoteArg = (a: string): string => (/^[\w@%+=:,./-]+$/.test(a) ? a : `'${a.replace(/'/g, `'\\''`)}'`);
-export const showCommand = (argv: string[]): string => argv.map(quoteArg).join(' ');
-const tail = (s: string, lines = 12): string => s.trim().split('\n').slice(-lines).join('\n');
-
-/** Run argv (no shell) and collect its output; throws CommandError on a non-zero exit unless allowFail. */
-export function run(argv: string[], opts: RunOpts = {}): Promise<RunResult> {
-  const command = showCommand(argv);
-  return new Promise((resolve, reject) => {
-    const child = spawn(argv[0], argv.slice(1), {
-      cwd: opts.cwd,
-      env: opts.env ? { ...process.env, ...opts.env } : process.env,
-      stdio: [opts.input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout!.on('data', (c: Buffer) => { stdout += c; });
-    child.stderr!.on('data', (c: Buffer) => { stderr += c; });
-    if (opts.input !== undefined) child.stdin!.end(opts.input);
-    const timer = opts.timeoutMs
-      ? setTimeout(() => { stderr += `\n(killed after ${opts.timeoutMs} ms)`; child.kill('SIGKILL'); }, opts.timeoutMs)
-      : undefined;
-    child.on('error', (e) => {
-      if (timer) clearTimeout(timer);
-      const r = { stdout, stderr: `${stderr}${e.message}`, code: 127 };
-      if (opts.allowFail) resolve(r); else reject(new CommandError(command, 127, e.message));
-    });
-    child.on('close', (code, signal) => {
-      if (timer) clearTimeout(timer);
-      const rc = code ?? (signal ? 128 : 1);
-      if (rc !== 0 && !opts.allowFail) reject(new CommandError(command, rc, tail(stderr || stdout)));
-      else resolve({ stdout, stderr, code: rc });
-    });
-  });
-}
+import { run } from '../../hosts/run-local.ts';
+import { tail } from '../../hosts/remote.ts';
 
 // ---------------------------------------------------------------------------------------------
 // what is needed

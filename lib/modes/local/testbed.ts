@@ -14,7 +14,8 @@ import { connect } from 'node:net';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Config } from '../../config/keys.ts';
-import { ensurePrerequisites, run, showCommand } from './prereqs.ts';
+import { ensurePrerequisites } from './prereqs.ts';
+import { run, showCommand } from '../../hosts/run-local.ts';
 
 export type TestbedConfig = Pick<Config,
   | 'TESTBED_PREFIX' | 'MGMT_SUBNET' | 'TOFINO_SSH' | 'LAKEWOOD_SSH' | 'LOVELAND_SSH' | 'SSH_KEY' | 'SSH_KNOWN_HOSTS'
