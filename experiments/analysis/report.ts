@@ -63,7 +63,7 @@ export function renderReport(run: RunData, s: Summary, plots: RenderedPlot[]): s
   parts.push('<h2>Time from switch update to first data</h2>');
   parts.push(table(['source', ...DESCRIBE_HEAD], [[s.first_data_after_switch_ms.source, ...describeCells(s.first_data_after_switch_ms.stats, 1)]]));
   parts.push(`<p>${s.first_data_after_switch_ms.source === 'timing'
-    ? 'Measured by the load generator: the first data frame on any connection after its stall, against the switch update\'s completion (ns timestamps, per migration in the timing files as first_data_after_switch_ms; last_connection_data_after_switch_ms is when the last stalled connection resumed).'
+    ? 'Measured by the load generator: the first data frame on any connection after its stall, against the switch update\'s completion as the control machine saw it (ns timestamps, per migration in the timing files as first_data_after_switch_ms; last_connection_data_after_switch_ms is when the last stalled connection resumed). A negative value means data flowed before the controller\'s HTTP answer reached the control machine: the switch tables change before that answer.'
     : 'Estimated from metrics rows, so only accurate to the scrape interval (METRICS_INTERVAL): the load generator\'s first-data-after-gap timestamps were not available for this run.'}</p>`);
   parts.push(`<p class="pub">Published: data flow resumes ${pub.data_resumes_after_switch_s.low}–${pub.data_resumes_after_switch_s.high} s after the switch update (with rto_min 5 ms).</p>`);
 

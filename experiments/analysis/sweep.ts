@@ -97,7 +97,7 @@ export async function sweepHtml(plan: SweepPlan, rows: SweepRow[], o: { dir: str
   const counts = (['ok', 'failed', 'interrupted', 'pending'] as const).map((s) => `${rows.filter((r) => r.run.status === s).length} ${s}`).join(', ');
   const summaryRows = pointStats(rows, 'downtime_p50_ms').map((p) => {
     const rs = rows.filter((r) => r.run.point === p.point);
-    const cell = (f: FigureName) => { const s = pointStats(rs, f)[0]; return s?.median === null || s === undefined ? '–' : fmt(s.median, f.endsWith('bytes') ? 0 : 1); };
+    const cell = (f: FigureName) => { const s = pointStats(rs, f)[0]; return s?.median === null || s === undefined ? '–' : fmt(s.median, f.endsWith('_ms') ? 1 : 0); };
     return [p.point, ...keys.map((k) => p.params[k]), `${p.n}/${rs.length}`, cell('downtime_p50_ms'), p.low === null ? '–' : `${fmt(p.low, 0)}–${fmt(p.high, 0)}`,
       cell('downtime_p95_ms'), cell('frames_lost'), cell('connection_drops'), cell('first_data_after_switch_p50_ms'), cell('checkpoint_size_mean_bytes')];
   });
