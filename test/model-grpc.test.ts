@@ -51,12 +51,13 @@ describe('model gRPC session', () => {
     const cfg = await c.getConfig();
     expect(cfg.config[0].p4_name).toBe(PROGRAM);
     const names = JSON.parse(cfg.config[0].bfruntime_info.toString()).tables.map((t: any) => t.name).sort();
-    expect(names).toEqual(['pipe.SwitchIngress.action_selector', 'pipe.SwitchIngress.action_selector_ap', 'pipe.SwitchIngress.arp_forward',
-      'pipe.SwitchIngress.client_snat', 'pipe.SwitchIngress.forward', 'pipe.SwitchIngress.node_selector']);
+    expect(names).toEqual(['pipe.SwitchIngress.action_selector', 'pipe.SwitchIngress.action_selector_ap', 'pipe.SwitchIngress.action_selector_get_member',
+      'pipe.SwitchIngress.arp_forward', 'pipe.SwitchIngress.client_snat', 'pipe.SwitchIngress.forward', 'pipe.SwitchIngress.node_selector',
+      'pipe.SwitchIngressParser.$PORT_METADATA']);
     const nonP4 = JSON.parse(cfg.non_p4_config.bfruntime_info.toString());
     const port = nonP4.tables.find((t: any) => t.name === '$PORT');
     expect(port.table_type).toBe('PortConfigure');
-    expect(port.data.map((d: any) => d.singleton.name)).toEqual(['$SPEED', '$FEC', '$AUTO_NEGOTIATION', '$PORT_ENABLE']);
+    expect(port.data.map((d: any) => d.singleton.name)).toEqual(expect.arrayContaining(['$SPEED', '$FEC', '$AUTO_NEGOTIATION', '$PORT_ENABLE', '$PORT_UP']));
     c.close();
   });
 

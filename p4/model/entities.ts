@@ -3,7 +3,7 @@
 // the table's default entry; is_default_entry reads the default alone.
 import { status as Code } from '@grpc/grpc-js';
 import type { Schema, TableSpec } from './schema.ts';
-import { type WireTableEntry, decodeKey, encodeEntry, keyString, modelError, readEntries } from './tables.ts';
+import { type Entry, type Value, type WireTableEntry, decodeKey, encodeEntry, keyString, keyUint, modelError, modelledTable, readEntries } from './tables.ts';
 import { hasDefaultEntry } from './defaults.ts';
 import { type Tables, tableOf } from './write.ts';
 
@@ -13,6 +13,38 @@ export class RpcLevelError extends Error {
 }
 
 const ALL = { predef: 'ALL', args: 0 };
+
+/** Link state of a dev port as the model's interfaces show it (undefined: not known, e.g. dry). */
+export type PortUp = (port: number) => boolean | undefined;
+
+/**
+ * A $PORT entry as switchd reads it back: every field, the ones never written at their schema
+ * default, plus the read-only state ($PORT_UP: enabled and the link up; $IS_VALID; $IS_INTERNAL).
+ */
+function portEntry(table: TableSpec, e: Entry, portUp: PortUp): Entry {
+  const data = new Map<number, Value>();
+  const byName = (n: string) => table.data.find((d) => d.name === n);
+  for (const f of table.data) {
+    const d = f.type.default_value;
+    if (d === undefined || f.read_only) continue;
+    if (f.type.type === 'bool') data.set(f.id, { kind: 'bool', v: !!d });
+    else if (f.type.type === 'string') data.set(f.id, { kind: 'str', v: String(d) });
+    else if (f.type.type === 'float') data.set(f.id, { kind: 'float', v: Number(d) });
+    else {
+      const b = Buffer.alloc(f.type.type === 'uint64' ? 8 : f.type.type === 'uint16' ? 2 : 4);
+      if (b.length === 8) b.writeBigInt64BE(BigInt(Number(d)));
+      else b.writeIntBE(Number(d), 0, b.length);
+      data.set(f.id, { kind: 'stream', v: b });
+    }
+  }
+  for (const [id, v] of e.data) data.set(id, v);
+  const enabled = (() => { const v = data.get(byName('$PORT_ENABLE')?.id ?? -1); return v?.kind === 'bool' && v.v; })();
+  const set = (n: string, v: boolean) => { const f = byName(n); if (f) data.set(f.id, { kind: 'bool', v }); };
+  set('$PORT_UP', enabled && (portUp(keyUint(e.key)) ?? true));
+  set('$IS_VALID', true);
+  set('$IS_INTERNAL', false);
+  return { ...e, data };
+}
 
 function encodeDefault(table: TableSpec, tables: Tables): object[] {
   const d = hasDefaultEntry(table) ? tables.defaults.get(table.id) : undefined;
@@ -68,14 +100,15 @@ function readAttribute(schema: Schema, tables: Tables, clientId: number, raw: an
 }
 
 /** The entities a Read of one request entity returns, or throws its per-entity error. */
-export function readEntity(schema: Schema, tables: Tables, clientId: number, ent: any): object[] {
+export function readEntity(schema: Schema, tables: Tables, clientId: number, ent: any, portUp: PortUp = () => undefined): object[] {
   switch (ent.entity) {
     case 'table_entry': {
       const raw = ent.table_entry as WireTableEntry;
-      const table = tableOf(schema, raw.table_id, 'Table not found for id');
+      const table = modelledTable(schema, raw.table_id);
       if (!raw.value && raw.is_default_entry) return encodeDefault(table, tables);
       const { entries } = readEntries(schema, tables.state, raw);
-      const out = entries.map((e) => ({ table_entry: encodeEntry(table, e) }));
+      const shown = table.table_type === 'PortConfigure' ? entries.map((e) => portEntry(table, e, portUp)) : entries;
+      const out = shown.map((e) => ({ table_entry: encodeEntry(table, e) }));
       return raw.value ? out : [...out, ...encodeDefault(table, tables)];
     }
     case 'table_usage': {

@@ -212,7 +212,7 @@ export function createModel(o: ModelOpts): Model {
         const errors: ({ code: number; message: string } | undefined)[] = [];
         for (const ent of r.entities ?? []) {
           try {
-            const got = readEntity(o.schema, tables, Number(r.client_id), ent);
+            const got = readEntity(o.schema, tables, Number(r.client_id), ent, (p) => watch?.state().get(p));
             entities.push(...got);
             parts.push(`${ent.entity} ${ent[ent.entity]?.table_id ?? ''} n=${got.length}`);
             errors.push(undefined);

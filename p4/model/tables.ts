@@ -85,8 +85,10 @@ export function decodeKey(table: TableSpec, raw: WireTableEntry['key']): Map<num
   return key;
 }
 
+// bf-p4c marks P4 match keys optional (switchd then matches a missing exact field as 0); the
+// model asks for every key field, so a forgotten one is an error rather than a silent 0.
 function requireFullKey(table: TableSpec, key: Map<number, Buffer>): void {
-  const missing = table.key.filter((k) => k.mandatory && !key.has(k.id)).map((k) => k.name);
+  const missing = table.key.filter((k) => !key.has(k.id)).map((k) => k.name);
   if (missing.length) throw modelError(Code.INVALID_ARGUMENT, `table ${table.name}: key field(s) ${missing.join(', ')} missing`);
 }
 
@@ -262,10 +264,26 @@ function checkPortAdd(table: TableSpec, data: Map<number, Value>, where: string)
   if (missing.length) throw modelError(Code.INVALID_ARGUMENT, `${where}: adding a port needs ${missing.join(' and ')}`);
 }
 
+/** Table types whose entries the model keeps; the others are in the schema for completeness. */
+const MODELLED = ['MatchAction_Direct', 'MatchAction_Indirect_Selector', 'Action', 'Selector', 'PortConfigure', 'PortMetadata'];
+const WHY_NOT: Record<string, string> = {
+  SelectorGetMember: 'the member a hash value selects is computed by the data plane (nftables), not looked up',
+  PortHdlInfo: 'the model has no front-panel connectors: its ports are the dev ports given by --port',
+  PortFpIdxInfo: 'the model has no front-panel indices: its ports are the dev ports given by --port',
+  PortStrInfo: 'the model has no front-panel port names: its ports are the dev ports given by --port',
+};
+export function modelledTable(schema: Schema, id: number): TableSpec {
+  const table = schema.byId.get(id);
+  if (!table) throw modelError(Code.NOT_FOUND, `no table with id ${id}`);
+  if (!MODELLED.includes(table.table_type)) {
+    throw modelError(Code.UNIMPLEMENTED, `table ${table.name}: ${table.table_type} tables are not modelled (${WHY_NOT[table.table_type] ?? 'not used by the load balancer'})`);
+  }
+  return table;
+}
+
 /** Applies one update to `state` (in place) or throws a ModelError naming table, key and reason. */
 export function applyUpdate(schema: Schema, state: State, type: string, raw: WireTableEntry, opts: UpdateOpts = {}): UpdateResult {
-  const table = schema.byId.get(raw.table_id);
-  if (!table) throw modelError(Code.NOT_FOUND, `no table with id ${raw.table_id}`);
+  const table = modelledTable(schema, raw.table_id);
   if (raw.is_default_entry) throw new Error('default entries are written through defaults.ts');
   const entries = state.get(table.id)!;
   // write_entry builds a key only from `key`: an entry given by handle has none, so INSERT/MODIFY
@@ -294,6 +312,10 @@ export function applyUpdate(schema: Schema, state: State, type: string, raw: Wir
     case 'INSERT_OR_MODIFY': {
       if (type === 'INSERT' && old) throw modelError(Code.ALREADY_EXISTS, `${where}: entry already exists`);
       if (type === 'MODIFY' && !old) throw modelError(Code.NOT_FOUND, `${where}: entry not found`);
+      // pipe_mgr answers BF_NO_SPACE (RESOURCE_EXHAUSTED) when the table is full.
+      if (!old && table.size > 0 && entries.size >= table.size) {
+        throw modelError(Code.RESOURCE_EXHAUSTED, `${where}: table is full (size ${table.size})`);
+      }
       const { actionId, data } = old && type !== 'INSERT' ? modifiedData(table, old, raw.data) : decodeData(table, raw.data, false);
       if (!old) checkPortAdd(table, data, where);
       const e: Entry = { key, actionId, data, handle: old?.handle ?? nextHandle++ };
@@ -316,8 +338,7 @@ export function applyUpdate(schema: Schema, state: State, type: string, raw: Wir
 
 /** Entries matching a read request entity: all of the table, or the one with that key. */
 export function readEntries(schema: Schema, state: State, raw: WireTableEntry): { table: TableSpec; entries: Entry[] } {
-  const table = schema.byId.get(raw.table_id);
-  if (!table) throw modelError(Code.NOT_FOUND, `no table with id ${raw.table_id}`);
+  const table = modelledTable(schema, raw.table_id);
   const entries = state.get(table.id)!;
   if (raw.value === 'handle_id') {
     const e = [...entries.values()].find((x) => x.handle === raw.handle_id);
