@@ -201,7 +201,8 @@ function checkReferences(schema: Schema, state: State, table: TableSpec, e: Entr
       throw modelError(Code.INVALID_ARGUMENT, `${where}: $ACTION_MEMBER_STATUS has ${st.v.length} values for ${ids.v.length} members`);
     }
     const max = e.data.get(fieldId(table, '$MAX_GROUP_SIZE') ?? -1);
-    const maxSize = max?.kind === 'stream' ? bufToUint(max.v) : 4;
+    const dflt = Number(table.data.find((d) => d.name === '$MAX_GROUP_SIZE')?.type.default_value ?? 0);
+    const maxSize = max?.kind === 'stream' ? bufToUint(max.v) : dflt;
     if (members.length > maxSize) throw modelError(Code.INVALID_ARGUMENT, `${where}: ${members.length} members exceed $MAX_GROUP_SIZE ${maxSize}`);
     for (const { member } of members) {
       // BfRtSelectorTable::tableEntryAdd: a member that does not exist is BF_INVALID_ARG.
