@@ -172,7 +172,14 @@ export function createModel(o: ModelOpts): Model {
           schema: o.schema, clientId: id, ports: o.ports, ignoreNotFound: meta('ignore_not_found'),
           portNotificationsSubscribed: !!notifications.get(id)?.enable_port_status_change_notifications,
         };
-        const batch = runBatch(ctx, tables, r.updates ?? [], r.atomicity ?? 'CONTINUE_ON_ERROR');
+        let batch: ReturnType<typeof runBatch>;
+        try {
+          batch = runBatch(ctx, tables, r.updates ?? [], r.atomicity ?? 'CONTINUE_ON_ERROR');
+        } catch (e: any) {
+          // A bug in the model, not a refusal: say so rather than leave the call hanging.
+          logRpc('Write', `client=${id}`, `INTERNAL (${e.stack ?? e.message})`, t0);
+          return cb(rpcError(grpc.status.INTERNAL, `switch model: ${e.message}`));
+        }
         const outcomes = batch.outcomes;
         if (batch.changed) {
           try {
