@@ -76,6 +76,20 @@ describe('error shape (BfRtServerErrorReporter::get_status, client.py _parse_grp
     expect(codes(await failure(c.write(PROGRAM, [{ type: 'INSERT', entry: lb.vip('10.2.0.10', { group: 77 }) }])))).toEqual(['NOT_FOUND']);
   });
 
+  it('a full table is BF_NO_SPACE → RESOURCE_EXHAUSTED (action_selector_ap has ActionProfile(4))', async () => {
+    const ap = r.table('action_selector_ap');
+    const have = (await c.read(PROGRAM, all(ap))).length;
+    const ups = Array.from({ length: ap.size - have }, (_, i) => ({ type: 'INSERT', entry: lb.member(100 + i, '10.4.0.1') }));
+    await c.write(PROGRAM, ups);
+    expect(codes(await failure(c.write(PROGRAM, [{ type: 'INSERT', entry: lb.member(199, '10.4.0.1') }])))).toEqual(['RESOURCE_EXHAUSTED']);
+    await c.write(PROGRAM, ups.map((u) => ({ type: 'DELETE', entry: { table_id: ap.id, key: u.entry.key } })));
+  });
+
+  it('an entry given by handle_id has no key to write_entry: INSERT is "Table key cannot be empty" (BF_INVALID_ARG)', async () => {
+    const t = r.table('forward');
+    expect(codes(await failure(c.write(PROGRAM, [{ type: 'INSERT', entry: { table_id: t.id, handle_id: 1, data: lb.forward('10.1.0.1', 140).data } }])))).toEqual(['INVALID_ARGUMENT']);
+  });
+
   it('ignore_not_found metadata: a DELETE of a missing entry is OK with code NOT_FOUND (write_entry)', async () => {
     const t = r.table('forward');
     const res = await c.write(PROGRAM, [{ type: 'DELETE', entry: { table_id: t.id, ...lb.exact(t, 'hdr.ipv4.dst_addr', ipBytes('10.9.9.9')) } }],
