@@ -3,9 +3,8 @@
 // client notices, reconnects, re-subscribes, re-binds and calls the onReconnect hooks so the caller
 // can re-apply its desired state (the bash version had to restart the controller for this).
 import * as grpc from '@grpc/grpc-js';
-import * as protoLoader from '@grpc/proto-loader';
 import pRetry from 'p-retry';
-import { protoPath } from '../p4/assets.ts';
+import { BfrtError, loadProto, perUpdate, switchMessage } from './bfrt-errors.ts';
 import {
   byName, hasName, dataField, decodeBytes, decodeDataField, keyField, parseBfrtJson,
   type TableInfo, type Value,
@@ -23,23 +22,14 @@ export interface EntrySpec {
 
 export interface Update { type: UpdateType; entry: EntrySpec }
 
+export { BfrtError, type UpdateFailure } from './bfrt-errors.ts';
+
 /** An entry read back, decoded to names and readable values. */
 export interface DecodedEntry {
   table: string;
   key: Record<string, unknown>;
   action?: string;
   data: Record<string, unknown>;
-}
-
-/**
- * kind 'rejected': the switch answered and refused (→ HTTP 502);
- * 'unavailable': no live session (→ 503); 'invalid': the request could not be encoded (→ 400).
- */
-export class BfrtError extends Error {
-  constructor(message: string, readonly kind: 'rejected' | 'unavailable' | 'invalid', readonly grpcCode?: number) {
-    super(message);
-    this.name = 'BfrtError';
-  }
 }
 
 export interface BfrtOptions {
@@ -85,38 +75,6 @@ export interface BfrtClient {
 
 const ALL_PIPES = 0xffff;
 
-// grpc-js loads the proto at runtime: the .proto travels beside the bundle (p4/assets.ts).
-let cachedPkg: { ctor: grpc.ServiceClientConstructor; rpcStatus: protoLoader.MessageTypeDefinition<any, any>; error: protoLoader.MessageTypeDefinition<any, any> } | undefined;
-function loadProto() {
-  if (cachedPkg) return cachedPkg;
-  const def = protoLoader.loadSync(protoPath(), { keepCase: true, longs: Number, enums: String, defaults: false, oneofs: true });
-  const pkg = grpc.loadPackageDefinition(def) as unknown as { bfrt_proto: { BfRuntime: grpc.ServiceClientConstructor } };
-  cachedPkg = {
-    ctor: pkg.bfrt_proto.BfRuntime,
-    rpcStatus: def['bfrt_proto.RpcStatus'] as protoLoader.MessageTypeDefinition<any, any>,
-    error: def['bfrt_proto.Error'] as protoLoader.MessageTypeDefinition<any, any>,
-  };
-  return cachedPkg;
-}
-
-/** The switch's own words for a failed RPC: details plus per-update errors in grpc-status-details-bin. */
-function switchMessage(err: grpc.ServiceError): string {
-  const parts = [err.details || err.message];
-  try {
-    const bin = err.metadata?.get('grpc-status-details-bin')?.[0];
-    if (bin && Buffer.isBuffer(bin)) {
-      const { rpcStatus, error } = loadProto();
-      const st = rpcStatus.deserialize(bin) as { message?: string; details?: { value?: Buffer }[] };
-      if (st.message) parts.push(st.message);
-      for (const d of st.details ?? []) {
-        const e = error.deserialize(d.value ?? Buffer.alloc(0)) as { message?: string; canonical_code?: number };
-        if (e.message && e.canonical_code) parts.push(e.message);
-      }
-    }
-  } catch { /* details are a bonus; the status text is enough */ }
-  return [...new Set(parts.filter(Boolean))].join('; ');
-}
-
 const isDead = (code?: number) => code === grpc.status.UNAVAILABLE || code === grpc.status.CANCELLED;
 
 export function createBfrtClient(opts: BfrtOptions): BfrtClient {
@@ -150,8 +108,8 @@ export function createBfrtClient(opts: BfrtOptions): BfrtClient {
       c[method](req, { deadline: deadline() }, (err: grpc.ServiceError | null, res: T) => {
         if (!err) return resolve(res);
         if (isDead(err.code) || err.code === grpc.status.DEADLINE_EXCEEDED) markDead(`${method}: ${switchMessage(err)}`);
-        reject(new BfrtError(`${method} to ${opts.addr} failed (${grpc.status[err.code] ?? err.code}): ${switchMessage(err)}`,
-          isDead(err.code) ? 'unavailable' : 'rejected', err.code));
+        reject(Object.assign(new BfrtError(`${method} to ${opts.addr} failed (${grpc.status[err.code] ?? err.code}): ${switchMessage(err)}`,
+          isDead(err.code) ? 'unavailable' : 'rejected', err.code), { cause: err }));
       });
     });
   }
@@ -327,7 +285,8 @@ export function createBfrtClient(opts: BfrtOptions): BfrtClient {
     const t0 = performance.now();
     let ok = false;
     try {
-      const res = await unary<any>('Write', { target, client_id: clientId, updates: encoded, atomicity: 'CONTINUE_ON_ERROR', p4_name: opts.program });
+      const res = await unary<any>('Write', { target, client_id: clientId, updates: encoded, atomicity: 'CONTINUE_ON_ERROR', p4_name: opts.program })
+        .catch((e) => { throw perUpdate(e, updates, opts.addr); });
       const errs = (res?.status ?? []).filter((s: any) => s.canonical_code);
       if (errs.length) throw new BfrtError(`Write refused by ${opts.addr}: ${errs.map((s: any) => s.message).join('; ')}`, 'rejected');
       ok = true;
@@ -347,7 +306,8 @@ export function createBfrtClient(opts: BfrtOptions): BfrtClient {
       const out: DecodedEntry[] = [];
       const call = c.Read({ target, client_id: clientId, entities: [{ table_entry: entry }], p4_name: opts.program }, { deadline: deadline() });
       call.on('data', (res: any) => {
-        for (const en of res.entities ?? []) if (en.table_entry) out.push(decodeEntry(en.table_entry));
+        // switchd appends the table's default entry (no key, is_default_entry) to a whole-table read.
+        for (const en of res.entities ?? []) if (en.table_entry && !en.table_entry.is_default_entry) out.push(decodeEntry(en.table_entry));
       });
       call.on('error', (err: grpc.ServiceError) => {
         if (isDead(err.code)) markDead(`Read: ${switchMessage(err)}`);

@@ -43,6 +43,7 @@ function fieldFrom(raw: RawField, where: string): FieldInfo {
     case 'bytes': kind = 'bytes'; width = raw.type?.width ?? 0; break;
     case 'uint8': case 'uint16': case 'uint32': kind = 'uint32'; width = raw.type?.width ?? Number(t.slice(4)); break;
     case 'uint64': kind = 'uint64'; width = 64; break;
+    case 'int32': kind = 'uint32'; width = 32; break; // $PORT's $SDS_TX_* fields (bf_rt_port_tf1.json)
     case 'bool': kind = 'bool'; width = 1; break;
     case 'string': kind = 'string'; width = 0; break;
     case 'float': kind = 'float'; width = 32; break;

@@ -79,6 +79,9 @@ control SwitchIngress(
         inout ingress_intrinsic_metadata_for_tm_t ig_tm_md) {
 
     Hash<bit<16>>(HashAlgorithm_t.CRC16) sel_hash;
+    /* Unlike the original P4ContainerFlow program, node_selector lists no NoAction, so the
+     * profile holds set_rewrite_dst only: every member is a backend address, and a VIP without
+     * an entry is simply not rewritten (the table's implicit NoAction default). */
     ActionProfile(4) action_selector_ap;
     ActionSelector(action_selector_ap, sel_hash, SelectorMode_t.FAIR, 4, 1) action_selector;
 
@@ -130,6 +133,10 @@ control SwitchIngress(
         implementation = action_selector;
     }
 
+    /* The original used NoAction defaults; here forward and arp_forward drop on a miss, and the
+     * default is const: on Tofino a packet without ucast_egress_port is dropped by the TM
+     * anyway, the explicit drop makes the intent visible (drop_ctl, counters) and no controller
+     * can turn a miss into forwarding. The switch model serves these defaults (defaults.ts). */
     table forward {
         key = {
             hdr.ipv4.dst_addr : exact;
@@ -155,6 +162,8 @@ control SwitchIngress(
         const default_action = NoAction();
     }
 
+    /* One ARP entry per host, as in forward: sized like forward (the original had 64, which
+     * capped the hosts at 64 while forward took 1024). */
     table arp_forward {
         key = {
             hdr.arp.target_proto_addr : exact;

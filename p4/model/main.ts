@@ -8,6 +8,7 @@ import { bfrtJsonPath, protoPath } from '../assets.ts';
 import { type NameMode, loadText, parseSchema, renameSchemaText } from './schema.ts';
 import { createDataplane } from './dataplane.ts';
 import { createModel } from './server.ts';
+import { watchPorts } from './port-watch.ts';
 
 interface Args {
   listen: string; program: string; ports: Map<number, string>; names: NameMode;
@@ -70,7 +71,10 @@ async function main(): Promise<void> {
   for (const w of warnings) log(`[dataplane] warning: ${w}`);
   log(`[dataplane] ${args.dry ? 'dry (tables only, nothing applied)' : `nftables table netdev ${args.nftTable} on ${[...args.ports].map(([p, i]) => `${p}=${i}`).join(', ') || 'no ports'}`}`);
 
-  const model = createModel({ protoPath: protoPath(), program: args.program, schema, programJson, nonP4Json, ports: args.ports, dataplane, deviceId: args.deviceId, log });
+  const model = createModel({
+    protoPath: protoPath(), program: args.program, schema, programJson, nonP4Json, ports: args.ports, dataplane, deviceId: args.deviceId, log,
+    watchPorts: args.dry || args.ports.size === 0 ? undefined : (onChange) => watchPorts(args.ports, onChange, log),
+  });
   const port = await new Promise<number>((resolve, reject) =>
     model.server.bindAsync(args.listen, grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(new Error(`cannot listen on ${args.listen}: ${err.message}`)) : resolve(p))));
   // The two lines the switchd phase may wait for (the original waited for a log line).
@@ -83,6 +87,7 @@ async function main(): Promise<void> {
     stopping = true;
     log(`[model] ${sig}: shutting down`);
     model.server.forceShutdown();
+    model.close();
     await dataplane.close();
     process.exit(0);
   };

@@ -13,11 +13,18 @@ export interface RawClient {
   stub: any;
   clientId: number;
   /** Opens the StreamChannel and resolves with the server's Subscribe answer. */
-  subscribe(deviceId?: number): Promise<{ status: { code: number; message: string } }>;
+  subscribe(deviceId?: number, notifications?: Record<string, boolean>): Promise<{ status: { code: number; message: string } }>;
   bind(program: string): Promise<unknown>;
   getConfig(): Promise<any>;
-  write(program: string, updates: { type: string; entry: object }[]): Promise<unknown>;
+  write(program: string, updates: { type: string; entry: object }[], atomicity?: string, metadata?: Record<string, string>): Promise<any>;
+  /** The table entries a Read of `entry` returns, without the default entry switchd appends to a whole-table read. */
   read(program: string, entry: object): Promise<any[]>;
+  /** Every entity a Read of these entities returns (ReadResponse.entities of all responses). */
+  readEntities(program: string, entities: object[], metadata?: Record<string, string>): Promise<any[]>;
+  /** Writes arbitrary updates ({type, entity}) as they go on the wire. */
+  writeUpdates(program: string, updates: object[], atomicity?: string, metadata?: Record<string, string>): Promise<any>;
+  /** The StreamMessageResponses received after the Subscribe answer. */
+  streamMessages: any[];
   /** Closes the stream (releases the binding) and the channel. */
   close(): void;
   closeStream(): void;
@@ -32,34 +39,67 @@ export function rawClient(address: string, clientId: number): RawClient {
   const stub = new proto.bfrt_proto.BfRuntime(address, grpc.credentials.createInsecure());
   let stream: grpc.ClientDuplexStream<any, any> | undefined;
   const target = { device_id: 0, pipe_id: 0xffff };
+  const streamMessages: any[] = [];
+  const md = (m?: Record<string, string>) => { const x = new grpc.Metadata(); for (const [k, v] of Object.entries(m ?? {})) x.set(k, v); return x; };
+  const writeUpdates = (program: string, updates: object[], atomicity = 'CONTINUE_ON_ERROR', metadata?: Record<string, string>) =>
+    call((cb) => stub.Write({ target, client_id: clientId, p4_name: program, atomicity, updates }, md(metadata), cb));
+  const readEntities = (program: string, entities: object[], metadata?: Record<string, string>) => new Promise<any[]>((resolve, reject) => {
+    const out: any[] = [];
+    const s = stub.Read({ target, client_id: clientId, p4_name: program, entities }, md(metadata));
+    s.on('data', (r: any) => out.push(...r.entities));
+    s.on('error', reject);
+    s.on('end', () => resolve(out));
+  });
   return {
-    stub, clientId,
-    subscribe(deviceId = 0) {
+    stub, clientId, streamMessages,
+    subscribe(deviceId = 0, notifications: Record<string, boolean> = {}) {
       stream = stub.StreamChannel();
       const s = stream!;
       s.on('error', () => { /* cancelled on close */ });
       return new Promise((resolve, reject) => {
         const timer = setTimeout(() => reject(new Error(`no Subscribe answer from ${address} in 5 s`)), 5000);
-        s.once('data', (m: any) => { clearTimeout(timer); resolve(m.subscribe); });
-        s.write({ client_id: clientId, subscribe: { is_master: true, device_id: deviceId, notifications: {} } });
+        let first = true;
+        s.on('data', (m: any) => {
+          if (!first) return void streamMessages.push(m);
+          first = false;
+          clearTimeout(timer);
+          resolve(m.subscribe);
+        });
+        s.write({ client_id: clientId, subscribe: { is_master: true, device_id: deviceId, notifications } });
       });
     },
     bind: (program) => call((cb) => stub.SetForwardingPipelineConfig({ device_id: 0, client_id: clientId, action: 'BIND', config: [{ p4_name: program }] }, cb)),
     getConfig: () => call((cb) => stub.GetForwardingPipelineConfig({ device_id: 0, client_id: clientId }, cb)),
-    write: (program, updates) => call((cb) => stub.Write({
-      target, client_id: clientId, p4_name: program, atomicity: 'CONTINUE_ON_ERROR',
-      updates: updates.map((u) => ({ type: u.type, entity: { table_entry: u.entry } })),
-    }, cb)),
-    read: (program, entry) => new Promise((resolve, reject) => {
-      const out: any[] = [];
-      const s = stub.Read({ target, client_id: clientId, p4_name: program, entities: [{ table_entry: entry }] });
-      s.on('data', (r: any) => out.push(...r.entities.map((e: any) => e.table_entry)));
-      s.on('error', reject);
-      s.on('end', () => resolve(out));
-    }),
+    write: (program, updates, atomicity, metadata) =>
+      writeUpdates(program, updates.map((u) => ({ type: u.type, entity: { table_entry: u.entry } })), atomicity, metadata),
+    read: async (program, entry) =>
+      (await readEntities(program, [{ table_entry: entry }])).map((e) => e.table_entry).filter((e) => e && !e.is_default_entry),
+    readEntities,
+    writeUpdates,
     closeStream() { stream?.cancel(); stream = undefined; },
     close() { stream?.cancel(); stream = undefined; stub.close(); },
   };
+}
+
+/** One per-update result from grpc-status-details-bin (canonical_code 0: that update worked). */
+export interface UpdateError { canonical_code: number; message: string; space: string; code: number }
+
+/**
+ * The per-update errors of a failed Write/Read, read the way Intel's bfrt_grpc client does
+ * (client.py _parse_grpc_error_binary_details): only under status UNKNOWN, a google.rpc.Status
+ * in grpc-status-details-bin whose details are Any-packed bfrt_proto.Error. undefined otherwise.
+ */
+export function updateErrors(err: any): UpdateError[] | undefined {
+  if (err?.code !== grpc.status.UNKNOWN) return undefined;
+  const bin = err.metadata?.get?.('grpc-status-details-bin')?.[0];
+  if (!Buffer.isBuffer(bin)) return undefined;
+  const def = protoLoader.loadSync(protoPath(), LOADER_OPTS);
+  const st = (def['bfrt_proto.RpcStatus'] as any).deserialize(bin);
+  const errType = def['bfrt_proto.Error'] as any;
+  return (st.details ?? []).map((a: any) => {
+    if (a.type_url !== 'type.googleapis.com/bfrt_proto.Error') throw new Error(`status detail of type ${a.type_url}, expected bfrt_proto.Error`);
+    return errType.deserialize(a.value) as UpdateError;
+  });
 }
 
 // ---- encoders for the wire shapes --------------------------------------------------------

@@ -4,29 +4,36 @@ import { readFileSync } from 'node:fs';
 
 export type NameMode = 'pipe' | 'plain';
 
-export interface FieldType { type: 'bytes' | 'uint32' | 'bool' | 'string'; width?: number; choices?: string[] }
+export interface FieldType {
+  type: 'bytes' | 'uint8' | 'uint16' | 'uint32' | 'uint64' | 'int32' | 'bool' | 'string' | 'float';
+  width?: number; choices?: string[]; default_value?: unknown;
+}
 export interface KeyFieldSpec { id: number; name: string; match_type: string; mandatory: boolean; type: FieldType }
-export interface DataFieldSpec { id: number; name: string; repeated: boolean; mandatory: boolean; type: FieldType; oneofGroup?: number }
+export interface DataFieldSpec {
+  id: number; name: string; repeated: boolean; mandatory: boolean; read_only?: boolean; type: FieldType; oneofGroup?: number;
+}
 export interface ActionSpec { id: number; name: string; action_scope?: string; data: DataFieldSpec[] }
 export interface TableSpec {
   id: number; name: string; table_type: string; size: number; depends_on: number[];
   key: KeyFieldSpec[]; actions: ActionSpec[]; data: DataFieldSpec[];
+  has_const_default_action?: boolean; attributes: string[];
 }
 export interface Schema { tables: TableSpec[]; byId: Map<number, TableSpec>; byName: Map<string, TableSpec> }
 
 /** Bytes a value of this field type takes on the wire (big-endian, ceil(width/8)). */
+const INT_BITS: Record<string, number> = { uint8: 8, uint16: 16, uint32: 32, int32: 32, uint64: 64 };
 export function byteWidth(t: FieldType): number {
-  if (t.type === 'uint32') return 4;
+  if (INT_BITS[t.type]) return INT_BITS[t.type] / 8;
   if (t.type === 'bytes' && t.width) return Math.ceil(t.width / 8);
   throw new Error(`field type ${JSON.stringify(t)} has no byte width`);
 }
-export const bitWidth = (t: FieldType): number => (t.type === 'uint32' ? 32 : t.width ?? 0);
+export const bitWidth = (t: FieldType): number => INT_BITS[t.type] ?? t.width ?? 0;
 
 function dataFields(raw: any[]): DataFieldSpec[] {
   const out: DataFieldSpec[] = [];
   raw.forEach((d, i) => {
-    if (d.singleton) out.push({ ...pick(d.singleton), mandatory: !!d.mandatory });
-    else if (d.oneof) for (const o of d.oneof) out.push({ ...pick(o), mandatory: false, oneofGroup: i });
+    if (d.singleton) out.push({ ...pick(d.singleton), mandatory: !!d.mandatory, read_only: !!d.read_only });
+    else if (d.oneof) for (const o of d.oneof) out.push({ ...pick(o), mandatory: false, read_only: !!d.read_only, oneofGroup: i });
     else if (d.id !== undefined) out.push(pick(d));
   });
   return out;
@@ -46,6 +53,7 @@ export function parseSchema(texts: string[], names: NameMode): Schema {
         key: (t.key ?? []).map((k: any) => ({ id: k.id, name: k.name, match_type: k.match_type, mandatory: !!k.mandatory, type: k.type })),
         actions: (t.action_specs ?? []).map((a: any) => ({ id: a.id, name: a.name, action_scope: a.action_scope, data: dataFields(a.data ?? []) })),
         data: dataFields(t.data ?? []),
+        has_const_default_action: t.has_const_default_action, attributes: t.attributes ?? [],
       });
     }
   }
