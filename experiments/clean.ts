@@ -6,7 +6,8 @@
 // A hardware bf_switchd is left running unless --switchd is given.
 import { resolve } from 'node:path';
 import { createCleanup } from '../lib/run/cleanup.ts';
-import { loadConfig } from '../lib/config/load.ts';
+import { CONFIG_OPTIONS, configArgv, loadConfig } from '../lib/config/load.ts';
+import { cliArgs } from '../lib/run/cli.ts';
 import { createContext } from '../lib/run/context.ts';
 import { createLogger } from '../lib/run/log.ts';
 import { killIfCmdline, runScript } from '../lib/server/infra.ts';
@@ -15,16 +16,19 @@ import { openState } from '../lib/run/rundir.ts';
 import { cleanServers, previousState, stalePids } from './phases/clean.ts';
 import { remoteDir } from './phases/sync.ts';
 
-const argv = process.argv.slice(2);
-if (argv.includes('--help') || argv.includes('-h')) {
-  console.log('usage: npx tsx experiments/clean.ts [--switchd] [--config FILE] [--set KEY=VALUE]');
-  process.exit(0);
-}
-const withSwitchd = argv.includes('--switchd');
+const { values, given } = cliArgs({
+  command: 'npx tsx experiments/clean.ts',
+  summary: 'Removes what an interrupted run left on the testbed (local or hardware) and prints what it removed.',
+  options: {
+    switchd: { type: 'boolean', help: 'hardware: stop the recorded bf_switchd too (left running otherwise)' },
+    ...CONFIG_OPTIONS,
+  },
+});
+const withSwitchd = values.switchd;
 const log = createLogger();
 const cleanup = createCleanup({ log });
 try {
-  const loaded = loadConfig({ argv: argv.filter((a) => a !== '--switchd') });
+  const loaded = loadConfig({ argv: configArgv(given) });
   const ctx = createContext({ loaded, dir: resolve(loaded.projectDir, loaded.config.RESULTS_DIR), log, cleanup, state: openState() });
   const say = (m: string) => log.info(m);
   const prev = previousState(resolve(loaded.projectDir, loaded.config.RESULTS_DIR), '');
