@@ -40,7 +40,7 @@ async function main() {
   }
   if (/\s/.test(token)) die('the token must not contain whitespace');
 
-  let config;
+  let config: ReturnType<typeof loadControllerConfig>;
   try { config = loadControllerConfig(args.config, {
     program: args.arch ? programForArch(args.arch as Arch) : undefined, arch: process.env.ARCH as Arch | undefined, addr: args.grpc,
   }); } catch (e) { die((e as Error).message); }

@@ -218,9 +218,6 @@ export const CONFIG_OPTIONS: Options = {
   } satisfies Options[string]])),
 };
 
-/** Every flag loadConfig reads from argv; each takes a value. */
-export const CONFIG_FLAGS: ReadonlySet<string> = new Set(Object.keys(CONFIG_OPTIONS).map((n) => `--${n}`));
-
 /** The config flags among the options a script parsed, in command-line order (for loadConfig's argv). */
 export function configArgv(given: readonly { name: string; text: string }[]): string[] {
   return given.filter((g) => Object.hasOwn(CONFIG_OPTIONS, g.name)).flatMap((g) => [`--${g.name}`, g.text]);
@@ -229,7 +226,7 @@ export function configArgv(given: readonly { name: string; text: string }[]): st
 /** Parse config flags (and nothing else: another flag is a ConfigError naming it). `--flag value` and `--flag=value`. */
 export function parseConfigFlags(argv: string[]): ConfigFlags {
   const out: ConfigFlags = { sets: [] };
-  let given;
+  let given: { name: string; text: string }[];
   try {
     ({ given } = parseCli({ command: 'loadConfig', options: CONFIG_OPTIONS }, argv));
   } catch (e) {
