@@ -10,7 +10,7 @@ import { createCleanup, installSignalHandlers, InterruptedError, writeErrorLog }
 import { createContext, type RunContext } from '../lib/run/context.ts';
 import { createLogger, formatDuration, type Logger } from '../lib/run/log.ts';
 import { PHASE_ORDER, selectPhases, SelectionError, splitList, type Phase } from '../lib/run/phases.ts';
-import { createRunDir, openManifest, openState, phasesDone, readJson, writeConfigJson, type Manifest } from '../lib/run/rundir.ts';
+import { createRunDir, openManifest, openState, phasesDone, phaseState, readJson, writeConfigJson, type Manifest } from '../lib/run/rundir.ts';
 
 const projectDir = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 
@@ -148,6 +148,9 @@ export async function main(argv: string[], env = process.env): Promise<number> {
   interrupted.catch(() => {});
   const uninstall = installSignalHandlers({ cleanup, log, onInterrupt: (sig) => interrupt(new InterruptedError(sig)) });
 
+  // Undeclared state keys fail a dry run (it walks every phase's main path, hardware branches
+  // included) and the tests (P4CF_STRICT_STATE=1); a real run only warns (see phaseState).
+  const strictState = cli.dryRun || env.P4CF_STRICT_STATE === '1';
   let failure: { error: unknown; phase?: string } | undefined;
   const t0 = Date.now();
   for (const name of selected) {
@@ -163,6 +166,9 @@ export async function main(argv: string[], env = process.env): Promise<number> {
     const startedAt = new Date().toISOString();
     const end = log.banner(name, phase.description, hosts);
     try {
+      // The same ctx object (helpers cache per context, e.g. the controller forward) with the
+      // phase's view of the state; undos, which run after the loop, see the whole state again.
+      ctx.state = phaseState(state, phase, { strict: strictState, warn: (m) => log.warn(m) });
       await Promise.race([phase.run(ctx), interrupted]);
       const durationMs = end('ok');
       manifest?.phase({ name, status: 'ok', durationMs, startedAt });
@@ -173,6 +179,8 @@ export async function main(argv: string[], env = process.env): Promise<number> {
       log.error(`phase ${name} ${status}: ${(e as Error)?.message ?? String(e)}`);
       failure = { error: e, phase: name };
       break;
+    } finally {
+      ctx.state = state;
     }
   }
 

@@ -35,7 +35,7 @@ export const phase: Phase = {
   description: 'upload the controller config, (re)start the controller if needed, reinitialize the tables (same-IP mode)',
   hosts: () => ['tofino'],
   reads: ['switchdFresh'],
-  writes: ['controllerPid', 'controllerRestarted'],
+  writes: ['controllerPid'],
   async run(ctx) {
     const c = ctx.config;
     const tofino = ctx.host('tofino');
@@ -55,7 +55,6 @@ export const phase: Phase = {
     const probe = await ctl.health();
     if (!fresh && probe.status === 200) {
       ctx.log.step('controller', `controller answers 200 at ${ctl.url}; keeping it`);
-      ctx.state.set('controllerRestarted', false);
     } else {
       ctx.log.step('controller', fresh ? 'switchd is fresh: (re)starting the controller' : `controller probe answered ${probe.status || 'nothing'}: (re)starting it`);
       const old = await stopRecorded(tofino, dir, CONTROLLER_NAME);
@@ -68,7 +67,6 @@ export const phase: Phase = {
       await writePidFile(tofino, dir, CONTROLLER_NAME, bg.pid);
       ctx.cleanup.add(`remove controller pid file on tofino`, () => tofino.exec(sh`rm -f ${`${dir}/${CONTROLLER_NAME}.pid`}`, { quiet: true, allowFail: true }).then(() => {}));
       ctx.state.set('controllerPid', bg.pid);
-      ctx.state.set('controllerRestarted', true);
       try {
         await waitUntil(tofino, `controller /health 200 at ${ctl.url}`, async () => {
           const h = await ctl.health(2000);

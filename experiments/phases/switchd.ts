@@ -33,7 +33,7 @@ export const phase: Phase = {
   description: 'start the switch daemon (local: switch model; hw: bf_switchd) unless it runs, and wait for its gRPC port',
   hosts: () => ['tofino'],
   reads: [],
-  writes: ['switchdFresh', 'switchdPid', 'switchdStartedByRun'],
+  writes: ['switchdFresh', 'switchdPid'],
   async run(ctx) {
     const c = ctx.config;
     const tofino = ctx.host('tofino');
@@ -44,7 +44,6 @@ export const phase: Phase = {
     if (running) {
       ctx.log.step('switchd', `${name} already runs (pid ${running}, not started by this run: left running)`);
       ctx.state.set('switchdFresh', false);
-      ctx.state.set('switchdStartedByRun', false);
       ctx.state.set('switchdPid', running);
       await waitForPort(tofino, gPort, { address: gHost, timeoutMs: 10_000, log: ctx.log, dryRun: ctx.dryRun });
       return;
@@ -62,7 +61,6 @@ export const phase: Phase = {
     }
     ctx.log.step('switchd', `started ${name} (pid ${pid})`);
     ctx.state.set('switchdFresh', true);
-    ctx.state.set('switchdStartedByRun', true);
     ctx.state.set('switchdPid', pid);
     try {
       await waitForPort(tofino, gPort, {

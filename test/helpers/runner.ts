@@ -17,8 +17,9 @@ export interface Spawned {
 
 export function spawnRunner(args: string[], env: Record<string, string | undefined> = {}): Spawned {
   // The caller's environment passes through (declared config keys too); `env` adds to or overrides it.
+  // P4CF_STRICT_STATE: a phase touching a state key it does not declare fails the test's run.
   const child = spawn(process.execPath, [tsxCli, join(projectDir, 'experiments', 'run.ts'), ...args], {
-    cwd: projectDir, env: { ...process.env, CI: '1', ...env }, stdio: ['ignore', 'pipe', 'pipe'],
+    cwd: projectDir, env: { ...process.env, CI: '1', P4CF_STRICT_STATE: '1', ...env }, stdio: ['ignore', 'pipe', 'pipe'],
   });
   let out = '';
   let err = '';
