@@ -196,7 +196,10 @@ function convert(flag: string, o: OptionSpec, text: string): unknown {
 
 function checkArgs(spec: CliSpec, args: string[], rest: string[]): void {
   const a = spec.args;
-  if (!a && args.length) throw new UsageError(`unexpected argument ${JSON.stringify(args[0])}; ${spec.command} takes options only`);
+  if (!a && args.length) {
+    const hint = spec.rest ? ` (${spec.rest.name} go after --)` : '';
+    throw new UsageError(`unexpected argument ${JSON.stringify(args[0])}; ${spec.command} takes options only${hint}`);
+  }
   if (!spec.rest && rest.length) throw new UsageError(`unexpected argument ${JSON.stringify(rest[0])} after --`);
   if (!a) return;
   const what = a.what ?? a.name;
