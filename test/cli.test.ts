@@ -10,7 +10,10 @@ const tsxCli = join(projectDir, 'node_modules', 'tsx', 'dist', 'cli.mjs');
 
 function runScript(script: string, args: string[]) {
   const r = spawnSync(process.execPath, [tsxCli, join(projectDir, script), ...args], {
-    cwd: projectDir, encoding: 'utf8', timeout: 60_000, env: { ...process.env, CI: '1' },
+    cwd: projectDir,
+    encoding: 'utf8',
+    timeout: 60_000,
+    env: { ...process.env, CI: '1' },
   });
   return { code: r.status, stdout: r.stdout, stderr: r.stderr };
 }
@@ -37,7 +40,9 @@ describe('parseCli', () => {
   });
 
   it('refuses unknown flags naming them and listing the valid ones', () => {
-    expect(() => parseCli(SPEC, ['up', '--any-typo'])).toThrow(new UsageError('unknown option --any-typo; valid options: --count --name --tag --verbose --help'));
+    expect(() => parseCli(SPEC, ['up', '--any-typo'])).toThrow(
+      new UsageError('unknown option --any-typo; valid options: --count --name --tag --verbose --help'),
+    );
     expect(() => parseCli(SPEC, ['up', '-x'])).toThrow(/^unknown option -x; valid options/);
   });
 

@@ -163,7 +163,8 @@ export function parseCli<const O extends Options>(spec: CliSpec<O>, argv: string
     }
     const text = t.value;
     // `--from --to x`: the next flag is not a value (a value starting with - can be given as --from=-x).
-    if (text === undefined || (!t.inlineValue && text.startsWith('-') && text !== '-')) throw new UsageError(`${flag} needs a value`);
+    if (text === undefined || (!t.inlineValue && text.startsWith('-') && text !== '-'))
+      throw new UsageError(`${flag} needs a value`);
     if (!o.multiple && given.some((g) => g.name === t.name)) throw new UsageError(`${flag} given twice; give it once`);
     const v = convert(flag, o, text);
     if (o.multiple) ((values[t.name] ??= []) as unknown[]).push(v);
@@ -208,10 +209,13 @@ function checkArgs(spec: CliSpec, args: string[], rest: string[]): void {
   if (args.length === 0 && min > 0) throw new UsageError(`no ${what} given`);
   if (args.length < min || args.length > max) {
     const want = min === max ? `exactly ${min}` : max === Infinity ? `at least ${min}` : `${min} to ${max}`;
-    throw new UsageError(`expected ${want} ${what} argument(s), got ${args.length}: ${args.map((x) => JSON.stringify(x)).join(' ')}`);
+    throw new UsageError(
+      `expected ${want} ${what} argument(s), got ${args.length}: ${args.map((x) => JSON.stringify(x)).join(' ')}`,
+    );
   }
   for (const x of args) {
-    if (a.choices && !a.choices.includes(x)) throw new UsageError(`unknown ${what} ${JSON.stringify(x)}: expected ${a.choices.join(', ')}`);
+    if (a.choices && !a.choices.includes(x))
+      throw new UsageError(`unknown ${what} ${JSON.stringify(x)}: expected ${a.choices.join(', ')}`);
   }
 }
 

@@ -8,7 +8,9 @@ export class PollTimeoutError extends Error {
     public timeoutMs: number,
     public lastError?: unknown,
   ) {
-    super(`timed out after ${timeoutMs} ms waiting for ${what}${lastError ? `: ${(lastError as Error)?.message ?? lastError}` : ''}`);
+    super(
+      `timed out after ${timeoutMs} ms waiting for ${what}${lastError ? `: ${(lastError as Error)?.message ?? lastError}` : ''}`,
+    );
     this.name = 'PollTimeoutError';
   }
 }
