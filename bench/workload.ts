@@ -8,13 +8,20 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { join, resolve } from 'node:path';
 import { bundleRemote } from '../lib/hosts/bundle.ts';
-import { freePort, waitFor } from '../experiments/workload/procs.ts';
+import { freePort } from '../experiments/workload/procs.ts';
+import { waitFor } from '../lib/run/poll.ts';
 import { sampleValue, scrapeMetrics } from '../experiments/workload/promtext.ts';
-import { intArg, parseArgs } from '../experiments/workload/protocol.ts';
+import { cliArgs, intIn } from '../lib/run/cli.ts';
 
-const args = parseArgs(process.argv.slice(2), { max: '512', 'measure-ms': '3000' }, 'bench/workload');
-const MAX = intArg(args.max, '--max', 4, 4096);
-const MEASURE_MS = intArg(args['measure-ms'], '--measure-ms', 500, 5000);
+const { values: args } = cliArgs({
+  command: 'npx tsx bench/workload.ts',
+  options: {
+    max: { type: 'string', arg: 'N', default: '512', parse: intIn(4, 4096), help: 'most connections to try (default 512)' },
+    'measure-ms': { type: 'string', arg: 'MS', default: '3000', parse: intIn(500, 5000), help: 'measuring time per step (default 3000)' },
+  },
+});
+const MAX = args.max;
+const MEASURE_MS = args['measure-ms'];
 const FPS = 30;
 const P99_LIMIT_MS = 10;
 const DEFAULT_CONNS = 4;

@@ -2,28 +2,30 @@
 // [--token-file FILE] [--grpc ADDR] [--arch tf1|tf2]`. Bundled to dist/remote/controller.mjs for the switch.
 // The token comes from a file or CONTROLLER_TOKEN, never from argv (argv shows in `ps`).
 import { readFileSync } from 'node:fs';
-import { parseArgs } from 'node:util';
 import { programForArch } from '../p4/assets.ts';
 import { loadControllerConfig, type Arch } from './config.ts';
 import { startController } from './server.ts';
+import { cliArgs, cliExit, type CliSpec } from '../lib/run/cli.ts';
 
-const USAGE = 'usage: controller/main.ts --config FILE [--listen ADDR] [--port N] [--token-file FILE] [--grpc HOST:PORT] [--arch tf1|tf2]';
+const CLI = {
+  command: 'npx tsx controller/main.ts',
+  summary: 'The load balancer controller: an HTTP API that programs the switch over BF Runtime gRPC.\nThe token comes from --token-file or CONTROLLER_TOKEN, never from argv (argv shows in `ps`).',
+  options: {
+    config: { type: 'string', arg: 'FILE', required: true, help: 'controller configuration (JSON)' },
+    listen: { type: 'string', arg: 'ADDR', help: 'HTTP listen address (default 127.0.0.1)' },
+    port: { type: 'string', arg: 'N', help: 'HTTP port (default 5000)' },
+    'token-file': { type: 'string', arg: 'FILE', help: 'file holding the bearer token' },
+    grpc: { type: 'string', arg: 'HOST:PORT', help: 'BF Runtime gRPC address of the switch' },
+    arch: { type: 'string', arg: 'tf1|tf2', help: 'Tofino generation (default from the config or ARCH)' },
+  },
+} as const satisfies CliSpec;
 
 function die(msg: string): never {
-  console.error(`controller: ${msg}\n${USAGE}`);
-  process.exit(2);
+  cliExit(msg, CLI);
 }
 
 async function main() {
-  let args;
-  try {
-    args = parseArgs({ options: {
-      config: { type: 'string' }, listen: { type: 'string' }, port: { type: 'string' },
-      'token-file': { type: 'string' }, grpc: { type: 'string' }, arch: { type: 'string' }, help: { type: 'boolean' },
-    } }).values;
-  } catch (e) { die((e as Error).message); }
-  if (args.help) { console.log(USAGE); return; }
-  if (!args.config) die('--config FILE is required');
+  const args = cliArgs(CLI).values;
   for (const [what, v] of [['--arch', args.arch], ['ARCH', process.env.ARCH]] as const) {
     if (v !== undefined && v !== 'tf1' && v !== 'tf2') die(`${what} must be tf1 or tf2, got ${JSON.stringify(v)}`);
   }
@@ -38,7 +40,7 @@ async function main() {
   }
   if (/\s/.test(token)) die('the token must not contain whitespace');
 
-  let config;
+  let config: ReturnType<typeof loadControllerConfig>;
   try { config = loadControllerConfig(args.config, {
     program: args.arch ? programForArch(args.arch as Arch) : undefined, arch: process.env.ARCH as Arch | undefined, addr: args.grpc,
   }); } catch (e) { die((e as Error).message); }

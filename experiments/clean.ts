@@ -8,7 +8,8 @@
 // controller port, a bf_switchd, a macvlan shim) and removes it once confirmed (or with --yes).
 import { resolve } from 'node:path';
 import { createCleanup } from '../lib/run/cleanup.ts';
-import { loadConfig } from '../lib/config/load.ts';
+import { CONFIG_OPTIONS, configArgv, loadConfig } from '../lib/config/load.ts';
+import { cliArgs } from '../lib/run/cli.ts';
 import { createContext } from '../lib/run/context.ts';
 import { createLogger } from '../lib/run/log.ts';
 import { killIfCmdline, runScript } from '../lib/server/infra.ts';
@@ -26,19 +27,24 @@ async function askTty(q: string): Promise<boolean> {
 import { cleanServers, previousState, stalePids } from './phases/clean.ts';
 import { remoteDir } from './phases/sync.ts';
 
-const argv = process.argv.slice(2);
-if (argv.includes('--help') || argv.includes('-h')) {
-  console.log('usage: npx tsx experiments/clean.ts [--switchd] [--foreign [--yes]] [--config FILE] [--set KEY=VALUE]');
-  process.exit(0);
-}
-const withSwitchd = argv.includes('--switchd');
-const foreign = argv.includes('--foreign');
-const yes = argv.includes('--yes');
+const { values, given } = cliArgs({
+  command: 'npx tsx experiments/clean.ts',
+  summary: 'Removes what an interrupted run left on the testbed (local or hardware) and prints what it removed.',
+  options: {
+    switchd: { type: 'boolean', help: 'hardware: stop the recorded bf_switchd too (left running otherwise)' },
+    foreign: { type: 'boolean', help: 'first list what other tools left (a container holding H2_IP, a listener on the controller port, a bf_switchd, a macvlan shim) and remove it once confirmed' },
+    yes: { type: 'boolean', help: 'with --foreign: remove without asking (needed without a terminal)' },
+    ...CONFIG_OPTIONS,
+  },
+});
+const withSwitchd = values.switchd;
+const foreign = values.foreign;
+const yes = values.yes;
 const log = createLogger();
 const cleanup = createCleanup({ log });
 let ctx: ReturnType<typeof createContext> | undefined;
 try {
-  const loaded = loadConfig({ argv: argv.filter((a) => !['--switchd', '--foreign', '--yes'].includes(a)) });
+  const loaded = loadConfig({ argv: configArgv(given) });
   ctx = createContext({ loaded, dir: resolve(loaded.projectDir, loaded.config.RESULTS_DIR), log, cleanup, state: openState() });
   const say = (m: string) => log.info(m);
   if (foreign) await removeLeftovers(ctx, { yes, includeAdoptable: withSwitchd, say, ask: process.stdin.isTTY ? askTty : undefined });

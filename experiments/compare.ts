@@ -2,25 +2,17 @@
 //   RUN_DIR: a run folder (p4cf or published bash format), or a parent folder → all run_* inside.
 // Prints a side-by-side table and the difference of each run against the first (Mann-Whitney U
 // on downtime), and writes compare.json + compare.html to --out (default results/compare_<stamp>/).
+import { cliArgs } from '../lib/run/cli.ts';
 import { compareRuns } from './analysis/compare.ts';
 
-const USAGE = 'usage: npx tsx experiments/compare.ts [--out DIR] RUN_DIR [RUN_DIR…]   (RUN_DIR may be a folder of run_* folders)';
-
 async function main(argv: string[]): Promise<number> {
-  const dirs: string[] = [];
-  let out: string | undefined;
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i];
-    if (a === '-h' || a === '--help') { console.log(USAGE); return 0; }
-    if (a === '--out') {
-      out = argv[++i];
-      if (!out) { console.error(`--out needs a folder\n${USAGE}`); return 2; }
-    } else if (a.startsWith('--out=')) out = a.slice(6);
-    else if (a.startsWith('-')) { console.error(`unknown option ${a}\n${USAGE}`); return 2; }
-    else dirs.push(a);
-  }
-  if (dirs.length === 0) { console.error(`no run folder given\n${USAGE}`); return 2; }
-  const r = await compareRuns(dirs, { outDir: out });
+  const { values, args: dirs } = cliArgs({
+    command: 'npx tsx experiments/compare.ts',
+    summary: 'Compares runs side by side (Mann-Whitney U on downtime against the first); RUN_DIR may be a folder of run_* folders.',
+    args: { name: 'RUN_DIR', what: 'run folder', min: 1, max: Infinity },
+    options: { out: { type: 'string', arg: 'DIR', help: 'where compare.json and compare.html go (default results/compare_<stamp>/)' } },
+  }, argv);
+  const r = await compareRuns(dirs, { outDir: values.out });
   console.log(r.text);
   console.log(`\ncompare.json: ${r.jsonPath}\ncompare.html: ${r.htmlPath}`);
   return 0;

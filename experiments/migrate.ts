@@ -5,33 +5,31 @@
 import { join, resolve } from 'node:path';
 import { existsSync } from 'node:fs';
 import { createCleanup, writeErrorLog } from '../lib/run/cleanup.ts';
-import { loadConfig, localPath } from '../lib/config/load.ts';
+import { CONFIG_OPTIONS, configArgv, loadConfig, localPath } from '../lib/config/load.ts';
+import { cliArgs } from '../lib/run/cli.ts';
 import { createContext } from '../lib/run/context.ts';
 import { createLogger } from '../lib/run/log.ts';
 import { endpoints, migrate, parseDirection } from '../lib/migration/migrate.ts';
 import { createRunDir, openState } from '../lib/run/rundir.ts';
 
-const USAGE = 'usage: npx tsx experiments/migrate.ts --direction lakewood_loveland|loveland_lakewood [--resume RUN_DIR] [--config FILE] [--set KEY=VALUE]';
-const argv = process.argv.slice(2);
-const take = (flag: string): string | undefined => {
-  const i = argv.indexOf(flag);
-  if (i < 0) return undefined;
-  const v = argv[i + 1];
-  if (!v || v.startsWith('--')) { console.error(`${flag} needs a value\n${USAGE}`); process.exit(2); }
-  argv.splice(i, 2);
-  return v;
-};
-if (argv.includes('--help') || argv.includes('-h')) { console.log(USAGE); process.exit(0); }
-const dirArg = take('--direction');
-const resumeArg = take('--resume');
-if (!dirArg) { console.error(`--direction is required\n${USAGE}`); process.exit(2); }
+const { values, given } = cliArgs({
+  command: 'npx tsx experiments/migrate.ts',
+  summary: 'One migration by hand, on a testbed where the server container runs; writes and prints its timing files.',
+  options: {
+    direction: { type: 'string', arg: 'lakewood_loveland|loveland_lakewood', required: true, help: 'which way to migrate' },
+    resume: { type: 'string', arg: 'RUN_DIR', help: 'write into this run folder (its state.json says where the server is)' },
+    ...CONFIG_OPTIONS,
+  },
+});
+const dirArg = values.direction;
+const resumeArg = values.resume;
 
 const log = createLogger();
 const cleanup = createCleanup({ log });
 let dir = '';
 try {
   const direction = parseDirection(dirArg);
-  const loaded = loadConfig({ argv });
+  const loaded = loadConfig({ argv: configArgv(given) });
   if (resumeArg) {
     dir = resolve(resumeArg);
     if (!existsSync(join(dir, 'state.json'))) throw new Error(`--resume ${resumeArg}: no state.json in ${dir}`);

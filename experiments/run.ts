@@ -4,46 +4,43 @@
 import { existsSync, rmSync, statSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { CONFIG_FLAGS, ConfigError, FLAG_KEYS, formatConfig, loadConfig, localPath, type LoadedConfig } from '../lib/config/load.ts';
-import { KEYS } from '../lib/config/keys.ts';
+import { CONFIG_OPTIONS, ConfigError, configArgv, formatConfig, loadConfig, localPath, type LoadedConfig } from '../lib/config/load.ts';
+import { helpText, parseCli as parseArgv, UsageError, type CliSpec } from '../lib/run/cli.ts';
 import { createCleanup, installSignalHandlers, InterruptedError, writeErrorLog } from '../lib/run/cleanup.ts';
 import { createContext, type RunContext } from '../lib/run/context.ts';
 import { createLogger, formatDuration, type Logger } from '../lib/run/log.ts';
 import { PHASE_ORDER, selectPhases, SelectionError, splitList, type Phase } from '../lib/run/phases.ts';
 import { lockHosts, lockLocal, localLockPath, LockHeldError, myLockInfo, type HeldLock } from '../lib/run/lock.ts';
-import { checkResultsDir, createRunDir, openManifest, openState, phasesDone, readJson, writeConfigJson, type Manifest } from '../lib/run/rundir.ts';
+import { checkResultsDir, createRunDir, openManifest, openState, phasesDone, phaseState, readJson, writeConfigJson, type Manifest } from '../lib/run/rundir.ts';
 
 const projectDir = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 
-export const USAGE = `Usage: npx tsx experiments/run.ts [options]
+const PHASES = 'Phase selection';
 
-Runs the experiment phases in order: ${PHASE_ORDER.join(' ')}
+/** The runner's command line: phase selection, then the config flags declared with the keys. */
+export const CLI_SPEC = {
+  command: 'npx tsx experiments/run.ts',
+  summary: `Runs the experiment phases in order: ${PHASE_ORDER.join(' ')}`,
+  options: {
+    list: { type: 'boolean', group: PHASES, help: 'list the phases and exit' },
+    phase: { type: 'string', arg: 'NAME[,NAME]', group: PHASES, help: 'run only these phases (comma-separated)', parse: splitList },
+    from: { type: 'string', arg: 'NAME', group: PHASES, help: 'start at this phase' },
+    to: { type: 'string', arg: 'NAME', group: PHASES, help: 'stop after this phase' },
+    skip: { type: 'string', arg: 'NAME[,NAME]', group: PHASES, help: 'leave these phases out (comma-separated)', parse: splitList },
+    resume: {
+      type: 'string', arg: 'RUN_DIR', group: PHASES,
+      help: 'rerun phases in an existing run folder (appends to its log, reads its\nstate.json); without a selection it continues after the last phase that ended ok',
+    },
+    'dry-run': { type: 'boolean', group: PHASES, help: 'print every command each phase would run on each host; run nothing' },
+    ...CONFIG_OPTIONS,
+    'print-config': { type: 'boolean', group: 'Configuration', help: 'print the effective config with the origin of every value, and exit' },
+  },
+  epilog: 'Configuration layers, later wins: config.env < config_hw.env/--config < environment < flags.\n\nExit codes: 0 ok, 1 a phase failed, 2 bad arguments or config, 130 interrupted.',
+} as const satisfies CliSpec;
 
-Phase selection:
-  --list                 list the phases and exit
-  --phase NAME[,NAME]    run only these phases
-  --from NAME            start at this phase
-  --to NAME              stop after this phase
-  --skip NAME[,NAME]     leave these phases out
-  --resume RUN_DIR       rerun phases in an existing run folder (appends to its log, reads its
-                         state.json); without a selection it continues after the last phase that ended ok
-  --dry-run              print every command each phase would run on each host; run nothing
+export const USAGE = helpText(CLI_SPEC);
 
-Configuration (later wins: config.env < config_hw.env/--config < environment < flags):
-  --config FILE          hardware overlay file (default: config_hw.env when present)
-  --set KEY=VALUE        set any declared key
-${[...FLAG_KEYS].map(([flag, key]) => `  ${`${flag} ${KEYS[key].type.kind === 'duration' ? 'SECS' : 'N'}`.padEnd(23)}${key}\n`).join('')}  --print-config         print the effective config with the origin of every value, and exit
-
-  --help                 this text
-
-Exit codes: 0 ok, 1 a phase failed, 2 bad arguments or config, 130 interrupted.`;
-
-export class UsageError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'UsageError';
-  }
-}
+export { UsageError };
 
 export interface Cli {
   help: boolean; list: boolean; printConfig: boolean; dryRun: boolean;
@@ -52,42 +49,12 @@ export interface Cli {
   configArgs: string[];
 }
 
-const VALUE_FLAGS = new Set(['--phase', '--from', '--to', '--skip', '--resume', ...CONFIG_FLAGS]);
-const BOOL_FLAGS = new Set(['--help', '-h', '--list', '--print-config', '--dry-run']);
-
 export function parseCli(argv: string[]): Cli {
-  const cli: Cli = { help: false, list: false, printConfig: false, dryRun: false, configArgs: [] };
-  const seen = new Set<string>();
-  for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i];
-    const eq = arg.startsWith('--') ? arg.indexOf('=') : -1;
-    const flag = eq > 0 ? arg.slice(0, eq) : arg;
-    if (BOOL_FLAGS.has(flag)) {
-      if (eq > 0) throw new UsageError(`${flag} takes no value`);
-      if (flag === '--help' || flag === '-h') cli.help = true;
-      if (flag === '--list') cli.list = true;
-      if (flag === '--print-config') cli.printConfig = true;
-      if (flag === '--dry-run') cli.dryRun = true;
-      continue;
-    }
-    if (!VALUE_FLAGS.has(flag)) throw new UsageError(`unknown option ${JSON.stringify(arg)}; see --help`);
-    let value: string;
-    if (eq > 0) value = arg.slice(eq + 1);
-    else {
-      const next = argv[i + 1];
-      if (next === undefined || next.startsWith('--')) throw new UsageError(`${flag} needs a value`);
-      value = next;
-      i++;
-    }
-    if (CONFIG_FLAGS.has(flag)) { cli.configArgs.push(flag, value); continue; }
-    if (seen.has(flag)) throw new UsageError(`${flag} given twice; give it once (lists are comma-separated)`);
-    seen.add(flag);
-    if (flag === '--phase') cli.phase = splitList(value);
-    if (flag === '--skip') cli.skip = splitList(value);
-    if (flag === '--from') cli.from = value;
-    if (flag === '--to') cli.to = value;
-    if (flag === '--resume') cli.resume = value;
-  }
+  const { values: v, given } = parseArgv(CLI_SPEC, argv);
+  const cli: Cli = {
+    help: v.help, list: v.list, printConfig: v['print-config'], dryRun: v['dry-run'],
+    phase: v.phase, from: v.from, to: v.to, skip: v.skip, resume: v.resume, configArgs: configArgv(given),
+  };
   if (cli.resume && cli.dryRun) throw new UsageError('--dry-run cannot be combined with --resume: a dry run writes no run folder');
   if (cli.phase && (cli.from || cli.to)) throw new UsageError('--phase cannot be combined with --from/--to: use either an exact list or a range');
   return cli;
@@ -210,6 +177,9 @@ export async function main(argv: string[], env = process.env): Promise<number> {
   interrupted.catch(() => {});
   const uninstall = installSignalHandlers({ cleanup, log, onInterrupt: (sig) => interrupt(new InterruptedError(sig)) });
 
+  // Undeclared state keys fail a dry run (it walks every phase's main path, hardware branches
+  // included) and the tests (P4CF_STRICT_STATE=1); a real run only warns (see phaseState).
+  const strictState = cli.dryRun || env.P4CF_STRICT_STATE === '1';
   let failure: { error: unknown; phase?: string } | undefined;
   const t0 = Date.now();
   for (const name of selected) {
@@ -225,6 +195,9 @@ export async function main(argv: string[], env = process.env): Promise<number> {
     const startedAt = new Date().toISOString();
     const end = log.banner(name, phase.description, hosts);
     try {
+      // The same ctx object (helpers cache per context, e.g. the controller forward) with the
+      // phase's view of the state; undos, which run after the loop, see the whole state again.
+      ctx.state = phaseState(state, phase, { strict: strictState, warn: (m) => log.warn(m) });
       await Promise.race([phase.run(ctx), interrupted]);
       const durationMs = end('ok');
       manifest?.phase({ name, status: 'ok', durationMs, startedAt });
@@ -235,6 +208,8 @@ export async function main(argv: string[], env = process.env): Promise<number> {
       log.error(`phase ${name} ${status}: ${(e as Error)?.message ?? String(e)}`);
       failure = { error: e, phase: name };
       break;
+    } finally {
+      ctx.state = state;
     }
   }
 

@@ -3,17 +3,23 @@
 //   down    remove everything `up` created (and podman containers/networks named with the prefix)
 //   status  print each host, link and daemon with its state; exit 1 unless everything is healthy
 // Configuration comes from lib/config/load.ts (config.env, environment, --set), e.g. TESTBED_PREFIX, MGMT_SUBNET.
-import { loadConfig } from '../lib/config/load.ts';
+import { CONFIG_OPTIONS, configArgv, loadConfig } from '../lib/config/load.ts';
 import { formatStatus, testbedDown, testbedStatus, testbedUp } from '../lib/modes/local/testbed.ts';
+import { cliArgs } from '../lib/run/cli.ts';
 
-const usage = 'usage: npx tsx experiments/testbed.ts up|down|status [--no-prereqs] [--config FILE] [--set KEY=VALUE ...]';
-const [cmd, ...rest] = process.argv.slice(2);
-if (!cmd || cmd === '--help' || cmd === '-h') { console.log(usage); process.exit(cmd ? 0 : 2); }
-if (!['up', 'down', 'status'].includes(cmd)) { console.error(`unknown command ${JSON.stringify(cmd)}: expected up, down or status\n${usage}`); process.exit(2); }
-const prerequisites = !rest.includes('--no-prereqs');
+const { values, args: [cmd], given } = cliArgs({
+  command: 'npx tsx experiments/testbed.ts',
+  summary: 'The local testbed by hand: up (prerequisites, then namespaces, links, bridge, sshd), down, or status.',
+  args: { name: 'COMMAND', what: 'command', min: 1, choices: ['up', 'down', 'status'] },
+  options: {
+    'no-prereqs': { type: 'boolean', help: 'up: do not check/install the machine prerequisites first' },
+    ...CONFIG_OPTIONS,
+  },
+});
+const prerequisites = !values['no-prereqs'];
 
 try {
-  const { config, projectDir } = loadConfig({ argv: rest.filter((a) => a !== '--no-prereqs') });
+  const { config, projectDir } = loadConfig({ argv: configArgv(given) });
   if (config.TESTBED !== 'local') console.warn(`[testbed] note: TESTBED=${config.TESTBED}; the local testbed is only used when TESTBED=local`);
   if (cmd === 'up') {
     await testbedUp(config, { projectDir, prerequisites });

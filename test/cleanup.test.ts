@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeEach, describe, expect, it } from 'vitest';
 import { createCleanup } from '../lib/run/cleanup.ts';
+import { openState, phaseState, StateKeyError } from '../lib/run/rundir.ts';
 import { projectDir, runRunner, spawnRunner } from './helpers/runner.ts';
 import { isRunning } from './helpers/env.ts';
 
@@ -118,5 +119,42 @@ describe('runner EXIT trap (child process)', () => {
     expect(existsSync(join(dir, 'error.log'))).toBe(false);
     expect(r.stdout).toContain(`results in ${dir}`);
     expect(readFileSync(marks, 'utf8').trim().split('\n')).toEqual(['undo-C', 'undo-B', 'undo-A']);
+  });
+});
+
+describe('state keys a phase may use', () => {
+  const state = () => {
+    const s = openState();
+    s.set('a', 1);
+    s.set('b', 2);
+    return s;
+  };
+  const phase = { name: 'p', reads: ['a'], writes: ['w'] };
+
+  it('strict: get of an undeclared key and set of a key not in writes throw StateKeyError', () => {
+    const s = phaseState(state(), phase, { strict: true, warn: () => {} });
+    expect(s.get('a')).toBe(1);
+    s.set('w', 3);
+    expect(s.get('w')).toBe(3);
+    expect(() => s.get('b')).toThrow(new StateKeyError('p', 'b', 'get'));
+    expect(() => s.get('b')).toThrow('phase p reads state key b but does not declare it in reads (or writes)');
+    expect(() => s.set('a', 5)).toThrow('phase p writes state key a but does not declare it in writes');
+  });
+
+  it('not strict: one warning per key, and the value goes through', () => {
+    const warnings: string[] = [];
+    const s = phaseState(state(), phase, { strict: false, warn: (m) => warnings.push(m) });
+    expect(s.get('b')).toBe(2);
+    expect(s.get('b')).toBe(2);
+    expect(warnings).toEqual(['phase p reads state key b but does not declare it in reads (or writes) (P4CF_STRICT_STATE=1 makes this an error)']);
+  });
+
+  it('the runner fails a phase that reads an undeclared key (strict in tests), and only warns otherwise', async () => {
+    const r = await runRunner(['--set', `RESULTS_DIR=${results}`], env({ P4CA_UNDECLARED: '1' }));
+    expect(r.code, r.stdout + r.stderr).toBe(1);
+    expect(r.stdout + r.stderr).toMatch(/phase delta failed: phase delta reads state key alpha but does not declare it/);
+    const lax = await runRunner(['--set', `RESULTS_DIR=${results}`], env({ P4CA_UNDECLARED: '1', P4CF_STRICT_STATE: '0' }));
+    expect(lax.code, lax.stdout + lax.stderr).toBe(0);
+    expect(lax.stdout + lax.stderr).toMatch(/phase delta reads state key alpha but does not declare it .*P4CF_STRICT_STATE=1/);
   });
 });

@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseControllerConfig } from '../controller/config.ts';
 import { startController, type RunningController } from '../controller/server.ts';
 import { api, freePort } from '../controller/testkit.ts';
-import { waitFor } from '../experiments/workload/procs.ts';
+import { waitFor } from '../lib/run/poll.ts';
 import { startModel, type ModelProcess } from '../p4/model/raw-client.ts';
 
 const H2 = '192.168.12.2';

@@ -20,7 +20,7 @@ const hostOf = (l: string) => /^\[(tofino|lakewood|loveland|local)\]/.exec(l)?.[
  * the orchestrator's PID in temporary names; hosts run in parallel within a phase, so lines are
  * grouped per host (order within a host is kept) in each phase, migration and the final undos.
  */
-export function normalisePlan(out: string): string {
+function normalisePlan(out: string): string {
   const lines = out.split('\n')
     .filter((l) => !/^npm (warn|notice)/.test(l))
     .map((l) => l.replaceAll(repo, '<repo>')

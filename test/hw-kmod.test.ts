@@ -72,7 +72,7 @@ describe('load', () => {
     const proc = join(root, 'proc-missing');
     writeFileSync(proc, '');
     const inst = fakeInstall(proc, [], ['bf_kpkt', 'bf_knet']);
-    await expect(loadModules({ sdeInstall: inst, procModules: proc })).rejects.toThrow(/load scripts missing or not executable[^]*bf_kpkt_mod_load\n[^]*bf_knet_mod_load/);
+    await expect(loadModules({ sdeInstall: inst, procModules: proc })).rejects.toThrow(/load scripts missing or not executable[\s\S]*bf_kpkt_mod_load\n[\s\S]*bf_knet_mod_load/);
     expect(readFileSync(proc, 'utf8')).toBe('');
   });
 

@@ -8,7 +8,7 @@ import { isRoot } from './helpers/env.ts';
 import { createLocalHost, sh, type Host } from '../lib/hosts/remote.ts';
 import { bundleRemote } from '../lib/hosts/bundle.ts';
 import { ensureImageOn, ensureServerImage, inspectImage, parseLdd, SOURCE_HASH_LABEL } from '../experiments/workload/image.ts';
-import { waitFor } from '../experiments/workload/procs.ts';
+import { waitFor } from '../lib/run/poll.ts';
 import { loadConfig } from '../lib/config/load.ts';
 import { createContext } from '../lib/run/context.ts';
 import { createLogger } from '../lib/run/log.ts';

@@ -5,7 +5,8 @@ import { spawn } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { bundleRemoteDetailed } from '../lib/hosts/bundle.ts';
-import { freePort, waitFor } from '../experiments/workload/procs.ts';
+import { freePort } from '../experiments/workload/procs.ts';
+import { waitFor } from '../lib/run/poll.ts';
 
 const projectDir = resolve(import.meta.dirname, '..');
 const tmp = mkdtempSync(join(tmpdir(), 'p4wl-bundle-'));

@@ -9,7 +9,7 @@ import { isRoot } from './helpers/env.ts';
 import { createLocalHost, sh } from '../lib/hosts/remote.ts';
 import { bundleRemote } from '../lib/hosts/bundle.ts';
 import { ensureServerImage } from '../experiments/workload/image.ts';
-import { waitFor } from '../experiments/workload/procs.ts';
+import { waitFor } from '../lib/run/poll.ts';
 
 if (!isRoot) console.warn('workload-criu.test: skipping: needs root (namespaces, podman, CRIU)');
 

@@ -3,7 +3,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { freePort, startTs, waitFor, workloadFile, type Proc } from '../experiments/workload/procs.ts';
+import { freePort, startTs, workloadFile, type Proc } from '../experiments/workload/procs.ts';
+import { waitFor } from '../lib/run/poll.ts';
 import { parsePromText, sampleValue, type Sample } from '../experiments/workload/promtext.ts';
 import { CSV_COLUMNS, ORIGINAL_COLUMN_COUNT } from '../experiments/workload/columns.ts';
 

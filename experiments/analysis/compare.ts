@@ -3,7 +3,7 @@
 import { existsSync, mkdirSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import type { TopLevelSpec } from 'vega-lite';
-import { bootstrapMedianCI, describe, ecdf, mannWhitneyU, type Describe, type Interval, type MannWhitney } from '../../lib/analysis/stats.ts';
+import { bootstrapMedianCI, ecdf, mannWhitneyU, type Describe, type Interval, type MannWhitney } from '../../lib/analysis/stats.ts';
 import { DESCRIBE_HEAD, describeCells, esc, fmt, page, svgDataUri, table } from './html.ts';
 import { loadRun } from './load.ts';
 import { PUBLISHED } from './published.ts';

@@ -12,7 +12,7 @@ export const phase: Phase = {
   description: 'macvlan network, NIC tuning and RST rule per server; server container and load generator shim on lakewood',
   hosts: () => ['lakewood', 'loveland'],
   reads: [],
-  writes: ['serverHost', 'serverContainer', 'serverProc'],
+  writes: ['serverHost', 'serverProc'],
   async run(ctx) {
     const c = ctx.config;
     checkSharedNetwork(c);
@@ -46,7 +46,6 @@ export const phase: Phase = {
       if (failed.length) throw new Error(failed.join('; '));
     }, { timeoutMs: 30_000 });
     ctx.state.set('serverHost', 'lakewood');
-    ctx.state.set('serverContainer', c.SERVER_CONTAINER);
     const pid = parsePid((await lw.exec(containerPidCmd(c.SERVER_CONTAINER), { quiet: true, dryRunStdout: '<server pid>' })).stdout, `PID of ${c.SERVER_CONTAINER}`);
     ctx.state.set('serverProc', { pid, id });
     await runScript(lw, containerNetScript(c, lwNode, pid), 'container net', say);

@@ -14,8 +14,8 @@ export const phase: Phase = {
   name: 'migrate',
   description: 'MIGRATIONS live migrations of the server container, alternating between lakewood and loveland',
   hosts: () => ['lakewood', 'loveland', 'tofino'],
-  reads: ['serverHost', 'workload', 'transferMethod'],
-  writes: ['serverHost', 'transferMethod', 'migrationsDone'],
+  reads: ['serverHost', 'serverProc', 'workload', 'transferMethod', 'migrationsDone'],
+  writes: ['serverHost', 'serverProc', 'transferMethod', 'migrationsDone'],
   async run(ctx) {
     const n = ctx.config.MIGRATIONS;
     const done = Number(ctx.state.get('migrationsDone') ?? 0);

@@ -9,7 +9,7 @@ export const phase: Phase = {
   description: 'wait POST_MIGRATION after the last migration, then stop the collector and the load generator',
   hosts: () => ['local', 'lakewood'],
   reads: ['workload'],
-  writes: [],
+  writes: ['workload'],
   async run(ctx) {
     if (ctx.config.MIGRATIONS > 0) await countdown(ctx, 'post-migration (last)', ctx.config.POST_MIGRATION);
     await stopWorkload(ctx);

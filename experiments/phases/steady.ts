@@ -8,7 +8,7 @@ export const phase: Phase = {
   name: 'steady',
   description: 'wait STEADY_STATE while the collector records the steady state',
   hosts: () => ['local'],
-  reads: ['workload'],
+  reads: [],
   writes: [],
   async run(ctx) {
     const total = ctx.config.STEADY_STATE;

@@ -7,7 +7,7 @@
 import { appendFileSync, existsSync, readFileSync, unlinkSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
 import { csvHeader, formatRow, type Row } from './columns.ts';
-import { parseArgs, parseDurationMs } from './protocol.ts';
+import { cliArgs, durationMs } from '../../lib/run/cli.ts';
 import { sampleValue, scrapeMetrics, type Sample } from './promtext.ts';
 
 export function metricsUrl(u: string, what: string): string {
@@ -64,14 +64,22 @@ export function buildRow(now: number, startedAt: number, srv: Sample[] | undefin
 }
 
 async function main(): Promise<void> {
-  const args = parseArgs(process.argv.slice(2), {
-    server: '', loadgen: '', interval: '1000', out: 'metrics.csv', mark: '', log: 'collector.log',
-  }, 'collector');
-  if (!args.server || !args.loadgen) throw new Error('collector: --server URL and --loadgen URL are required');
+  const { values: args } = cliArgs({
+    command: 'npx tsx experiments/workload/collector.ts',
+    summary: 'Scrapes the stream server and load generator metrics every interval into a CSV (one row per scrape).',
+    options: {
+      server: { type: 'string', arg: 'URL', required: true, help: "the stream server's metrics URL" },
+      loadgen: { type: 'string', arg: 'URL', required: true, help: "the load generator's metrics URL" },
+      interval: { type: 'string', arg: 'DURATION', default: '1000', parse: durationMs, help: 'scrape period: 250ms, 1s, or a number of ms (default 1000)' },
+      out: { type: 'string', arg: 'FILE', default: 'metrics.csv', help: 'CSV to append to (default metrics.csv)' },
+      mark: { type: 'string', arg: 'FILE', default: '', help: 'creating this file marks a migration (deleted on the next tick)' },
+      log: { type: 'string', arg: 'FILE', default: 'collector.log', help: 'log file (default collector.log)' },
+    },
+  });
   const serverUrl = metricsUrl(args.server, '--server');
   const loadgenUrl = metricsUrl(args.loadgen, '--loadgen');
-  const interval = parseDurationMs(args.interval, '--interval');
-  if (interval < 50) throw new Error(`collector: --interval ${args.interval} is too short (expected at least 50 ms)`);
+  const interval = args.interval;
+  if (interval < 50) throw new Error(`collector: --interval ${interval} ms is too short (expected at least 50 ms)`);
   const note = (msg: string) => appendFileSync(args.log, `${new Date().toISOString()} ${msg}\n`);
 
   const existing = existsSync(args.out) ? readFileSync(args.out, 'utf8') : '';

@@ -4,27 +4,41 @@
 import { createServer } from 'node:http';
 import WebSocket from 'ws';
 import client from 'prom-client';
-import { intArg, parseArgs, parseDurationMs, parseServerMessage } from './protocol.ts';
+import { cliArgs, durationMs as ms, intIn } from '../../lib/run/cli.ts';
+import { parseServerMessage } from './protocol.ts';
 import { counts, finishPings, newSeqState, onFrame, onPingSent, onPong, sumCounts, sweepPings, type SeqCounts, type SeqState } from './seqcheck.ts';
 import { meanAbs, summarize } from './rttstats.ts';
 import { nowNs } from '../../lib/migration/timing.ts';
 
-const args = parseArgs(process.argv.slice(2), {
-  url: 'ws://127.0.0.1:8080/', connections: '4', ramp: '200ms', 'ping-interval': '100ms', 'rtt-cap': '1000ms',
-  'metrics-port': '9090', 'metrics-listen': '127.0.0.1', 'pong-window': '5s', 'connect-attempts': '20',
-  'gap-log': '200ms', duration: '0',
-}, 'loadgen');
+// Durations: 200ms, 1.5s, 2m or a bare number of milliseconds.
+const { values: args } = cliArgs({
+  command: 'node loadgen.mjs',
+  summary: 'Load generator: N WebSocket connections to the stream server, sequence checks, RTT pings, Prometheus metrics.',
+  options: {
+    url: { type: 'string', arg: 'URL', default: 'ws://127.0.0.1:8080/', help: 'stream server (ws://HOST:PORT/)' },
+    connections: { type: 'string', arg: 'N', default: '4', parse: intIn(1, 100_000), help: 'connections (default 4)' },
+    ramp: { type: 'string', arg: 'DURATION', default: '200ms', parse: ms, help: 'spread of the connection starts (default 200ms)' },
+    'ping-interval': { type: 'string', arg: 'DURATION', default: '100ms', parse: ms, help: 'ping period per connection (default 100ms)' },
+    'rtt-cap': { type: 'string', arg: 'DURATION', default: '1000ms', parse: ms, help: 'RTT samples above this are capped (default 1000ms)' },
+    'metrics-port': { type: 'string', arg: 'PORT', default: '9090', parse: intIn(0, 65535), help: 'Prometheus port (default 9090; 0 = any)' },
+    'metrics-listen': { type: 'string', arg: 'ADDR', default: '127.0.0.1', help: 'Prometheus listen address (default 127.0.0.1)' },
+    'pong-window': { type: 'string', arg: 'DURATION', default: '5s', parse: ms, help: 'a ping unanswered this long is lost (default 5s)' },
+    'connect-attempts': { type: 'string', arg: 'N', default: '20', parse: intIn(1, 10_000), help: 'first-connect attempts per connection (default 20)' },
+    'gap-log': { type: 'string', arg: 'DURATION', default: '200ms', parse: ms, help: 'log frame gaps longer than this (default 200ms)' },
+    duration: { type: 'string', arg: 'DURATION', default: '0', parse: ms, help: 'stop after this long (default 0 = until signalled)' },
+  },
+});
 const url = new URL(args.url);
 if (url.protocol !== 'ws:' && url.protocol !== 'wss:') throw new Error(`loadgen: --url "${args.url}" must be ws://HOST:PORT/`);
-const nConns = intArg(args.connections, '--connections', 1, 100_000);
-const rampMs = parseDurationMs(args.ramp, '--ramp');
-const pingMs = parseDurationMs(args['ping-interval'], '--ping-interval');
-const rttCapMs = parseDurationMs(args['rtt-cap'], '--rtt-cap');
-const metricsPort = intArg(args['metrics-port'], '--metrics-port', 0, 65535);
-const pongWindowMs = parseDurationMs(args['pong-window'], '--pong-window');
-const connectAttempts = intArg(args['connect-attempts'], '--connect-attempts', 1, 10_000);
-const gapLogMs = parseDurationMs(args['gap-log'], '--gap-log');
-const durationMs = parseDurationMs(args.duration, '--duration');
+const nConns = args.connections;
+const rampMs = args.ramp;
+const pingMs = args['ping-interval'];
+const rttCapMs = args['rtt-cap'];
+const metricsPort = args['metrics-port'];
+const pongWindowMs = args['pong-window'];
+const connectAttempts = args['connect-attempts'];
+const gapLogMs = args['gap-log'];
+const durationMs = args.duration;
 const BACKOFF_MIN = 500, BACKOFF_MAX = 3000;
 
 const log = (msg: string) => console.log(`${new Date().toISOString()} ${msg}`);

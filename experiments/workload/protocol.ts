@@ -41,38 +41,3 @@ export function parseServerMessage(text: string): ServerMessage | undefined {
   } catch { /* not JSON */ }
   return undefined;
 }
-
-/** Parses "200ms", "1.5s", "2m" or a bare number of milliseconds. */
-export function parseDurationMs(value: string, what: string): number {
-  const m = /^(\d+(?:\.\d+)?)(ms|s|m)?$/.exec(value.trim());
-  if (!m) throw new Error(`${what}: "${value}" is not a duration (expected e.g. 200ms, 1.5s, 2m or a number of ms)`);
-  const n = Number(m[1]);
-  return m[2] === 's' ? n * 1000 : m[2] === 'm' ? n * 60_000 : n;
-}
-
-/** Minimal `--key value` / `--key=value` / `--flag` parser; rejects unknown keys so typos fail loudly. */
-export function parseArgs<T extends Record<string, string>>(argv: string[], defaults: T, program: string): T {
-  const out: Record<string, string> = { ...defaults };
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i];
-    if (!a.startsWith('--')) throw new Error(`${program}: unexpected argument "${a}" (expected --key value)`);
-    let key = a.slice(2);
-    let val: string | undefined;
-    const eq = key.indexOf('=');
-    if (eq >= 0) { val = key.slice(eq + 1); key = key.slice(0, eq); }
-    if (!(key in defaults)) throw new Error(`${program}: unknown option --${key} (known: ${Object.keys(defaults).map((k) => '--' + k).join(' ')})`);
-    if (val === undefined) {
-      const next = argv[i + 1];
-      if (next === undefined || next.startsWith('--')) val = 'true';
-      else { val = next; i++; }
-    }
-    out[key] = val;
-  }
-  return out as T;
-}
-
-export function intArg(value: string, what: string, min: number, max: number): number {
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < min || n > max) throw new Error(`${what}: "${value}" is not an integer in ${min}..${max}`);
-  return n;
-}

@@ -4,19 +4,30 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { WebSocketServer, WebSocket } from 'ws';
 import client from 'prom-client';
-import { encodeData, encodePong, intArg, parseArgs, parsePing } from './protocol.ts';
+import { cliArgs, intIn } from '../../lib/run/cli.ts';
+import { encodeData, encodePong, parsePing } from './protocol.ts';
 
-const args = parseArgs(process.argv.slice(2), {
-  port: '8080', 'metrics-port': '8081', host: '0.0.0.0', fps: '30', padding: '512',
-  'echo-queue': '256', 'max-buffered': String(1 << 20), 'state-mb': '0',
-}, 'stream-server');
-const port = intArg(args.port, '--port', 1, 65535);
-const metricsPort = intArg(args['metrics-port'], '--metrics-port', 1, 65535);
-const fps = intArg(args.fps, '--fps', 1, 1000);
-const pad = 'x'.repeat(intArg(args.padding, '--padding', 0, 1 << 20));
-const echoQueueMax = intArg(args['echo-queue'], '--echo-queue', 1, 1 << 20);
-const maxBuffered = intArg(args['max-buffered'], '--max-buffered', 1024, 1 << 30);
-const stateMb = intArg(args['state-mb'], '--state-mb', 0, 1 << 16);
+const { values: args } = cliArgs({
+  command: 'node stream-server.mjs',
+  summary: 'Stream server: sequenced data frames to every WebSocket client, ping echoes; SIGUSR2 pauses both (quiesce).',
+  options: {
+    port: { type: 'string', arg: 'PORT', default: '8080', parse: intIn(1, 65535), help: 'WebSocket port (default 8080)' },
+    'metrics-port': { type: 'string', arg: 'PORT', default: '8081', parse: intIn(1, 65535), help: 'Prometheus and /health port (default 8081)' },
+    host: { type: 'string', arg: 'ADDR', default: '0.0.0.0', help: 'listen address (default 0.0.0.0)' },
+    fps: { type: 'string', arg: 'N', default: '30', parse: intIn(1, 1000), help: 'frames per second per client (default 30)' },
+    padding: { type: 'string', arg: 'BYTES', default: '512', parse: intIn(0, 1 << 20), help: 'padding per frame (default 512)' },
+    'echo-queue': { type: 'string', arg: 'N', default: '256', parse: intIn(1, 1 << 20), help: 'pongs queued per client at most (default 256)' },
+    'max-buffered': { type: 'string', arg: 'BYTES', default: String(1 << 20), parse: intIn(1024, 1 << 30), help: 'skip frames to a client with more unsent (default 1 MiB)' },
+    'state-mb': { type: 'string', arg: 'MB', default: '0', parse: intIn(0, 1 << 16), help: 'MB of application state held and kept dirty (STATE_MB; default 0)' },
+  },
+});
+const port = args.port;
+const metricsPort = args['metrics-port'];
+const fps = args.fps;
+const pad = 'x'.repeat(args.padding);
+const echoQueueMax = args['echo-queue'];
+const maxBuffered = args['max-buffered'];
+const stateMb = args['state-mb'];
 // Like the original: a writer gives up on a client only after this many write errors in a row.
 const MAX_WRITE_ERRORS = 30;
 

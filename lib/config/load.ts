@@ -4,6 +4,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { basename, isAbsolute, resolve } from 'node:path';
 import { parse as dotenvParse } from 'dotenv';
+import { parseCli, parseDuration, UsageError, type Options } from '../run/cli.ts';
 import { KEYS, type Config, type KeyName, type KeyType, type SshTarget } from './keys.ts';
 
 export type { Config, KeyName, SshTarget } from './keys.ts';
@@ -33,7 +34,7 @@ export interface LoadedConfig {
 }
 
 export interface LoadOptions {
-  /** CLI arguments; only the config flags are read (--config, --set, --steady-state, --post-migration, --migrations). */
+  /** Config flags only (--config, --set, --steady-state, --post-migration, --migrations; see CONFIG_OPTIONS). */
   argv?: string[];
   /** Environment to read declared keys from; default process.env. Pass {} to ignore the environment. */
   env?: Record<string, string | undefined>;
@@ -51,15 +52,6 @@ const IPV4_OCTET = /^(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)$/;
 function isIpv4(s: string): boolean {
   const parts = s.split('.');
   return parts.length === 4 && parts.every((p) => IPV4_OCTET.test(p));
-}
-
-const DURATION_UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
-
-/** "500ms" | "15s" | "2m" | "1h" | "1.5s" → milliseconds. */
-export function parseDuration(s: string): number {
-  const m = /^(\d+(?:\.\d+)?)(ms|s|m|h)$/.exec(s.trim());
-  if (!m) throw new Error('expected a duration such as 500ms, 15s, 2m or 1h');
-  return Math.round(Number(m[1]) * DURATION_UNITS[m[2]]);
 }
 
 /** "user@host[:port]" → {user, host, port}. */
@@ -244,33 +236,39 @@ export const FLAG_KEYS: ReadonlyMap<string, KeyName> = new Map(
   KEY_NAMES.filter((k) => (KEYS[k] as { flag?: string }).flag).map((k) => [(KEYS[k] as { flag?: string }).flag!, k]),
 );
 
-/** Every flag loadConfig reads from argv; each takes a value. */
-export const CONFIG_FLAGS: ReadonlySet<string> = new Set(['--config', '--set', ...FLAG_KEYS.keys()]);
+/** The config flags as declarations for lib/run/cli.ts; every entry script that loads the config accepts them. */
+export const CONFIG_OPTIONS: Options = {
+  config: { type: 'string', arg: 'FILE', group: 'Configuration', help: 'hardware overlay file (default: config_hw.env when present)' },
+  set: { type: 'string', arg: 'KEY=VALUE', multiple: true, group: 'Configuration', help: 'set any declared key (repeatable)' },
+  ...Object.fromEntries([...FLAG_KEYS].map(([flag, key]) => [flag.replace(/^--/, ''), {
+    type: 'string', group: 'Configuration', arg: KEYS[key].type.kind === 'duration' ? 'SECS' : 'N', help: key,
+  } satisfies Options[string]])),
+};
 
-/** The config flags of argv (others are left to the caller). Accepts `--flag value` and `--flag=value`. */
+/** The config flags among the options a script parsed, in command-line order (for loadConfig's argv). */
+export function configArgv(given: readonly { name: string; text: string }[]): string[] {
+  return given.filter((g) => Object.hasOwn(CONFIG_OPTIONS, g.name)).flatMap((g) => [`--${g.name}`, g.text]);
+}
+
+/** Parse config flags (and nothing else: another flag is a ConfigError naming it). `--flag value` and `--flag=value`. */
 export function parseConfigFlags(argv: string[]): ConfigFlags {
   const out: ConfigFlags = { sets: [] };
-  for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i];
-    const eq = arg.indexOf('=');
-    const name = arg.startsWith('--') && eq > 0 ? arg.slice(0, eq) : arg;
-    if (!CONFIG_FLAGS.has(name)) continue;
-    let value: string | undefined;
-    if (name !== arg) value = arg.slice(eq + 1);
-    else {
-      value = argv[i + 1];
-      if (value === undefined || value.startsWith('--')) throw new ConfigError(`${name} needs a value`);
-      i++;
-    }
-    if (name === '--config') out.configFile = value;
-    else if (name === '--set') {
+  let given: { name: string; text: string }[];
+  try {
+    ({ given } = parseCli({ command: 'loadConfig', options: CONFIG_OPTIONS }, argv));
+  } catch (e) {
+    throw e instanceof UsageError ? new ConfigError(e.message) : e;
+  }
+  for (const { name: n, text: value } of given) {
+    const name = `--${n}`;
+    if (n === 'config') out.configFile = value;
+    else if (n === 'set') {
       const e = value.indexOf('=');
       if (e <= 0) throw new ConfigError(`--set ${show(value)}: expected KEY=VALUE`);
       out.sets.push({ key: value.slice(0, e), value: value.slice(e + 1), origin: '--set' });
-    } else {
+    } else if (n !== 'help') {
       const key = FLAG_KEYS.get(name)!;
-      const type = KEYS[key].type;
-      if (type.kind === 'duration') {
+      if (KEYS[key].type.kind === 'duration') {
         // These flags take seconds, like the original scripts.
         if (!/^\d+(\.\d+)?$/.test(value)) throw new ConfigError(`${name} ${show(value)}: expected a number of seconds (e.g. ${name} 20)`);
         out.sets.push({ key, value: `${value}s`, origin: name });

@@ -11,6 +11,7 @@ import { NodeSSH } from 'node-ssh';
 import type { SshTarget } from '../config/keys.ts';
 import type { Cleanup } from '../run/cleanup.ts';
 import { lineSplitter, type Logger } from '../run/log.ts';
+import { tail } from '../run/text.ts';
 
 export type HostName = 'tofino' | 'lakewood' | 'loveland' | 'local';
 
@@ -84,10 +85,8 @@ export class RemoteError extends Error {
   }
 }
 
-export function tail(text: string, lines = 15, chars = 2000): string {
-  const t = text.trimEnd().split('\n').slice(-lines).join('\n');
-  return t.length > chars ? '…' + t.slice(-chars) : t;
-}
+// Re-exported for the callers that still import it from here; new code imports lib/run/text.ts.
+export { tail };
 
 // ---------------------------------------------------------------------------------------------
 // command wrapping, shared by SSH and local hosts so both behave the same

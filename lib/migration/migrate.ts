@@ -80,7 +80,6 @@ async function resolveTransferMethod(ctx: MigrationContext, src: Host, dst: Host
   const r = await calibrateTransfer({ source: src, target: dst, sourceDir: srcDir, targetDir: dstDir, bindIp, port: c.TRANSFER_PORT, bytes: 8 << 20 });
   ctx.log.info(`transfer calibration (8 MiB ${src.name}→${dst.name}): socat ${r.socatMs.toFixed(1)} ms, node ${r.nodeMs.toFixed(1)} ms → using ${r.method}`);
   ctx.state.set('transferMethod', r.method);
-  ctx.state.set('transferCalibration', { socatMs: r.socatMs, nodeMs: r.nodeMs });
   return r.method;
 }
 

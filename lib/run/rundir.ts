@@ -143,6 +143,50 @@ export interface RunState {
   all(): Record<string, unknown>;
 }
 
+/** A phase got or set a state key it does not declare (get: reads or writes; set: writes). */
+export class StateKeyError extends Error {
+  constructor(
+    public phase: string,
+    public key: string,
+    public op: 'get' | 'set',
+  ) {
+    super(`phase ${phase} ${op === 'get' ? 'reads' : 'writes'} state key ${key} but does not declare it in ${op === 'get' ? 'reads (or writes)' : 'writes'}`);
+    this.name = 'StateKeyError';
+  }
+}
+
+/**
+ * The state as one phase may use it: only the keys in its `reads`/`writes`, so the declarations
+ * (shown by --list, relied on by --phase/--resume) stay true. Strict: an undeclared key throws
+ * StateKeyError. Otherwise it is one warning per key and the run goes on: the declaration is what
+ * is wrong, not the run, and a long experiment should not die in a rarely taken branch for it.
+ */
+export function phaseState(
+  state: RunState,
+  p: { name: string; reads: readonly string[]; writes: readonly string[] },
+  o: { strict: boolean; warn: (msg: string) => void },
+): RunState {
+  const warned = new Set<string>();
+  const check = (key: string, op: 'get' | 'set') => {
+    if (p.writes.includes(key) || (op === 'get' && p.reads.includes(key))) return;
+    const e = new StateKeyError(p.name, key, op);
+    if (o.strict) throw e;
+    if (!warned.has(`${op} ${key}`)) o.warn(`${e.message} (P4CF_STRICT_STATE=1 makes this an error)`);
+    warned.add(`${op} ${key}`);
+  };
+  return {
+    get: <T>(key: string) => {
+      check(key, 'get');
+      return state.get<T>(key);
+    },
+    set(key, value) {
+      check(key, 'set');
+      state.set(key, value);
+    },
+    all: () => state.all(),
+  };
+}
+
 /** Phase-to-phase state, persisted on every set (path undefined = memory only, e.g. dry-run). */
 export function openState(path?: string): RunState {
   let data: Record<string, unknown> = path && existsSync(path) ? readJson(path) : {};

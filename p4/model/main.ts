@@ -9,53 +9,49 @@ import { type NameMode, loadText, parseSchema, renameSchemaText } from './schema
 import { createDataplane } from './dataplane.ts';
 import { createModel } from './server.ts';
 import { watchPorts } from './port-watch.ts';
+import { cliArgs, cliExit, intIn, type CliSpec } from '../../lib/run/cli.ts';
 
-interface Args {
-  listen: string; program: string; ports: Map<number, string>; names: NameMode;
-  dry: boolean; nftTable: string; deviceId: number;
-}
+/** Text → value, or an Error saying what is expected (lib/run/cli.ts prefixes the flag and the text). */
+const matching = (re: RegExp, expected: string) => (v: string): string => {
+  if (!re.test(v)) throw new Error(expected);
+  return v;
+};
 
-const USAGE = `usage: main.ts [--listen HOST:PORT] [--program tna_load_balancer|t2na_load_balancer]
-  [--port DEVPORT=IFNAME ...] [--names pipe|plain] [--dry-dataplane] [--nft-table NAME] [--device-id N]`;
-
-function parseArgs(argv: string[]): Args {
-  const a: Args = { listen: '127.0.0.1:50052', program: 'tna_load_balancer', ports: new Map(), names: 'pipe', dry: false, nftTable: 'p4cf_lb', deviceId: 0 };
-  for (let i = 0; i < argv.length; i++) {
-    const flag = argv[i];
-    const val = () => {
-      const v = argv[++i];
-      if (v === undefined) throw new Error(`${flag} needs a value\n${USAGE}`);
-      return v;
-    };
-    switch (flag) {
-      case '--listen': {
-        a.listen = val();
-        if (!/^[\w.:[\]-]+:\d{1,5}$/.test(a.listen)) throw new Error(`--listen ${a.listen}: expected HOST:PORT, e.g. 127.0.0.1:50052`);
-        break;
-      }
-      case '--program': a.program = val(); if (!/^[\w-]+$/.test(a.program)) throw new Error(`--program ${a.program}: expected a program name like tna_load_balancer`); break;
-      case '--port': {
-        const v = val();
+const CLI = {
+  command: 'npx tsx p4/model/main.ts',
+  summary: 'Switch model daemon: serves BF Runtime gRPC like bf_switchd; an nftables netdev data plane moves the packets.',
+  options: {
+    listen: { type: 'string', arg: 'HOST:PORT', default: '127.0.0.1:50052', help: 'gRPC address (default 127.0.0.1:50052)', parse: matching(/^[\w.:[\]-]+:\d{1,5}$/, 'expected HOST:PORT, e.g. 127.0.0.1:50052') },
+    program: { type: 'string', arg: 'NAME', default: 'tna_load_balancer', help: 'tna_load_balancer (default) or t2na_load_balancer', parse: matching(/^[\w-]+$/, 'expected a program name like tna_load_balancer') },
+    port: {
+      type: 'string', arg: 'DEVPORT=IFNAME', multiple: true, help: 'a switch port and its interface (repeatable)',
+      parse: (v: string): [number, string] => {
         const m = /^(\d{1,3})=([A-Za-z0-9_.@-]{1,15})$/.exec(v);
-        if (!m || Number(m[1]) > 511) throw new Error(`--port ${v}: expected DEVPORT=IFNAME with DEVPORT 0-511 and an interface name of 1-15 characters, e.g. 140=p4cf-p140`);
-        if (a.ports.has(Number(m[1]))) throw new Error(`--port ${v}: dev port ${m[1]} given twice`);
-        a.ports.set(Number(m[1]), m[2]);
-        break;
-      }
-      case '--names': {
-        const v = val();
-        if (v !== 'pipe' && v !== 'plain') throw new Error(`--names ${v}: expected pipe (pipe.SwitchIngress.forward) or plain (SwitchIngress.forward)`);
-        a.names = v;
-        break;
-      }
-      case '--dry-dataplane': a.dry = true; break;
-      case '--nft-table': a.nftTable = val(); if (!/^[A-Za-z][\w]{0,30}$/.test(a.nftTable)) throw new Error(`--nft-table ${a.nftTable}: expected an identifier`); break;
-      case '--device-id': a.deviceId = Number(val()); if (!Number.isInteger(a.deviceId) || a.deviceId < 0) throw new Error(`--device-id: expected a non-negative integer`); break;
-      case '--help': case '-h': console.log(USAGE); process.exit(0);
-      default: throw new Error(`unknown argument ${flag}\n${USAGE}`);
-    }
+        if (!m || Number(m[1]) > 511) throw new Error('expected DEVPORT=IFNAME with DEVPORT 0-511 and an interface name of 1-15 characters, e.g. 140=p4cf-p140');
+        return [Number(m[1]), m[2]];
+      },
+    },
+    names: {
+      type: 'string', arg: 'pipe|plain', default: 'pipe', help: 'table names as pipe.SwitchIngress.forward (default) or SwitchIngress.forward',
+      parse: (v: string): NameMode => {
+        if (v !== 'pipe' && v !== 'plain') throw new Error('expected pipe (pipe.SwitchIngress.forward) or plain (SwitchIngress.forward)');
+        return v;
+      },
+    },
+    'dry-dataplane': { type: 'boolean', help: 'keep the tables, apply nothing to nftables' },
+    'nft-table': { type: 'string', arg: 'NAME', default: 'p4cf_lb', help: 'nftables table name (default p4cf_lb)', parse: matching(/^[A-Za-z][\w]{0,30}$/, 'expected an identifier') },
+    'device-id': { type: 'string', arg: 'N', default: '0', help: 'BF Runtime device id (default 0)', parse: intIn(0, 2 ** 31 - 1) },
+  },
+} as const satisfies CliSpec;
+
+function parseArgs(argv: string[]) {
+  const { values: v } = cliArgs(CLI, argv);
+  const ports = new Map<number, string>();
+  for (const [p, i] of v.port) {
+    if (ports.has(p)) cliExit(`--port ${p}=${i}: dev port ${p} given twice`, CLI);
+    ports.set(p, i);
   }
-  return a;
+  return { listen: v.listen, program: v.program, ports, names: v.names, dry: v['dry-dataplane'], nftTable: v['nft-table'], deviceId: v['device-id'] };
 }
 
 async function main(): Promise<void> {

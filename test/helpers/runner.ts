@@ -15,10 +15,19 @@ export interface Spawned {
   waitFor(text: string, ms: number): Promise<void>;
 }
 
+/**
+ * Runs of the fixture phase list touch no testbed, but every run takes its testbed's lock: give them
+ * a prefix of their own (per test process), so they never wait for — or block — a real run.
+ */
+function fixturePrefix(env: Record<string, string | undefined>): Record<string, string> {
+  return env.P4CF_PHASES_MODULE && !env.TESTBED_PREFIX && !process.env.TESTBED_PREFIX ? { TESTBED_PREFIX: `f${process.pid % 10000}-` } : {};
+}
+
 export function spawnRunner(args: string[], env: Record<string, string | undefined> = {}): Spawned {
   // The caller's environment passes through (declared config keys too); `env` adds to or overrides it.
+  // P4CF_STRICT_STATE: a phase touching a state key it does not declare fails the test's run.
   const child = spawn(process.execPath, [tsxCli, join(projectDir, 'experiments', 'run.ts'), ...args], {
-    cwd: projectDir, env: { ...process.env, CI: '1', ...env }, stdio: ['ignore', 'pipe', 'pipe'],
+    cwd: projectDir, env: { ...process.env, CI: '1', P4CF_STRICT_STATE: '1', ...fixturePrefix(env), ...env }, stdio: ['ignore', 'pipe', 'pipe'],
   });
   let out = '';
   let err = '';

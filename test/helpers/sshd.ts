@@ -6,7 +6,7 @@ import net from 'node:net';
 import { tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
 import { freePort } from '../../lib/hosts/ports.ts';
-import { waitFor } from '../../experiments/workload/procs.ts';
+import { waitFor } from '../../lib/run/poll.ts';
 
 export interface Sshd {
   dir: string;

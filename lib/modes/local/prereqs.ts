@@ -6,7 +6,7 @@ import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, 
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { run } from '../../hosts/run-local.ts';
-import { tail } from '../../hosts/remote.ts';
+import { tail } from '../../run/text.ts';
 
 // ---------------------------------------------------------------------------------------------
 // what is needed
