@@ -9,7 +9,7 @@ import { createContext, type RunContext } from '../lib/run/context.ts';
 import { createLogger } from '../lib/run/log.ts';
 import { createCleanup, type Cleanup } from '../lib/run/cleanup.ts';
 import { openState } from '../lib/run/rundir.ts';
-import { createLocalHost } from '../lib/hosts/remote.ts';
+import { createLocalHost } from '../lib/hosts/local.ts';
 import { freePort, startTs, waitFor, workloadFile, type Proc } from '../experiments/workload/procs.ts';
 import { phase as workload, markMigration, stopWorkload, STATE_KEY, type WorkloadState } from '../experiments/phases/workload.ts';
 import { phase as steady } from '../experiments/phases/steady.ts';

@@ -5,7 +5,8 @@
 import { checkSharedNetwork, networkCreateCmd, nicTuneScript, rstRuleAddCmd, rstRuleDelCmd, runScript, serverRunCmd, shimScript } from '../../lib/server/infra.ts';
 import { containerNetScript, containerPidCmd, parsePid, serverNode, SERVERS } from '../../lib/server/net.ts';
 import type { Phase } from '../../lib/run/phases.ts';
-import { sh, tail } from '../../lib/hosts/remote.ts';
+import { sh } from '../../lib/hosts/quote.ts';
+import { tail } from '../../lib/hosts/errors.ts';
 
 export const phase: Phase = {
   name: 'build',

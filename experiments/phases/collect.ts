@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { controllerFor } from '../../lib/switch/controller-client.ts';
 import { serverLocation } from '../../lib/migration/migrate.ts';
 import type { Phase, RunContext } from '../../lib/run/phases.ts';
-import { sh } from '../../lib/hosts/remote.ts';
+import { sh } from '../../lib/hosts/quote.ts';
 import { remoteDir } from './sync.ts';
 
 async function tryStep(ctx: RunContext, what: string, fn: () => Promise<void>): Promise<void> {

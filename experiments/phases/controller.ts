@@ -10,7 +10,7 @@ import { controllerFor } from '../../lib/switch/controller-client.ts';
 import { waitUntil } from '../../lib/run/health.ts';
 import { stopRecorded, writePidFile } from '../../lib/hosts/daemons.ts';
 import type { Phase, RunContext } from '../../lib/run/phases.ts';
-import { sh } from '../../lib/hosts/remote.ts';
+import { sh } from '../../lib/hosts/quote.ts';
 import { remoteDir } from './sync.ts';
 
 export const CONTROLLER_NAME = 'controller';

@@ -2,7 +2,8 @@
 // versions in manifest.json), and the servers have their switch and direct-link NICs. Every
 // problem of every host is reported at once, so one run shows the whole list.
 import type { Phase, RunContext } from '../../lib/run/phases.ts';
-import { sh, type Host } from '../../lib/hosts/remote.ts';
+import { sh } from '../../lib/hosts/quote.ts';
+import type { Host } from '../../lib/hosts/types.ts';
 
 // `version` is a shell snippet printing one line; only run when the tool exists. Tools sharing an
 // `either` group are alternatives: one of them is enough.

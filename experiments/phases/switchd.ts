@@ -6,7 +6,7 @@ import { programForArch } from '../../p4/assets.ts';
 import { waitForPort } from '../../lib/run/health.ts';
 import { recordedPid, startDetached, writePidFile } from '../../lib/hosts/daemons.ts';
 import type { Phase, RunContext } from '../../lib/run/phases.ts';
-import { sh } from '../../lib/hosts/remote.ts';
+import { sh } from '../../lib/hosts/quote.ts';
 import { sdeEnv, switchdCommand } from '../../lib/modes/hw/sde.ts';
 import { switchPortIfaces } from '../../lib/modes/local/testbed.ts';
 import { remoteDir } from './sync.ts';

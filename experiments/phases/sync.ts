@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { bundleRemote, plannedRemoteFiles } from '../../lib/hosts/bundle.ts';
 import { hostDir } from '../../lib/config/load.ts';
 import type { Phase, RunContext } from '../../lib/run/phases.ts';
-import { sh } from '../../lib/hosts/remote.ts';
+import { sh } from '../../lib/hosts/quote.ts';
 
 type Target = 'tofino' | 'lakewood' | 'loveland';
 

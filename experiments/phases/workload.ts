@@ -8,7 +8,9 @@ import { bundleRemote } from '../../lib/hosts/bundle.ts';
 import { hostDir } from '../../lib/config/load.ts';
 import { waitForHttp, waitUntil } from '../../lib/run/health.ts';
 import type { Phase, RunContext } from '../../lib/run/phases.ts';
-import { sh, stopGroupScript, type BackgroundProc, type Forward, type Host } from '../../lib/hosts/remote.ts';
+import { sh } from '../../lib/hosts/quote.ts';
+import { stopGroupScript } from '../../lib/hosts/exec.ts';
+import type { BackgroundProc, Forward, Host } from '../../lib/hosts/types.ts';
 import { collectorArgs, loadgenArgs } from '../workload/commands.ts';
 import { sampleValue, scrapeMetrics } from '../workload/promtext.ts';
 

@@ -1,8 +1,9 @@
 // Daemons this project starts on testbed hosts (switch model, controller, hardware switchd):
 // a PID file beside them on the host ("PID STARTTIME"), so a later run or experiments/clean.ts
 // can tell whether the process still runs and stop exactly that process group — never by name.
-import type { Host } from './remote.ts';
-import { quote, sh, stopGroupScript } from './remote.ts';
+import type { Host } from './types.ts';
+import { quote, sh } from './quote.ts';
+import { stopGroupScript } from './exec.ts';
 
 export const pidFile = (dir: string, name: string): string => `${dir}/${name}.pid`;
 

@@ -8,6 +8,7 @@
 import { isAbsolute, posix } from 'node:path';
 import type { Config } from '../../config/keys.ts';
 import { programForArch } from '../../../p4/assets.ts';
+import { quote } from '../../hosts/quote.ts';
 
 /** bf_switchd's status server port; run_switchd.sh's default. */
 export const SWITCHD_STATUS_PORT = 7777;
@@ -37,10 +38,8 @@ export function sdeEnv(config: SdeConfig): Record<string, string> {
   };
 }
 
-/** Single-quote a word for sh unless it is plainly safe. */
-export function shq(s: string): string {
-  return /^[A-Za-z0-9_@%+=:,./-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`;
-}
+/** Single-quote a word for sh unless it is plainly safe (the tree's one quoting, lib/hosts/quote.ts). */
+export const shq = (s: string): string => quote(s);
 
 /**
  * The switchd conf on the switch for this ARCH. SWITCHD_CONF may contain `{program}`

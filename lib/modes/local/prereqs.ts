@@ -6,6 +6,7 @@ import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
+import { showCommand } from '../../hosts/quote.ts';
 
 // ---------------------------------------------------------------------------------------------
 // local commands
@@ -27,8 +28,7 @@ export class CommandError extends Error {
   }
 }
 
-const quoteArg = (a: string): string => (/^[\w@%+=:,./-]+$/.test(a) ? a : `'${a.replace(/'/g, `'\\''`)}'`);
-export const showCommand = (argv: string[]): string => argv.map(quoteArg).join(' ');
+export { showCommand };
 const tail = (s: string, lines = 12): string => s.trim().split('\n').slice(-lines).join('\n');
 
 /** Run argv (no shell) and collect its output; throws CommandError on a non-zero exit unless allowFail. */
