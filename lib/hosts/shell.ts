@@ -86,10 +86,13 @@ export class HostCommand implements PromiseLike<HostOutput> {
     return this.started;
   }
 
-  then<A = HostOutput, B = never>(ok?: ((v: HostOutput) => A | PromiseLike<A>) | null, fail?: ((e: unknown) => B | PromiseLike<B>) | null): Promise<A | B> {
+  // `any` for the rejection reason, as Promise itself declares it.
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  then<A = HostOutput, B = never>(ok?: ((v: HostOutput) => A | PromiseLike<A>) | null, fail?: ((e: any) => B | PromiseLike<B>) | null): Promise<A | B> {
     return this.run().then(ok, fail);
   }
-  catch<B = never>(fail?: ((e: unknown) => B | PromiseLike<B>) | null): Promise<HostOutput | B> { return this.run().catch(fail); }
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  catch<B = never>(fail?: ((e: any) => B | PromiseLike<B>) | null): Promise<HostOutput | B> { return this.run().catch(fail); }
   finally(fn?: (() => void) | null): Promise<HostOutput> { return this.run().finally(fn); }
   text(): Promise<string> { return this.run().then((r) => r.text()); }
   lines(): Promise<string[]> { return this.run().then((r) => r.lines()); }
@@ -100,6 +103,11 @@ export class HostCommand implements PromiseLike<HostOutput> {
 export interface OnHost {
   (strings: TemplateStringsArray, ...values: unknown[]): HostCommand;
   (opts: CommandOptions): OnHost;
+  /**
+   * Run a command text that is already put together (by sh`…` or a lib/ builder such as
+   * nicTuneScript), as is. Never pass text with unquoted values in it: use the template.
+   */
+  script(text: string): HostCommand;
   readonly hostName: HostName;
 }
 
@@ -128,6 +136,7 @@ function onHost(src: HostSource, name: HostName, base: CommandOptions): OnHost {
     return onHost(src, name, { ...base, ...first });
   }) as OnHost;
   Object.defineProperty(f, 'hostName', { value: name });
+  f.script = (text: string) => new HostCommand(() => src.host(name), text, { ...base }, () => src.signal);
   return f;
 }
 
