@@ -11,7 +11,8 @@ import { createCleanup, type Cleanup } from '../lib/run/cleanup.ts';
 import { openState } from '../lib/run/rundir.ts';
 import { createLocalHost } from '../lib/hosts/local.ts';
 import { freePort, startTs, waitFor, workloadFile, type Proc } from '../experiments/workload/procs.ts';
-import { phase as workload, markMigration, stopWorkload, STATE_KEY, type WorkloadState } from '../experiments/phases/workload.ts';
+import { phase as workload } from '../experiments/phases/workload.ts';
+import { markMigration, stopWorkload, STATE_KEY, type WorkloadState } from '../experiments/workload/lifecycle.ts';
 import { phase as steady } from '../experiments/phases/steady.ts';
 import { isRunning } from './helpers/env.ts';
 

@@ -3,8 +3,8 @@
 import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { bundleRemote, plannedRemoteFiles } from '../../lib/hosts/bundle.ts';
-import { hostDir } from '../../lib/config/load.ts';
-import type { Phase, RunContext } from '../../lib/run/phases.ts';
+import { remoteDir } from '../../lib/hosts/dirs.ts';
+import type { Phase } from '../../lib/run/phases.ts';
 import { sh } from '../../lib/hosts/quote.ts';
 
 type Target = 'tofino' | 'lakewood' | 'loveland';
@@ -18,7 +18,7 @@ export function filesFor(host: Target, testbed: 'local' | 'hw', available: strin
   return available.filter((f) => f === 'stream-server.mjs' || f === 'loadgen.mjs');
 }
 
-export const remoteDir = (ctx: Pick<RunContext, 'config'>, host: Target): string => hostDir(ctx.config.REMOTE_PROJECT_DIR, host);
+export { remoteDir } from '../../lib/hosts/dirs.ts';
 
 export const phase: Phase = {
   name: 'sync',
