@@ -8,6 +8,7 @@ import { CONFIG_FLAGS, ConfigError, FLAG_KEYS, formatConfig, loadConfig, localPa
 import { KEYS } from '../lib/config/keys.ts';
 import { createCleanup, installSignalHandlers, InterruptedError, writeErrorLog } from '../lib/run/cleanup.ts';
 import { createContext, type RunContext } from '../lib/run/context.ts';
+import { withHosts } from '../lib/hosts/current.ts';
 import { createLogger, formatDuration, type Logger } from '../lib/run/log.ts';
 import { PHASE_ORDER, selectPhases, SelectionError, splitList, type Phase } from '../lib/run/phases.ts';
 import { createRunDir, openManifest, openState, phasesDone, readJson, writeConfigJson, type Manifest } from '../lib/run/rundir.ts';
@@ -115,8 +116,11 @@ function errorHost(e: unknown): string | undefined {
   return typeof h === 'string' ? h : undefined;
 }
 
-/** Run the CLI; returns the exit code (the entry point calls process.exit with it). */
-export async function main(argv: string[], env = process.env): Promise<number> {
+/**
+ * Run the CLI; returns the exit code (the entry point calls process.exit with it). `given`: the
+ * phase list to run instead of the registry (a researcher's script, via runPhases in experiments/lib.ts).
+ */
+export async function main(argv: string[], env = process.env, given?: Phase[]): Promise<number> {
   const out = (s: string) => process.stdout.write(s + '\n');
   let cli: Cli;
   let loaded: LoadedConfig;
@@ -126,7 +130,7 @@ export async function main(argv: string[], env = process.env): Promise<number> {
     if (cli.help) { out(USAGE); return 0; }
     loaded = loadConfig({ argv: cli.configArgs, env, cwd: projectDir });
     if (cli.printConfig) { out(formatConfig(loaded)); return 0; }
-    phases = await loadPhases(env);
+    phases = given ?? await loadPhases(env);
     if (cli.list) { out(listText(phases)); return 0; }
   } catch (e) {
     if (e instanceof UsageError || e instanceof ConfigError || e instanceof SelectionError) {
@@ -196,7 +200,7 @@ export async function main(argv: string[], env = process.env): Promise<number> {
     const startedAt = new Date().toISOString();
     const end = log.banner(name, phase.description, hosts);
     try {
-      await Promise.race([phase.run(ctx), interrupted]);
+      await Promise.race([withHosts(ctx, () => phase.run(ctx)), interrupted]);
       const durationMs = end('ok');
       manifest?.phase({ name, status: 'ok', durationMs, startedAt });
     } catch (e) {

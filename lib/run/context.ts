@@ -1,6 +1,7 @@
 // The RunContext handed to every phase: config, run folder, logger, cleanup, state, host handles
 // (created lazily, one per name, reused for the whole run), the run's abort signal and the
 // `onTofino` / `onServer` / `onLocal` helpers over those hosts.
+import { AsyncLocalStorage } from 'node:async_hooks';
 import type { Config, KeyName } from '../config/keys.ts';
 import { localPath, type LoadedConfig } from '../config/load.ts';
 import type { Cleanup } from './cleanup.ts';
@@ -51,6 +52,9 @@ export interface ContextOptions {
   print?: (line: string) => void;
 }
 
+// Undos run after an abort too: the commands they start must not see the run's signal.
+const inUndo = new AsyncLocalStorage<boolean>();
+
 export const SSH_KEY_OF = { tofino: 'TOFINO_SSH', lakewood: 'LAKEWOOD_SSH', loveland: 'LOVELAND_SSH' } as const;
 
 export function createContext(o: ContextOptions): RunContext {
@@ -59,6 +63,7 @@ export function createContext(o: ContextOptions): RunContext {
   const hosts = new Map<string, Host>();
   const plan = o.dryRun ? createPlan(o.print) : undefined;
   const aborter = new AbortController();
+  const NEVER = new AbortController().signal;
   const make = (name: HostName): Host => {
     if (o.makeHost) return o.makeHost(name);
     const key = name === 'local' ? undefined : SSH_KEY_OF[name as keyof typeof SSH_KEY_OF];
@@ -72,10 +77,14 @@ export function createContext(o: ContextOptions): RunContext {
       connectTimeoutMs: config.SSH_CONNECT_TIMEOUT,
     });
   };
+  const runCleanup: Cleanup = {
+    ...cleanup,
+    add: (label, fn, opts) => cleanup.add(label, () => inUndo.run(true, fn), opts),
+  };
   const ctx: Omit<RunContext, keyof Hosts> = {
-    config, origins: loaded.origins, dir: o.dir, log, cleanup, state: o.state,
+    config, origins: loaded.origins, dir: o.dir, log, cleanup: runCleanup, state: o.state,
     dryRun: Boolean(o.dryRun), projectDir, mode: loaded.mode, manifest: o.manifest, plan,
-    signal: aborter.signal,
+    get signal() { return inUndo.getStore() ? NEVER : aborter.signal; },
     abort: (reason) => aborter.abort(reason),
     host(name) {
       let h = hosts.get(name);
