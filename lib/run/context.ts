@@ -8,6 +8,7 @@ import type { Cleanup } from './cleanup.ts';
 import type { Logger } from './log.ts';
 import { createDryRunHost, createPlan, type Plan } from '../hosts/dryrun.ts';
 import { createLocalHost } from '../hosts/local.ts';
+import { withHosts } from '../hosts/current.ts';
 import { hostsOf, type Hosts } from '../hosts/shell.ts';
 import { createSshHost } from '../hosts/ssh.ts';
 import { usesSudo, type Host, type HostName } from '../hosts/types.ts';
@@ -79,7 +80,8 @@ export function createContext(o: ContextOptions): RunContext {
   };
   const runCleanup: Cleanup = {
     ...cleanup,
-    add: (label, fn, opts) => cleanup.add(label, () => inUndo.run(true, fn), opts),
+    // ...and with this run's hosts for the free onServer/onTofino/onLocal (lib/hosts/current.ts)
+    add: (label, fn, opts) => cleanup.add(label, () => inUndo.run(true, () => withHosts(full, fn)), opts),
   };
   const ctx: Omit<RunContext, keyof Hosts> = {
     config, origins: loaded.origins, dir: o.dir, log, cleanup: runCleanup, state: o.state,
@@ -96,5 +98,6 @@ export function createContext(o: ContextOptions): RunContext {
       hosts.clear();
     },
   };
-  return Object.assign(ctx, hostsOf(ctx));
+  const full: RunContext = Object.assign(ctx, hostsOf(ctx));
+  return full;
 }
