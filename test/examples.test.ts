@@ -66,7 +66,8 @@ describe.skipIf(!isRoot)('examples on the local testbed', () => {
     expect(r.code, r.out.slice(-4000)).toBe(0);
     const dir = runDirOf(r.out);
     const log = readFileSync(join(dir, 'experiment.log'), 'utf8');
-    expect(log).toMatch(/=== build ok[^\n]*\n=== rate-limit — /);
+    // experiment.log lines start with a timestamp
+    expect(log).toMatch(/=== build ok[^\n]*\n\S+ === rate-limit — /);
     expect(log).toMatch(new RegExp(`\\[rate-limit\\] lakewood ${config.LAKEWOOD_NIC}: 1gbit`));
     expect(log).toMatch(/cleanup: remove the 1gbit limit on lakewood \S+ — done/);
     expect(existsSync(join(dir, 'qdisc-lakewood.txt'))).toBe(true);
