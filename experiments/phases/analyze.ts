@@ -7,7 +7,7 @@ export const phase: Phase = {
   description: 'Compute summary.json (downtime, phases, drops, frames lost, RTT recovery), render plots/ (SVG + PNG) and a self-contained report.html from the run folder',
   hosts: () => ['local'],
   reads: [],
-  writes: ['report'],
+  writes: [],
   async run(ctx) {
     if (ctx.dryRun) {
       ctx.log.info(`[dry-run] would analyse ${ctx.dir}: summary.json, plots/, report.html`);
@@ -15,6 +15,5 @@ export const phase: Phase = {
     }
     const result = await analyzeRun(ctx.dir, { log: (m) => ctx.log.step('analyze', m) });
     for (const line of summaryLines(result)) ctx.log.step('analyze', line);
-    ctx.state.set('report', result.reportPath);
   },
 };
