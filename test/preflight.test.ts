@@ -119,6 +119,21 @@ describe('preflight', () => {
     expect(lw.seen.slice(1).every((s) => s.sudo)).toBe(true);
   });
 
+  it('a dry run of a non-root config plans sudo -n true and sudo -n on that host only (config → context → host)', async () => {
+    const loaded = loadConfig({ cwd: projectDir, env: { LAKEWOOD_SSH: 'lab@10.199.0.3:22' } });
+    const lines: string[] = [];
+    const log = createLogger({ silent: true });
+    const ctx = createContext({ loaded, dir: '/nonexistent', log, cleanup: createCleanup({ log }), state: openState(), dryRun: true, print: (l) => lines.push(l) });
+    await preflight.run(ctx);
+    const plan = ctx.plan!.byHost();
+    expect(plan.lakewood[0]).toBe('sudo -n true');
+    expect(plan.lakewood.slice(1).every((c) => c.startsWith('sudo -n '))).toBe(true);
+    expect(plan.loveland.some((c) => c.includes('sudo'))).toBe(false);
+    const never = createContext({ loaded: loadConfig({ cwd: projectDir, env: { LAKEWOOD_SSH: 'lab@10.199.0.3:22', SUDO: 'never' } }), dir: '/nonexistent', log, cleanup: createCleanup({ log }), state: openState(), dryRun: true, print: () => {} });
+    await preflight.run(never);
+    expect(never.plan!.byHost().lakewood.some((c) => c.includes('sudo'))).toBe(false);
+  });
+
   it('SUDO=auto uses sudo for a non-root login only; always and never as named', () => {
     expect(usesSudo('auto', 'root')).toBe(false);
     expect(usesSudo('auto', 'lab')).toBe(true);

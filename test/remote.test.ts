@@ -1,4 +1,4 @@
-// lib/hosts/remote.ts against a real OpenSSH server started for this test on 127.0.0.1 (generated keys,
+// lib/hosts/ (ssh.ts, local.ts, dryrun.ts, quote.ts, known-hosts.ts) against a real OpenSSH server started for this test on 127.0.0.1 (generated keys,
 // pinned host key), plus the local and dry-run hosts.
 import { createHmac } from 'node:crypto';
 import { createServer, type Server } from 'node:http';

@@ -1,5 +1,5 @@
 // A throwaway OpenSSH server on 127.0.0.1 with generated host and client keys, for tests and
-// benchmarks of lib/hosts/remote.ts. Everything lives in one temp dir; stop() kills the recorded PID only.
+// benchmarks of lib/hosts/ssh.ts. Everything lives in one temp dir; stop() kills the recorded PID only.
 import { execFileSync, spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync, existsSync, chmodSync } from 'node:fs';
 import net from 'node:net';
