@@ -65,10 +65,13 @@ function streamer(name: string, log: Logger | undefined, quiet: boolean | undefi
  */
 export type RunWrapped = (wrapped: string, onStdout: (b: Buffer | string) => void, onStderr: (b: Buffer | string) => void, signal?: AbortSignal) => Promise<ExecResult>;
 
-/** exec of the SSH and local hosts: wrap, stream lines as `[host] line`, throw RemoteError on failure. */
-export async function execWith(name: string, log: Logger | undefined, sudo: boolean, cmd: string, opts: ExecOpts, run: RunWrapped): Promise<ExecResult> {
+/**
+ * exec of the SSH and local hosts: wrap, stream lines as `[host] line`, throw RemoteError on failure.
+ * `sudo`: the host's policy; `isRoot`: the login user is root, so `opts.sudo: true` needs no sudo.
+ */
+export async function execWith(name: string, log: Logger | undefined, sudo: boolean, cmd: string, opts: ExecOpts, run: RunWrapped, isRoot = false): Promise<ExecResult> {
   if (opts.signal?.aborted) throw new CommandAbortedError(name, cmd, false);
-  const wrapped = wrapCommand(cmd, opts, opts.sudo ?? sudo);
+  const wrapped = wrapCommand(cmd, opts, opts.sudo === undefined ? sudo : opts.sudo && (sudo || !isRoot));
   const out = streamer(name, log, opts.quiet);
   const err = streamer(name, log, opts.quiet);
   const t0 = Date.now();

@@ -37,7 +37,7 @@ export function createLocalHost(deps: LocalHostOptions = {}, name = 'local'): Ho
   const host: Host = {
     name,
     sudo,
-    exec: (cmd, opts = {}) => execWith(name, deps.log, sudo, cmd, opts, (wrapped, out, err, signal) => runLocal(wrapped, opts.stdin, out, err, signal)),
+    exec: (cmd, opts = {}) => execWith(name, deps.log, sudo, cmd, opts, (wrapped, out, err, signal) => runLocal(wrapped, opts.stdin, out, err, signal), process.getuid?.() === 0),
     async upload(localPath, remotePath) {
       await host.exec(sh`mkdir -p ${dirname(remotePath)} && rm -rf ${remotePath}.p4cf-tmp && cp -a ${localPath} ${remotePath}.p4cf-tmp && rm -rf ${remotePath} && mv ${remotePath}.p4cf-tmp ${remotePath}`, { quiet: true });
     },

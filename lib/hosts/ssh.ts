@@ -125,7 +125,7 @@ export function createSshHost(o: SshHostOptions): Host {
     }
   };
 
-  const exec = (cmd: string, opts: ExecOpts = {}) => execWith(name, o.log, sudo, cmd, opts, (wrapped, out, err, signal) => run(wrapped, opts, out, err, signal));
+  const exec = (cmd: string, opts: ExecOpts = {}) => execWith(name, o.log, sudo, cmd, opts, (wrapped, out, err, signal) => run(wrapped, opts, out, err, signal), target.user === 'root');
   const transferFailed = (what: string, e: unknown) => { throw new Error(`[${name}] ${what} failed: ${(e as Error).message}`); };
 
   const putTree = async (localPath: string, remotePath: string, isDir: boolean) => {

@@ -12,7 +12,8 @@ export type SudoMode = 'auto' | 'always' | 'never';
 export interface ExecOpts {
   /**
    * Run through `sudo -n`. Default: the host's policy (SUDO and the login user); false runs the
-   * command as the login user (e.g. `sudo -n true` itself, or a mkdir for an SFTP upload).
+   * command as the login user (e.g. `sudo -n true` itself); true: it needs root (no sudo when the
+   * login user is root).
    */
   sudo?: boolean;
   cwd?: string; env?: Record<string, string>; stdin?: string | Buffer;
