@@ -25,7 +25,7 @@ async function askTty(q: string): Promise<boolean> {
   try { return /^y(es)?$/i.test((await rl.question(q)).trim()); } finally { rl.close(); }
 }
 import { cleanServers, previousState, stalePids } from './phases/clean.ts';
-import { remoteDir } from './phases/sync.ts';
+import { remoteDir } from '../lib/hosts/dirs.ts';
 
 const { values, given } = cliArgs({
   command: 'npx tsx experiments/clean.ts',

@@ -8,6 +8,7 @@ import { CONFIG_OPTIONS, ConfigError, configArgv, formatConfig, loadConfig, loca
 import { helpText, parseCli as parseArgv, UsageError, type CliSpec } from '../lib/run/cli.ts';
 import { createCleanup, installSignalHandlers, InterruptedError, writeErrorLog } from '../lib/run/cleanup.ts';
 import { createContext, type RunContext } from '../lib/run/context.ts';
+import { withHosts } from '../lib/hosts/current.ts';
 import { createLogger, formatDuration, type Logger } from '../lib/run/log.ts';
 import { PHASE_ORDER, selectPhases, SelectionError, splitList, type Phase } from '../lib/run/phases.ts';
 import { lockHosts, lockLocal, localLockPath, LockHeldError, myLockInfo, type HeldLock } from '../lib/run/lock.ts';
@@ -92,8 +93,11 @@ function errorHost(e: unknown): string | undefined {
   return typeof h === 'string' ? h : undefined;
 }
 
-/** Run the CLI; returns the exit code (the entry point calls process.exit with it). */
-export async function main(argv: string[], env = process.env): Promise<number> {
+/**
+ * Run the CLI; returns the exit code (the entry point calls process.exit with it). `given`: the
+ * phase list to run instead of the registry (a researcher's script, via runPhases in experiments/lib.ts).
+ */
+export async function main(argv: string[], env = process.env, given?: Phase[]): Promise<number> {
   const out = (s: string) => process.stdout.write(s + '\n');
   let cli: Cli;
   let loaded: LoadedConfig;
@@ -103,7 +107,7 @@ export async function main(argv: string[], env = process.env): Promise<number> {
     if (cli.help) { out(USAGE); return 0; }
     loaded = loadConfig({ argv: cli.configArgs, env, cwd: projectDir });
     if (cli.printConfig) { out(formatConfig(loaded)); return 0; }
-    phases = await loadPhases(env);
+    phases = given ?? await loadPhases(env);
     if (cli.list) { out(listText(phases)); return 0; }
     if (!cli.dryRun && !cli.resume) checkResultsDir(localPath(loaded.projectDir, loaded.config.RESULTS_DIR), loaded.origins.RESULTS_DIR);
   } catch (e) {
@@ -198,7 +202,7 @@ export async function main(argv: string[], env = process.env): Promise<number> {
       // The same ctx object (helpers cache per context, e.g. the controller forward) with the
       // phase's view of the state; undos, which run after the loop, see the whole state again.
       ctx.state = phaseState(state, phase, { strict: strictState, warn: (m) => log.warn(m) });
-      await Promise.race([phase.run(ctx), interrupted]);
+      await Promise.race([withHosts(ctx, () => phase.run(ctx)), interrupted]);
       const durationMs = end('ok');
       manifest?.phase({ name, status: 'ok', durationMs, startedAt });
     } catch (e) {

@@ -48,7 +48,7 @@ describe.skipIf(!root)('leftovers of other tools (private namespace)', () => {
     ns?.close();
     ns = await openPidNs();
     // an address nobody else on this machine uses, so real containers of other checkouts never match
-    config = loadConfig({ cwd: tmp, env: {}, argv: ['--set', 'TESTBED=hw', '--set', 'H2_IP=192.168.12.222', '--set', `REMOTE_PROJECT_DIR=${tmp}/{host}`] }).config;
+    config = loadConfig({ cwd: tmp, env: {}, argv: ['--set', 'TESTBED=hw', '--set', 'TOFINO_SSH=lab@sw.lab.test', '--set', 'LAKEWOOD_SSH=lab@lw.lab.test', '--set', 'LOVELAND_SSH=lab@lv.lab.test', '--set', 'H2_IP=192.168.12.222', '--set', `REMOTE_PROJECT_DIR=${tmp}/{host}`] }).config;
     const tofino = ns.host('tofino');
     const server = ns.host('lakewood', { netOnly: true });
     warned = [];

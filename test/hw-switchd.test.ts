@@ -91,7 +91,7 @@ describe.skipIf(!root)('hardware switchd start (fake SDE, stand-in bf_switchd)',
     writeFileSync(device, '');
     const loaded = loadConfig({
       cwd: tmp, env: {},
-      argv: ['--set', 'TESTBED=hw', '--set', `SDE=${join(tmp, 'sde')}`, '--set', `SDE_INSTALL=${install}`,
+      argv: ['--set', 'TESTBED=hw', '--set', 'TOFINO_SSH=lab@sw.lab.test', '--set', 'LAKEWOOD_SSH=lab@lw.lab.test', '--set', 'LOVELAND_SSH=lab@lv.lab.test', '--set', `SDE=${join(tmp, 'sde')}`, '--set', `SDE_INSTALL=${install}`,
         '--set', `REMOTE_PROJECT_DIR=${project}/{host}`, '--set', 'SWITCHD_READY_TIMEOUT=20s', '--set', `SWITCHD_DEVICE=${device}`],
     });
     warnings = [];

@@ -1,4 +1,4 @@
-// lib/hosts/remote.ts against a real OpenSSH server started for this test on 127.0.0.1 (generated keys,
+// lib/hosts/ (ssh.ts, local.ts, dryrun.ts, quote.ts, known-hosts.ts) against a real OpenSSH server started for this test on 127.0.0.1 (generated keys,
 // pinned host key), plus the local and dry-run hosts.
 import { createHmac } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
@@ -8,9 +8,13 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createCleanup } from '../lib/run/cleanup.ts';
 import { createLogger } from '../lib/run/log.ts';
-import {
-  createDryRunHost, createLocalHost, createPlan, createSshHost, parseKnownHosts, entriesFor, quote, raw, RemoteError, sh, type Host,
-} from '../lib/hosts/remote.ts';
+import { createDryRunHost, createPlan } from '../lib/hosts/dryrun.ts';
+import { createLocalHost } from '../lib/hosts/local.ts';
+import { createSshHost } from '../lib/hosts/ssh.ts';
+import { parseKnownHosts, entriesFor } from '../lib/hosts/known-hosts.ts';
+import { quote, raw, sh } from '../lib/hosts/quote.ts';
+import { RemoteError } from '../lib/hosts/errors.ts';
+import type { Host } from '../lib/hosts/types.ts';
 import { waitForHttp, waitForLogLine, waitForPort, HealthTimeoutError } from '../lib/run/health.ts';
 import { isRoot, warnIfNotRoot } from './helpers/env.ts';
 import { startSshd, type Sshd } from './helpers/sshd.ts';

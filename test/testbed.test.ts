@@ -11,7 +11,8 @@ import {
   compareVersions, CRIU_INSTALL_DIR, decideCriu, manualInstructions, mergeCriuConf, missingPackages,
   parseCriuVersion, parseOsRelease, type PrereqPlan,
 } from '../lib/modes/local/prereqs.ts';
-import { createSshHost, type Host } from '../lib/hosts/remote.ts';
+import { createSshHost } from '../lib/hosts/ssh.ts';
+import type { Host } from '../lib/hosts/types.ts';
 import {
   devPortOfIface, mergeKnownHosts, mgmtAddresses, switchPortIfaces, testbedDown, testbedLayout, testbedStatus,
   testbedUp, TESTBED_HOSTS, type TestbedConfig, type TestbedHostName,

@@ -9,10 +9,11 @@ import { createContext, type RunContext } from '../lib/run/context.ts';
 import { createLogger } from '../lib/run/log.ts';
 import { createCleanup, type Cleanup } from '../lib/run/cleanup.ts';
 import { openState } from '../lib/run/rundir.ts';
-import { createLocalHost } from '../lib/hosts/remote.ts';
+import { createLocalHost } from '../lib/hosts/local.ts';
 import { freePort, startTs, workloadFile, type Proc } from '../experiments/workload/procs.ts';
 import { waitFor } from '../lib/run/poll.ts';
-import { phase as workload, markMigration, stopWorkload, STATE_KEY, type WorkloadState } from '../experiments/phases/workload.ts';
+import { phase as workload } from '../experiments/phases/workload.ts';
+import { markMigration, stopWorkload, STATE_KEY, type WorkloadState } from '../experiments/workload/lifecycle.ts';
 import { phase as steady } from '../experiments/phases/steady.ts';
 import { isRunning } from './helpers/env.ts';
 

@@ -5,7 +5,7 @@
 import { checkSharedNetwork, networkCreateCmd, nicTuneScript, rstRuleAddCmd, rstRuleDelCmd, runScript, serverRunCmd, shimScript } from '../../lib/server/infra.ts';
 import { containerNetScript, containerPidCmd, parsePid, serverNode, SERVERS } from '../../lib/server/net.ts';
 import type { Phase } from '../../lib/run/phases.ts';
-import { sh, tail } from '../../lib/hosts/remote.ts';
+import { tail } from '../../lib/hosts/errors.ts';
 
 export const phase: Phase = {
   name: 'build',
@@ -14,46 +14,46 @@ export const phase: Phase = {
   reads: [],
   writes: ['serverHost', 'serverProc'],
   async run(ctx) {
-    const c = ctx.config;
+    const { config: c, onServer, cleanup } = ctx;
     checkSharedNetwork(c);
     const say = (m: string) => ctx.log.step('build', m);
+
     for (const name of SERVERS) {
-      const h = ctx.host(name);
+      const on = onServer(name);
       const node = serverNode(c, name);
-      await h.exec(networkCreateCmd(c, node), { quiet: true });
+      await on.script(networkCreateCmd(c, node));
       // Undos throw on a real failure, so the cleanup reports it; absence is expected (on the
       // local testbed both servers share one network definition, removed by the first undo).
-      ctx.cleanup.add(`remove podman network ${c.HW_NET} on ${name}`, async () => {
-        await h.exec(sh`if podman network exists ${c.HW_NET}; then podman network rm -f ${c.HW_NET} >/dev/null; fi`, { quiet: true });
+      cleanup.add(`remove podman network ${c.HW_NET} on ${name}`, async () => {
+        await on`if podman network exists ${c.HW_NET}; then podman network rm -f ${c.HW_NET} >/dev/null; fi`;
       });
-      await runScript(h, nicTuneScript(c, node), `NIC ${node.nic}`, say);
-      await h.exec(rstRuleAddCmd(node.nic), { quiet: true });
-      ctx.cleanup.add(`remove RST drop rule on ${name} ${node.nic}`, async () => { await h.exec(rstRuleDelCmd(node.nic), { quiet: true, allowFail: true }); });
+      await runScript(ctx.host(name), nicTuneScript(c, node), `NIC ${node.nic}`, say);
+      await on.script(rstRuleAddCmd(node.nic));
+      cleanup.add(`remove RST drop rule on ${name} ${node.nic}`, async () => { await on.script(rstRuleDelCmd(node.nic)).nothrow(); });
     }
 
-    const lw = ctx.host('lakewood');
+    // The container first: the shim's static ARP entry and the switch entry point at it.
+    const lakewood = onServer('lakewood');
     const lwNode = serverNode(c, 'lakewood');
-    // container first: the shim's static ARP entry and the switch entry point at it
-    const run = await lw.exec(serverRunCmd(c), { quiet: true, timeoutMs: 60_000, dryRunStdout: '<container id>' });
-    const id = run.stdout.trim().split('\n').pop() ?? '';
-    ctx.cleanup.add(`remove container ${c.SERVER_CONTAINER}`, async () => {
+    const id = (await lakewood.script(serverRunCmd(c)).timeout(60_000).dryRun('<container id>')).lines().pop()?.trim() ?? '';
+    cleanup.add(`remove container ${c.SERVER_CONTAINER}`, async () => {
       // wherever it is now (it moves with every migration)
       const failed: string[] = [];
       for (const name of SERVERS) {
-        const r = await ctx.host(name).exec(sh`podman rm -f -t 1 --ignore ${c.SERVER_CONTAINER} >/dev/null`, { quiet: true, allowFail: true });
-        if (r.code !== 0) failed.push(`${name}: exit ${r.code} ${tail(r.stderr, 3)}`);
+        const r = await onServer(name)`podman rm -f -t 1 --ignore ${c.SERVER_CONTAINER} >/dev/null`.nothrow();
+        if (!r.ok) failed.push(`${name}: exit ${r.exitCode} ${tail(r.stderr, 3)}`);
       }
       if (failed.length) throw new Error(failed.join('; '));
     }, { timeoutMs: 30_000 });
     ctx.state.set('serverHost', 'lakewood');
-    const pid = parsePid((await lw.exec(containerPidCmd(c.SERVER_CONTAINER), { quiet: true, dryRunStdout: '<server pid>' })).stdout, `PID of ${c.SERVER_CONTAINER}`);
+    const pid = parsePid((await lakewood.script(containerPidCmd(c.SERVER_CONTAINER)).dryRun('<server pid>')).stdout, `PID of ${c.SERVER_CONTAINER}`);
     ctx.state.set('serverProc', { pid, id });
-    await runScript(lw, containerNetScript(c, lwNode, pid), 'container net', say);
+    await runScript(ctx.host('lakewood'), containerNetScript(c, lwNode, pid), 'container net', say);
     say(`container ${c.SERVER_CONTAINER} runs on lakewood (pid ${pid}) at ${c.H2_IP} / ${c.H2_MAC}`);
 
-    await lw.exec(shimScript(c, lwNode.nic), { quiet: true });
-    ctx.cleanup.add(`remove shim ${c.MACSHIM_IF} on lakewood`, async () => {
-      await lw.exec(sh`if ip link show ${c.MACSHIM_IF} >/dev/null 2>&1; then ip link del ${c.MACSHIM_IF}; fi`, { quiet: true });
+    await lakewood.script(shimScript(c, lwNode.nic));
+    cleanup.add(`remove shim ${c.MACSHIM_IF} on lakewood`, async () => {
+      await lakewood`if ip link show ${c.MACSHIM_IF} >/dev/null 2>&1; then ip link del ${c.MACSHIM_IF}; fi`;
     });
     say(`shim ${c.MACSHIM_IF} ${c.SHIM_IP} / ${c.SHIM_MAC} on lakewood ${lwNode.nic}; rto_min ${c.RTO_MIN_MS || 'kernel default'} ms`);
   },

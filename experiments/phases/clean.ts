@@ -4,7 +4,8 @@
 // run's state.json (checked against their command line). Nothing is killed by name.
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { cleanServerScript, killIfCmdline, runScript } from '../../lib/server/infra.ts';
+import { cleanServerScript, killIfCmdline } from '../../lib/server/infra.ts';
+import type { HostOutput } from '../../lib/hosts/shell.ts';
 import { checkpointDir } from '../../lib/migration/migrate.ts';
 import { serverNode, SERVERS } from '../../lib/server/net.ts';
 import type { Phase, RunContext } from '../../lib/run/phases.ts';
@@ -33,12 +34,18 @@ export function stalePids(state: Record<string, unknown>): { lakewood: number[];
   };
 }
 
-export async function cleanServers(ctx: Pick<RunContext, 'config' | 'host' | 'log'>): Promise<void> {
+/** Print what a clean-up script reports, one line each. */
+function report(ctx: Pick<RunContext, 'log'>, host: string, out: HostOutput): void {
+  for (const l of out.lines().filter((x) => x.trim())) ctx.log.step('clean', `[${host}] clean: ${l}`);
+  for (const l of out.stderr.split('\n').filter((x) => x.trim())) ctx.log.step('clean', `[${host}] clean (stderr): ${l}`);
+}
+
+export async function cleanServers(ctx: Pick<RunContext, 'config' | 'onServer' | 'log'>): Promise<void> {
   const c = ctx.config;
   // One after the other: on the local testbed both servers share podman storage.
   for (const name of SERVERS) {
-    const node = serverNode(c, name);
-    await runScript(ctx.host(name), cleanServerScript(c, node, { shim: name === 'lakewood', checkpointDir: checkpointDir(c, name) }), 'clean', (m) => ctx.log.step('clean', m));
+    const script = cleanServerScript(c, serverNode(c, name), { shim: name === 'lakewood', checkpointDir: checkpointDir(c, name) });
+    report(ctx, name, await ctx.onServer(name).script(script));
   }
 }
 
@@ -49,11 +56,13 @@ export const phase: Phase = {
   reads: [],
   writes: ['serverHost'],
   async run(ctx) {
+    const { onServer, onLocal } = ctx;
     const prev = ctx.dryRun ? undefined : previousState(resolve(ctx.projectDir, ctx.config.RESULTS_DIR), ctx.dir);
     if (prev) {
+      // the previous run's load generator and collector, by recorded PID and command line
       const pids = stalePids(prev.state);
-      for (const pid of pids.lakewood) await runScript(ctx.host('lakewood'), killIfCmdline(pid, 'loadgen'), 'clean', (m) => ctx.log.step('clean', m));
-      for (const pid of pids.local) await runScript(ctx.host('local'), killIfCmdline(pid, 'collector'), 'clean', (m) => ctx.log.step('clean', m));
+      for (const pid of pids.lakewood) report(ctx, 'lakewood', await onServer('lakewood').script(killIfCmdline(pid, 'loadgen')));
+      for (const pid of pids.local) report(ctx, 'local', await onLocal.script(killIfCmdline(pid, 'collector')));
     }
     await cleanServers(ctx);
     ctx.state.set('serverHost', undefined);

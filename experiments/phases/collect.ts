@@ -10,7 +10,7 @@ import { sh } from '../../lib/hosts/remote.ts';
 import { logFile } from '../../lib/hosts/daemons.ts';
 import { switchDaemon } from '../../lib/modes/switch-daemon.ts';
 import { CONTROLLER_NAME } from './controller.ts';
-import { remoteDir } from './sync.ts';
+import { remoteDir } from '../../lib/hosts/dirs.ts';
 
 async function tryStep(ctx: RunContext, what: string, fn: () => Promise<void>): Promise<void> {
   try { await fn(); } catch (e) { ctx.log.warn(`collect: ${what} failed: ${(e as Error).message.split('\n')[0]}`); }

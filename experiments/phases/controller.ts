@@ -9,8 +9,8 @@ import { localPath } from '../../lib/config/load.ts';
 import { controllerFor } from '../../lib/switch/controller-client.ts';
 import { startDaemon, stopDaemon } from '../../lib/hosts/daemons.ts';
 import type { Phase, RunContext } from '../../lib/run/phases.ts';
-import { sh } from '../../lib/hosts/remote.ts';
-import { remoteDir } from './sync.ts';
+import { sh } from '../../lib/hosts/quote.ts';
+import { remoteDir } from '../../lib/hosts/dirs.ts';
 
 export const CONTROLLER_NAME = 'controller';
 const NODE_MAJOR_NEEDED = 20;

@@ -2,7 +2,7 @@
 // source hash is there) and make loveland hold the same image id (copied only when missing).
 import { join } from 'node:path';
 import { bundleRemote } from '../../lib/hosts/bundle.ts';
-import { hostDir } from '../../lib/config/load.ts';
+import { remoteDir } from '../../lib/hosts/dirs.ts';
 import type { Phase } from '../../lib/run/phases.ts';
 import { ensureImageOn, ensureServerImage } from '../workload/image.ts';
 
@@ -21,11 +21,11 @@ export const phase: Phase = {
     const loveland = ctx.host('loveland');
     const info = await ensureServerImage(lakewood, {
       image, bundleFile: join(dist, 'stream-server.mjs'),
-      workDir: `${hostDir(ctx.config.REMOTE_PROJECT_DIR, 'lakewood')}/image-build`, log, dryRun: ctx.dryRun,
+      workDir: `${remoteDir(ctx, 'lakewood')}/image-build`, log, dryRun: ctx.dryRun,
     });
     const copy = await ensureImageOn(lakewood, loveland, image, {
-      sourceTmp: hostDir(ctx.config.REMOTE_PROJECT_DIR, 'lakewood'),
-      targetTmp: hostDir(ctx.config.REMOTE_PROJECT_DIR, 'loveland'),
+      sourceTmp: remoteDir(ctx, 'lakewood'),
+      targetTmp: remoteDir(ctx, 'loveland'),
       log, dryRun: ctx.dryRun,
     });
     ctx.state.set('serverImage', { image, id: info.id, sourceHash: info.sourceHash, built: info.built, copiedToLoveland: copy.copied });

@@ -1,14 +1,8 @@
 // Phase migrate: MIGRATIONS live migrations, alternating lakewood→loveland (odd) and back (even),
 // each followed by POST_MIGRATION of measurement (the last one's wait belongs to `post`).
 import { directionFor, migrate } from '../../lib/migration/migrate.ts';
-import type { Phase, RunContext } from '../../lib/run/phases.ts';
-
-export async function countdown(ctx: RunContext, label: string, ms: number): Promise<void> {
-  if (ctx.dryRun) { ctx.log.info(`dry run: would wait ${label}: ${ms} ms`); return; }
-  if (ms <= 0) { ctx.log.info(`${label}: ${ms} ms`); return; }
-  const cd = ctx.log.countdown(label, ms);
-  try { await new Promise((r) => setTimeout(r, ms)); } finally { cd.stop(); }
-}
+import type { Phase } from '../../lib/run/phases.ts';
+import { countdown } from '../../lib/run/wait.ts';
 
 export const phase: Phase = {
   name: 'migrate',

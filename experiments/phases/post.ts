@@ -1,8 +1,8 @@
 // Phase post: measure POST_MIGRATION after the last migration, then stop the workload
 // (collector first, so the last CSV row is still live; then the load generator, whose log is fetched).
 import type { Phase } from '../../lib/run/phases.ts';
-import { countdown } from './migrate.ts';
-import { stopWorkload } from './workload.ts';
+import { countdown } from '../../lib/run/wait.ts';
+import { stopWorkload } from '../workload/lifecycle.ts';
 
 export const phase: Phase = {
   name: 'post',

@@ -1,8 +1,10 @@
-// preflight: every host answers over SSH, has the tools the later phases call (recording their
-// versions in manifest.json), and the servers have their switch and direct-link NICs. Every
-// problem of every host is reported at once, so one run shows the whole list.
+// preflight: every host answers over SSH, can run root commands (sudo -n when the login user is
+// not root), has the tools the later phases call in versions that work (Node.js, podman, CRIU,
+// the container runtime podman is configured with), and the servers have their switch and
+// direct-link NICs. Versions and runtimes go into manifest.json. Every problem of every host is
+// reported at once, so one run shows the whole list.
 import type { Phase, RunContext } from '../../lib/run/phases.ts';
-import { sh, type Host } from '../../lib/hosts/remote.ts';
+import { SSH_KEY_OF } from '../../lib/run/context.ts';
 import { refuseLeftovers } from '../../lib/modes/hw/leftovers.ts';
 
 // `version` is a shell snippet printing one line; only run when the tool exists. Tools sharing an
@@ -12,7 +14,10 @@ type Tool = { name: string; version: string; either?: string };
 const T = (name: string, version = `${name} --version 2>&1 | head -n1`): Tool => ({ name, version });
 
 const SERVER_TOOLS: Tool[] = [
-  T('node'), T('podman'), T('criu', 'criu --version 2>&1 | grep -i version | head -n1'), T('runc', 'runc --version 2>&1 | head -n1'),
+  T('node'), T('podman'), T('criu', 'criu --version 2>&1 | grep -i version | head -n1'),
+  // the runtime podman uses decides; crun's last line lists its features (+CRIU)
+  { ...T('runc', 'runc --version 2>&1 | head -n1'), either: 'runtime' },
+  { ...T('crun', `crun --version 2>&1 | sed -n '1p;$p' | tr '\\n' ' '`), either: 'runtime' },
   T('ip', 'ip -V 2>&1 | head -n1'), T('nsenter'), T('socat', 'socat -V 2>&1 | grep -i "socat version" | head -n1'),
   T('ss', 'ss -V 2>&1 | head -n1'),
 ];
@@ -20,6 +25,14 @@ const SERVER_TOOLS: Tool[] = [
 const FIREWALL_TOOLS: Tool[] = [{ ...T('nft'), either: 'firewall' }, { ...T('iptables'), either: 'firewall' }];
 const LOCAL_SWITCH_TOOLS: Tool[] = [T('node'), T('ip', 'ip -V 2>&1 | head -n1'), T('nft')];
 const HW_SWITCH_TOOLS: Tool[] = [T('node')];
+
+/** The controller, the stream server and the load generator are Node programs (bundled for this major). */
+export const NODE_MAJOR_NEEDED = 20;
+/** CRIU that can dump on current kernels and restore a podman container with established TCP. */
+export const CRIU_NEEDED = [4, 2] as const;
+/** podman with `container checkpoint --export` / `restore --import` as the migration calls them. */
+export const PODMAN_NEEDED = [4, 0] as const;
+export const RUNTIMES = ['runc', 'crun'] as const;
 
 /** One shell script printing `name=version` or `name=MISSING` per tool, plus the kernel. */
 export function probeScript(tools: Tool[]): string {
@@ -37,55 +50,114 @@ export function parseProbe(stdout: string): Record<string, string> {
   return out;
 }
 
-interface HostCheck { host: string; problems: string[]; versions: Record<string, string> }
+/** The first dotted version number in a tool's version line ("Version: 4.2" → [4, 2]). */
+export function versionOf(text: string | undefined): number[] | undefined {
+  const m = /(\d+)\.(\d+)(?:\.(\d+))?/.exec(text ?? '');
+  return m ? m.slice(1).filter((x) => x !== undefined).map(Number) : undefined;
+}
 
-async function checkHost(ctx: RunContext, host: Host, tools: Tool[], extra: (h: Host) => Promise<string[]>): Promise<HostCheck> {
+const atLeast = (v: number[], min: readonly number[]) => {
+  for (let i = 0; i < min.length; i++) if ((v[i] ?? 0) !== min[i]) return (v[i] ?? 0) > min[i];
+  return true;
+};
+const present = (v: string | undefined) => Boolean(v) && v !== 'MISSING';
+
+/** What is wrong with a host's versions (as probed) for its role; runtime: podman's OCI runtime name. */
+export function versionProblems(role: 'server' | 'switch', v: Record<string, string>, runtime?: string): string[] {
+  const problems: string[] = [];
+  const need = (tool: string, min: readonly number[], why: string) => {
+    if (!present(v[tool])) return; // reported as a missing tool
+    const got = versionOf(v[tool]);
+    if (!got) problems.push(`${tool}: cannot read a version from ${JSON.stringify(v[tool])}; ${why} needs >= ${min.join('.')}`);
+    else if (!atLeast(got, min)) problems.push(`${tool} ${got.join('.')} is too old: ${why} needs >= ${min.join('.')}`);
+  };
+  need('node', [NODE_MAJOR_NEEDED], role === 'switch' ? 'the controller' : 'the stream server and the load generator');
+  if (role === 'switch') return problems;
+  need('podman', PODMAN_NEEDED, 'checkpoint --export / restore --import');
+  need('criu', CRIU_NEEDED, 'checkpointing a container with established TCP connections on this kernel');
+  if (runtime === undefined) return problems;
+  if (!(RUNTIMES as readonly string[]).includes(runtime)) {
+    problems.push(`podman's OCI runtime is ${JSON.stringify(runtime)} (podman info .Host.OCIRuntime.Name): p4cf checkpoints with ${RUNTIMES.join(' or ')}`);
+  } else if (!present(v[runtime])) {
+    problems.push(`podman is configured with ${runtime}, but ${runtime} is not in PATH`);
+  } else if (runtime === 'crun' && /-CRIU\b/.test(v.crun)) {
+    problems.push(`crun was built without CRIU support (${v.crun.replace(/^.*?(\S*CRIU\S*).*$/, '$1')}): it cannot checkpoint; install a crun with +CRIU or configure podman with runc`);
+  }
+  return problems;
+}
+
+interface HostCheck { host: string; problems: string[]; versions: Record<string, string> }
+type Target = 'tofino' | 'lakewood' | 'loveland';
+
+export function sudoersHint(user: string): string {
+  return `${user} ALL=(ALL) NOPASSWD: ALL`;
+}
+
+async function checkHost(ctx: RunContext, name: Target, tools: Tool[], extra: () => Promise<string[]>): Promise<HostCheck> {
+  const on = ctx.on(name);
+  const user = ctx.config[SSH_KEY_OF[name]].user;
   const problems: string[] = [];
   let versions: Record<string, string> = {};
   try {
-    const r = await host.exec(probeScript(tools), { quiet: true, timeoutMs: 30_000 });
-    versions = parseProbe(r.stdout);
+    // Root commands go through sudo -n: without a rule for this user every later phase would fail.
+    if (ctx.host(name).sudo) {
+      const s = await on({ sudo: false, timeoutMs: 15_000 })`sudo -n true`.nothrow();
+      if (!s.ok && !ctx.dryRun) {
+        return { host: name, versions, problems: [`user ${user} cannot run commands as root without a password (sudo -n true: ${(s.stderr || s.stdout).trim().split('\n').pop() || `exit ${s.exitCode}`}). ` +
+          `Add the line "${sudoersHint(user)}" with: sudo visudo -f /etc/sudoers.d/p4cf (or log in as root, or set SUDO=never if ${user} can run podman, ip and criu itself)`] };
+      }
+    }
+    versions = parseProbe((await on.script(probeScript(tools)).timeout(30_000)).stdout);
   } catch (e) {
-    return { host: host.name, problems: [`not reachable or probe failed: ${(e as Error).message}`], versions };
+    return { host: name, problems: [`not reachable or probe failed: ${(e as Error).message}`], versions };
   }
-  const missing = (t: Tool) => !versions[t.name] || versions[t.name] === 'MISSING';
+  const missing = (t: Tool) => !present(versions[t.name]);
   for (const t of tools) {
     const alternatives = t.either ? tools.filter((u) => u.either === t.either) : [t];
     if (alternatives.every(missing) && alternatives[0] === t) problems.push(`missing tool: ${alternatives.map((u) => u.name).join(' or ')}`);
   }
-  problems.push(...await extra(host));
+  let runtime: string | undefined;
+  if (name !== 'tofino') {
+    const r = await on`podman info --format ${'{{.Host.OCIRuntime.Name}}'}`.nothrow().dryRun('runc');
+    if (r.ok && r.stdout.trim()) {
+      runtime = r.stdout.trim();
+      versions.runtime = present(versions[runtime]) ? `${runtime} (${versions[runtime]})` : runtime;
+    } else if (present(versions.podman)) problems.push(`podman info failed (exit ${r.exitCode}): ${r.stderr.trim().split('\n').pop() ?? ''}`);
+  }
+  problems.push(...versionProblems(name === 'tofino' ? 'switch' : 'server', versions, runtime));
+  problems.push(...await extra());
   // A dry run prints the checks; their (empty) answers say nothing about the hosts.
-  return ctx.dryRun ? { host: host.name, problems: [], versions: {} } : { host: host.name, problems, versions };
+  return ctx.dryRun ? { host: name, problems: [], versions: {} } : { host: name, problems, versions };
 }
 
-async function missingLinks(host: Host, names: string[]): Promise<string[]> {
+async function missingLinks(ctx: RunContext, name: Target, nics: string[]): Promise<string[]> {
   const problems: string[] = [];
-  for (const n of [...new Set(names)]) {
-    const r = await host.exec(sh`ip -o link show dev ${n}`, { quiet: true, allowFail: true });
-    if (r.code !== 0) problems.push(`interface ${n} does not exist (${r.stderr.trim().split('\n').pop() || `ip exit ${r.code}`})`);
+  for (const n of [...new Set(nics)]) {
+    const r = await ctx.on(name)`ip -o link show dev ${n}`.nothrow();
+    if (!r.ok) problems.push(`interface ${n} does not exist (${r.stderr.trim().split('\n').pop() || `ip exit ${r.exitCode}`})`);
   }
   return problems;
 }
 
 export const phase: Phase = {
   name: 'preflight',
-  description: 'SSH reachability, required tools and versions, NICs present',
+  description: 'SSH reachability, sudo, required tools and versions (Node.js, podman, CRIU, container runtime), NICs present',
   hosts: () => ['tofino', 'lakewood', 'loveland'],
   reads: [],
   writes: [],
   async run(ctx) {
-    const { config } = ctx;
+    const { config, onTofino } = ctx;
     const hw = config.TESTBED === 'hw';
     const serverTools = [...SERVER_TOOLS, ...FIREWALL_TOOLS];
     const checks = await Promise.all([
-      checkHost(ctx, ctx.host('tofino'), hw ? HW_SWITCH_TOOLS : LOCAL_SWITCH_TOOLS, async (h) => {
+      checkHost(ctx, 'tofino', hw ? HW_SWITCH_TOOLS : LOCAL_SWITCH_TOOLS, async () => {
         if (!hw) return [];
         // The hardware switch runs switchd from the SDE rather than an nft data plane.
-        const r = await h.exec(sh`for p in ${config.SDE} ${config.SDE_INSTALL}/bin/bf_switchd; do [ -e "$p" ] || echo "$p"; done`, { quiet: true, allowFail: true });
-        return r.stdout.split('\n').filter(Boolean).map((p) => `SDE path missing: ${p} (SDE / SDE_INSTALL)`);
+        const r = await onTofino`for p in ${config.SDE} ${config.SDE_INSTALL}/bin/bf_switchd; do [ -e "$p" ] || echo "$p"; done`.nothrow();
+        return r.lines().filter(Boolean).map((p) => `SDE path missing: ${p} (SDE / SDE_INSTALL)`);
       }),
-      checkHost(ctx, ctx.host('lakewood'), serverTools, (h) => missingLinks(h, [config.LAKEWOOD_NIC, config.LAKEWOOD_DIRECT_IF])),
-      checkHost(ctx, ctx.host('loveland'), serverTools, (h) => missingLinks(h, [config.LOVELAND_NIC, config.LOVELAND_DIRECT_IF])),
+      checkHost(ctx, 'lakewood', serverTools, () => missingLinks(ctx, 'lakewood', [config.LAKEWOOD_NIC, config.LAKEWOOD_DIRECT_IF])),
+      checkHost(ctx, 'loveland', serverTools, () => missingLinks(ctx, 'loveland', [config.LOVELAND_NIC, config.LOVELAND_DIRECT_IF])),
     ]);
     for (const c of checks) {
       if (Object.keys(c.versions).length) {

@@ -2,7 +2,8 @@
 // and a check that the collector is still writing rows.
 import { existsSync, statSync } from 'node:fs';
 import type { Phase } from '../../lib/run/phases.ts';
-import { workloadFiles } from './workload.ts';
+import { countdown } from '../../lib/run/wait.ts';
+import { workloadFiles } from '../workload/lifecycle.ts';
 
 export const phase: Phase = {
   name: 'steady',
@@ -14,14 +15,7 @@ export const phase: Phase = {
     const total = ctx.config.STEADY_STATE;
     if (ctx.dryRun) { ctx.log.step('steady', `would wait ${total} ms`); return; }
     const { csv } = workloadFiles(ctx.dir);
-    const cd = ctx.log.countdown('steady state', total);
-    const end = Date.now() + total;
-    try {
-      while (Date.now() < end) {
-        await new Promise((r) => setTimeout(r, Math.min(1000, Math.max(0, end - Date.now()))));
-        if (existsSync(csv)) cd.update(`metrics.csv ${statSync(csv).size} B`);
-      }
-    } finally { cd.stop(); }
+    await countdown(ctx, 'steady state', total, () => (existsSync(csv) ? `metrics.csv ${statSync(csv).size} B` : undefined));
     // A stale CSV means the collector died: fail here rather than measure a migration blind.
     const age = existsSync(csv) ? Date.now() - statSync(csv).mtimeMs : Infinity;
     const limit = Math.max(5000, 5 * ctx.config.METRICS_INTERVAL);

@@ -8,7 +8,7 @@ import { probePort, waitForPort } from '../../lib/run/health.ts';
 import { recordedPid, startDaemon } from '../../lib/hosts/daemons.ts';
 import type { Phase, RunContext } from '../../lib/run/phases.ts';
 import { switchDaemon, type SwitchDaemon } from '../../lib/modes/switch-daemon.ts';
-import { remoteDir } from './sync.ts';
+import { remoteDir } from '../../lib/hosts/dirs.ts';
 
 function splitHostPort(hp: string): { host: string; port: number } {
   const i = hp.lastIndexOf(':');

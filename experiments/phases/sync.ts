@@ -3,9 +3,9 @@
 import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { bundleRemote, plannedRemoteFiles } from '../../lib/hosts/bundle.ts';
-import { hostDir } from '../../lib/config/load.ts';
-import type { Phase, RunContext } from '../../lib/run/phases.ts';
-import { sh } from '../../lib/hosts/remote.ts';
+import { remoteDir } from '../../lib/hosts/dirs.ts';
+import type { Phase } from '../../lib/run/phases.ts';
+import { sh } from '../../lib/hosts/quote.ts';
 import { switchDaemon } from '../../lib/modes/switch-daemon.ts';
 
 type Target = 'tofino' | 'lakewood' | 'loveland';
@@ -21,8 +21,6 @@ function filesFor(host: Target, switchBundle: string | undefined, available: str
   }
   return available.filter((f) => f === 'stream-server.mjs' || f === 'loadgen.mjs');
 }
-
-export const remoteDir = (ctx: Pick<RunContext, 'config'>, host: Target): string => hostDir(ctx.config.REMOTE_PROJECT_DIR, host);
 
 export const phase: Phase = {
   name: 'sync',

@@ -1,50 +1,27 @@
 // Phase workload: health-gate the server through the data path, start the load generator on
 // lakewood (to H2_IP through the shim, never through SSH), SSH forwards for the two metrics
 // endpoints only, and the collector on this machine writing metrics.csv into the run folder.
-// stopWorkload() (called by the post phase) ends them in the order that keeps the last CSV row live.
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+// stopWorkload() (workload/lifecycle.ts, called by the post phase) ends them.
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { bundleRemote } from '../../lib/hosts/bundle.ts';
-import { hostDir } from '../../lib/config/load.ts';
+import { sh } from '../../lib/hosts/quote.ts';
 import { waitForHttp, waitUntil } from '../../lib/run/health.ts';
 import type { Phase, RunContext } from '../../lib/run/phases.ts';
-import { sh, stopGroupScript, type BackgroundProc, type Forward, type Host } from '../../lib/hosts/remote.ts';
+import { remoteDir } from '../../lib/hosts/dirs.ts';
 import { collectorArgs, loadgenArgs } from '../workload/commands.ts';
+import { liveWorkload, STATE_KEY, stopWorkload, workloadFiles, type WorkloadState } from '../workload/lifecycle.ts';
 import { sampleValue, scrapeMetrics } from '../workload/promtext.ts';
 
-export const STATE_KEY = 'workload';
-
-export interface WorkloadState {
-  loadgenPid: number; loadgenLog: string;        // on lakewood
-  collectorPid: number;                           // on this machine
-  csv: string; markFile: string; collectorLog: string;
-  forwards: { loadgen: number; server: number };  // local ports
-  stopped?: boolean;
-}
-
-/** Files of the collector in a run folder. */
-export const workloadFiles = (dir: string) => ({
-  csv: join(dir, 'metrics.csv'), mark: join(dir, '.migration_mark'), log: join(dir, 'collector.log'),
-  stdout: join(dir, 'collector.stdout.log'), loadgenLog: join(dir, 'loadgen.log'),
-});
-
-/** Marks a migration in metrics.csv: the collector sets migration_event=1 on its next tick. */
-export function markMigration(ctx: Pick<RunContext, 'dir' | 'dryRun'>): void {
-  if (!ctx.dryRun) writeFileSync(workloadFiles(ctx.dir).mark, `${Date.now()}\n`);
-}
-
-interface Live { collector?: BackgroundProc; loadgen?: BackgroundProc; forwards: Forward[] }
-// Handles of this process, by run folder; a resumed run only has the PIDs in state.json.
-const live = new Map<string, Live>();
-
-async function ensureLoadgen(ctx: RunContext, lakewood: Host, dir: string): Promise<string> {
+async function ensureLoadgen(ctx: RunContext, dir: string): Promise<string> {
+  const lakewood = ctx.onServer('lakewood');
   const path = `${dir}/loadgen.mjs`;
-  const r = await lakewood.exec(sh`test -f ${path}`, { allowFail: true, quiet: true });
-  if (r.code !== 0 && !ctx.dryRun) {
+  const r = await lakewood`test -f ${path}`.nothrow();
+  if (!r.ok && !ctx.dryRun) {
     const dist = await bundleRemote(ctx.projectDir, { require: ['loadgen.mjs'] });
     ctx.log.step('workload', `loadgen.mjs missing on lakewood (sync skipped?); uploading it to ${path}`);
-    await lakewood.exec(sh`mkdir -p ${dir}`, { quiet: true });
-    await lakewood.upload(join(dist, 'loadgen.mjs'), path);
+    await lakewood`mkdir -p ${dir}`;
+    await ctx.host('lakewood').upload(join(dist, 'loadgen.mjs'), path);
   }
   return path;
 }
@@ -56,13 +33,12 @@ export const phase: Phase = {
   reads: ['remoteDirs'],
   writes: [STATE_KEY],
   async run(ctx) {
-    const c = ctx.config;
+    const { config: c, onServer } = ctx;
     const step = (m: string) => ctx.log.step('workload', m);
     const lakewood = ctx.host('lakewood');
     const local = ctx.host('local');
     const files = workloadFiles(ctx.dir);
-    const state: Live = { forwards: [] };
-    live.set(ctx.dir, state);
+    const state = liveWorkload(ctx.dir);
     // Registered before the processes start, so it runs after their own undos (LIFO: collector,
     // forwards, load generator) and still fetches loadgen.log when the run fails or ends early.
     ctx.cleanup.add('stop workload (collector, load generator, forwards)', () => stopWorkload(ctx), { timeoutMs: 40_000 });
@@ -70,10 +46,10 @@ export const phase: Phase = {
     // Like the original: the server must answer /health through the data path (40 x 0.5 s).
     await waitForHttp(lakewood, `http://${c.H2_IP}:${c.SIGNALING_PORT}/health`, { timeoutMs: 20_000, intervalMs: 500, log: ctx.log, dryRun: ctx.dryRun });
 
-    const dir = ctx.state.get<Record<string, string>>('remoteDirs')?.lakewood ?? hostDir(c.REMOTE_PROJECT_DIR, 'lakewood');
-    const loadgenPath = await ensureLoadgen(ctx, lakewood, dir);
+    const dir = ctx.state.get<Record<string, string>>('remoteDirs')?.lakewood ?? remoteDir(ctx, 'lakewood');
+    const loadgenPath = await ensureLoadgen(ctx, dir);
     const loadgenLog = `${dir}/logs/loadgen.log`;
-    await lakewood.exec(sh`mkdir -p ${dir}/logs && rm -f ${loadgenLog}`, { quiet: true });
+    await onServer('lakewood')`mkdir -p ${dir}/logs && rm -f ${loadgenLog}`;
     // exec: the recorded PID is node itself, so a signal reaches it directly.
     state.loadgen = await lakewood.background(`exec node ${sh`${loadgenPath} ${loadgenArgs(c)}`}`, { name: 'loadgen', logFile: loadgenLog });
     step(`load generator pid ${state.loadgen.pid} on lakewood → ws://${c.H2_IP}:${c.SIGNALING_PORT}/ (${c.LOADGEN_CONNECTIONS} connections)`);
@@ -111,50 +87,3 @@ export const phase: Phase = {
     }
   },
 };
-
-async function killByPid(host: Host, pid: number, mustContain: string, what: string, log: (m: string) => void): Promise<void> {
-  // Only the PID we recorded, and only if it still runs our program (the PID may have been reused).
-  const r = await host.exec(sh`tr '\0' ' ' < /proc/${pid}/cmdline 2>/dev/null`, { allowFail: true, quiet: true });
-  if (r.code !== 0 || !r.stdout.includes(mustContain)) { log(`${what} pid ${pid} on ${host.name} is not running`); return; }
-  // background() started it with setsid: it leads its own process group
-  await host.exec(sh`sh -c ${stopGroupScript(pid)}`, { quiet: true, timeoutMs: 15_000 });
-}
-
-/** Stops the workload: collector first (SIGTERM → it writes a last, still live row), then the load
- * generator (its log is fetched into the run folder as loadgen.log), then the forwards.
- * Idempotent; works from state.json alone after --resume. */
-export async function stopWorkload(ctx: RunContext): Promise<void> {
-  const st = ctx.state.get<WorkloadState>(STATE_KEY);
-  const handles = live.get(ctx.dir);
-  const step = (m: string) => ctx.log.step('workload', m);
-  if (!st && !handles) { step('no workload recorded; nothing to stop'); return; }
-  if (st?.stopped && !handles) return;
-  const local = ctx.host('local');
-  const lakewood = ctx.host('lakewood');
-  const files = workloadFiles(ctx.dir);
-  const errors: string[] = [];
-  const attempt = async (what: string, fn: () => Promise<void>) => {
-    try { await fn(); } catch (e) { errors.push(`${what}: ${(e as Error).message}`); }
-  };
-
-  await attempt('collector', async () => {
-    if (handles?.collector) await handles.collector.stop();
-    else if (st) await killByPid(local, st.collectorPid, 'collector', 'collector', step);
-    step('collector stopped');
-  });
-  await attempt('load generator', async () => {
-    if (handles?.loadgen) await handles.loadgen.stop();
-    else if (st) await killByPid(lakewood, st.loadgenPid, 'loadgen', 'load generator', step);
-    if (st?.loadgenLog) {
-      await lakewood.download(st.loadgenLog, files.loadgenLog);
-      const summary = ctx.dryRun ? undefined : /summary (\{.*\})/.exec(readFileSync(files.loadgenLog, 'utf8'))?.[1];
-      step(`load generator stopped; log in loadgen.log${summary ? `; ${summary}` : ''}`);
-    }
-  });
-  await attempt('forwards', async () => {
-    for (const f of handles?.forwards ?? []) await f.close();
-  });
-  live.delete(ctx.dir);
-  if (st) ctx.state.set(STATE_KEY, { ...st, stopped: true });
-  if (errors.length) throw new Error(`stopWorkload: ${errors.join('; ')}`);
-}

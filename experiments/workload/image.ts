@@ -5,7 +5,8 @@ import { createHash } from 'node:crypto';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { sh, type Host } from '../../lib/hosts/remote.ts';
+import { sh } from '../../lib/hosts/quote.ts';
+import type { Host } from '../../lib/hosts/types.ts';
 
 export const SOURCE_HASH_LABEL = 'p4cf.source-hash';
 export const IMAGE_NODE = '/usr/local/bin/node';

@@ -83,6 +83,8 @@ export const KEYS = {
     description: 'SSH target of server lakewood (first home of the container; runs the load generator)' },
   LOVELAND_SSH: { group: 'hosts', type: t.ssh, default: 'root@10.199.0.4:22',
     description: 'SSH target of server loveland' },
+  SUDO: { group: 'hosts', type: t.enum(['auto', 'always', 'never'] as const), default: 'auto',
+    description: 'How root commands (podman, ip, nft, criu) run on the hosts: auto = through `sudo -n` when the *_SSH user is not root; always; never. Preflight checks `sudo -n true` and names the sudoers line to add' },
   SSH_KEY: { group: 'hosts', type: t.path, default: '.testbed/ssh/id_ed25519',
     description: 'Private key the orchestrator logs in with' },
   SSH_KNOWN_HOSTS: { group: 'hosts', type: t.path, default: '.testbed/ssh/known_hosts',

@@ -5,7 +5,9 @@
 // that exits while starting at once, with its log tail, instead of after the whole timeout.
 import type { Cleanup } from '../run/cleanup.ts';
 import type { Logger } from '../run/log.ts';
-import { backgroundScript, sh, stopGroupScript, type Host } from './remote.ts';
+import type { Host } from './types.ts';
+import { sh } from './quote.ts';
+import { backgroundScript, stopGroupScript } from './exec.ts';
 
 const pidFile = (dir: string, name: string): string => `${dir}/${name}.pid`;
 export const logFile = (dir: string, name: string): string => `${dir}/${name}.log`;

@@ -1,7 +1,8 @@
 // Commands on this machine from argv (no shell), for the local testbed's setup and prerequisites:
 // output collected, a non-zero exit thrown as CommandError naming the command, code and stderr tail.
 import { spawn } from 'node:child_process';
-import { quote, tail } from './remote.ts';
+import { showCommand } from './quote.ts';
+import { tail } from '../run/text.ts';
 
 export interface RunOpts {
   allowFail?: boolean;
@@ -21,7 +22,6 @@ export class CommandError extends Error {
 }
 
 /** argv as one line someone can paste into a shell. */
-export const showCommand = (argv: string[]): string => argv.map(quote).join(' ');
 
 /** Run argv (no shell) and collect its output; throws CommandError on a non-zero exit unless allowFail. */
 export function run(argv: string[], opts: RunOpts = {}): Promise<RunResult> {

@@ -5,7 +5,7 @@
 // clock; durations between marks of one host are exact, whatever that clock's offset.
 import type { Config } from '../config/keys.ts';
 import { containerNetScript, drainScript, PID_VAR, type ServerNode } from '../server/net.ts';
-import { quote, sh } from '../hosts/remote.ts';
+import { quote, sh } from '../hosts/quote.ts';
 import { pullCommand, serveCommand, type TransferMethod } from './transfer.ts';
 
 const mark = (name: string) => `echo "mark ${name} $(date +%s%N)"`;

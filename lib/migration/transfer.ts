@@ -3,8 +3,8 @@
 // between starting the listener and the pull). Two implementations: socat, and a Node stream
 // (node is on every host already). TRANSFER_METHOD=auto measures both once per run and keeps
 // the faster.
-import type { Host } from '../hosts/remote.ts';
-import { sh } from '../hosts/remote.ts';
+import type { Host } from '../hosts/types.ts';
+import { sh } from '../hosts/quote.ts';
 
 export type TransferMethod = 'socat' | 'node';
 

@@ -1,13 +1,20 @@
-// The RunContext handed to every phase: config, run folder, logger, cleanup, state and host handles
-// (created lazily, one per name, reused for the whole run).
+// The RunContext handed to every phase: config, run folder, logger, cleanup, state, host handles
+// (created lazily, one per name, reused for the whole run), the run's abort signal and the
+// `onTofino` / `onServer` / `onLocal` helpers over those hosts.
+import { AsyncLocalStorage } from 'node:async_hooks';
 import type { Config, KeyName } from '../config/keys.ts';
 import { localPath, type LoadedConfig } from '../config/load.ts';
 import type { Cleanup } from './cleanup.ts';
 import type { Logger } from './log.ts';
-import { createDryRunHost, createLocalHost, createPlan, createSshHost, type Host, type HostName, type Plan } from '../hosts/remote.ts';
+import { createDryRunHost, createPlan, type Plan } from '../hosts/dryrun.ts';
+import { createLocalHost } from '../hosts/local.ts';
+import { withHosts } from '../hosts/current.ts';
+import { hostsOf, type Hosts } from '../hosts/shell.ts';
+import { createSshHost } from '../hosts/ssh.ts';
+import { usesSudo, type Host, type HostName } from '../hosts/types.ts';
 import type { ManifestHandle, RunState } from './rundir.ts';
 
-export interface RunContext {
+export interface RunContext extends Hosts {
   config: Config;
   origins: Record<KeyName, string>;
   /** The run folder (in dry-run: where it would be; nothing is written there). */
@@ -24,6 +31,10 @@ export interface RunContext {
   manifest?: ManifestHandle;
   /** In dry-run: every step each host would run, in order. */
   plan?: Plan;
+  /** The run's abort signal: host commands refuse to start once it fired and end the running ones. */
+  signal: AbortSignal;
+  /** Fire `signal` (e.g. on SIGINT). */
+  abort(reason?: unknown): void;
   /** Close every opened host connection. */
   closeHosts(): Promise<void>;
 }
@@ -42,29 +53,41 @@ export interface ContextOptions {
   print?: (line: string) => void;
 }
 
-const SSH_KEY_OF = { tofino: 'TOFINO_SSH', lakewood: 'LAKEWOOD_SSH', loveland: 'LOVELAND_SSH' } as const;
+// Undos run after an abort too: the commands they start must not see the run's signal.
+const inUndo = new AsyncLocalStorage<boolean>();
+
+export const SSH_KEY_OF = { tofino: 'TOFINO_SSH', lakewood: 'LAKEWOOD_SSH', loveland: 'LOVELAND_SSH' } as const;
 
 export function createContext(o: ContextOptions): RunContext {
   const { loaded, log, cleanup } = o;
   const { config, projectDir } = loaded;
   const hosts = new Map<string, Host>();
   const plan = o.dryRun ? createPlan(o.print) : undefined;
+  const aborter = new AbortController();
+  const NEVER = new AbortController().signal;
   const make = (name: HostName): Host => {
     if (o.makeHost) return o.makeHost(name);
-    if (plan) return createDryRunHost(name, plan, undefined, { cleanup });
-    if (name === 'local') return createLocalHost({ log, cleanup });
-    const key = SSH_KEY_OF[name as keyof typeof SSH_KEY_OF];
-    if (!key) throw new Error(`unknown host ${JSON.stringify(name)}; expected tofino, lakewood, loveland or local`);
+    const key = name === 'local' ? undefined : SSH_KEY_OF[name as keyof typeof SSH_KEY_OF];
+    if (name !== 'local' && !key) throw new Error(`unknown host ${JSON.stringify(name)}; expected tofino, lakewood, loveland or local`);
+    if (plan) return createDryRunHost(name, plan, { cleanup, sudo: key ? usesSudo(config.SUDO, config[key].user) : false });
+    if (!key) return createLocalHost({ log, cleanup });
     return createSshHost({
-      name, target: config[key], log, cleanup,
+      name, target: config[key], log, cleanup, sudo: config.SUDO,
       privateKeyPath: localPath(projectDir, config.SSH_KEY),
       knownHostsPath: localPath(projectDir, config.SSH_KNOWN_HOSTS),
       connectTimeoutMs: config.SSH_CONNECT_TIMEOUT,
     });
   };
-  return {
-    config, origins: loaded.origins, dir: o.dir, log, cleanup, state: o.state,
+  const runCleanup: Cleanup = {
+    ...cleanup,
+    // ...and with this run's hosts for the free onServer/onTofino/onLocal (lib/hosts/current.ts)
+    add: (label, fn, opts) => cleanup.add(label, () => inUndo.run(true, () => withHosts(full, fn)), opts),
+  };
+  const ctx: Omit<RunContext, keyof Hosts> = {
+    config, origins: loaded.origins, dir: o.dir, log, cleanup: runCleanup, state: o.state,
     dryRun: Boolean(o.dryRun), projectDir, mode: loaded.mode, manifest: o.manifest, plan,
+    get signal() { return inUndo.getStore() ? NEVER : aborter.signal; },
+    abort: (reason) => aborter.abort(reason),
     host(name) {
       let h = hosts.get(name);
       if (!h) { h = make(name); hosts.set(name, h); }
@@ -75,4 +98,6 @@ export function createContext(o: ContextOptions): RunContext {
       hosts.clear();
     },
   };
+  const full: RunContext = Object.assign(ctx, hostsOf(ctx));
+  return full;
 }

@@ -3,7 +3,8 @@
 // last state seen, instead of a fixed sleep that silently hopes.
 import pRetry from 'p-retry';
 import type { Logger } from './log.ts';
-import { sh, type Host } from '../hosts/remote.ts';
+import { sh } from '../hosts/quote.ts';
+import type { Host } from '../hosts/types.ts';
 
 export interface GateOpts {
   timeoutMs?: number;

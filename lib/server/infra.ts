@@ -3,8 +3,8 @@
 // registers its undo, and clean (next run, or experiments/clean.ts) removes what a previous
 // run left — only things this project creates, identified by exact name, label or rule spec.
 import type { Config } from '../config/keys.ts';
-import type { Host } from '../hosts/remote.ts';
-import { quote, sh } from '../hosts/remote.ts';
+import type { Host } from '../hosts/types.ts';
+import { quote, sh } from '../hosts/quote.ts';
 import { serverArgs } from '../../experiments/workload/commands.ts';
 import { prefixLength, rtoRouteCmd, keepaliveCmd, type ServerNode } from './net.ts';
 

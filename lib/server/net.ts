@@ -3,7 +3,7 @@
 // target after each restore. Pure builders (one script per step, run through one SSH exec so a
 // step costs one round trip), so the logic is testable without a testbed.
 import type { Config } from '../config/keys.ts';
-import { quote, raw, sh, type RawShell } from '../hosts/remote.ts';
+import { quote, raw, sh, type RawShell } from '../hosts/quote.ts';
 
 /** A PID known now, or a shell expression evaluated on the host (e.g. "$pid" inside a script). */
 export type PidRef = number | RawShell;

@@ -3,7 +3,8 @@
 // (the controller listens on 127.0.0.1 by default, so it is never exposed on the network).
 // One forward per run, reused by every call; a bearer token when CONTROLLER_TOKEN is set.
 import type { Config } from '../config/keys.ts';
-import type { Host, Plan } from '../hosts/remote.ts';
+import type { Host } from '../hosts/types.ts';
+import type { Plan } from '../hosts/dryrun.ts';
 
 export interface ControllerClient {
   /** Base URL in use, e.g. http://127.0.0.1:41234 (through the forward). */

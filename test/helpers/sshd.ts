@@ -1,5 +1,5 @@
 // A throwaway OpenSSH server on 127.0.0.1 with generated host and client keys, for tests and
-// benchmarks of lib/hosts/remote.ts. Everything lives in one temp dir; stop() kills the recorded PID only.
+// benchmarks of lib/hosts/ssh.ts. Everything lives in one temp dir; stop() kills the recorded PID only.
 import { execFileSync, spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync, existsSync, chmodSync } from 'node:fs';
 import net from 'node:net';
@@ -37,15 +37,16 @@ function answers(port: number): Promise<boolean> {
   });
 }
 
-export async function startSshd(): Promise<Sshd> {
+/** `opts.user`: the login user (default: whoever runs the test); sshd reads its keys as that user. */
+export async function startSshd(opts: { user?: string } = {}): Promise<Sshd> {
   const dir = mkdtempSync(join(tmpdir(), 'p4ca-sshd-'));
-  chmodSync(dir, 0o700);
+  chmodSync(dir, opts.user ? 0o711 : 0o700);
   const port = await freePort();
-  const user = userInfo().username;
+  const user = opts.user ?? userInfo().username;
   keygen(join(dir, 'host_ed25519'));
   keygen(join(dir, 'client_ed25519'));
   keygen(join(dir, 'other_ed25519'));
-  writeFileSync(join(dir, 'authorized_keys'), readFileSync(join(dir, 'client_ed25519.pub')));
+  writeFileSync(join(dir, 'authorized_keys'), readFileSync(join(dir, 'client_ed25519.pub')), { mode: 0o644 });
   const hostPub = readFileSync(join(dir, 'host_ed25519.pub'), 'utf8').trim().split(/\s+/).slice(0, 2).join(' ');
   const otherPub = readFileSync(join(dir, 'other_ed25519.pub'), 'utf8').trim().split(/\s+/).slice(0, 2).join(' ');
   writeFileSync(join(dir, 'known_hosts'), `[127.0.0.1]:${port} ${hostPub}\n`);

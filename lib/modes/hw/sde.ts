@@ -8,7 +8,7 @@
 import { isAbsolute, posix } from 'node:path';
 import type { Config } from '../../config/keys.ts';
 import { programForArch } from '../../../p4/assets.ts';
-import { quote } from '../../hosts/remote.ts';
+import { quote } from '../../hosts/quote.ts';
 
 /** bf_switchd's status server port; run_switchd.sh's default. */
 const SWITCHD_STATUS_PORT = 7777;

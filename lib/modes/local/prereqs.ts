@@ -26,6 +26,7 @@ export const DEBIAN_PACKAGES: readonly PackageNeed[] = [
   { pkg: 'socat', why: 'checkpoint transfer' },
   { pkg: 'ethtool', why: 'NIC offload tuning' },
   { pkg: 'iptables', why: 'RST drop rule on the server NICs' },
+  { pkg: 'sudo', why: 'the non-root login path (SUDO=auto) and its test' },
   { pkg: 'iperf3', why: 'link benchmarks' },
   { pkg: 'util-linux', why: 'nsenter (sshd and podman in a namespace without remounting /sys)' },
   { pkg: 'procps', why: 'sysctl, pgrep' },

@@ -15,7 +15,8 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Config } from '../../config/keys.ts';
 import { ensurePrerequisites } from './prereqs.ts';
-import { run, showCommand } from '../../hosts/run-local.ts';
+import { run } from '../../hosts/run-local.ts';
+import { showCommand } from '../../hosts/quote.ts';
 
 export type TestbedConfig = Pick<Config,
   | 'TESTBED_PREFIX' | 'MGMT_SUBNET' | 'TOFINO_SSH' | 'LAKEWOOD_SSH' | 'LOVELAND_SSH' | 'SSH_KEY' | 'SSH_KNOWN_HOSTS'

@@ -1,0 +1,7 @@
+// Where p4cf keeps its files on each testbed host: REMOTE_PROJECT_DIR with {host} → the host's name.
+import type { Config } from '../config/keys.ts';
+import { hostDir } from '../config/load.ts';
+
+export type RemoteHost = 'tofino' | 'lakewood' | 'loveland';
+
+export const remoteDir = (ctx: { config: Pick<Config, 'REMOTE_PROJECT_DIR'> }, host: RemoteHost): string => hostDir(ctx.config.REMOTE_PROJECT_DIR, host);
