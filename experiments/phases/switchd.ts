@@ -4,6 +4,7 @@
 // recorded is reused; one started now is "fresh" (the controller must then reconnect).
 import { programForArch } from '../../p4/assets.ts';
 import { waitForPort } from '../../lib/run/health.ts';
+import { netToolPath } from '../../lib/nettool/index.ts';
 import { recordedPid, startDetached, writePidFile } from '../../lib/hosts/daemons.ts';
 import type { Phase, RunContext } from '../../lib/run/phases.ts';
 import { sh } from '../../lib/hosts/remote.ts';
@@ -46,7 +47,7 @@ export const phase: Phase = {
       ctx.state.set('switchdFresh', false);
       ctx.state.set('switchdStartedByRun', false);
       ctx.state.set('switchdPid', running);
-      await waitForPort(tofino, gPort, { address: gHost, timeoutMs: 10_000, log: ctx.log, dryRun: ctx.dryRun });
+      await waitForPort(tofino, gPort, { address: gHost, timeoutMs: 10_000, log: ctx.log, dryRun: ctx.dryRun, tool: netToolPath(c, 'tofino') });
       return;
     }
     let pid: number;
@@ -66,7 +67,7 @@ export const phase: Phase = {
     ctx.state.set('switchdPid', pid);
     try {
       await waitForPort(tofino, gPort, {
-        address: gHost, log: ctx.log, dryRun: ctx.dryRun,
+        address: gHost, log: ctx.log, dryRun: ctx.dryRun, tool: netToolPath(c, 'tofino'),
         timeoutMs: c.TESTBED === 'local' ? 30_000 : c.SWITCHD_READY_TIMEOUT, intervalMs: c.TESTBED === 'local' ? 200 : 1000,
       });
     } catch (e) {

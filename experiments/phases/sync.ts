@@ -6,6 +6,7 @@ import { bundleRemote, plannedRemoteFiles } from '../../lib/hosts/bundle.ts';
 import { hostDir } from '../../lib/config/load.ts';
 import type { Phase, RunContext } from '../../lib/run/phases.ts';
 import { sh } from '../../lib/hosts/remote.ts';
+import { NETTOOL } from '../../lib/nettool/index.ts';
 
 type Target = 'tofino' | 'lakewood' | 'loveland';
 
@@ -13,9 +14,9 @@ type Target = 'tofino' | 'lakewood' | 'loveland';
 export function filesFor(host: Target, testbed: 'local' | 'hw', available: string[]): string[] {
   const isAsset = (f: string) => f.endsWith('.proto') || f.endsWith('.bf-rt.json') || f === 'conf';
   if (host === 'tofino') {
-    return available.filter((f) => f === 'controller.mjs' || (testbed === 'local' && f === 'switch-model.mjs') || isAsset(f));
+    return available.filter((f) => f === 'controller.mjs' || (testbed === 'local' && f === 'switch-model.mjs') || isAsset(f) || f === NETTOOL);
   }
-  return available.filter((f) => f === 'stream-server.mjs' || f === 'loadgen.mjs');
+  return available.filter((f) => f === 'stream-server.mjs' || f === 'loadgen.mjs' || f === NETTOOL);
 }
 
 export const remoteDir = (ctx: Pick<RunContext, 'config'>, host: Target): string => hostDir(ctx.config.REMOTE_PROJECT_DIR, host);
@@ -28,7 +29,7 @@ export const phase: Phase = {
   writes: ['remoteDirs'],
   async run(ctx) {
     const local = ctx.config.TESTBED;
-    const required = ['controller.mjs', 'stream-server.mjs', 'loadgen.mjs', ...(local === 'local' ? ['switch-model.mjs'] : [])];
+    const required = ['controller.mjs', 'stream-server.mjs', 'loadgen.mjs', NETTOOL, ...(local === 'local' ? ['switch-model.mjs'] : [])];
     const dist = ctx.dryRun ? join(ctx.projectDir, 'dist', 'remote')
       : await bundleRemote(ctx.projectDir, { require: required, log: (m) => ctx.log.step('sync', m) });
     // a dry run builds nothing: it plans with what a bundle run would put in dist/remote

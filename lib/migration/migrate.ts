@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import type { Config } from '../config/keys.ts';
 import { hostDir } from '../config/load.ts';
 import { sh, type Host, type Plan } from '../hosts/remote.ts';
+import { netToolPath } from '../nettool/index.ts';
 import { serverNode, type ServerName } from '../server/net.ts';
 import { criuSettingsSummary, CRIU_CONFIG_PATH } from './criu.ts';
 import { formatDiagnosis } from './diagnosis.ts';
@@ -66,7 +67,8 @@ async function resolveTransferMethod(ctx: MigrationContext, r: Pick<MigrationRun
   const chosen = ctx.state.get('transferMethod');
   if (chosen === 'socat' || chosen === 'node') return chosen;
   // Measured outside the downtime, with a file the size of a typical checkpoint.
-  const t = await calibrateTransfer({ source: r.src, target: r.dst, sourceDir: r.srcDir, targetDir: r.dstDir, bindIp: r.srcNode.directIp, port: c.TRANSFER_PORT, bytes: 8 << 20 });
+  const t = await calibrateTransfer({ source: r.src, target: r.dst, sourceDir: r.srcDir, targetDir: r.dstDir, bindIp: r.srcNode.directIp, port: c.TRANSFER_PORT, bytes: 8 << 20,
+    tools: { source: netToolPath(c, r.src.name), target: netToolPath(c, r.dst.name) } });
   ctx.log.info(`transfer calibration (8 MiB ${r.src.name}→${r.dst.name}): socat ${t.socatMs.toFixed(1)} ms, node ${t.nodeMs.toFixed(1)} ms → using ${t.method}`);
   ctx.state.set('transferMethod', t.method);
   return t.method;

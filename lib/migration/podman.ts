@@ -5,6 +5,7 @@
 import { writeFileSync } from 'node:fs';
 import { quote, sh, tail, type Host } from '../hosts/remote.ts';
 import { ARPING_MISSING, containerNetScript, drainScript, inNetns, PID_VAR } from '../server/net.ts';
+import { netToolPath } from '../nettool/index.ts';
 import { controllerFor } from '../switch/controller-client.ts';
 import { criuEvidenceCmd, parseCriuEvidence, userdataDir, writeCriuConfigCmd } from './criu.ts';
 import { diagnoseRestore } from './diagnosis.ts';
@@ -29,12 +30,12 @@ export function pidLookup(name: string, known?: { pid: number; id: string }): st
 }
 
 /** Target: pull the checkpoint and print its size. */
-export function pullScript(r: Pick<MigrationRun, 'method' | 'srcNode' | 'c' | 'dstTar' | 'dstDir'>): string {
+export function pullScript(r: Pick<MigrationRun, 'method' | 'srcNode' | 'c' | 'dstTar' | 'dstDir' | 'target'>): string {
   return [
     'set -e',
     sh`mkdir -p ${r.dstDir} && rm -f ${r.dstTar}`,
     'echo "mark pull_start $(date +%s%N)"',
-    pullCommand(r.method, r.srcNode.directIp, r.c.TRANSFER_PORT, r.dstTar),
+    pullCommand(r.method, r.srcNode.directIp, r.c.TRANSFER_PORT, r.dstTar, netToolPath(r.c, r.target)),
     'echo "mark pulled $(date +%s%N)"',
     sh`echo "size $(stat -c %s ${r.dstTar})"`,
   ].join('\n');
@@ -101,7 +102,7 @@ export const podmanEngine: Engine = {
       mark: 'serving',
       // detached listener: output to /dev/null so this SSH command returns at once
       script: (r) => [sh`echo "size $(stat -c %s ${r.srcTar})"`,
-        `setsid timeout 120 ${serveCommand(r.method, r.srcTar, r.srcNode.directIp, r.c.TRANSFER_PORT)} >/dev/null 2>&1 </dev/null &`].join('\n'),
+        `setsid timeout 120 ${serveCommand(r.method, r.srcTar, r.srcNode.directIp, r.c.TRANSFER_PORT, netToolPath(r.c, r.source))} >/dev/null 2>&1 </dev/null &`].join('\n'),
       read(r, o) {
         r.v.size = Number(o.values.size ?? 0);
         r.say(`checkpoint done in ${(Number(r.m.checkpointDone! - r.m.start!) / 1e6).toFixed(0)} ms (drain: ${o.values.drain || 'n/a'}, ${r.v.size} bytes)`);

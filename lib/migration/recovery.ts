@@ -2,6 +2,7 @@
 // resume it. Checkpointed: restore it on the source from the kept checkpoint with the engine's own
 // restore steps, point the switch back, and wait until it answers through the switch again.
 import { sh } from '../hosts/remote.ts';
+import { netToolPath } from '../nettool/index.ts';
 import { waitForHttp } from '../run/health.ts';
 import { controllerFor } from '../switch/controller-client.ts';
 import { RestoreFailure } from './errors.ts';
@@ -48,7 +49,7 @@ async function restoreOnSource(e: Engine, r: MigrationRun, reason: string): Prom
     await controllerFor(ctx).call('POST', '/updateForward', { ipv4: c.H2_IP, sw_port: r.srcNode.swPort, dst_mac: c.H2_MAC });
     await ctx.host('lakewood').exec(sh`ip neigh replace ${c.H2_IP} lladdr ${c.H2_MAC} dev ${c.MACSHIM_IF} nud permanent`, { quiet: true, allowFail: true });
     ctx.log.warn(`recovered: the server runs on ${source} again and the switch forwards to port ${r.srcNode.swPort}`);
-    await waitForHttp(ctx.host('lakewood'), `http://${c.H2_IP}:${c.SIGNALING_PORT}/health`, { timeoutMs: 10_000, intervalMs: 200 });
+    await waitForHttp(ctx.host('lakewood'), `http://${c.H2_IP}:${c.SIGNALING_PORT}/health`, { timeoutMs: 10_000, intervalMs: 200, tool: netToolPath(c, 'lakewood') });
     ctx.log.warn('recovered: the service answers /health through the switch again');
     return { recovered: true, recovery: `The service was restored on ${source} from the same checkpoint and the switch points there again.` };
   } catch (err) {
