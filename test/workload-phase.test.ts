@@ -11,7 +11,8 @@ import { createCleanup, type Cleanup } from '../lib/run/cleanup.ts';
 import { openState } from '../lib/run/rundir.ts';
 import { createLocalHost } from '../lib/hosts/remote.ts';
 import { freePort, startTs, waitFor, workloadFile, type Proc } from '../experiments/workload/procs.ts';
-import { phase as workload, markMigration, stopWorkload, STATE_KEY, type WorkloadState } from '../experiments/phases/workload.ts';
+import { phase as workload, stopWorkload, STATE_KEY, type WorkloadState } from '../experiments/phases/workload.ts';
+import { markCollector } from '../lib/migration/podman.ts';
 import { phase as steady } from '../experiments/phases/steady.ts';
 import { isRunning } from './helpers/env.ts';
 
@@ -54,7 +55,7 @@ describe('workload phase → steady → stopWorkload', () => {
     expect(JSON.parse(readFileSync(join(runDir, 'state.json'), 'utf8'))[STATE_KEY].collectorPid).toBe(st.collectorPid);
 
     await steady.run(ctx);
-    markMigration(ctx);
+    await markCollector({ ctx }); // what every migration's post-switch step does
     await waitFor('mark consumed', () => !existsSync(st.markFile), 3000);
     const stopAt = Date.now();
     await stopWorkload(ctx);

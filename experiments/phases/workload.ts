@@ -2,7 +2,7 @@
 // lakewood (to H2_IP through the shim, never through SSH), SSH forwards for the two metrics
 // endpoints only, and the collector on this machine writing metrics.csv into the run folder.
 // stopWorkload() (called by the post phase) ends them in the order that keeps the last CSV row live.
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { bundleRemote } from '../../lib/hosts/bundle.ts';
 import { hostDir } from '../../lib/config/load.ts';
@@ -28,11 +28,6 @@ export const workloadFiles = (dir: string) => ({
   csv: join(dir, 'metrics.csv'), mark: join(dir, '.migration_mark'), log: join(dir, 'collector.log'),
   stdout: join(dir, 'collector.stdout.log'), loadgenLog: join(dir, 'loadgen.log'),
 });
-
-/** Marks a migration in metrics.csv: the collector sets migration_event=1 on its next tick. */
-export function markMigration(ctx: Pick<RunContext, 'dir' | 'dryRun'>): void {
-  if (!ctx.dryRun) writeFileSync(workloadFiles(ctx.dir).mark, `${Date.now()}\n`);
-}
 
 interface Live { collector?: BackgroundProc; loadgen?: BackgroundProc; forwards: Forward[] }
 // Handles of this process, by run folder; a resumed run only has the PIDs in state.json.
