@@ -121,8 +121,6 @@ export async function migrate(ctx: MigrationContext, opts: MigrateOptions): Prom
   } catch (e) {
     throw await failed(engine, r, e as Error);
   }
-  ctx.state.set('serverHost', target);
-  ctx.state.set('serverProc', { pid: r.v.pid, id: r.v.id });
   let result: MigrationTiming | undefined;
   if (!ctx.dryRun) { // a dry run measured nothing: no timing, no file
     result = timingOf(r, engine);

@@ -149,6 +149,9 @@ export async function runProcedure(e: Engine, r: MigrationRun): Promise<void> {
   r.m.restoreStart = nowNs();
   await restoreLeg(e, r, r.dst);
   r.m.restoreDone = nowNs();
+  // from here the server runs on the target, whatever happens next (a failure recovers from here)
+  r.ctx.state.set('serverHost', r.target);
+  r.ctx.state.set('serverProc', { pid: r.v.pid, id: r.v.id });
 
   await callStep(r, 'switchUpdate', e.switchUpdate);
   r.m.switchDone = nowNs();
