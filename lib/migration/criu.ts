@@ -27,8 +27,6 @@ const configLines = (): string[] => [
   ...Object.entries(CRIU_SETTINGS).map(([k, v]) => (v ? `${k} ${v}` : k)),
 ];
 
-export const criuConfigText = (): string => configLines().join('\n') + '\n';
-
 /** One line summarising what is applied, for the timing JSON and the log. */
 export const criuSettingsSummary = (): string =>
   Object.entries(CRIU_SETTINGS).map(([k, v]) => (v ? `${k}=${v}` : k)).join(' ');

@@ -18,7 +18,6 @@ import { runProcedure, type Engine, type MigrationRun } from './steps.ts';
 import { computeTiming, formatTimingTxt, type MigrationMarks, type MigrationTiming } from './timing.ts';
 import { calibrateTransfer, type TransferMethod } from './transfer.ts';
 
-export { CORRUPT_HOOK } from './podman.ts';
 export { MigrationError } from './errors.ts';
 
 export type Direction = 'lakewood_loveland' | 'loveland_lakewood';

@@ -23,14 +23,14 @@ import { pullCommand, serveCommand } from './transfer.ts';
 export const CORRUPT_HOOK = 'P4CF_TEST_CORRUPT_CHECKPOINT';
 
 /** Find the container's PID: the recorded one if that process is still in the container's cgroup, else podman inspect. */
-export function pidLookup(name: string, known?: { pid: number; id: string }): string {
+function pidLookup(name: string, known?: { pid: number; id: string }): string {
   const inspect = sh`pid=$(podman inspect --format '{{.State.Pid}}' ${name})`;
   if (!known) return inspect;
   return `pid=${known.pid}\nif ! grep -qs ${quote(known.id.slice(0, 32))} /proc/$pid/cgroup; then ${inspect}; fi`;
 }
 
 /** Target: pull the checkpoint and print its size. */
-export function pullScript(r: Pick<MigrationRun, 'method' | 'srcNode' | 'c' | 'dstTar' | 'dstDir' | 'target'>): string {
+function pullScript(r: Pick<MigrationRun, 'method' | 'srcNode' | 'c' | 'dstTar' | 'dstDir' | 'target'>): string {
   return [
     'set -e',
     sh`mkdir -p ${r.dstDir} && rm -f ${r.dstTar}`,

@@ -114,7 +114,7 @@ export async function hostLeg(r: MigrationRun, host: Host, startMark: string, st
 }
 
 /** Runs a call step, recording it as the current step and, when it returns, as done. */
-export async function callStep(r: MigrationRun, name: StepName, s: CallStep): Promise<void> {
+async function callStep(r: MigrationRun, name: StepName, s: CallStep): Promise<void> {
   r.step = name;
   await s.run(r);
   r.done.add(name);

@@ -35,7 +35,7 @@ export function pullCommand(method: TransferMethod, ip: string, port: number, fi
     : netTool(tool, 'pull', ip, port, file);
 }
 
-export async function fileSize(host: Host, path: string): Promise<number> {
+async function fileSize(host: Host, path: string): Promise<number> {
   const r = await host.exec(sh`stat -c %s ${path}`, { quiet: true });
   const n = Number(r.stdout.trim());
   if (!Number.isFinite(n)) throw new Error(`[${host.name}] cannot read the size of ${path}: got ${JSON.stringify(r.stdout)}`);
@@ -43,7 +43,7 @@ export async function fileSize(host: Host, path: string): Promise<number> {
 }
 
 /** Transfer one file; returns the wall time of the data movement in ms (orchestrator clock). */
-export async function transferFile(spec: TransferSpec, method: TransferMethod): Promise<{ ms: number; startedNs: bigint; endedNs: bigint }> {
+async function transferFile(spec: TransferSpec, method: TransferMethod): Promise<{ ms: number; startedNs: bigint; endedNs: bigint }> {
   const timeoutMs = spec.timeoutMs ?? 120_000;
   const startedNs = BigInt(Math.round((performance.timeOrigin + performance.now()) * 1e6));
   const t0 = performance.now();
@@ -63,7 +63,7 @@ export async function transferFile(spec: TransferSpec, method: TransferMethod): 
 }
 
 /** Compare the sizes on both ends; throws naming both sizes. */
-export async function verifyTransfer(spec: TransferSpec): Promise<number> {
+async function verifyTransfer(spec: TransferSpec): Promise<number> {
   const [a, b] = await Promise.all([fileSize(spec.source, spec.sourceFile), fileSize(spec.target, spec.targetFile)]);
   if (a !== b) {
     throw new Error(`checkpoint transfer incomplete: ${spec.source.name}:${spec.sourceFile} has ${a} bytes, `

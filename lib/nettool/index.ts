@@ -17,7 +17,7 @@ export function netToolPath(config: Pick<Config, 'REMOTE_PROJECT_DIR'>, host: st
   return host === 'local' ? localNetToolPath() : `${hostDir(config.REMOTE_PROJECT_DIR, host)}/${NETTOOL}`;
 }
 
-export const localNetToolPath = (): string => join(PROJECT_DIR, REMOTE_DIST, NETTOOL);
+const localNetToolPath = (): string => join(PROJECT_DIR, REMOTE_DIST, NETTOOL);
 
 /** Builds this checkout's bundle of the tool when it is missing (a gate on `local` before any sync). */
 export async function ensureLocalNetTool(): Promise<string> {

@@ -73,7 +73,7 @@ export const ARPING_MISSING = 'garp-skipped: arping is not installed on this hos
  * /sys still shows the root namespace's devices, so /sys/class/net/eth0 is the machine's own NIC.
  * Prints nothing when the netns has no eth0.
  */
-export const ETH0_MAC = "ip -o link show dev eth0 2>/dev/null | sed -n 's/.* link\\/ether \\([0-9a-f:]*\\) .*/\\1/p'";
+const ETH0_MAC = "ip -o link show dev eth0 2>/dev/null | sed -n 's/.* link\\/ether \\([0-9a-f:]*\\) .*/\\1/p'";
 
 /**
  * Network of the server container after `podman run` or a restore, inside its netns.
