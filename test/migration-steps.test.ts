@@ -9,6 +9,7 @@ import { KEYS, type Config } from '../lib/config/keys.ts';
 import { parseByType } from '../lib/config/load.ts';
 import type { ExecResult, Host } from '../lib/hosts/remote.ts';
 import { migrate, MigrationError, type MigrationContext } from '../lib/migration/migrate.ts';
+import { podmanEngine } from '../lib/migration/podman.ts';
 import { serverRunCmd } from '../lib/server/infra.ts';
 import { CRIU_CONFIG_PATH } from '../lib/migration/criu.ts';
 
@@ -87,6 +88,21 @@ describe('migration failures are typed and recovered from', () => {
     // the CRIU log was fetched once per failed restore (target, then the source's recovery attempt)
     expect(h.sent.filter((s) => s.cmd === 'cat /u/restore.log').map((s) => s.host)).toEqual(['loveland', 'lakewood']);
     expect(h.state.get('serverHost')).toBe('none');
+  });
+});
+
+describe('engines', () => {
+  it('an engine replaces one step and keeps the rest of the procedure', async () => {
+    const h = harness((cmd) => (cmd.includes('podman container checkpoint') ? { code: 1, stdout: marks('start', 'quiesced') } : undefined));
+    const engine = { ...podmanEngine, name: 'test', drain: { mark: 'drained', script: () => 'echo "drain custom"' } };
+    await migrate(h.ctx, { direction: 'lakewood_loveland', index: 1, engine }).catch(() => {});
+    const source = h.sent.find((x) => x.cmd.includes('podman container checkpoint'))!.cmd;
+    expect(source).toContain('echo "drain custom"');
+    expect(source).not.toMatch(/net\/tcp/);
+    // the order of the published procedure, each step ending with its mark
+    const order = ['mark start', 'kill -USR2', 'mark quiesced', 'drain custom', 'mark drained', 'podman container checkpoint', 'mark checkpointed', 'TCP-LISTEN', 'mark serving'];
+    const at = order.map((t) => source.indexOf(t));
+    expect(at.every((x, i) => x >= 0 && (i === 0 || x > at[i - 1])), `order in:\n${source}`).toBe(true);
   });
 });
 
