@@ -6,7 +6,8 @@ import type { StepName } from './steps.ts';
 
 /** A step of the procedure failed (before any recovery was tried). */
 export class StepFailure extends Error {
-  constructor(public step: StepName, message: string, public detail?: { host?: string; code?: number; stderr?: string }) {
+  constructor(public step: StepName, message: string,
+    public detail?: { host?: string; code?: number; stderr?: string; /** the command did not return (SSH lost, timeout): how far it got is unknown */ interrupted?: boolean }) {
     super(message);
     this.name = 'StepFailure';
   }

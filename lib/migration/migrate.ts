@@ -163,7 +163,7 @@ async function failed(engine: Engine, r: MigrationRun, e: Error): Promise<Migrat
     ctx.log.error(`${r.tag}: restore on ${r.target} failed — ${e.diagnosis.summary}`);
     for (const l of text.trim().split('\n')) ctx.log.error(`  ${l}`);
   }
-  const { recovered, recovery } = await recover(engine, r, e instanceof RestoreFailure ? 'restore failed' : e.message);
+  const { recovered, recovery } = await recover(engine, r, e, e instanceof RestoreFailure ? 'restore failed' : e.message);
   return new MigrationError({ index: i, source: r.source, target: r.target, step, recovered, recovery, diagnosisFile, cause: e });
 }
 

@@ -5,7 +5,7 @@ import { sh } from '../hosts/remote.ts';
 import { netToolPath } from '../nettool/index.ts';
 import { waitForHttp } from '../run/health.ts';
 import { controllerFor } from '../switch/controller-client.ts';
-import { RestoreFailure } from './errors.ts';
+import { RestoreFailure, StepFailure } from './errors.ts';
 import { restoreLeg, type Engine, type MigrationRun } from './steps.ts';
 
 export interface Recovery { recovered: boolean; recovery: string }
@@ -16,8 +16,12 @@ function onSource(r: MigrationRun): MigrationRun {
     v: { ...r.v, extra: {} }, done: new Set(), m: { ...r.m } };
 }
 
-export async function recover(e: Engine, r: MigrationRun, reason: string): Promise<Recovery> {
+export async function recover(e: Engine, r: MigrationRun, failure: Error, reason: string): Promise<Recovery> {
   if (r.ctx.dryRun) return { recovered: false, recovery: '' };
+  if (r.step === 'quiesce' && failure instanceof StepFailure && failure.detail?.interrupted) {
+    // the source script may or may not have paused the server: a SIGUSR2 now could pause it
+    return { recovered: false, recovery: `the source script on ${r.source} did not return; check whether the server there is paused (a second SIGUSR2 resumes it).` };
+  }
   try {
     if (r.done.has('checkpoint')) return await restoreOnSource(e, r, reason);
     if (r.done.has('quiesce')) {

@@ -93,7 +93,8 @@ export async function hostLeg(r: MigrationRun, host: Host, startMark: string, st
   opts: { timeoutMs: number; dryRunStdout?: string; errexit: boolean }): Promise<ScriptOutput> {
   const script = [...(opts.errexit ? ['set -e'] : []), mark(startMark), ...steps.map(([, s]) => `${s.script(r)}\n${mark(s.mark)}`)].join('\n');
   r.step = steps[0][0];
-  const res = await host.exec(script, { quiet: true, allowFail: true, timeoutMs: opts.timeoutMs, dryRunStdout: opts.dryRunStdout });
+  const res = await host.exec(script, { quiet: true, allowFail: true, timeoutMs: opts.timeoutMs, dryRunStdout: opts.dryRunStdout })
+    .catch((e: Error) => { throw new StepFailure(r.step, `[${host.name}] ${e.message}`, { host: host.name, interrupted: true }); });
   r.legEndNs = nowNs();
   const out = parseScriptOutput(res.stdout);
   const failedAt = r.ctx.dryRun ? undefined : steps.find(([, s]) => out.marks[s.mark] === undefined);
