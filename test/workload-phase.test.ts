@@ -13,6 +13,7 @@ import { createLocalHost } from '../lib/hosts/remote.ts';
 import { freePort, startTs, waitFor, workloadFile, type Proc } from '../experiments/workload/procs.ts';
 import { phase as workload, stopWorkload, STATE_KEY, type WorkloadState } from '../experiments/phases/workload.ts';
 import { markCollector } from '../lib/migration/podman.ts';
+import { ensureLocalNetTool, NETTOOL } from '../lib/nettool/index.ts';
 import { phase as steady } from '../experiments/phases/steady.ts';
 import { isRunning } from './helpers/env.ts';
 
@@ -34,8 +35,11 @@ beforeAll(async () => {
   } });
   const log = createLogger({ silent: true });
   cleanup = createCleanup({ log });
-  const { mkdirSync } = await import('node:fs');
+  const { copyFileSync, mkdirSync } = await import('node:fs');
   mkdirSync(runDir, { recursive: true });
+  // what the sync phase (not run here) ships to lakewood: p4cf-net, which the health gate runs
+  mkdirSync(join(tmp, 'lakewood'), { recursive: true });
+  copyFileSync(await ensureLocalNetTool(), join(tmp, 'lakewood', NETTOOL));
   ctx = createContext({ loaded, dir: runDir, log, cleanup, state: openState(join(runDir, 'state.json')),
     makeHost: (name) => createLocalHost({ log, cleanup }, name) });
 });
