@@ -116,7 +116,8 @@ export function containerNetScript(config: Config, node: ServerNode, pid: PidRef
     ].filter(Boolean).join('\n')),
     // arping is optional: the switch forwards ARP by target IP and both ends use static entries,
     // so a gratuitous ARP only refreshes third parties' caches. Its absence is reported, not hidden.
-    `if command -v arping >/dev/null 2>&1; then ${ns(sh`arping -U -c 1 -I eth0 ${config.H2_IP} >/dev/null 2>&1 || arping -A -c 1 -I eth0 ${config.H2_IP} >/dev/null 2>&1 || true`)}; else echo ${quote(ARPING_MISSING)}; fi`,
+    // Detached: arping waits its 1 s interval after the one packet, which must not hold the resume.
+    `if command -v arping >/dev/null 2>&1; then ${ns(sh`arping -U -c 1 -I eth0 ${config.H2_IP} || arping -A -c 1 -I eth0 ${config.H2_IP} || true`)} </dev/null >/dev/null 2>&1 & else echo ${quote(ARPING_MISSING)}; fi`,
   ];
   return lines.join('\n');
 }
