@@ -27,7 +27,7 @@ export { countdown } from '../lib/run/wait.ts';
 // the testbed's pieces a custom step usually needs
 export { SERVERS, serverNode } from '../lib/server/net.ts';
 export { directionFor, endpoints, migrate, serverLocation, type Direction } from '../lib/migration/migrate.ts';
-export { markMigration, workloadFiles } from './workload/lifecycle.ts';
+export { workloadFiles } from './workload/lifecycle.ts';
 
 /**
  * Run `list` exactly like `npx tsx experiments/run.ts` runs the standard phases: the same flags

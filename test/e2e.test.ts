@@ -5,7 +5,8 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { TIMING_KEYS, parseTimingTxt } from '../lib/migration/timing.ts';
+import { parseTimingText } from '../experiments/analysis/load.ts';
+import { TIMING_KEYS } from '../lib/migration/timing.ts';
 import { isRoot, warnIfNotRoot } from './helpers/env.ts';
 import { projectDir, runRunner, spawnRunner } from './helpers/runner.ts';
 
@@ -71,11 +72,13 @@ describe.skipIf(!isRoot)('end to end on the local testbed', () => {
     const num = (r: Record<string, string>, k: string) => (r[k] === '' || r[k] === undefined ? NaN : Number(r[k]));
     let freezeMs = 0;
     for (let i = 1; i <= 3; i++) {
-      const t = parseTimingTxt(readFileSync(join(dir, `migration_timing_${i}.txt`), 'utf8'));
+      const t = parseTimingText(readFileSync(join(dir, `migration_timing_${i}.txt`), 'utf8'));
       for (const k of TIMING_KEYS) expect(t[k], `migration ${i} lacks ${k}`).toBeDefined();
       expect(t.source_node).toBe(i % 2 ? 'lakewood' : 'loveland');
       expect(Number(t.time_to_ready_ms)).toBeLessThan(10_000);
-      expect(existsSync(join(dir, `migration_timing_${i}.json`))).toBe(true);
+      const json = JSON.parse(readFileSync(join(dir, `migration_timing_${i}.json`), 'utf8')) as Record<string, unknown>;
+      // CRIU read the migration's own settings on both ends (the container's org.criu.config annotation)
+      expect({ dump: json.criu_config_dump, restore: json.criu_config_restore }, `migration ${i}`).toEqual({ dump: 'parsed', restore: 'parsed' });
       freezeMs += Number(t.time_to_ready_ms);
       // within 5 s of the switch update: a row with every connection up and RTT below 50 ms
       const sw = Number(BigInt(t.switch_update_done_ns as string) / 1_000_000n);

@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { loadConfig } from '../lib/config/load.ts';
+import { ensureLocalNetTool, NETTOOL } from '../lib/nettool/index.ts';
 import { createCleanup } from '../lib/run/cleanup.ts';
 import { createContext, type RunContext } from '../lib/run/context.ts';
 import { createLogger } from '../lib/run/log.ts';
@@ -86,6 +87,8 @@ describe.skipIf(!root)('hardware switchd start (fake SDE, stand-in bf_switchd)',
     mode('serve');
     mkdirSync(join(project, 'tofino', 'conf'), { recursive: true });
     copyFileSync(join(repo, 'p4', 'conf', `${PROGRAM}.conf`), join(project, 'tofino', 'conf', `${PROGRAM}.conf`));
+    // what the sync phase ships to the switch: the readiness gate runs p4cf-net there
+    copyFileSync(await ensureLocalNetTool(), join(project, 'tofino', NETTOOL));
     writeFileSync(files.meminfo, 'MemTotal: 8000000 kB\nHugePages_Total:     128\nHugePages_Free:      128\n');
     writeFileSync(files.modules, 'bf_kdrv 49152 0 - Live 0x0000000000000000 (O)\nveth 40960 0 - Live 0x0\n');
     writeFileSync(device, '');

@@ -1,9 +1,12 @@
 import { describe, expect, it } from 'vitest';
 import { KEYS, type Config, type KeyName } from '../lib/config/keys.ts';
 import { parseByType } from '../lib/config/load.ts';
-import { directionFor, endpoints, parseDirection, restoreLogPath } from '../lib/migration/migrate.ts';
-import { containerNetScript, prefixLength, rtoRouteCmd, sendQueueTotal, serverNode } from '../lib/server/net.ts';
-import { checkpointScript, markMs, parseScriptOutput } from '../lib/migration/scripts.ts';
+import { directionFor, endpoints, parseDirection } from '../lib/migration/migrate.ts';
+import { parseRestoreFailure, restoreLogPath } from '../lib/migration/errors.ts';
+import { containerNetScript, prefixLength, rtoRouteCmd, serverNode } from '../lib/server/net.ts';
+import { markMs, parseScriptOutput } from '../lib/migration/scripts.ts';
+import { podmanEngine } from '../lib/migration/podman.ts';
+import type { MigrationRun } from '../lib/migration/steps.ts';
 import { rstRuleArgs } from '../lib/server/infra.ts';
 
 const config = Object.fromEntries(Object.entries(KEYS).map(([k, d]) => [k, parseByType(d.type, d.default)])) as unknown as Config;
@@ -36,12 +39,15 @@ describe('migration plan logic', () => {
   });
 
   it('checkpoints with the flags of the original and starts the listener on the direct link', () => {
-    const s = checkpointScript({ name: 'p4cf-server', dir: '/ck', tar: '/ck/checkpoint.tar', drainTimeoutMs: 2000,
-      serve: { method: 'socat', bindIp: '192.168.10.2', port: 19500, timeoutS: 60 } });
+    const r = { c: withKey('DRAIN_TIMEOUT', 2000), srcDir: '/ck', srcTar: '/ck/checkpoint.tar', method: 'socat',
+      srcNode: { ...serverNode(config, 'lakewood'), directIp: '192.168.10.2' } } as unknown as MigrationRun;
+    const e = podmanEngine;
+    const s = [e.quiesce, e.drain, e.checkpoint, e.transfer.offer].map((x) => x.script(r)).join('\n');
     expect(s).toMatch(/podman container checkpoint --export \/ck\/checkpoint.tar --compress none --keep --tcp-established p4cf-server/);
     expect(s).toMatch(/kill -USR2 "\$pid"/);
     expect(s).toMatch(/TCP-LISTEN:19500,bind=192.168.10.2/);
     expect(s).toMatch(/\$i -lt 20 \]/); // 2 s of 100 ms polls
+    expect(s).toMatch(/\/etc\/criu\/p4cf-migration.conf/); // the CRIU settings are written before the dump
   });
 
   it('parses host script marks and values', () => {
@@ -51,13 +57,16 @@ describe('migration plan logic', () => {
     expect('quiesced' in o.values).toBe(true);
     expect(markMs(o, 'start', 'checkpointed')).toBe(250);
     expect(() => markMs(o, 'start', 'restored')).toThrow(/lacks mark restored/);
-    expect(sendQueueTotal('ESTAB 0 120 a b\nESTAB 0 30 c d\n')).toBe(150);
   });
 
   it('finds the CRIU log path podman prints, and the exact RST rule spec', () => {
     expect(restoreLogPath('Error: criu failed\nlog file: /var/lib/containers/storage/overlay-containers/abc/userdata/restore.log\n'))
       .toBe('/var/lib/containers/storage/overlay-containers/abc/userdata/restore.log');
     expect(restoreLogPath('Error: something else')).toBeUndefined();
+    // read once: podman's output after the marker, and the log it names; nothing when podman succeeded
+    const f = parseRestoreFailure({ code: 3, stderr: '', stdout: 'mark restore_start 1\nRESTORE-FAILED\nError: x\nlog file: /u/restore.log\n' });
+    expect(f).toEqual({ podmanOutput: 'Error: x\nlog file: /u/restore.log', logPath: '/u/restore.log' });
+    expect(parseRestoreFailure({ code: 1, stderr: 'ip: no such device', stdout: 'id abc\n' })).toBeUndefined();
     expect(rstRuleArgs('eth9').join(' ')).toBe('OUTPUT -o eth9 -p tcp --tcp-flags RST RST -m comment --comment p4cf-rst-drop -j DROP');
   });
 });

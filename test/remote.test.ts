@@ -15,7 +15,8 @@ import { parseKnownHosts, entriesFor } from '../lib/hosts/known-hosts.ts';
 import { quote, raw, sh } from '../lib/hosts/quote.ts';
 import { RemoteError } from '../lib/hosts/errors.ts';
 import type { Host } from '../lib/hosts/types.ts';
-import { waitForHttp, waitForLogLine, waitForPort, HealthTimeoutError } from '../lib/run/health.ts';
+import { waitForHttp, waitForPort, waitUntil, HealthTimeoutError } from '../lib/run/health.ts';
+import { ensureLocalNetTool } from '../lib/nettool/index.ts';
 import { isRoot, warnIfNotRoot } from './helpers/env.ts';
 import { startSshd, type Sshd } from './helpers/sshd.ts';
 
@@ -176,9 +177,10 @@ describe.skipIf(!isRoot)('SSH host against a throwaway sshd', () => {
     expect(await res.text()).toBe('hello /ok');
     await f.close();
     await expect(fetch(`http://127.0.0.1:${f.localPort}/ok`)).rejects.toThrow();
-    await waitForPort(h, httpPort, { timeoutMs: 5000 });
-    await waitForHttp(h, `http://127.0.0.1:${httpPort}/ok`, { timeoutMs: 5000 });
-    const e = await waitForHttp(h, `http://127.0.0.1:${httpPort}/bad`, { timeoutMs: 1200, intervalMs: 300 }).catch((x) => x);
+    const tool = await ensureLocalNetTool(); // the SSH host is this machine
+    await waitForPort(h, httpPort, { timeoutMs: 5000, tool });
+    await waitForHttp(h, `http://127.0.0.1:${httpPort}/ok`, { timeoutMs: 5000, tool });
+    const e = await waitForHttp(h, `http://127.0.0.1:${httpPort}/bad`, { timeoutMs: 1200, intervalMs: 300, tool }).catch((x) => x);
     expect(e).toBeInstanceOf(HealthTimeoutError);
     expect(e.message).toMatch(/^\[p4ca-box\] timed out after 1200 ms waiting for HTTP 200 from .*\/bad; last state: HTTP 503/);
   });
@@ -187,7 +189,7 @@ describe.skipIf(!isRoot)('SSH host against a throwaway sshd', () => {
     const logFile = join(work, 'bg', 'sleeper.log');
     const bg = await h.background('echo started; sleep 300', { name: 'p4ca-sleeper', logFile });
     expect(cleanup.pending()).toContain(`stop p4ca-sleeper on p4ca-box (pid ${bg.pid})`);
-    await waitForLogLine(h, logFile, '^started$', { timeoutMs: 5000 });
+    await waitUntil(h, 'started in the log', async () => ({ ok: (await h.exec(sh`cat ${logFile}`, { quiet: true, allowFail: true })).stdout.includes('started'), state: '' }), { timeoutMs: 5000, intervalMs: 100 });
     const group = async () => (await h.exec(sh`ps -o pid=,stat= -g ${bg.pid} | awk '$2 !~ /^Z/ { print $1 }'`, { quiet: true })).stdout.trim();
     expect((await group()).split('\n').length).toBe(2); // sh and sleep
     await bg.stop();

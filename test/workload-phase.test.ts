@@ -13,7 +13,9 @@ import { createLocalHost } from '../lib/hosts/local.ts';
 import { freePort, startTs, workloadFile, type Proc } from '../experiments/workload/procs.ts';
 import { waitFor } from '../lib/run/poll.ts';
 import { phase as workload } from '../experiments/phases/workload.ts';
-import { markMigration, stopWorkload, STATE_KEY, type WorkloadState } from '../experiments/workload/lifecycle.ts';
+import { stopWorkload, STATE_KEY, type WorkloadState } from '../experiments/workload/lifecycle.ts';
+import { markCollector } from '../lib/migration/podman.ts';
+import { ensureLocalNetTool, NETTOOL } from '../lib/nettool/index.ts';
 import { phase as steady } from '../experiments/phases/steady.ts';
 import { isRunning } from './helpers/env.ts';
 
@@ -35,8 +37,11 @@ beforeAll(async () => {
   } });
   const log = createLogger({ silent: true });
   cleanup = createCleanup({ log });
-  const { mkdirSync } = await import('node:fs');
+  const { copyFileSync, mkdirSync } = await import('node:fs');
   mkdirSync(runDir, { recursive: true });
+  // what the sync phase (not run here) ships to lakewood: p4cf-net, which the health gate runs
+  mkdirSync(join(tmp, 'lakewood'), { recursive: true });
+  copyFileSync(await ensureLocalNetTool(), join(tmp, 'lakewood', NETTOOL));
   ctx = createContext({ loaded, dir: runDir, log, cleanup, state: openState(join(runDir, 'state.json')),
     makeHost: (name) => createLocalHost({ log, cleanup }, name) });
 });
@@ -56,7 +61,7 @@ describe('workload phase → steady → stopWorkload', () => {
     expect(JSON.parse(readFileSync(join(runDir, 'state.json'), 'utf8'))[STATE_KEY].collectorPid).toBe(st.collectorPid);
 
     await steady.run(ctx);
-    markMigration(ctx);
+    await markCollector({ ctx }); // what every migration's post-switch step does
     await waitFor('mark consumed', () => !existsSync(st.markFile), 3000);
     const stopAt = Date.now();
     await stopWorkload(ctx);

@@ -5,6 +5,7 @@
 // daemon is "fresh": the controller must then reconnect.
 import { programForArch } from '../../p4/assets.ts';
 import { probePort, waitForPort } from '../../lib/run/health.ts';
+import { netToolPath } from '../../lib/nettool/index.ts';
 import { recordedPid, startDaemon } from '../../lib/hosts/daemons.ts';
 import type { Phase, RunContext } from '../../lib/run/phases.ts';
 import { switchDaemon, type SwitchDaemon } from '../../lib/modes/switch-daemon.ts';
@@ -31,7 +32,8 @@ export async function ensureSwitchDaemon(ctx: RunContext, sd: SwitchDaemon): Pro
   const tofino = ctx.host('tofino');
   const dir = remoteDir(ctx, 'tofino');
   const { host: gHost, port: gPort } = splitHostPort(c.BFRT_GRPC_ADDR);
-  const grpc = (timeoutMs: number) => waitForPort(tofino, gPort, { address: gHost, timeoutMs, intervalMs: sd.readyIntervalMs, log: ctx.log, dryRun: ctx.dryRun });
+  const tool = netToolPath(ctx.config, 'tofino');
+  const grpc = (timeoutMs: number) => waitForPort(tofino, gPort, { address: gHost, timeoutMs, intervalMs: sd.readyIntervalMs, log: ctx.log, dryRun: ctx.dryRun, tool });
 
   const own = await recordedPid(tofino, dir, sd.name);
   if (own) {
@@ -59,7 +61,7 @@ export async function ensureSwitchDaemon(ctx: RunContext, sd: SwitchDaemon): Pro
     name: sd.name, dir, cwd: dir, command: sd.command, env: sd.env, outlivesRun: sd.outlivesRun,
     ready: {
       what: `TCP ${gHost}:${gPort} open`, timeoutMs: sd.readyTimeoutMs, intervalMs: sd.readyIntervalMs,
-      probe: () => probePort(tofino, gPort, gHost),
+      probe: () => probePort(tofino, gPort, gHost, { tool }),
     },
   }, ctx);
   ctx.log.step('switchd', `started ${sd.name} (pid ${pid})`);

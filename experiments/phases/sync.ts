@@ -7,6 +7,7 @@ import { remoteDir } from '../../lib/hosts/dirs.ts';
 import type { Phase } from '../../lib/run/phases.ts';
 import { sh } from '../../lib/hosts/quote.ts';
 import { switchDaemon } from '../../lib/modes/switch-daemon.ts';
+import { NETTOOL } from '../../lib/nettool/index.ts';
 
 type Target = 'tofino' | 'lakewood' | 'loveland';
 
@@ -14,12 +15,12 @@ type Target = 'tofino' | 'lakewood' | 'loveland';
  * Files each host needs from dist/remote: programs by role (the switch daemon's bundle, if it has
  * one), assets (proto, bf-rt.json, conf/) on the switch.
  */
-function filesFor(host: Target, switchBundle: string | undefined, available: string[]): string[] {
+export function filesFor(host: Target, switchBundle: string | undefined, available: string[]): string[] {
   const isAsset = (f: string) => f.endsWith('.proto') || f.endsWith('.bf-rt.json') || f === 'conf';
   if (host === 'tofino') {
-    return available.filter((f) => f === 'controller.mjs' || f === switchBundle || isAsset(f));
+    return available.filter((f) => f === 'controller.mjs' || f === switchBundle || isAsset(f) || f === NETTOOL);
   }
-  return available.filter((f) => f === 'stream-server.mjs' || f === 'loadgen.mjs');
+  return available.filter((f) => f === 'stream-server.mjs' || f === 'loadgen.mjs' || f === NETTOOL);
 }
 
 export const phase: Phase = {
@@ -30,7 +31,7 @@ export const phase: Phase = {
   writes: ['remoteDirs'],
   async run(ctx) {
     const switchBundle = switchDaemon({ config: ctx.config, dir: remoteDir(ctx, 'tofino'), projectDir: ctx.projectDir }).bundle;
-    const required = ['controller.mjs', 'stream-server.mjs', 'loadgen.mjs', ...(switchBundle ? [switchBundle] : [])];
+    const required = ['controller.mjs', 'stream-server.mjs', 'loadgen.mjs', NETTOOL, ...(switchBundle ? [switchBundle] : [])];
     const dist = ctx.dryRun ? join(ctx.projectDir, 'dist', 'remote')
       : await bundleRemote(ctx.projectDir, { require: required, log: (m) => ctx.log.step('sync', m) });
     // a dry run builds nothing: it plans with what a bundle run would put in dist/remote

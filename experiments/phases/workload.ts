@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { bundleRemote } from '../../lib/hosts/bundle.ts';
 import { sh } from '../../lib/hosts/quote.ts';
 import { waitForHttp, waitUntil } from '../../lib/run/health.ts';
+import { netToolPath } from '../../lib/nettool/index.ts';
 import type { Phase, RunContext } from '../../lib/run/phases.ts';
 import { remoteDir } from '../../lib/hosts/dirs.ts';
 import { collectorArgs, loadgenArgs } from '../workload/commands.ts';
@@ -44,7 +45,7 @@ export const phase: Phase = {
     ctx.cleanup.add('stop workload (collector, load generator, forwards)', () => stopWorkload(ctx), { timeoutMs: 40_000 });
 
     // Like the original: the server must answer /health through the data path (40 x 0.5 s).
-    await waitForHttp(lakewood, `http://${c.H2_IP}:${c.SIGNALING_PORT}/health`, { timeoutMs: 20_000, intervalMs: 500, log: ctx.log, dryRun: ctx.dryRun });
+    await waitForHttp(lakewood, `http://${c.H2_IP}:${c.SIGNALING_PORT}/health`, { timeoutMs: 20_000, intervalMs: 500, log: ctx.log, dryRun: ctx.dryRun, tool: netToolPath(c, 'lakewood') });
 
     const dir = ctx.state.get<Record<string, string>>('remoteDirs')?.lakewood ?? remoteDir(ctx, 'lakewood');
     const loadgenPath = await ensureLoadgen(ctx, dir);

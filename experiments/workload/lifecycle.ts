@@ -24,11 +24,6 @@ export const workloadFiles = (dir: string) => ({
   stdout: join(dir, 'collector.stdout.log'), loadgenLog: join(dir, 'loadgen.log'),
 });
 
-/** Marks a migration in metrics.csv: the collector sets migration_event=1 on its next tick. */
-export function markMigration(ctx: Pick<RunContext, 'dir' | 'dryRun'>): void {
-  if (!ctx.dryRun) writeFileSync(workloadFiles(ctx.dir).mark, `${Date.now()}\n`);
-}
-
 export interface LiveWorkload { collector?: BackgroundProc; loadgen?: BackgroundProc; forwards: Forward[] }
 // Handles of this process, by run folder; a resumed run only has the PIDs in state.json.
 const live = new Map<string, LiveWorkload>();

@@ -1,5 +1,5 @@
 // Bundles the programs that run on remote hosts (switch model, controller, stream server, load
-// generator) into dist/remote/*.mjs with esbuild, plus the data files they look up through
+// generator, the p4cf-net probes and checkpoint stream) into dist/remote/*.mjs with esbuild, plus the data files they look up through
 // p4/assets.ts, so a host needs nothing but `node`. Rebuilds only when an input changed.
 import { build } from 'esbuild';
 import { createHash } from 'node:crypto';
@@ -14,6 +14,7 @@ export const REMOTE_ENTRIES: readonly RemoteEntry[] = [
   { out: 'controller.mjs', src: 'controller/main.ts' },
   { out: 'stream-server.mjs', src: 'experiments/workload/server.ts' },
   { out: 'loadgen.mjs', src: 'experiments/workload/loadgen.ts' },
+  { out: 'p4cf-net.mjs', src: 'lib/nettool/cli.ts' },
 ];
 
 export const REMOTE_DIST = join('dist', 'remote');

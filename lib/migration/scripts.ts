@@ -1,94 +1,9 @@
-// The host-side scripts of one migration. Each SSH command costs a round trip (≈0.1 s here,
-// more on a busy machine) and each podman CLI call ≈0.3 s, so the downtime path is three
-// scripts: source (quiesce, drain, checkpoint, start the transfer listener), target (pull and
-// size), target (restore, network, resume). Each prints `mark NAME NS` lines from the host's
-// clock; durations between marks of one host are exact, whatever that clock's offset.
-import type { Config } from '../config/keys.ts';
-import { containerNetScript, drainScript, PID_VAR, type ServerNode } from '../server/net.ts';
-import { quote, sh } from '../hosts/quote.ts';
-import { pullCommand, serveCommand, type TransferMethod } from './transfer.ts';
+// The protocol of the migration's host scripts: each prints `mark NAME NS` lines from the host's
+// clock (durations between marks of one host are exact, whatever that clock's offset) and
+// `KEY VALUE` lines for what it found. Each SSH command costs a round trip (≈0.1 s here, more on
+// a busy machine), so steps that run on one host back to back share one script (steps.ts).
 
-const mark = (name: string) => `echo "mark ${name} $(date +%s%N)"`;
-
-/** Find the container's PID: the recorded one if that process is still in the container's cgroup, else podman inspect. */
-function pidLookup(name: string, known?: { pid: number; id: string }): string {
-  const inspect = sh`pid=$(podman inspect --format '{{.State.Pid}}' ${name})`;
-  if (!known) return inspect;
-  return `pid=${known.pid}\nif ! grep -qs ${quote(known.id.slice(0, 32))} /proc/$pid/cgroup; then ${inspect}; fi`;
-}
-
-export interface CheckpointScriptOpts {
-  name: string;
-  dir: string;
-  tar: string;
-  drainTimeoutMs: number;
-  known?: { pid: number; id: string };
-  serve: { method: TransferMethod; bindIp: string; port: number; timeoutS: number };
-}
-
-/**
- * Source: quiesce (SIGUSR2 to the server), drain, checkpoint, then start the transfer listener
- * detached (bounded by `timeout`), so the target can pull as soon as this returns.
- * Prints: mark start/quiesced/drained/checkpointed, `drain …`, `size N`, `pid N`.
- */
-export function checkpointScript(o: CheckpointScriptOpts): string {
-  return [
-    'set -e',
-    mark('start'),
-    sh`mkdir -p ${o.dir} && rm -f ${o.tar}`,
-    pidLookup(o.name, o.known),
-    'echo "pid $pid"',
-    'kill -USR2 "$pid"',
-    'echo quiesced',
-    mark('quiesced'),
-    `drain=$(${drainScript(PID_VAR, o.drainTimeoutMs)})`,
-    'echo "drain $drain"',
-    mark('drained'),
-    sh`podman container checkpoint --export ${o.tar} --compress none --keep --tcp-established ${o.name} >/dev/null`,
-    'echo checkpointed',
-    mark('checkpointed'),
-    sh`echo "size $(stat -c %s ${o.tar})"`,
-    // detached listener: output to /dev/null so this SSH command returns at once
-    `setsid timeout ${o.serve.timeoutS} ${serveCommand(o.serve.method, o.tar, o.serve.bindIp, o.serve.port)} >/dev/null 2>&1 </dev/null &`,
-    mark('serving'),
-  ].join('\n');
-}
-
-/** Target: pull the checkpoint and print its size. */
-export function pullScript(method: TransferMethod, ip: string, port: number, file: string, dir: string): string {
-  return [
-    'set -e',
-    sh`mkdir -p ${dir} && rm -f ${file}`,
-    mark('pull_start'),
-    pullCommand(method, ip, port, file),
-    mark('pulled'),
-    sh`echo "size $(stat -c %s ${file})"`,
-  ].join('\n');
-}
-
-/**
- * Target: restore, find the PID (runc's pidfile under the container's userdata, else inspect),
- * fix the network in the container, resume. Exit 3 with podman's output after "RESTORE-FAILED"
- * when the restore fails.
- */
-export function restoreScript(config: Config, node: ServerNode, tar: string): string {
-  const name = config.SERVER_CONTAINER;
-  return [
-    mark('restore_start'),
-    sh`if ! out=$(podman container restore --import ${tar} --keep --tcp-established --ignore-static-mac 2>&1); then echo RESTORE-FAILED; echo "$out"; exit 3; fi`,
-    'id=$(echo "$out" | tail -n 1)',
-    'echo "id $id"',
-    mark('restored'),
-    'set -e',
-    'pid=$(cat "/var/lib/containers/storage/overlay-containers/$id/userdata/pidfile" 2>/dev/null || true)',
-    sh`case "$pid" in ''|*[!0-9]*) pid=$(podman inspect --format '{{.State.Pid}}' ${name});; esac`,
-    'echo "pid $pid"',
-    containerNetScript(config, node, PID_VAR),
-    mark('network'),
-    'kill -USR2 "$pid"',
-    mark('resumed'),
-  ].join('\n');
-}
+export const mark = (name: string): string => `echo "mark ${name} $(date +%s%N)"`;
 
 export interface ScriptOutput { marks: Record<string, bigint>; values: Record<string, string>; lines: string[] }
 
@@ -100,7 +15,7 @@ export function parseScriptOutput(stdout: string): ScriptOutput {
   for (const l of lines) {
     const m = l.match(/^mark (\w+) (\d+)$/);
     if (m) { marks[m[1]] = BigInt(m[2]); continue; }
-    const kv = l.match(/^(\w+) (.*)$/);
+    const kv = l.match(/^([\w-]+) (.*)$/);
     if (kv) values[kv[1]] = kv[2];
     else values[l] = '';
   }
@@ -114,3 +29,10 @@ export function markMs(o: ScriptOutput, from: string, to: string): number {
   if (a === undefined || b === undefined) throw new Error(`script output lacks mark ${a === undefined ? from : to} (got: ${Object.keys(o.marks).join(', ') || 'none'})`);
   return Number(b - a) / 1e6;
 }
+
+/** markMs, or undefined when a mark is absent (a dry run prints none). */
+export function maybeMs(o: ScriptOutput, from: string, to: string): number | undefined {
+  return o.marks[from] !== undefined && o.marks[to] !== undefined ? markMs(o, from, to) : undefined;
+}
+
+export const nsOfMs = (ms: number): bigint => BigInt(Math.round(ms * 1e6));

@@ -109,18 +109,3 @@ export function formatTimingTxt(t: MigrationTiming): string {
     return `${k}=${t[k]}`;
   }).join('\n') + '\n';
 }
-
-/** Inverse of formatTimingTxt (numbers parsed unless they are ns instants or names). */
-export function parseTimingTxt(text: string): Record<string, string | number> {
-  const out: Record<string, string | number> = {};
-  for (const [n, raw] of text.split('\n').entries()) {
-    const line = raw.trim();
-    if (!line || line.startsWith('#')) continue;
-    const eq = line.indexOf('=');
-    if (eq <= 0) throw new Error(`timing line ${n + 1} is not key=value: ${JSON.stringify(line)}`);
-    const k = line.slice(0, eq);
-    const v = line.slice(eq + 1);
-    out[k] = !k.endsWith('_ns') && /^-?\d+(\.\d+)?$/.test(v) ? Number(v) : v;
-  }
-  return out;
-}

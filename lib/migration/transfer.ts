@@ -1,10 +1,11 @@
 // Checkpoint transfer over the direct server link. The source serves the file once on its
 // direct-link address; the target pulls it (it retries the connect, so no sleep is needed
 // between starting the listener and the pull). Two implementations: socat, and a Node stream
-// (node is on every host already). TRANSFER_METHOD=auto measures both once per run and keeps
+// (p4cf-net serve/pull, shipped to every host by the sync phase). TRANSFER_METHOD=auto measures both once per run and keeps
 // the faster.
-import type { Host } from '../hosts/types.ts';
-import { sh } from '../hosts/quote.ts';
+import type { Host } from '../hosts/remote.ts';
+import { sh } from '../hosts/remote.ts';
+import { netTool } from '../nettool/index.ts';
 
 export type TransferMethod = 'socat' | 'node';
 
@@ -15,32 +16,26 @@ export interface TransferSpec {
   targetFile: string;
   bindIp: string;       // source's direct-link address
   port: number;
+  /** p4cf-net's path on each end (the node method). */
+  tools: { source: string; target: string };
   timeoutMs?: number;
 }
 
-// Sends one file to the first connection, then exits.
-const NODE_SERVE = `const net=require('net'),fs=require('fs');const [f,ip,port]=process.argv.slice(1);`
-  + `const s=net.createServer(c=>{s.close();const r=fs.createReadStream(f);r.pipe(c);r.on('error',e=>{console.error(e.message);process.exit(1)});c.on('close',()=>process.exit(0));c.on('error',e=>{console.error(e.message);process.exit(1)})});`
-  + `s.on('error',e=>{console.error('listen '+ip+':'+port+': '+e.message);process.exit(1)});s.listen(Number(port),ip);`;
-
-// Connects (retrying for up to ~10 s while the server starts), writes the stream to the file.
-const NODE_PULL = `const net=require('net'),fs=require('fs');const [ip,port,f]=process.argv.slice(1);let n=0;`
-  + `const go=()=>{const c=net.connect(Number(port),ip);c.once('error',e=>{if(e.code==='ECONNREFUSED'&&n++<500){setTimeout(go,20)}else{console.error('connect '+ip+':'+port+': '+e.message);process.exit(1)}});`
-  + `c.once('connect',()=>{const w=fs.createWriteStream(f);c.pipe(w);w.on('finish',()=>process.exit(0));w.on('error',e=>{console.error(e.message);process.exit(1)})})};go();`;
-
-export function serveCommand(method: TransferMethod, file: string, ip: string, port: number): string {
+/** The source's listener: serves `file` once on ip:port. `tool` is p4cf-net's path on the source. */
+export function serveCommand(method: TransferMethod, file: string, ip: string, port: number, tool: string): string {
   return method === 'socat'
     ? sh`socat -u ${`OPEN:${file},rdonly`} ${`TCP-LISTEN:${port},bind=${ip},reuseaddr`}`
-    : sh`node -e ${NODE_SERVE} ${file} ${ip} ${port}`;
+    : netTool(tool, 'serve', file, ip, port);
 }
 
-export function pullCommand(method: TransferMethod, ip: string, port: number, file: string): string {
+/** The target's pull (retries the connect while the listener starts). `tool` is p4cf-net's path on the target. */
+export function pullCommand(method: TransferMethod, ip: string, port: number, file: string, tool: string): string {
   return method === 'socat'
     ? sh`socat -u ${`TCP:${ip}:${port},retry=500,interval=0.02`} ${`CREATE:${file}`}`
-    : sh`node -e ${NODE_PULL} ${ip} ${port} ${file}`;
+    : netTool(tool, 'pull', ip, port, file);
 }
 
-export async function fileSize(host: Host, path: string): Promise<number> {
+async function fileSize(host: Host, path: string): Promise<number> {
   const r = await host.exec(sh`stat -c %s ${path}`, { quiet: true });
   const n = Number(r.stdout.trim());
   if (!Number.isFinite(n)) throw new Error(`[${host.name}] cannot read the size of ${path}: got ${JSON.stringify(r.stdout)}`);
@@ -48,12 +43,12 @@ export async function fileSize(host: Host, path: string): Promise<number> {
 }
 
 /** Transfer one file; returns the wall time of the data movement in ms (orchestrator clock). */
-export async function transferFile(spec: TransferSpec, method: TransferMethod): Promise<{ ms: number; startedNs: bigint; endedNs: bigint }> {
+async function transferFile(spec: TransferSpec, method: TransferMethod): Promise<{ ms: number; startedNs: bigint; endedNs: bigint }> {
   const timeoutMs = spec.timeoutMs ?? 120_000;
   const startedNs = BigInt(Math.round((performance.timeOrigin + performance.now()) * 1e6));
   const t0 = performance.now();
-  const serve = spec.source.exec(serveCommand(method, spec.sourceFile, spec.bindIp, spec.port), { quiet: true, timeoutMs });
-  const pull = spec.target.exec(pullCommand(method, spec.bindIp, spec.port, spec.targetFile), { quiet: true, timeoutMs });
+  const serve = spec.source.exec(serveCommand(method, spec.sourceFile, spec.bindIp, spec.port, spec.tools.source), { quiet: true, timeoutMs });
+  const pull = spec.target.exec(pullCommand(method, spec.bindIp, spec.port, spec.targetFile, spec.tools.target), { quiet: true, timeoutMs });
   // If one side fails, the other would hang until its timeout: report the first failure.
   const results = await Promise.allSettled([serve, pull]);
   const failed = results.find((r) => r.status === 'rejected') as PromiseRejectedResult | undefined;
@@ -68,7 +63,7 @@ export async function transferFile(spec: TransferSpec, method: TransferMethod): 
 }
 
 /** Compare the sizes on both ends; throws naming both sizes. */
-export async function verifyTransfer(spec: TransferSpec): Promise<number> {
+async function verifyTransfer(spec: TransferSpec): Promise<number> {
   const [a, b] = await Promise.all([fileSize(spec.source, spec.sourceFile), fileSize(spec.target, spec.targetFile)]);
   if (a !== b) {
     throw new Error(`checkpoint transfer incomplete: ${spec.source.name}:${spec.sourceFile} has ${a} bytes, `

@@ -1,10 +1,10 @@
-// Health gates: wait (with p-retry and a countdown) until a process runs, a TCP port answers,
-// an HTTP URL returns 200 or a log line appears. A timeout says what was awaited, where, and the
-// last state seen, instead of a fixed sleep that silently hopes.
+// Health gates: wait (with p-retry and a countdown) until a TCP port answers or an HTTP URL
+// returns 200 (probed on the host by p4cf-net, lib/nettool), or any other probe passes. A timeout
+// says what was awaited, where, and the last state seen, instead of a fixed sleep that silently hopes.
 import pRetry from 'p-retry';
 import type { Logger } from './log.ts';
-import { sh } from '../hosts/quote.ts';
-import type { Host } from '../hosts/types.ts';
+import type { Host } from '../hosts/remote.ts';
+import { ensureLocalNetTool, NETTOOL, netTool } from '../nettool/index.ts';
 
 export interface GateOpts {
   timeoutMs?: number;
@@ -56,43 +56,35 @@ export async function waitUntil(
   o.log?.info(`[${host.name}] ${what}: ok after ${Date.now() - started} ms`);
 }
 
-/** A process with this PID runs on the host. */
-export function waitForProcess(host: Host, pid: number, o: GateOpts & { name?: string } = {}): Promise<void> {
-  return waitUntil(host, `process ${o.name ?? ''} pid ${pid} running`.replace('  ', ' '), async () => {
-    const r = await host.exec(sh`if [ -d /proc/${pid} ]; then echo running; cat /proc/${pid}/status | grep '^State'; else echo "no process ${pid}"; fi`, { quiet: true, allowFail: true });
-    const out = r.stdout.trim();
-    return { ok: out.startsWith('running') && !/State:\s+Z/.test(out), state: out.replace(/\n/g, ', ') || 'no answer' };
-  }, o);
+/** Where the gate finds p4cf-net (lib/nettool) on the host; optional on `local` (this checkout's bundle). */
+export interface ToolOpts { tool?: string }
+
+async function toolFor(host: Host, o: ToolOpts, what: string): Promise<string> {
+  if (o.tool) return o.tool;
+  if (host.name === 'local') return ensureLocalNetTool();
+  throw new Error(`[${host.name}] waiting for ${what}: no path to ${NETTOOL} on that host (pass tool: netToolPath(config, '${host.name}'))`);
 }
 
-const NODE_TCP = `const [h,p]=process.argv.slice(1);const s=require('net').connect(+p,h);s.setTimeout(2000);s.on('connect',()=>{console.log('open');process.exit(0)});s.on('timeout',()=>{console.log('connect timeout');process.exit(1)});s.on('error',e=>{console.log(e.code||e.message);process.exit(1)})`;
-
-/** One try: does a TCP connection to address:port succeed from the host? */
-export async function probePort(host: Host, port: number, address = '127.0.0.1'): Promise<{ ok: boolean; state: string }> {
-  const r = await host.exec(sh`node -e ${NODE_TCP} ${address} ${port}`, { quiet: true, allowFail: true, timeoutMs: 5000 });
+/** One TCP connect from the host (for readiness gates built elsewhere, e.g. a daemon's start). */
+export async function probePort(host: Host, port: number, address: string, o: ToolOpts = {}): Promise<{ ok: boolean; state: string }> {
+  const tool = await toolFor(host, o, `TCP ${address}:${port} open`);
+  const r = await host.exec(netTool(tool, 'tcp-probe', address, port), { quiet: true, allowFail: true, timeoutMs: 5000 });
   return { ok: r.code === 0, state: r.stdout.trim() || r.stderr.trim().split('\n').pop() || `exit ${r.code}` };
 }
 
 /** A TCP connection to address:port succeeds from the host. */
-export function waitForPort(host: Host, port: number, o: GateOpts & { address?: string } = {}): Promise<void> {
+export async function waitForPort(host: Host, port: number, o: GateOpts & ToolOpts & { address?: string } = {}): Promise<void> {
   const address = o.address ?? '127.0.0.1';
-  return waitUntil(host, `TCP ${address}:${port} open`, () => probePort(host, port, address), o);
+  const tool = await toolFor(host, o, `TCP ${address}:${port} open`);
+  return waitUntil(host, `TCP ${address}:${port} open`, () => probePort(host, port, address, { tool }), o);
 }
-
-const NODE_HTTP = `const u=process.argv[1];const c=new AbortController();setTimeout(()=>c.abort(),3000);fetch(u,{signal:c.signal}).then(r=>{console.log('HTTP '+r.status);process.exit(r.status===200?0:1)},e=>{console.log(String(e.cause?.code||e.message));process.exit(1)})`;
 
 /** GET url from the host returns 200. */
-export function waitForHttp(host: Host, url: string, o: GateOpts = {}): Promise<void> {
-  return waitUntil(host, `HTTP 200 from ${url}`, async () => {
-    const r = await host.exec(sh`node -e ${NODE_HTTP} ${url}`, { quiet: true, allowFail: true, timeoutMs: 6000 });
+export async function waitForHttp(host: Host, url: string, o: GateOpts & ToolOpts = {}): Promise<void> {
+  const what = `HTTP 200 from ${url}`;
+  const tool = await toolFor(host, o, what);
+  return waitUntil(host, what, async () => {
+    const r = await host.exec(netTool(tool, 'http-probe', url), { quiet: true, allowFail: true, timeoutMs: 6000 });
     return { ok: r.code === 0, state: r.stdout.trim() || r.stderr.trim().split('\n').pop() || `exit ${r.code}` };
-  }, o);
-}
-
-/** A line matching the extended regex `pattern` appears in `file` on the host. */
-export function waitForLogLine(host: Host, file: string, pattern: string, o: GateOpts = {}): Promise<void> {
-  return waitUntil(host, `/${pattern}/ in ${file}`, async () => {
-    const r = await host.exec(sh`if [ ! -e ${file} ]; then echo "no file ${file}"; exit 2; fi; grep -E -m1 -e ${pattern} ${file} && exit 0; echo "last line: $(tail -n 1 ${file})"; exit 1`, { quiet: true, allowFail: true });
-    return { ok: r.code === 0, state: r.stdout.trim().split('\n').pop() ?? '' };
   }, o);
 }

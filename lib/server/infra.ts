@@ -3,9 +3,9 @@
 // registers its undo, and clean (next run, or experiments/clean.ts) removes what a previous
 // run left — only things this project creates, identified by exact name, label or rule spec.
 import type { Config } from '../config/keys.ts';
-import type { Host } from '../hosts/types.ts';
-import { quote, sh } from '../hosts/quote.ts';
-import { serverArgs } from '../../experiments/workload/commands.ts';
+import type { Host } from '../hosts/remote.ts';
+import { quote, sh } from '../hosts/remote.ts';
+import { criuRunArgs } from '../migration/criu.ts';
 import { prefixLength, rtoRouteCmd, keepaliveCmd, type ServerNode } from './net.ts';
 
 /** Label on every container and network this project creates. */
@@ -62,10 +62,20 @@ export function rstRuleDelCmd(nic: string): string {
   return sh`i=0; while [ $i -lt 10 ] && iptables -C ${a} 2>/dev/null; do iptables -D ${a}; i=$((i+1)); done; echo removed=$i`;
 }
 
+/** Arguments after the image's entrypoint (`node /app/stream-server.mjs`). */
+export function serverArgs(c: Pick<Config, 'SIGNALING_PORT' | 'METRICS_PORT' | 'LOADGEN_FPS' | 'FRAME_PADDING' | 'STATE_MB'>): string[] {
+  return ['--port', String(c.SIGNALING_PORT), '--metrics-port', String(c.METRICS_PORT),
+    '--fps', String(c.LOADGEN_FPS), '--padding', String(c.FRAME_PADDING), ...(c.STATE_MB ? ['--state-mb', String(c.STATE_MB)] : [])];
+}
+
+/**
+ * The server container. UV_USE_IO_URING=0: libuv (Node >= 20.3) may use io_uring, whose rings
+ * CRIU cannot dump. The CRIU annotation points every checkpoint/restore at the migration's CRIU
+ * settings (lib/migration/criu.ts) instead of relying on the host's /etc/criu/default.conf.
+ */
 export function serverRunCmd(config: Config): string {
   return sh`podman run -d --name ${config.SERVER_CONTAINER} --network ${config.HW_NET} --ip ${config.H2_IP} --mac-address ${config.H2_MAC.toLowerCase()} `
-    + sh`--ulimit nofile=4096:4096 --ulimit nproc=4096:4096 --label ${P4CF_LABEL} ${config.SERVER_IMAGE} `
-    + sh`${serverArgs(config)}`;
+    + sh`--ulimit nofile=4096:4096 --ulimit nproc=4096:4096 --env UV_USE_IO_URING=0 ${criuRunArgs()} --label ${P4CF_LABEL} ${config.SERVER_IMAGE} ${serverArgs(config)}`;
 }
 
 /** The shim on lakewood: a macvlan (vepa) on the switch NIC, so load reaches the server through the switch. */

@@ -65,6 +65,16 @@ export const keepaliveCmd = (): string => `sysctl -q -w ${KEEPALIVE.join(' ')}`;
 /** Run a script inside the network namespace of PID (the host's mount namespace stays, so ip/sysctl work). */
 export const inNetns = (pid: PidRef, script: string): string => sh`nsenter -t ${pid} -n sh -ec ${script}`;
 
+/** Line the network script prints when it skipped the gratuitous ARP (the migration warns once). */
+export const ARPING_MISSING = 'garp-skipped: arping is not installed on this host (package iputils-arping)';
+
+/**
+ * eth0's MAC as the netns sees it. From netlink (`ip -o link`), never /sys: under `nsenter -n`
+ * /sys still shows the root namespace's devices, so /sys/class/net/eth0 is the machine's own NIC.
+ * Prints nothing when the netns has no eth0.
+ */
+const ETH0_MAC = "ip -o link show dev eth0 2>/dev/null | sed -n 's/.* link\\/ether \\([0-9a-f:]*\\) .*/\\1/p'";
+
 /**
  * Network of the server container after `podman run` or a restore, inside its netns.
  * When podman already gave eth0 the fixed MAC on the right parent (netavark re-creates the
@@ -92,7 +102,7 @@ export function containerNetScript(config: Config, node: ServerNode, pid: PidRef
       sh`ip route replace default via ${config.HW_GATEWAY} dev eth0`,
     ].join('\n')),
   ].join('\n');
-  const check = ns(`cat /sys/class/net/eth0/address 2>/dev/null || true`);
+  const check = ns(ETH0_MAC);
   const lines = [
     'set -e',
     opts.forceRecreate
@@ -105,28 +115,34 @@ export function containerNetScript(config: Config, node: ServerNode, pid: PidRef
       keepaliveCmd(),
     ].filter(Boolean).join('\n')),
     // arping is optional: the switch forwards ARP by target IP and both ends use static entries,
-    // so a gratuitous ARP only refreshes third parties' caches.
-    `if command -v arping >/dev/null 2>&1; then ${ns(sh`arping -U -c 1 -I eth0 ${config.H2_IP} >/dev/null 2>&1 || arping -A -c 1 -I eth0 ${config.H2_IP} >/dev/null 2>&1 || true`)}; fi`,
+    // so a gratuitous ARP only refreshes third parties' caches. Its absence is reported, not hidden.
+    // Detached: arping waits its 1 s interval after the one packet, which must not hold the resume.
+    `if command -v arping >/dev/null 2>&1; then ${ns(sh`arping -U -c 1 -I eth0 ${config.H2_IP} || arping -A -c 1 -I eth0 ${config.H2_IP} || true`)} </dev/null >/dev/null 2>&1 & else echo ${quote(ARPING_MISSING)}; fi`,
   ];
   return lines.join('\n');
 }
 
-/** Script (run on a server's host netns) printing the total Send-Q bytes of the container's TCP sockets until 0 or timeout. */
+/**
+ * Script (run on a server's host netns) that waits until the TCP send queues of PID's network
+ * namespace are empty; prints `drained polls=N`, `timeout sendq=BYTES` or `unreadable …`.
+ * It reads /proc/PID/net/tcp{,6} (tx_queue column) with one awk: no nsenter, no ss, and no loop or
+ * sleep when the first read is already empty (the common case). A namespace it cannot read is
+ * reported as unreadable, never as drained.
+ */
 export function drainScript(pid: PidRef, timeoutMs: number): string {
   const polls = Math.max(1, Math.ceil(timeoutMs / 100));
-  // One remote loop instead of one SSH round trip per 100 ms poll.
+  const dir = `/proc/${quote(pid)}/net`;
+  // st 0A = LISTEN (its tx_queue is the accept backlog, not data); field 5 is tx_queue:rx_queue in
+  // hex, summed by hand (mawk has no strtonum)
+  const awk = `FNR>1 && $4!="0A" { h=tolower(substr($5,1,index($5,":")-1)); v=0; `
+    + `for (k=1; k<=length(h); k++) v = v*16 + index("0123456789abcdef", substr(h,k,1)) - 1; s+=v } END { print s+0 }`;
+  const read = `q=$(awk ${quote(awk)} $f) || q=unreadable`;
   return [
-    `i=0; q=-1`,
-    `while [ $i -lt ${polls} ]; do`,
-    `  q=$(nsenter -t ${quote(pid)} -n ss -tnH | awk '{s+=$3} END {print s+0}')`,
-    `  if [ "$q" = 0 ]; then echo "drained polls=$i"; exit 0; fi`,
-    `  sleep 0.1; i=$((i+1))`,
-    `done`,
-    `echo "timeout sendq=$q"`,
+    `f=${dir}/tcp; [ -r ${dir}/tcp6 ] && f="$f ${dir}/tcp6"`,
+    `if [ ! -r ${dir}/tcp ]; then echo "unreadable ${dir}/tcp"; else`,
+    `i=0; ${read}`,
+    `while [ "$q" != 0 ] && [ $i -lt ${polls} ]; do sleep 0.1; i=$((i+1)); ${read}; done`,
+    `if [ "$q" = 0 ]; then echo "drained polls=$i"; else echo "timeout sendq=$q"; fi`,
+    'fi',
   ].join('\n');
-}
-
-/** Sum of the Send-Q column of `ss -tnH` output (for logging what was left). */
-export function sendQueueTotal(ssOutput: string): number {
-  return ssOutput.split('\n').filter((l) => l.trim()).reduce((s, l) => s + (Number(l.trim().split(/\s+/)[2]) || 0), 0);
 }

@@ -23,6 +23,7 @@ export const DEBIAN_PACKAGES: readonly PackageNeed[] = [
   { pkg: 'openssh-client', why: 'ssh-keygen and ssh for the testbed keys' },
   { pkg: 'iproute2', why: 'namespaces, veth links, routes' },
   { pkg: 'iputils-ping', why: 'reachability checks' },
+  { pkg: 'iputils-arping', why: 'gratuitous ARP after a restore (the migration warns when it is missing)' },
   { pkg: 'socat', why: 'checkpoint transfer' },
   { pkg: 'ethtool', why: 'NIC offload tuning' },
   { pkg: 'iptables', why: 'RST drop rule on the server NICs' },

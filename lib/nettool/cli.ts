@@ -1,0 +1,80 @@
+// p4cf-net: the small network programs the orchestrator runs on the hosts, bundled into
+// dist/remote/p4cf-net.mjs and shipped by the sync phase (hosts need nothing but node):
+//   tcp-probe HOST PORT      print `open` and exit 0 when a TCP connection succeeds (2 s timeout)
+//   http-probe URL           print `HTTP <status>`; exit 0 on 200 (3 s timeout)
+//   serve FILE IP PORT       send FILE to the first connection on IP:PORT, then exit
+//   pull IP PORT FILE        connect (retrying while the server starts, ~10 s) and write the stream to FILE
+// Probes print their state on stdout (the health gates show it); failures exit 1, bad usage 2.
+import { createReadStream, createWriteStream } from 'node:fs';
+import { connect, createServer } from 'node:net';
+
+const USAGE = 'usage: p4cf-net tcp-probe HOST PORT | http-probe URL | serve FILE IP PORT | pull IP PORT FILE';
+
+function fail(msg: string, code = 1): never {
+  console.error(msg);
+  process.exit(code);
+}
+
+function port(s: string | undefined): number {
+  const n = Number(s);
+  if (!Number.isInteger(n) || n < 1 || n > 65535) fail(`port ${JSON.stringify(s)} is not a TCP port (1-65535)\n${USAGE}`, 2);
+  return n;
+}
+
+function tcpProbe(host: string, p: number): void {
+  const s = connect(p, host);
+  s.setTimeout(2000);
+  s.on('connect', () => { console.log('open'); process.exit(0); });
+  s.on('timeout', () => { console.log('connect timeout'); process.exit(1); });
+  s.on('error', (e: NodeJS.ErrnoException) => { console.log(e.code ?? e.message); process.exit(1); });
+}
+
+function httpProbe(url: string): void {
+  const c = new AbortController();
+  setTimeout(() => c.abort(), 3000).unref();
+  fetch(url, { signal: c.signal }).then(
+    (r) => { console.log(`HTTP ${r.status}`); process.exit(r.status === 200 ? 0 : 1); },
+    (e: Error & { cause?: { code?: string } }) => { console.log(String(e.cause?.code ?? e.message)); process.exit(1); },
+  );
+}
+
+function serve(file: string, ip: string, p: number): void {
+  const srv = createServer((c) => {
+    srv.close();
+    const r = createReadStream(file);
+    r.on('error', (e) => fail(`read ${file}: ${e.message}`));
+    c.on('error', (e) => fail(`send to ${c.remoteAddress}: ${e.message}`));
+    c.on('close', () => process.exit(0));
+    r.pipe(c);
+  });
+  srv.on('error', (e) => fail(`listen ${ip}:${p}: ${e.message}`));
+  srv.listen(p, ip);
+}
+
+function pull(ip: string, p: number, file: string): void {
+  let tries = 0;
+  const attempt = () => {
+    const c = connect(p, ip);
+    c.once('error', (e: NodeJS.ErrnoException) => {
+      if (e.code === 'ECONNREFUSED' && tries++ < 500) setTimeout(attempt, 20);
+      else fail(`connect ${ip}:${p}: ${e.message}`);
+    });
+    c.once('connect', () => {
+      const w = createWriteStream(file);
+      w.on('error', (e) => fail(`write ${file}: ${e.message}`));
+      w.on('finish', () => process.exit(0));
+      c.pipe(w);
+    });
+  };
+  attempt();
+}
+
+const [sub, ...a] = process.argv.slice(2);
+const need = (n: number) => { if (a.length !== n || a.some((x) => !x)) fail(`${sub} needs ${n} argument(s)\n${USAGE}`, 2); };
+switch (sub) {
+  case 'tcp-probe': need(2); tcpProbe(a[0], port(a[1])); break;
+  case 'http-probe': need(1); httpProbe(a[0]); break;
+  case 'serve': need(3); serve(a[0], a[1], port(a[2])); break;
+  case 'pull': need(3); pull(a[0], port(a[1]), a[2]); break;
+  default: fail(`unknown command ${JSON.stringify(sub ?? '')}\n${USAGE}`, 2);
+}
