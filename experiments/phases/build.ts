@@ -2,7 +2,7 @@
 // RST drop rule; on lakewood the server container (fixed IP/MAC) with rto_min, static ARP and
 // keepalives in its netns, and the load generator's macvlan shim. Every piece registers its undo,
 // so the run's end (or a failure) removes it after collect has fetched the logs.
-import { checkSharedNetwork, networkCreateCmd, nicTuneScript, rstRuleAddCmd, rstRuleDelCmd, runScript, serverRunCmd, shimScript } from '../../lib/server/infra.ts';
+import { checkSharedNetwork, directLinkAddrDelCmd, directLinkSetup, directLinkUpScript, networkCreateCmd, nicOffloadMode, nicTuneScript, rstRuleAddCmd, rstRuleDelCmd, runScript, serverRunCmd, shimScript } from '../../lib/server/infra.ts';
 import { containerNetScript, containerPidCmd, parsePid, serverNode, SERVERS } from '../../lib/server/net.ts';
 import type { Phase } from '../../lib/run/phases.ts';
 import { tail } from '../../lib/hosts/errors.ts';
@@ -14,6 +14,7 @@ export const phase: Phase = {
   reads: [],
   writes: ['serverHost', 'serverProc'],
   async run(ctx) {
+    ctx.manifest?.setTestbed('comparability', { nic_offloads: nicOffloadMode(ctx.config), direct_link_setup: directLinkSetup(ctx.config) });
     const { config: c, onServer, cleanup } = ctx;
     checkSharedNetwork(c);
     const say = (m: string) => ctx.log.step('build', m);
@@ -27,7 +28,12 @@ export const phase: Phase = {
       cleanup.add(`remove podman network ${c.HW_NET} on ${name}`, async () => {
         await on`if podman network exists ${c.HW_NET}; then podman network rm -f ${c.HW_NET} >/dev/null; fi`;
       });
-      await runScript(ctx.host(name), nicTuneScript(c, node), `NIC ${node.nic}`, say);
+      await runScript(ctx.host(name), nicTuneScript(c, node), `NIC ${node.nic} (offloads: ${nicOffloadMode(c)})`, say);
+      if (directLinkSetup(c) === 'up') {
+        const r = await on.script(directLinkUpScript(node)).dryRun('');
+        if (r.stdout.includes('added')) cleanup.add(`remove ${node.directIp} from ${node.directIf} on ${name}`, async () => { await on.script(directLinkAddrDelCmd(node)); });
+        say(`direct link ${node.directIf} up with ${node.directIp}/24${r.stdout.includes('added') ? ' (address added for this run)' : ''}`);
+      }
       await on.script(rstRuleAddCmd(node.nic));
       cleanup.add(`remove RST drop rule on ${name} ${node.nic}`, async () => { await on.script(rstRuleDelCmd(node.nic)).nothrow(); });
     }

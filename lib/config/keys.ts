@@ -123,6 +123,10 @@ export const KEYS = {
   LAKEWOOD_DIRECT_IF: { group: 'network', type: t.string(IFNAME, IFHINT), default: 'p4cf-direct', description: 'lakewood interface of the direct link' },
   LOVELAND_DIRECT_IF: { group: 'network', type: t.string(IFNAME, IFHINT), default: 'p4cf-direct', description: 'loveland interface of the direct link' },
   NIC_MTU: { group: 'network', type: t.int(576, 9216), default: '9000', description: 'MTU set on the switch NICs during build' },
+  NIC_OFFLOADS: { group: 'network', type: t.enum(['auto', 'original', 'p4cf', 'keep'] as const), default: 'auto',
+    description: 'Offloads turned off on the switch NICs: original = tx, rx, sg (the published scripts), p4cf = gro, gso, tso, lro, keep = none; auto = original on hardware, p4cf on the local testbed' },
+  DIRECT_LINK_SETUP: { group: 'network', type: t.enum(['auto', 'up', 'none'] as const), default: 'auto',
+    description: 'up: build brings each *_DIRECT_IF up with its *_DIRECT_IP/24 if missing (as the published scripts did; an address it added goes again at the end); none: leave the direct link as it is; auto = up on hardware, none on the local testbed (the testbed made it)' },
 
   // --- switch ----------------------------------------------------------------------------
   BFRT_GRPC_ADDR: { group: 'switch', type: t.hostport, default: '127.0.0.1:50052', description: 'BF Runtime gRPC address of switchd, as seen on the switch' },

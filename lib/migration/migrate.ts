@@ -10,6 +10,7 @@ import { sh, type Host, type Plan } from '../hosts/remote.ts';
 import { netToolPath } from '../nettool/index.ts';
 import { serverNode, type ServerName } from '../server/net.ts';
 import { criuSettingsSummary, CRIU_CONFIG_PATH } from './criu.ts';
+import { directLinkSetup, nicOffloadMode } from '../server/infra.ts';
 import { formatDiagnosis } from './diagnosis.ts';
 import { MigrationError, RestoreFailure, StepFailure } from './errors.ts';
 import { podmanEngine } from './podman.ts';
@@ -144,6 +145,9 @@ function timingOf(r: MigrationRun, engine: Engine): MigrationTiming {
   t.engine = engine.name;
   t.switch_http_ms = Math.round(r.v.switchMs * 1000) / 1000;
   t.rto_min_ms = r.c.RTO_MIN_MS;
+  // how comparable with the published figures (issue 11 h): which of the original's settings applied
+  t.nic_offloads = nicOffloadMode(r.c);
+  t.direct_link_setup = directLinkSetup(r.c);
   t.criu_config = `${CRIU_CONFIG_PATH}: ${criuSettingsSummary()}`;
   Object.assign(t, r.v.extra);
   return t;

@@ -34,8 +34,23 @@ export function networkCreateCmd(config: Config, node: ServerNode): string {
   return sh`podman network exists ${config.HW_NET} || podman network create -d macvlan -o ${`parent=${node.nic}`} -o mode=vepa --subnet ${config.HW_SUBNET} --gateway ${config.HW_GATEWAY} --label ${P4CF_LABEL} ${config.HW_NET}`;
 }
 
-/** Offload features turned off on the NIC (checkpointed TCP state must match what is on the wire). */
-export const OFFLOADS = ['gro', 'gso', 'tso', 'lro'] as const;
+/**
+ * Offload features turned off on the NIC, per NIC_OFFLOADS. The published scripts turned off
+ * checksumming and scatter-gather (tx, rx, sg); p4cf's default turns off the segmentation and
+ * receive offloads instead (gro, gso, tso, lro), whose merged/split segments the checkpointed TCP
+ * state must not depend on. On hardware the original set is the default, so figures compare.
+ */
+export const OFFLOAD_SETS = { original: ['tx', 'rx', 'sg'], p4cf: ['gro', 'gso', 'tso', 'lro'], keep: [] } as const;
+
+export function nicOffloadMode(config: Pick<Config, 'NIC_OFFLOADS' | 'TESTBED'>): keyof typeof OFFLOAD_SETS {
+  if (config.NIC_OFFLOADS !== 'auto') return config.NIC_OFFLOADS;
+  return config.TESTBED === 'hw' ? 'original' : 'p4cf';
+}
+
+export function directLinkSetup(config: Pick<Config, 'DIRECT_LINK_SETUP' | 'TESTBED'>): 'up' | 'none' {
+  if (config.DIRECT_LINK_SETUP !== 'auto') return config.DIRECT_LINK_SETUP;
+  return config.TESTBED === 'hw' ? 'up' : 'none';
+}
 
 /**
  * NIC tuning; prints one line per feature ("ok" or "unsupported: …") so unsupported features
@@ -43,13 +58,24 @@ export const OFFLOADS = ['gro', 'gso', 'tso', 'lro'] as const;
  */
 export function nicTuneScript(config: Config, node: ServerNode): string {
   const lines = [
-    ...OFFLOADS.map((f) => sh`if out=$(ethtool -K ${node.nic} ${f} off 2>&1); then echo ${`${f} ok`}; else echo "${f} unsupported: $(echo "$out" | tr '\n' ' ')"; fi`),
+    ...OFFLOAD_SETS[nicOffloadMode(config)].map((f) => sh`if out=$(ethtool -K ${node.nic} ${f} off 2>&1); then echo ${`${f} ok`}; else echo "${f} unsupported: $(echo "$out" | tr '\n' ' ')"; fi`),
     sh`ip link set ${node.nic} mtu ${config.NIC_MTU}`,
     sh`ip link set ${node.nic} promisc on`,
     sh`ip link set ${node.nic} up`,
   ];
   return lines.join('\n');
 }
+
+/** The direct link up with its address (DIRECT_LINK_SETUP=up); prints `added` when the address was missing. */
+export function directLinkUpScript(node: ServerNode): string {
+  const addr = `${node.directIp}/24`;
+  return [
+    sh`ip link set ${node.directIf} up`,
+    sh`if ! ip -o -4 addr show dev ${node.directIf} | grep -qF ${` ${node.directIp}/`}; then ip addr add ${addr} dev ${node.directIf} && echo added; fi`,
+  ].join('\n');
+}
+
+export const directLinkAddrDelCmd = (node: ServerNode): string => sh`ip addr del ${`${node.directIp}/24`} dev ${node.directIf}`;
 
 export function rstRuleAddCmd(nic: string): string {
   const a = rstRuleArgs(nic);
