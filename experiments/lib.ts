@@ -26,7 +26,7 @@ export { countdown } from '../lib/run/wait.ts';
 
 // the testbed's pieces a custom step usually needs
 export { SERVERS, serverNode } from '../lib/server/net.ts';
-export { directionFor, endpoints, migrate, serverLocation, type Direction } from '../lib/migration/migrate.ts';
+export { directionFor, endpoints, migrate, MIGRATION_STATE, serverLocation, type Direction } from '../lib/migration/migrate.ts';
 export { workloadFiles } from './workload/lifecycle.ts';
 
 /**

@@ -5,14 +5,15 @@
 //   npx tsx experiments/examples/rss-loop.ts --migrations 4 --post-migration 5
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { countdown, directionFor, endpoints, migrate, onServer, phases, replacePhase, runPhases, type Phase } from '../lib.ts';
+import { countdown, directionFor, endpoints, migrate, MIGRATION_STATE, onServer, phases, replacePhase, runPhases, type Phase } from '../lib.ts';
 
 const rssLoop: Phase = {
   name: 'rss-loop',
   description: 'MIGRATIONS migrations; the restored server\'s VmRSS after each into rss.csv',
   hosts: () => ['lakewood', 'loveland', 'tofino'],
-  reads: ['serverHost', 'workload', 'transferMethod'],
-  writes: ['serverHost', 'transferMethod'],
+  // the state migrate() uses (phases see only the keys they declare)
+  reads: [...MIGRATION_STATE.reads],
+  writes: [...MIGRATION_STATE.writes],
   async run(ctx) {
     const c = ctx.config;
     const rows = ['migration,from,to,time_to_ready_ms,vmrss_kb'];

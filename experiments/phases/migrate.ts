@@ -1,6 +1,6 @@
 // Phase migrate: MIGRATIONS live migrations, alternating lakewood→loveland (odd) and back (even),
 // each followed by POST_MIGRATION of measurement (the last one's wait belongs to `post`).
-import { directionFor, migrate } from '../../lib/migration/migrate.ts';
+import { directionFor, migrate, MIGRATION_STATE } from '../../lib/migration/migrate.ts';
 import type { Phase } from '../../lib/run/phases.ts';
 import { countdown } from '../../lib/run/wait.ts';
 
@@ -8,8 +8,8 @@ export const phase: Phase = {
   name: 'migrate',
   description: 'MIGRATIONS live migrations of the server container, alternating between lakewood and loveland',
   hosts: () => ['lakewood', 'loveland', 'tofino'],
-  reads: ['serverHost', 'serverProc', 'workload', 'transferMethod', 'migrationsDone'],
-  writes: ['serverHost', 'serverProc', 'transferMethod', 'migrationsDone'],
+  reads: [...MIGRATION_STATE.reads, 'migrationsDone'],
+  writes: [...MIGRATION_STATE.writes, 'migrationsDone'],
   async run(ctx) {
     const n = ctx.config.MIGRATIONS;
     const done = Number(ctx.state.get('migrationsDone') ?? 0);

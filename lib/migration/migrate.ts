@@ -80,6 +80,15 @@ function knownServer(ctx: MigrationContext): { pid: number; id: string } | undef
   return v && Number.isInteger(v.pid) && v.pid! > 1 && typeof v.id === 'string' && v.id.length >= 12 ? { pid: v.pid!, id: v.id } : undefined;
 }
 
+/**
+ * The run-state keys migrate() reads and writes: a phase that calls it declares them (phase state
+ * is scoped to what a phase declares), e.g. `reads: [...MIGRATION_STATE.reads, 'migrationsDone']`.
+ */
+export const MIGRATION_STATE = {
+  reads: ['serverHost', 'serverProc', 'workload', 'transferMethod'],
+  writes: ['serverHost', 'serverProc', 'transferMethod'],
+} as const;
+
 export interface MigrateOptions { direction: Direction; index: number; engine?: Engine }
 
 /**
