@@ -35,11 +35,11 @@ describe('STATE_MB', () => {
     expect(at('256').slice(-2)).toEqual(['--state-mb', '256']);
   });
 
-  it('64 MB of state is resident: the RSS is at least 60 MB above a server without state', async () => {
+  it('64 MB of state is resident: the RSS is at least 48 MB above a server without state (untouched memory would add ~0; the rest is heap noise)', async () => {
     const none = await serverWithState(0);
     const some = await serverWithState(64);
     expect(none.stateBytes).toBe(0);
     expect(some.stateBytes).toBe(64 << 20);
-    expect(some.rss - none.rss).toBeGreaterThan(60 << 20);
+    expect(some.rss - none.rss).toBeGreaterThan(48 << 20);
   });
 });
