@@ -19,7 +19,7 @@ export function checkResultsDir(path: string, origin: string): void {
   const bad = (why: string) => new ConfigError(`RESULTS_DIR=${JSON.stringify(path)} (from ${origin}): ${why}`);
   let p = resolve(path);
   while (true) {
-    let st;
+    let st: ReturnType<typeof statSync>;
     try { st = statSync(p); } catch { const up = dirname(p); if (up === p) break; p = up; continue; }
     if (!st.isDirectory()) throw bad(`${p} is a file, not a folder; expected a folder for the run folders`);
     break;
