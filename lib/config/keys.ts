@@ -143,6 +143,8 @@ export const KEYS = {
   CONTROLLER_PORT: { group: 'controller', type: t.port, default: '5000', description: 'Controller HTTP port on the switch' },
   CONTROLLER_LISTEN: { group: 'controller', type: t.ipv4, default: '127.0.0.1', description: 'Address the controller listens on (reached through an SSH forward when 127.0.0.1)' },
   CONTROLLER_TOKEN: { group: 'controller', type: t.string(/^[\x21-\x7e]*$/, 'printable characters without spaces'), default: '', secret: true, description: 'Bearer token the controller requires; empty = none' },
+  SWITCH_UPDATE_FROM: { group: 'controller', type: t.enum(['auto', 'control', 'source'] as const), default: 'auto',
+    description: 'Who sends each migration\'s POST /updateForward: source = the source server, as the published scripts did (needs CONTROLLER_LISTEN reachable from the servers), control = this machine through its SSH forward; auto = source on hardware when CONTROLLER_LISTEN is not a loopback address, control otherwise' },
   CONTROLLER_URL: { group: 'controller', type: t.url, default: '', description: 'Controller URL reachable from this machine; empty = an SSH forward to the switch' },
   CONTROLLER_CONFIG: { group: 'controller', type: t.path, default: '', description: 'Controller JSON config; empty = generated from this config' },
 

@@ -374,6 +374,9 @@ function crossKeyProblems(c: Config, raw: Record<KeyName, string>, origins: Reco
     out.push(`${shaped.map((k) => `${k}=${c[k]} (from ${origins[k]})`).join(', ')}: link emulation shapes the local testbed's veths; a hardware testbed's links are real — unset ${shaped.length > 1 ? 'them' : 'it'} (or emulate with TESTBED=local)`);
   }
   if (c.LINK_JITTER && !c.LINK_DELAY) out.push(`LINK_JITTER=${c.LINK_JITTER} (from ${origins.LINK_JITTER}) needs LINK_DELAY: jitter varies a delay (e.g. LINK_DELAY=5ms LINK_JITTER=1ms)`);
+  if (c.SWITCH_UPDATE_FROM === 'source' && c.CONTROLLER_LISTEN.startsWith('127.')) {
+    out.push(`SWITCH_UPDATE_FROM=source (from ${origins.SWITCH_UPDATE_FROM}) needs the servers to reach the controller, but CONTROLLER_LISTEN=${c.CONTROLLER_LISTEN} (from ${origins.CONTROLLER_LISTEN}) is loopback: set CONTROLLER_LISTEN to the switch's management address (and CONTROLLER_TOKEN)`);
+  }
   if (testbed === 'hw') {
     // Falling back to the local testbed's management address would send the run to the wrong machine.
     for (const k of SSH_KEYS) {
@@ -388,6 +391,9 @@ function crossKeyProblems(c: Config, raw: Record<KeyName, string>, origins: Reco
 /** Legal but risky settings, printed at the start of a run. */
 function configWarnings(c: Config): string[] {
   const out: string[] = [];
+  if (c.TESTBED === 'hw' && c.SWITCH_UPDATE_FROM === 'auto' && c.CONTROLLER_LISTEN.startsWith('127.')) {
+    out.push('switch updates go from this machine through the SSH forward (the published scripts sent them from the source server, outside this machine\'s round trips): set CONTROLLER_LISTEN to the switch\'s management address to do the same, or SWITCH_UPDATE_FROM=control to keep this and silence the warning');
+  }
   if (!c.CONTROLLER_LISTEN.startsWith('127.') && !c.CONTROLLER_TOKEN) {
     out.push(`CONTROLLER_LISTEN=${c.CONTROLLER_LISTEN} with an empty CONTROLLER_TOKEN: anyone who reaches that address can re-program the switch; set CONTROLLER_TOKEN`);
   }

@@ -6,7 +6,7 @@ import { writeFileSync } from 'node:fs';
 import { quote, sh, tail, type Host } from '../hosts/remote.ts';
 import { ARPING_MISSING, containerNetScript, drainScript, inNetns, PID_VAR } from '../server/net.ts';
 import { netToolPath } from '../nettool/index.ts';
-import { controllerFor } from '../switch/controller-client.ts';
+import { controllerFor, postFromHost, switchUpdateFrom } from '../switch/controller-client.ts';
 import { criuEvidenceCmd, parseCriuEvidence, userdataDir, writeCriuConfigCmd } from './criu.ts';
 import { diagnoseRestore } from './diagnosis.ts';
 import { parseRestoreFailure, RESTORE_FAILED, RestoreFailure, StepFailure } from './errors.ts';
@@ -189,9 +189,14 @@ export const podmanEngine: Engine = {
 
   switchUpdate: {
     async run(r) {
-      const sw = await controllerFor(r.ctx).call('POST', '/updateForward', { ipv4: r.c.H2_IP, sw_port: r.dstNode.swPort, dst_mac: r.c.H2_MAC });
+      const body = { ipv4: r.c.H2_IP, sw_port: r.dstNode.swPort, dst_mac: r.c.H2_MAC };
+      const from = switchUpdateFrom(r.c);
+      const sw = from === 'source'
+        ? await postFromHost(r.src, netToolPath(r.c, r.source), r.c, '/updateForward', body)
+        : await controllerFor(r.ctx).call('POST', '/updateForward', body);
       r.v.switchMs = sw.ms;
-      r.say(`switch updated to port ${r.dstNode.swPort} (${sw.ms.toFixed(1)} ms); time to ready ${(Number(nowNs() - r.m.start!) / 1e6).toFixed(0)} ms`);
+      r.v.extra.switch_update_from = from === 'source' ? r.source : 'control';
+      r.say(`switch updated to port ${r.dstNode.swPort} from ${from === 'source' ? r.source : 'this machine'} (${sw.ms.toFixed(1)} ms); time to ready ${(Number(nowNs() - r.m.start!) / 1e6).toFixed(0)} ms`);
     },
   },
 

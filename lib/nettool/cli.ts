@@ -4,11 +4,14 @@
 //   http-probe URL           print `HTTP <status>`; exit 0 on 200 (3 s timeout)
 //   serve FILE IP PORT       send FILE to the first connection on IP:PORT, then exit
 //   pull IP PORT FILE        connect (retrying while the server starts, ~10 s) and write the stream to FILE
+//   http-post URL            POST stdin's JSON (after a first line holding the bearer token, empty for
+//                            none: a token never goes on a command line); prints `HTTP <status> <ms>`
+//                            and the answer; exit 0 on 2xx (5 s timeout)
 // Probes print their state on stdout (the health gates show it); failures exit 1, bad usage 2.
 import { createReadStream, createWriteStream } from 'node:fs';
 import { connect, createServer } from 'node:net';
 
-const USAGE = 'usage: p4cf-net tcp-probe HOST PORT | http-probe URL | serve FILE IP PORT | pull IP PORT FILE';
+const USAGE = 'usage: p4cf-net tcp-probe HOST PORT | http-probe URL | serve FILE IP PORT | pull IP PORT FILE | http-post URL (token line + JSON on stdin)';
 
 function fail(msg: string, code = 1): never {
   console.error(msg);
@@ -69,6 +72,26 @@ function pull(ip: string, p: number, file: string): void {
   attempt();
 }
 
+async function httpPost(url: string): Promise<void> {
+  const chunks: Buffer[] = [];
+  for await (const c of process.stdin) chunks.push(c as Buffer);
+  const text = Buffer.concat(chunks).toString();
+  const nl = text.indexOf('\n');
+  const token = nl < 0 ? '' : text.slice(0, nl).trim();
+  const body = nl < 0 ? text : text.slice(nl + 1);
+  const headers: Record<string, string> = { 'content-type': 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) };
+  const t0 = performance.now();
+  try {
+    const r = await fetch(url, { method: 'POST', headers, body, signal: AbortSignal.timeout(5000) });
+    const answer = await r.text();
+    console.log(`HTTP ${r.status} ${(performance.now() - t0).toFixed(3)}`);
+    console.log(answer);
+    process.exit(r.status >= 200 && r.status < 300 ? 0 : 1);
+  } catch (e) {
+    fail(`POST ${url}: ${String((e as { cause?: { code?: string } }).cause?.code ?? (e as Error).message)}`);
+  }
+}
+
 const [sub, ...a] = process.argv.slice(2);
 const need = (n: number) => { if (a.length !== n || a.some((x) => !x)) fail(`${sub} needs ${n} argument(s)\n${USAGE}`, 2); };
 switch (sub) {
@@ -76,5 +99,6 @@ switch (sub) {
   case 'http-probe': need(1); httpProbe(a[0]); break;
   case 'serve': need(3); serve(a[0], a[1], port(a[2])); break;
   case 'pull': need(3); pull(a[0], port(a[1]), a[2]); break;
+  case 'http-post': need(1); void httpPost(a[0]); break;
   default: fail(`unknown command ${JSON.stringify(sub ?? '')}\n${USAGE}`, 2);
 }

@@ -5,6 +5,8 @@
 import type { Config } from '../config/keys.ts';
 import type { Host } from '../hosts/types.ts';
 import type { Plan } from '../hosts/dryrun.ts';
+import { sh } from '../hosts/quote.ts';
+import { tail } from '../run/text.ts';
 
 export interface ControllerClient {
   /** Base URL in use, e.g. http://127.0.0.1:41234 (through the forward). */
@@ -116,4 +118,39 @@ export function controllerFor(ctx: { config: Config; host(name: 'tofino'): Host;
     ctx.cleanup.add('close the controller connection', async () => { perContext.delete(ctx); await created.close(); });
   }
   return c;
+}
+
+// ---- the switch update sent from the source server (SWITCH_UPDATE_FROM) ----------------------
+
+type SwitchUpdateConfig = Pick<Config, 'SWITCH_UPDATE_FROM' | 'TESTBED' | 'CONTROLLER_LISTEN' | 'CONTROLLER_PORT' | 'TOFINO_SSH'>;
+
+const loopback = (ip: string) => ip.startsWith('127.');
+
+/** Who sends POST /updateForward: the published scripts sent it from the source server. */
+export function switchUpdateFrom(c: SwitchUpdateConfig): 'control' | 'source' {
+  if (c.SWITCH_UPDATE_FROM !== 'auto') return c.SWITCH_UPDATE_FROM;
+  return c.TESTBED === 'hw' && !loopback(c.CONTROLLER_LISTEN) ? 'source' : 'control';
+}
+
+/** The controller as the servers reach it: its listen address, or the switch's SSH address when it listens on every address. */
+export const controllerUrlForServers = (c: SwitchUpdateConfig): string =>
+  `http://${c.CONTROLLER_LISTEN === '0.0.0.0' ? c.TOFINO_SSH.host : c.CONTROLLER_LISTEN}:${c.CONTROLLER_PORT}`;
+
+/**
+ * POST `path` from `host` with p4cf-net at `tool` (the token travels on stdin, never on a command
+ * line); the ms are measured on that host. Throws ControllerError like a call from this machine.
+ */
+export async function postFromHost(host: Host, tool: string, c: SwitchUpdateConfig & Pick<Config, 'CONTROLLER_TOKEN'>, path: string, body: unknown): Promise<{ status: number; ms: number }> {
+  const url = `${controllerUrlForServers(c)}${path}`;
+  const r = await host.exec(sh`node ${tool} http-post ${url}`, {
+    quiet: true, allowFail: true, timeoutMs: 15_000, stdin: `${c.CONTROLLER_TOKEN}\n${JSON.stringify(body)}`, dryRunStdout: 'HTTP 200 0',
+  });
+  const m = /^HTTP (\d{3}) ([\d.]+)/.exec(r.stdout);
+  if (r.code !== 0 || !m) {
+    const answer = r.stdout.split('\n').slice(1).join(' ').trim();
+    let detail = answer || tail(r.stderr || r.stdout, 3);
+    try { detail = String((JSON.parse(answer) as { error?: unknown }).error ?? detail); } catch { /* not JSON */ }
+    throw new ControllerError('POST', path, m ? Number(m[1]) : 0, `${detail} (sent from ${host.name})`, controllerUrlForServers(c));
+  }
+  return { status: Number(m[1]), ms: Number(m[2]) };
 }
