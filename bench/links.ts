@@ -1,9 +1,9 @@
-// Benchmark of link emulation (lib/modes/local/links.ts): does a LINK_RATE / DIRECT_LINK_RATE
+// Benchmark of link emulation (lib/modes/local/shaping.ts): does a LINK_RATE / DIRECT_LINK_RATE
 // setting give that rate? iperf3 over a veth between two namespaces, unshaped (the baseline) and
 // shaped at several rates with the same tbf commands the testbed phase uses, side by side:
 // measured Gbit/s and the ratio measured / setting (goal 0.9–1.05). Also a lossy link's loss.
 // Root only; namespaces p4lb-*, removed at the end.   npx tsx bench/links.ts [--seconds S]
-import { applyCmds, removeCmd, type ShapedEnd } from '../lib/modes/local/links.ts';
+import { applyCmds, removeCmd, type ShapedEnd } from '../lib/modes/local/shaping.ts';
 import { inNs, iperf, isRoot, netns, sh } from '../test/helpers/netns.ts';
 
 const i = process.argv.indexOf('--seconds');

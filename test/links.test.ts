@@ -4,7 +4,7 @@
 import { spawn } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ConfigError, loadConfig } from '../lib/config/load.ts';
-import { applyCmds, linkEnds, lossThreshold, NETEM_PROBE, netemArgs, removeCmd, shapedEnds, showCmd, tbfArgs } from '../lib/modes/local/links.ts';
+import { applyCmds, linkEnds, lossThreshold, NETEM_PROBE, netemArgs, removeCmd, shapedEnds, showCmd, tbfArgs } from '../lib/modes/local/shaping.ts';
 import { isRoot, warnIfNotRoot } from './helpers/env.ts';
 import { inNs, netns, sh, type Netns } from './helpers/netns.ts';
 import { projectDir } from './helpers/runner.ts';

@@ -1,7 +1,7 @@
 // Phase `testbed`: bring the local testbed up (or repair it) before anything talks to the hosts.
 import type { Phase } from '../../lib/run/phases.ts';
 import { TESTBED_HOSTS, testbedUp } from '../../lib/modes/local/testbed.ts';
-import { applyCmds, describeEnd, linkEnds, NETEM_PROBE, removeCmd, shapedEnds } from '../../lib/modes/local/links.ts';
+import { applyCmds, describeEnd, linkEnds, NETEM_PROBE, removeCmd, shapedEnds } from '../../lib/modes/local/shaping.ts';
 
 export const phase: Phase = {
   name: 'testbed',

@@ -351,7 +351,7 @@ export function loadConfig(opts: LoadOptions = {}): LoadedConfig {
   return { config: config as Config, origins, raw, mode: { testbed, why: modeWhy }, projectDir, warnings: configWarnings(config as Config) };
 }
 
-/** Keys that shape the local testbed's links (lib/modes/local/links.ts). */
+/** Keys that shape the local testbed's links (lib/modes/local/shaping.ts). */
 const LINK_KEYS = ['LINK_RATE', 'LINK_DELAY', 'LINK_JITTER', 'LINK_LOSS', 'DIRECT_LINK_RATE', 'DIRECT_LINK_DELAY'] as const satisfies readonly KeyName[];
 
 /** The addresses the controller programs as nodes or VIP: each must be distinct. */
