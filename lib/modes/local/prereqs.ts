@@ -81,6 +81,7 @@ export const DEBIAN_PACKAGES: readonly PackageNeed[] = [
   { pkg: 'ethtool', why: 'NIC offload tuning' },
   { pkg: 'iptables', why: 'RST drop rule on the server NICs' },
   { pkg: 'iperf3', why: 'link benchmarks' },
+  { pkg: 'sudo', why: 'the non-root lab user of `testbed.ts up --emulate-hw` (passwordless sudo)' },
   { pkg: 'util-linux', why: 'nsenter (sshd and podman in a namespace without remounting /sys)' },
   { pkg: 'procps', why: 'sysctl, pgrep' },
   { pkg: 'xz-utils', why: 'unpacks the CRIU source tarball' },
