@@ -6,6 +6,7 @@ import { links, ipn, netnsList } from './links.ts';
 import { run, showCommand } from './prereqs.ts';
 import { comm, stopPids } from './procs.ts';
 import { sshdProcess } from './sshd.ts';
+import { emulateHwDown } from './emulate-hw.ts';
 
 async function podmanNames(kind: 'container' | 'network', prefix: string, log: (m: string) => void): Promise<string[]> {
   const argv = kind === 'container' ? ['podman', 'ps', '-a', '--format', '{{.Names}}'] : ['podman', 'network', 'ls', '--format', '{{.Name}}'];
@@ -82,6 +83,7 @@ export async function testbedDown(config: TestbedConfig, opts: TestbedOptions = 
   for (const h of ours) { await run(['ip', 'netns', 'del', h.ns]); removed.push(`namespace ${h.ns}`); }
   const nft = await run(['nft', 'delete', 'table', 'inet', L.nftTable], { allowFail: true });
   if (nft.code === 0) removed.push(`nft table ${L.nftTable}`);
+  removed.push(...await emulateHwDown(L, log));
 
   const ms = Date.now() - t0;
   log(`testbed ${L.prefix}* down in ${(ms / 1000).toFixed(1)} s (${removed.length ? `removed ${removed.length}: ${removed.join(', ')}` : 'nothing was there'})`);

@@ -16,7 +16,7 @@ import { fileURLToPath } from 'node:url';
 import { IFNAME, type Config } from '../../config/keys.ts';
 
 export type TestbedConfig = Pick<Config,
-  | 'TESTBED_PREFIX' | 'MGMT_SUBNET' | 'TOFINO_SSH' | 'LAKEWOOD_SSH' | 'LOVELAND_SSH' | 'SSH_KEY' | 'SSH_KNOWN_HOSTS'
+  | 'TESTBED_PREFIX' | 'ARCH' | 'MGMT_SUBNET' | 'TOFINO_SSH' | 'LAKEWOOD_SSH' | 'LOVELAND_SSH' | 'SSH_KEY' | 'SSH_KNOWN_HOSTS'
   | 'LAKEWOOD_NIC' | 'LOVELAND_NIC' | 'LAKEWOOD_SW_PORT' | 'LOVELAND_SW_PORT'
   | 'LAKEWOOD_DIRECT_IF' | 'LOVELAND_DIRECT_IF' | 'LAKEWOOD_DIRECT_IP' | 'LOVELAND_DIRECT_IP'>;
 
@@ -31,6 +31,8 @@ export interface TestbedOptions {
   stateDir?: string;
   /** Run ensurePrerequisites first (default true). */
   prerequisites?: boolean;
+  /** Dress the testbed as the lab (emulate-hw.ts): non-root sudo user, no root login, emulated SDE, hardware overlay. */
+  emulateHw?: boolean;
 }
 
 const REPO_DIR = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
@@ -60,6 +62,7 @@ export interface TestbedLayout {
   direct: { lakewood: { ifname: string; ip: string }; loveland: { ifname: string; ip: string } };
   veths: VethSpec[];
   nftTable: string;
+  projectDir: string;
   stateDir: string;
   sshKey: string;
   knownHosts: string;
@@ -142,6 +145,7 @@ export function testbedLayout(config: TestbedConfig, opts: Pick<TestbedOptions, 
     direct: { lakewood: { ifname: config.LAKEWOOD_DIRECT_IF, ip: d1 }, loveland: { ifname: config.LOVELAND_DIRECT_IF, ip: d2 } },
     veths,
     nftTable: `${P.replace(/-$/, '')}_mgmt_guard`,
+    projectDir,
     stateDir,
     sshKey: resolve(projectDir, config.SSH_KEY),
     knownHosts: resolve(projectDir, config.SSH_KNOWN_HOSTS),

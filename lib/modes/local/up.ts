@@ -2,7 +2,8 @@
 // what is missing is made). The pieces and their names come from layout.ts.
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { ensureKeys, ensureSshd, rootAccountLocked } from './sshd.ts';
+import { emulateHwUp, hwEmulationPresent } from './emulate-hw.ts';
+import { ensureKeys, ensureSshd, rootAccountLocked, type SshdMode } from './sshd.ts';
 import { hostNamespace, NETNS_DIR, requireRoot, TestbedError, testbedLayout, type TestbedConfig, type TestbedHostName, type TestbedLayout, type TestbedOptions, type VethSpec } from './layout.ts';
 import { ipn, links, netnsList, type LinkInfo } from './links.ts';
 import { ensurePrerequisites, run } from './prereqs.ts';
@@ -66,7 +67,11 @@ async function waitLinksUp(L: TestbedLayout, log: (m: string) => void, timeoutMs
   log(`warning: links not operationally UP after ${timeoutMs} ms: ${down.join(', ')}`);
 }
 
-export interface UpResult { layout: TestbedLayout; created: string[]; sshdPids: Record<TestbedHostName, number>; ms: number }
+export interface UpResult {
+  layout: TestbedLayout; created: string[]; sshdPids: Record<TestbedHostName, number>; ms: number;
+  /** With emulateHw: the hardware overlay that points at the emulated lab. */
+  overlay?: string;
+}
 
 /**
  * Bring the local testbed up, or repair a half-built one: checks each piece and creates what is
@@ -77,6 +82,10 @@ export async function testbedUp(config: TestbedConfig, opts: TestbedOptions = {}
   const t0 = Date.now();
   const L = testbedLayout(config, opts);
   requireRoot('testbed up');
+  if (!opts.emulateHw && hwEmulationPresent(L)) {
+    throw new TestbedError(`testbed ${L.prefix}* is dressed as the lab (up --emulate-hw): its sshd refuses root logins. ` +
+      'Run with --config .testbed/config_hw.env, repair it with `npx tsx experiments/testbed.ts up --emulate-hw`, or take it down first');
+  }
   if (opts.prerequisites !== false) await ensurePrerequisites({ log: (m) => log(`prereqs: ${m}`) });
   const created: string[] = [];
   mkdirSync(L.stateDir, { recursive: true });
@@ -137,10 +146,15 @@ export async function testbedUp(config: TestbedConfig, opts: TestbedOptions = {}
   await waitLinksUp(L, log);
 
   const authorized = await ensureKeys(L, log);
+  // the lab user and its key must exist before sshd accepts it
+  const overlay = opts.emulateHw ? await emulateHwUp(config, L, L.projectDir, (m) => log(`emulate-hw: ${m}`)) : undefined;
+  const mode: SshdMode = opts.emulateHw
+    ? { authorizedKeys: '.ssh/authorized_keys', usePam: false, permitRootLogin: 'no' }
+    : { authorizedKeys: authorized, usePam: rootAccountLocked(), permitRootLogin: 'prohibit-password' };
   const sshdPids = {} as Record<TestbedHostName, number>;
-  for (const h of L.hosts) sshdPids[h.name] = await ensureSshd(h, { authorizedKeys: authorized, usePam: rootAccountLocked(), permitRootLogin: 'prohibit-password' }, log);
+  for (const h of L.hosts) sshdPids[h.name] = await ensureSshd(h, mode, log);
 
   const ms = Date.now() - t0;
   log(`testbed ${L.prefix}* up in ${(ms / 1000).toFixed(1)} s (${created.length ? `created: ${created.join(', ')}` : 'everything was already in place'})`);
-  return { layout: L, created, sshdPids, ms };
+  return { layout: L, created, sshdPids, ms, overlay };
 }
