@@ -14,7 +14,7 @@
 // `down` removes all of it. Nothing lands outside the names above.
 import { build } from 'esbuild';
 import { createHash } from 'node:crypto';
-import { chmodSync, copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parse as dotenvParse } from 'dotenv';
@@ -96,13 +96,18 @@ export function overlayText(exampleText: string, config: EmulationConfig, L: Pic
 
 const meminfoHugepages = (): number => Number(/^HugePages_Total:\s+(\d+)/m.exec(readFileSync('/proc/meminfo', 'utf8'))?.[1] ?? 0);
 
-async function userMarker(user: string): Promise<string | undefined> {
+async function userEntry(user: string): Promise<{ uid: number; gecos: string } | undefined> {
   const r = await run(['getent', 'passwd', user], { allowFail: true });
-  return r.code === 0 ? r.stdout.split(':')[4] ?? '' : undefined;
+  if (r.code !== 0) return undefined;
+  const f = r.stdout.trim().split(':');
+  return { uid: Number(f[2]), gecos: f[4] ?? '' };
 }
 
+/** Where rootless podman (run by the lab user before sudo is in place) keeps state outside the home. */
+export const rootlessPodmanDirs = (uid: number): string[] => [`/tmp/containers-user-${uid}`, `/tmp/podman-run-${uid}`, `/run/user/${uid}`];
+
 async function ensureUser(E: HwEmulation, pubKey: string, log: (m: string) => void): Promise<void> {
-  const gecos = await userMarker(E.user);
+  const gecos = (await userEntry(E.user))?.gecos;
   if (gecos === undefined) {
     await run(['useradd', '--create-home', '--home-dir', E.home, '--shell', '/bin/bash', '--user-group', '--comment', MARKER, E.user]);
     log(`created user ${E.user} (home ${E.home})`);
@@ -190,7 +195,9 @@ export async function emulateHwDown(L: Pick<TestbedLayout, 'prefix' | 'stateDir'
   const E = hwEmulationLayout(L);
   const removed: string[] = [];
   const rec = existsSync(E.record) ? (JSON.parse(readFileSync(E.record, 'utf8')) as { hugepagesBefore?: number }) : undefined;
-  if ((await userMarker(E.user)) === MARKER) {
+  const entry = await userEntry(E.user);
+  if (entry?.gecos === MARKER) {
+    // the user's own processes (e.g. rootless podman's catatonit): the user is ours, so are they
     const ps = await run(['ps', '-o', 'pid=', '-u', E.user], { allowFail: true });
     const pids = ps.stdout.split('\n').map((s) => Number(s.trim())).filter((n) => n > 1);
     if (pids.length) { log(`stopping ${pids.length} processes of ${E.user}`); await stopPids(pids, 3_000); }
@@ -198,6 +205,10 @@ export async function emulateHwDown(L: Pick<TestbedLayout, 'prefix' | 'stateDir'
       if (r.code !== 0 && r.code !== 12) throw new TestbedError(`userdel --remove ${E.user} exited with code ${r.code}: ${r.stderr.trim()}`);
     });
     rmSync(E.home, { recursive: true, force: true }); // userdel exit 12: the home was not fully removed
+    for (const d of rootlessPodmanDirs(entry.uid)) {
+      const st = statSync(d, { throwIfNoEntry: false });
+      if (st?.uid === entry.uid) { rmSync(d, { recursive: true, force: true }); removed.push(`dir ${d}`); }
+    }
     removed.push(`user ${E.user}`);
   }
   if (existsSync(E.sudoers) && readFileSync(E.sudoers, 'utf8').includes(MARKER)) { rmSync(E.sudoers); removed.push(`sudoers ${E.sudoers}`); }

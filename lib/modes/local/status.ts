@@ -3,6 +3,7 @@ import { testbedLayout, type TestbedConfig, type TestbedHostName, type TestbedOp
 import { links, netnsList, type LinkInfo } from './links.ts';
 import { tcpOpen } from './procs.ts';
 import { sshdProcess } from './sshd.ts';
+import { hwEmulationLayout, hwEmulationPresent } from './emulate-hw.ts';
 
 export interface TestbedStatus {
   prefix: string;
@@ -16,12 +17,14 @@ export interface TestbedStatus {
 export async function testbedStatus(config: TestbedConfig, opts: Pick<TestbedOptions, 'projectDir' | 'stateDir'> = {}): Promise<TestbedStatus> {
   const L = testbedLayout(config, opts);
   const nss = await netnsList();
+  // dressed as the lab, the hosts are logged into as the lab user
+  const user = hwEmulationPresent(L) ? hwEmulationLayout(L).user : undefined;
   const have = new Map<string | undefined, Map<string, LinkInfo>>([[undefined, await links()]]);
   for (const h of L.hosts) if (nss.has(h.ns)) have.set(h.ns, await links(h.ns));
   const hosts = await Promise.all(L.hosts.map(async (h) => {
     const p = sshdProcess(h);
     const listening = p.alive ? await tcpOpen(h.mgmtIp, h.ssh.port, 500) : false;
-    return { name: h.name, ns: h.ns, present: nss.has(h.ns), sshd: { ...p, listening }, ssh: `${h.ssh.user}@${h.mgmtIp}:${h.ssh.port}` };
+    return { name: h.name, ns: h.ns, present: nss.has(h.ns), sshd: { ...p, listening }, ssh: `${user ?? h.ssh.user}@${h.mgmtIp}:${h.ssh.port}` };
   }));
   const end = (e: { ns?: string; ifname: string }): TestbedStatus['links'][number]['ends'][number] => {
     const l = have.get(e.ns)?.get(e.ifname);
