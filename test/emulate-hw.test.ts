@@ -48,6 +48,7 @@ describe('the emulated lab overlay', () => {
       const host = /^\[(lakewood|loveland)\]/.exec(l)?.[1];
       let x = l.replace(/\/home\/p4cf-lab\/p4cf\/(\w+)\/checkpoints/g, '/var/tmp/p4cf/$1/checkpoints')
         .replaceAll('/home/p4cf-lab/p4cf/', '/opt/p4cf/').replaceAll('/opt/p4cf-lab/open-p4studio', '/opt/open-p4studio')
+        .replaceAll('/opt/p4cf-lab/dev/bf0', '/dev/bf0')
         .replaceAll('p4cf-nic', 'enp101s0np1');
       if (host) x = x.replaceAll('p4cf-direct', direct[host]);
       return x;

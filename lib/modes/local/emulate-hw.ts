@@ -21,7 +21,7 @@ import { parse as dotenvParse } from 'dotenv';
 import { programForArch } from '../../../p4/assets.ts';
 import { compileP4 } from '../../../hw/compile-p4.ts';
 import { bundleRemote } from '../../hosts/bundle.ts';
-import type { Config } from '../../config/keys.ts';
+import { KEYS, type Config } from '../../config/keys.ts';
 import { TestbedError, type TestbedLayout } from './layout.ts';
 import { run } from './prereqs.ts';
 import { stopPids } from './procs.ts';
@@ -80,13 +80,17 @@ export function overlayText(exampleText: string, config: EmulationConfig, L: Pic
     LAKEWOOD_SW_PORT: String(config.LAKEWOOD_SW_PORT), LOVELAND_SW_PORT: String(config.LOVELAND_SW_PORT),
     SDE: E.sde, SDE_INSTALL: E.sdeInstall,
   };
+  // keys the example leaves at their default, but whose lab default does not fit the emulated lab
+  const extra: Record<string, string> = { SWITCHD_DEVICE: E.device };
   const example = dotenvParse(exampleText);
+  const appended = Object.entries(extra).filter(([k]) => k in KEYS && !(k in example));
   const lines = [
     `# Hardware overlay for the emulated lab, written by \`npx tsx experiments/testbed.ts up --emulate-hw\``,
     `# and removed by \`down\`. Run with: npx tsx experiments/run.ts --config ${relative(process.cwd(), E.overlay) || E.overlay}`,
     '# Keys and order follow config_hw.env.example; values differ only where the emulated lab differs',
     `# (SSH as ${E.user}, the testbed's NICs, the emulated SDE under ${E.labRoot}, dirs in ${E.home}).`,
-    ...Object.entries(example).map(([k, v]) => `${k}=${ours[k] ?? v}`),
+    ...Object.entries(example).map(([k, v]) => `${k}=${ours[k] ?? extra[k] ?? v}`),
+    ...(appended.length ? ['# the emulated device node (the lab default is /dev/bf0)', ...appended.map(([k, v]) => `${k}=${v}`)] : []),
     '# the local testbed these hosts live on (for `testbed.ts status|down --config` with this file)',
     `TESTBED_PREFIX=${config.TESTBED_PREFIX}`,
     `MGMT_SUBNET=${config.MGMT_SUBNET}`,
