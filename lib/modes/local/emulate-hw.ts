@@ -12,14 +12,12 @@
 //   - the hardware overlay <stateDir>/config_hw.env: every key of config_hw.env.example, with this
 //     testbed's values where the lab's would not fit (SSH targets, NICs, SDE, dirs)
 // `down` removes all of it. Nothing lands outside the names above.
-import { build } from 'esbuild';
 import { createHash } from 'node:crypto';
 import { chmodSync, copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parse as dotenvParse } from 'dotenv';
 import { programForArch } from '../../../p4/assets.ts';
-import { compileP4 } from '../../../hw/compile-p4.ts';
 import { bundleRemote } from '../../hosts/bundle.ts';
 import { KEYS, type Config } from '../../config/keys.ts';
 import { TestbedError, type TestbedLayout } from './layout.ts';
@@ -134,6 +132,8 @@ async function ensureUser(E: HwEmulation, pubKey: string, log: (m: string) => vo
 }
 
 async function bundleTool(src: string, out: string): Promise<void> {
+  // loaded here, not at the top: status and down of a plain testbed need neither esbuild nor zx
+  const { build } = await import('esbuild');
   await build({ entryPoints: [join(HERE, 'emulated-sde', src)], outfile: out, bundle: true, platform: 'node', format: 'esm', target: 'node20', logLevel: 'silent' });
 }
 
@@ -163,11 +163,12 @@ async function ensureSde(E: HwEmulation, config: EmulationConfig, L: Pick<Testbe
   if (!existsSync(E.device)) await run(['mknod', '-m', '600', E.device, 'c', '1', '3']);
   // what a lab admin does once on the switch: compile with the SDE's compiler into the conf's paths
   const program = programForArch(config.ARCH);
+  const { compileP4 } = await import('../../../hw/compile-p4.ts');
   await compileP4({ arch: config.ARCH, sdeInstall: E.sdeInstall, conf: join(p4, 'conf', `${program}.conf`), log: (m) => log(`compile-p4: ${m}`) });
   log(`emulated SDE ${E.sde} (bf_switchd and bf-p4c stand-ins, ${program} compiled), device ${E.device}`);
 }
 
-async function ensureHugepages(E: HwEmulation, log: (m: string) => void): Promise<number | undefined> {
+async function ensureHugepages(log: (m: string) => void): Promise<number | undefined> {
   const before = Number(readFileSync('/proc/sys/vm/nr_hugepages', 'utf8').trim());
   if (meminfoHugepages() >= HUGEPAGES) return undefined;
   writeFileSync('/proc/sys/vm/nr_hugepages', String(HUGEPAGES));
@@ -186,7 +187,7 @@ export async function emulateHwUp(config: EmulationConfig, L: TestbedLayout, pro
   const prev = existsSync(E.record) ? (JSON.parse(readFileSync(E.record, 'utf8')) as { hugepagesBefore?: number }) : {};
   const pub = readFileSync(`${L.sshKey}.pub`, 'utf8');
   await ensureUser(E, pub, log);
-  const before = await ensureHugepages(E, log);
+  const before = await ensureHugepages(log);
   writeFileSync(E.record, `${JSON.stringify({ ...E, hugepagesBefore: prev.hugepagesBefore ?? before }, null, 2)}\n`);
   await ensureSde(E, config, L, projectDir, L.switchPorts, log);
   writeFileSync(E.overlay, overlayText(readFileSync(join(projectDir, 'config_hw.env.example'), 'utf8'), config, L));
