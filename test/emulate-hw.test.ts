@@ -158,7 +158,9 @@ describe.skipIf(!isRoot)('emulated lab (root)', () => {
         out = (await lab.exec(`cat ${log}`, { quiet: true })).stdout;
       }
       expect(out).toContain('BF_RT gRPC server ready port 50052 program tna_load_balancer');
-      expect((await lab.exec('pgrep -x bf_switchd', { quiet: true })).stdout.trim()).not.toBe('');
+      // found by name like the real one, its command line naming the conf (and so the program)
+      const found = (await lab.exec('for p in $(pgrep -x bf_switchd); do tr "\\0" " " < /proc/$p/cmdline; echo; done', { quiet: true })).stdout;
+      expect(found).toContain(`--conf-file ${conf('tna.conf')}`);
       const c = rawClient(`${tofinoIp}:50052`, 1);
       try {
         await c.subscribe();

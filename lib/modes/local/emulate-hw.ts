@@ -13,7 +13,7 @@
 //     testbed's values where the lab's would not fit (SSH targets, NICs, SDE, dirs)
 // `down` removes all of it. Nothing lands outside the names above.
 import { createHash } from 'node:crypto';
-import { chmodSync, copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parse as dotenvParse } from 'dotenv';
@@ -150,8 +150,14 @@ async function ensureSde(E: HwEmulation, config: EmulationConfig, L: Pick<Testbe
   const p4 = join(projectDir, 'p4');
   const sources = [join(p4, 'load_balancer.p4'), ...readdirSync(join(p4, 'common')).filter((n) => n.endsWith('.p4')).map((n) => join(p4, 'common', n))];
   writeFileSync(join(tools, 'accepted-sources.sha256'), sources.map((s) => `${createHash('sha256').update(readFileSync(s)).digest('hex')}  ${relative(projectDir, s)}`).join('\n') + '\n');
-  for (const [name, mjs] of [['bf_switchd', 'bf_switchd.mjs'], ['bf-p4c', 'bf-p4c.mjs']]) {
-    writeFileSync(join(bin, name), `#!/bin/sh\n# ${MARKER}: stand-in, see lib/modes/local/emulated-sde/\nexec ${process.execPath} ${join(tools, mjs)} "$@"\n`);
+  // bf_switchd runs node through a link named bf_switchd: the kernel takes the process name (comm)
+  // from the executed file's name, so `pgrep -x bf_switchd` finds it as it finds the real one,
+  // and its command line keeps the arguments (--conf-file naming the program)
+  const nodeAs = join(tools, 'bf_switchd');
+  rmSync(nodeAs, { force: true });
+  symlinkSync(process.execPath, nodeAs);
+  for (const [name, exe, mjs] of [['bf_switchd', nodeAs, 'bf_switchd.mjs'], ['bf-p4c', process.execPath, 'bf-p4c.mjs']]) {
+    writeFileSync(join(bin, name), `#!/bin/sh\n# ${MARKER}: stand-in, see lib/modes/local/emulated-sde/\nexec ${exe} ${join(tools, mjs)} "$@"\n`);
     chmodSync(join(bin, name), 0o755);
   }
   writeFileSync(join(E.sdeInstall, 'lib', 'libpltfm_mgr.so'), `${MARKER}: platform manager placeholder (named by the conf's agent0)\n`);

@@ -121,7 +121,6 @@ function lockDevice(device: string): Promise<void> {
 }
 
 async function main(): Promise<void> {
-  process.title = 'bf_switchd'; // pgrep -x bf_switchd finds it, as it finds the real one
   let values: Record<string, string | boolean | undefined>;
   try {
     ({ values } = parseArgs({ args: process.argv.slice(2), options: OPTIONS, allowPositionals: true, strict: true }));
