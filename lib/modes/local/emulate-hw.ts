@@ -22,7 +22,7 @@ import { bundleRemote } from '../../hosts/bundle.ts';
 import { KEYS, type Config } from '../../config/keys.ts';
 import { TestbedError, type TestbedLayout } from './layout.ts';
 import { run } from './prereqs.ts';
-import { stopPids } from './procs.ts';
+import { processesNaming, stopPids } from './procs.ts';
 
 /** run_switchd.sh reserves 128 2-MiB pages for switchd's DMA pools; the stand-in asks for as many. */
 export const HUGEPAGES = 128;
@@ -205,6 +205,13 @@ export async function emulateHwUp(config: EmulationConfig, L: TestbedLayout, pro
 export async function emulateHwDown(L: Pick<TestbedLayout, 'prefix' | 'stateDir'>, log: (m: string) => void): Promise<string[]> {
   const E = hwEmulationLayout(L);
   const removed: string[] = [];
+  // the stand-ins (bf_switchd outlives runs, as on the lab) wherever they run: found by our SDE path, not by name
+  const standIns = processesNaming(E.sdeInstall);
+  if (standIns.length) {
+    log(`stopping ${standIns.length} processes of the emulated SDE (PIDs ${standIns.join(', ')})`);
+    await stopPids(standIns, 3_000);
+    removed.push(...standIns.map((p) => `process ${p} of ${E.sdeInstall}`));
+  }
   const rec = existsSync(E.record) ? (JSON.parse(readFileSync(E.record, 'utf8')) as { hugepagesBefore?: number }) : undefined;
   const entry = await userEntry(E.user);
   if (entry?.gecos === MARKER) {

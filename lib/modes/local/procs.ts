@@ -1,7 +1,7 @@
 // Generic process and socket helpers of the local testbed: PID files, liveness from /proc,
 // bounded stop of recorded PIDs, a TCP probe and a file tail. Only for processes this testbed
 // recorded or found inside its own namespaces — never by name.
-import { closeSync, openSync, readFileSync, readSync, statSync } from 'node:fs';
+import { closeSync, openSync, readdirSync, readFileSync, readSync, statSync } from 'node:fs';
 import { connect } from 'node:net';
 
 export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
@@ -27,6 +27,16 @@ export function comm(pid: number): string {
 
 export function cmdline(pid: number): string | undefined {
   try { return readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').join(' ').trim(); } catch { return undefined; }
+}
+
+/** Live processes whose command line names `path` (e.g. a program of a tree this testbed made). */
+export function processesNaming(path: string): number[] {
+  const pids: number[] = [];
+  for (const e of readdirSync('/proc')) {
+    if (!/^\d+$/.test(e) || Number(e) === process.pid) continue;
+    if (cmdline(Number(e))?.includes(path) && pidAlive(Number(e))) pids.push(Number(e));
+  }
+  return pids;
 }
 
 /** SIGTERM, wait (bounded), then SIGKILL. Only PIDs we recorded or found in our own namespaces. */
