@@ -83,7 +83,9 @@ describe.skipIf(!isRoot)('emulated lab (root)', () => {
   const hugepagesBefore = hugepages();
   const hosts: Host[] = [];
   const login = (user: string): Host => {
-    const h = createSshHost({ name: 'tofino', target: { user, host: tofinoIp, port: 22 }, privateKeyPath: L.sshKey, knownHostsPath: L.knownHosts, connectTimeoutMs: 5000 });
+    // SUDO=never: these commands run as the login user; the ones that need root say `sudo -n` themselves
+    const o = { name: 'tofino', target: { user, host: tofinoIp, port: 22 }, privateKeyPath: L.sshKey, knownHostsPath: L.knownHosts, connectTimeoutMs: 5000, sudo: 'never' };
+    const h = createSshHost(o);
     hosts.push(h);
     return h;
   };
