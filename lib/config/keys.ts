@@ -46,7 +46,7 @@ const t = {
   url: { kind: 'url', optional: true } as const,
 };
 
-const IFNAME = /^[A-Za-z0-9_.-]{1,15}$/;
+export const IFNAME = /^[A-Za-z0-9_.-]{1,15}$/;
 const IFHINT = 'an interface name (1-15 characters: letters, digits, _ . -)';
 const NAME = /^[a-z0-9][a-z0-9_.-]*$/;
 const NAMEHINT = 'a lowercase name (letters, digits, _ . -)';
