@@ -45,7 +45,7 @@ describe('the emulated lab overlay', () => {
     // each value of the emulated lab mapped back to the example's
     const direct: Record<string, string> = { lakewood: 'enp179s0f0np0', loveland: 'enp179s0f0' };
     const back = (plan: string) => plan.split('\n').slice(1).map((l) => {
-      const host = /^\[(lakewood|loveland)\]/.exec(l)?.[1];
+      const host = /^\[(lakewood|loveland)\]/.exec(l)?.[1] ?? /^\[build\] direct link on (lakewood|loveland):/.exec(l)?.[1];
       let x = l.replace(/\/home\/p4cf-lab\/p4cf\/(\w+)\/checkpoints/g, '/var/tmp/p4cf/$1/checkpoints')
         .replaceAll('/home/p4cf-lab/p4cf/', '/opt/p4cf/').replaceAll('/opt/p4cf-lab/open-p4studio', '/opt/open-p4studio')
         .replaceAll('/opt/p4cf-lab/dev/bf0', '/dev/bf0')

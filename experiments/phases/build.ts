@@ -32,7 +32,7 @@ export const phase: Phase = {
       if (directLinkSetup(c) === 'up') {
         const r = await on.script(directLinkUpScript(node)).dryRun('');
         if (r.stdout.includes('added')) cleanup.add(`remove ${node.directIp} from ${node.directIf} on ${name}`, async () => { await on.script(directLinkAddrDelCmd(node)); });
-        say(`direct link ${node.directIf} up with ${node.directIp}/24${r.stdout.includes('added') ? ' (address added for this run)' : ''}`);
+        say(`direct link on ${name}: ${node.directIf} up with ${node.directIp}/24${r.stdout.includes('added') ? ' (address added for this run)' : ''}`);
       }
       await on.script(rstRuleAddCmd(node.nic));
       cleanup.add(`remove RST drop rule on ${name} ${node.nic}`, async () => { await on.script(rstRuleDelCmd(node.nic)).nothrow(); });
