@@ -4,7 +4,8 @@ import { join } from 'node:path';
 import { bundleRemote } from '../../lib/hosts/bundle.ts';
 import { hostDir } from '../../lib/config/load.ts';
 import type { Phase } from '../../lib/run/phases.ts';
-import { ensureImageOn, ensureServerImage } from '../workload/image.ts';
+import { ensureImageOn } from '../workload/image.ts';
+import { workloadFor } from '../workloads/index.ts';
 
 export const phase: Phase = {
   name: 'images',
@@ -14,14 +15,14 @@ export const phase: Phase = {
   writes: ['serverImage'],
   async run(ctx) {
     const log = (m: string) => ctx.log.step('images', m);
-    const image = ctx.config.SERVER_IMAGE;
+    const w = workloadFor(ctx.config);
+    const image = w.image(ctx.config);
     const dist = ctx.dryRun ? join(ctx.projectDir, 'dist', 'remote')
-      : await bundleRemote(ctx.projectDir, { require: ['stream-server.mjs'], log });
+      : await bundleRemote(ctx.projectDir, { require: [...w.bundles], log });
     const lakewood = ctx.host('lakewood');
     const loveland = ctx.host('loveland');
-    const info = await ensureServerImage(lakewood, {
-      image, bundleFile: join(dist, 'stream-server.mjs'),
-      workDir: `${hostDir(ctx.config.REMOTE_PROJECT_DIR, 'lakewood')}/image-build`, log, dryRun: ctx.dryRun,
+    const info = await w.ensureImage(lakewood, image, {
+      dist, workDir: `${hostDir(ctx.config.REMOTE_PROJECT_DIR, 'lakewood')}/image-build`, log, dryRun: ctx.dryRun,
     });
     const copy = await ensureImageOn(lakewood, loveland, image, {
       sourceTmp: hostDir(ctx.config.REMOTE_PROJECT_DIR, 'lakewood'),

@@ -6,10 +6,12 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { bundleRemote } from '../../lib/hosts/bundle.ts';
 import { hostDir } from '../../lib/config/load.ts';
-import { waitForHttp, waitUntil } from '../../lib/run/health.ts';
+import { waitUntil } from '../../lib/run/health.ts';
 import type { Phase, RunContext } from '../../lib/run/phases.ts';
 import { sh, stopGroupScript, type BackgroundProc, type Forward, type Host } from '../../lib/hosts/remote.ts';
-import { collectorArgs, loadgenArgs } from '../workload/commands.ts';
+import { collectorArgs } from '../workload/commands.ts';
+import { waitForHealth } from '../workloads/health.ts';
+import { workloadFor } from '../workloads/index.ts';
 import { sampleValue, scrapeMetrics } from '../workload/promtext.ts';
 
 export const STATE_KEY = 'workload';
@@ -38,13 +40,14 @@ interface Live { collector?: BackgroundProc; loadgen?: BackgroundProc; forwards:
 const live = new Map<string, Live>();
 
 async function ensureLoadgen(ctx: RunContext, lakewood: Host, dir: string): Promise<string> {
-  const path = `${dir}/loadgen.mjs`;
+  const bundle = workloadFor(ctx.config).client.bundle;
+  const path = `${dir}/${bundle}`;
   const r = await lakewood.exec(sh`test -f ${path}`, { allowFail: true, quiet: true });
   if (r.code !== 0 && !ctx.dryRun) {
-    const dist = await bundleRemote(ctx.projectDir, { require: ['loadgen.mjs'] });
-    ctx.log.step('workload', `loadgen.mjs missing on lakewood (sync skipped?); uploading it to ${path}`);
+    const dist = await bundleRemote(ctx.projectDir, { require: [bundle] });
+    ctx.log.step('workload', `${bundle} missing on lakewood (sync skipped?); uploading it to ${path}`);
     await lakewood.exec(sh`mkdir -p ${dir}`, { quiet: true });
-    await lakewood.upload(join(dist, 'loadgen.mjs'), path);
+    await lakewood.upload(join(dist, bundle), path);
   }
   return path;
 }
@@ -57,6 +60,7 @@ export const phase: Phase = {
   writes: [STATE_KEY],
   async run(ctx) {
     const c = ctx.config;
+    const w = workloadFor(c);
     const step = (m: string) => ctx.log.step('workload', m);
     const lakewood = ctx.host('lakewood');
     const local = ctx.host('local');
@@ -68,15 +72,15 @@ export const phase: Phase = {
     ctx.cleanup.add('stop workload (collector, load generator, forwards)', () => stopWorkload(ctx), { timeoutMs: 40_000 });
 
     // Like the original: the server must answer /health through the data path (40 x 0.5 s).
-    await waitForHttp(lakewood, `http://${c.H2_IP}:${c.SIGNALING_PORT}/health`, { timeoutMs: 20_000, intervalMs: 500, log: ctx.log, dryRun: ctx.dryRun });
+    await waitForHealth(lakewood, w.health(c), { timeoutMs: 20_000, intervalMs: 500, log: ctx.log, dryRun: ctx.dryRun });
 
     const dir = ctx.state.get<Record<string, string>>('remoteDirs')?.lakewood ?? hostDir(c.REMOTE_PROJECT_DIR, 'lakewood');
     const loadgenPath = await ensureLoadgen(ctx, lakewood, dir);
     const loadgenLog = `${dir}/logs/loadgen.log`;
     await lakewood.exec(sh`mkdir -p ${dir}/logs && rm -f ${loadgenLog}`, { quiet: true });
     // exec: the recorded PID is node itself, so a signal reaches it directly.
-    state.loadgen = await lakewood.background(`exec node ${sh`${loadgenPath} ${loadgenArgs(c)}`}`, { name: 'loadgen', logFile: loadgenLog });
-    step(`load generator pid ${state.loadgen.pid} on lakewood → ws://${c.H2_IP}:${c.SIGNALING_PORT}/ (${c.LOADGEN_CONNECTIONS} connections)`);
+    state.loadgen = await lakewood.background(`exec node ${sh`${loadgenPath} ${w.client.args(c)}`}`, { name: 'loadgen', logFile: loadgenLog });
+    step(`load generator pid ${state.loadgen.pid} on lakewood → ${w.client.describe(c)}`);
 
     state.forwards.push(await lakewood.forward(c.LOADGEN_METRICS_PORT, '127.0.0.1', c.SSH_TUNNEL_LOCAL_PORT));
     state.forwards.push(await lakewood.forward(c.METRICS_PORT, c.H2_IP, c.SSH_TUNNEL_METRICS_PORT));
@@ -85,14 +89,14 @@ export const phase: Phase = {
     if (!ctx.dryRun) {
       await waitUntil(lakewood, `load generator: ${c.LOADGEN_CONNECTIONS} connections open`, async () => {
         const s = await scrapeMetrics(`http://127.0.0.1:${c.SSH_TUNNEL_LOCAL_PORT}/metrics`, 3000);
-        const n = sampleValue(s, 'loadgen_connected_clients') ?? 0;
+        const n = sampleValue(s, w.client.connectedMetric) ?? 0;
         return { ok: n >= c.LOADGEN_CONNECTIONS, state: `${n}/${c.LOADGEN_CONNECTIONS} connected` };
       }, { timeoutMs: 30_000 + c.LOADGEN_CONNECTIONS * c.LOADGEN_RAMP, intervalMs: 500, log: ctx.log });
     }
 
     const collectorFile = join(ctx.projectDir, 'experiments/workload/collector.ts');
     state.collector = await local.background(
-      `exec ${sh`${process.execPath} --import tsx ${collectorFile} ${collectorArgs(c, files)}`}`,
+      `exec ${sh`${process.execPath} --import tsx ${collectorFile} ${[...collectorArgs(c, files), ...w.collectorArgs]}`}`,
       { name: 'collector', logFile: files.stdout, cwd: ctx.projectDir });
     step(`collector pid ${state.collector.pid} → ${files.csv} every ${c.METRICS_INTERVAL} ms`);
 
@@ -144,7 +148,7 @@ export async function stopWorkload(ctx: RunContext): Promise<void> {
   });
   await attempt('load generator', async () => {
     if (handles?.loadgen) await handles.loadgen.stop();
-    else if (st) await killByPid(lakewood, st.loadgenPid, 'loadgen', 'load generator', step);
+    else if (st) await killByPid(lakewood, st.loadgenPid, workloadFor(ctx.config).client.bundle, 'load generator', step);
     if (st?.loadgenLog) {
       await lakewood.download(st.loadgenLog, files.loadgenLog);
       const summary = ctx.dryRun ? undefined : /summary (\{.*\})/.exec(readFileSync(files.loadgenLog, 'utf8'))?.[1];

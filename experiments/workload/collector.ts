@@ -9,6 +9,7 @@ import { pathToFileURL } from 'node:url';
 import { csvHeader, formatRow, type Row } from './columns.ts';
 import { parseArgs, parseDurationMs } from './protocol.ts';
 import { sampleValue, scrapeMetrics, type Sample } from './promtext.ts';
+import { workloadFor } from '../workloads/index.ts';
 
 export function metricsUrl(u: string, what: string): string {
   let url: URL;
@@ -65,9 +66,11 @@ export function buildRow(now: number, startedAt: number, srv: Sample[] | undefin
 
 async function main(): Promise<void> {
   const args = parseArgs(process.argv.slice(2), {
-    server: '', loadgen: '', interval: '1000', out: 'metrics.csv', mark: '', log: 'collector.log',
+    server: '', loadgen: '', interval: '1000', out: 'metrics.csv', mark: '', log: 'collector.log', workload: 'stream',
   }, 'collector');
   if (!args.server || !args.loadgen) throw new Error('collector: --server URL and --loadgen URL are required');
+  // --workload: its columns and rows (experiments/workloads); a server without metrics is not scraped
+  const w = workloadFor({ WORKLOAD: args.workload });
   const serverUrl = metricsUrl(args.server, '--server');
   const loadgenUrl = metricsUrl(args.loadgen, '--loadgen');
   const interval = parseDurationMs(args.interval, '--interval');
@@ -77,8 +80,8 @@ async function main(): Promise<void> {
   const existing = existsSync(args.out) ? readFileSync(args.out, 'utf8') : '';
   if (existing.length > 0) {
     const first = existing.split('\n', 1)[0];
-    if (first !== csvHeader()) throw new Error(`collector: ${args.out} exists with a different header; refusing to append (move it away)`);
-  } else appendFileSync(args.out, csvHeader() + '\n');
+    if (first !== csvHeader(w.columns)) throw new Error(`collector: ${args.out} exists with a different header; refusing to append (move it away)`);
+  } else appendFileSync(args.out, csvHeader(w.columns) + '\n');
 
   let markSignal = false;
   let stopping = false;
@@ -89,7 +92,7 @@ async function main(): Promise<void> {
 
   async function tick(): Promise<void> {
     const timeout = Math.min(Math.max(interval * 0.9, 50), 5000);
-    const [srv, lg] = await Promise.allSettled([scrapeMetrics(serverUrl, timeout), scrapeMetrics(loadgenUrl, timeout)]);
+    const [srv, lg] = await Promise.allSettled([w.serverMetrics ? scrapeMetrics(serverUrl, timeout) : Promise.resolve(undefined), scrapeMetrics(loadgenUrl, timeout)]);
     let migration = markSignal;
     markSignal = false;
     if (args.mark && existsSync(args.mark)) {
@@ -104,9 +107,9 @@ async function main(): Promise<void> {
       } else if (failing[what]) { note(`${what} scrape ok again`); failing[what] = false; }
     }
     const now = Date.now();
-    const row = buildRow(now, startedAt, srv.status === 'fulfilled' ? srv.value : undefined,
+    const row = w.row(now, startedAt, srv.status === 'fulfilled' ? srv.value : undefined,
       lg.status === 'fulfilled' ? lg.value : undefined, migration);
-    appendFileSync(args.out, formatRow(row) + '\n');
+    appendFileSync(args.out, formatRow(row, w.columns) + '\n');
     if (migration) note(`migration marked at ${row.timestamp}`);
   }
 

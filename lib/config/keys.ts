@@ -5,6 +5,8 @@
 // Defaults describe the local testbed, laid out like the published hardware testbed
 // (192.168.12.0/24, switch ports 140/148), so local and hardware runs share every key.
 
+import { WORKLOADS } from '../../experiments/workloads/index.ts';
+
 export type KeyType =
   | { kind: 'ipv4' }
   | { kind: 'cidr' }
@@ -141,6 +143,8 @@ export const KEYS = {
   CONTROLLER_CONFIG: { group: 'controller', type: t.path, default: '', description: 'Controller JSON config; empty = generated from this config' },
 
   // --- workload ---------------------------------------------------------------------------
+  WORKLOAD: { group: 'workload', type: t.enum(Object.keys(WORKLOADS) as readonly string[]), default: 'stream',
+    description: 'Workload to migrate: a folder experiments/workloads/<name>/ listed in experiments/workloads/index.ts (stream: WebSocket stream server; redis: redis-server and a RESP client)' },
   SIGNALING_PORT: { group: 'workload', type: t.port, default: '8080', description: 'WebSocket (and /health) port of the stream server' },
   METRICS_PORT: { group: 'workload', type: t.port, default: '8081', description: 'Prometheus port of the stream server' },
   LOADGEN_METRICS_PORT: { group: 'workload', type: t.port, default: '9090', description: 'Prometheus port of the load generator' },

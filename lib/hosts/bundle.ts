@@ -14,6 +14,7 @@ export const REMOTE_ENTRIES: readonly RemoteEntry[] = [
   { out: 'controller.mjs', src: 'controller/main.ts' },
   { out: 'stream-server.mjs', src: 'experiments/workload/server.ts' },
   { out: 'loadgen.mjs', src: 'experiments/workload/loadgen.ts' },
+  { out: 'redis-client.mjs', src: 'experiments/workloads/redis/client.ts' },
 ];
 
 export const REMOTE_DIST = join('dist', 'remote');

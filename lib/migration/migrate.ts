@@ -11,7 +11,8 @@ import type { Host, Plan } from '../hosts/remote.ts';
 import { sh, tail } from '../hosts/remote.ts';
 import { checkpointScript, markMs, parseScriptOutput, pullScript, restoreScript } from './scripts.ts';
 import { controllerFor } from '../switch/controller-client.ts';
-import { waitForHttp } from '../run/health.ts';
+import { waitForHealth } from '../../experiments/workloads/health.ts';
+import { workloadFor } from '../../experiments/workloads/index.ts';
 import { diagnoseRestore, formatDiagnosis } from './diagnosis.ts';
 import {
   inNetns, serverNode, type ServerName,
@@ -166,8 +167,8 @@ export async function migrate(ctx: MigrationContext, opts: MigrateOptions): Prom
   const m: Partial<MigrationMarks> = { start: nowNs() };
   say(`start (transfer via ${method})`);
   const prepareTarget = c.CR_SKIP_IMAGE_CHECK ? Promise.resolve() : (async () => {
-    const img = await dst.exec(sh`podman image exists ${c.SERVER_IMAGE}`, { quiet: true, allowFail: true });
-    if (img.code !== 0 && !ctx.dryRun) throw new Error(`[${target}] image ${c.SERVER_IMAGE} is missing on the target (run the images phase, or CR_SKIP_IMAGE_CHECK=true)`);
+    const img = await dst.exec(sh`podman image exists ${workloadFor(c).image(c)}`, { quiet: true, allowFail: true });
+    if (img.code !== 0 && !ctx.dryRun) throw new Error(`[${target}] image ${workloadFor(c).image(c)} is missing on the target (run the images phase, or CR_SKIP_IMAGE_CHECK=true)`);
   })();
   prepareTarget.catch(() => {}); // awaited below; avoid an unhandled rejection meanwhile
 
@@ -177,7 +178,7 @@ export async function migrate(ctx: MigrationContext, opts: MigrateOptions): Prom
   const known = knownServer(ctx);
   try {
     const ck = await src.exec(checkpointScript({
-      name, dir: srcDir, tar: srcTar, drainTimeoutMs: c.DRAIN_TIMEOUT, known,
+      name, dir: srcDir, tar: srcTar, drainTimeoutMs: c.DRAIN_TIMEOUT, known, quiesceSignal: workloadFor(c).quiesceSignal ?? null,
       serve: { method, bindIp: srcNode.directIp, port: c.TRANSFER_PORT, timeoutS: 120 },
     }), { quiet: true, allowFail: true, timeoutMs: c.DRAIN_TIMEOUT + 180_000 });
     const cko = parseScriptOutput(ck.stdout);
@@ -301,8 +302,9 @@ export async function migrate(ctx: MigrationContext, opts: MigrateOptions): Prom
     let note = '';
     if (!ctx.dryRun) {
       try {
-        if (!checkpointed && quiesced) {
-          await src.exec(sh`podman kill --signal USR2 ${name}`, { quiet: true, allowFail: true });
+        const sig = workloadFor(c).quiesceSignal;
+        if (!checkpointed && quiesced && sig) {
+          await src.exec(sh`podman kill --signal ${sig} ${name}`, { quiet: true, allowFail: true });
           note = `the server still runs on ${source} (resumed).`;
         } else if (checkpointed) {
           note = await recoverOnSource(ctx, { source, target, srcTar, reason: (e as Error).message });
@@ -344,8 +346,8 @@ async function recoverOnSource(ctx: MigrationContext, o: { source: ServerName; t
     await controllerFor(ctx).call('POST', '/updateForward', { ipv4: c.H2_IP, sw_port: serverNode(c, o.source).swPort, dst_mac: c.H2_MAC });
     await ctx.host('lakewood').exec(sh`ip neigh replace ${c.H2_IP} lladdr ${c.H2_MAC} dev ${c.MACSHIM_IF} nud permanent`, { quiet: true, allowFail: true });
     ctx.log.warn(`recovered: the server runs on ${o.source} again and the switch forwards to port ${serverNode(c, o.source).swPort}`);
-    await waitForHttp(ctx.host('lakewood'), `http://${c.H2_IP}:${c.SIGNALING_PORT}/health`, { timeoutMs: 10_000, intervalMs: 200 });
-    ctx.log.warn(`recovered: the service answers /health through the switch again`);
+    await waitForHealth(ctx.host('lakewood'), workloadFor(c).health(c), { timeoutMs: 10_000, intervalMs: 200 });
+    ctx.log.warn(`recovered: the service answers its health check through the switch again`);
     return `The service was restored on ${o.source} from the same checkpoint and the switch points there again.`;
   } catch (e) {
     ctx.state.set('serverHost', 'none');

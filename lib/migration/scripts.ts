@@ -3,6 +3,7 @@
 // scripts: source (quiesce, drain, checkpoint, start the transfer listener), target (pull and
 // size), target (restore, network, resume). Each prints `mark NAME NS` lines from the host's
 // clock; durations between marks of one host are exact, whatever that clock's offset.
+import { workloadFor } from '../../experiments/workloads/index.ts';
 import type { Config } from '../config/keys.ts';
 import { containerNetScript, drainScript, PID_VAR, type ServerNode } from '../server/net.ts';
 import { quote, sh } from '../hosts/remote.ts';
@@ -22,6 +23,8 @@ export interface CheckpointScriptOpts {
   dir: string;
   tar: string;
   drainTimeoutMs: number;
+  /** The workload's quiesce signal (experiments/workloads); default USR2, null: no quiesce (the mark stays, at once). */
+  quiesceSignal?: string | null;
   known?: { pid: number; id: string };
   serve: { method: TransferMethod; bindIp: string; port: number; timeoutS: number };
 }
@@ -38,7 +41,7 @@ export function checkpointScript(o: CheckpointScriptOpts): string {
     sh`mkdir -p ${o.dir} && rm -f ${o.tar}`,
     pidLookup(o.name, o.known),
     'echo "pid $pid"',
-    'kill -USR2 "$pid"',
+    o.quiesceSignal === null ? 'echo "quiesce none"' : `kill -${o.quiesceSignal ?? 'USR2'} "$pid"`,
     'echo quiesced',
     mark('quiesced'),
     `drain=$(${drainScript(PID_VAR, o.drainTimeoutMs)})`,
@@ -85,7 +88,7 @@ export function restoreScript(config: Config, node: ServerNode, tar: string): st
     'echo "pid $pid"',
     containerNetScript(config, node, PID_VAR),
     mark('network'),
-    'kill -USR2 "$pid"',
+    workloadFor(config).quiesceSignal ? `kill -${workloadFor(config).quiesceSignal} "$pid"` : 'echo "resume none"',
     mark('resumed'),
   ].join('\n');
 }

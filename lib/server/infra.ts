@@ -5,7 +5,7 @@
 import type { Config } from '../config/keys.ts';
 import type { Host } from '../hosts/remote.ts';
 import { quote, sh } from '../hosts/remote.ts';
-import { serverArgs } from '../../experiments/workload/commands.ts';
+import { workloadFor } from '../../experiments/workloads/index.ts';
 import { prefixLength, rtoRouteCmd, keepaliveCmd, type ServerNode } from './net.ts';
 
 /** Label on every container and network this project creates. */
@@ -64,8 +64,8 @@ export function rstRuleDelCmd(nic: string): string {
 
 export function serverRunCmd(config: Config): string {
   return sh`podman run -d --name ${config.SERVER_CONTAINER} --network ${config.HW_NET} --ip ${config.H2_IP} --mac-address ${config.H2_MAC.toLowerCase()} `
-    + sh`--ulimit nofile=4096:4096 --ulimit nproc=4096:4096 --label ${P4CF_LABEL} ${config.SERVER_IMAGE} `
-    + sh`${serverArgs(config)}`;
+    + sh`--ulimit nofile=4096:4096 --ulimit nproc=4096:4096 --label ${P4CF_LABEL} ${workloadFor(config).image(config)} `
+    + sh`${workloadFor(config).serverArgs(config)}`;
 }
 
 /** The shim on lakewood: a macvlan (vepa) on the switch NIC, so load reaches the server through the switch. */

@@ -1,0 +1,21 @@
+// The workload registry: WORKLOAD=<name> picks one of these records. Adding a workload = its
+// folder plus one line here.
+import type { Config } from '../../lib/config/keys.ts';
+import type { Workload } from './types.ts';
+import { stream } from './stream/index.ts';
+import { redis } from './redis/index.ts';
+
+export const WORKLOADS = {
+  stream,
+  redis,
+} as const satisfies Record<string, Workload>;
+
+export type WorkloadName = keyof typeof WORKLOADS;
+
+/** The workload of a run (the config key is validated against this registry when loaded). */
+export function workloadFor(c: Pick<Config, 'WORKLOAD'>): Workload {
+  const w = (WORKLOADS as Record<string, Workload>)[c.WORKLOAD];
+  if (!w) throw new Error(`WORKLOAD=${JSON.stringify(c.WORKLOAD)} has no workload; expected one of ${Object.keys(WORKLOADS).join(', ')}`);
+  return w;
+}
+export type { Workload } from './types.ts';
