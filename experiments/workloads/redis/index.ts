@@ -85,7 +85,7 @@ export const redis: Workload = {
       { key: 'stale_reads', label: 'stale reads', value: columnLast(rows, 'redis_stale_reads') },
       { key: 'failed_commands', label: 'failed commands', value: columnLast(rows, 'redis_failed_commands') },
       { key: 'reconnects', label: 'reconnects', value: columnLast(rows, 'redis_reconnects') },
-      { key: 'latency_p50_median_ms', label: 'command latency p50 (median over seconds)', value: percentile(p50s, 50), unit: 'ms' },
+      { key: 'latency_p50_median_ms', label: 'command latency p50 (median over seconds)', value: percentile(p50s, 0.5), unit: 'ms' },
       { key: 'latency_p99_max_ms', label: 'command latency p99 (worst second)', value: columnMax(rows, 'redis_latency_p99_ms'), unit: 'ms' },
       { key: 'latency_max_ms', label: 'command latency max', value: columnMax(rows, 'redis_latency_max_ms'), unit: 'ms' },
       { key: 'state_bytes', label: 'preloaded state', value: columnLast(rows, 'redis_state_bytes'), unit: 'B' },

@@ -1,0 +1,110 @@
+// The workload registry and interface: WORKLOAD is validated against the registry before anything
+// runs, each record's columns and rows agree, stream keeps today's commands and columns, and the
+// redis plan builds its own image, runs its own client and never sends the stream's quiesce signal.
+import { spawnSync } from 'node:child_process';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it } from 'vitest';
+import { KEYS } from '../lib/config/keys.ts';
+import { loadConfig } from '../lib/config/load.ts';
+import { REMOTE_ENTRIES } from '../lib/hosts/bundle.ts';
+import { serverRunCmd } from '../lib/server/infra.ts';
+import { checkpointScript, restoreScript } from '../lib/migration/scripts.ts';
+import { serverNode } from '../lib/server/net.ts';
+import { WORKLOADS, workloadFor } from '../experiments/workloads/index.ts';
+import { CSV_COLUMNS } from '../experiments/workload/columns.ts';
+import { buildRow } from '../experiments/workload/collector.ts';
+import { REDIS_IMAGE } from '../experiments/workloads/redis/index.ts';
+import type { Sample } from '../experiments/workload/promtext.ts';
+
+const repo = join(dirname(fileURLToPath(import.meta.url)), '..');
+const cfg = (env: Record<string, string> = {}) => loadConfig({ cwd: repo, env: { ...env } }).config;
+
+describe('workload registry', () => {
+  it('WORKLOAD accepts exactly the registered workloads, default stream', () => {
+    expect(KEYS.WORKLOAD.type).toEqual({ kind: 'enum', values: Object.keys(WORKLOADS) });
+    expect(cfg().WORKLOAD).toBe('stream');
+    expect(workloadFor(cfg({ WORKLOAD: 'redis' })).name).toBe('redis');
+  });
+
+  it('WORKLOAD=nginx (no such folder) is refused before anything runs, naming the key and the accepted values', () => {
+    expect(() => cfg({ WORKLOAD: 'nginx' })).toThrow(/WORKLOAD="nginx" \(from env\): expected one of stream, redis/);
+    const r = spawnSync(process.execPath, ['--import', 'tsx', 'experiments/run.ts', '--set', 'WORKLOAD=nginx', '--migrations', '1'],
+      { cwd: repo, env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: process.env.HOME ?? '/root' }, encoding: 'utf8', timeout: 60_000 });
+    expect(r.status).not.toBe(0);
+    expect(`${r.stdout}${r.stderr}`).toMatch(/WORKLOAD="nginx".*expected one of stream, redis/);
+    expect(`${r.stdout}${r.stderr}`).not.toMatch(/=== (preflight|testbed|sync)/);
+  });
+
+  for (const [name, w] of Object.entries(WORKLOADS)) {
+    it(`${name}: name matches its key, columns are unique, rows only use its columns, bundles exist`, () => {
+      expect(w.name).toBe(name);
+      expect(new Set(w.columns).size).toBe(w.columns.length);
+      expect(w.columns.slice(0, 3)).toEqual(['timestamp', 'timestamp_unix_milli', 'elapsed_s']);
+      const row = w.row(Date.now(), Date.now() - 1000, [], [], true);
+      for (const k of Object.keys(row)) expect(w.columns).toContain(k);
+      const outs = REMOTE_ENTRIES.map((e) => e.out);
+      for (const b of [...w.bundles, w.client.bundle]) expect(outs).toContain(b);
+      expect(w.bundles).toContain(w.client.bundle);
+    });
+  }
+
+  it('stream keeps the metrics.csv columns and row builder and the SIGUSR2 quiesce', () => {
+    const s = WORKLOADS.stream;
+    expect(s.columns).toBe(CSV_COLUMNS);
+    expect(s.row).toBe(buildRow);
+    expect(s.quiesceSignal).toBe('USR2');
+    expect(s.collectorArgs).toEqual([]);
+    expect(serverRunCmd(cfg())).toMatch(/ localhost\/p4cf-stream-server --port 8080 --metrics-port 8081 /);
+  });
+});
+
+describe('redis workload record', () => {
+  const c = cfg({ WORKLOAD: 'redis', STATE_MB: '64' });
+  const w = workloadFor(c);
+
+  it('runs its own image with persistence off and no quiesce', () => {
+    const run = serverRunCmd(c);
+    expect(run).toContain(` ${REDIS_IMAGE} --port 8080 `);
+    expect(run).toContain("--save '' --appendonly no");
+    expect(run).toContain('--ulimit nofile=4096:4096 --ulimit nproc=4096:4096');
+    expect(w.quiesceSignal).toBeUndefined();
+    const ck = checkpointScript({ name: 'x', dir: '/d', tar: '/d/c.tar', drainTimeoutMs: 1000, quiesceSignal: null, serve: { method: 'socat', bindIp: '10.0.0.1', port: 9, timeoutS: 5 } });
+    expect(ck).not.toMatch(/kill -/);
+    expect(ck).toMatch(/echo quiesced/);
+    expect(restoreScript(c, serverNode(c, 'loveland'), '/d/c.tar')).not.toMatch(/kill -/);
+    expect(restoreScript(cfg(), serverNode(cfg(), 'loveland'), '/d/c.tar')).toMatch(/kill -USR2 "\$pid"/);
+  });
+
+  it('its client gets the connections, rate, ramp, metrics port and STATE_MB preload', () => {
+    expect(w.client.args(c)).toEqual(['--host', '192.168.12.2', '--port', '8080', '--connections', '4', '--rate', '30', '--ramp', '200ms',
+      '--metrics-port', '9090', '--metrics-listen', '127.0.0.1', '--state-mb', '64']);
+    expect(w.health(c)).toMatchObject({ kind: 'command' });
+  });
+
+  it('maps the client scrape to its columns; figures and the lossless verdict follow the counters', () => {
+    const s = (name: string, value: number): Sample => ({ name, labels: {}, value });
+    const scrape = [s('redis_client_writes_acked_total', 100), s('redis_client_lost_writes_total', 0), s('redis_client_reconnects_total', 0),
+      s('redis_client_stale_reads_total', 0), s('redis_client_latency_p99_ms', 2.5), s('redis_server_used_memory_bytes', 2 * 1024 * 1024)];
+    const row = w.row(2000, 1000, undefined, scrape, false);
+    expect(row).toMatchObject({ redis_writes_acked: 100, redis_lost_writes: 0, connection_drops: 0, memory_mb: 2, migration_event: 0, loadgen_scrape_ok: 1 });
+    const rows = (lost: number, rec: number) => [{ v: { redis_writes_acked: 10, redis_lost_writes: 0, redis_stale_reads: 0, redis_reconnects: 0 } },
+      { v: { redis_writes_acked: 50, redis_lost_writes: lost, redis_stale_reads: 0, redis_reconnects: rec } }];
+    expect(w.lossless(w.figures(rows(0, 0)))).toMatchObject({ ok: true });
+    expect(w.lossless(w.figures(rows(3, 0)))).toMatchObject({ ok: false, why: expect.stringContaining('3 lost') });
+    expect(w.lossless(w.figures(rows(0, 1)))).toMatchObject({ ok: false, why: expect.stringContaining('1 reconnects') });
+    expect(w.lossless(w.figures([{ v: {} }])).ok).toBeNull();
+  });
+
+  it('the hardware dry run plans the redis image, its client and no SIGUSR2', () => {
+    const r = spawnSync(process.execPath, ['--import', 'tsx', 'experiments/run.ts', '--dry-run', '--config', 'config_hw.env.example', '--migrations', '2', '--set', 'WORKLOAD=redis'],
+      { cwd: repo, env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: process.env.HOME ?? '/root' }, encoding: 'utf8', timeout: 120_000 });
+    const out = `${r.stdout}${r.stderr}`;
+    expect(r.status, out.slice(-2000)).toBe(0);
+    expect(out).toMatch(/podman import .*ENTRYPOINT \["\/usr\/local\/bin\/redis-server"\].* localhost\/p4cf-redis-server/);
+    expect(out).toMatch(/redis-client\.mjs --host 192\.168\.12\.\d+ --port \d+ --connections/);
+    expect(out).toMatch(/collector\.ts .*--workload redis/);
+    expect(out).toMatch(/quiesce none/);
+    expect(out).not.toMatch(/kill -USR2|stream-server\.mjs|loadgen\.mjs/);
+  });
+});
