@@ -4,7 +4,7 @@ import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSy
 import { spawn } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { bundleRemoteDetailed } from '../lib/hosts/bundle.ts';
+import { bundleRemoteDetailed, REMOTE_ENTRIES } from '../lib/hosts/bundle.ts';
 import { freePort, waitFor } from '../experiments/workload/procs.ts';
 
 const projectDir = resolve(import.meta.dirname, '..');
@@ -30,7 +30,7 @@ describe('bundleRemote', () => {
     mkdirSync(empty);
     await expect(bundleRemoteDetailed(empty, { require: ['loadgen.mjs'] })).rejects.toThrow(/loadgen\.mjs.*experiments\/workload\/loadgen\.ts/);
     await expect(bundleRemoteDetailed(empty, { require: ['nope.mjs'] })).rejects.toThrow(/unknown entry "nope.mjs"/);
-    expect((await bundleRemoteDetailed(empty)).missing).toHaveLength(4);
+    expect((await bundleRemoteDetailed(empty)).missing).toHaveLength(REMOTE_ENTRIES.length);
   });
 
   it('rebuilds when a source changes', async () => {

@@ -9,7 +9,14 @@ import { freePort } from '../lib/hosts/ports.ts';
 import { connect, encodeCommand, parseReply, parseInfo, RespConnectionError, RespProtocolError, RespServerError, text, type RespConnection } from '../experiments/workloads/redis/resp.ts';
 import { metricsText, startClient } from '../experiments/workloads/redis/client.ts';
 import { REDIS_BINARY } from '../experiments/workloads/redis/index.ts';
-import { parsePromText, sampleValue } from '../experiments/workload/promtext.ts';
+import { parsePromText, sampleValue, scrapeMetrics } from '../experiments/workload/promtext.ts';
+import { bundleRemote } from '../lib/hosts/bundle.ts';
+import { startTs, waitFor, workloadFile } from '../experiments/workload/procs.ts';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { WORKLOADS } from '../experiments/workloads/index.ts';
 
 const have = existsSync(REDIS_BINARY);
 if (!have) console.log(`workload-redis-resp: skipped: ${REDIS_BINARY} is missing (Debian package redis-server; prereqs installs it)`);
@@ -116,5 +123,38 @@ describe.skipIf(!have)('against redis-server on loopback', () => {
     const final = await client.finalCheck();
     expect(final.checked).toBe(k2.writes_acked + (client.counters().writes_acked - k2.writes_acked));
     expect(final.lost).toBeGreaterThan(0); // the flushed keys
+  });
+
+  it('the bundled redis-client.mjs runs with plain node; the collector with --workload redis writes its columns; SIGTERM prints the final check', async () => {
+    const repo = join(dirname(fileURLToPath(import.meta.url)), '..');
+    const dist = await bundleRemote(repo, { require: ['redis-client.mjs'] });
+    const tmp = mkdtempSync(join(tmpdir(), 'p4cf-redis-'));
+    try {
+      const mport = await freePort();
+      const cl = spawn('node', [join(dist, 'redis-client.mjs'), '--host', '127.0.0.1', '--port', String(port), '--connections', '2', '--rate', '40',
+        '--ramp', '0ms', '--metrics-port', String(mport), '--state-mb', '1'], { cwd: tmp, stdio: ['ignore', 'pipe', 'pipe'] });
+      let out = '';
+      cl.stdout!.on('data', (d) => { out += d; });
+      cl.stderr!.on('data', (d) => { out += d; });
+      const url = `http://127.0.0.1:${mport}/metrics`;
+      await waitFor('redis-client connected', async () => sampleValue(await scrapeMetrics(url, 1000), 'redis_client_connected') === 2, 10_000);
+      const csv = join(tmp, 'metrics.csv');
+      const col = startTs(workloadFile('collector'), ['--server', 'http://127.0.0.1:1/metrics', '--loadgen', url, '--interval', '200',
+        '--out', csv, '--log', join(tmp, 'collector.log'), '--workload', 'redis'], join(tmp, 'collector.out'));
+      await waitFor('4 metrics rows', () => { try { return readFileSync(csv, 'utf8').trim().split('\n').length > 4; } catch { return false; } }, 15_000);
+      expect(await col.stop()).toBe(0);
+      const [head, ...lines] = readFileSync(csv, 'utf8').trim().split('\n');
+      expect(head).toBe(WORKLOADS.redis.columns.join(','));
+      const cols = head.split(',');
+      const last = Object.fromEntries(lines[lines.length - 1].split(',').map((v, i) => [cols[i], v]));
+      expect(Number(last.redis_writes_acked)).toBeGreaterThan(0);
+      expect(last).toMatchObject({ redis_lost_writes: '0', redis_reconnects: '0', lg_connected_clients: '2', redis_state_bytes: String(1 << 20) });
+      expect(readFileSync(join(tmp, 'collector.log'), 'utf8')).not.toMatch(/server scrape failed/);
+      const exited = new Promise<number | null>((r) => cl.once('exit', r));
+      cl.kill('SIGTERM');
+      expect(await exited).toBe(0);
+      const summary = JSON.parse(/summary (\{.*\})/.exec(out)![1]) as { final_check: { checked: number; lost: number; stale: number }; writes_acked: number };
+      expect(summary.final_check).toEqual({ checked: summary.writes_acked, lost: 0, stale: 0 });
+    } finally { rmSync(tmp, { recursive: true, force: true }); }
   });
 });

@@ -28,6 +28,13 @@ export function renderReport(run: RunData, s: Summary, plots: RenderedPlot[]): s
   ]));
   parts.push(`<p class="sub">${esc(s.downtime_source)}. Percentiles: linear interpolation between closest ranks (R-7). sd: sample sd.</p>`);
 
+  if (s.workload) {
+    const l = s.workload.lossless;
+    parts.push(`<h2>Workload: ${esc(s.workload.name)}</h2>`);
+    parts.push(table(['figure', 'whole run'], s.workload.figures.map((f) => [f.label, f.value === null ? 'not measured' : `${fmt(f.value, Number.isInteger(f.value) ? 0 : 2)}${f.unit ? ` ${f.unit}` : ''}`])));
+    parts.push(`<p class="lossless">Lossless: <b>${l.ok === null ? 'not decided' : l.ok ? 'yes' : 'NO'}</b> (${esc(l.why)}).</p>`);
+  }
+
   parts.push('<h2>Phases</h2>');
   parts.push(table(['phase', 'n', 'mean', 'sd', 'p50', 'min', 'max', 'published mean'], PHASE_ROWS.map(([k, label]) => {
     const d = s.phases_ms[k];

@@ -2,6 +2,8 @@
 import { describe, mean, type Describe } from '../../lib/analysis/stats.ts';
 import type { MetricsRow, RunData } from './load.ts';
 import { PUBLISHED } from './published.ts';
+import { WORKLOADS } from '../workloads/index.ts';
+import type { Figure, Workload } from '../workloads/types.ts';
 
 export const PHASE_KEYS = ['checkpoint_ms', 'transfer_ms', 'restore_ms', 'switch_ms', 'total_ms',
   'pre_transfer_ms', 'post_transfer_ms', 'pre_restore_ms', 'post_switch_ms', 'source_stop_ms'] as const;
@@ -59,6 +61,8 @@ export interface Summary {
     window_s: number;
   };
   first_data_after_switch_ms: { source: 'timing' | 'metrics' | 'mixed' | 'none'; stats: Describe };
+  /** The workload's own figures and its lossless verdict (experiments/workloads), null if unknown. */
+  workload: { name: string; figures: Figure[]; lossless: { ok: boolean | null; why: string } } | null;
   migrations: MigrationSummary[];
   spans: Span[];
   published: typeof PUBLISHED;
@@ -245,12 +249,21 @@ export function computeSummary(run: RunData): Summary {
   const fdValues = migrations.map((m) => m.first_data_after_switch_ms);
   const fdSource = firstDataSources.size === 0 ? 'none' : firstDataSources.size === 2 ? 'mixed' : [...firstDataSources][0];
 
+  // runs from before WORKLOAD existed (and bash-format runs) are stream runs
+  const wname = String(run.config.WORKLOAD?.value ?? 'stream');
+  const w = (WORKLOADS as Record<string, Workload>)[wname];
+  if (!w) notes.push(`WORKLOAD=${wname}: no such workload in experiments/workloads; its own figures are not computed`);
+  const wfigures = w && rows.length ? w.figures(rows) : [];
+  const workload = w ? { name: wname, figures: wfigures, lossless: rows.length ? w.lossless(wfigures) : { ok: null, why: 'no metrics rows' } } : null;
+  const own = new Set<string>(w?.columns ?? []);
+
   return {
     run: {
       dir: run.dir, name: run.name, format: run.format, migrations: run.timings.length, metrics_rows: rows.length,
       duration_s: rows.length > 1 ? rows[rows.length - 1].elapsed - rows[0].elapsed : null,
-      extra_columns: run.metrics?.extraColumns ?? [],
+      extra_columns: (run.metrics?.extraColumns ?? []).filter((c) => !own.has(c)),
     },
+    workload,
     downtime_ms: describe(downtimes),
     downtime_source: 'time_to_ready_ms per migration (migration start → switch update done)',
     phases_ms: phases,
