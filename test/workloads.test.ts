@@ -46,6 +46,7 @@ describe('workload registry', () => {
       const outs = REMOTE_ENTRIES.map((e) => e.out);
       for (const b of [...w.bundles, w.client.bundle]) expect(outs).toContain(b);
       expect(w.bundles).toContain(w.client.bundle);
+      expect(w.columns).toContain(w.progressColumn);
     });
   }
 

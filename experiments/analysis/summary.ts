@@ -150,15 +150,16 @@ export function counterTotal(rows: MetricsRow[], col: string): number | null {
   return xs.length === 0 ? null : Math.max(...xs) - Math.min(...xs);
 }
 
-/** First row after the switch update where frames_received increased (or, lacking it, an RTT arrived). */
-export function firstDataFromMetrics(rows: MetricsRow[], switchS: number, untilS: number): number | null {
-  const hasFrames = rows.some((r) => r.v.frames_received != null);
-  let prev = hasFrames ? valueAtOrBefore(rows, 'frames_received', switchS) : null;
+/** First row after the switch update where the workload's progress column (frames_received for
+ * the stream) increased (or, lacking it, an RTT arrived). */
+export function firstDataFromMetrics(rows: MetricsRow[], switchS: number, untilS: number, col = 'frames_received'): number | null {
+  const hasFrames = rows.some((r) => r.v[col] != null);
+  let prev = hasFrames ? valueAtOrBefore(rows, col, switchS) : null;
   for (const r of rows) {
     if (r.elapsed <= switchS) continue;
     if (r.elapsed >= untilS) break;
     if (hasFrames) {
-      const v = r.v.frames_received;
+      const v = r.v[col];
       if (v == null) continue;
       if (prev !== null && v > prev) return (r.elapsed - switchS) * 1000;
       prev = v;
@@ -171,6 +172,10 @@ export function firstDataFromMetrics(rows: MetricsRow[], switchS: number, untilS
 
 export function computeSummary(run: RunData): Summary {
   const notes = [...run.notes];
+  // runs from before WORKLOAD existed (and bash-format runs) are stream runs
+  const wname = String(run.config.WORKLOAD?.value ?? 'stream');
+  const w = (WORKLOADS as Record<string, Workload>)[wname];
+  if (!w) notes.push(`WORKLOAD=${wname}: no such workload in experiments/workloads; its own figures are not computed`);
   const rows = run.metrics?.rows ?? [];
   const has = (col: string) => run.metrics?.columns.includes(col) ?? false;
   const spans = migrationSpans(run, notes);
@@ -201,7 +206,7 @@ export function computeSummary(run: RunData): Summary {
     let firstData = numOrNull(t.values.first_data_after_switch_ms);
     if (firstData !== null) firstDataSources.add('timing');
     else if (span?.switch_s != null && rows.length) {
-      firstData = firstDataFromMetrics(rows, span.switch_s, windowEnd);
+      firstData = firstDataFromMetrics(rows, span.switch_s, windowEnd, w?.progressColumn);
       if (firstData !== null) firstDataSources.add('metrics');
     }
     return {
@@ -220,7 +225,7 @@ export function computeSummary(run: RunData): Summary {
   const silent = migrations.filter((m) => m.first_data_after_switch_ms === null && m.switch_s !== null && rows.length > 0);
   if (silent.length) {
     notes.push(`no data reached the load generator after the switch update of migration(s) ${silent.map((m) => m.index).join(', ')}`
-      + ' (up to the next migration or the end of metrics.csv): the stream did not resume');
+      + ` (up to the next migration or the end of metrics.csv): the ${w?.name ?? 'stream'} workload did not resume`);
   }
   if (firstDataSources.has('metrics')) notes.push('time from switch update to first data measured from metrics rows: resolution is the scrape interval');
 
@@ -249,10 +254,6 @@ export function computeSummary(run: RunData): Summary {
   const fdValues = migrations.map((m) => m.first_data_after_switch_ms);
   const fdSource = firstDataSources.size === 0 ? 'none' : firstDataSources.size === 2 ? 'mixed' : [...firstDataSources][0];
 
-  // runs from before WORKLOAD existed (and bash-format runs) are stream runs
-  const wname = String(run.config.WORKLOAD?.value ?? 'stream');
-  const w = (WORKLOADS as Record<string, Workload>)[wname];
-  if (!w) notes.push(`WORKLOAD=${wname}: no such workload in experiments/workloads; its own figures are not computed`);
   const wfigures = w && rows.length ? w.figures(rows) : [];
   const workload = w ? { name: wname, figures: wfigures, lossless: rows.length ? w.lossless(wfigures) : { ok: null, why: 'no metrics rows' } } : null;
   const own = new Set<string>(w?.columns ?? []);

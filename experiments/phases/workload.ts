@@ -83,7 +83,7 @@ export const phase: Phase = {
     step(`load generator pid ${state.loadgen.pid} on lakewood → ${w.client.describe(c)}`);
 
     state.forwards.push(await lakewood.forward(c.LOADGEN_METRICS_PORT, '127.0.0.1', c.SSH_TUNNEL_LOCAL_PORT));
-    state.forwards.push(await lakewood.forward(c.METRICS_PORT, c.H2_IP, c.SSH_TUNNEL_METRICS_PORT));
+    if (w.serverMetrics) state.forwards.push(await lakewood.forward(c.METRICS_PORT, c.H2_IP, c.SSH_TUNNEL_METRICS_PORT));
     step(`forwards: 127.0.0.1:${c.SSH_TUNNEL_LOCAL_PORT} → lakewood 127.0.0.1:${c.LOADGEN_METRICS_PORT}; 127.0.0.1:${c.SSH_TUNNEL_METRICS_PORT} → ${c.H2_IP}:${c.METRICS_PORT} via lakewood`);
 
     if (!ctx.dryRun) {

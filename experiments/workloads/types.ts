@@ -47,6 +47,9 @@ export interface Workload {
   /** Quiesce before the checkpoint: the signal the server pauses (and resumes) on; undefined = none,
    * the server keeps serving until CRIU freezes it. Drain (socket send queues at 0) is generic. */
   quiesceSignal?: 'USR2';
+  /** A cumulative metrics.csv column that rises while clients are served: the analysis's
+   * "first data after the switch update" is its first rise. */
+  progressColumn: string;
   /** The workload's own figures from a run's metrics rows (null = not measured). */
   figures(rows: ReadonlyArray<{ v: Record<string, number | null> }>): Figure[];
   /** The lossless check this workload supports, from its figures. */

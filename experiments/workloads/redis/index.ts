@@ -76,6 +76,7 @@ export const redis: Workload = {
   collectorArgs: ['--workload', 'redis'],
   columns: [...CSV_COLUMNS, ...REDIS_COLUMNS],
   row: redisRow,
+  progressColumn: 'redis_writes_acked',
   figures(rows) {
     const p50s = rows.map((r) => r.v.redis_latency_p50_ms).filter((x): x is number => x !== null && x !== undefined);
     return [

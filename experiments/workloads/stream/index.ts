@@ -26,6 +26,7 @@ export const stream: Workload = {
   columns: CSV_COLUMNS,
   row: buildRow,
   quiesceSignal: 'USR2',
+  progressColumn: 'frames_received',
   figures: (rows) => [
     { key: 'frames_lost', label: 'frames lost', value: columnLast(rows, 'frames_lost') },
     { key: 'connection_drops', label: 'connection drops', value: columnLast(rows, 'connection_drops') },
