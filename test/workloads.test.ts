@@ -109,3 +109,39 @@ describe('redis workload record', () => {
     expect(out).not.toMatch(/kill -USR2|stream-server\.mjs|loadgen\.mjs/);
   });
 });
+
+describe('analysis of a redis run', () => {
+  it('summary.workload has the figures, the verdict and per-migration windows; the report shows them', async () => {
+    const { parseMetricsCsv } = await import('../experiments/analysis/load.ts');
+    const { computeSummary } = await import('../experiments/analysis/summary.ts');
+    const { renderReport } = await import('../experiments/analysis/report.ts');
+    const w = WORKLOADS.redis;
+    const t0 = 1_700_000_000_000;
+    const lines = [w.columns.join(',')];
+    // 20 rows; migrations at rows 5 and 12 (migration_event); 2 writes lost and one reconnect in the second
+    for (let i = 0; i < 20; i++) {
+      const row: Record<string, string | number> = {
+        timestamp: new Date(t0 + i * 1000).toISOString(), timestamp_unix_milli: t0 + i * 1000, elapsed_s: i,
+        migration_event: i === 5 || i === 12 ? 1 : 0, redis_writes_acked: 100 * (i + 1), redis_lost_writes: i >= 13 ? 2 : 0,
+        redis_stale_reads: 0, redis_failed_commands: i >= 13 ? 3 : 0, redis_reconnects: i >= 13 ? 1 : 0,
+        redis_latency_max_ms: i === 6 ? 900 : i === 13 ? 1500 : 2, redis_latency_p50_ms: 0.3, redis_latency_p99_ms: 1,
+      };
+      lines.push(w.columns.map((c) => row[c] ?? '').join(','));
+    }
+    const { metrics } = parseMetricsCsv(lines.join('\n'));
+    const run = { dir: '/x', name: 'run_x', format: 'p4cf' as const, config: { WORKLOAD: { value: 'redis', origin: '--set' } }, manifest: null, metrics, timings: [], notes: [] };
+    const s = computeSummary(run);
+    expect(s.workload?.name).toBe('redis');
+    expect(s.workload?.lossless).toMatchObject({ ok: false, why: '2000 writes acknowledged, 2 lost, 0 stale, 1 reconnects' });
+    expect(s.workload?.per_migration).toEqual([
+      { lost_writes: 0, stale_reads: 0, failed_commands: 0, reconnects: 0, latency_max_ms: 900 },
+      { lost_writes: 2, stale_reads: 0, failed_commands: 3, reconnects: 1, latency_max_ms: 1500 },
+    ]);
+    expect(s.run.extra_columns).toEqual([]);
+    const html = renderReport(run, s, []);
+    expect(html).toContain('Workload: redis');
+    expect(html).toMatch(/Lossless: <b>NO<\/b>/);
+    // a stream run (no WORKLOAD key, as before the key existed) is judged by the stream record
+    expect(computeSummary({ ...run, config: {} }).workload?.name).toBe('stream');
+  });
+});

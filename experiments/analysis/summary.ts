@@ -62,7 +62,9 @@ export interface Summary {
   };
   first_data_after_switch_ms: { source: 'timing' | 'metrics' | 'mixed' | 'none'; stats: Describe };
   /** The workload's own figures and its lossless verdict (experiments/workloads), null if unknown. */
-  workload: { name: string; figures: Figure[]; lossless: { ok: boolean | null; why: string } } | null;
+  workload: { name: string; figures: Figure[]; lossless: { ok: boolean | null; why: string };
+    /** Per migration span (its start → the next one's): the figures that have per_migration, by key. */
+    per_migration: Array<Record<string, number | null>> } | null;
   migrations: MigrationSummary[];
   spans: Span[];
   published: typeof PUBLISHED;
@@ -255,7 +257,18 @@ export function computeSummary(run: RunData): Summary {
   const fdSource = firstDataSources.size === 0 ? 'none' : firstDataSources.size === 2 ? 'mixed' : [...firstDataSources][0];
 
   const wfigures = w && rows.length ? w.figures(rows) : [];
-  const workload = w ? { name: wname, figures: wfigures, lossless: rows.length ? w.lossless(wfigures) : { ok: null, why: 'no metrics rows' } } : null;
+  const perMigration = spans.map((sp) => {
+    const next = spans.find((x) => x.start_s > sp.start_s);
+    const to = next ? next.start_s : lastElapsed + 1;
+    return Object.fromEntries(wfigures.filter((f) => f.per_migration).map((f) => {
+      const { column, kind } = f.per_migration!;
+      if (!has(column)) return [f.key, null];
+      if (kind === 'counter') return [f.key, counterDelta(rows, column, sp.start_s, to)];
+      const xs = rows.filter((r) => r.elapsed > sp.start_s && r.elapsed < to).map((r) => r.v[column]).filter((v): v is number => v != null);
+      return [f.key, xs.length ? Math.max(...xs) : null];
+    }));
+  });
+  const workload = w ? { name: wname, figures: wfigures, lossless: rows.length ? w.lossless(wfigures) : { ok: null, why: 'no metrics rows' }, per_migration: perMigration } : null;
   const own = new Set<string>(w?.columns ?? []);
 
   return {

@@ -19,8 +19,9 @@ export interface ImageOptions {
 /** How the phases know the server answers: an HTTP 200, or a command on lakewood exiting 0. */
 export type HealthCheck = { kind: 'http'; url: string } | { kind: 'command'; what: string; cmd: string };
 
-/** A figure of the workload's own, computed by the analysis from metrics.csv. */
-export interface Figure { key: string; label: string; value: number | null; unit?: string }
+/** A figure of the workload's own, computed by the analysis from metrics.csv. With `per_migration`
+ * the analysis also gives it per migration window: a counter's increase or a column's maximum. */
+export interface Figure { key: string; label: string; value: number | null; unit?: string; per_migration?: { column: string; kind: 'counter' | 'max' } }
 
 export interface Workload {
   name: string;

@@ -82,13 +82,13 @@ export const redis: Workload = {
     return [
       { key: 'writes_acked', label: 'writes acknowledged', value: columnLast(rows, 'redis_writes_acked') },
       { key: 'reads_verified', label: 'reads verified', value: columnLast(rows, 'redis_reads_verified') },
-      { key: 'lost_writes', label: 'lost writes', value: columnLast(rows, 'redis_lost_writes') },
-      { key: 'stale_reads', label: 'stale reads', value: columnLast(rows, 'redis_stale_reads') },
-      { key: 'failed_commands', label: 'failed commands', value: columnLast(rows, 'redis_failed_commands') },
-      { key: 'reconnects', label: 'reconnects', value: columnLast(rows, 'redis_reconnects') },
+      { key: 'lost_writes', label: 'lost writes', value: columnLast(rows, 'redis_lost_writes'), per_migration: { column: 'redis_lost_writes', kind: 'counter' } },
+      { key: 'stale_reads', label: 'stale reads', value: columnLast(rows, 'redis_stale_reads'), per_migration: { column: 'redis_stale_reads', kind: 'counter' } },
+      { key: 'failed_commands', label: 'failed commands', value: columnLast(rows, 'redis_failed_commands'), per_migration: { column: 'redis_failed_commands', kind: 'counter' } },
+      { key: 'reconnects', label: 'reconnects', value: columnLast(rows, 'redis_reconnects'), per_migration: { column: 'redis_reconnects', kind: 'counter' } },
       { key: 'latency_p50_median_ms', label: 'command latency p50 (median over seconds)', value: percentile(p50s, 0.5), unit: 'ms' },
       { key: 'latency_p99_max_ms', label: 'command latency p99 (worst second)', value: columnMax(rows, 'redis_latency_p99_ms'), unit: 'ms' },
-      { key: 'latency_max_ms', label: 'command latency max', value: columnMax(rows, 'redis_latency_max_ms'), unit: 'ms' },
+      { key: 'latency_max_ms', label: 'command latency max', value: columnMax(rows, 'redis_latency_max_ms'), unit: 'ms', per_migration: { column: 'redis_latency_max_ms', kind: 'max' } },
       { key: 'state_bytes', label: 'preloaded state', value: columnLast(rows, 'redis_state_bytes'), unit: 'B' },
     ];
   },
