@@ -25,6 +25,7 @@ async function askTty(q: string): Promise<boolean> {
 }
 import { cleanServers, previousState, stalePids } from './phases/clean.ts';
 import { remoteDir } from './phases/sync.ts';
+import { CLIENT_BUNDLES } from './workloads/index.ts';
 
 const argv = process.argv.slice(2);
 if (argv.includes('--help') || argv.includes('-h')) {
@@ -45,7 +46,7 @@ try {
   const prev = previousState(resolve(loaded.projectDir, loaded.config.RESULTS_DIR), '');
   if (prev) {
     const p = stalePids(prev.state);
-    for (const pid of p.lakewood) await runScript(ctx.host('lakewood'), killIfCmdline(pid, 'loadgen'), 'clean', say);
+    for (const pid of p.lakewood) for (const b of CLIENT_BUNDLES) await runScript(ctx.host('lakewood'), killIfCmdline(pid, b), 'clean', say);
     for (const pid of p.local) await runScript(ctx.host('local'), killIfCmdline(pid, 'collector'), 'clean', say);
   }
   await cleanServers(ctx);

@@ -8,6 +8,7 @@ import { cleanServerScript, killIfCmdline, runScript } from '../../lib/server/in
 import { checkpointDir } from '../../lib/migration/migrate.ts';
 import { serverNode, SERVERS } from '../../lib/server/net.ts';
 import type { Phase, RunContext } from '../../lib/run/phases.ts';
+import { CLIENT_BUNDLES } from '../workloads/index.ts';
 
 /** state.json of the newest other run folder in RESULTS_DIR, if any. */
 export function previousState(resultsDir: string, currentDir: string): { dir: string; state: Record<string, unknown> } | undefined {
@@ -52,7 +53,7 @@ export const phase: Phase = {
     const prev = ctx.dryRun ? undefined : previousState(resolve(ctx.projectDir, ctx.config.RESULTS_DIR), ctx.dir);
     if (prev) {
       const pids = stalePids(prev.state);
-      for (const pid of pids.lakewood) await runScript(ctx.host('lakewood'), killIfCmdline(pid, 'loadgen'), 'clean', (m) => ctx.log.step('clean', m));
+      for (const pid of pids.lakewood) for (const b of CLIENT_BUNDLES) await runScript(ctx.host('lakewood'), killIfCmdline(pid, b), 'clean', (m) => ctx.log.step('clean', m));
       for (const pid of pids.local) await runScript(ctx.host('local'), killIfCmdline(pid, 'collector'), 'clean', (m) => ctx.log.step('clean', m));
     }
     await cleanServers(ctx);

@@ -18,4 +18,6 @@ export function workloadFor(c: Pick<Config, 'WORKLOAD'>): Workload {
   if (!w) throw new Error(`WORKLOAD=${JSON.stringify(c.WORKLOAD)} has no workload; expected one of ${Object.keys(WORKLOADS).join(', ')}`);
   return w;
 }
+/** Every workload's client program: a stale client recorded by an earlier run may be any of them. */
+export const CLIENT_BUNDLES: readonly string[] = [...new Set(Object.values(WORKLOADS).map((w: Workload) => w.client.bundle))];
 export type { Workload } from './types.ts';
