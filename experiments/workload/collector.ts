@@ -1,7 +1,8 @@
 // Metrics collector: runs on the control machine, scrapes the stream server and the load generator
 // (through SSH forwards) every interval and appends one row per tick to metrics.csv.
 //   node --import tsx experiments/workload/collector.ts --server URL --loadgen URL --interval 1000 \
-//        --out metrics.csv --mark FILE --log collector.log
+//        --out metrics.csv --mark FILE --log collector.log [--workload NAME]
+// --workload (default stream) picks the columns and the row builder of experiments/workloads/NAME.
 // A migration is marked by creating the --mark file (deleted on the next tick) or by SIGUSR1.
 // SIGTERM writes one last live row and exits 0.
 import { appendFileSync, existsSync, readFileSync, unlinkSync } from 'node:fs';
