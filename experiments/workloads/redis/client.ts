@@ -1,7 +1,7 @@
 // The redis workload's client (bundled as dist/remote/redis-client.mjs, run on lakewood like the
 // stream load generator): N connections, each writing sequence-numbered keys and reading back
 // (a) the key it acknowledged `lag` ticks ago, so a write acknowledged just before a migration is
-// read just after it, and (b) a cursor walking over every acknowledged key. Counts failed
+// read just after it, and (b) a cursor sweeping over every acknowledged key, again and again. Counts failed
 // commands, lost writes (acknowledged, read back as nil), stale reads (another value), reconnects
 // and latency; serves them, with the server's INFO figures, as Prometheus text.
 //   node redis-client.mjs --host IP --port 6379 --connections 4 --rate 30 --ramp 200ms \
@@ -116,9 +116,11 @@ export function startClient(o: ClientOptions): ClientHandle {
       ];
       const reads: number[] = [];
       if (mine.length > o.lag) reads.push(mine[mine.length - 1 - o.lag]);
-      if (mine.length) { reads.push(mine[cursor % mine.length]); cursor++; }
+      // two cursor reads per tick against one new key: the sweep over every acknowledged key
+      // outruns the writes, so each key (also those written long before a migration) is re-read
+      for (let j = 0; j < 2 && mine.length; j++) { reads.push(mine[cursor]); cursor = (cursor + 1) % mine.length; }
       for (const q of reads) ops.push(timed(() => conn.command(['GET', KEY(nonce, c, q)])).then((r) => count(check(c, q, text(r)))));
-      k.verify_lag = Math.max(0, mine.length - cursor);
+      k.verify_lag = mine.length - cursor; // keys left in the current sweep
       void Promise.allSettled(ops).then((rs) => {
         for (const r of rs) if (r.status === 'rejected') { k.failed_commands++; if (!(r.reason instanceof RespConnectionError)) log(`command failed: ${(r.reason as Error).message}`); }
         busy[c] = false;
