@@ -145,3 +145,16 @@ describe('analysis of a redis run', () => {
     expect(computeSummary({ ...run, config: {} }).workload?.name).toBe('stream');
   });
 });
+
+describe('binary image build', () => {
+  it('a missing binary is refused naming the host, the path and the image, before any podman command', async () => {
+    const { createLocalHost } = await import('../lib/hosts/remote.ts');
+    const { ensureBinaryImage } = await import('../experiments/workloads/rootfs.ts');
+    const seen: string[] = [];
+    const local = createLocalHost({}, 'lakewood');
+    const spy = { ...local, exec: (cmd: string, o?: Parameters<typeof local.exec>[1]) => { seen.push(cmd); return local.exec(cmd, o); } };
+    await expect(ensureBinaryImage(spy, { image: 'localhost/p4cf-test-none', binary: '/nonexistent/redis-server', as: '/usr/local/bin/redis-server', workDir: '/tmp/p4cf-none' }))
+      .rejects.toThrow(/\[lakewood\] \/nonexistent\/redis-server is not readable \(needed to build localhost\/p4cf-test-none\)/);
+    expect(seen.some((c) => c.includes('podman'))).toBe(false);
+  });
+});
