@@ -141,6 +141,9 @@ describe('analysis of a redis run', () => {
     const html = renderReport(run, s, []);
     expect(html).toContain('Workload: redis');
     expect(html).toMatch(/Lossless: <b>NO<\/b>/);
+    const { buildPlots } = await import('../experiments/analysis/plots.ts');
+    const plots = buildPlots(run, s).filter((p) => p.name.startsWith('workload_'));
+    expect(plots.map((p) => [p.name, 'spec' in p])).toEqual([['workload_latency', true], ['workload_checks', true]]);
     // a stream run (no WORKLOAD key, as before the key existed) is judged by the stream record
     expect(computeSummary({ ...run, config: {} }).workload?.name).toBe('stream');
   });

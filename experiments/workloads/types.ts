@@ -53,6 +53,8 @@ export interface Workload {
   progressColumn: string;
   /** The workload's own figures from a run's metrics rows (null = not measured). */
   figures(rows: ReadonlyArray<{ v: Record<string, number | null> }>): Figure[];
+  /** Its own time-series plots in report.html (plots/workload_<name>.svg): metrics.csv column → series label. */
+  plots?: ReadonlyArray<{ name: string; title: string; yTitle: string; columns: Record<string, string>; log?: boolean }>;
   /** The lossless check this workload supports, from its figures. */
   lossless(figures: readonly Figure[]): { ok: boolean | null; why: string };
 }

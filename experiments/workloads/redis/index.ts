@@ -92,6 +92,12 @@ export const redis: Workload = {
       { key: 'state_bytes', label: 'preloaded state', value: columnLast(rows, 'redis_state_bytes'), unit: 'B' },
     ];
   },
+  plots: [
+    { name: 'latency', title: 'redis command latency (client, per second)', yTitle: 'latency (ms, log)', log: true,
+      columns: { redis_latency_p50_ms: 'p50', redis_latency_p95_ms: 'p95', redis_latency_p99_ms: 'p99', redis_latency_max_ms: 'max' } },
+    { name: 'checks', title: 'redis writes and read-backs (cumulative)', yTitle: 'count',
+      columns: { redis_writes_acked: 'writes acknowledged', redis_reads_verified: 'reads verified', redis_lost_writes: 'lost writes', redis_stale_reads: 'stale reads', redis_failed_commands: 'failed commands', redis_reconnects: 'reconnects' } },
+  ],
   lossless(f) {
     const v = (k: string) => f.find((x) => x.key === k)?.value ?? null;
     const [acked, lost, stale, rec] = [v('writes_acked'), v('lost_writes'), v('stale_reads'), v('reconnects')];
