@@ -157,7 +157,7 @@ export const KEYS = {
   LOADGEN_FPS: { group: 'workload', type: t.int(1, 1000), default: '30', description: 'Data frames per second per connection (redis: write + read-back ticks per second per connection)' },
   FRAME_PADDING: { group: 'workload', type: t.int(0, 1048576), default: '512', description: 'Padding bytes per data frame' },
   RTT_CAP: { group: 'workload', type: t.duration, default: '1000ms', description: 'RTTs above this are discarded as stale' },
-  SERVER_IMAGE: { group: 'workload', type: t.string(/^[a-z0-9][a-z0-9_./-]*(:[\w.-]+)?$/, 'an image name'), default: 'localhost/p4cf-stream-server', description: 'Server image name, built locally without any registry' },
+  SERVER_IMAGE: { group: 'workload', type: t.string(/^[a-z0-9][a-z0-9_./-]*(:[\w.-]+)?$/, 'an image name'), default: 'localhost/p4cf-stream-server', description: 'Image name of the stream server, built locally without any registry (other workloads name theirs in their record: redis localhost/p4cf-redis-server)' },
   SERVER_CONTAINER: { group: 'workload', type: t.string(NAME, NAMEHINT), default: 'p4cf-server', description: 'Name of the server container' },
 
   // --- migration --------------------------------------------------------------------------
