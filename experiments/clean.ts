@@ -26,6 +26,7 @@ async function askTty(q: string): Promise<boolean> {
 }
 import { cleanServers, previousState, stalePids } from './phases/clean.ts';
 import { remoteDir } from '../lib/hosts/dirs.ts';
+import { CLIENT_BUNDLES } from './workloads/index.ts';
 
 const { values, given } = cliArgs({
   command: 'npx tsx experiments/clean.ts',
@@ -51,7 +52,7 @@ try {
   const prev = previousState(resolve(loaded.projectDir, loaded.config.RESULTS_DIR), '');
   if (prev) {
     const p = stalePids(prev.state);
-    for (const pid of p.lakewood) await runScript(ctx.host('lakewood'), killIfCmdline(pid, 'loadgen'), 'clean', say);
+    for (const pid of p.lakewood) for (const b of CLIENT_BUNDLES) await runScript(ctx.host('lakewood'), killIfCmdline(pid, b), 'clean', say);
     for (const pid of p.local) await runScript(ctx.host('local'), killIfCmdline(pid, 'collector'), 'clean', say);
   }
   await cleanServers(ctx);

@@ -71,7 +71,7 @@ describe('p4cf-net (bundled remote tool)', () => {
   it('is shipped to every host, at the path the gates use', () => {
     const available = ['controller.mjs', 'loadgen.mjs', 'p4cf-net.mjs', 'stream-server.mjs', 'switch-model.mjs'];
     for (const h of ['tofino', 'lakewood', 'loveland'] as const) {
-      expect(filesFor(h, undefined, available), h).toContain('p4cf-net.mjs');
+      expect(filesFor(h, undefined, available, ['stream-server.mjs', 'loadgen.mjs']), h).toContain('p4cf-net.mjs');
       expect(netToolPath({ REMOTE_PROJECT_DIR: '/opt/p4cf/{host}' }, h)).toBe(`/opt/p4cf/${h}/p4cf-net.mjs`);
     }
     expect(netToolPath({ REMOTE_PROJECT_DIR: '/opt/p4cf/{host}' }, 'local')).toBe(tool);

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../lib/config/load.ts';
-import { serverArgs } from '../lib/server/infra.ts';
+import { serverArgs } from '../experiments/workload/commands.ts';
 import { freePort, startTs, workloadFile, type Proc } from '../experiments/workload/procs.ts';
 import { waitFor } from '../lib/run/poll.ts';
 import { parsePromText, sampleValue } from '../experiments/workload/promtext.ts';

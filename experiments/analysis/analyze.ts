@@ -86,6 +86,10 @@ export function summaryLines(r: AnalyzeResult): string[] {
     `RTT ms: steady mean=${f(s.rtt.steady.mean, 3)}, ${s.rtt.window_s} s after switch mean=${f(s.rtt.after_migration.mean, 3)}; first data after switch p50=${f(s.first_data_after_switch_ms.stats.p50)} ms (${s.first_data_after_switch_ms.source})`,
     `plots: ${r.plots.length} written, ${r.skipped.length} skipped`,
   ];
+  if (s.workload) {
+    const l = s.workload.lossless;
+    lines.splice(4, 0, `workload ${s.workload.name}: lossless ${l.ok === null ? 'not decided' : l.ok ? 'yes' : 'NO'} (${l.why})`);
+  }
   if (s.notes.length) lines.push(`notes (${s.notes.length}):`, ...s.notes.map((n) => `  - ${n}`));
   lines.push(`report: ${r.reportPath}`);
   return lines;

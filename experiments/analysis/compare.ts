@@ -41,6 +41,8 @@ export interface CompareRun {
   connection_drops: number | null;
   frames_lost: number | null;
   pings_unanswered: number | null;
+  /** The run's workload and its lossless verdict (null for runs analysed before workloads existed). */
+  workload: { name: string; lossless: boolean | null; why: string } | null;
   notes: string[];
   /** time_to_ready_ms of each migration, kept for the tests/plots. */
   downtimes: number[];
@@ -83,6 +85,7 @@ function toCompareRun(label: string, s: Summary): CompareRun {
     connection_drops: s.connection_drops,
     frames_lost: s.counters.frames_lost.total,
     pings_unanswered: s.counters.pings_unanswered.total,
+    workload: s.workload ? { name: s.workload.name, lossless: s.workload.lossless.ok, why: s.workload.lossless.why } : null,
     notes: s.notes,
     downtimes,
   };
@@ -123,6 +126,8 @@ export function tableRows(runs: CompareRun[]): string[][] {
   rows.push(['connection drops', ...runs.map((r) => (r.connection_drops === null ? 'n/m' : String(r.connection_drops)))]);
   rows.push(['frames lost', ...runs.map((r) => (r.frames_lost === null ? 'n/m' : String(r.frames_lost)))]);
   rows.push(['pings unanswered', ...runs.map((r) => (r.pings_unanswered === null ? 'n/m' : String(r.pings_unanswered)))]);
+  rows.push(['workload', ...runs.map((r) => r.workload?.name ?? 'n/m')]);
+  rows.push(['lossless (workload check)', ...runs.map((r) => (!r.workload || r.workload.lossless === null ? 'n/m' : `${r.workload.lossless ? 'yes' : 'NO'}: ${r.workload.why}`))]);
   return rows;
 }
 

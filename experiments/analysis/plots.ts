@@ -5,13 +5,16 @@ import { describe, ecdf } from '../../lib/analysis/stats.ts';
 import type { MetricsRow, RunData } from './load.ts';
 import { PUBLISHED } from './published.ts';
 import { MAIN_PHASES, RECOVERY_WINDOW_S, rttValue, type Span, type Summary } from './summary.ts';
+import { WORKLOADS } from '../workloads/index.ts';
+import type { Workload } from '../workloads/types.ts';
 
 export const PLOT_NAMES = [
   'ws_rtt', 'ws_jitter', 'throughput', 'connection_health', 'migration_timing', 'migration_bars',
   'container_resources', 'rtt_by_location', 'phase_variability', 'downtime_cdf', 'ensemble_rtt_recovery',
   'ensemble_throughput_recovery', 'frames_lost',
 ] as const;
-export type PlotName = (typeof PLOT_NAMES)[number];
+/** The original plots, and a workload's own time series (experiments/workloads: `plots`). */
+export type PlotName = (typeof PLOT_NAMES)[number] | `workload_${string}`;
 
 export type PlotSpec = { name: PlotName; title: string; spec: TopLevelSpec } | { name: PlotName; title: string; skip: string };
 
@@ -279,5 +282,13 @@ export function buildPlots(run: RunData, summary: Summary): PlotSpec[] {
         },
       } as TopLevelSpec };
     });
+  const w = summary.workload ? (WORKLOADS as Record<string, Workload>)[summary.workload.name] : undefined;
+  for (const p of w?.plots ?? []) {
+    const name = `workload_${p.name}` as const;
+    add(name, p.title, noRows, () => timeSeries(name, p.title, p.yTitle, long(rows, p.columns, (r, c) => {
+      const v = r.v[c];
+      return v === null || (p.log && v <= 0) ? null : v;
+    }), spans, { log: p.log }));
+  }
   return plots;
 }

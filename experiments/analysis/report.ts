@@ -28,6 +28,18 @@ export function renderReport(run: RunData, s: Summary, plots: RenderedPlot[]): s
   ]));
   parts.push(`<p class="sub">${esc(s.downtime_source)}. Percentiles: linear interpolation between closest ranks (R-7). sd: sample sd.</p>`);
 
+  if (s.workload) {
+    const l = s.workload.lossless;
+    parts.push(`<h2>Workload: ${esc(s.workload.name)}</h2>`);
+    parts.push(table(['figure', 'whole run'], s.workload.figures.map((f) => [f.label, f.value === null ? 'not measured' : `${fmt(f.value, Number.isInteger(f.value) ? 0 : 2)}${f.unit ? ` ${f.unit}` : ''}`])));
+    parts.push(`<p class="lossless">Lossless: <b>${l.ok === null ? 'not decided' : l.ok ? 'yes' : 'NO'}</b> (${esc(l.why)}).</p>`);
+    const windowed = s.workload.figures.filter((f) => f.per_migration);
+    if (windowed.length && s.workload.per_migration.length) {
+      parts.push('<h3>Per migration (from its start to the next one\'s)</h3>' + table(['#', ...windowed.map((f) => `${f.label}${f.unit ? ` (${f.unit})` : ''}`)],
+        s.workload.per_migration.map((pm, i) => [String(s.spans[i]?.index ?? i + 1), ...windowed.map((f) => fmt(pm[f.key], f.unit === 'ms' ? 1 : 0))])));
+    }
+  }
+
   parts.push('<h2>Phases</h2>');
   parts.push(table(['phase', 'n', 'mean', 'sd', 'p50', 'min', 'max', 'published mean'], PHASE_ROWS.map(([k, label]) => {
     const d = s.phases_ms[k];

@@ -2,6 +2,8 @@
 import { describe, mean, type Describe } from '../../lib/analysis/stats.ts';
 import type { MetricsRow, RunData } from './load.ts';
 import { PUBLISHED } from './published.ts';
+import { WORKLOADS } from '../workloads/index.ts';
+import type { Figure, Workload } from '../workloads/types.ts';
 
 export const PHASE_KEYS = ['checkpoint_ms', 'transfer_ms', 'restore_ms', 'switch_ms', 'total_ms',
   'pre_transfer_ms', 'post_transfer_ms', 'pre_restore_ms', 'post_switch_ms', 'source_stop_ms'] as const;
@@ -59,6 +61,10 @@ export interface Summary {
     window_s: number;
   };
   first_data_after_switch_ms: { source: 'timing' | 'metrics' | 'mixed' | 'none'; stats: Describe };
+  /** The workload's own figures and its lossless verdict (experiments/workloads), null if unknown. */
+  workload: { name: string; figures: Figure[]; lossless: { ok: boolean | null; why: string };
+    /** Per migration span (its start → the next one's): the figures that have per_migration, by key. */
+    per_migration: Array<Record<string, number | null>> } | null;
   migrations: MigrationSummary[];
   spans: Span[];
   published: typeof PUBLISHED;
@@ -146,15 +152,16 @@ export function counterTotal(rows: MetricsRow[], col: string): number | null {
   return xs.length === 0 ? null : Math.max(...xs) - Math.min(...xs);
 }
 
-/** First row after the switch update where frames_received increased (or, lacking it, an RTT arrived). */
-export function firstDataFromMetrics(rows: MetricsRow[], switchS: number, untilS: number): number | null {
-  const hasFrames = rows.some((r) => r.v.frames_received != null);
-  let prev = hasFrames ? valueAtOrBefore(rows, 'frames_received', switchS) : null;
+/** First row after the switch update where the workload's progress column (frames_received for
+ * the stream) increased (or, lacking it, an RTT arrived). */
+export function firstDataFromMetrics(rows: MetricsRow[], switchS: number, untilS: number, col = 'frames_received'): number | null {
+  const hasFrames = rows.some((r) => r.v[col] != null);
+  let prev = hasFrames ? valueAtOrBefore(rows, col, switchS) : null;
   for (const r of rows) {
     if (r.elapsed <= switchS) continue;
     if (r.elapsed >= untilS) break;
     if (hasFrames) {
-      const v = r.v.frames_received;
+      const v = r.v[col];
       if (v == null) continue;
       if (prev !== null && v > prev) return (r.elapsed - switchS) * 1000;
       prev = v;
@@ -167,6 +174,10 @@ export function firstDataFromMetrics(rows: MetricsRow[], switchS: number, untilS
 
 export function computeSummary(run: RunData): Summary {
   const notes = [...run.notes];
+  // runs from before WORKLOAD existed (and bash-format runs) are stream runs
+  const wname = String(run.config.WORKLOAD?.value ?? 'stream');
+  const w = (WORKLOADS as Record<string, Workload>)[wname];
+  if (!w) notes.push(`WORKLOAD=${wname}: no such workload in experiments/workloads; its own figures are not computed`);
   const rows = run.metrics?.rows ?? [];
   const has = (col: string) => run.metrics?.columns.includes(col) ?? false;
   const spans = migrationSpans(run, notes);
@@ -197,7 +208,7 @@ export function computeSummary(run: RunData): Summary {
     let firstData = numOrNull(t.values.first_data_after_switch_ms);
     if (firstData !== null) firstDataSources.add('timing');
     else if (span?.switch_s != null && rows.length) {
-      firstData = firstDataFromMetrics(rows, span.switch_s, windowEnd);
+      firstData = firstDataFromMetrics(rows, span.switch_s, windowEnd, w?.progressColumn);
       if (firstData !== null) firstDataSources.add('metrics');
     }
     return {
@@ -216,7 +227,7 @@ export function computeSummary(run: RunData): Summary {
   const silent = migrations.filter((m) => m.first_data_after_switch_ms === null && m.switch_s !== null && rows.length > 0);
   if (silent.length) {
     notes.push(`no data reached the load generator after the switch update of migration(s) ${silent.map((m) => m.index).join(', ')}`
-      + ' (up to the next migration or the end of metrics.csv): the stream did not resume');
+      + ` (up to the next migration or the end of metrics.csv): the ${w?.name ?? 'stream'} workload did not resume`);
   }
   if (firstDataSources.has('metrics')) notes.push('time from switch update to first data measured from metrics rows: resolution is the scrape interval');
 
@@ -245,12 +256,28 @@ export function computeSummary(run: RunData): Summary {
   const fdValues = migrations.map((m) => m.first_data_after_switch_ms);
   const fdSource = firstDataSources.size === 0 ? 'none' : firstDataSources.size === 2 ? 'mixed' : [...firstDataSources][0];
 
+  const wfigures = w && rows.length ? w.figures(rows) : [];
+  const perMigration = spans.map((sp) => {
+    const next = spans.find((x) => x.start_s > sp.start_s);
+    const to = next ? next.start_s : lastElapsed + 1;
+    return Object.fromEntries(wfigures.filter((f) => f.per_migration).map((f) => {
+      const { column, kind } = f.per_migration!;
+      if (!has(column)) return [f.key, null];
+      if (kind === 'counter') return [f.key, counterDelta(rows, column, sp.start_s, to)];
+      const xs = rows.filter((r) => r.elapsed > sp.start_s && r.elapsed < to).map((r) => r.v[column]).filter((v): v is number => v != null);
+      return [f.key, xs.length ? Math.max(...xs) : null];
+    }));
+  });
+  const workload = w ? { name: wname, figures: wfigures, lossless: rows.length ? w.lossless(wfigures) : { ok: null, why: 'no metrics rows' }, per_migration: perMigration } : null;
+  const own = new Set<string>(w?.columns ?? []);
+
   return {
     run: {
       dir: run.dir, name: run.name, format: run.format, migrations: run.timings.length, metrics_rows: rows.length,
       duration_s: rows.length > 1 ? rows[rows.length - 1].elapsed - rows[0].elapsed : null,
-      extra_columns: run.metrics?.extraColumns ?? [],
+      extra_columns: (run.metrics?.extraColumns ?? []).filter((c) => !own.has(c)),
     },
+    workload,
     downtime_ms: describe(downtimes),
     downtime_source: 'time_to_ready_ms per migration (migration start → switch update done)',
     phases_ms: phases,

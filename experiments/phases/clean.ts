@@ -9,6 +9,7 @@ import type { HostOutput } from '../../lib/hosts/shell.ts';
 import { checkpointDir } from '../../lib/migration/migrate.ts';
 import { serverNode, SERVERS } from '../../lib/server/net.ts';
 import type { Phase, RunContext } from '../../lib/run/phases.ts';
+import { CLIENT_BUNDLES } from '../workloads/index.ts';
 
 /** state.json of the newest other run folder in RESULTS_DIR, if any. */
 export function previousState(resultsDir: string, currentDir: string): { dir: string; state: Record<string, unknown> } | undefined {
@@ -61,7 +62,7 @@ export const phase: Phase = {
     if (prev) {
       // the previous run's load generator and collector, by recorded PID and command line
       const pids = stalePids(prev.state);
-      for (const pid of pids.lakewood) report(ctx, 'lakewood', await onServer('lakewood').script(killIfCmdline(pid, 'loadgen')));
+      for (const pid of pids.lakewood) for (const b of CLIENT_BUNDLES) report(ctx, 'lakewood', await onServer('lakewood').script(killIfCmdline(pid, b)));
       for (const pid of pids.local) report(ctx, 'local', await onLocal.script(killIfCmdline(pid, 'collector')));
     }
     await cleanServers(ctx);

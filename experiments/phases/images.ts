@@ -1,27 +1,28 @@
-// Phase images: build the stream-server image on lakewood (skipped when an image with the same
+// Phase images: build the workload's server image on lakewood (skipped when an image with the same
 // source hash is there) and make loveland hold the same image id (copied only when missing).
 import { join } from 'node:path';
 import { bundleRemote } from '../../lib/hosts/bundle.ts';
 import { remoteDir } from '../../lib/hosts/dirs.ts';
 import type { Phase } from '../../lib/run/phases.ts';
-import { ensureImageOn, ensureServerImage } from '../workload/image.ts';
+import { ensureImageOn } from '../workload/image.ts';
+import { workloadFor } from '../workloads/index.ts';
 
 export const phase: Phase = {
   name: 'images',
-  description: 'build the server image on lakewood from its node binary and the bundled server; same image id on loveland',
+  description: 'build the workload\'s server image on lakewood from the host\'s own binaries (no registry); same image id on loveland',
   hosts: () => ['lakewood', 'loveland'],
   reads: [],
   writes: ['serverImage'],
   async run(ctx) {
     const log = (m: string) => ctx.log.step('images', m);
-    const image = ctx.config.SERVER_IMAGE;
+    const w = workloadFor(ctx.config);
+    const image = w.image(ctx.config);
     const dist = ctx.dryRun ? join(ctx.projectDir, 'dist', 'remote')
-      : await bundleRemote(ctx.projectDir, { require: ['stream-server.mjs'], log });
+      : await bundleRemote(ctx.projectDir, { require: [...w.bundles], log });
     const lakewood = ctx.host('lakewood');
     const loveland = ctx.host('loveland');
-    const info = await ensureServerImage(lakewood, {
-      image, bundleFile: join(dist, 'stream-server.mjs'),
-      workDir: `${remoteDir(ctx, 'lakewood')}/image-build`, log, dryRun: ctx.dryRun,
+    const info = await w.ensureImage(lakewood, image, {
+      dist, workDir: `${remoteDir(ctx, 'lakewood')}/image-build`, log, dryRun: ctx.dryRun,
     });
     const copy = await ensureImageOn(lakewood, loveland, image, {
       sourceTmp: remoteDir(ctx, 'lakewood'),

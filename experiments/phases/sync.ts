@@ -8,6 +8,7 @@ import type { Phase } from '../../lib/run/phases.ts';
 import { sh } from '../../lib/hosts/quote.ts';
 import { switchDaemon } from '../../lib/modes/switch-daemon.ts';
 import { NETTOOL } from '../../lib/nettool/index.ts';
+import { workloadFor } from '../workloads/index.ts';
 
 type Target = 'tofino' | 'lakewood' | 'loveland';
 
@@ -15,12 +16,12 @@ type Target = 'tofino' | 'lakewood' | 'loveland';
  * Files each host needs from dist/remote: programs by role (the switch daemon's bundle, if it has
  * one), assets (proto, bf-rt.json, conf/) on the switch.
  */
-export function filesFor(host: Target, switchBundle: string | undefined, available: string[]): string[] {
+export function filesFor(host: Target, switchBundle: string | undefined, available: string[], bundles: readonly string[]): string[] {
   const isAsset = (f: string) => f.endsWith('.proto') || f.endsWith('.bf-rt.json') || f === 'conf';
   if (host === 'tofino') {
     return available.filter((f) => f === 'controller.mjs' || f === switchBundle || isAsset(f) || f === NETTOOL);
   }
-  return available.filter((f) => f === 'stream-server.mjs' || f === 'loadgen.mjs' || f === NETTOOL);
+  return available.filter((f) => bundles.includes(f) || f === NETTOOL);
 }
 
 export const phase: Phase = {
@@ -31,7 +32,8 @@ export const phase: Phase = {
   writes: ['remoteDirs'],
   async run(ctx) {
     const switchBundle = switchDaemon({ config: ctx.config, dir: remoteDir(ctx, 'tofino'), projectDir: ctx.projectDir }).bundle;
-    const required = ['controller.mjs', 'stream-server.mjs', 'loadgen.mjs', NETTOOL, ...(switchBundle ? [switchBundle] : [])];
+    const bundles = workloadFor(ctx.config).bundles;
+    const required = ['controller.mjs', ...bundles, NETTOOL, ...(switchBundle ? [switchBundle] : [])];
     const dist = ctx.dryRun ? join(ctx.projectDir, 'dist', 'remote')
       : await bundleRemote(ctx.projectDir, { require: required, log: (m) => ctx.log.step('sync', m) });
     // a dry run builds nothing: it plans with what a bundle run would put in dist/remote
@@ -43,7 +45,7 @@ export const phase: Phase = {
       const dir = remoteDir(ctx, h);
       dirs[h] = dir;
       await host.exec(sh`mkdir -p ${dir}`, { quiet: true });
-      const files = filesFor(h, switchBundle, available);
+      const files = filesFor(h, switchBundle, available, bundles);
       for (const f of files) {
         const src = join(dist, f);
         await host.upload(src, `${dir}/${f}`); // a file, or a directory (conf/)

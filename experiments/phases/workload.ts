@@ -6,23 +6,26 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { bundleRemote } from '../../lib/hosts/bundle.ts';
 import { sh } from '../../lib/hosts/quote.ts';
-import { waitForHttp, waitUntil } from '../../lib/run/health.ts';
+import { waitUntil } from '../../lib/run/health.ts';
 import { netToolPath } from '../../lib/nettool/index.ts';
 import type { Phase, RunContext } from '../../lib/run/phases.ts';
 import { remoteDir } from '../../lib/hosts/dirs.ts';
-import { collectorArgs, loadgenArgs } from '../workload/commands.ts';
+import { collectorArgs } from '../workload/commands.ts';
+import { waitForHealth } from '../workloads/health.ts';
+import { workloadFor } from '../workloads/index.ts';
 import { liveWorkload, STATE_KEY, stopWorkload, workloadFiles, type WorkloadState } from '../workload/lifecycle.ts';
 import { sampleValue, scrapeMetrics } from '../workload/promtext.ts';
 
 async function ensureLoadgen(ctx: RunContext, dir: string): Promise<string> {
   const lakewood = ctx.onServer('lakewood');
-  const path = `${dir}/loadgen.mjs`;
+  const bundle = workloadFor(ctx.config).client.bundle;
+  const path = `${dir}/${bundle}`;
   const r = await lakewood`test -f ${path}`.nothrow();
   if (!r.ok && !ctx.dryRun) {
-    const dist = await bundleRemote(ctx.projectDir, { require: ['loadgen.mjs'] });
-    ctx.log.step('workload', `loadgen.mjs missing on lakewood (sync skipped?); uploading it to ${path}`);
+    const dist = await bundleRemote(ctx.projectDir, { require: [bundle] });
+    ctx.log.step('workload', `${bundle} missing on lakewood (sync skipped?); uploading it to ${path}`);
     await lakewood`mkdir -p ${dir}`;
-    await ctx.host('lakewood').upload(join(dist, 'loadgen.mjs'), path);
+    await ctx.host('lakewood').upload(join(dist, bundle), path);
   }
   return path;
 }
@@ -35,6 +38,7 @@ export const phase: Phase = {
   writes: [STATE_KEY],
   async run(ctx) {
     const { config: c, onServer } = ctx;
+    const w = workloadFor(c);
     const step = (m: string) => ctx.log.step('workload', m);
     const lakewood = ctx.host('lakewood');
     const local = ctx.host('local');
@@ -45,31 +49,31 @@ export const phase: Phase = {
     ctx.cleanup.add('stop workload (collector, load generator, forwards)', () => stopWorkload(ctx), { timeoutMs: 40_000 });
 
     // Like the original: the server must answer /health through the data path (40 x 0.5 s).
-    await waitForHttp(lakewood, `http://${c.H2_IP}:${c.SIGNALING_PORT}/health`, { timeoutMs: 20_000, intervalMs: 500, log: ctx.log, dryRun: ctx.dryRun, tool: netToolPath(c, 'lakewood') });
+    await waitForHealth(lakewood, w.health(c), { timeoutMs: 20_000, intervalMs: 500, log: ctx.log, dryRun: ctx.dryRun, tool: netToolPath(c, 'lakewood') });
 
     const dir = ctx.state.get<Record<string, string>>('remoteDirs')?.lakewood ?? remoteDir(ctx, 'lakewood');
     const loadgenPath = await ensureLoadgen(ctx, dir);
     const loadgenLog = `${dir}/logs/loadgen.log`;
     await onServer('lakewood')`mkdir -p ${dir}/logs && rm -f ${loadgenLog}`;
     // exec: the recorded PID is node itself, so a signal reaches it directly.
-    state.loadgen = await lakewood.background(`exec node ${sh`${loadgenPath} ${loadgenArgs(c)}`}`, { name: 'loadgen', logFile: loadgenLog });
-    step(`load generator pid ${state.loadgen.pid} on lakewood → ws://${c.H2_IP}:${c.SIGNALING_PORT}/ (${c.LOADGEN_CONNECTIONS} connections)`);
+    state.loadgen = await lakewood.background(`exec node ${sh`${loadgenPath} ${w.client.args(c)}`}`, { name: 'loadgen', logFile: loadgenLog });
+    step(`load generator pid ${state.loadgen.pid} on lakewood → ${w.client.describe(c)}`);
 
     state.forwards.push(await lakewood.forward(c.LOADGEN_METRICS_PORT, '127.0.0.1', c.SSH_TUNNEL_LOCAL_PORT));
-    state.forwards.push(await lakewood.forward(c.METRICS_PORT, c.H2_IP, c.SSH_TUNNEL_METRICS_PORT));
+    if (w.serverMetrics) state.forwards.push(await lakewood.forward(c.METRICS_PORT, c.H2_IP, c.SSH_TUNNEL_METRICS_PORT));
     step(`forwards: 127.0.0.1:${c.SSH_TUNNEL_LOCAL_PORT} → lakewood 127.0.0.1:${c.LOADGEN_METRICS_PORT}; 127.0.0.1:${c.SSH_TUNNEL_METRICS_PORT} → ${c.H2_IP}:${c.METRICS_PORT} via lakewood`);
 
     if (!ctx.dryRun) {
       await waitUntil(lakewood, `load generator: ${c.LOADGEN_CONNECTIONS} connections open`, async () => {
         const s = await scrapeMetrics(`http://127.0.0.1:${c.SSH_TUNNEL_LOCAL_PORT}/metrics`, 3000);
-        const n = sampleValue(s, 'loadgen_connected_clients') ?? 0;
+        const n = sampleValue(s, w.client.connectedMetric) ?? 0;
         return { ok: n >= c.LOADGEN_CONNECTIONS, state: `${n}/${c.LOADGEN_CONNECTIONS} connected` };
       }, { timeoutMs: 30_000 + c.LOADGEN_CONNECTIONS * c.LOADGEN_RAMP, intervalMs: 500, log: ctx.log });
     }
 
     const collectorFile = join(ctx.projectDir, 'experiments/workload/collector.ts');
     state.collector = await local.background(
-      `exec ${sh`${process.execPath} --import tsx ${collectorFile} ${collectorArgs(c, files)}`}`,
+      `exec ${sh`${process.execPath} --import tsx ${collectorFile} ${[...collectorArgs(c, files), ...w.collectorArgs]}`}`,
       { name: 'collector', logFile: files.stdout, cwd: ctx.projectDir });
     step(`collector pid ${state.collector.pid} → ${files.csv} every ${c.METRICS_INTERVAL} ms`);
 

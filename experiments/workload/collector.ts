@@ -1,7 +1,8 @@
 // Metrics collector: runs on the control machine, scrapes the stream server and the load generator
 // (through SSH forwards) every interval and appends one row per tick to metrics.csv.
 //   node --import tsx experiments/workload/collector.ts --server URL --loadgen URL --interval 1000 \
-//        --out metrics.csv --mark FILE --log collector.log
+//        --out metrics.csv --mark FILE --log collector.log [--workload NAME]
+// --workload (default stream) picks the columns and the row builder of experiments/workloads/NAME.
 // A migration is marked by creating the --mark file (deleted on the next tick) or by SIGUSR1.
 // SIGTERM writes one last live row and exits 0.
 import { appendFileSync, existsSync, readFileSync, unlinkSync } from 'node:fs';
@@ -9,6 +10,7 @@ import { pathToFileURL } from 'node:url';
 import { csvHeader, formatRow, type Row } from './columns.ts';
 import { cliArgs, durationMs } from '../../lib/run/cli.ts';
 import { sampleValue, scrapeMetrics, type Sample } from './promtext.ts';
+import { workloadFor } from '../workloads/index.ts';
 
 export function metricsUrl(u: string, what: string): string {
   let url: URL;
@@ -74,8 +76,11 @@ async function main(): Promise<void> {
       out: { type: 'string', arg: 'FILE', default: 'metrics.csv', help: 'CSV to append to (default metrics.csv)' },
       mark: { type: 'string', arg: 'FILE', default: '', help: 'creating this file marks a migration (deleted on the next tick)' },
       log: { type: 'string', arg: 'FILE', default: 'collector.log', help: 'log file (default collector.log)' },
+      workload: { type: 'string', arg: 'NAME', default: 'stream', help: 'the workload whose columns and rows to write (experiments/workloads; default stream)' },
     },
   });
+  // --workload: its columns and rows (experiments/workloads); a server without metrics is not scraped
+  const w = workloadFor({ WORKLOAD: args.workload as never });
   const serverUrl = metricsUrl(args.server, '--server');
   const loadgenUrl = metricsUrl(args.loadgen, '--loadgen');
   const interval = args.interval;
@@ -85,8 +90,8 @@ async function main(): Promise<void> {
   const existing = existsSync(args.out) ? readFileSync(args.out, 'utf8') : '';
   if (existing.length > 0) {
     const first = existing.split('\n', 1)[0];
-    if (first !== csvHeader()) throw new Error(`collector: ${args.out} exists with a different header; refusing to append (move it away)`);
-  } else appendFileSync(args.out, csvHeader() + '\n');
+    if (first !== csvHeader(w.columns)) throw new Error(`collector: ${args.out} exists with a different header; refusing to append (move it away)`);
+  } else appendFileSync(args.out, csvHeader(w.columns) + '\n');
 
   let markSignal = false;
   let stopping = false;
@@ -97,7 +102,7 @@ async function main(): Promise<void> {
 
   async function tick(): Promise<void> {
     const timeout = Math.min(Math.max(interval * 0.9, 50), 5000);
-    const [srv, lg] = await Promise.allSettled([scrapeMetrics(serverUrl, timeout), scrapeMetrics(loadgenUrl, timeout)]);
+    const [srv, lg] = await Promise.allSettled([w.serverMetrics ? scrapeMetrics(serverUrl, timeout) : Promise.resolve(undefined), scrapeMetrics(loadgenUrl, timeout)]);
     let migration = markSignal;
     markSignal = false;
     if (args.mark && existsSync(args.mark)) {
@@ -112,9 +117,9 @@ async function main(): Promise<void> {
       } else if (failing[what]) { note(`${what} scrape ok again`); failing[what] = false; }
     }
     const now = Date.now();
-    const row = buildRow(now, startedAt, srv.status === 'fulfilled' ? srv.value : undefined,
+    const row = w.row(now, startedAt, srv.status === 'fulfilled' ? srv.value : undefined,
       lg.status === 'fulfilled' ? lg.value : undefined, migration);
-    appendFileSync(args.out, formatRow(row) + '\n');
+    appendFileSync(args.out, formatRow(row, w.columns) + '\n');
     if (migration) note(`migration marked at ${row.timestamp}`);
   }
 

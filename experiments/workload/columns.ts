@@ -18,10 +18,13 @@ export const ORIGINAL_COLUMN_COUNT = 19;
 export type Column = (typeof CSV_COLUMNS)[number];
 export type Row = Partial<Record<Column, number | string>>;
 
+/** A row of any workload's columns (experiments/workloads/*). */
+export type AnyRow = Record<string, number | string | undefined>;
+
 /** One CSV line; a missing or non-finite value is an empty field (no data that second). */
-export function formatRow(row: Row): string {
-  return CSV_COLUMNS.map((c) => {
-    const v = row[c];
+export function formatRow(row: Row | AnyRow, columns: readonly string[] = CSV_COLUMNS): string {
+  return columns.map((c) => {
+    const v = (row as AnyRow)[c];
     if (v === undefined) return '';
     if (typeof v === 'string') return /[",\n]/.test(v) ? `"${v.replace(/"/g, '""')}"` : v;
     if (!Number.isFinite(v)) return '';
@@ -29,4 +32,4 @@ export function formatRow(row: Row): string {
   }).join(',');
 }
 
-export const csvHeader = (): string => CSV_COLUMNS.join(',');
+export const csvHeader = (columns: readonly string[] = CSV_COLUMNS): string => columns.join(',');

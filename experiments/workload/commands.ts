@@ -2,6 +2,12 @@
 // the build phase that starts the server container) agree on ports and rates.
 import type { Config } from '../../lib/config/keys.ts';
 
+/** Arguments after the image's entrypoint (`node /app/stream-server.mjs`). */
+export function serverArgs(c: Pick<Config, 'SIGNALING_PORT' | 'METRICS_PORT' | 'LOADGEN_FPS' | 'FRAME_PADDING' | 'STATE_MB'>): string[] {
+  return ['--port', String(c.SIGNALING_PORT), '--metrics-port', String(c.METRICS_PORT),
+    '--fps', String(c.LOADGEN_FPS), '--padding', String(c.FRAME_PADDING), ...(c.STATE_MB ? ['--state-mb', String(c.STATE_MB)] : [])];
+}
+
 /** Arguments of dist/remote/loadgen.mjs on lakewood: straight to the server through the shim. */
 export function loadgenArgs(c: Pick<Config, 'H2_IP' | 'SIGNALING_PORT' | 'LOADGEN_CONNECTIONS' | 'LOADGEN_RAMP' | 'LOADGEN_METRICS_PORT' | 'RTT_CAP'>): string[] {
   return ['--url', `ws://${c.H2_IP}:${c.SIGNALING_PORT}/`, '--connections', String(c.LOADGEN_CONNECTIONS), '--ramp', `${c.LOADGEN_RAMP}ms`,

@@ -34,7 +34,7 @@ export function parseLdd(text: string): string[] {
     const bare = /^\s*(\/\S+)\s+\(0x/.exec(line);
     const p = arrow?.[1] ?? bare?.[1];
     if (p) paths.add(p);
-    if (/=>\s*not found/.test(line)) throw new Error(`ldd: a library of node is missing on the host: ${line.trim()}`);
+    if (/=>\s*not found/.test(line)) throw new Error(`ldd: a library the binary links is missing on the host: ${line.trim()}`);
   }
   return [...paths];
 }

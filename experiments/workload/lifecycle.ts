@@ -2,6 +2,7 @@
 // live handles of this process, and stopWorkload() (called by `post` and by the run's undo), which
 // ends the pieces in the order that keeps the last CSV row live.
 import { readFileSync } from 'node:fs';
+import { workloadFor } from '../workloads/index.ts';
 import { join } from 'node:path';
 import { stopGroupScript } from '../../lib/hosts/exec.ts';
 import type { OnHost } from '../../lib/hosts/shell.ts';
@@ -65,7 +66,7 @@ export async function stopWorkload(ctx: RunContext): Promise<void> {
   });
   await attempt('load generator', async () => {
     if (handles?.loadgen) await handles.loadgen.stop();
-    else if (st) await killByPid(ctx.onServer('lakewood'), st.loadgenPid, 'loadgen', 'load generator', step);
+    else if (st) await killByPid(ctx.onServer('lakewood'), st.loadgenPid, workloadFor(ctx.config).client.bundle, 'load generator', step);
     if (st?.loadgenLog) {
       await ctx.host('lakewood').download(st.loadgenLog, files.loadgenLog);
       const summary = ctx.dryRun ? undefined : /summary (\{.*\})/.exec(readFileSync(files.loadgenLog, 'utf8'))?.[1];

@@ -15,6 +15,7 @@ export const REMOTE_ENTRIES: readonly RemoteEntry[] = [
   { out: 'stream-server.mjs', src: 'experiments/workload/server.ts' },
   { out: 'loadgen.mjs', src: 'experiments/workload/loadgen.ts' },
   { out: 'p4cf-net.mjs', src: 'lib/nettool/cli.ts' },
+  { out: 'redis-client.mjs', src: 'experiments/workloads/redis/client.ts' },
 ];
 
 export const REMOTE_DIST = join('dist', 'remote');

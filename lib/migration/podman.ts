@@ -6,6 +6,8 @@ import { writeFileSync } from 'node:fs';
 import { quote, sh, tail, type Host } from '../hosts/remote.ts';
 import { ARPING_MISSING, containerNetScript, drainScript, inNetns, PID_VAR } from '../server/net.ts';
 import { netToolPath } from '../nettool/index.ts';
+import { workloadFor } from '../../experiments/workloads/index.ts';
+import type { Config } from '../config/keys.ts';
 import { controllerFor, postFromHost, switchUpdateFrom } from '../switch/controller-client.ts';
 import { criuEvidenceCmd, parseCriuEvidence, userdataDir, writeCriuConfigCmd } from './criu.ts';
 import { diagnoseRestore } from './diagnosis.ts';
@@ -49,6 +51,18 @@ const FLUSH_TCP_METRICS = `if ! out=$(ip tcp_metrics flush all 2>&1); then echo 
 // One warning per run and host: a missing arping does not change between migrations.
 const arpingWarned = new Set<string>();
 
+/** What quiesce means for the workload: its signal to the server (stream: SIGUSR2), or nothing (redis). */
+export function quiesceCommand(c: Config): string {
+  const sig = workloadFor(c).quiesceSignal;
+  return sig ? `kill -${sig} "$pid"` : 'echo "quiesce none"';
+}
+
+/** After the restore: the same signal resumes a quiesced server; a workload without one needs nothing. */
+export function resumeCommand(c: Config): string {
+  const sig = workloadFor(c).quiesceSignal;
+  return sig ? `kill -${sig} "$pid"` : 'echo "resume none"';
+}
+
 export const podmanEngine: Engine = {
   name: 'podman',
 
@@ -56,16 +70,17 @@ export const podmanEngine: Engine = {
     async run(r) {
       await r.dst.exec(writeCriuConfigCmd(), { quiet: true });
       if (r.c.CR_SKIP_IMAGE_CHECK) return;
-      const img = await r.dst.exec(sh`podman image exists ${r.c.SERVER_IMAGE}`, { quiet: true, allowFail: true });
+      const image = workloadFor(r.c).image(r.c);
+      const img = await r.dst.exec(sh`podman image exists ${image}`, { quiet: true, allowFail: true });
       if (img.code !== 0 && !r.ctx.dryRun) {
-        throw new StepFailure('prepareTarget', `[${r.target}] image ${r.c.SERVER_IMAGE} is missing on the target (run the images phase, or CR_SKIP_IMAGE_CHECK=true)`);
+        throw new StepFailure('prepareTarget', `[${r.target}] image ${image} is missing on the target (run the images phase, or CR_SKIP_IMAGE_CHECK=true)`);
       }
     },
   },
 
   quiesce: {
     mark: 'quiesced',
-    script: (r) => [sh`mkdir -p ${r.srcDir} && rm -f ${r.srcTar}`, pidLookup(r.c.SERVER_CONTAINER, r.known), 'echo "pid $pid"', 'kill -USR2 "$pid"', 'echo quiesced'].join('\n'),
+    script: (r) => [sh`mkdir -p ${r.srcDir} && rm -f ${r.srcTar}`, pidLookup(r.c.SERVER_CONTAINER, r.known), 'echo "pid $pid"', quiesceCommand(r.c), 'echo quiesced'].join('\n'),
     read(r, o) { r.m.quiesced = r.m.start! + nsOfMs(maybeMs(o, 'start', 'quiesced') ?? 0); },
   },
 
@@ -185,7 +200,7 @@ export const podmanEngine: Engine = {
     },
   },
 
-  resume: { mark: 'resumed', script: () => 'kill -USR2 "$pid"' },
+  resume: { mark: 'resumed', script: (r) => resumeCommand(r.c) },
 
   switchUpdate: {
     async run(r) {

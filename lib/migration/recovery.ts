@@ -3,7 +3,8 @@
 // restore steps, point the switch back, and wait until it answers through the switch again.
 import { sh } from '../hosts/remote.ts';
 import { netToolPath } from '../nettool/index.ts';
-import { waitForHttp } from '../run/health.ts';
+import { waitForHealth } from '../../experiments/workloads/health.ts';
+import { workloadFor } from '../../experiments/workloads/index.ts';
 import { controllerFor } from '../switch/controller-client.ts';
 import { RestoreFailure, StepFailure } from './errors.ts';
 import { restoreLeg, type Engine, type MigrationRun } from './steps.ts';
@@ -24,9 +25,10 @@ export async function recover(e: Engine, r: MigrationRun, failure: Error, reason
   }
   try {
     if (r.done.has('checkpoint')) return await restoreOnSource(e, r, reason);
-    if (r.done.has('quiesce')) {
-      // the signal was sent (or may have been): a second SIGUSR2 resumes the server
-      await r.src.exec(sh`podman kill --signal USR2 ${r.c.SERVER_CONTAINER}`, { quiet: true, allowFail: true });
+    const sig = workloadFor(r.c).quiesceSignal;
+    if (r.done.has('quiesce') && sig) {
+      // the signal was sent (or may have been): the same signal again resumes the server
+      await r.src.exec(sh`podman kill --signal ${sig} ${r.c.SERVER_CONTAINER}`, { quiet: true, allowFail: true });
       return { recovered: true, recovery: `the server still runs on ${r.source} (resumed).` };
     }
     return { recovered: true, recovery: `nothing was changed on ${r.source}; the server still runs there.` };
@@ -53,8 +55,8 @@ async function restoreOnSource(e: Engine, r: MigrationRun, reason: string): Prom
     await controllerFor(ctx).call('POST', '/updateForward', { ipv4: c.H2_IP, sw_port: r.srcNode.swPort, dst_mac: c.H2_MAC });
     await ctx.host('lakewood').exec(sh`ip neigh replace ${c.H2_IP} lladdr ${c.H2_MAC} dev ${c.MACSHIM_IF} nud permanent`, { quiet: true, allowFail: true });
     ctx.log.warn(`recovered: the server runs on ${source} again and the switch forwards to port ${r.srcNode.swPort}`);
-    await waitForHttp(ctx.host('lakewood'), `http://${c.H2_IP}:${c.SIGNALING_PORT}/health`, { timeoutMs: 10_000, intervalMs: 200, tool: netToolPath(c, 'lakewood') });
-    ctx.log.warn('recovered: the service answers /health through the switch again');
+    await waitForHealth(ctx.host('lakewood'), workloadFor(c).health(c), { timeoutMs: 10_000, intervalMs: 200, tool: netToolPath(c, 'lakewood') });
+    ctx.log.warn('recovered: the service answers its health check through the switch again');
     return { recovered: true, recovery: `The service was restored on ${source} from the same checkpoint and the switch points there again.` };
   } catch (err) {
     ctx.state.set('serverHost', 'none');

@@ -6,6 +6,7 @@ import type { Config } from '../config/keys.ts';
 import type { Host } from '../hosts/remote.ts';
 import { quote, sh } from '../hosts/remote.ts';
 import { criuRunArgs } from '../migration/criu.ts';
+import { workloadFor } from '../../experiments/workloads/index.ts';
 import { prefixLength, rtoRouteCmd, keepaliveCmd, type ServerNode } from './net.ts';
 
 /** Label on every container and network this project creates. */
@@ -88,11 +89,6 @@ export function rstRuleDelCmd(nic: string): string {
   return sh`i=0; while [ $i -lt 10 ] && iptables -C ${a} 2>/dev/null; do iptables -D ${a}; i=$((i+1)); done; echo removed=$i`;
 }
 
-/** Arguments after the image's entrypoint (`node /app/stream-server.mjs`). */
-export function serverArgs(c: Pick<Config, 'SIGNALING_PORT' | 'METRICS_PORT' | 'LOADGEN_FPS' | 'FRAME_PADDING' | 'STATE_MB'>): string[] {
-  return ['--port', String(c.SIGNALING_PORT), '--metrics-port', String(c.METRICS_PORT),
-    '--fps', String(c.LOADGEN_FPS), '--padding', String(c.FRAME_PADDING), ...(c.STATE_MB ? ['--state-mb', String(c.STATE_MB)] : [])];
-}
 
 /**
  * The server container. UV_USE_IO_URING=0: libuv (Node >= 20.3) may use io_uring, whose rings
@@ -101,7 +97,7 @@ export function serverArgs(c: Pick<Config, 'SIGNALING_PORT' | 'METRICS_PORT' | '
  */
 export function serverRunCmd(config: Config): string {
   return sh`podman run -d --name ${config.SERVER_CONTAINER} --network ${config.HW_NET} --ip ${config.H2_IP} --mac-address ${config.H2_MAC.toLowerCase()} `
-    + sh`--ulimit nofile=4096:4096 --ulimit nproc=4096:4096 --env UV_USE_IO_URING=0 ${criuRunArgs()} --label ${P4CF_LABEL} ${config.SERVER_IMAGE} ${serverArgs(config)}`;
+    + sh`--ulimit nofile=4096:4096 --ulimit nproc=4096:4096 --env UV_USE_IO_URING=0 ${criuRunArgs()} --label ${P4CF_LABEL} ${workloadFor(config).image(config)} ${workloadFor(config).serverArgs(config)}`;
 }
 
 /** The shim on lakewood: a macvlan (vepa) on the switch NIC, so load reaches the server through the switch. */

@@ -29,6 +29,7 @@ export const DEBIAN_PACKAGES: readonly PackageNeed[] = [
   { pkg: 'iptables', why: 'RST drop rule on the server NICs' },
   { pkg: 'sudo', why: 'the non-root login path (SUDO=auto) and its test' },
   { pkg: 'iperf3', why: 'link benchmarks' },
+  { pkg: 'redis-server', why: 'WORKLOAD=redis: its binary goes into the redis server image (the system service is not used)' },
   { pkg: 'util-linux', why: 'nsenter (sshd and podman in a namespace without remounting /sys)' },
   { pkg: 'procps', why: 'sysctl, pgrep' },
   { pkg: 'xz-utils', why: 'unpacks the CRIU source tarball' },
