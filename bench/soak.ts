@@ -8,13 +8,14 @@
 // Goal: flat within noise over 100 migrations with 64 connections, 0 frames lost.
 // Root only (the local testbed). A testbed this benchmark brought up is taken down again.
 //   npx tsx bench/soak.ts [--migrations 100] [--connections 64] [--post-migration 1]
+//   npx tsx bench/soak.ts --run-dir results/run_…   (only the figures of an existing run folder)
 import { spawn } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { linearFit, mean, sd, type LinearFit } from '../lib/analysis/stats.ts';
 import { intArg, parseArgs } from '../experiments/workload/protocol.ts';
 
-const args = parseArgs(process.argv.slice(2), { migrations: '100', connections: '64', 'post-migration': '1', 'steady-state': '3' }, 'bench/soak');
+const args = parseArgs(process.argv.slice(2), { migrations: '100', connections: '64', 'post-migration': '1', 'steady-state': '3', 'run-dir': '' }, 'bench/soak');
 const N = intArg(args.migrations, '--migrations', 2, 1000);
 const CONNS = intArg(args.connections, '--connections', 1, 10_000);
 const POST = intArg(args['post-migration'], '--post-migration', 0, 600);
@@ -23,14 +24,17 @@ const WINDOW = Math.min(10, Math.floor(N / 2));
 // The fault pass that filed issue 12 (before the fix): 40 migrations, 64 connections.
 const FAULT_PASS = { migrations: 40, ttrFirst: 667, ttrLast: 2813, restoreFirst: 308, restoreLast: 2191, mbFirst: 17, mbLast: 35 };
 
-if (process.getuid?.() !== 0) {
+const RUN_DIR = args['run-dir'] ? resolve(args['run-dir']) : '';
+if (RUN_DIR && !existsSync(join(RUN_DIR, 'migration_timing_1.json'))) throw new Error(`--run-dir ${RUN_DIR}: no migration_timing_1.json there (expected a run folder with migrations)`);
+
+if (!RUN_DIR && process.getuid?.() !== 0) {
   console.log('bench/soak.ts SKIPPED: needs root (the local testbed: namespaces, podman, CRIU)');
   process.exit(0);
 }
 
 const projectDir = resolve(import.meta.dirname, '..');
 const tsxCli = join(projectDir, 'node_modules', 'tsx', 'dist', 'cli.mjs');
-const testbedWasUp = existsSync('/run/netns/p4cf-tofino');
+const testbedWasUp = RUN_DIR !== '' || existsSync('/run/netns/p4cf-tofino');
 
 /** run.ts as a child (its own lock, cleanup and exit code); progress lines pass through. */
 function runExperiment(): Promise<{ code: number; out: string }> {
@@ -66,6 +70,15 @@ function runExperiment(): Promise<{ code: number; out: string }> {
 function runDirOf(out: string): string | undefined {
   const m = out.match(/results in (\S+)/) ?? out.match(/run folder (\S+)/);
   return m ? resolve(projectDir, m[1]) : undefined;
+}
+
+/** LOADGEN_CONNECTIONS of an existing run, from its config.json. */
+function connectionsOf(dir: string): string {
+  try {
+    const c = JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8')) as Record<string, unknown>;
+    const v = (c.config as Record<string, unknown> | undefined)?.LOADGEN_CONNECTIONS ?? c.LOADGEN_CONNECTIONS;
+    return v === undefined ? '?' : String((v as { value?: unknown }).value ?? v);
+  } catch { return '?'; }
 }
 
 interface Series { label: string; unit: string; values: number[]; digits: number }
@@ -108,7 +121,7 @@ function line(s: Series): { text: string; fit: LinearFit | null; flat: boolean }
 const t0 = Date.now();
 let code = 1;
 try {
-  const r = await runExperiment();
+  const r = RUN_DIR ? { code: 0, out: `results in ${RUN_DIR}` } : await runExperiment();
   const dir = runDirOf(r.out);
   if (!dir) throw new Error(`no run folder in run.ts's output (exit ${r.code}):\n${r.out.slice(-3000)}`);
   const s = readSeries(dir);
@@ -117,7 +130,8 @@ try {
   const summary = existsSync(join(dir, 'summary.json'))
     ? JSON.parse(readFileSync(join(dir, 'summary.json'), 'utf8')) as { counters?: { frames_lost?: { total?: number | null }; pings_unanswered?: { total?: number | null } }; connection_drops?: number | null }
     : undefined;
-  console.log(`\nsoak benchmark: ${s.count} migrations with ${CONNS} connections in ${((Date.now() - t0) / 1000).toFixed(0)} s (run folder ${dir})`);
+  const conns = RUN_DIR ? connectionsOf(dir) : String(CONNS);
+  console.log(`\nsoak benchmark: ${s.count} migrations with ${conns} connections${RUN_DIR ? '' : ` in ${((Date.now() - t0) / 1000).toFixed(0)} s`} (run folder ${dir})`);
   console.log(`baseline: the first ${WINDOW} migrations of this run; goal: flat within noise, 0 frames lost`);
   const lines = [s.ttr, s.restore, s.checkpoint, s.size].map(line);
   for (const l of lines) console.log(l.text);
