@@ -1,5 +1,5 @@
 import { describe as suite, expect, it } from 'vitest';
-import { bootstrapMedianCI, describe, ecdf, mannWhitneyU, percentile, sd } from '../lib/analysis/stats.ts';
+import { bootstrapMedianCI, describe, ecdf, linearFit, mannWhitneyU, percentile, sd } from '../lib/analysis/stats.ts';
 
 suite('percentile (R-7: linear interpolation between closest ranks)', () => {
   // Sorted: 15 20 35 40 50. h = (n-1)p. Hand-computed:
@@ -119,5 +119,29 @@ suite('mannWhitneyU', () => {
   it('identical samples give p = 1 and empty samples are rejected', () => {
     expect(mannWhitneyU([1, 2, 3, 4], [1, 2, 3, 4]).p).toBeCloseTo(1, 12);
     expect(() => mannWhitneyU([], [1])).toThrow(/non-empty/);
+  });
+});
+
+suite('linearFit (ordinary least squares)', () => {
+  it('recovers an exact line', () => {
+    const f = linearFit([1, 2, 3, 4], [5, 7, 9, 11])!;
+    expect(f.slope).toBeCloseTo(2, 12);
+    expect(f.intercept).toBeCloseTo(3, 12);
+    expect(f.residualSd).toBeCloseTo(0, 12);
+  });
+  it('matches a hand-computed fit with its standard error and 95% CI', () => {
+    // x 1..5, y 2 4 5 4 5: mx 3, my 4, Sxx 10, Sxy 6 → slope 0.6, intercept 2.2;
+    // residuals -0.8 0.6 1 -0.6 -0.2 → SSE 2.4, s = sqrt(0.8), se = s/sqrt(10) = 0.28284;
+    // t(0.975, 3) = 3.182 → CI 0.6 ± 0.9000
+    const f = linearFit([1, 2, 3, 4, 5], [2, 4, 5, 4, 5])!;
+    expect(f.slope).toBeCloseTo(0.6, 12);
+    expect(f.intercept).toBeCloseTo(2.2, 12);
+    expect(f.slopeSe!).toBeCloseTo(0.282843, 5);
+    expect(f.slopeCi95!.high - f.slope).toBeCloseTo(3.182 * 0.282843, 2);
+  });
+  it('skips non-finite pairs, gives null below two points, refuses unequal lengths', () => {
+    expect(linearFit([1, 2, 3], [1, Number.NaN, 3])!.slope).toBeCloseTo(1, 12);
+    expect(linearFit([1], [1])).toBeNull();
+    expect(() => linearFit([1, 2], [1])).toThrow(/2 x values but 1 y/);
   });
 });

@@ -54,6 +54,8 @@ const m = {
   memory: new client.Gauge({ name: 'stream_memory_bytes', help: 'Resident set size', registers: [register] }),
   cpuSeconds: new client.Gauge({ name: 'stream_cpu_seconds', help: 'User+system CPU seconds of this process as the kernel counts them (restarts from 0 after a CRIU restore)', registers: [register] }),
   stateBytes: new client.Gauge({ name: 'stream_state_bytes', help: 'Application state held and kept dirty (--state-mb)', registers: [register] }),
+  buffered: new client.Gauge({ name: 'stream_buffered_bytes', help: 'Bytes written by the server and not yet handed to the kernel, summed over the connections (ws bufferedAmount)', registers: [register] }),
+  echoQueued: new client.Gauge({ name: 'stream_echo_queued', help: 'Pongs waiting in the echo queues, summed over the connections', registers: [register] }),
   restores: new client.Counter({ name: 'stream_cpu_clock_resets_total', help: 'Times the CPU usage went backwards (a CRIU restore)', registers: [register] }),
 };
 
@@ -187,6 +189,9 @@ const metricsHttp = createServer(async (req, res) => {
   m.memory.set(process.memoryUsage().rss);
   m.uptime.set((Date.now() - startedAt) / 1000);
   m.connected.set(conns.size);
+  let buffered = 0, queued = 0;
+  for (const c of conns) { buffered += c.ws.bufferedAmount; queued += c.echoes.length; }
+  m.buffered.set(buffered); m.echoQueued.set(queued);
   try {
     const text = await register.metrics();
     res.writeHead(200, { 'content-type': register.contentType }).end(text);

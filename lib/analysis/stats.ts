@@ -206,3 +206,45 @@ export function mannWhitneyU(a: readonly number[], b: readonly number[]): MannWh
   const zc = Math.max(0, z);
   return { u, uMin, z: zc, p: Math.min(1, 2 * (1 - normalCdf(zc))), method: 'normal', n1, n2 };
 }
+
+export interface LinearFit {
+  n: number;
+  slope: number;
+  intercept: number;
+  /** Standard error of the slope (null for fewer than 3 points: no residual degree of freedom). */
+  slopeSe: number | null;
+  /** 95% CI of the slope from Student's t with n-2 degrees of freedom (null below 3 points). */
+  slopeCi95: { low: number; high: number } | null;
+  /** Sample sd of the residuals around the line (n-2 denominator). */
+  residualSd: number | null;
+}
+
+// Student's t quantile 0.975 for df 1..30 (standard table); beyond, the Cornish–Fisher expansion
+// around the normal quantile is within 0.05% of it.
+const T975 = [12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179, 2.160, 2.145,
+  2.131, 2.120, 2.110, 2.101, 2.093, 2.086, 2.080, 2.074, 2.069, 2.064, 2.060, 2.056, 2.052, 2.048, 2.045, 2.042];
+function t975(df: number): number {
+  if (df <= T975.length) return T975[df - 1];
+  const z = 1.959963984540054;
+  return z + (z ** 3 + z) / (4 * df) + (5 * z ** 5 + 16 * z ** 3 + 3 * z) / (96 * df ** 2);
+}
+
+/** Ordinary least squares y = intercept + slope·x over the pairs where both are finite. */
+export function linearFit(xs: readonly number[], ys: readonly number[]): LinearFit | null {
+  if (xs.length !== ys.length) throw new Error(`linearFit: ${xs.length} x values but ${ys.length} y values`);
+  const pts = xs.map((x, i) => [x, ys[i]] as const).filter(([x, y]) => Number.isFinite(x) && Number.isFinite(y));
+  const n = pts.length;
+  if (n < 2) return null;
+  const mx = pts.reduce((s, [x]) => s + x, 0) / n;
+  const my = pts.reduce((s, [, y]) => s + y, 0) / n;
+  const sxx = pts.reduce((s, [x]) => s + (x - mx) ** 2, 0);
+  if (sxx === 0) return null;
+  const slope = pts.reduce((s, [x, y]) => s + (x - mx) * (y - my), 0) / sxx;
+  const intercept = my - slope * mx;
+  if (n < 3) return { n, slope, intercept, slopeSe: null, slopeCi95: null, residualSd: null };
+  const sse = pts.reduce((s, [x, y]) => s + (y - intercept - slope * x) ** 2, 0);
+  const residualSd = Math.sqrt(sse / (n - 2));
+  const slopeSe = residualSd / Math.sqrt(sxx);
+  const h = t975(n - 2) * slopeSe;
+  return { n, slope, intercept, slopeSe, slopeCi95: { low: slope - h, high: slope + h }, residualSd };
+}
