@@ -26,13 +26,17 @@ async function ensureVeth(v: VethSpec, have: Map<string | undefined, Map<string,
 }
 
 async function ensureMgmtGuard(L: TestbedLayout): Promise<void> {
-  // The management network carries SSH and metrics only. Even if something enables forwarding in
-  // the root namespace (podman does), nothing is routed into or out of it, so no data packet can
-  // bypass the switch namespace.
+  // The management network carries SSH, metrics and controller calls only. Even if something
+  // enables forwarding in the root namespace (podman does), nothing is routed into or out of it, so
+  // no data packet can bypass the switch namespace. Frames between the testbed hosts on the bridge
+  // stay allowed, as on a lab's management LAN (a server reaching the controller on the switch,
+  // SWITCH_UPDATE_FROM=source): with br_netfilter on, bridged frames pass this hook too.
   const rules = [
     `table inet ${L.nftTable} {`,
     '  chain forward {',
     '    type filter hook forward priority -10; policy accept;',
+    // bridged (host to host on the LAN): both ends are the bridge itself
+    `    iifname "${L.bridge.name}" oifname "${L.bridge.name}" accept`,
     `    iifname "${L.bridge.name}" counter drop`,
     `    oifname "${L.bridge.name}" counter drop`,
     '  }',
