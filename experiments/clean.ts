@@ -51,10 +51,10 @@ try {
   const prev = previousState(resolve(loaded.projectDir, loaded.config.RESULTS_DIR), '');
   if (prev) {
     const p = stalePids(prev.state);
-    for (const pid of p.lakewood) await runScript(ctx.host('lakewood'), killIfCmdline(pid, 'loadgen'), 'clean', say);
-    for (const pid of p.local) await runScript(ctx.host('local'), killIfCmdline(pid, 'collector'), 'clean', say);
+    for (const pid of p.lakewood) await runScript(ctx.onServer('lakewood'), killIfCmdline(pid, 'loadgen'), 'clean', say);
+    for (const pid of p.local) await runScript(ctx.onLocal, killIfCmdline(pid, 'collector'), 'clean', say);
   }
-  await cleanServers(ctx);
+  await cleanServers(ctx, (m) => log.step('clean', m));
   const tofino = ctx.host('tofino');
   const dir = remoteDir(ctx, 'tofino');
   // a switch daemon that outlives runs (hardware bf_switchd) is stopped only when asked

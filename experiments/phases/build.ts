@@ -5,7 +5,7 @@
 import { checkSharedNetwork, networkCreateCmd, nicTuneScript, rstRuleAddCmd, rstRuleDelCmd, runScript, serverRunCmd, shimScript } from '../../lib/server/infra.ts';
 import { containerNetScript, containerPidCmd, parsePid, serverNode, SERVERS } from '../../lib/server/net.ts';
 import type { Phase } from '../../lib/run/phases.ts';
-import { tail } from '../../lib/hosts/errors.ts';
+import { tail } from '../../lib/run/text.ts';
 
 export const phase: Phase = {
   name: 'build',
@@ -27,7 +27,7 @@ export const phase: Phase = {
       cleanup.add(`remove podman network ${c.HW_NET} on ${name}`, async () => {
         await on`if podman network exists ${c.HW_NET}; then podman network rm -f ${c.HW_NET} >/dev/null; fi`;
       });
-      await runScript(ctx.host(name), nicTuneScript(c, node), `NIC ${node.nic}`, say);
+      await runScript(on, nicTuneScript(c, node), `NIC ${node.nic}`, say);
       await on.script(rstRuleAddCmd(node.nic));
       cleanup.add(`remove RST drop rule on ${name} ${node.nic}`, async () => { await on.script(rstRuleDelCmd(node.nic)).nothrow(); });
     }
@@ -48,7 +48,7 @@ export const phase: Phase = {
     ctx.state.set('serverHost', 'lakewood');
     const pid = parsePid((await lakewood.script(containerPidCmd(c.SERVER_CONTAINER)).dryRun('<server pid>')).stdout, `PID of ${c.SERVER_CONTAINER}`);
     ctx.state.set('serverProc', { pid, id });
-    await runScript(ctx.host('lakewood'), containerNetScript(c, lwNode, pid), 'container net', say);
+    await runScript(lakewood, containerNetScript(c, lwNode, pid), 'container net', say);
     say(`container ${c.SERVER_CONTAINER} runs on lakewood (pid ${pid}) at ${c.H2_IP} / ${c.H2_MAC}`);
 
     await lakewood.script(shimScript(c, lwNode.nic));
