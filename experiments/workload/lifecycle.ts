@@ -1,7 +1,7 @@
 // The workload's state across phases: its files in the run folder, what state.json records, the
 // live handles of this process, and stopWorkload() (called by `post` and by the run's undo), which
 // ends the pieces in the order that keeps the last CSV row live.
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { stopGroupScript } from '../../lib/hosts/exec.ts';
 import type { OnHost } from '../../lib/hosts/shell.ts';

@@ -56,7 +56,7 @@ export function createInterfaces(log: (line: string) => void = () => {}): Interf
     p.stdout!.setEncoding('utf8');
     p.stdout!.on('data', (d: string) => {
       buf += d;
-      let i;
+      let i: number;
       while ((i = buf.indexOf('\n')) >= 0) {
         const ev = parseMonitorLine(buf.slice(0, i));
         buf = buf.slice(i + 1);

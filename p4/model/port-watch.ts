@@ -49,7 +49,7 @@ export function watchPorts(ports: Map<number, string>, onChange: (port: number, 
     p.stdout!.setEncoding('utf8');
     p.stdout!.on('data', (d: string) => {
       buf += d;
-      let i;
+      let i: number;
       while ((i = buf.indexOf('\n')) >= 0) {
         const ev = parseLinkLine(buf.slice(0, i));
         buf = buf.slice(i + 1);
