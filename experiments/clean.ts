@@ -8,7 +8,8 @@
 // controller port, a bf_switchd, a macvlan shim) and removes it once confirmed (or with --yes).
 import { resolve } from 'node:path';
 import { createCleanup } from '../lib/run/cleanup.ts';
-import { CONFIG_OPTIONS, configArgv, loadConfig } from '../lib/config/load.ts';
+import { loadConfig } from '../lib/config/load.ts';
+import { CONFIG_OPTIONS, configArgv } from '../lib/config/sources.ts';
 import { cliArgs } from '../lib/run/cli.ts';
 import { createContext } from '../lib/run/context.ts';
 import { createLogger } from '../lib/run/log.ts';

@@ -4,7 +4,8 @@ import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSyn
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { ConfigError, loadConfig, redactArgv } from '../lib/config/load.ts';
+import { loadConfig, redactArgv } from '../lib/config/load.ts';
+import { ConfigError } from '../lib/config/values.ts';
 import { checkResultsDir } from '../lib/run/rundir.ts';
 import { runRunner } from './helpers/runner.ts';
 

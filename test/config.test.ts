@@ -5,7 +5,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { KeyType } from '../lib/config/keys.ts';
-import { ConfigError, configRecord, formatConfig, hostDir, loadConfig, parseByType, suggestKey } from '../lib/config/load.ts';
+import { configRecord, formatConfig, hostDir, loadConfig } from '../lib/config/load.ts';
+import { ConfigError, parseByType, suggestKey } from '../lib/config/values.ts';
 import { checkDocs, REGEN_COMMAND } from '../lib/config/doc.ts';
 import { runRunner } from './helpers/runner.ts';
 

@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { KEYS, type Config } from '../lib/config/keys.ts';
-import { parseByType } from '../lib/config/load.ts';
+import { parseByType } from '../lib/config/values.ts';
 import type { ExecResult, Host } from '../lib/hosts/types.ts';
 import { migrate, MigrationError, type MigrationContext } from '../lib/migration/migrate.ts';
 import { podmanEngine } from '../lib/migration/podman.ts';

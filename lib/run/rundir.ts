@@ -3,7 +3,8 @@
 import { execFileSync } from 'node:child_process';
 import { accessSync, constants, existsSync, mkdirSync, readFileSync, realpathSync, renameSync, statSync, writeFileSync, type Stats } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
-import { configRecord, ConfigError, redactArgv, type LoadedConfig } from '../config/load.ts';
+import { configRecord, redactArgv, type LoadedConfig } from '../config/load.ts';
+import { ConfigError } from '../config/values.ts';
 
 const pad = (n: number) => String(n).padStart(2, '0');
 
