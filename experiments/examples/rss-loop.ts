@@ -11,8 +11,9 @@ const rssLoop: Phase = {
   name: 'rss-loop',
   description: 'MIGRATIONS migrations; the restored server\'s VmRSS after each into rss.csv',
   hosts: () => ['lakewood', 'loveland', 'tofino'],
-  reads: ['serverHost', 'workload', 'transferMethod'],
-  writes: ['serverHost', 'transferMethod'],
+  // what migrate() uses: where the server is and its PID/container id, the workload, the transfer method
+  reads: ['serverHost', 'serverProc', 'workload', 'transferMethod'],
+  writes: ['serverHost', 'serverProc', 'transferMethod'],
   async run(ctx) {
     const c = ctx.config;
     const rows = ['migration,from,to,time_to_ready_ms,vmrss_kb'];
