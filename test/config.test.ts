@@ -9,7 +9,7 @@ import { checkDocs, REGEN_COMMAND } from '../lib/config/doc.ts';
 import { tempProjects } from './helpers/project.ts';
 import { runRunner } from './helpers/runner.ts';
 
-const { tmp, project } = tempProjects('p4ca-config-');
+const { project } = tempProjects('p4ca-config-');
 
 describe('value parsers', () => {
   const cases: [KeyType, string[], [string, unknown][]][] = [
