@@ -10,6 +10,7 @@
 import { spawn } from 'node:child_process';
 import { parseControllerConfig } from '../controller/config.ts';
 import { mean as statsMean, percentile } from '../lib/analysis/stats.ts';
+import { pollUntil } from '../lib/run/poll.ts';
 import { startController, type RunningController } from '../controller/server.ts';
 import { NAMED_UDP_SERVER, nodeInNs, waitOutput, type NsProcess } from '../controller/testkit.ts';
 import { startModel, type ModelProcess } from '../p4/model/raw-client.ts';
@@ -111,12 +112,8 @@ try {
   let partial = '';
   prober.stdout!.on('data', (d) => { partial += d; const parts = partial.split('\n'); partial = parts.pop()!; lines.push(...parts); });
   const nextLine = async (re: RegExp, ms: number): Promise<string> => {
-    const end = Date.now() + ms;
-    while (Date.now() < end) {
-      const i = lines.findIndex((l) => re.test(l));
-      if (i >= 0) return lines.splice(0, i + 1)[i];
-      await new Promise((r) => setTimeout(r, 1));
-    }
+    const i = (await pollUntil(() => { const j = lines.findIndex((l) => re.test(l)); return j >= 0 ? j : undefined; }, ms, 1)).value;
+    if (i !== undefined) return lines.splice(0, i + 1)[i];
     throw new Error(`prober: no ${re} within ${ms} ms`);
   };
   await nextLine(/^ready$/, 15_000);

@@ -22,7 +22,7 @@ export interface EntrySpec {
 
 export interface Update { type: UpdateType; entry: EntrySpec }
 
-export { BfrtError, type UpdateFailure } from './bfrt-errors.ts';
+export { BfrtError } from './bfrt-errors.ts';
 
 /** An entry read back, decoded to names and readable values. */
 export interface DecodedEntry {

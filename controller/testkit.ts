@@ -1,6 +1,7 @@
 // Helpers for tests and benchmarks that drive the controller against the switch model (started
 // with startModel from p4/model/raw-client.ts): call the API, wait, run processes in namespaces.
 import { spawn } from 'node:child_process';
+import { pollUntil } from '../lib/run/poll.ts';
 export { freePort } from '../lib/hosts/ports.ts';
 
 export interface ApiResult { status: number; body: any }
@@ -43,11 +44,7 @@ export function nodeInNs(ns: string, script: string, args: string[] = []): NsPro
 
 /** Waits until a process prints `re`; bounded. */
 export async function waitOutput(p: NsProcess, re: RegExp, ms: number, what: string): Promise<void> {
-  const end = Date.now() + ms;
-  while (Date.now() < end) {
-    if (re.test(p.output())) return;
-    await new Promise((r) => setTimeout(r, 25));
-  }
+  if ((await pollUntil(() => re.test(p.output()), ms, 25)).value) return;
   throw new Error(`${what}: no ${re} within ${ms} ms; output: ${p.output().slice(-500)}`);
 }
 

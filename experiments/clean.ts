@@ -8,7 +8,8 @@
 // controller port, a bf_switchd, a macvlan shim) and removes it once confirmed (or with --yes).
 import { resolve } from 'node:path';
 import { createCleanup } from '../lib/run/cleanup.ts';
-import { CONFIG_OPTIONS, configArgv, loadConfig } from '../lib/config/load.ts';
+import { loadConfig } from '../lib/config/load.ts';
+import { CONFIG_OPTIONS, configArgv } from '../lib/config/sources.ts';
 import { cliArgs } from '../lib/run/cli.ts';
 import { createContext } from '../lib/run/context.ts';
 import { createLogger } from '../lib/run/log.ts';
@@ -52,10 +53,10 @@ try {
   const prev = previousState(resolve(loaded.projectDir, loaded.config.RESULTS_DIR), '');
   if (prev) {
     const p = stalePids(prev.state);
-    for (const pid of p.lakewood) for (const b of CLIENT_BUNDLES) await runScript(ctx.host('lakewood'), killIfCmdline(pid, b), 'clean', say);
-    for (const pid of p.local) await runScript(ctx.host('local'), killIfCmdline(pid, 'collector'), 'clean', say);
+    for (const pid of p.lakewood) for (const b of CLIENT_BUNDLES) await runScript(ctx.onServer('lakewood'), killIfCmdline(pid, b), 'clean', say);
+    for (const pid of p.local) await runScript(ctx.onLocal, killIfCmdline(pid, 'collector'), 'clean', say);
   }
-  await cleanServers(ctx);
+  await cleanServers(ctx, (m) => log.step('clean', m));
   const tofino = ctx.host('tofino');
   const dir = remoteDir(ctx, 'tofino');
   // a switch daemon that outlives runs (hardware bf_switchd) is stopped only when asked

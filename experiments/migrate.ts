@@ -5,7 +5,8 @@
 import { join, resolve } from 'node:path';
 import { existsSync } from 'node:fs';
 import { createCleanup, writeErrorLog } from '../lib/run/cleanup.ts';
-import { CONFIG_OPTIONS, configArgv, loadConfig, localPath } from '../lib/config/load.ts';
+import { loadConfig, localPath } from '../lib/config/load.ts';
+import { CONFIG_OPTIONS, configArgv } from '../lib/config/sources.ts';
 import { cliArgs } from '../lib/run/cli.ts';
 import { createContext } from '../lib/run/context.ts';
 import { createLogger } from '../lib/run/log.ts';

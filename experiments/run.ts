@@ -4,7 +4,9 @@
 import { existsSync, rmSync, statSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { CONFIG_OPTIONS, ConfigError, configArgv, formatConfig, loadConfig, localPath, type LoadedConfig } from '../lib/config/load.ts';
+import { formatConfig, loadConfig, localPath, type LoadedConfig } from '../lib/config/load.ts';
+import { CONFIG_OPTIONS, configArgv } from '../lib/config/sources.ts';
+import { ConfigError } from '../lib/config/values.ts';
 import { helpText, parseCli as parseArgv, UsageError, type CliSpec } from '../lib/run/cli.ts';
 import { createCleanup, installSignalHandlers, InterruptedError, writeErrorLog } from '../lib/run/cleanup.ts';
 import { createContext, type RunContext } from '../lib/run/context.ts';

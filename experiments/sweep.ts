@@ -7,7 +7,8 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, statSync } from 'node
 import { writeFile } from 'node:fs/promises';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { ConfigError, loadConfig, localPath } from '../lib/config/load.ts';
+import { loadConfig, localPath } from '../lib/config/load.ts';
+import { ConfigError } from '../lib/config/values.ts';
 import { formatDuration } from '../lib/run/log.ts';
 import { runDirName, writeJson } from '../lib/run/rundir.ts';
 import { describePoint, estimateRunMs, expandPlan, parseVary, pointArgs, validatePoints, type SweepPlan, type Vary } from '../lib/sweep/plan.ts';

@@ -5,7 +5,8 @@
 //   status  print each host, link and daemon with its state; exit 1 unless everything is healthy
 // Configuration comes from lib/config/load.ts (config.env, environment, --set), e.g. TESTBED_PREFIX, MGMT_SUBNET.
 import { relative } from 'node:path';
-import { CONFIG_OPTIONS, configArgv, loadConfig } from '../lib/config/load.ts';
+import { loadConfig } from '../lib/config/load.ts';
+import { CONFIG_OPTIONS, configArgv } from '../lib/config/sources.ts';
 import { formatStatus, testbedDown, testbedStatus, testbedUp } from '../lib/modes/local/testbed.ts';
 import { cliArgs } from '../lib/run/cli.ts';
 

@@ -7,9 +7,6 @@ import { fileURLToPath } from 'node:url';
 import { $ } from 'zx';
 import { cliArgs, type Options, type Values } from '../lib/run/cli.ts';
 
-// The hw helpers' error messages use the project's one tail().
-export { tail } from '../lib/run/text.ts';
-
 /** Run a command, printing `$ cmd` and streaming its output while still capturing it. */
 export const $v = $({ verbose: true });
 /** Run a command quietly (output captured only) — for probes whose output we parse. */

@@ -15,7 +15,8 @@ import { tmpdir } from 'node:os';
 import { dirname, isAbsolute, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { $ } from 'zx';
-import { cliMain, requireFile, tail } from './cli.ts';
+import { cliMain, requireFile } from './cli.ts';
+import { tail } from '../lib/run/text.ts';
 import { programForArch } from '../p4/assets.ts';
 
 const repo = resolve(dirname(fileURLToPath(import.meta.url)), '..');

@@ -7,7 +7,8 @@ import { join, resolve } from 'node:path';
 import { $ } from 'zx';
 import { parse } from 'yaml';
 import { checkPython } from './check-python.ts';
-import { cliMain, need, requireDir, requireFile, tail } from './cli.ts';
+import { cliMain, need, requireDir, requireFile } from './cli.ts';
+import { tail } from '../lib/run/text.ts';
 
 export interface ProfileFacts { asic: boolean; bspPath?: string; architectures: string[] }
 

@@ -1,22 +1,15 @@
 // Inputs a fault-injection pass found accepted silently (issue 12 item 8): each is now refused with
 // the key, the value and where it came from, before anything runs — or warned about.
-import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
-import { ConfigError, loadConfig, redactArgv } from '../lib/config/load.ts';
+import { describe, expect, it } from 'vitest';
+import { loadConfig, redactArgv } from '../lib/config/load.ts';
+import { ConfigError } from '../lib/config/values.ts';
 import { checkResultsDir } from '../lib/run/rundir.ts';
+import { tempProjects } from './helpers/project.ts';
 import { runRunner } from './helpers/runner.ts';
 
-const tmp = mkdtempSync(join(tmpdir(), 'p4ca-strict-'));
-afterAll(() => rmSync(tmp, { recursive: true, force: true }));
-let n = 0;
-function project(files: Record<string, string>): string {
-  const dir = join(tmp, `p${++n}`);
-  mkdirSync(dir);
-  for (const [f, text] of Object.entries(files)) writeFileSync(join(dir, f), text);
-  return dir;
-}
+const { tmp, project } = tempProjects('p4ca-strict-');
 const load = (files: Record<string, string>, argv: string[] = []) => loadConfig({ cwd: project(files), env: {}, argv });
 const message = (fn: () => unknown): string => {
   try { fn(); } catch (e) { expect(e).toBeInstanceOf(ConfigError); return (e as Error).message; }

@@ -1,24 +1,15 @@
 // Configuration: parsers per type, layering order, origins, mode, unknown keys, the generated docs,
 // and the CLI failing before anything touches a host.
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { KeyType } from '../lib/config/keys.ts';
-import { ConfigError, configRecord, formatConfig, hostDir, loadConfig, parseByType, suggestKey } from '../lib/config/load.ts';
+import { configRecord, formatConfig, hostDir, loadConfig } from '../lib/config/load.ts';
+import { ConfigError, parseByType, suggestKey } from '../lib/config/values.ts';
 import { checkDocs, REGEN_COMMAND } from '../lib/config/doc.ts';
+import { tempProjects } from './helpers/project.ts';
 import { runRunner } from './helpers/runner.ts';
 
-const tmp = mkdtempSync(join(tmpdir(), 'p4ca-config-'));
-afterAll(() => rmSync(tmp, { recursive: true, force: true }));
-let n = 0;
-/** A project dir with the given files. */
-function project(files: Record<string, string>): string {
-  const dir = join(tmp, `p${++n}`);
-  mkdirSync(dir);
-  for (const [f, text] of Object.entries(files)) writeFileSync(join(dir, f), text);
-  return dir;
-}
+const { project } = tempProjects('p4ca-config-');
 
 describe('value parsers', () => {
   const cases: [KeyType, string[], [string, unknown][]][] = [

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { createCleanup } from '../lib/run/cleanup.ts';
 import { createLogger } from '../lib/run/log.ts';
-import { createLocalHost } from '../lib/hosts/remote.ts';
+import { createLocalHost } from '../lib/hosts/local.ts';
 import { DaemonError, recordedPid, startDaemon, stopDaemon } from '../lib/hosts/daemons.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'p4daemon-'));

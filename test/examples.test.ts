@@ -40,7 +40,8 @@ describe('examples, dry run (hardware example config)', () => {
     const r = await runScript('experiments/examples/rate-limit.ts', ['--dry-run', '--config', 'config_hw.env.example', '--migrations', '1'], 120_000);
     expect(r.code, r.out.slice(-3000)).toBe(0);
     expect(r.out).toMatch(/=== build ok[^\n]*\n=== rate-limit — /);
-    expect(r.out).toContain('[lakewood] $ tc qdisc replace dev enp101s0np1 root tbf rate 1gbit burst 64kb latency 50ms');
+    // the example config logs in as a sudo user, as the published lab did: root commands go through sudo -n
+    expect(r.out).toContain('[lakewood] $ sudo -n tc qdisc replace dev enp101s0np1 root tbf rate 1gbit burst 64kb latency 50ms');
     expect(r.out).toMatch(/cleanup: remove the 1gbit limit on loveland enp101s0np1 — done/);
   });
   it('rss-loop runs its loop in place of migrate', async () => {

@@ -6,7 +6,8 @@ import { fileURLToPath } from 'node:url';
 import { parse } from 'dotenv';
 import { describe, expect, it } from 'vitest';
 import { KEYS, type KeyName } from '../lib/config/keys.ts';
-import { loadConfig, parseByType } from '../lib/config/load.ts';
+import { loadConfig } from '../lib/config/load.ts';
+import { parseByType } from '../lib/config/values.ts';
 import { switchdCommand } from '../lib/modes/hw/sde.ts';
 
 const repo = join(dirname(fileURLToPath(import.meta.url)), '..');

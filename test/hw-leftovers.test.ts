@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { afterAll, beforeEach, describe, expect, it } from 'vitest';
 import { loadConfig } from '../lib/config/load.ts';
 import type { Config } from '../lib/config/keys.ts';
-import type { Host, HostName } from '../lib/hosts/remote.ts';
+import type { Host, HostName } from '../lib/hosts/types.ts';
 import { findLeftovers, ForeignLeftoversError, NotConfirmedError, parseContainers, refuseLeftovers, removeLeftovers } from '../lib/modes/hw/leftovers.ts';
 import { openPidNs, type PidNs } from './helpers/pidns.ts';
 

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { KEYS, type Config, type KeyName } from '../lib/config/keys.ts';
-import { parseByType } from '../lib/config/load.ts';
+import { parseByType } from '../lib/config/values.ts';
 import { directionFor, endpoints, parseDirection } from '../lib/migration/migrate.ts';
 import { parseRestoreFailure, restoreLogPath } from '../lib/migration/errors.ts';
 import { containerNetScript, prefixLength, rtoRouteCmd, serverNode } from '../lib/server/net.ts';

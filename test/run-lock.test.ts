@@ -5,7 +5,7 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSy
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { createLocalHost } from '../lib/hosts/remote.ts';
+import { createLocalHost } from '../lib/hosts/local.ts';
 import { holderGone, lockHosts, lockLocal, LockHeldError, myLockInfo, procStart, remoteLockPath } from '../lib/run/lock.ts';
 import { runRunner, spawnRunner } from './helpers/runner.ts';
 

@@ -6,7 +6,7 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { KEYS, type Config } from '../lib/config/keys.ts';
-import { parseByType } from '../lib/config/load.ts';
+import { parseByType } from '../lib/config/values.ts';
 import { ARPING_MISSING, containerNetScript, drainScript, serverNode } from '../lib/server/net.ts';
 import { isRoot, warnIfNotRoot } from './helpers/env.ts';
 import { inNs, netns } from './helpers/netns.ts';

@@ -149,7 +149,7 @@ describe('analysis of a redis run', () => {
 
 describe('binary image build', () => {
   it('a missing binary is refused naming the host, the path and the image, before any podman command', async () => {
-    const { createLocalHost } = await import('../lib/hosts/remote.ts');
+    const { createLocalHost } = await import('../lib/hosts/local.ts');
     const { ensureBinaryImage } = await import('../experiments/workloads/rootfs.ts');
     const seen: string[] = [];
     const local = createLocalHost({}, 'lakewood');

@@ -5,7 +5,7 @@
 import { checkSharedNetwork, directLinkAddrDelCmd, directLinkSetup, directLinkUpScript, networkCreateCmd, nicOffloadMode, nicTuneScript, rstRuleAddCmd, rstRuleDelCmd, runScript, serverRunCmd, shimScript } from '../../lib/server/infra.ts';
 import { containerNetScript, containerPidCmd, parsePid, serverNode, SERVERS } from '../../lib/server/net.ts';
 import type { Phase } from '../../lib/run/phases.ts';
-import { tail } from '../../lib/hosts/errors.ts';
+import { tail } from '../../lib/run/text.ts';
 
 export const phase: Phase = {
   name: 'build',
@@ -28,7 +28,7 @@ export const phase: Phase = {
       cleanup.add(`remove podman network ${c.HW_NET} on ${name}`, async () => {
         await on`if podman network exists ${c.HW_NET}; then podman network rm -f ${c.HW_NET} >/dev/null; fi`;
       });
-      await runScript(ctx.host(name), nicTuneScript(c, node), `NIC ${node.nic} (offloads: ${nicOffloadMode(c)})`, say);
+      await runScript(on, nicTuneScript(c, node), `NIC ${node.nic} (offloads: ${nicOffloadMode(c)})`, say);
       if (directLinkSetup(c) === 'up') {
         const r = await on.script(directLinkUpScript(node)).dryRun('');
         if (r.stdout.includes('added')) cleanup.add(`remove ${node.directIp} from ${node.directIf} on ${name}`, async () => { await on.script(directLinkAddrDelCmd(node)); });
@@ -54,7 +54,7 @@ export const phase: Phase = {
     ctx.state.set('serverHost', 'lakewood');
     const pid = parsePid((await lakewood.script(containerPidCmd(c.SERVER_CONTAINER)).dryRun('<server pid>')).stdout, `PID of ${c.SERVER_CONTAINER}`);
     ctx.state.set('serverProc', { pid, id });
-    await runScript(ctx.host('lakewood'), containerNetScript(c, lwNode, pid), 'container net', say);
+    await runScript(lakewood, containerNetScript(c, lwNode, pid), 'container net', say);
     say(`container ${c.SERVER_CONTAINER} runs on lakewood (pid ${pid}) at ${c.H2_IP} / ${c.H2_MAC}`);
 
     await lakewood.script(shimScript(c, lwNode.nic));

@@ -4,8 +4,7 @@
 // run's state.json (checked against their command line). Nothing is killed by name.
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { cleanServerScript, killIfCmdline } from '../../lib/server/infra.ts';
-import type { HostOutput } from '../../lib/hosts/shell.ts';
+import { cleanServerScript, killIfCmdline, runScript } from '../../lib/server/infra.ts';
 import { checkpointDir } from '../../lib/migration/migrate.ts';
 import { serverNode, SERVERS } from '../../lib/server/net.ts';
 import type { Phase, RunContext } from '../../lib/run/phases.ts';
@@ -20,7 +19,7 @@ export function previousState(resultsDir: string, currentDir: string): { dir: st
     if (resolve(dir) === resolve(currentDir)) continue;
     const f = join(dir, 'state.json');
     if (!existsSync(f)) continue;
-    try { return { dir, state: JSON.parse(readFileSync(f, 'utf8')) as Record<string, unknown> }; } catch { continue; }
+    try { return { dir, state: JSON.parse(readFileSync(f, 'utf8')) as Record<string, unknown> }; } catch { /* unreadable: an older one */ }
   }
   return undefined;
 }
@@ -35,18 +34,12 @@ export function stalePids(state: Record<string, unknown>): { lakewood: number[];
   };
 }
 
-/** Print what a clean-up script reports, one line each. */
-function report(ctx: Pick<RunContext, 'log'>, host: string, out: HostOutput): void {
-  for (const l of out.lines().filter((x) => x.trim())) ctx.log.step('clean', `[${host}] clean: ${l}`);
-  for (const l of out.stderr.split('\n').filter((x) => x.trim())) ctx.log.step('clean', `[${host}] clean (stderr): ${l}`);
-}
-
-export async function cleanServers(ctx: Pick<RunContext, 'config' | 'onServer' | 'log'>): Promise<void> {
+export async function cleanServers(ctx: Pick<RunContext, 'config' | 'onServer'>, say: (m: string) => void): Promise<void> {
   const c = ctx.config;
   // One after the other: on the local testbed both servers share podman storage.
   for (const name of SERVERS) {
     const script = cleanServerScript(c, serverNode(c, name), { shim: name === 'lakewood', checkpointDir: checkpointDir(c, name) });
-    report(ctx, name, await ctx.onServer(name).script(script));
+    await runScript(ctx.onServer(name), script, 'clean', say);
   }
 }
 
@@ -58,14 +51,15 @@ export const phase: Phase = {
   writes: ['serverHost'],
   async run(ctx) {
     const { onServer, onLocal } = ctx;
+    const say = (m: string) => ctx.log.step('clean', m);
     const prev = ctx.dryRun ? undefined : previousState(resolve(ctx.projectDir, ctx.config.RESULTS_DIR), ctx.dir);
     if (prev) {
       // the previous run's load generator and collector, by recorded PID and command line
       const pids = stalePids(prev.state);
-      for (const pid of pids.lakewood) for (const b of CLIENT_BUNDLES) report(ctx, 'lakewood', await onServer('lakewood').script(killIfCmdline(pid, b)));
-      for (const pid of pids.local) report(ctx, 'local', await onLocal.script(killIfCmdline(pid, 'collector')));
+      for (const pid of pids.lakewood) for (const b of CLIENT_BUNDLES) await runScript(onServer('lakewood'), killIfCmdline(pid, b), 'clean', say);
+      for (const pid of pids.local) await runScript(onLocal, killIfCmdline(pid, 'collector'), 'clean', say);
     }
-    await cleanServers(ctx);
+    await cleanServers(ctx, say);
     ctx.state.set('serverHost', undefined);
   },
 };

@@ -6,7 +6,6 @@ import { join } from 'node:path';
 import { controllerFor } from '../../lib/switch/controller-client.ts';
 import { serverLocation } from '../../lib/migration/migrate.ts';
 import type { Phase, RunContext } from '../../lib/run/phases.ts';
-import { sh } from '../../lib/hosts/remote.ts';
 import { logFile } from '../../lib/hosts/daemons.ts';
 import { switchDaemon } from '../../lib/modes/switch-daemon.ts';
 import { CONTROLLER_NAME } from './controller.ts';
@@ -27,14 +26,14 @@ export const phase: Phase = {
     const where = serverLocation(ctx);
     const tdir = remoteDir(ctx, 'tofino');
     await tryStep(ctx, 'server log', async () => {
-      const r = await ctx.host(where).exec(sh`podman logs ${c.SERVER_CONTAINER}`, { quiet: true, allowFail: true });
+      const r = await ctx.onServer(where)`podman logs ${c.SERVER_CONTAINER}`.nothrow();
       if (!ctx.dryRun) writeFileSync(join(ctx.dir, 'server.log'), r.stdout + (r.stderr ? `\n--- stderr ---\n${r.stderr}` : ''));
     });
     const daemon = switchDaemon({ config: c, dir: tdir, projectDir: ctx.projectDir }).name;
     for (const f of [daemon, CONTROLLER_NAME]) {
       await tryStep(ctx, `${f}.log`, async () => {
-        const r = await ctx.host('tofino').exec(sh`tail -n 5000 ${logFile(tdir, f)}`, { quiet: true, allowFail: true });
-        if (!ctx.dryRun && r.code === 0) writeFileSync(join(ctx.dir, `${f}.log`), r.stdout);
+        const r = await ctx.onTofino`tail -n 5000 ${logFile(tdir, f)}`.nothrow();
+        if (!ctx.dryRun && r.ok) writeFileSync(join(ctx.dir, `${f}.log`), r.stdout);
       });
     }
     await tryStep(ctx, 'table snapshot', async () => {

@@ -21,10 +21,10 @@ function parseNodeMajor(versionText: string): number | undefined {
 }
 
 async function checkNode(ctx: RunContext): Promise<void> {
-  const r = await ctx.host('tofino').exec('node --version', { quiet: true, allowFail: true, dryRunStdout: `v${NODE_MAJOR_NEEDED}.0.0` });
+  const r = await ctx.onTofino`node --version`.nothrow().dryRun(`v${NODE_MAJOR_NEEDED}.0.0`);
   const major = parseNodeMajor(r.stdout);
-  if (r.code !== 0 || major === undefined) {
-    throw new Error(`[tofino] node is not installed (or not in PATH) on the switch: the controller needs Node.js >= ${NODE_MAJOR_NEEDED} (${(r.stderr || r.stdout).trim() || `exit ${r.code}`})`);
+  if (!r.ok || major === undefined) {
+    throw new Error(`[tofino] node is not installed (or not in PATH) on the switch: the controller needs Node.js >= ${NODE_MAJOR_NEEDED} (${(r.stderr || r.stdout).trim() || `exit ${r.exitCode}`})`);
   }
   if (major < NODE_MAJOR_NEEDED) throw new Error(`[tofino] node ${r.stdout.trim()} on the switch is too old: the controller needs Node.js >= ${NODE_MAJOR_NEEDED}`);
 }
@@ -60,7 +60,7 @@ export const phase: Phase = {
       if (old) ctx.log.step('controller', `stopped the previous controller (pid ${old})`);
       const tokenFile = `${dir}/controller.token`;
       // the token travels on stdin into a 0600 file, never on a command line
-      await tofino.exec(sh`umask 077 && cat > ${tokenFile}`, { stdin: c.CONTROLLER_TOKEN + '\n', quiet: true });
+      await ctx.onTofino({ input: c.CONTROLLER_TOKEN + '\n' })`umask 077 && cat > ${tokenFile}`;
       const pid = await startDaemon(tofino, {
         name: CONTROLLER_NAME, dir, cwd: dir, outlivesRun: false,
         command: sh`exec node ${`${dir}/controller.mjs`} --config ${remoteCfg} --listen ${c.CONTROLLER_LISTEN} --port ${c.CONTROLLER_PORT} --token-file ${tokenFile} --grpc ${c.BFRT_GRPC_ADDR} --arch ${c.ARCH}`,

@@ -5,7 +5,6 @@ import { join } from 'node:path';
 import { bundleRemote, plannedRemoteFiles } from '../../lib/hosts/bundle.ts';
 import { remoteDir } from '../../lib/hosts/dirs.ts';
 import type { Phase } from '../../lib/run/phases.ts';
-import { sh } from '../../lib/hosts/quote.ts';
 import { switchDaemon } from '../../lib/modes/switch-daemon.ts';
 import { NETTOOL } from '../../lib/nettool/index.ts';
 import { workloadFor } from '../workloads/index.ts';
@@ -44,7 +43,7 @@ export const phase: Phase = {
       const host = ctx.host(h);
       const dir = remoteDir(ctx, h);
       dirs[h] = dir;
-      await host.exec(sh`mkdir -p ${dir}`, { quiet: true });
+      await ctx.on(h)`mkdir -p ${dir}`;
       const files = filesFor(h, switchBundle, available, bundles);
       for (const f of files) {
         const src = join(dist, f);

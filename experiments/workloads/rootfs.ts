@@ -4,7 +4,8 @@
 // image is rebuilt exactly when the host's binary changed. (The stream image, built from `node`
 // plus the bundled server, is experiments/workload/image.ts; both share its label and ldd parser.)
 import { createHash } from 'node:crypto';
-import { sh, type Host } from '../../lib/hosts/remote.ts';
+import { sh } from '../../lib/hosts/quote.ts';
+import type { Host } from '../../lib/hosts/types.ts';
 import { inspectImage, parseLdd, SOURCE_HASH_LABEL } from '../workload/image.ts';
 
 export interface BinaryImageOptions {

@@ -3,7 +3,7 @@
 // lossless and what quiesce/drain mean for it. Each workload lives in experiments/workloads/<name>/
 // and is listed once in experiments/workloads/index.ts.
 import type { Config } from '../../lib/config/keys.ts';
-import type { Host } from '../../lib/hosts/remote.ts';
+import type { Host } from '../../lib/hosts/types.ts';
 import type { Sample } from '../workload/promtext.ts';
 import type { AnyRow } from '../workload/columns.ts';
 

@@ -31,7 +31,7 @@ function typeText(t: KeyType): string {
 
 /** Quote a dotenv value only when it needs it. */
 function envValue(v: string): string {
-  return /^[A-Za-z0-9_.\/:@{}+,-]*$/.test(v) ? v : `"${v.replace(/(["\\])/g, '\\$1')}"`;
+  return /^[A-Za-z0-9_./:@{}+,-]*$/.test(v) ? v : `"${v.replace(/(["\\])/g, '\\$1')}"`;
 }
 
 export function renderConfigEnv(): string {

@@ -8,6 +8,7 @@ import type { Logger } from '../run/log.ts';
 import type { Host } from './types.ts';
 import { sh } from './quote.ts';
 import { backgroundScript, stopGroupScript } from './exec.ts';
+import { HealthTimeoutError, waitUntil } from '../run/health.ts';
 
 const pidFile = (dir: string, name: string): string => `${dir}/${name}.pid`;
 export const logFile = (dir: string, name: string): string => `${dir}/${name}.log`;
@@ -92,39 +93,29 @@ async function alive(host: Host, pid: number, startTime: string): Promise<boolea
   return Boolean(state) && state !== 'Z' && (!startTime || st === startTime);
 }
 
-const sleep = (ms: number) => new Promise((res) => setTimeout(res, ms));
-
 /** Poll readiness until ok; between probes check that the daemon still runs. */
 async function waitReady(host: Host, spec: DaemonSpec, pid: number, startTime: string, deps: DaemonDeps): Promise<void> {
   const { ready } = spec;
-  if (deps.dryRun) {
-    deps.log.info(`[${host.name}] dry run: would wait up to ${Math.round(ready.timeoutMs / 1000)} s (every ${ready.intervalMs} ms) for ${ready.what}, stopping early if ${spec.name} exits; polling with:`);
-    await ready.probe().catch(() => {});
-    return;
-  }
-  deps.log.info(`[${host.name}] waiting for ${ready.what} (up to ${Math.round(ready.timeoutMs / 1000)} s)`);
-  const cd = deps.log.countdown(`[${host.name}] ${ready.what}`, ready.timeoutMs);
   const t0 = Date.now();
   let last = '';
+  const giveUp = {
+    when: `${spec.name} exits`,
+    check: async () => {
+      if (await alive(host, pid, startTime)) return;
+      throw new DaemonError(host.name, spec.name, 'exited', `pid ${pid} is gone after ${Date.now() - t0} ms (last state of ${ready.what}: ${last})`, await logTail(host, spec.dir, spec.name));
+    },
+  };
+  const probe = async () => {
+    const r = await ready.probe().catch((e: Error) => ({ ok: false, state: e.message.split('\n')[0] }));
+    if (!r.ok) last = r.state;
+    return r;
+  };
   try {
-    for (;;) {
-      let r: { ok: boolean; state: string };
-      try { r = await ready.probe(); } catch (e) { r = { ok: false, state: (e as Error).message.split('\n')[0] }; }
-      if (r.ok) break;
-      last = r.state;
-      cd.update(last);
-      if (!(await alive(host, pid, startTime))) {
-        throw new DaemonError(host.name, spec.name, 'exited', `pid ${pid} is gone after ${Date.now() - t0} ms (last state of ${ready.what}: ${last})`, await logTail(host, spec.dir, spec.name));
-      }
-      if (Date.now() - t0 >= ready.timeoutMs) {
-        throw new DaemonError(host.name, spec.name, 'timeout', `timed out after ${ready.timeoutMs} ms waiting for ${ready.what}; last state: ${last || '(nothing observed)'}`, await logTail(host, spec.dir, spec.name));
-      }
-      await sleep(ready.intervalMs);
-    }
-  } finally {
-    cd.stop();
+    await waitUntil(host, ready.what, probe, { timeoutMs: ready.timeoutMs, intervalMs: ready.intervalMs, log: deps.log, dryRun: deps.dryRun, giveUp });
+  } catch (e) {
+    if (!(e instanceof HealthTimeoutError)) throw e;
+    throw new DaemonError(host.name, spec.name, 'timeout', `timed out after ${ready.timeoutMs} ms waiting for ${ready.what}; last state: ${last || '(nothing observed)'}`, await logTail(host, spec.dir, spec.name));
   }
-  deps.log.info(`[${host.name}] ${ready.what}: ok after ${Date.now() - t0} ms`);
 }
 
 /**

@@ -1,11 +1,6 @@
 // The errors of host commands: host, command, exit code and the end of stderr, typed so callers
 // branch on the class, never on the message.
 
-export function tail(text: string, lines = 15, chars = 2000): string {
-  const t = text.trimEnd().split('\n').slice(-lines).join('\n');
-  return t.length > chars ? '…' + t.slice(-chars) : t;
-}
-
 export class RemoteError extends Error {
   constructor(
     public host: string,

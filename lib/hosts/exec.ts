@@ -4,7 +4,8 @@
 import net from 'node:net';
 import { dirname } from 'node:path';
 import { lineSplitter, type Logger } from '../run/log.ts';
-import { CommandAbortedError, RemoteError, tail } from './errors.ts';
+import { tail } from '../run/text.ts';
+import { CommandAbortedError, RemoteError } from './errors.ts';
 import { quote, sh } from './quote.ts';
 import type { BackgroundOpts, BackgroundProc, ExecOpts, ExecResult, Forward, Host, HostDeps } from './types.ts';
 

@@ -24,7 +24,7 @@ export function quote(value: unknown): string {
   if (value === undefined || value === null) throw new Error(`sh: cannot interpolate ${value}`);
   const s = String(value);
   if (s === '') return "''";
-  if (/^[A-Za-z0-9_\/.,:@%+=-]+$/.test(s)) return s;
+  if (/^[A-Za-z0-9_/.,:@%+=-]+$/.test(s)) return s;
   return `'${s.replace(/'/g, `'\\''`)}'`;
 }
 

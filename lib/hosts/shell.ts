@@ -87,11 +87,10 @@ export class HostCommand implements PromiseLike<HostOutput> {
   }
 
   // `any` for the rejection reason, as Promise itself declares it.
-  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  // biome-ignore lint/suspicious/noThenProperty: awaitable on purpose, like zx's ProcessPromise
   then<A = HostOutput, B = never>(ok?: ((v: HostOutput) => A | PromiseLike<A>) | null, fail?: ((e: any) => B | PromiseLike<B>) | null): Promise<A | B> {
     return this.run().then(ok, fail);
   }
-  // eslint-disable-next-line @typescript-eslint/no-explicit-any
   catch<B = never>(fail?: ((e: any) => B | PromiseLike<B>) | null): Promise<HostOutput | B> { return this.run().catch(fail); }
   finally(fn?: (() => void) | null): Promise<HostOutput> { return this.run().finally(fn); }
   text(): Promise<string> { return this.run().then((r) => r.text()); }

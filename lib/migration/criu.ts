@@ -5,7 +5,7 @@
 // annotation travels inside the exported checkpoint, so the restored container carries it too.
 // Each migration writes the file on both servers before it is needed and reads CRIU's logs to
 // record whether CRIU really parsed it.
-import { quote } from '../hosts/remote.ts';
+import { quote } from '../hosts/quote.ts';
 
 /** Same path on every server: the annotation is fixed at `podman run` and moves with the container. */
 export const CRIU_CONFIG_PATH = '/etc/criu/p4cf-migration.conf';

@@ -3,7 +3,9 @@
 // transfer listener detached (bounded by `timeout`) so the target can pull at once. Target script:
 // `podman container restore --import`, network fix-up in the container's netns, resume.
 import { writeFileSync } from 'node:fs';
-import { quote, sh, tail, type Host } from '../hosts/remote.ts';
+import { quote, sh } from '../hosts/quote.ts';
+import { tail } from '../run/text.ts';
+import type { Host } from '../hosts/types.ts';
 import { ARPING_MISSING, containerNetScript, drainScript, inNetns, PID_VAR } from '../server/net.ts';
 import { netToolPath } from '../nettool/index.ts';
 import { workloadFor } from '../../experiments/workloads/index.ts';

@@ -1,7 +1,7 @@
 // After a failed migration: put the service back on the source. Quiesced but not checkpointed:
 // resume it. Checkpointed: restore it on the source from the kept checkpoint with the engine's own
 // restore steps, point the switch back, and wait until it answers through the switch again.
-import { sh } from '../hosts/remote.ts';
+import { sh } from '../hosts/quote.ts';
 import { netToolPath } from '../nettool/index.ts';
 import { waitForHealth } from '../../experiments/workloads/health.ts';
 import { workloadFor } from '../../experiments/workloads/index.ts';

@@ -10,7 +10,8 @@
 // back to back are joined into one script, so each host leg costs one SSH round trip; each
 // script step ends with its own timing mark (`mark NAME NS`, the host's clock).
 import type { Config } from '../config/keys.ts';
-import { tail, type ExecResult, type Host } from '../hosts/remote.ts';
+import { tail } from '../run/text.ts';
+import type { ExecResult, Host } from '../hosts/types.ts';
 import type { ServerName, ServerNode } from '../server/net.ts';
 import { StepFailure } from './errors.ts';
 import type { MigrationContext } from './migrate.ts';

@@ -3,8 +3,8 @@
 // between starting the listener and the pull). Two implementations: socat, and a Node stream
 // (p4cf-net serve/pull, shipped to every host by the sync phase). TRANSFER_METHOD=auto measures both once per run and keeps
 // the faster.
-import type { Host } from '../hosts/remote.ts';
-import { sh } from '../hosts/remote.ts';
+import type { Host } from '../hosts/types.ts';
+import { sh } from '../hosts/quote.ts';
 import { netTool } from '../nettool/index.ts';
 
 export type TransferMethod = 'socat' | 'node';

@@ -2,7 +2,7 @@
 // experiments/clean.ts ask it instead of branching on TESTBED: local → the switch model
 // (lib/modes/local/switch-model.ts), hw → bf_switchd from the SDE (lib/modes/hw/switchd.ts).
 import type { Config } from '../config/keys.ts';
-import type { Host } from '../hosts/remote.ts';
+import type { Host } from '../hosts/types.ts';
 import { localSwitchDaemon } from './local/switch-model.ts';
 import { hwSwitchDaemon } from './hw/switchd.ts';
 

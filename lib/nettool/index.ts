@@ -7,7 +7,7 @@ import { fileURLToPath } from 'node:url';
 import type { Config } from '../config/keys.ts';
 import { hostDir } from '../config/load.ts';
 import { bundleRemote, REMOTE_DIST } from '../hosts/bundle.ts';
-import { sh } from '../hosts/remote.ts';
+import { sh } from '../hosts/quote.ts';
 
 export const NETTOOL = 'p4cf-net.mjs';
 const PROJECT_DIR = join(dirname(fileURLToPath(import.meta.url)), '..', '..');

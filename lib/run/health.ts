@@ -1,9 +1,9 @@
-// Health gates: wait (with p-retry and a countdown) until a TCP port answers or an HTTP URL
+// Health gates: wait (lib/run/poll.ts, with a countdown) until a TCP port answers or an HTTP URL
 // returns 200 (probed on the host by p4cf-net, lib/nettool), or any other probe passes. A timeout
 // says what was awaited, where, and the last state seen, instead of a fixed sleep that silently hopes.
-import pRetry from 'p-retry';
 import type { Logger } from './log.ts';
-import type { Host } from '../hosts/remote.ts';
+import { pollUntil } from './poll.ts';
+import type { Host } from '../hosts/types.ts';
 import { ensureLocalNetTool, NETTOOL, netTool } from '../nettool/index.ts';
 
 export interface GateOpts {
@@ -21,14 +21,25 @@ export class HealthTimeoutError extends Error {
   }
 }
 
-/** Poll `probe` until it returns {ok:true}; each failed probe's `state` is kept for the error. */
+/** Ends a wait early: `check` runs after every failed probe and throws when waiting is pointless. */
+export interface GiveUp {
+  /** For the dry-run line: "stopping early if <when>". */
+  when: string;
+  check: () => Promise<void>;
+}
+
+/**
+ * Poll `probe` until it returns {ok:true}; each failed probe's `state` is kept for the error. A
+ * `giveUp` check that throws ends the wait with its error (e.g. the awaited daemon exited).
+ */
 export async function waitUntil(
-  host: Host, what: string, probe: () => Promise<{ ok: boolean; state: string }>, o: GateOpts = {},
+  host: Host, what: string, probe: () => Promise<{ ok: boolean; state: string }>, o: GateOpts & { giveUp?: GiveUp } = {},
 ): Promise<void> {
   const timeoutMs = o.timeoutMs ?? 30_000;
   const intervalMs = o.intervalMs ?? 500;
   if (o.dryRun) {
-    o.log?.info(`[${host.name}] dry run: would wait up to ${Math.round(timeoutMs / 1000)} s (every ${intervalMs} ms) for ${what}, polling with:`);
+    const early = o.giveUp ? `, stopping early if ${o.giveUp.when};` : ',';
+    o.log?.info(`[${host.name}] dry run: would wait up to ${Math.round(timeoutMs / 1000)} s (every ${intervalMs} ms) for ${what}${early} polling with:`);
     await probe().catch(() => {});
     return;
   }
@@ -37,19 +48,18 @@ export async function waitUntil(
   let last = '';
   const started = Date.now();
   try {
-    await pRetry(async () => {
-      let r: { ok: boolean; state: string };
-      try { r = await probe(); } catch (e) { r = { ok: false, state: (e as Error).message.split('\n')[0] }; }
-      last = r.state;
-      cd?.update(r.state);
-      if (!r.ok) throw new Error(r.state);
-    }, {
-      retries: Math.max(1, Math.ceil(timeoutMs / intervalMs) + 1),
-      factor: 1, minTimeout: intervalMs, maxTimeout: intervalMs, randomize: false,
-      maxRetryTime: timeoutMs,
-    });
-  } catch {
-    throw new HealthTimeoutError(what, host.name, last, timeoutMs);
+    // pollUntil treats a throwing probe as "not yet": a give-up comes back as a value instead
+    const r = await pollUntil(async () => {
+      let p: { ok: boolean; state: string };
+      try { p = await probe(); } catch (e) { p = { ok: false, state: (e as Error).message.split('\n')[0] }; }
+      if (p.ok) return { stop: undefined };
+      last = p.state;
+      cd?.update(last);
+      const stop = await o.giveUp?.check().then(() => undefined, (e: unknown) => e ?? new Error('gave up'));
+      return stop ? { stop } : undefined;
+    }, timeoutMs, intervalMs);
+    if (!r.value) throw new HealthTimeoutError(what, host.name, last, timeoutMs);
+    if (r.value.stop) throw r.value.stop;
   } finally {
     cd?.stop();
   }

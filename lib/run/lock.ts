@@ -7,8 +7,8 @@
 import { closeSync, mkdirSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { basename, dirname } from 'node:path';
-import { quote } from '../hosts/remote.ts';
-import type { Host } from '../hosts/remote.ts';
+import { quote } from '../hosts/quote.ts';
+import type { Host } from '../hosts/types.ts';
 
 export const LOCK_DIR = '/run/lock';
 

@@ -1,9 +1,10 @@
 // The run folder: results/run_YYYYMMDD_HHMMSS with experiment.log, config.json, manifest.json,
 // state.json. A folder is never reused by a new run (mkdir is the lock); --resume opens an old one.
 import { execFileSync } from 'node:child_process';
-import { accessSync, constants, existsSync, mkdirSync, readFileSync, realpathSync, renameSync, statSync, writeFileSync } from 'node:fs';
+import { accessSync, constants, existsSync, mkdirSync, readFileSync, realpathSync, renameSync, statSync, writeFileSync, type Stats } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
-import { configRecord, ConfigError, redactArgv, type LoadedConfig } from '../config/load.ts';
+import { configRecord, redactArgv, type LoadedConfig } from '../config/load.ts';
+import { ConfigError } from '../config/values.ts';
 
 const pad = (n: number) => String(n).padStart(2, '0');
 
@@ -19,7 +20,7 @@ export function checkResultsDir(path: string, origin: string): void {
   const bad = (why: string) => new ConfigError(`RESULTS_DIR=${JSON.stringify(path)} (from ${origin}): ${why}`);
   let p = resolve(path);
   while (true) {
-    let st: ReturnType<typeof statSync>;
+    let st: Stats;
     try { st = statSync(p); } catch { const up = dirname(p); if (up === p) break; p = up; continue; }
     if (!st.isDirectory()) throw bad(`${p} is a file, not a folder; expected a folder for the run folders`);
     break;

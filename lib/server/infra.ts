@@ -3,8 +3,8 @@
 // registers its undo, and clean (next run, or experiments/clean.ts) removes what a previous
 // run left — only things this project creates, identified by exact name, label or rule spec.
 import type { Config } from '../config/keys.ts';
-import type { Host } from '../hosts/remote.ts';
-import { quote, sh } from '../hosts/remote.ts';
+import { quote, sh } from '../hosts/quote.ts';
+import type { HostOutput, OnHost } from '../hosts/shell.ts';
 import { criuRunArgs } from '../migration/criu.ts';
 import { workloadFor } from '../../experiments/workloads/index.ts';
 import { prefixLength, rtoRouteCmd, keepaliveCmd, type ServerNode } from './net.ts';
@@ -145,9 +145,9 @@ export function killIfCmdline(pid: number, mustContain: string): string {
  * Run a script whose lines report what they did; logs stdout and stderr lines (these scripts
  * go on after a failed step, e.g. an MTU the NIC refuses, so its message must not be dropped).
  */
-export async function runScript(host: Host, script: string, what: string, log: (m: string) => void): Promise<string> {
-  const r = await host.exec(script, { quiet: true });
-  for (const l of r.stdout.split('\n').filter((x) => x.trim())) log(`[${host.name}] ${what}: ${l}`);
-  for (const l of r.stderr.split('\n').filter((x) => x.trim())) log(`[${host.name}] ${what} (stderr): ${l}`);
-  return r.stdout;
+export async function runScript(on: OnHost, script: string, what: string, log: (m: string) => void): Promise<HostOutput> {
+  const r = await on.script(script);
+  for (const l of r.lines().filter((x) => x.trim())) log(`[${on.hostName}] ${what}: ${l}`);
+  for (const l of r.stderr.split('\n').filter((x) => x.trim())) log(`[${on.hostName}] ${what} (stderr): ${l}`);
+  return r;
 }

@@ -2,7 +2,9 @@
 // their cross product (or `--zip`: paired lists), R repetitions of each point, and every point's
 // full configuration validated by the same loader as a run — so a value that fails its key's type,
 // or a combination that fails a cross-key check, stops the sweep at exit 2 before the first run.
-import { ConfigError, KEY_NAMES, loadConfig, parseKey, suggestKey, type Config, type KeyName } from '../config/load.ts';
+import { loadConfig } from '../config/load.ts';
+import type { Config, KeyName } from '../config/keys.ts';
+import { ConfigError, KEY_NAMES, parseKey, suggestKey } from '../config/values.ts';
 
 export interface Vary { key: KeyName; values: string[] }
 

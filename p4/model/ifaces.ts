@@ -40,6 +40,25 @@ async function ipLinks(): Promise<Map<string, number>> {
   }
 }
 
+/** `ip -o monitor link` as a child process, each line of its output given to `onLine`. */
+export function spawnLinkMonitor(onLine: (line: string) => void): ChildProcess {
+  // The shell kills the monitor when our end of its stdin closes, also when this process dies.
+  const p = spawn('sh', ['-c', 'ip -o monitor link & m=$!; read _; kill $m'], { stdio: ['pipe', 'pipe', 'ignore'] });
+  let buf = '';
+  p.stdout!.setEncoding('utf8');
+  p.stdout!.on('data', (d: string) => {
+    buf += d;
+    let i: number;
+    while ((i = buf.indexOf('\n')) >= 0) {
+      const line = buf.slice(0, i);
+      buf = buf.slice(i + 1);
+      onLine(line);
+    }
+  });
+  p.stdin!.on('error', () => {});
+  return p;
+}
+
 const sameNames = (a: Set<string>, b: Map<string, number>) => a.size === b.size && [...a].every((n) => b.has(n));
 
 export function createInterfaces(log: (line: string) => void = () => {}): Interfaces {
@@ -49,22 +68,12 @@ export function createInterfaces(log: (line: string) => void = () => {}): Interf
   let closed = false;
 
   function watch(): void {
-    // The shell kills the monitor when our end of its stdin closes, also when this process dies.
-    const p = spawn('sh', ['-c', 'ip -o monitor link & m=$!; read _; kill $m'], { stdio: ['pipe', 'pipe', 'ignore'] });
-    monitor = p;
-    let buf = '';
-    p.stdout!.setEncoding('utf8');
-    p.stdout!.on('data', (d: string) => {
-      buf += d;
-      let i;
-      while ((i = buf.indexOf('\n')) >= 0) {
-        const ev = parseMonitorLine(buf.slice(0, i));
-        buf = buf.slice(i + 1);
-        // Up/down of a known link keeps its index: no refresh needed for that.
-        if (ev && (ev.deleted || cache?.get(ev.name) !== ev.index)) stale = true;
-      }
+    const p = spawnLinkMonitor((line) => {
+      const ev = parseMonitorLine(line);
+      // Up/down of a known link keeps its index: no refresh needed for that.
+      if (ev && (ev.deleted || cache?.get(ev.name) !== ev.index)) stale = true;
     });
-    p.stdin!.on('error', () => {});
+    monitor = p;
     p.on('exit', () => {
       if (monitor !== p) return;
       monitor = undefined;

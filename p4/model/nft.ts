@@ -40,7 +40,7 @@ function actionName(t: TableSpec, e: Entry): string {
 function param(t: TableSpec, e: Entry, name: string): Buffer {
   const spec = t.actions.find((a) => a.id === e.actionId)?.data.find((d) => d.name === name);
   const v = spec && e.data.get(spec.id);
-  if (!v || v.kind !== 'stream') throw new Error(`table ${t.name}: entry without parameter ${name}`);
+  if (v?.kind !== 'stream') throw new Error(`table ${t.name}: entry without parameter ${name}`);
   return v.v;
 }
 const entriesOf = (state: State, t: TableSpec | undefined): Entry[] => (t ? [...(state.get(t.id)?.values() ?? [])] : []);

@@ -1,8 +1,9 @@
 // Link state of the switch's port interfaces, for $PORT_UP and the port status change
 // notifications switchd sends on the stream: `ip -o monitor link` reports every change (a port
 // disabled through $PORT, or the peer of its veth going down), `ip -j link` gives the start.
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { execFile, type ChildProcess } from 'node:child_process';
 import { promisify } from 'node:util';
+import { spawnLinkMonitor } from './ifaces.ts';
 
 const run = promisify(execFile);
 
@@ -42,21 +43,11 @@ export function watchPorts(ports: Map<number, string>, onChange: (port: number, 
 
   let monitor: ChildProcess | undefined;
   const start = () => {
-    // The shell kills the monitor when our end of its stdin closes, also when this process dies.
-    const p = spawn('sh', ['-c', 'ip -o monitor link & m=$!; read _; kill $m'], { stdio: ['pipe', 'pipe', 'ignore'] });
-    monitor = p;
-    let buf = '';
-    p.stdout!.setEncoding('utf8');
-    p.stdout!.on('data', (d: string) => {
-      buf += d;
-      let i;
-      while ((i = buf.indexOf('\n')) >= 0) {
-        const ev = parseLinkLine(buf.slice(0, i));
-        buf = buf.slice(i + 1);
-        if (ev) set(ev.name, ev.up, true);
-      }
+    const p = spawnLinkMonitor((line) => {
+      const ev = parseLinkLine(line);
+      if (ev) set(ev.name, ev.up, true);
     });
-    p.stdin!.on('error', () => {});
+    monitor = p;
     p.on('exit', () => {
       if (closed || monitor !== p) return;
       log('[ports] ip monitor link ended; restarting it');

@@ -364,6 +364,7 @@ export function encodeEntry(table: TableSpec, e: Entry): object {
       case 'ints': return { field_id: id, int_arr_val: { val: v.v } };
       case 'bools': return { field_id: id, bool_arr_val: { val: v.v } };
       case 'float': return { field_id: id, float_val: v.v };
+      default: throw new Error(`table ${table.name}: data field ${id} of unknown kind ${JSON.stringify((v as { kind: unknown }).kind)}`);
     }
   });
   return {

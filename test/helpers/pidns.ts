@@ -3,7 +3,9 @@
 // checkout's processes (the hardware switchd checks look for any bf_switchd by name). Root only.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { createLocalHost, sh, type Host } from '../../lib/hosts/remote.ts';
+import { createLocalHost } from '../../lib/hosts/local.ts';
+import { sh } from '../../lib/hosts/quote.ts';
+import type { Host } from '../../lib/hosts/types.ts';
 
 export interface PidNs {
   pid: number;

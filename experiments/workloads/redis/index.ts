@@ -4,7 +4,7 @@
 // sequence-numbered keys over N connections and reads them back. No quiesce: redis has no pause
 // signal (SIGUSR2 would terminate it), it serves until CRIU freezes it; drain still waits for the
 // container's send queues to empty. Lossless = 0 lost writes, 0 stale reads, 0 reconnects.
-import { sh } from '../../../lib/hosts/remote.ts';
+import { sh } from '../../../lib/hosts/quote.ts';
 import { percentile } from '../../../lib/analysis/stats.ts';
 import type { Config } from '../../../lib/config/keys.ts';
 import { CSV_COLUMNS } from '../../workload/columns.ts';

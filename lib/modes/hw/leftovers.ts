@@ -9,7 +9,8 @@ import { programForArch } from '../../../p4/assets.ts';
 import type { Config } from '../../config/keys.ts';
 import { recordedPid } from '../../hosts/daemons.ts';
 import { hostDir } from '../../config/load.ts';
-import { quote, sh, type Host, type HostName } from '../../hosts/remote.ts';
+import { quote, sh } from '../../hosts/quote.ts';
+import type { Host, HostName } from '../../hosts/types.ts';
 import { processesNamed, SWITCHD_NAME, SWITCHD_PROCESS } from './switchd.ts';
 
 /** Alias the build phase puts on its shim (lib/server/infra.ts shimScript). */

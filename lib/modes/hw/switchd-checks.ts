@@ -5,7 +5,8 @@
 // a message deep in its log; here each missing piece is named with the command that supplies it.
 import { existsSync, readFileSync } from 'node:fs';
 import { isAbsolute, join, posix } from 'node:path';
-import { sh, type Host } from '../../hosts/remote.ts';
+import { sh } from '../../hosts/quote.ts';
+import type { Host } from '../../hosts/types.ts';
 import type { SwitchDaemonContext } from '../switch-daemon.ts';
 import { switchdConfPath } from './sde.ts';
 

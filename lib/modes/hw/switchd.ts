@@ -3,7 +3,8 @@
 // Before a start, everything it needs is checked and reported at once (switchd-checks.ts); a
 // bf_switchd this project did not start is found with `pgrep -x bf_switchd` so the switchd phase
 // adopts it instead of starting a second one (which fails with EBUSY on the device).
-import { sh, type Host } from '../../hosts/remote.ts';
+import { sh } from '../../hosts/quote.ts';
+import type { Host } from '../../hosts/types.ts';
 import type { ForeignProcess, SwitchDaemon, SwitchDaemonContext } from '../switch-daemon.ts';
 import { sdeEnv, switchdCommand } from './sde.ts';
 import { switchdStartProblems, type HwProbeFiles } from './switchd-checks.ts';

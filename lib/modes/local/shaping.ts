@@ -6,7 +6,7 @@
 //   delay/jitter  netem under the tbf (or as the root); needs sch_netem in the kernel
 //   loss          an nftables netdev ingress chain per end dropping at random (works on any kernel
 //                 with nftables, which the switch model needs anyway)
-import { quote } from '../../hosts/remote.ts';
+import { quote } from '../../hosts/quote.ts';
 import type { Config } from '../../config/keys.ts';
 import { hostNamespace } from './testbed.ts';
 

@@ -2,7 +2,7 @@
 // known_hosts lines, and starting / finding the sshd we started (by recorded PID, never by name).
 import { existsSync, mkdirSync, readFileSync, readlinkSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { knownHostsName } from '../../hosts/remote.ts';
+import { knownHostsName } from '../../hosts/known-hosts.ts';
 import { NETNS_DIR, TestbedError, type HostLayout, type TestbedLayout } from './layout.ts';
 import { run } from '../../hosts/run-local.ts';
 import { showCommand } from '../../hosts/quote.ts';

@@ -1,7 +1,7 @@
 // The local testbed's switch daemon: the switch model (dist/remote/switch-model.mjs) in the tofino
 // namespace, its ports mapped to the testbed's veths. Run-scoped: restarting it costs about 1 s.
 import { programForArch } from '../../../p4/assets.ts';
-import { sh } from '../../hosts/remote.ts';
+import { sh } from '../../hosts/quote.ts';
 import type { SwitchDaemon, SwitchDaemonContext } from '../switch-daemon.ts';
 import { switchPortIfaces } from './testbed.ts';
 

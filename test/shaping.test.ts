@@ -3,7 +3,8 @@
 // limits a TCP transfer to what the setting says.
 import { spawn } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ConfigError, loadConfig } from '../lib/config/load.ts';
+import { loadConfig } from '../lib/config/load.ts';
+import { ConfigError } from '../lib/config/values.ts';
 import { applyCmds, linkEnds, lossThreshold, NETEM_PROBE, netemArgs, removeCmd, shapedEnds, showCmd, tbfArgs } from '../lib/modes/local/shaping.ts';
 import { isRoot, warnIfNotRoot } from './helpers/env.ts';
 import { inNs, netns, sh, type Netns } from './helpers/netns.ts';
