@@ -51,7 +51,8 @@ export const phase: Phase = {
 
     const ctl = controllerFor(ctx);
     const fresh = ctx.state.get('switchdFresh') === true;
-    const probe = await ctl.health();
+    // a fresh switchd restarts the controller anyway: no probe (a probe of a dead controller can cost its timeout)
+    const probe = fresh ? { status: 0 } : await ctl.health();
     if (!fresh && probe.status === 200) {
       ctx.log.step('controller', `controller answers 200 at ${ctl.url}; keeping it`);
     } else {
