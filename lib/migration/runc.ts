@@ -133,4 +133,18 @@ export const runcEngine: Engine = {
     },
     failed: podmanEngine.restore.failed,
   },
+
+  // after the switch update (outside the downtime): the restored container is podman's again
+  postSwitch: {
+    async run(r) {
+      const [ps] = await Promise.all([
+        r.dst.exec(sh`podman ps --filter ${`name=^${r.c.SERVER_CONTAINER}$`} --format '{{.Status}}'`, { quiet: true, allowFail: true }),
+        podmanEngine.postSwitch.run(r),
+      ]);
+      r.v.extra.podman_ps_after = ps.stdout.trim() || `absent (exit ${ps.code})`;
+      if (!r.ctx.dryRun && !/^Up\b/.test(String(r.v.extra.podman_ps_after))) {
+        r.ctx.log.warn(`${r.tag}: podman ps on ${r.target} shows ${r.c.SERVER_CONTAINER} as '${r.v.extra.podman_ps_after}', not Up`);
+      }
+    },
+  },
 };
