@@ -10,7 +10,7 @@
 // 4.3 restores only an exported archive into a new record (prepareTarget says so).
 import { quote, sh, tail } from '../hosts/remote.ts';
 import { PID_VAR } from '../server/net.ts';
-import { userdataDir, writeCriuConfigCmd } from './criu.ts';
+import { criuEvidenceCmd, parseCriuEvidence, userdataDir, writeCriuConfigCmd } from './criu.ts';
 import { RESTORE_FAILED, StepFailure } from './errors.ts';
 import { freezeScript, THAW } from './freezer.ts';
 import { podmanEngine } from './podman.ts';
@@ -105,13 +105,14 @@ export const runcEngine: Engine = {
     async run(r) {
       r.m.sourceStopStart = nowNs();
       const res = await r.src.exec([
+        criuEvidenceCmd(quote(`${r.srcDir}/work/dump.log`)),
         'i=0; while [ $i -lt 300 ]; do',
         sh`  s=$(podman inspect --format '{{.State.Status}}' ${r.c.SERVER_CONTAINER} 2>/dev/null) || s=gone`,
         '  case "$s" in exited|stopped|gone) break;; esac; sleep 0.01; i=$((i+1)); done; echo "state $s"',
       ].join('\n'), { quiet: true });
       r.m.sourceStopDone = nowNs();
       r.v.extra.source_state = parseScriptOutput(res.stdout).values.state ?? 'unknown';
-      r.v.extra.criu_config_dump = 'no-log'; // runc's dump.log stays in the work folder
+      r.v.extra.criu_config_dump = parseCriuEvidence(res.stdout); // runc leaves CRIU's dump.log in its work folder
     },
   },
 
