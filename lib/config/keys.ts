@@ -74,7 +74,7 @@ export const KEYS = {
   RESULTS_DIR: { group: 'experiment', type: t.path, default: 'results',
     description: 'Folder that receives one run_YYYYMMDD_HHMMSS folder per run' },
   RTO_MIN_MS: { group: 'experiment', type: t.int(0, 10000), default: '5',
-    description: 'rto_min on the data routes in ms, on both ends; 0 keeps the kernel default (reproduces the 15-30 s stall)' },
+    description: 'rto_min on the data routes in ms, on both ends; 0 keeps the kernel default (200 ms; see README, The RTO stall)' },
 
   // --- ssh / hosts ----------------------------------------------------------------------
   TOFINO_SSH: { group: 'hosts', type: t.ssh, default: 'root@10.199.0.2:22',
