@@ -20,6 +20,8 @@ import { nowNs } from './timing.ts';
 
 /** podman's runc state folder (the runtime root podman passes to runc). */
 export const RUNC_ROOT = '/run/runc';
+/** Where conmon writes a container's exit code (podman's tmpdir /run/libpod, as root). */
+const EXITS_DIR = '/run/libpod/exits';
 const round3 = (x: number) => Math.round(x * 1000) / 1000;
 const imagesDir = (dir: string) => `${dir}/images`;
 /** Bytes of every file under a folder (the transfer's completeness check, both ends). */
@@ -51,6 +53,7 @@ export const runcEngine: Engine = {
     script: (r) => [writeCriuConfigCmd(), sh`rm -rf ${imagesDir(r.srcDir)} ${`${r.srcDir}/work`}`,
       sh`cid=$(sed -n 's/.*libpod-\\([0-9a-f]\\{64\\}\\).*/\\1/p' /proc/$pid/cgroup | head -n 1)`,
       '[ -n "$cid" ] || { echo "no container id in /proc/$pid/cgroup" >&2; exit 1; }',
+      `rm -f ${EXITS_DIR}/"$cid"`, // a stale one (an earlier exit of this record) would end removeSource's wait too early
       freezeScript(PID_VAR), mark('frozen'),
       // runc reads the container's org.criu.config annotation itself (criu.ts)
       `if ! runc --root ${RUNC_ROOT} checkpoint --image-path ${quote(imagesDir(r.srcDir))} --work-path ${quote(`${r.srcDir}/work`)} `
@@ -104,11 +107,18 @@ export const runcEngine: Engine = {
   removeSource: {
     async run(r) {
       r.m.sourceStopStart = nowNs();
+      // conmon writes the exit file the moment the process is gone (podman's state follows from it):
+      // polling for it costs ~2 ms a look where a `podman inspect` costs ~50 ms
       const res = await r.src.exec([
         criuEvidenceCmd(quote(`${r.srcDir}/work/dump.log`)),
-        'i=0; while [ $i -lt 300 ]; do',
+        idLookup(r),
+        `ex=${EXITS_DIR}/$cid`,
+        `if [ -d ${EXITS_DIR} ]; then i=0; while [ ! -e "$ex" ] && [ $i -lt 1500 ]; do sleep 0.002; i=$((i+1)); done`,
+        '  if [ -e "$ex" ]; then s="exited (exit file)"; else s="no exit file after 3 s"; fi',
+        'else i=0; while [ $i -lt 300 ]; do',
         sh`  s=$(podman inspect --format '{{.State.Status}}' ${r.c.SERVER_CONTAINER} 2>/dev/null) || s=gone`,
-        '  case "$s" in exited|stopped|gone) break;; esac; sleep 0.01; i=$((i+1)); done; echo "state $s"',
+        '  case "$s" in exited|stopped|gone) break;; esac; sleep 0.01; i=$((i+1)); done',
+        'fi; echo "state $s"',
       ].join('\n'), { quiet: true });
       r.m.sourceStopDone = nowNs();
       r.v.extra.source_state = parseScriptOutput(res.stdout).values.state ?? 'unknown';
