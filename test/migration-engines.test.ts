@@ -78,3 +78,20 @@ describe('freezer script against a fake cgroup v1 tree', () => {
     expect(out.trim()).toBe('freeze n/a');
   });
 });
+
+describe('CRIU freezer wait from a dump log', () => {
+  it('measures from "freezing cgroup" to the first FROZEN read', async () => {
+    const { criuFreezerWaitCmd, parseFreezerWait } = await import('../lib/migration/freezer.ts');
+    const dir = mkdtempSync(join(tmpdir(), 'p4cf-frzlog-'));
+    try {
+      const slept = join(dir, 'slept.log');
+      writeFileSync(slept, '(00.105064) freezing cgroup /sys/x: 100 x 100ms attempts\n(00.105078) freezer.state=FREEZING\n(00.205188) freezer.state=FROZEN\n');
+      const frozen = join(dir, 'frozen.log');
+      writeFileSync(frozen, '(00.041533) freezing cgroup /sys/x: 100 x 100ms attempts\n(00.041546) freezer.state=FROZEN\n');
+      const run = (f: string) => parseFreezerWait(execFileSync('sh', ['-c', criuFreezerWaitCmd(f)], { encoding: 'utf8' }));
+      expect(run(slept)).toBe(100.1);
+      expect(run(frozen)).toBe(0);
+      expect(run(join(dir, 'absent.log'))).toBeUndefined();
+    } finally { rmSync(dir, { recursive: true, force: true }); }
+  });
+});

@@ -29,3 +29,18 @@ export function freezeScript(pid: RawShell | number): string {
 
 /** Thaws what freezeScript froze (after a failed dump the server must run on). */
 export const THAW = 'case "$frz" in *freezer.state) echo THAWED > "$frz";; *cgroup.freeze) echo 0 > "$frz";; esac';
+
+/**
+ * Prints `criu_freezer_wait_ms MS` from a CRIU dump log (a shell word): from its "freezing cgroup"
+ * line to the first freezer.state=FROZEN it read — ~0 when the cgroup was already frozen, ~100 when
+ * CRIU's loop slept. Prints nothing when the log lacks the lines.
+ */
+export function criuFreezerWaitCmd(logPath: string): string {
+  return `[ -r ${logPath} ] && awk '/freezing cgroup/ && !a { a = substr($1, 2) + 0 } `
+    + `a && /freezer.state=FROZEN/ { printf "criu_freezer_wait_ms %.1f\\n", (substr($1, 2) - a) * 1000; exit }' ${logPath} || true`;
+}
+
+export const parseFreezerWait = (stdout: string): number | undefined => {
+  const m = stdout.match(/^criu_freezer_wait_ms (\d+(?:\.\d+)?)$/m);
+  return m ? Number(m[1]) : undefined;
+};

@@ -10,7 +10,7 @@ import { controllerFor } from '../switch/controller-client.ts';
 import { criuEvidenceCmd, parseCriuEvidence, userdataDir, writeCriuConfigCmd } from './criu.ts';
 import { diagnoseRestore } from './diagnosis.ts';
 import { parseRestoreFailure, RESTORE_FAILED, RestoreFailure, StepFailure } from './errors.ts';
-import { freezeScript, THAW } from './freezer.ts';
+import { criuFreezerWaitCmd, freezeScript, parseFreezerWait, THAW } from './freezer.ts';
 import { mark, maybeMs, nsOfMs, parseScriptOutput } from './scripts.ts';
 import type { Engine, MigrationRun } from './steps.ts';
 import { nowNs } from './timing.ts';
@@ -139,10 +139,12 @@ export const podmanEngine: Engine = {
   removeSource: {
     async run(r) {
       r.m.sourceStopStart = nowNs();
-      const evidence = r.known ? `${criuEvidenceCmd(`${userdataDir(quote(r.known.id))}/dump.log`)}\n` : '';
+      const evidence = r.known ? `${criuEvidenceCmd(`${userdataDir(quote(r.known.id))}/dump.log`)}\n${criuFreezerWaitCmd(`${userdataDir(quote(r.known.id))}/dump.log`)}\n` : '';
       const res = await r.src.exec(`${evidence}${sh`podman rm -f ${r.c.SERVER_CONTAINER} >/dev/null`}`, { quiet: true });
       r.m.sourceStopDone = nowNs();
       r.v.extra.criu_config_dump = r.known ? parseCriuEvidence(res.stdout) : 'no-log';
+      const wait = parseFreezerWait(res.stdout);
+      if (wait !== undefined) r.v.extra.criu_freezer_wait_ms = wait;
     },
   },
 

@@ -12,7 +12,7 @@ import { quote, sh, tail } from '../hosts/remote.ts';
 import { PID_VAR } from '../server/net.ts';
 import { criuEvidenceCmd, parseCriuEvidence, userdataDir, writeCriuConfigCmd } from './criu.ts';
 import { RESTORE_FAILED, StepFailure } from './errors.ts';
-import { freezeScript, THAW } from './freezer.ts';
+import { criuFreezerWaitCmd, freezeScript, parseFreezerWait, THAW } from './freezer.ts';
 import { podmanEngine } from './podman.ts';
 import { mark, maybeMs, nsOfMs, parseScriptOutput } from './scripts.ts';
 import type { Engine, MigrationRun } from './steps.ts';
@@ -111,6 +111,7 @@ export const runcEngine: Engine = {
       // polling for it costs ~2 ms a look where a `podman inspect` costs ~50 ms
       const res = await r.src.exec([
         criuEvidenceCmd(quote(`${r.srcDir}/work/dump.log`)),
+        criuFreezerWaitCmd(quote(`${r.srcDir}/work/dump.log`)),
         idLookup(r),
         `ex=${EXITS_DIR}/$cid`,
         `if [ -d ${EXITS_DIR} ]; then i=0; while [ ! -e "$ex" ] && [ $i -lt 1500 ]; do sleep 0.002; i=$((i+1)); done`,
@@ -123,6 +124,8 @@ export const runcEngine: Engine = {
       r.m.sourceStopDone = nowNs();
       r.v.extra.source_state = parseScriptOutput(res.stdout).values.state ?? 'unknown';
       r.v.extra.criu_config_dump = parseCriuEvidence(res.stdout); // runc leaves CRIU's dump.log in its work folder
+      const wait = parseFreezerWait(res.stdout);
+      if (wait !== undefined) r.v.extra.criu_freezer_wait_ms = wait;
     },
   },
 
