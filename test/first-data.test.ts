@@ -4,7 +4,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { addFirstDataToTimings, firstDataAfterSwitch, parseGapEvents } from '../experiments/analysis/first-data.ts';
+import { addFirstDataToTimings, firstDataAfterSwitch, parseGapEvents, pongStall } from '../experiments/analysis/first-data.ts';
 
 const tmp = mkdtempSync(join(tmpdir(), 'p4ca-fd-'));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
@@ -62,5 +62,31 @@ describe('one definition of pings unanswered (issue 12 item 6), and RTTs over th
     expect(CSV_COLUMNS.slice(0, 19)).toContain('migration_event');
     expect(CSV_COLUMNS.at(-1)).toBe('rtts_over_cap');
     expect(counterTotal(rows, 'rtts_over_cap')).toBe(3);
+  });
+});
+
+describe('the RTO stall: pongs answered again after the switch update (issue 13)', () => {
+  const pong = (conn: number, gapMs: number, atNs: bigint) =>
+    `2026-12-01T10:00:00.000Z first-pong-after-gap conn=${conn} seq=7 gap_ms=${gapMs} rtt_ms=3120.5 at_ns=${atNs}`;
+  // switch done at T0+7.3 s; data resumed 4 ms after it, pongs 3.1 s and 5.2 s after it
+  const log = [line(0, 7300, T0 + 7_304_000_000n), pong(0, 10_300, T0 + 10_400_000_000n), pong(1, 12_400, T0 + 12_500_000_000n)].join('\n');
+
+  it('pong lines are their own events, data lines stay data', () => {
+    expect(parseGapEvents(log)).toHaveLength(1);
+    expect(parseGapEvents(log, 'pong').map((e) => e.conn)).toEqual([0, 1]);
+  });
+
+  it('per migration: first and last connection answered again, in ms after the switch update', () => {
+    expect(pongStall(parseGapEvents(log, 'pong'), T0, T0 + 7_300_000_000n)).toEqual({
+      first_pong_after_switch_ms: 3100, last_pong_after_switch_ms: 5200, pong_stalled_connections: 2,
+    });
+  });
+
+  it('goes into the timing JSON beside first data', () => {
+    const f = join(tmp, 'migration_timing_7.json');
+    writeFileSync(f, JSON.stringify({ index: 7, migration_start_ns: String(T0), switch_update_done_ns: String(T0 + 7_300_000_000n) }));
+    expect(addFirstDataToTimings(log, [f])).toBe(1);
+    const t = JSON.parse(readFileSync(f, 'utf8'));
+    expect(t).toMatchObject({ first_data_after_switch_ms: 4, first_pong_after_switch_ms: 3100, last_pong_after_switch_ms: 5200 });
   });
 });

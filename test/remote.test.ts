@@ -19,6 +19,7 @@ import { waitForHttp, waitForPort, waitUntil, HealthTimeoutError } from '../lib/
 import { ensureLocalNetTool } from '../lib/nettool/index.ts';
 import { isRoot, warnIfNotRoot } from './helpers/env.ts';
 import { startSshd, type Sshd } from './helpers/sshd.ts';
+import { freePort } from '../lib/hosts/ports.ts';
 
 const HOSTILE = ['a b', "it's", '"dq"', '$(echo PWNED)', '`echo PWNED`', 'line1\nline2', '', ' lead', 'semi;colon', '*', '\\', '$HOME', '-n'];
 
@@ -183,6 +184,16 @@ describe.skipIf(!isRoot)('SSH host against a throwaway sshd', () => {
     const e = await waitForHttp(h, `http://127.0.0.1:${httpPort}/bad`, { timeoutMs: 1200, intervalMs: 300, tool }).catch((x) => x);
     expect(e).toBeInstanceOf(HealthTimeoutError);
     expect(e.message).toMatch(/^\[p4ca-box\] timed out after 1200 ms waiting for HTTP 200 from .*\/bad; last state: HTTP 503/);
+  });
+
+  it('a forward to a port nobody listens on fails the request at once (a reset), not after the fetch timeout', async () => {
+    const closed = await freePort();
+    const f = await h.forward(closed);
+    // with a FIN Node's fetch waited out its whole timeout on a new origin (the controller phase's 3 s)
+    const e = await fetch(`http://127.0.0.1:${f.localPort}/health`, { signal: AbortSignal.timeout(8000) }).catch((x) => x);
+    await f.close();
+    expect(e).toBeInstanceOf(Error);
+    expect((e as Error).name).not.toBe('TimeoutError');
   });
 
   it('background: records the PID, stop() kills exactly its process group, cleanup undo registered', async () => {

@@ -83,7 +83,7 @@ export function summaryLines(r: AnalyzeResult): string[] {
     `downtime (time to ready) ms: n=${s.downtime_ms.n} mean=${f(s.downtime_ms.mean)} sd=${f(s.downtime_ms.sd)} p50=${f(s.downtime_ms.p50)} p95=${f(s.downtime_ms.p95)} p99=${f(s.downtime_ms.p99)} max=${f(s.downtime_ms.max)}  [published mean ${s.published.downtime_ms.mean}]`,
     `phase means ms: checkpoint=${f(s.phases_ms.checkpoint_ms.mean)} transfer=${f(s.phases_ms.transfer_ms.mean)} restore=${f(s.phases_ms.restore_ms.mean)} switch=${f(s.phases_ms.switch_ms.mean)} total=${f(s.phases_ms.total_ms.mean)}  [published 1564/157/1798/32]`,
     `connection drops: ${s.connection_drops ?? 'not measured'}; frames lost: ${s.counters.frames_lost.total ?? 'not measured'}; pings unanswered: ${s.counters.pings_unanswered.total ?? 'not measured'}`,
-    `RTT ms: steady mean=${f(s.rtt.steady.mean, 3)}, ${s.rtt.window_s} s after switch mean=${f(s.rtt.after_migration.mean, 3)}; first data after switch p50=${f(s.first_data_after_switch_ms.stats.p50)} ms (${s.first_data_after_switch_ms.source})`,
+    `RTT ms: steady mean=${f(s.rtt.steady.mean, 3)}, ${s.rtt.window_s} s after switch mean=${f(s.rtt.after_migration.mean, 3)}; first data after switch p50=${f(s.first_data_after_switch_ms.stats.p50)} ms (${s.first_data_after_switch_ms.source}); RTO stall (slowest first pong after switch) p50=${f(s.pong_stall_ms.p50)} max=${f(s.pong_stall_ms.max)} ms`,
     `plots: ${r.plots.length} written, ${r.skipped.length} skipped`,
   ];
   if (s.workload) {

@@ -7,9 +7,10 @@ import { readFileSync, writeFileSync } from 'node:fs';
 
 export interface GapEvent { conn: number; seq: number; gapMs: number; atNs: bigint }
 
-export function parseGapEvents(log: string): GapEvent[] {
+export function parseGapEvents(log: string, what: 'data' | 'pong' = 'data'): GapEvent[] {
   const out: GapEvent[] = [];
-  for (const m of log.matchAll(/first-data-after-gap conn=(\d+) seq=(\d+) gap_ms=(\d+(?:\.\d+)?) at_ns=(\d+)/g)) {
+  const re = new RegExp(`first-${what}-after-gap conn=(\\d+) seq=(\\d+) gap_ms=(\\d+(?:\\.\\d+)?)(?: rtt_ms=\\S+)? at_ns=(\\d+)`, 'g');
+  for (const m of log.matchAll(re)) {
     out.push({ conn: Number(m[1]), seq: Number(m[2]), gapMs: Number(m[3]), atNs: BigInt(m[4]) });
   }
   return out;
@@ -42,23 +43,39 @@ export function firstDataAfterSwitch(events: GapEvent[], startNs: bigint, switch
   return { first_data_after_switch_ms: round(Math.min(...ms)), last_connection_data_after_switch_ms: round(Math.max(...ms)), stalled_connections: ms.length };
 }
 
+/** The RTO stall: pongs (client→server pings answered) resuming after the switch update, in ms. */
+export interface PongStall { first_pong_after_switch_ms: number; last_pong_after_switch_ms: number; pong_stalled_connections: number }
+
+/**
+ * Pings sent into the freeze are retransmitted by the client's TCP on its backed-off timer, so the
+ * first pong after the switch update measures the stall (data frames, server→client, are new
+ * data of the restored socket and flow at once).
+ */
+export function pongStall(pongs: GapEvent[], startNs: bigint, switchDoneNs: bigint): PongStall | undefined {
+  const fd = firstDataAfterSwitch(pongs, startNs, switchDoneNs);
+  return fd && { first_pong_after_switch_ms: fd.first_data_after_switch_ms, last_pong_after_switch_ms: fd.last_connection_data_after_switch_ms,
+    pong_stalled_connections: fd.stalled_connections };
+}
+
 /**
  * Add the figures to each migration_timing_<i>.json that lacks them (idempotent); returns how many
  * files were completed. Files without the ns marks (bash-era runs) are left alone.
  */
 export function addFirstDataToTimings(loadgenLog: string, timingFiles: string[]): number {
   const events = parseGapEvents(loadgenLog);
-  if (!events.length) return 0;
+  const pongs = parseGapEvents(loadgenLog, 'pong');
+  if (!events.length && !pongs.length) return 0;
   let n = 0;
   for (const f of timingFiles) {
     const t = JSON.parse(readFileSync(f, 'utf8')) as Record<string, unknown>;
-    if (t.first_data_after_switch_ms !== undefined) continue;
+    if (t.first_data_after_switch_ms !== undefined || t.first_pong_after_switch_ms !== undefined) continue;
     const start = t.migration_start_ns;
     const sw = t.switch_update_done_ns;
     if ((typeof start !== 'string' && typeof start !== 'number') || (typeof sw !== 'string' && typeof sw !== 'number')) continue;
     const fd = firstDataAfterSwitch(events, BigInt(start), BigInt(sw));
-    if (!fd) continue;
-    writeFileSync(f, JSON.stringify({ ...t, ...fd, first_data_source: 'loadgen' }, null, 2) + '\n');
+    const st = pongStall(pongs, BigInt(start), BigInt(sw));
+    if (!fd && !st) continue;
+    writeFileSync(f, JSON.stringify({ ...t, ...fd, ...(fd ? { first_data_source: 'loadgen' } : {}), ...st }, null, 2) + '\n');
     n++;
   }
   return n;

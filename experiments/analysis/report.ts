@@ -79,11 +79,18 @@ export function renderReport(run: RunData, s: Summary, plots: RenderedPlot[]): s
     : 'Estimated from metrics rows, so only accurate to the scrape interval (METRICS_INTERVAL): the load generator\'s first-data-after-gap timestamps were not available for this run.'}</p>`);
   parts.push(`<p class="pub">Published: data flow resumes ${pub.data_resumes_after_switch_s.low}–${pub.data_resumes_after_switch_s.high} s after the switch update (with rto_min 5 ms).</p>`);
 
+  parts.push('<h2>RTO stall: pings answered again after the switch update</h2>');
+  parts.push(table(['measure', ...DESCRIBE_HEAD], [['slowest connection\'s first pong after the switch update, ms', ...describeCells(s.pong_stall_ms, 1)]]));
+  parts.push('<p>Pings travel client→server. Those sent while the server was frozen are lost and the client\'s TCP retransmits them on its '
+    + 'retransmission timer, which doubles after every miss (its floor is rto_min: RTO_MIN_MS, 0 = the kernel\'s 200 ms), so they are answered '
+    + 'only at the first timer expiry after the switch update. Data frames (server→client) are new data of the restored socket and flow at once. '
+    + 'From the load generator\'s first-pong-after-gap lines (ns timestamps) against switch_update_done_ns.</p>');
+
   parts.push('<h2>Per migration</h2>');
-  parts.push(table(['#', 'from → to', 'time to ready', 'checkpoint', 'transfer', 'restore', 'switch', 'size (MB)', 'first data after switch', 'RTT after (mean/max)', 'frames lost', 'pings unanswered', 'drops'],
+  parts.push(table(['#', 'from → to', 'time to ready', 'checkpoint', 'transfer', 'restore', 'switch', 'size (MB)', 'first data after switch', 'first / last pong after switch', 'RTT after (mean/max)', 'frames lost', 'pings unanswered', 'drops'],
     s.migrations.map((m) => [String(m.index), `${m.source_node ?? '?'} → ${m.target_node ?? '?'}`, fmt(m.time_to_ready_ms, 0), fmt(m.checkpoint_ms, 0),
       fmt(m.transfer_ms, 0), fmt(m.restore_ms, 0), fmt(m.switch_ms, 0), fmt(m.checkpoint_size_bytes === null ? null : m.checkpoint_size_bytes / 1e6, 2),
-      fmt(m.first_data_after_switch_ms, 1), `${fmt(m.rtt_after.mean_ms, 2)} / ${fmt(m.rtt_after.max_ms, 1)}`,
+      fmt(m.first_data_after_switch_ms, 1), `${fmt(m.first_pong_after_switch_ms, 1)} / ${fmt(m.last_pong_after_switch_ms, 1)}`, `${fmt(m.rtt_after.mean_ms, 2)} / ${fmt(m.rtt_after.max_ms, 1)}`,
       m.window.frames_lost === null ? '–' : String(m.window.frames_lost), m.window.pings_unanswered === null ? '–' : String(m.window.pings_unanswered),
       m.window.connection_drops === null ? '–' : String(m.window.connection_drops)])));
 

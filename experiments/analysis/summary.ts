@@ -41,6 +41,9 @@ export interface MigrationSummary {
   window: Record<(typeof COUNTER_COLUMNS)[number] | 'connection_drops', number | null>;
   rtt_after: { n: number; mean_ms: number | null; max_ms: number | null };
   first_data_after_switch_ms: number | null;
+  /** The RTO stall: first / last connection's first pong after the switch update (load generator log). */
+  first_pong_after_switch_ms: number | null;
+  last_pong_after_switch_ms: number | null;
 }
 
 export interface Summary {
@@ -65,6 +68,8 @@ export interface Summary {
   workload: { name: string; figures: Figure[]; lossless: { ok: boolean | null; why: string };
     /** Per migration span (its start → the next one's): the figures that have per_migration, by key. */
     per_migration: Array<Record<string, number | null>> } | null;
+  /** Pings (client→server) answered again after the switch update: the RTO stall, per migration the slowest connection. */
+  pong_stall_ms: Describe;
   migrations: MigrationSummary[];
   spans: Span[];
   published: typeof PUBLISHED;
@@ -222,6 +227,8 @@ export function computeSummary(run: RunData): Summary {
       window,
       rtt_after: { n: afterRtt.length, mean_ms: mean(afterRtt), max_ms: afterMax.length ? Math.max(...afterMax) : null },
       first_data_after_switch_ms: firstData,
+      first_pong_after_switch_ms: numOrNull(t.values.first_pong_after_switch_ms),
+      last_pong_after_switch_ms: numOrNull(t.values.last_pong_after_switch_ms),
     };
   });
   const silent = migrations.filter((m) => m.first_data_after_switch_ms === null && m.switch_s !== null && rows.length > 0);
@@ -249,7 +256,8 @@ export function computeSummary(run: RunData): Summary {
   if (run.metrics && !has('frames_lost')) notes.push('metrics.csv has no frames_* / pings_* columns (bash-format run): frames lost not measured');
 
   const phases = Object.fromEntries(PHASE_KEYS.map((k) => [k, describe(run.timings.map((t) => numOrNull(t.values[k])))])) as Summary['phases_ms'];
-  const known = new Set<string>([...PHASE_KEYS, 'time_to_ready_ms', 'first_data_after_switch_ms']);
+  const known = new Set<string>([...PHASE_KEYS, 'time_to_ready_ms', 'first_data_after_switch_ms',
+    'first_pong_after_switch_ms', 'last_pong_after_switch_ms', 'last_connection_data_after_switch_ms']);
   const extraKeys = [...new Set(run.timings.flatMap((t) => Object.keys(t.values)))]
     .filter((k) => k.endsWith('_ms') && !known.has(k) && run.timings.some((t) => typeof t.values[k] === 'number')).sort();
   const extraPhases = Object.fromEntries(extraKeys.map((k) => [k, describe(run.timings.map((t) => numOrNull(t.values[k])))]));
@@ -291,6 +299,7 @@ export function computeSummary(run: RunData): Summary {
       window_s: RECOVERY_WINDOW_S,
     },
     first_data_after_switch_ms: { source: fdSource, stats: describe(fdValues) },
+    pong_stall_ms: describe(migrations.map((m) => m.last_pong_after_switch_ms)),
     migrations, spans,
     published: PUBLISHED,
     notes,

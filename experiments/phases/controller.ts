@@ -11,6 +11,8 @@ import { startDaemon, stopDaemon } from '../../lib/hosts/daemons.ts';
 import type { Phase, RunContext } from '../../lib/run/phases.ts';
 import { sh } from '../../lib/hosts/quote.ts';
 import { remoteDir } from '../../lib/hosts/dirs.ts';
+import { netToolPath } from '../../lib/nettool/index.ts';
+import { probePort } from '../../lib/run/health.ts';
 
 export const CONTROLLER_NAME = 'controller';
 const NODE_MAJOR_NEEDED = 20;
@@ -51,7 +53,8 @@ export const phase: Phase = {
 
     const ctl = controllerFor(ctx);
     const fresh = ctx.state.get('switchdFresh') === true;
-    const probe = await ctl.health();
+    // a fresh switchd restarts the controller anyway: no probe (a probe of a dead controller can cost its timeout)
+    const probe = fresh ? { status: 0 } : await ctl.health();
     if (!fresh && probe.status === 200) {
       ctx.log.step('controller', `controller answers 200 at ${ctl.url}; keeping it`);
     } else {
@@ -67,6 +70,9 @@ export const phase: Phase = {
         ready: {
           what: `controller /health 200 at ${ctl.url}`, timeoutMs: 30_000, intervalMs: 250,
           probe: async () => {
+            // the port first, on the switch: a request through the forward to a port not yet open can hang for its timeout
+            const port = await probePort(tofino, c.CONTROLLER_PORT, c.CONTROLLER_LISTEN, { tool: netToolPath(c, 'tofino') });
+            if (!port.ok && !ctx.dryRun) return { ok: false, state: `port ${c.CONTROLLER_PORT}: ${port.state}` };
             const h = await ctl.health(2000);
             return { ok: h.status === 200, state: h.status ? `HTTP ${h.status} ${JSON.stringify(h.body).slice(0, 200)}` : 'no answer' };
           },

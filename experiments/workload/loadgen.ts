@@ -46,7 +46,7 @@ const log = (msg: string) => console.log(`${new Date().toISOString()} ${msg}`);
 interface Conn {
   id: number; ws?: WebSocket; open: boolean; everOpened: boolean; attempts: number;
   seq: SeqState; closed: SeqCounts[]; pingSeq: number; lastRtt?: number;
-  lastFrameAt?: number; timer?: NodeJS.Timeout; retry?: NodeJS.Timeout;
+  lastFrameAt?: number; lastPongAt?: number; timer?: NodeJS.Timeout; retry?: NodeJS.Timeout;
 }
 const conns: Conn[] = [];
 let stopping = false;
@@ -104,6 +104,12 @@ function onMessage(c: Conn, data: WebSocket.RawData): void {
   }
   if (onPong(c.seq, msg.seq) === 'unexpected') return;
   const rtt = Number(process.hrtime.bigint() - BigInt(msg.client_ts)) / 1e6;
+  // the client→server direction: pings sent into a freeze wait for the client's TCP retransmission
+  // timer (exponential backoff), so pongs resume later than data frames do (the RTO stall)
+  const nowPong = Date.now();
+  const pongGap = c.lastPongAt === undefined ? 0 : nowPong - c.lastPongAt;
+  if (pongGap > gapLogMs) log(`first-pong-after-gap conn=${c.id} seq=${msg.seq} gap_ms=${pongGap} rtt_ms=${rtt.toFixed(3)} at_ns=${nowNs()}`);
+  c.lastPongAt = nowPong;
   if (!(rtt >= 0) || rtt > rttCapMs) { staleRtts++; return; }
   rtts.push(rtt);
   hist.observe(rtt);
@@ -131,7 +137,7 @@ function connect(c: Conn): void {
   // Keepalive 1 s like the original, so a dead path is noticed while the migration is in flight.
   ws.once('upgrade', (res) => res.socket.setKeepAlive(true, 1000));
   ws.on('open', () => {
-    c.open = true; c.everOpened = true; c.attempts = 0; c.pingSeq = 0; c.lastRtt = undefined;
+    c.open = true; c.everOpened = true; c.attempts = 0; c.pingSeq = 0; c.lastRtt = undefined; c.lastPongAt = undefined;
     log(`conn ${c.id} open`);
     c.timer = setInterval(() => ping(c), pingMs);
   });

@@ -76,7 +76,7 @@ export const KEYS = {
   RESULTS_DIR: { group: 'experiment', type: t.path, default: 'results',
     description: 'Folder that receives one run_YYYYMMDD_HHMMSS folder per run' },
   RTO_MIN_MS: { group: 'experiment', type: t.int(0, 10000), default: '5',
-    description: 'rto_min on the data routes in ms, on both ends; 0 keeps the kernel default (reproduces the 15-30 s stall)' },
+    description: 'rto_min on the data routes in ms, on both ends; 0 keeps the kernel default (200 ms; see README, The RTO stall)' },
 
   // --- ssh / hosts ----------------------------------------------------------------------
   TOFINO_SSH: { group: 'hosts', type: t.ssh, default: 'root@10.199.0.2:22',
@@ -170,6 +170,7 @@ export const KEYS = {
 
   // --- migration --------------------------------------------------------------------------
   CHECKPOINT_DIR: { group: 'migration', type: t.path, default: '/var/tmp/p4cf/{host}/checkpoints', description: 'Checkpoint folder on each server; {host} is replaced by the host name' },
+  MIGRATION_ENGINE: { group: 'migration', type: t.enum(['podman', 'runc'] as const), default: 'podman', description: 'podman: checkpoint --export / restore --import (the published procedure); runc: freeze, runc checkpoint to a folder streamed over the direct link, podman restore of the same container record (needs podman storage both servers share: local testbed)' },
   TRANSFER_METHOD: { group: 'migration', type: t.enum(['auto', 'socat', 'node'] as const), default: 'auto', description: 'Checkpoint transfer: auto measures socat against a Node stream once and keeps the faster' },
   TRANSFER_PORT: { group: 'migration', type: t.port, default: '19500', description: 'TCP port of the checkpoint transfer on the direct link' },
   DRAIN_TIMEOUT: { group: 'migration', type: t.duration, default: '2s', description: 'Longest wait for the server send queues to drain before the checkpoint' },

@@ -194,7 +194,8 @@ export function createSshHost(o: SshHostOptions): Host {
         conn()
           .then((c) => c.forwardOut('127.0.0.1', sock.remotePort ?? 0, remoteHost, remotePort))
           .then((ch) => { sock.pipe(ch).pipe(sock); ch.on('error', () => sock.destroy()); sock.on('error', () => ch.close()); })
-          .catch((e) => { o.log?.warn(`[${name}] forward to ${remoteHost}:${remotePort} failed: ${(e as Error).message}`); sock.destroy(); });
+          // RST, not FIN: Node's fetch waits out its whole timeout on a first connection closed with a FIN
+          .catch((e) => { o.log?.warn(`[${name}] forward to ${remoteHost}:${remotePort} failed: ${(e as Error).message}`); sock.resetAndDestroy(); });
       });
       return registerForward(name, o, { localPort: l.port, close: l.close }, `${remoteHost}:${remotePort}`);
     },

@@ -15,7 +15,7 @@ import { criuSettingsSummary, CRIU_CONFIG_PATH } from './criu.ts';
 import { directLinkSetup, nicOffloadMode } from '../server/infra.ts';
 import { formatDiagnosis } from './diagnosis.ts';
 import { MigrationError, RestoreFailure, StepFailure } from './errors.ts';
-import { podmanEngine } from './podman.ts';
+import { engineFor } from './engines.ts';
 import { recover } from './recovery.ts';
 import { runProcedure, type Engine, type MigrationRun } from './steps.ts';
 import { computeTiming, formatTimingTxt, type MigrationMarks, type MigrationTiming } from './timing.ts';
@@ -99,7 +99,7 @@ export interface MigrateOptions { direction: Direction; index: number; engine?: 
  */
 export async function migrate(ctx: MigrationContext, opts: MigrateOptions): Promise<MigrationTiming | undefined> {
   const c = ctx.config;
-  const engine = opts.engine ?? podmanEngine;
+  const engine = opts.engine ?? engineFor(c);
   const { source, target } = endpoints(opts.direction);
   const i = opts.index;
   const tag = `migration ${i}`;

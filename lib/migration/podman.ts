@@ -14,7 +14,8 @@ import { controllerFor, postFromHost, switchUpdateFrom } from '../switch/control
 import { criuEvidenceCmd, parseCriuEvidence, userdataDir, writeCriuConfigCmd } from './criu.ts';
 import { diagnoseRestore } from './diagnosis.ts';
 import { parseRestoreFailure, RESTORE_FAILED, RestoreFailure, StepFailure } from './errors.ts';
-import { maybeMs, nsOfMs, parseScriptOutput } from './scripts.ts';
+import { criuFreezerWaitCmd, freezeScript, parseFreezerWait, THAW } from './freezer.ts';
+import { mark, maybeMs, nsOfMs, parseScriptOutput } from './scripts.ts';
 import type { Engine, MigrationRun } from './steps.ts';
 import { nowNs } from './timing.ts';
 import { pullCommand, serveCommand } from './transfer.ts';
@@ -114,16 +115,20 @@ export const podmanEngine: Engine = {
 
   checkpoint: {
     mark: 'checkpointed',
-    script: (r) => [writeCriuConfigCmd(),
-      `${checkpointExportCmd(r.srcTar, r.c.SERVER_CONTAINER)} >/dev/null`,
+    // frozen first: skips CRIU's 100 ms freezer sleep (freezer.ts); thawed again if the dump fails
+    script: (r) => [writeCriuConfigCmd(), freezeScript(PID_VAR), mark('frozen'),
+      `if ! ${checkpointExportCmd(r.srcTar, r.c.SERVER_CONTAINER)} >/dev/null; then ${THAW}; exit 1; fi`,
       'echo checkpointed'].join('\n'),
     read(r, o) {
       // the leg ended after the transfer offer: the checkpoint ended that long before
       r.m.checkpointDone = r.legEndNs - nsOfMs(maybeMs(o, 'checkpointed', 'serving') ?? 0);
       if (r.m.drained! > r.m.checkpointDone) r.m.drained = r.m.checkpointDone;
       if (r.m.quiesced! > r.m.drained!) r.m.quiesced = r.m.drained;
-      const ms = maybeMs(o, 'drained', 'checkpointed');
+      const ms = maybeMs(o, 'frozen', 'checkpointed');
       if (ms !== undefined) r.v.extra.podman_checkpoint_ms = round3(ms);
+      const fz = maybeMs(o, 'drained', 'frozen');
+      if (fz !== undefined) r.v.extra.freeze_ms = round3(fz);
+      r.v.extra.freeze = o.values.freeze ?? 'n/a';
     },
   },
 
@@ -164,10 +169,12 @@ export const podmanEngine: Engine = {
   removeSource: {
     async run(r) {
       r.m.sourceStopStart = nowNs();
-      const evidence = r.known ? `${criuEvidenceCmd(`${userdataDir(quote(r.known.id))}/dump.log`)}\n` : '';
+      const evidence = r.known ? `${criuEvidenceCmd(`${userdataDir(quote(r.known.id))}/dump.log`)}\n${criuFreezerWaitCmd(`${userdataDir(quote(r.known.id))}/dump.log`)}\n` : '';
       const res = await r.src.exec(`${evidence}${sh`podman rm -f ${r.c.SERVER_CONTAINER} >/dev/null`}`, { quiet: true });
       r.m.sourceStopDone = nowNs();
       r.v.extra.criu_config_dump = r.known ? parseCriuEvidence(res.stdout) : 'no-log';
+      const wait = parseFreezerWait(res.stdout);
+      if (wait !== undefined) r.v.extra.criu_freezer_wait_ms = wait;
     },
   },
 

@@ -1,0 +1,44 @@
+// The migration engines end to end on the local testbed, one testbed for all: MIGRATION_ENGINE=runc
+// with two migrations (there and back), nothing lost, the container podman's after each restore.
+// (The podman engine's full run is test/e2e.test.ts.) Short waits: this checks correctness, the
+// figures are bench/migration.ts's.
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { isRoot, warnIfNotRoot } from './helpers/env.ts';
+import { projectDir, runRunner } from './helpers/runner.ts';
+
+warnIfNotRoot('test/e2e-engines.test.ts (runs on the local testbed)');
+
+function runDirOf(stdout: string): string {
+  const m = stdout.match(/results in (\S+)/);
+  if (!m) throw new Error(`no run folder in the runner's output:\n${stdout.slice(-3000)}`);
+  return m[1].startsWith('/') ? m[1] : join(projectDir, m[1]);
+}
+
+function column(dir: string, name: string): number[] {
+  const [head, ...lines] = readFileSync(join(dir, 'metrics.csv'), 'utf8').trim().split('\n');
+  const at = head.split(',').indexOf(name);
+  return lines.map((l) => l.split(',')[at]).filter((v) => v !== '' && v !== undefined).map(Number);
+}
+
+describe.skipIf(!isRoot)('migration engines end to end', () => {
+  it('runc: two migrations, 0 frames lost, no drop, podman runs the restored container', async () => {
+    const r = await runRunner(['--steady-state', '2', '--post-migration', '2', '--migrations', '2', '--set', 'MIGRATION_ENGINE=runc'], {}, 300_000);
+    expect(r.code, `runner failed:\n${r.stdout.slice(-4000)}\n${r.stderr.slice(-2000)}`).toBe(0);
+    const dir = runDirOf(r.stdout);
+    expect(existsSync(join(dir, 'error.log'))).toBe(false);
+    for (const i of [1, 2]) {
+      const t = JSON.parse(readFileSync(join(dir, `migration_timing_${i}.json`), 'utf8')) as Record<string, unknown>;
+      expect(t.engine, `migration ${i}`).toBe('runc');
+      expect(t.podman_ps_after, `migration ${i}: podman ps after the restore`).toMatch(/^Up\b/);
+      expect(t.freeze, `migration ${i}`).toBe('frozen');
+      for (const k of ['freeze_ms', 'runc_checkpoint_ms', 'podman_restore_ms']) expect(typeof t[k], `migration ${i} ${k}`).toBe('number');
+    }
+    const lost = column(dir, 'frames_lost');
+    expect(lost.length, 'metrics rows with frames_lost').toBeGreaterThan(0);
+    expect(lost[lost.length - 1], 'frames lost').toBe(0);
+    const drops = column(dir, 'connection_drops');
+    expect(Math.max(...drops) - Math.min(...drops), 'connection drops').toBe(0);
+  }, 320_000);
+});
