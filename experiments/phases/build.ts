@@ -49,7 +49,8 @@ export const phase: Phase = {
     const pid = parsePid((await lakewood.script(containerPidCmd(c.SERVER_CONTAINER)).dryRun('<server pid>')).stdout, `PID of ${c.SERVER_CONTAINER}`);
     ctx.state.set('serverProc', { pid, id });
     await runScript(ctx.host('lakewood'), containerNetScript(c, lwNode, pid), 'container net', say);
-    say(`container ${c.SERVER_CONTAINER} runs on lakewood (pid ${pid}) at ${c.H2_IP} / ${c.H2_MAC}`);
+    say(`container ${c.SERVER_CONTAINER} runs on lakewood (pid ${pid}) at ${c.H2_IP} / ${c.H2_MAC}`
+      + (c.MIGRATION_MODE === 'vip' ? ` — backend H2 behind VIP ${c.VIP}` : ''));
 
     await lakewood.script(shimScript(c, lwNode.nic));
     cleanup.add(`remove shim ${c.MACSHIM_IF} on lakewood`, async () => {

@@ -1,6 +1,10 @@
 // Phase migrate: MIGRATIONS live migrations, alternating lakewood→loveland (odd) and back (even),
 // each followed by POST_MIGRATION of measurement (the last one's wait belongs to `post`).
-import { directionFor, migrate } from '../../lib/migration/migrate.ts';
+import { directionFor, endpoints, migrate } from '../../lib/migration/migrate.ts';
+import { backendOn } from '../../lib/server/backend.ts';
+import type { ServerName } from '../../lib/server/net.ts';
+import type { RunContext } from '../../lib/run/phases.ts';
+import { liveHandles } from '../workload/lifecycle.ts';
 import type { Phase } from '../../lib/run/phases.ts';
 import { countdown } from '../../lib/run/wait.ts';
 
@@ -18,6 +22,7 @@ export const phase: Phase = {
     for (let i = 1; i <= n; i++) {
       if (i <= done && !ctx.dryRun) { ctx.log.step('migrate', `migration ${i} already done (state.json), skipping`); continue; }
       const t = await migrate(ctx, { direction: directionFor(i), index: i });
+      if (t && ctx.config.MIGRATION_MODE === 'vip') await repointServerMetrics(ctx, endpoints(directionFor(i)).target);
       if (t) times.push(Number(t.time_to_ready_ms));
       ctx.state.set('migrationsDone', i);
       if (i < n) await countdown(ctx, `post-migration ${i}/${n}`, ctx.config.POST_MIGRATION);
@@ -28,3 +33,19 @@ export const phase: Phase = {
     }
   },
 };
+
+/**
+ * vip mode: the server's metrics port is not behind the VIP, so the collector's forward follows
+ * the container to its new backend address (same local port; the collector reconnects per scrape).
+ */
+async function repointServerMetrics(ctx: RunContext, server: ServerName): Promise<void> {
+  const live = liveHandles(ctx.dir);
+  if (!live?.serverMetrics) return; // a resumed run: the forward is not this process's
+  const c = ctx.config;
+  const ip = backendOn(c, server).ip;
+  const old = live.serverMetrics;
+  await old.close();
+  live.serverMetrics = await ctx.host('lakewood').forward(c.METRICS_PORT, ip, c.SSH_TUNNEL_METRICS_PORT);
+  live.forwards = live.forwards.map((f) => (f === old ? live.serverMetrics! : f));
+  ctx.log.step('migrate', `server metrics forward 127.0.0.1:${c.SSH_TUNNEL_METRICS_PORT} → ${ip}:${c.METRICS_PORT} via lakewood`);
+}

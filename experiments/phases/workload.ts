@@ -10,6 +10,7 @@ import { waitForHttp, waitUntil } from '../../lib/run/health.ts';
 import { netToolPath } from '../../lib/nettool/index.ts';
 import type { Phase, RunContext } from '../../lib/run/phases.ts';
 import { remoteDir } from '../../lib/hosts/dirs.ts';
+import { serviceIp } from '../../lib/server/backend.ts';
 import { collectorArgs, loadgenArgs } from '../workload/commands.ts';
 import { liveWorkload, STATE_KEY, stopWorkload, workloadFiles, type WorkloadState } from '../workload/lifecycle.ts';
 import { sampleValue, scrapeMetrics } from '../workload/promtext.ts';
@@ -45,7 +46,8 @@ export const phase: Phase = {
     ctx.cleanup.add('stop workload (collector, load generator, forwards)', () => stopWorkload(ctx), { timeoutMs: 40_000 });
 
     // Like the original: the server must answer /health through the data path (40 x 0.5 s).
-    await waitForHttp(lakewood, `http://${c.H2_IP}:${c.SIGNALING_PORT}/health`, { timeoutMs: 20_000, intervalMs: 500, log: ctx.log, dryRun: ctx.dryRun, tool: netToolPath(c, 'lakewood') });
+    const service = serviceIp(c); // H2_IP, or the VIP in vip mode
+    await waitForHttp(lakewood, `http://${service}:${c.SIGNALING_PORT}/health`, { timeoutMs: 20_000, intervalMs: 500, log: ctx.log, dryRun: ctx.dryRun, tool: netToolPath(c, 'lakewood') });
 
     const dir = ctx.state.get<Record<string, string>>('remoteDirs')?.lakewood ?? remoteDir(ctx, 'lakewood');
     const loadgenPath = await ensureLoadgen(ctx, dir);
@@ -53,10 +55,13 @@ export const phase: Phase = {
     await onServer('lakewood')`mkdir -p ${dir}/logs && rm -f ${loadgenLog}`;
     // exec: the recorded PID is node itself, so a signal reaches it directly.
     state.loadgen = await lakewood.background(`exec node ${sh`${loadgenPath} ${loadgenArgs(c)}`}`, { name: 'loadgen', logFile: loadgenLog });
-    step(`load generator pid ${state.loadgen.pid} on lakewood → ws://${c.H2_IP}:${c.SIGNALING_PORT}/ (${c.LOADGEN_CONNECTIONS} connections)`);
+    step(`load generator pid ${state.loadgen.pid} on lakewood → ws://${service}:${c.SIGNALING_PORT}/ (${c.LOADGEN_CONNECTIONS} connections)`);
 
     state.forwards.push(await lakewood.forward(c.LOADGEN_METRICS_PORT, '127.0.0.1', c.SSH_TUNNEL_LOCAL_PORT));
-    state.forwards.push(await lakewood.forward(c.METRICS_PORT, c.H2_IP, c.SSH_TUNNEL_METRICS_PORT));
+    // the metrics port is not behind the VIP: this forward goes to the backend's own address
+    // (a vip-mode migration re-points it, lib/migration/vip.ts)
+    state.serverMetrics = await lakewood.forward(c.METRICS_PORT, c.H2_IP, c.SSH_TUNNEL_METRICS_PORT);
+    state.forwards.push(state.serverMetrics);
     step(`forwards: 127.0.0.1:${c.SSH_TUNNEL_LOCAL_PORT} → lakewood 127.0.0.1:${c.LOADGEN_METRICS_PORT}; 127.0.0.1:${c.SSH_TUNNEL_METRICS_PORT} → ${c.H2_IP}:${c.METRICS_PORT} via lakewood`);
 
     if (!ctx.dryRun) {

@@ -369,6 +369,7 @@ function crossKeyProblems(c: Config, raw: Record<KeyName, string>, origins: Reco
     if (first) out.push(`${k}=${ip} (from ${origins[k]}) is also ${first} (from ${origins[first]}): the switch would program two nodes with one address; give each its own`);
     else seen.set(ip, k);
   }
+  out.push(...vipProblems(c, origins));
   const shaped = LINK_KEYS.filter((k) => c[k] !== '');
   if (testbed === 'hw' && shaped.length) {
     out.push(`${shaped.map((k) => `${k}=${c[k]} (from ${origins[k]})`).join(', ')}: link emulation shapes the local testbed's veths; a hardware testbed's links are real — unset ${shaped.length > 1 ? 'them' : 'it'} (or emulate with TESTBED=local)`);
@@ -383,6 +384,30 @@ function crossKeyProblems(c: Config, raw: Record<KeyName, string>, origins: Reco
     }
   }
   return out;
+}
+
+/** VIP mode: the VIP is what clients see, never any backend's own address, and inside the container subnet. */
+function vipProblems(c: Config, origins: Record<KeyName, string>): string[] {
+  if (c.MIGRATION_MODE !== 'vip') return [];
+  const out: string[] = [];
+  const why = `(MIGRATION_MODE=vip from ${origins.MIGRATION_MODE})`;
+  for (const k of ['H2_IP', 'H3_IP'] as const) {
+    if (c[k] === c.VIP) out.push(`VIP=${c.VIP} (from ${origins.VIP}) is also the backend address ${k} (from ${origins[k]}) ${why}: the VIP must be an address no backend holds`);
+  }
+  if (c.H2_MAC.toLowerCase() === c.H3_MAC.toLowerCase()) {
+    out.push(`H3_MAC=${c.H3_MAC} (from ${origins.H3_MAC}) equals H2_MAC (from ${origins.H2_MAC}) ${why}: the container takes H3_MAC on loveland, which must differ from its lakewood MAC`);
+  }
+  if (!inSubnet(c.VIP, c.HW_SUBNET)) {
+    out.push(`VIP=${c.VIP} (from ${origins.VIP}) is outside HW_SUBNET=${c.HW_SUBNET} ${why}: the load generator's shim reaches the VIP on the container subnet`);
+  }
+  return out;
+}
+
+function inSubnet(ip: string, cidr: string): boolean {
+  const [net, len] = cidr.split('/');
+  const n = (s: string) => s.split('.').reduce((a, x) => a * 256 + Number(x), 0);
+  const size = 2 ** (32 - Number(len));
+  return Math.floor(n(ip) / size) === Math.floor(n(net) / size);
 }
 
 /** Legal but risky settings, printed at the start of a run. */

@@ -17,6 +17,7 @@ import { recover } from './recovery.ts';
 import { runProcedure, type Engine, type MigrationRun } from './steps.ts';
 import { computeTiming, formatTimingTxt, type MigrationMarks, type MigrationTiming } from './timing.ts';
 import { calibrateTransfer, type TransferMethod } from './transfer.ts';
+import { addressRecord, withMigrationMode } from './vip.ts';
 
 export { MigrationError } from './errors.ts';
 
@@ -87,7 +88,7 @@ export interface MigrateOptions { direction: Direction; index: number; engine?: 
  */
 export async function migrate(ctx: MigrationContext, opts: MigrateOptions): Promise<MigrationTiming | undefined> {
   const c = ctx.config;
-  const engine = opts.engine ?? podmanEngine;
+  const engine = withMigrationMode(c, opts.engine ?? podmanEngine);
   const { source, target } = endpoints(opts.direction);
   const i = opts.index;
   const tag = `migration ${i}`;
@@ -137,7 +138,7 @@ export async function migrate(ctx: MigrationContext, opts: MigrateOptions): Prom
 
 function timingOf(r: MigrationRun, engine: Engine): MigrationTiming {
   const t = computeTiming(r.m as MigrationMarks, {
-    sourceNode: r.source, targetNode: r.target, serverIp: r.c.H2_IP, targetSwPort: r.dstNode.swPort,
+    sourceNode: r.source, targetNode: r.target, serverIp: addressRecord(r).backend_ip_after, targetSwPort: r.dstNode.swPort,
     transferMethod: r.method, checkpointSizeBytes: r.v.size,
   });
   t.index = r.index;
@@ -145,7 +146,7 @@ function timingOf(r: MigrationRun, engine: Engine): MigrationTiming {
   t.switch_http_ms = Math.round(r.v.switchMs * 1000) / 1000;
   t.rto_min_ms = r.c.RTO_MIN_MS;
   t.criu_config = `${CRIU_CONFIG_PATH}: ${criuSettingsSummary()}`;
-  Object.assign(t, r.v.extra);
+  Object.assign(t, addressRecord(r), r.v.extra);
   return t;
 }
 

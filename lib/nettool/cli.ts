@@ -4,11 +4,13 @@
 //   http-probe URL           print `HTTP <status>`; exit 0 on 200 (3 s timeout)
 //   serve FILE IP PORT       send FILE to the first connection on IP:PORT, then exit
 //   pull IP PORT FILE        connect (retrying while the server starts, ~10 s) and write the stream to FILE
+//   ckpt-rewrite DIR OLD_IP NEW_IP OLD_MAC NEW_MAC   give an extracted checkpoint a new address (vip mode)
 // Probes print their state on stdout (the health gates show it); failures exit 1, bad usage 2.
 import { createReadStream, createWriteStream } from 'node:fs';
 import { connect, createServer } from 'node:net';
+import { rewriteCheckpointDir } from '../migration/ckpt-rewrite.ts';
 
-const USAGE = 'usage: p4cf-net tcp-probe HOST PORT | http-probe URL | serve FILE IP PORT | pull IP PORT FILE';
+const USAGE = 'usage: p4cf-net tcp-probe HOST PORT | http-probe URL | serve FILE IP PORT | pull IP PORT FILE | ckpt-rewrite DIR OLD_IP NEW_IP OLD_MAC NEW_MAC';
 
 function fail(msg: string, code = 1): never {
   console.error(msg);
@@ -76,5 +78,13 @@ switch (sub) {
   case 'http-probe': need(1); httpProbe(a[0]); break;
   case 'serve': need(3); serve(a[0], a[1], port(a[2])); break;
   case 'pull': need(3); pull(a[0], port(a[1]), a[2]); break;
+  case 'ckpt-rewrite': {
+    need(5);
+    try {
+      const r = rewriteCheckpointDir(a[0], { oldIp: a[1], newIp: a[2], oldMac: a[3], newMac: a[4] });
+      console.log(`rewrite sockets=${r.sockets} config=${r.config} network=${r.network}`);
+    } catch (e) { fail(`ckpt-rewrite ${a[0]}: ${(e as Error).message}`); }
+    break;
+  }
   default: fail(`unknown command ${JSON.stringify(sub ?? '')}\n${USAGE}`, 2);
 }

@@ -90,6 +90,9 @@ export function shimScript(config: Config, nic: string): string {
     sh`ip addr add ${`${config.SHIM_IP}/${plen}`} dev ${config.MACSHIM_IF}`,
     sh`ip link set ${config.MACSHIM_IF} up`,
     sh`ip neigh replace ${config.H2_IP} lladdr ${config.H2_MAC.toLowerCase()} dev ${config.MACSHIM_IF} nud permanent`,
+    // vip mode: the load generator talks to the VIP only. Any MAC does: the switch's forward entry
+    // of the backend the selector picks rewrites the destination MAC.
+    config.MIGRATION_MODE === 'vip' ? sh`ip neigh replace ${config.VIP} lladdr ${config.H2_MAC.toLowerCase()} dev ${config.MACSHIM_IF} nud permanent` : '',
     rtoRouteCmd(config, config.MACSHIM_IF, config.SHIM_IP),
     keepaliveCmd(),
   ].filter(Boolean).join('\n');
