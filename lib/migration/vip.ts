@@ -30,11 +30,11 @@ export function rewriteTarScript(r: Pick<MigrationRun, 'c' | 'source' | 'target'
   if (from.ip === to.ip) return 'echo "mark ckpt_rewritten $(date +%s%N)"';
   return [
     'd=$(mktemp -d)',
-    // network.status is absent from some checkpoints: extract what exists, fail on a missing must-have
-    sh`m=$(tar -tf ${r.dstTar} | grep -xE ${'(config\\.dump|network\\.status|checkpoint/files\\.img)'} | tr '\n' ' ')`,
-    sh`if ! out=$(tar -xf ${r.dstTar} -C "$d" $m 2>&1 && node ${netToolPath(r.c, r.target)} ckpt-rewrite "$d" ${from.ip} ${to.ip} ${from.mac} ${to.mac} 2>&1 `
-      + sh`&& tar -f ${r.dstTar} --delete $m 2>&1 && (cd "$d" && tar -rf ${r.dstTar} $m) 2>&1); then`,
-    `  rm -rf "$d"; echo "ckpt-rewrite-failed members: $m (expected ${members})"; echo "$out"; exit 4`,
+    // the whole archive is unpacked and packed again: GNU tar's --delete cannot walk the archive
+    // podman (Go's archive/tar) writes ("Skipping to next header")
+    sh`if ! out=$(tar -xpf ${r.dstTar} -C "$d" 2>&1 && node ${netToolPath(r.c, r.target)} ckpt-rewrite "$d" ${from.ip} ${to.ip} ${from.mac} ${to.mac} 2>&1 `
+      + sh`&& (cd "$d" && tar --numeric-owner -cf ${r.dstTar} $(ls -A)) 2>&1); then`,
+    `  rm -rf "$d"; echo "ckpt-rewrite-failed (${members})"; echo "$out"; exit 4`,
     'fi',
     'echo "$out" | grep "^rewrite "',
     'rm -rf "$d"',
