@@ -11,6 +11,7 @@
 //     client_snat keeps giving the replies the VIP as source.
 import { sh } from '../hosts/remote.ts';
 import { netToolPath } from '../nettool/index.ts';
+import { inNetns, PID_VAR } from '../server/net.ts';
 import { backendOn, isVip } from '../server/backend.ts';
 import type { Config } from '../config/keys.ts';
 import { controllerFor } from '../switch/controller-client.ts';
@@ -58,6 +59,23 @@ export function withMigrationMode(c: Pick<Config, 'MIGRATION_MODE'>, engine: Eng
         r.v.extra.ckpt_rewrite = o.values.rewrite ?? 'n/a';
       },
     },
+    networkFixup: {
+      ...engine.networkFixup,
+      // what the restored container's eth0 really holds, for the timing files
+      script: (r) => `${engine.networkFixup.script(r)}\n${inNetns(PID_VAR, ETH0_ADDR)}`,
+      read(r, o) {
+        engine.networkFixup.read?.(r, o);
+        r.v.extra.container_ip_after = o.values.eth0addr ?? 'n/a';
+      },
+    },
+    postSwitch: {
+      async run(r) {
+        await engine.postSwitch.run(r);
+        // what the clients' sockets on lakewood are connected to, after the switch: the VIP only
+        const ss = await r.ctx.host('lakewood').exec(clientPeersCmd(r.c), { quiet: true, allowFail: true });
+        r.v.extra.client_peers = summarizePeers(ss.stdout) || 'none';
+      },
+    },
     switchUpdate: {
       async run(r) {
         const from = backendOn(r.c, r.source);
@@ -82,3 +100,17 @@ export function addressRecord(r: Pick<MigrationRun, 'c' | 'source' | 'target'>):
   };
 }
 
+
+// `eth0addr 192.168.12.3/24` (printed inside the container's netns)
+const ETH0_ADDR = `echo "eth0addr $(ip -4 -o addr show dev eth0 | awk '{print $4}' | tr '\\n' ' ')"`;
+
+/** Established TCP sockets on lakewood whose peer port is the service port: `ss` lines `LOCAL PEER`. */
+export const clientPeersCmd = (c: Pick<Config, 'SIGNALING_PORT'>): string =>
+  `ss -Htn state established '( dport = :${c.SIGNALING_PORT} )' | awk '{print $4}'`;
+
+/** `192.168.12.10:8080 x4` from the peer column of clientPeersCmd's output (distinct peers, counted). */
+export function summarizePeers(stdout: string): string {
+  const n = new Map<string, number>();
+  for (const p of stdout.split('\n').map((l) => l.trim()).filter(Boolean)) n.set(p, (n.get(p) ?? 0) + 1);
+  return [...n].map(([p, k]) => `${p} x${k}`).join(', ');
+}
