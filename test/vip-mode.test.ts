@@ -16,7 +16,8 @@ import { rewriteCheckpointDir } from '../lib/migration/ckpt-rewrite.ts';
 import { rewriteTarScript, summarizePeers, withMigrationMode } from '../lib/migration/vip.ts';
 import { podmanEngine } from '../lib/migration/podman.ts';
 import { ensureLocalNetTool } from '../lib/nettool/index.ts';
-import { backendOn, serviceIp } from '../lib/server/backend.ts';
+import { backendOn, extraBackends, serviceIp } from '../lib/server/backend.ts';
+import { runRunner } from './helpers/runner.ts';
 import { containerNetScript, serverNode } from '../lib/server/net.ts';
 
 const tmp = mkdtempSync(join(tmpdir(), 'p4cf-vip-'));
@@ -116,6 +117,40 @@ describe('bad vip combinations are refused before anything runs, naming the key'
   it('an unknown mode', () => {
     expect(refused('MIGRATION_MODE=nat')).toMatch(/MIGRATION_MODE/);
   });
+});
+
+describe('BACKENDS', () => {
+  it('backends 2..N are spread over the servers with their own addresses, each a selector member', () => {
+    const c = cfg('MIGRATION_MODE=vip', 'BACKENDS=4');
+    expect(extraBackends(c)).toEqual([
+      { k: 2, name: 'p4cf-server-b2', server: 'loveland', ip: '192.168.12.22', mac: '02:42:c0:a8:0c:16' },
+      { k: 3, name: 'p4cf-server-b3', server: 'lakewood', ip: '192.168.12.23', mac: '02:42:c0:a8:0c:17' },
+      { k: 4, name: 'p4cf-server-b4', server: 'loveland', ip: '192.168.12.24', mac: '02:42:c0:a8:0c:18' },
+    ]);
+    const nodes = controllerConfigFromP4cf(c).nodes;
+    expect(nodes.filter((n) => n.is_lb_node).map((n) => [n.ipv4, n.sw_port])).toEqual([
+      ['192.168.12.2', 140], ['192.168.12.22', 148], ['192.168.12.23', 140], ['192.168.12.24', 148]]);
+    expect(extraBackends(cfg())).toEqual([]);
+  });
+  it('bad combinations are refused naming the key', () => {
+    expect(refused('MIGRATION_MODE=vip', 'BACKENDS=5')).toMatch(/^BACKENDS="5" \(from --set\): expected an integer/);
+    expect(refused('MIGRATION_MODE=vip', 'BACKENDS=0')).toMatch(/^BACKENDS="0" \(from --set\)/);
+    expect(refused('BACKENDS=2')).toMatch(/BACKENDS=2 \(from --set\) needs MIGRATION_MODE=vip/);
+    // a VIP that is a backend's address
+    expect(refused('MIGRATION_MODE=vip', 'BACKENDS=3', 'VIP=192.168.12.23')).toMatch(/BACKENDS=3 \(from --set\): backend 3 takes 192\.168\.12\.23 .* is VIP=192\.168\.12\.23 \(from --set\)/);
+  });
+});
+
+describe('hardware dry-run plan in vip mode', () => {
+  it('plans the rewrite on the target, /migrateNode, and keeps client_snat', async () => {
+    const r = await runRunner(['--config', 'config_hw.env.example', '--dry-run', '--set', 'MIGRATION_MODE=vip', '--migrations', '2'], {}, 120_000);
+    expect(r.code, r.stderr.slice(-2000)).toBe(0);
+    expect(r.stdout).toContain('ws://192.168.12.10:8080/');
+    expect(r.stdout).toMatch(/p4cf-net\.mjs ckpt-rewrite "\$d" 192\.168\.12\.2 192\.168\.12\.3/);
+    expect(r.stdout).toMatch(/p4cf-net\.mjs ckpt-rewrite "\$d" 192\.168\.12\.3 192\.168\.12\.2/);
+    expect(r.stdout).toContain('/migrateNode {"old_ipv4":"192.168.12.2","new_ipv4":"192.168.12.3"}');
+    expect(r.stdout).not.toContain('/deleteClientSnat');
+  }, 130_000);
 });
 
 describe('analysis of the mode', () => {

@@ -1,6 +1,9 @@
 // The migration mode of a run and the addresses of each migration, for report.html, summary.json
 // and compare: same-ip (the published experiment: the container keeps H2_IP, clients connect to
 // it) or vip (clients connect to the VIP; the container's own address changes with its server).
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { MemberExperiment } from '../../lib/server/balance.ts';
 import { esc, table } from './html.ts';
 import type { RunData } from './load.ts';
 
@@ -20,6 +23,8 @@ export interface ModeSummary {
   /** Where the clients connect: the VIP (vip) or H2_IP (same-ip); null when unknown. */
   service_ip: string | null;
   migrations: MigrationAddresses[];
+  /** BACKENDS ≥ 2: the connection split and the /setMemberStatus experiment (backends.json). */
+  backends: MemberExperiment | null;
 }
 
 const str = (v: unknown): string | null => (v === undefined || v === null || v === '' ? null : String(v));
@@ -33,6 +38,7 @@ export function modeOf(run: RunData): ModeSummary {
   return {
     mode,
     service_ip: service ?? run.timings.map((t) => str(t.values.service_ip)).find((m) => m !== null) ?? null,
+    backends: readBackends(run.dir),
     migrations: run.timings.map((t) => ({
       index: t.index,
       backend_ip_before: str(t.values.backend_ip_before) ?? (mode === 'same-ip' ? str(t.values.server_ip) : null),
@@ -42,6 +48,12 @@ export function modeOf(run: RunData): ModeSummary {
       ckpt_rewrite: str(t.values.ckpt_rewrite),
     })),
   };
+}
+
+function readBackends(dir: string): MemberExperiment | null {
+  const f = join(dir, 'backends.json');
+  if (!existsSync(f)) return null;
+  try { return JSON.parse(readFileSync(f, 'utf8')) as MemberExperiment; } catch { return null; }
 }
 
 /** True when a vip-mode run's clients saw only the VIP (every recorded peer list names the VIP alone). */
@@ -71,5 +83,20 @@ export function renderMode(m: ModeSummary): string {
     + ` (socket addresses rewritten in the checkpoint) and /migrateNode re-targets the selector member. ${verdict}</p>`
     + table(['#', 'backend IP before', 'backend IP after', "restored container's eth0", 'clients connected to (after the switch)', 'checkpoint rewrite'],
       m.migrations.map((x) => [String(x.index), x.backend_ip_before ?? '–', x.backend_ip_after ?? '–', x.container_ip_after ?? '–',
-        x.client_peers ?? '–', x.ckpt_rewrite ?? '–']));
+        x.client_peers ?? '–', x.ckpt_rewrite ?? '–']))
+    + (m.backends ? renderBackends(m.backends) : '');
+}
+
+function renderBackends(b: MemberExperiment): string {
+  const ips = b.splits[0]?.backends.map((x) => x.ip) ?? [];
+  return `<h3>Connections per backend (the selector's hash split)</h3>`
+    + '<p>Established connections on the service port, counted inside each backend container. The experiment deactivates the last'
+    + ` member (${esc(b.member)}) with /setMemberStatus, opens new connections through the VIP, and re-activates it.</p>`
+    + table(['when', ...ips], b.splits.map((s) => [s.at, ...s.backends.map((x) => (x.established === null ? '?' : String(x.established)))]))
+    + `<p>New connections while ${esc(b.member)} was inactive: ${Object.entries(b.new_connections).map(([ip, n]) => `${esc(ip)} +${n}`).join(', ')}`
+    + ` (${b.new_connections_held ?? '?'} held). Finding on the switch model: ${esc(b.finding)}.</p>`
+    + '<p class="sub">On the ASIC the selector is in FAIR mode (load_balancer.p4): deactivating a member re-computes the member'
+    + ' choice over the active members, so that member\'s flows move to others there too, and in FAIR (not RESILIENT) mode flows of'
+    + ' other members may move as well; new connections never reach an inactive member. This is from the selector\'s documented'
+    + ' semantics, not measured (no Tofino here).</p>';
 }

@@ -1,7 +1,10 @@
 // Phase migrate: MIGRATIONS live migrations, alternating lakewood→loveland (odd) and back (even),
 // each followed by POST_MIGRATION of measurement (the last one's wait belongs to `post`).
 import { directionFor, endpoints, migrate } from '../../lib/migration/migrate.ts';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { backendOn } from '../../lib/server/backend.ts';
+import { connectionSplit, memberExperiment } from '../../lib/server/balance.ts';
 import type { ServerName } from '../../lib/server/net.ts';
 import type { RunContext } from '../../lib/run/phases.ts';
 import { liveHandles } from '../workload/lifecycle.ts';
@@ -19,12 +22,18 @@ export const phase: Phase = {
     const done = Number(ctx.state.get('migrationsDone') ?? 0);
     if (n === 0) { ctx.log.step('migrate', 'MIGRATIONS=0: nothing to do'); return; }
     const times: number[] = [];
+    // BACKENDS ≥ 2: the member experiment first (deactivate/re-activate the last backend), then the split after each migration
+    const balance = ctx.config.BACKENDS > 1 ? await memberExperiment(ctx) : undefined;
     for (let i = 1; i <= n; i++) {
       if (i <= done && !ctx.dryRun) { ctx.log.step('migrate', `migration ${i} already done (state.json), skipping`); continue; }
       const t = await migrate(ctx, { direction: directionFor(i), index: i });
       if (t && ctx.config.MIGRATION_MODE === 'vip') await repointServerMetrics(ctx, endpoints(directionFor(i)).target);
       if (t) times.push(Number(t.time_to_ready_ms));
       ctx.state.set('migrationsDone', i);
+      if (balance) {
+        balance.splits.push(await connectionSplit(ctx, `after migration ${i}`));
+        writeFileSync(join(ctx.dir, 'backends.json'), JSON.stringify(balance, null, 2) + '\n');
+      }
       if (i < n) await countdown(ctx, `post-migration ${i}/${n}`, ctx.config.POST_MIGRATION);
     }
     if (times.length) {

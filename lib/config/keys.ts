@@ -75,6 +75,8 @@ export const KEYS = {
     description: 'Folder that receives one run_YYYYMMDD_HHMMSS folder per run' },
   MIGRATION_MODE: { group: 'experiment', type: t.enum(['same-ip', 'vip'] as const), default: 'same-ip',
     description: 'same-ip: the published experiment (the container keeps H2_IP, clients connect to it, the switch only forwards); vip: clients connect to VIP:SIGNALING_PORT, the switch load-balances to the backend, and a migration to loveland restores the container as H3_IP/H3_MAC (socket addresses rewritten in the checkpoint, /migrateNode re-targets the member)' },
+  BACKENDS: { group: 'experiment', type: t.int(1, 4), default: '1',
+    description: 'vip mode: server containers behind the VIP (1-4, the selector group size). Backend 1 is the migrated container (H2/H3); backend k ≥ 2 runs on loveland (even k) or lakewood (odd k) at HW_SUBNET host 20+k (MAC 02:42 + its address); with 2 or more the migrate phase first deactivates and re-activates the last member (/setMemberStatus) and records the connection split in backends.json' },
   RTO_MIN_MS: { group: 'experiment', type: t.int(0, 10000), default: '5',
     description: 'rto_min on the data routes in ms, on both ends; 0 keeps the kernel default (reproduces the 15-30 s stall)' },
 

@@ -6,6 +6,7 @@ import { basename, isAbsolute, resolve } from 'node:path';
 import { parse as dotenvParse } from 'dotenv';
 import { parseCli, parseDuration, UsageError, type Options } from '../run/cli.ts';
 import { KEYS, type Config, type KeyName, type KeyType, type SshTarget } from './keys.ts';
+import { extraBackends } from '../server/backend.ts';
 
 export type { Config, KeyName, SshTarget } from './keys.ts';
 
@@ -388,7 +389,9 @@ function crossKeyProblems(c: Config, raw: Record<KeyName, string>, origins: Reco
 
 /** VIP mode: the VIP is what clients see, never any backend's own address, and inside the container subnet. */
 function vipProblems(c: Config, origins: Record<KeyName, string>): string[] {
-  if (c.MIGRATION_MODE !== 'vip') return [];
+  if (c.MIGRATION_MODE !== 'vip') {
+    return c.BACKENDS > 1 ? [`BACKENDS=${c.BACKENDS} (from ${origins.BACKENDS}) needs MIGRATION_MODE=vip (from ${origins.MIGRATION_MODE} it is ${c.MIGRATION_MODE}): only clients of the VIP are spread over backends`] : [];
+  }
   const out: string[] = [];
   const why = `(MIGRATION_MODE=vip from ${origins.MIGRATION_MODE})`;
   for (const k of ['H2_IP', 'H3_IP'] as const) {
@@ -396,6 +399,13 @@ function vipProblems(c: Config, origins: Record<KeyName, string>): string[] {
   }
   if (c.H2_MAC.toLowerCase() === c.H3_MAC.toLowerCase()) {
     out.push(`H3_MAC=${c.H3_MAC} (from ${origins.H3_MAC}) equals H2_MAC (from ${origins.H2_MAC}) ${why}: the container takes H3_MAC on loveland, which must differ from its lakewood MAC`);
+  }
+  const taken = new Map<string, string>([[c.VIP, 'VIP'], [c.H2_IP, 'H2_IP'], [c.H3_IP, 'H3_IP'], [c.SHIM_IP, 'SHIM_IP'], [c.HW_GATEWAY, 'HW_GATEWAY']]);
+  for (const b of extraBackends(c)) {
+    const clash = taken.get(b.ip);
+    if (clash || !inSubnet(b.ip, c.HW_SUBNET)) {
+      out.push(`BACKENDS=${c.BACKENDS} (from ${origins.BACKENDS}): backend ${b.k} takes ${b.ip} (HW_SUBNET host ${20 + b.k}), which ${clash ? `is ${clash}=${c[clash as KeyName]} (from ${origins[clash as KeyName]})` : `is outside HW_SUBNET=${c.HW_SUBNET}`}; move that key or use fewer backends`);
+    }
   }
   if (!inSubnet(c.VIP, c.HW_SUBNET)) {
     out.push(`VIP=${c.VIP} (from ${origins.VIP}) is outside HW_SUBNET=${c.HW_SUBNET} ${why}: the load generator's shim reaches the VIP on the container subnet`);

@@ -31,6 +31,7 @@ export type NetToolCommand =
   | ['http-probe', string]
   | ['serve', string, string, number]
   | ['pull', string, number, string]
+  | ['hold', string, number, number, number]
   | ['ckpt-rewrite', string, string, string, string, string];
 
 export const netTool = (path: string, ...cmd: NetToolCommand): string => sh`node ${path} ${cmd}`;

@@ -21,3 +21,25 @@ export function backendOn(c: ModeKeys, server: ServerName): Backend {
 export const serviceIp = (c: Pick<Config, 'MIGRATION_MODE' | 'VIP' | 'H2_IP'>): string => (c.MIGRATION_MODE === 'vip' ? c.VIP : c.H2_IP);
 
 export const isVip = (c: Pick<Config, 'MIGRATION_MODE'>): boolean => c.MIGRATION_MODE === 'vip';
+
+export interface ExtraBackend { k: number; name: string; server: ServerName; ip: string; mac: string }
+
+/** Host number `n` of the container subnet (HW_SUBNET's network address + n). */
+export function subnetHost(cidr: string, n: number): string {
+  const [net] = cidr.split('/');
+  const v = net.split('.').reduce((a, x) => a * 256 + Number(x), 0) + n;
+  return [24, 16, 8, 0].map((sh) => Math.floor(v / 2 ** sh) % 256).join('.');
+}
+
+/** The MAC of an address by the H2/H3 convention: 02:42 and the four address bytes. */
+export const macOf = (ip: string): string => ['02', '42', ...ip.split('.').map((b) => Number(b).toString(16).padStart(2, '0'))].join(':');
+
+/** Backends 2..BACKENDS (backend 1 is the migrated server container). */
+export function extraBackends(c: Pick<Config, 'BACKENDS' | 'HW_SUBNET' | 'SERVER_CONTAINER'>): ExtraBackend[] {
+  const out: ExtraBackend[] = [];
+  for (let k = 2; k <= c.BACKENDS; k++) {
+    const ip = subnetHost(c.HW_SUBNET, 20 + k);
+    out.push({ k, name: `${c.SERVER_CONTAINER}-b${k}`, server: k % 2 === 0 ? 'loveland' : 'lakewood', ip, mac: macOf(ip) });
+  }
+  return out;
+}

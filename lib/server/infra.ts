@@ -73,8 +73,9 @@ export function serverArgs(c: Pick<Config, 'SIGNALING_PORT' | 'METRICS_PORT' | '
  * CRIU cannot dump. The CRIU annotation points every checkpoint/restore at the migration's CRIU
  * settings (lib/migration/criu.ts) instead of relying on the host's /etc/criu/default.conf.
  */
-export function serverRunCmd(config: Config): string {
-  return sh`podman run -d --name ${config.SERVER_CONTAINER} --network ${config.HW_NET} --ip ${config.H2_IP} --mac-address ${config.H2_MAC.toLowerCase()} `
+export function serverRunCmd(config: Config, as?: { name: string; ip: string; mac: string }): string {
+  const { name, ip, mac } = as ?? { name: config.SERVER_CONTAINER, ip: config.H2_IP, mac: config.H2_MAC };
+  return sh`podman run -d --name ${name} --network ${config.HW_NET} --ip ${ip} --mac-address ${mac.toLowerCase()} `
     + sh`--ulimit nofile=4096:4096 --ulimit nproc=4096:4096 --env UV_USE_IO_URING=0 ${criuRunArgs()} --label ${P4CF_LABEL} ${config.SERVER_IMAGE} ${serverArgs(config)}`;
 }
 

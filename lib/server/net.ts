@@ -84,10 +84,12 @@ const ETH0_MAC = "ip -o link show dev eth0 2>/dev/null | sed -n 's/.* link\\/eth
  * netns, move it into the container, address it. Then rto_min, route cache flush, static ARP
  * for the shim, keepalives, and a gratuitous ARP when arping exists.
  */
-export function containerNetScript(config: Config, node: ServerNode, pid: PidRef, opts: { forceRecreate?: boolean } = {}): string {
+export function containerNetScript(config: Config, node: ServerNode, pid: PidRef,
+  opts: { forceRecreate?: boolean; backend?: { ip: string; mac: string } } = {}): string {
   const tmp = 'p4cfmv0';
-  // the container's address on this server (H2 everywhere in same-ip mode; H3 on loveland in vip mode)
-  const { ip, mac } = backendOn(config, node.name);
+  // the container's address on this server (H2 everywhere in same-ip mode; H3 on loveland in vip
+  // mode; an extra backend's own when given)
+  const { ip, mac } = opts.backend ?? backendOn(config, node.name);
   const plen = prefixLength(config.HW_SUBNET);
   const ns = (s: string) => inNetns(pid, s);
   const recreate = [
