@@ -52,4 +52,25 @@ describe.skipIf(!isRoot)('vip mode end to end on the local testbed', () => {
     expect(html).toContain("The server's IP changed in 2 of 2 migration(s).");
     expect(html).toContain('The clients only ever saw the VIP 192.168.12.10');
   }, 420_000);
+
+  it('BACKENDS=2: connections on both backends; new connections avoid an inactive member', async () => {
+    const r = await runRunner(['--set', 'MIGRATION_MODE=vip', '--set', 'BACKENDS=2', '--set', 'LOADGEN_CONNECTIONS=8', '--set', 'LOADGEN_RAMP=50ms',
+      '--migrations', '1', '--steady-state', '2', '--post-migration', '3'], {}, 400_000);
+    const dir = runDirOf(r.stdout);
+    expect(r.code, `runner failed:\n${r.stdout.slice(-4000)}\n${r.stderr.slice(-2000)}`).toBe(0);
+    const b = JSON.parse(readFileSync(join(dir, 'backends.json'), 'utf8')) as {
+      member: string; splits: { at: string; backends: { ip: string; established: number | null }[] }[]; new_connections: Record<string, number>; new_connections_held: number;
+    };
+    expect(b.member).toBe('192.168.12.22');
+    const first = b.splits[0].backends;
+    expect(first.map((x) => x.ip)).toEqual(['192.168.12.2', '192.168.12.22']);
+    // 8 connections hashed over two members: both get some (all on one: probability 2/256)
+    for (const x of first) expect(x.established, `connections on ${x.ip}`).toBeGreaterThan(0);
+    expect(first.reduce((a, x) => a + (x.established ?? 0), 0)).toBe(8);
+    expect(b.new_connections_held).toBe(8);
+    expect(b.new_connections['192.168.12.22'], 'new connections to the inactive member').toBe(0);
+    expect(b.new_connections['192.168.12.2']).toBe(8);
+    expect(b.splits.at(-1)!.at).toBe('after migration 1');
+    expect(readFileSync(join(dir, 'report.html'), 'utf8')).toContain('Connections per backend');
+  }, 420_000);
 });
