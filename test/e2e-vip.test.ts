@@ -68,8 +68,10 @@ describe.skipIf(!isRoot)('vip mode end to end on the local testbed', () => {
     for (const x of first) expect(x.established, `connections on ${x.ip}`).toBeGreaterThan(0);
     expect(first.reduce((a, x) => a + (x.established ?? 0), 0)).toBe(8);
     expect(b.new_connections_held).toBe(8);
-    expect(b.new_connections['192.168.12.22'], 'new connections to the inactive member').toBe(0);
-    expect(b.new_connections['192.168.12.2']).toBe(8);
+    // growth of the established counts while the 8 were held (the load generator's reconnections may add to the active one;
+    // the inactive member's old sockets may time out meanwhile)
+    expect(b.new_connections['192.168.12.22'], 'new connections to the inactive member').toBeLessThanOrEqual(0);
+    expect(b.new_connections['192.168.12.2']).toBeGreaterThanOrEqual(8);
     expect(b.splits.at(-1)!.at).toBe('after migration 1');
     expect(readFileSync(join(dir, 'report.html'), 'utf8')).toContain('Connections per backend');
   }, 420_000);
