@@ -9,11 +9,12 @@ import { sh } from '../hosts/quote.ts';
 import type { Host } from '../hosts/types.ts';
 import { netTool, netToolPath } from '../nettool/index.ts';
 import { controllerFor } from '../switch/controller-client.ts';
+import { sampleValue, scrapeMetrics } from '../../experiments/workload/promtext.ts';
 import { backendOn, extraBackends } from './backend.ts';
 import type { ServerName } from './net.ts';
 
 export interface BackendCount { k: number; ip: string; server: ServerName; container: string; established: number | null }
-export interface Split { at: string; backends: BackendCount[] }
+export interface Split { at: string; backends: BackendCount[]; /** loadgen_connection_drops_total at that moment */ client_drops?: number | null }
 
 interface BalanceCtx {
   config: Config;
@@ -42,9 +43,20 @@ export async function connectionSplit(ctx: BalanceCtx, at: string): Promise<Spli
     const n = Number(r.stdout.trim());
     return { ...b, established: r.code === 0 && Number.isInteger(n) ? n : null };
   }));
-  return { at, backends: out };
+  return { at, backends: out, client_drops: await clientDrops(ctx) };
 }
 
+/** The load generator's drop counter, through the workload's metrics forward (null when unreachable). */
+async function clientDrops(ctx: BalanceCtx): Promise<number | null> {
+  if (ctx.dryRun) return null;
+  try {
+    const samples = await scrapeMetrics(`http://127.0.0.1:${ctx.config.SSH_TUNNEL_LOCAL_PORT}/metrics`, 3000);
+    return sampleValue(samples, 'loadgen_connection_drops_total') ?? null;
+  } catch { return null; }
+}
+
+const dropsBetween = (a: Split, b: Split): string =>
+  (a.client_drops == null || b.client_drops == null ? '?' : String(b.client_drops - a.client_drops));
 const showSplit = (s: Split) => s.backends.map((b) => `${b.ip}: ${b.established ?? '?'}`).join(', ');
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -100,7 +112,10 @@ export async function memberExperiment(ctx: BalanceCtx, opts: { holdConnections?
   const during = splits[1].backends.at(-1)!.established;
   const after = splits[3].backends.at(-1)!.established;
   const finding = `the deactivated member held ${before ?? '?'} established connection(s) before, ${during ?? '?'} ${settle} ms after the deactivation `
-    + `and ${after ?? '?'} ${settle} ms after the re-activation; ${grew[member.ip] ?? 0} of the new connections reached it while inactive`;
+    + `and ${after ?? '?'} ${settle} ms after the re-activation (server side: sockets whose client has gone stay until keepalive ends them); `
+    + `the load generator counted ${dropsBetween(splits[0], splits[1])} connection drop(s) after the deactivation and ${dropsBetween(splits[2], splits[3])} `
+    + `after the re-activation (the selector re-hashes over the active members: established flows can land on a backend without their socket); `
+    + `${grew[member.ip] ?? 0} of the ${n} new connections reached the inactive member`;
   const result: MemberExperiment = { member: member.ip, splits, new_connections: grew, new_connections_held: Number.isNaN(held) ? null : held, finding };
   writeFileSync(join(ctx.dir, 'backends.json'), JSON.stringify(result, null, 2) + '\n');
   say(finding);
