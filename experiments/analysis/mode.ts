@@ -92,11 +92,13 @@ function renderBackends(b: MemberExperiment): string {
   return `<h3>Connections per backend (the selector's hash split)</h3>`
     + '<p>Established connections on the service port, counted inside each backend container. The experiment deactivates the last'
     + ` member (${esc(b.member)}) with /setMemberStatus, opens new connections through the VIP, and re-activates it.</p>`
-    + table(['when', ...ips], b.splits.map((s) => [s.at, ...s.backends.map((x) => (x.established === null ? '?' : String(x.established)))]))
+    + table(['when', ...ips, "load generator's connection drops (cumulative)"],
+      b.splits.map((s) => [s.at, ...s.backends.map((x) => (x.established === null ? '?' : String(x.established))), s.client_drops == null ? '–' : String(s.client_drops)]))
     + `<p>New connections while ${esc(b.member)} was inactive: ${Object.entries(b.new_connections).map(([ip, n]) => `${esc(ip)} +${n}`).join(', ')}`
     + ` (${b.new_connections_held ?? '?'} held). Finding on the switch model: ${esc(b.finding)}.</p>`
-    + '<p class="sub">On the ASIC the selector is in FAIR mode (load_balancer.p4): deactivating a member re-computes the member'
-    + ' choice over the active members, so that member\'s flows move to others there too, and in FAIR (not RESILIENT) mode flows of'
-    + ' other members may move as well; new connections never reach an inactive member. This is from the selector\'s documented'
-    + ' semantics, not measured (no Tofino here).</p>';
+    + '<p class="sub">The model re-hashes over the active members (jhash mod their count), so a deactivation can move flows of'
+    + ' every member, and the re-activation moves them again. On the ASIC (FAIR selector, load_balancer.p4) the selector also'
+    + ' picks only among active members, so the deactivated member\'s established flows leave it there too and new connections'
+    + ' never reach it; whether flows of the other members move as well depends on how the SDE lays out the FAIR group'
+    + ' (a RESILIENT selector would keep them). Not measured: there is no Tofino here.</p>';
 }
