@@ -1,6 +1,7 @@
 // Builds the controller JSON from the p4cf configuration, so a run needs no hand-written
 // controller_config.json (CONTROLLER_CONFIG empty).
 import type { Config } from '../lib/config/keys.ts';
+import { extraBackends } from '../lib/server/backend.ts';
 import { programForArch } from '../p4/assets.ts';
 import { parseControllerConfig, type ControllerConfig } from './config.ts';
 
@@ -18,7 +19,12 @@ export function controllerConfigFromP4cf(config: Config): ControllerConfig {
     port_setup: ports.map(port),
     nodes: [
       { ipv4: config.H2_IP, sw_port: config.LAKEWOOD_SW_PORT, dst_mac: config.H2_MAC, is_lb_node: true },
-      { ipv4: config.H3_IP, sw_port: config.LOVELAND_SW_PORT, dst_mac: config.H3_MAC, is_lb_node: true },
+      // vip mode: the one server container is the only backend; H3 is where it goes (a forward
+      // entry for /migrateNode to re-target the member to), not a second member that would take
+      // the connections hashed onto it before anything runs there.
+      { ipv4: config.H3_IP, sw_port: config.LOVELAND_SW_PORT, dst_mac: config.H3_MAC, is_lb_node: config.MIGRATION_MODE !== 'vip' },
+      // BACKENDS ≥ 2 (vip mode): the other containers behind the VIP, each a member.
+      ...extraBackends(config).map((b) => ({ ipv4: b.ip, sw_port: b.server === 'lakewood' ? config.LAKEWOOD_SW_PORT : config.LOVELAND_SW_PORT, dst_mac: b.mac, is_lb_node: true })),
       // The load generator's macvlan shim sits on lakewood's switch port.
       { ipv4: config.SHIM_IP, sw_port: config.LAKEWOOD_SW_PORT, dst_mac: config.SHIM_MAC, is_lb_node: false },
     ],

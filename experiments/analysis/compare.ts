@@ -33,6 +33,8 @@ export interface CompareRun {
   label: string;
   dir: string;
   format: 'p4cf' | 'bash';
+  /** MIGRATION_MODE of the run (same-ip for runs that do not record it). */
+  mode: 'same-ip' | 'vip';
   migrations: number;
   downtime_ms: Describe;
   downtime_p50_ci95: Interval | null;
@@ -77,7 +79,7 @@ function labels(dirs: string[]): string[] {
 function toCompareRun(label: string, s: Summary): CompareRun {
   const downtimes = s.migrations.map((m) => m.time_to_ready_ms).filter((v): v is number => v !== null);
   return {
-    label, dir: s.run.dir, format: s.run.format, migrations: s.run.migrations,
+    label, dir: s.run.dir, format: s.run.format, mode: s.mode.mode, migrations: s.run.migrations,
     downtime_ms: s.downtime_ms,
     downtime_p50_ci95: bootstrapMedianCI(downtimes, { level: 0.95, resamples: 2000, seed: 42 }),
     phases_ms: { checkpoint_ms: s.phases_ms.checkpoint_ms, transfer_ms: s.phases_ms.transfer_ms, restore_ms: s.phases_ms.restore_ms, switch_ms: s.phases_ms.switch_ms, total_ms: s.phases_ms.total_ms },
@@ -109,6 +111,7 @@ export function tableRows(runs: CompareRun[]): string[][] {
   const f = (v: number | null, d = 0) => (v === null ? '–' : v.toFixed(d));
   const rows: string[][] = [
     ['format', ...runs.map((r) => r.format)],
+    ['migration mode', ...runs.map((r) => r.mode)],
     ['migrations', ...runs.map((r) => String(r.migrations))],
     ['downtime mean (ms)', ...runs.map((r) => f(r.downtime_ms.mean))],
     ['downtime p50 (ms)', ...runs.map((r) => f(r.downtime_ms.p50))],

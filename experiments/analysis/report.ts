@@ -1,6 +1,7 @@
 // report.html of one run: self-contained (plots inline as data: URIs, inline CSS, no scripts).
 import type { RunData } from './load.ts';
 import { DESCRIBE_HEAD, describeCells, esc, fmt, page, svgDataUri, table, valueHtml } from './html.ts';
+import { renderMode } from './mode.ts';
 import { PUBLISHED } from './published.ts';
 import type { Summary } from './summary.ts';
 
@@ -19,6 +20,7 @@ export function renderReport(run: RunData, s: Summary, plots: RenderedPlot[]): s
     + ` · ${esc(s.run.dir)} · ${s.run.migrations} migration(s) · ${s.run.metrics_rows} metrics rows`
     + `${s.run.duration_s !== null ? ` over ${fmt(s.run.duration_s, 0)} s` : ''} · analysed ${esc(new Date().toISOString())}</p>`);
 
+  parts.push(renderMode(s.mode));
   if (s.notes.length) parts.push(`<h2>Notes</h2><ul class="notes">${s.notes.map((n) => `<li>${esc(n)}</li>`).join('')}</ul>`);
 
   parts.push('<h2>Client-visible downtime (time to ready)</h2>');

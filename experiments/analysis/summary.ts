@@ -1,5 +1,6 @@
 // Turns a loaded run into the figures of summary.json. Every statistic goes through lib/stats.
 import { describe, mean, type Describe } from '../../lib/analysis/stats.ts';
+import { modeOf, type ModeSummary } from './mode.ts';
 import type { MetricsRow, RunData } from './load.ts';
 import { PUBLISHED } from './published.ts';
 import { WORKLOADS } from '../workloads/index.ts';
@@ -73,6 +74,8 @@ export interface Summary {
   migrations: MigrationSummary[];
   spans: Span[];
   published: typeof PUBLISHED;
+  /** same-ip or vip, and the backend addresses of each migration (mode.ts). */
+  mode: ModeSummary;
   notes: string[];
 }
 
@@ -280,6 +283,7 @@ export function computeSummary(run: RunData): Summary {
   const own = new Set<string>(w?.columns ?? []);
 
   return {
+    mode: modeOf(run),
     run: {
       dir: run.dir, name: run.name, format: run.format, migrations: run.timings.length, metrics_rows: rows.length,
       duration_s: rows.length > 1 ? rows[rows.length - 1].elapsed - rows[0].elapsed : null,

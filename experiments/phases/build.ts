@@ -5,6 +5,7 @@
 import { checkSharedNetwork, directLinkAddrDelCmd, directLinkSetup, directLinkUpScript, networkCreateCmd, nicOffloadMode, nicTuneScript, rstRuleAddCmd, rstRuleDelCmd, runScript, serverRunCmd, shimScript } from '../../lib/server/infra.ts';
 import { containerNetScript, containerPidCmd, parsePid, serverNode, SERVERS } from '../../lib/server/net.ts';
 import type { Phase } from '../../lib/run/phases.ts';
+import { extraBackends } from '../../lib/server/backend.ts';
 import { tail } from '../../lib/run/text.ts';
 
 export const phase: Phase = {
@@ -55,7 +56,18 @@ export const phase: Phase = {
     const pid = parsePid((await lakewood.script(containerPidCmd(c.SERVER_CONTAINER)).dryRun('<server pid>')).stdout, `PID of ${c.SERVER_CONTAINER}`);
     ctx.state.set('serverProc', { pid, id });
     await runScript(lakewood, containerNetScript(c, lwNode, pid), 'container net', say);
-    say(`container ${c.SERVER_CONTAINER} runs on lakewood (pid ${pid}) at ${c.H2_IP} / ${c.H2_MAC}`);
+    say(`container ${c.SERVER_CONTAINER} runs on lakewood (pid ${pid}) at ${c.H2_IP} / ${c.H2_MAC}`
+      + (c.MIGRATION_MODE === 'vip' ? ` — backend H2 behind VIP ${c.VIP}` : ''));
+
+    // BACKENDS ≥ 2 (vip mode): the other containers behind the VIP, on their servers
+    for (const b of extraBackends(c)) {
+      const on = onServer(b.server);
+      await on.script(serverRunCmd(c, b)).timeout(60_000).dryRun('<container id>');
+      cleanup.add(`remove backend ${b.name} on ${b.server}`, async () => { await on`podman rm -f -t 1 --ignore ${b.name} >/dev/null`; }, { timeoutMs: 30_000 });
+      const bpid = parsePid((await on.script(containerPidCmd(b.name)).dryRun('<backend pid>')).stdout, `PID of ${b.name}`);
+      await runScript(on, containerNetScript(c, serverNode(c, b.server), bpid, { backend: b }), `${b.name} net`, say);
+      say(`backend ${b.k} ${b.name} runs on ${b.server} (pid ${bpid}) at ${b.ip} / ${b.mac} behind VIP ${c.VIP}`);
+    }
 
     await lakewood.script(shimScript(c, lwNode.nic));
     cleanup.add(`remove shim ${c.MACSHIM_IF} on lakewood`, async () => {

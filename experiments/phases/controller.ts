@@ -82,6 +82,11 @@ export const phase: Phase = {
     }
     const re = await ctl.call('POST', '/reinitialize', {}, { timeoutMs: 30_000 });
     ctx.log.step('controller', `POST /reinitialize → ${re.status} (${re.ms.toFixed(0)} ms)`);
+    if (c.MIGRATION_MODE === 'vip') {
+      // the replies' source must become the VIP: client_snat stays
+      ctx.log.step('controller', `MIGRATION_MODE=vip: client_snat kept (replies from port ${c.SIGNALING_PORT} leave with source ${c.VIP})`);
+      return;
+    }
     const ds = await ctl.call('POST', '/deleteClientSnat', {});
     ctx.log.step('controller', `POST /deleteClientSnat → ${ds.status} (${ds.ms.toFixed(0)} ms)`);
   },

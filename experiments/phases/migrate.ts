@@ -1,6 +1,13 @@
 // Phase migrate: MIGRATIONS live migrations, alternating lakewood→loveland (odd) and back (even),
 // each followed by POST_MIGRATION of measurement (the last one's wait belongs to `post`).
-import { directionFor, migrate, MIGRATION_STATE } from '../../lib/migration/migrate.ts';
+import { directionFor, endpoints, migrate, MIGRATION_STATE } from '../../lib/migration/migrate.ts';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { backendOn } from '../../lib/server/backend.ts';
+import { connectionSplit, memberExperiment } from '../../lib/server/balance.ts';
+import type { ServerName } from '../../lib/server/net.ts';
+import type { RunContext } from '../../lib/run/phases.ts';
+import { liveHandles } from '../workload/lifecycle.ts';
 import type { Phase } from '../../lib/run/phases.ts';
 import { countdown } from '../../lib/run/wait.ts';
 
@@ -15,11 +22,18 @@ export const phase: Phase = {
     const done = Number(ctx.state.get('migrationsDone') ?? 0);
     if (n === 0) { ctx.log.step('migrate', 'MIGRATIONS=0: nothing to do'); return; }
     const times: number[] = [];
+    // BACKENDS ≥ 2: the member experiment first (deactivate/re-activate the last backend), then the split after each migration
+    const balance = ctx.config.BACKENDS > 1 ? await memberExperiment(ctx) : undefined;
     for (let i = 1; i <= n; i++) {
       if (i <= done && !ctx.dryRun) { ctx.log.step('migrate', `migration ${i} already done (state.json), skipping`); continue; }
       const t = await migrate(ctx, { direction: directionFor(i), index: i });
+      if (t && ctx.config.MIGRATION_MODE === 'vip') await repointServerMetrics(ctx, endpoints(directionFor(i)).target);
       if (t) times.push(Number(t.time_to_ready_ms));
       ctx.state.set('migrationsDone', i);
+      if (balance) {
+        balance.splits.push(await connectionSplit(ctx, `after migration ${i}`));
+        writeFileSync(join(ctx.dir, 'backends.json'), JSON.stringify(balance, null, 2) + '\n');
+      }
       if (i < n) await countdown(ctx, `post-migration ${i}/${n}`, ctx.config.POST_MIGRATION);
     }
     if (times.length) {
@@ -28,3 +42,19 @@ export const phase: Phase = {
     }
   },
 };
+
+/**
+ * vip mode: the server's metrics port is not behind the VIP, so the collector's forward follows
+ * the container to its new backend address (same local port; the collector reconnects per scrape).
+ */
+async function repointServerMetrics(ctx: RunContext, server: ServerName): Promise<void> {
+  const live = liveHandles(ctx.dir);
+  if (!live?.serverMetrics) return; // a resumed run: the forward is not this process's
+  const c = ctx.config;
+  const ip = backendOn(c, server).ip;
+  const old = live.serverMetrics;
+  await old.close();
+  live.serverMetrics = await ctx.host('lakewood').forward(c.METRICS_PORT, ip, c.SSH_TUNNEL_METRICS_PORT);
+  live.forwards = live.forwards.map((f) => (f === old ? live.serverMetrics! : f));
+  ctx.log.step('migrate', `server metrics forward 127.0.0.1:${c.SSH_TUNNEL_METRICS_PORT} → ${ip}:${c.METRICS_PORT} via lakewood`);
+}

@@ -60,7 +60,12 @@ export const phase: Phase = {
     step(`load generator pid ${state.loadgen.pid} on lakewood → ${w.client.describe(c)}`);
 
     state.forwards.push(await lakewood.forward(c.LOADGEN_METRICS_PORT, '127.0.0.1', c.SSH_TUNNEL_LOCAL_PORT));
-    if (w.serverMetrics) state.forwards.push(await lakewood.forward(c.METRICS_PORT, c.H2_IP, c.SSH_TUNNEL_METRICS_PORT));
+    // the metrics port is not behind the VIP: this forward goes to the backend's own address
+    // (a vip-mode migration re-points it, lib/migration/vip.ts)
+    if (w.serverMetrics) {
+      state.serverMetrics = await lakewood.forward(c.METRICS_PORT, c.H2_IP, c.SSH_TUNNEL_METRICS_PORT);
+      state.forwards.push(state.serverMetrics);
+    }
     step(`forwards: 127.0.0.1:${c.SSH_TUNNEL_LOCAL_PORT} → lakewood 127.0.0.1:${c.LOADGEN_METRICS_PORT}; 127.0.0.1:${c.SSH_TUNNEL_METRICS_PORT} → ${c.H2_IP}:${c.METRICS_PORT} via lakewood`);
 
     if (!ctx.dryRun) {

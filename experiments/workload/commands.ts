@@ -1,6 +1,7 @@
 // Command lines of the workload programs, derived from the config in one place so the phases (and
 // the build phase that starts the server container) agree on ports and rates.
 import type { Config } from '../../lib/config/keys.ts';
+import { serviceIp } from '../../lib/server/backend.ts';
 
 /** Arguments after the image's entrypoint (`node /app/stream-server.mjs`). */
 export function serverArgs(c: Pick<Config, 'SIGNALING_PORT' | 'METRICS_PORT' | 'LOADGEN_FPS' | 'FRAME_PADDING' | 'STATE_MB'>): string[] {
@@ -8,9 +9,9 @@ export function serverArgs(c: Pick<Config, 'SIGNALING_PORT' | 'METRICS_PORT' | '
     '--fps', String(c.LOADGEN_FPS), '--padding', String(c.FRAME_PADDING), ...(c.STATE_MB ? ['--state-mb', String(c.STATE_MB)] : [])];
 }
 
-/** Arguments of dist/remote/loadgen.mjs on lakewood: straight to the server through the shim. */
-export function loadgenArgs(c: Pick<Config, 'H2_IP' | 'SIGNALING_PORT' | 'LOADGEN_CONNECTIONS' | 'LOADGEN_RAMP' | 'LOADGEN_METRICS_PORT' | 'RTT_CAP'>): string[] {
-  return ['--url', `ws://${c.H2_IP}:${c.SIGNALING_PORT}/`, '--connections', String(c.LOADGEN_CONNECTIONS), '--ramp', `${c.LOADGEN_RAMP}ms`,
+/** Arguments of dist/remote/loadgen.mjs on lakewood: straight to the server (same-ip) or to the VIP (vip) through the shim. */
+export function loadgenArgs(c: Pick<Config, 'MIGRATION_MODE' | 'VIP' | 'H2_IP' | 'SIGNALING_PORT' | 'LOADGEN_CONNECTIONS' | 'LOADGEN_RAMP' | 'LOADGEN_METRICS_PORT' | 'RTT_CAP'>): string[] {
+  return ['--url', `ws://${serviceIp(c)}:${c.SIGNALING_PORT}/`, '--connections', String(c.LOADGEN_CONNECTIONS), '--ramp', `${c.LOADGEN_RAMP}ms`,
     '--metrics-port', String(c.LOADGEN_METRICS_PORT), '--metrics-listen', '127.0.0.1', '--rtt-cap', `${c.RTT_CAP}ms`];
 }
 

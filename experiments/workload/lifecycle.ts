@@ -25,7 +25,7 @@ export const workloadFiles = (dir: string) => ({
   stdout: join(dir, 'collector.stdout.log'), loadgenLog: join(dir, 'loadgen.log'),
 });
 
-export interface LiveWorkload { collector?: BackgroundProc; loadgen?: BackgroundProc; forwards: Forward[] }
+export interface LiveWorkload { collector?: BackgroundProc; loadgen?: BackgroundProc; forwards: Forward[]; serverMetrics?: Forward }
 // Handles of this process, by run folder; a resumed run only has the PIDs in state.json.
 const live = new Map<string, LiveWorkload>();
 
@@ -35,6 +35,9 @@ export function liveWorkload(dir: string): LiveWorkload {
   live.set(dir, l);
   return l;
 }
+
+/** The handles of the workload running for `dir` in this process (undefined after a resume). */
+export const liveHandles = (dir: string): LiveWorkload | undefined => live.get(dir);
 
 async function killByPid(on: OnHost, pid: number, mustContain: string, what: string, log: (m: string) => void): Promise<void> {
   // Only the PID we recorded, and only if it still runs our program (the PID may have been reused).

@@ -7,6 +7,7 @@ import { basename, isAbsolute, resolve } from 'node:path';
 import { KEYS, type Config, type KeyName } from './keys.ts';
 import { parseConfigFlags, readEnvFile, type FileEntry } from './sources.ts';
 import { ConfigError, isSecret, KEY_NAMES, parseKey, show, unknownKey } from './values.ts';
+import { extraBackends } from '../server/backend.ts';
 
 export interface Mode { testbed: 'local' | 'hw'; why: string }
 
@@ -124,6 +125,7 @@ function crossKeyProblems(c: Config, raw: Record<KeyName, string>, origins: Reco
     if (first) out.push(`${k}=${ip} (from ${origins[k]}) is also ${first} (from ${origins[first]}): the switch would program two nodes with one address; give each its own`);
     else seen.set(ip, k);
   }
+  out.push(...vipProblems(c, origins));
   const shaped = LINK_KEYS.filter((k) => c[k] !== '');
   if (testbed === 'hw' && shaped.length) {
     out.push(`${shaped.map((k) => `${k}=${c[k]} (from ${origins[k]})`).join(', ')}: link emulation shapes the local testbed's veths; a hardware testbed's links are real — unset ${shaped.length > 1 ? 'them' : 'it'} (or emulate with TESTBED=local)`);
@@ -141,6 +143,39 @@ function crossKeyProblems(c: Config, raw: Record<KeyName, string>, origins: Reco
     }
   }
   return out;
+}
+
+/** VIP mode: the VIP is what clients see, never any backend's own address, and inside the container subnet. */
+function vipProblems(c: Config, origins: Record<KeyName, string>): string[] {
+  if (c.MIGRATION_MODE !== 'vip') {
+    return c.BACKENDS > 1 ? [`BACKENDS=${c.BACKENDS} (from ${origins.BACKENDS}) needs MIGRATION_MODE=vip (from ${origins.MIGRATION_MODE} it is ${c.MIGRATION_MODE}): only clients of the VIP are spread over backends`] : [];
+  }
+  const out: string[] = [];
+  const why = `(MIGRATION_MODE=vip from ${origins.MIGRATION_MODE})`;
+  for (const k of ['H2_IP', 'H3_IP'] as const) {
+    if (c[k] === c.VIP) out.push(`VIP=${c.VIP} (from ${origins.VIP}) is also the backend address ${k} (from ${origins[k]}) ${why}: the VIP must be an address no backend holds`);
+  }
+  if (c.H2_MAC.toLowerCase() === c.H3_MAC.toLowerCase()) {
+    out.push(`H3_MAC=${c.H3_MAC} (from ${origins.H3_MAC}) equals H2_MAC (from ${origins.H2_MAC}) ${why}: the container takes H3_MAC on loveland, which must differ from its lakewood MAC`);
+  }
+  const taken = new Map<string, string>([[c.VIP, 'VIP'], [c.H2_IP, 'H2_IP'], [c.H3_IP, 'H3_IP'], [c.SHIM_IP, 'SHIM_IP'], [c.HW_GATEWAY, 'HW_GATEWAY']]);
+  for (const b of extraBackends(c)) {
+    const clash = taken.get(b.ip);
+    if (clash || !inSubnet(b.ip, c.HW_SUBNET)) {
+      out.push(`BACKENDS=${c.BACKENDS} (from ${origins.BACKENDS}): backend ${b.k} takes ${b.ip} (HW_SUBNET host ${20 + b.k}), which ${clash ? `is ${clash}=${c[clash as KeyName]} (from ${origins[clash as KeyName]})` : `is outside HW_SUBNET=${c.HW_SUBNET}`}; move that key or use fewer backends`);
+    }
+  }
+  if (!inSubnet(c.VIP, c.HW_SUBNET)) {
+    out.push(`VIP=${c.VIP} (from ${origins.VIP}) is outside HW_SUBNET=${c.HW_SUBNET} ${why}: the load generator's shim reaches the VIP on the container subnet`);
+  }
+  return out;
+}
+
+function inSubnet(ip: string, cidr: string): boolean {
+  const [net, len] = cidr.split('/');
+  const n = (s: string) => s.split('.').reduce((a, x) => a * 256 + Number(x), 0);
+  const size = 2 ** (32 - Number(len));
+  return Math.floor(n(ip) / size) === Math.floor(n(net) / size);
 }
 
 /** Legal but risky settings, printed at the start of a run. */

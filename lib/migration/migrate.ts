@@ -20,6 +20,7 @@ import { recover } from './recovery.ts';
 import { runProcedure, type Engine, type MigrationRun } from './steps.ts';
 import { computeTiming, formatTimingTxt, type MigrationMarks, type MigrationTiming } from './timing.ts';
 import { calibrateTransfer, type TransferMethod } from './transfer.ts';
+import { addressRecord, withMigrationMode } from './vip.ts';
 
 export { MigrationError } from './errors.ts';
 
@@ -99,7 +100,7 @@ export interface MigrateOptions { direction: Direction; index: number; engine?: 
  */
 export async function migrate(ctx: MigrationContext, opts: MigrateOptions): Promise<MigrationTiming | undefined> {
   const c = ctx.config;
-  const engine = opts.engine ?? engineFor(c);
+  const engine = withMigrationMode(c, opts.engine ?? engineFor(c));
   const { source, target } = endpoints(opts.direction);
   const i = opts.index;
   const tag = `migration ${i}`;
@@ -149,7 +150,7 @@ export async function migrate(ctx: MigrationContext, opts: MigrateOptions): Prom
 
 function timingOf(r: MigrationRun, engine: Engine): MigrationTiming {
   const t = computeTiming(r.m as MigrationMarks, {
-    sourceNode: r.source, targetNode: r.target, serverIp: r.c.H2_IP, targetSwPort: r.dstNode.swPort,
+    sourceNode: r.source, targetNode: r.target, serverIp: addressRecord(r).backend_ip_after, targetSwPort: r.dstNode.swPort,
     transferMethod: r.method, checkpointSizeBytes: r.v.size,
   });
   t.index = r.index;
@@ -160,7 +161,7 @@ function timingOf(r: MigrationRun, engine: Engine): MigrationTiming {
   t.nic_offloads = nicOffloadMode(r.c);
   t.direct_link_setup = directLinkSetup(r.c);
   t.criu_config = `${CRIU_CONFIG_PATH}: ${criuSettingsSummary()}`;
-  Object.assign(t, r.v.extra);
+  Object.assign(t, addressRecord(r), r.v.extra);
   return t;
 }
 

@@ -6,6 +6,7 @@ import { netToolPath } from '../nettool/index.ts';
 import { waitForHealth } from '../../experiments/workloads/health.ts';
 import { workloadFor } from '../../experiments/workloads/index.ts';
 import { controllerFor } from '../switch/controller-client.ts';
+import { backendOn, serviceIp } from '../server/backend.ts';
 import { RestoreFailure, StepFailure } from './errors.ts';
 import { restoreLeg, type Engine, type MigrationRun } from './steps.ts';
 
@@ -52,7 +53,11 @@ async function restoreOnSource(e: Engine, r: MigrationRun, reason: string): Prom
     }
     ctx.state.set('serverProc', { pid: s.v.pid, id: s.v.id });
     ctx.state.set('serverHost', source);
-    await controllerFor(ctx).call('POST', '/updateForward', { ipv4: c.H2_IP, sw_port: r.srcNode.swPort, dst_mac: c.H2_MAC });
+    const back = backendOn(c, source); // H2 in same-ip mode; vip mode: the source's own backend address
+    await controllerFor(ctx).call('POST', '/updateForward', { ipv4: back.ip, sw_port: r.srcNode.swPort, dst_mac: back.mac });
+    if (c.MIGRATION_MODE === 'vip' && r.done.has('switchUpdate')) {
+      await controllerFor(ctx).call('POST', '/migrateNode', { old_ipv4: backendOn(c, r.target).ip, new_ipv4: back.ip });
+    }
     await ctx.host('lakewood').exec(sh`ip neigh replace ${c.H2_IP} lladdr ${c.H2_MAC} dev ${c.MACSHIM_IF} nud permanent`, { quiet: true, allowFail: true });
     ctx.log.warn(`recovered: the server runs on ${source} again and the switch forwards to port ${r.srcNode.swPort}`);
     await waitForHealth(ctx.host('lakewood'), workloadFor(c).health(c), { timeoutMs: 10_000, intervalMs: 200, tool: netToolPath(c, 'lakewood') });

@@ -7,11 +7,14 @@
 //   http-post URL            POST stdin's JSON (after a first line holding the bearer token, empty for
 //                            none: a token never goes on a command line); prints `HTTP <status> <ms>`
 //                            and the answer; exit 0 on 2xx (5 s timeout)
+//   hold HOST PORT N MS      open N TCP connections, print `held K`, keep them MS ms, then close (new-connection probe)
+//   ckpt-rewrite DIR OLD_IP NEW_IP OLD_MAC NEW_MAC   give an extracted checkpoint a new address (vip mode)
 // Probes print their state on stdout (the health gates show it); failures exit 1, bad usage 2.
 import { createReadStream, createWriteStream } from 'node:fs';
 import { connect, createServer } from 'node:net';
+import { rewriteCheckpointDir } from '../migration/ckpt-rewrite.ts';
 
-const USAGE = 'usage: p4cf-net tcp-probe HOST PORT | http-probe URL | serve FILE IP PORT | pull IP PORT FILE | http-post URL (token line + JSON on stdin)';
+const USAGE = 'usage: p4cf-net tcp-probe HOST PORT | http-probe URL | serve FILE IP PORT | pull IP PORT FILE | http-post URL (token line + JSON on stdin) | hold HOST PORT N MS | ckpt-rewrite DIR OLD_IP NEW_IP OLD_MAC NEW_MAC';
 
 function fail(msg: string, code = 1): never {
   console.error(msg);
@@ -92,6 +95,20 @@ async function httpPost(url: string): Promise<void> {
   }
 }
 
+function hold(host: string, p: number, n: number, ms: number): void {
+  let held = 0;
+  let settled = 0;
+  const socks = Array.from({ length: n }, () => {
+    const s = connect(p, host);
+    s.setTimeout(3000);
+    s.once('connect', () => { held++; s.setTimeout(0); if (++settled === n) console.log(`held ${held}`); });
+    s.once('timeout', () => { s.destroy(); if (++settled === n) console.log(`held ${held}`); });
+    s.on('error', () => { if (++settled === n) console.log(`held ${held}`); });
+    return s;
+  });
+  setTimeout(() => { for (const s of socks) s.destroy(); process.exit(held === n ? 0 : 1); }, ms);
+}
+
 const [sub, ...a] = process.argv.slice(2);
 const need = (n: number) => { if (a.length !== n || a.some((x) => !x)) fail(`${sub} needs ${n} argument(s)\n${USAGE}`, 2); };
 switch (sub) {
@@ -100,5 +117,20 @@ switch (sub) {
   case 'serve': need(3); serve(a[0], a[1], port(a[2])); break;
   case 'pull': need(3); pull(a[0], port(a[1]), a[2]); break;
   case 'http-post': need(1); void httpPost(a[0]); break;
+  case 'hold': {
+    need(4);
+    const [n, ms] = [Number(a[2]), Number(a[3])];
+    if (!Number.isInteger(n) || n < 1 || n > 1000 || !Number.isInteger(ms) || ms < 1 || ms > 600_000) fail(`hold: N must be 1-1000 and MS 1-600000\n${USAGE}`, 2);
+    hold(a[0], port(a[1]), n, ms);
+    break;
+  }
+  case 'ckpt-rewrite': {
+    need(5);
+    try {
+      const r = rewriteCheckpointDir(a[0], { oldIp: a[1], newIp: a[2], oldMac: a[3], newMac: a[4] });
+      console.log(`rewrite sockets=${r.sockets} config=${r.config} network=${r.network}`);
+    } catch (e) { fail(`ckpt-rewrite ${a[0]}: ${(e as Error).message}`); }
+    break;
+  }
   default: fail(`unknown command ${JSON.stringify(sub ?? '')}\n${USAGE}`, 2);
 }

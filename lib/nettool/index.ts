@@ -1,7 +1,6 @@
 // Where p4cf-net (cli.ts, bundled as dist/remote/p4cf-net.mjs) is on each host, and its command
 // lines. The sync phase uploads it into every host's REMOTE_PROJECT_DIR; on the control machine
 // (host `local`) it is this checkout's own bundle.
-import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Config } from '../config/keys.ts';
@@ -19,11 +18,14 @@ export function netToolPath(config: Pick<Config, 'REMOTE_PROJECT_DIR'>, host: st
 
 const localNetToolPath = (): string => join(PROJECT_DIR, REMOTE_DIST, NETTOOL);
 
-/** Builds this checkout's bundle of the tool when it is missing (a gate on `local` before any sync). */
-export async function ensureLocalNetTool(): Promise<string> {
-  const p = localNetToolPath();
-  if (!existsSync(p)) await bundleRemote(PROJECT_DIR, { require: [NETTOOL] });
-  return p;
+/**
+ * This checkout's bundle of the tool, rebuilt when its sources changed (bundleRemote's input hash;
+ * a stale bundle would lack newer subcommands), once per process.
+ */
+let localTool: Promise<string> | undefined;
+export function ensureLocalNetTool(): Promise<string> {
+  localTool ??= bundleRemote(PROJECT_DIR, { require: [NETTOOL] }).then(() => localNetToolPath());
+  return localTool;
 }
 
 export type NetToolCommand =
@@ -31,6 +33,8 @@ export type NetToolCommand =
   | ['http-probe', string]
   | ['serve', string, string, number]
   | ['pull', string, number, string]
-  | ['http-post', string];
+  | ['http-post', string]
+  | ['hold', string, number, number, number]
+  | ['ckpt-rewrite', string, string, string, string, string];
 
 export const netTool = (path: string, ...cmd: NetToolCommand): string => sh`node ${path} ${cmd}`;

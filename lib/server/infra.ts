@@ -95,8 +95,9 @@ export function rstRuleDelCmd(nic: string): string {
  * CRIU cannot dump. The CRIU annotation points every checkpoint/restore at the migration's CRIU
  * settings (lib/migration/criu.ts) instead of relying on the host's /etc/criu/default.conf.
  */
-export function serverRunCmd(config: Config): string {
-  return sh`podman run -d --name ${config.SERVER_CONTAINER} --network ${config.HW_NET} --ip ${config.H2_IP} --mac-address ${config.H2_MAC.toLowerCase()} `
+export function serverRunCmd(config: Config, as?: { name: string; ip: string; mac: string }): string {
+  const { name, ip, mac } = as ?? { name: config.SERVER_CONTAINER, ip: config.H2_IP, mac: config.H2_MAC };
+  return sh`podman run -d --name ${name} --network ${config.HW_NET} --ip ${ip} --mac-address ${mac.toLowerCase()} `
     + sh`--ulimit nofile=4096:4096 --ulimit nproc=4096:4096 --env UV_USE_IO_URING=0 ${criuRunArgs()} --label ${P4CF_LABEL} ${workloadFor(config).image(config)} ${workloadFor(config).serverArgs(config)}`;
 }
 
@@ -112,6 +113,9 @@ export function shimScript(config: Config, nic: string): string {
     sh`ip addr add ${`${config.SHIM_IP}/${plen}`} dev ${config.MACSHIM_IF}`,
     sh`ip link set ${config.MACSHIM_IF} up`,
     sh`ip neigh replace ${config.H2_IP} lladdr ${config.H2_MAC.toLowerCase()} dev ${config.MACSHIM_IF} nud permanent`,
+    // vip mode: the load generator talks to the VIP only. Any MAC does: the switch's forward entry
+    // of the backend the selector picks rewrites the destination MAC.
+    config.MIGRATION_MODE === 'vip' ? sh`ip neigh replace ${config.VIP} lladdr ${config.H2_MAC.toLowerCase()} dev ${config.MACSHIM_IF} nud permanent` : '',
     rtoRouteCmd(config, config.MACSHIM_IF, config.SHIM_IP),
     keepaliveCmd(),
   ].filter(Boolean).join('\n');

@@ -4,6 +4,7 @@
 // step costs one round trip), so the logic is testable without a testbed.
 import type { Config } from '../config/keys.ts';
 import { quote, raw, sh, type RawShell } from '../hosts/quote.ts';
+import { backendOn } from './backend.ts';
 
 /** A PID known now, or a shell expression evaluated on the host (e.g. "$pid" inside a script). */
 export type PidRef = number | RawShell;
@@ -83,9 +84,12 @@ const ETH0_MAC = "ip -o link show dev eth0 2>/dev/null | sed -n 's/.* link\\/eth
  * netns, move it into the container, address it. Then rto_min, route cache flush, static ARP
  * for the shim, keepalives, and a gratuitous ARP when arping exists.
  */
-export function containerNetScript(config: Config, node: ServerNode, pid: PidRef, opts: { forceRecreate?: boolean } = {}): string {
+export function containerNetScript(config: Config, node: ServerNode, pid: PidRef,
+  opts: { forceRecreate?: boolean; backend?: { ip: string; mac: string } } = {}): string {
   const tmp = 'p4cfmv0';
-  const mac = config.H2_MAC.toLowerCase();
+  // the container's address on this server (H2 everywhere in same-ip mode; H3 on loveland in vip
+  // mode; an extra backend's own when given)
+  const { ip, mac } = opts.backend ?? backendOn(config, node.name);
   const plen = prefixLength(config.HW_SUBNET);
   const ns = (s: string) => inNetns(pid, s);
   const recreate = [
@@ -97,7 +101,7 @@ export function containerNetScript(config: Config, node: ServerNode, pid: PidRef
     ns([
       sh`ip link set ${tmp} name eth0`,
       'sysctl -q -w net.ipv4.conf.eth0.arp_notify=1',
-      sh`ip addr add ${`${config.H2_IP}/${plen}`} dev eth0`,
+      sh`ip addr add ${`${ip}/${plen}`} dev eth0`,
       'ip link set eth0 up',
       sh`ip route replace default via ${config.HW_GATEWAY} dev eth0`,
     ].join('\n')),
@@ -109,7 +113,7 @@ export function containerNetScript(config: Config, node: ServerNode, pid: PidRef
       ? `echo "re-creating eth0 on ${node.nic}"\n${recreate}`
       : `cur=$(${check})\nif [ "$cur" != ${quote(mac)} ]; then echo "eth0 has MAC '$cur', re-creating it on ${node.nic} with ${mac}"\n${recreate}\nfi`,
     ns([
-      rtoRouteCmd(config, 'eth0', config.H2_IP),
+      rtoRouteCmd(config, 'eth0', ip),
       'ip route flush cache',
       sh`ip neigh replace ${config.SHIM_IP} lladdr ${config.SHIM_MAC} dev eth0 nud permanent`,
       keepaliveCmd(),
@@ -117,7 +121,7 @@ export function containerNetScript(config: Config, node: ServerNode, pid: PidRef
     // arping is optional: the switch forwards ARP by target IP and both ends use static entries,
     // so a gratuitous ARP only refreshes third parties' caches. Its absence is reported, not hidden.
     // Detached: arping waits its 1 s interval after the one packet, which must not hold the resume.
-    `if command -v arping >/dev/null 2>&1; then ${ns(sh`arping -U -c 1 -I eth0 ${config.H2_IP} || arping -A -c 1 -I eth0 ${config.H2_IP} || true`)} </dev/null >/dev/null 2>&1 & else echo ${quote(ARPING_MISSING)}; fi`,
+    `if command -v arping >/dev/null 2>&1; then ${ns(sh`arping -U -c 1 -I eth0 ${ip} || arping -A -c 1 -I eth0 ${ip} || true`)} </dev/null >/dev/null 2>&1 & else echo ${quote(ARPING_MISSING)}; fi`,
   ];
   return lines.join('\n');
 }

@@ -10,6 +10,7 @@ import type { Config } from '../../../lib/config/keys.ts';
 import { CSV_COLUMNS } from '../../workload/columns.ts';
 import { sampleValue, type Sample } from '../../workload/promtext.ts';
 import type { Workload } from '../types.ts';
+import { serviceIp } from '../../../lib/server/backend.ts';
 import { columnLast, columnMax } from '../figures.ts';
 import { ensureBinaryImage } from '../rootfs.ts';
 
@@ -26,7 +27,7 @@ export const REDIS_COLUMNS = [
 ] as const;
 
 export function redisClientArgs(c: Config): string[] {
-  return ['--host', c.H2_IP, '--port', String(c.SIGNALING_PORT), '--connections', String(c.LOADGEN_CONNECTIONS),
+  return ['--host', serviceIp(c), '--port', String(c.SIGNALING_PORT), '--connections', String(c.LOADGEN_CONNECTIONS),
     '--rate', String(c.LOADGEN_FPS), '--ramp', `${c.LOADGEN_RAMP}ms`, '--metrics-port', String(c.LOADGEN_METRICS_PORT),
     '--metrics-listen', '127.0.0.1', '--state-mb', String(c.STATE_MB)];
 }
@@ -67,10 +68,10 @@ export const redis: Workload = {
   ensureImage: (host, image, o) => ensureBinaryImage(host, { image, binary: REDIS_BINARY, as: '/usr/local/bin/redis-server', workDir: o.workDir, log: o.log, dryRun: o.dryRun }),
   serverArgs: (c) => ['--port', String(c.SIGNALING_PORT), '--bind', '0.0.0.0', '--protected-mode', 'no',
     '--save', '', '--appendonly', 'no', '--dir', '/data'],
-  health: (c) => ({ kind: 'command', what: `redis PING at ${c.H2_IP}:${c.SIGNALING_PORT}`, cmd: pingCmd(c.H2_IP, c.SIGNALING_PORT) }),
+  health: (c) => ({ kind: 'command', what: `redis PING at ${serviceIp(c)}:${c.SIGNALING_PORT}`, cmd: pingCmd(serviceIp(c), c.SIGNALING_PORT) }),
   client: {
     bundle: 'redis-client.mjs', args: redisClientArgs, connectedMetric: 'redis_client_connected',
-    describe: (c) => `redis ${c.H2_IP}:${c.SIGNALING_PORT} (${c.LOADGEN_CONNECTIONS} connections, ${c.LOADGEN_FPS} ticks/s each${c.STATE_MB ? `, ${c.STATE_MB} MB preloaded` : ''})`,
+    describe: (c) => `redis ${serviceIp(c)}:${c.SIGNALING_PORT} (${c.LOADGEN_CONNECTIONS} connections, ${c.LOADGEN_FPS} ticks/s each${c.STATE_MB ? `, ${c.STATE_MB} MB preloaded` : ''})`,
   },
   serverMetrics: false,
   collectorArgs: ['--workload', 'redis'],

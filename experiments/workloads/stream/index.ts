@@ -3,6 +3,7 @@
 // quiesce = SIGUSR2 (the server pauses frames and echoes so the send queues drain).
 import { join } from 'node:path';
 import type { Workload } from '../types.ts';
+import { serviceIp } from '../../../lib/server/backend.ts';
 import { buildRow } from '../../workload/collector.ts';
 import { CSV_COLUMNS } from '../../workload/columns.ts';
 import { loadgenArgs, serverArgs } from '../../workload/commands.ts';
@@ -16,10 +17,10 @@ export const stream: Workload = {
   bundles: ['stream-server.mjs', 'loadgen.mjs'],
   ensureImage: (host, image, o) => ensureServerImage(host, { image, bundleFile: join(o.dist, 'stream-server.mjs'), workDir: o.workDir, log: o.log, dryRun: o.dryRun }),
   serverArgs,
-  health: (c) => ({ kind: 'http', url: `http://${c.H2_IP}:${c.SIGNALING_PORT}/health` }),
+  health: (c) => ({ kind: 'http', url: `http://${serviceIp(c)}:${c.SIGNALING_PORT}/health` }),
   client: {
     bundle: 'loadgen.mjs', args: loadgenArgs, connectedMetric: 'loadgen_connected_clients',
-    describe: (c) => `ws://${c.H2_IP}:${c.SIGNALING_PORT}/ (${c.LOADGEN_CONNECTIONS} connections)`,
+    describe: (c) => `ws://${serviceIp(c)}:${c.SIGNALING_PORT}/ (${c.LOADGEN_CONNECTIONS} connections)`,
   },
   serverMetrics: true,
   collectorArgs: [],
