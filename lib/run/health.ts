@@ -1,7 +1,8 @@
 // Health gates: wait (with p-retry and a countdown) until a TCP port answers or an HTTP URL
 // returns 200 (probed on the host by p4cf-net, lib/nettool), or any other probe passes. A timeout
 // says what was awaited, where, and the last state seen, instead of a fixed sleep that silently hopes.
-import pRetry from 'p-retry';
+import pRetry, { AbortError } from 'p-retry';
+import { CommandAbortedError } from '../hosts/errors.ts';
 import type { Logger } from './log.ts';
 import type { Host } from '../hosts/remote.ts';
 import { ensureLocalNetTool, NETTOOL, netTool } from '../nettool/index.ts';
@@ -39,7 +40,10 @@ export async function waitUntil(
   try {
     await pRetry(async () => {
       let r: { ok: boolean; state: string };
-      try { r = await probe(); } catch (e) { r = { ok: false, state: (e as Error).message.split('\n')[0] }; }
+      try { r = await probe(); } catch (e) {
+        if (e instanceof CommandAbortedError) throw new AbortError(e); // the run was aborted: stop waiting
+        r = { ok: false, state: (e as Error).message.split('\n')[0] };
+      }
       last = r.state;
       cd?.update(r.state);
       if (!r.ok) throw new Error(r.state);
@@ -48,7 +52,8 @@ export async function waitUntil(
       factor: 1, minTimeout: intervalMs, maxTimeout: intervalMs, randomize: false,
       maxRetryTime: timeoutMs,
     });
-  } catch {
+  } catch (e) {
+    if (e instanceof CommandAbortedError) throw e;
     throw new HealthTimeoutError(what, host.name, last, timeoutMs);
   } finally {
     cd?.stop();
