@@ -1,6 +1,7 @@
 // Phase migrate: MIGRATIONS live migrations, alternating lakewood→loveland (odd) and back (even),
 // each followed by POST_MIGRATION of measurement (the last one's wait belongs to `post`).
-import { directionFor, migrate } from '../../lib/migration/migrate.ts';
+import { directionFor, migrate, serverLocation } from '../../lib/migration/migrate.ts';
+import { componentWatch } from '../../lib/migration/precheck.ts';
 import type { Phase } from '../../lib/run/phases.ts';
 import { countdown } from '../../lib/run/wait.ts';
 
@@ -20,7 +21,7 @@ export const phase: Phase = {
       const t = await migrate(ctx, { direction: directionFor(i), index: i });
       if (t) times.push(Number(t.time_to_ready_ms));
       ctx.state.set('migrationsDone', i);
-      if (i < n) await countdown(ctx, `post-migration ${i}/${n}`, ctx.config.POST_MIGRATION);
+      if (i < n) await countdown(ctx, `post-migration ${i}/${n}`, ctx.config.POST_MIGRATION, undefined, { check: componentWatch(ctx, () => serverLocation(ctx)) });
     }
     if (times.length) {
       const sorted = [...times].sort((a, b) => a - b);

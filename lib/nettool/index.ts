@@ -30,6 +30,7 @@ export type NetToolCommand =
   | ['tcp-probe', string, number]
   | ['http-probe', string]
   | ['serve', string, string, number]
-  | ['pull', string, number, string];
+  | ['pull', string, number, string]
+  | ['pull', string, number, string, number];
 
 export const netTool = (path: string, ...cmd: NetToolCommand): string => sh`node ${path} ${cmd}`;
