@@ -51,7 +51,7 @@ export async function checkController(ctx: MigrationContext): Promise<void> {
   const b = (h.body ?? {}) as { status?: string; connected?: boolean; bound?: boolean; programmed?: boolean; applyError?: string };
   const why = h.status === 0 ? 'does not answer (controller process gone, or its SSH forward)'
     : `answers ${h.status}: ${b.status ?? 'not ok'} (connected ${b.connected}, bound ${b.bound}, programmed ${b.programmed}${b.applyError ? `, ${b.applyError}` : ''})`;
-  throw new LivePathError('controller', 'tofino', `controller /health at ${ctl.url} ${why}: the switch could not be moved to the target`);
+  throw new LivePathError('controller', 'tofino', `controller /health at ${ctl.url} ${why}`);
 }
 
 /** The stream server answers /health from lakewood through the switch. */
