@@ -21,21 +21,22 @@ export const phase: Phase = {
     for (const name of SERVERS) {
       const on = onServer(name);
       const node = serverNode(c, name);
-      await on.script(networkCreateCmd(c, node));
-      // Undos throw on a real failure, so the cleanup reports it; absence is expected (on the
-      // local testbed both servers share one network definition, removed by the first undo).
+      // Each undo is registered before its resource is made: a Ctrl-C ends the command, but the
+      // host may still complete it. Undos throw on a real failure, so the cleanup reports it;
+      // absence is expected (on the local testbed both servers share one network definition,
+      // removed by the first undo).
       cleanup.add(`remove podman network ${c.HW_NET} on ${name}`, async () => {
         await on`if podman network exists ${c.HW_NET}; then podman network rm -f ${c.HW_NET} >/dev/null; fi`;
       });
+      await on.script(networkCreateCmd(c, node));
       await runScript(ctx.host(name), nicTuneScript(c, node), `NIC ${node.nic}`, say);
-      await on.script(rstRuleAddCmd(node.nic));
       cleanup.add(`remove RST drop rule on ${name} ${node.nic}`, async () => { await on.script(rstRuleDelCmd(node.nic)).nothrow(); });
+      await on.script(rstRuleAddCmd(node.nic));
     }
 
     // The container first: the shim's static ARP entry and the switch entry point at it.
     const lakewood = onServer('lakewood');
     const lwNode = serverNode(c, 'lakewood');
-    const id = (await lakewood.script(serverRunCmd(c)).timeout(60_000).dryRun('<container id>')).lines().pop()?.trim() ?? '';
     cleanup.add(`remove container ${c.SERVER_CONTAINER}`, async () => {
       // wherever it is now (it moves with every migration)
       const failed: string[] = [];
@@ -45,16 +46,17 @@ export const phase: Phase = {
       }
       if (failed.length) throw new Error(failed.join('; '));
     }, { timeoutMs: 30_000 });
+    const id = (await lakewood.script(serverRunCmd(c)).timeout(60_000).dryRun('<container id>')).lines().pop()?.trim() ?? '';
     ctx.state.set('serverHost', 'lakewood');
     const pid = parsePid((await lakewood.script(containerPidCmd(c.SERVER_CONTAINER)).dryRun('<server pid>')).stdout, `PID of ${c.SERVER_CONTAINER}`);
     ctx.state.set('serverProc', { pid, id });
     await runScript(ctx.host('lakewood'), containerNetScript(c, lwNode, pid), 'container net', say);
     say(`container ${c.SERVER_CONTAINER} runs on lakewood (pid ${pid}) at ${c.H2_IP} / ${c.H2_MAC}`);
 
-    await lakewood.script(shimScript(c, lwNode.nic));
     cleanup.add(`remove shim ${c.MACSHIM_IF} on lakewood`, async () => {
       await lakewood`if ip link show ${c.MACSHIM_IF} >/dev/null 2>&1; then ip link del ${c.MACSHIM_IF}; fi`;
     });
+    await lakewood.script(shimScript(c, lwNode.nic));
     say(`shim ${c.MACSHIM_IF} ${c.SHIM_IP} / ${c.SHIM_MAC} on lakewood ${lwNode.nic}; rto_min ${c.RTO_MIN_MS || 'kernel default'} ms`);
   },
 };
