@@ -52,7 +52,7 @@ afterAll(() => { server.close(); for (const d of dirs) rmSync(d, { recursive: tr
 /** What healthy hosts answer to the checks before a migration (precheck.ts). */
 const healthy: Answer = (cmd) => {
   if (cmd.includes("{{.State.Status}} {{.State.Pid}}")) return { stdout: 'state running 4242' };
-  if (cmd.includes('/operstate')) return { stdout: cmd.includes('ping') ? 'link up\npeer ok' : 'link up' };
+  if (cmd.includes('ip -br link show dev')) return { stdout: cmd.includes('ping') ? 'link up\npeer ok' : 'link up' };
   if (cmd.includes('http-probe')) return { stdout: 'HTTP 200' };
   return undefined;
 };
@@ -189,7 +189,7 @@ describe('no checkpoint without a live path (issue 12: items 3, 4, 5)', () => {
   });
 
   it('a direct link that is down on either end refuses the migration naming the link and hosts', async () => {
-    const h = harness((cmd) => (cmd.includes('/operstate') && !cmd.includes('ping') ? { stdout: 'link down' } : working(cmd)));
+    const h = harness((cmd) => (cmd.includes('ip -br link show dev') && !cmd.includes('ping') ? { stdout: 'link down' } : working(cmd)));
     const e = await migrate(h.ctx, { direction: 'lakewood_loveland', index: 1 }).catch((x) => x);
     expect(e).toBeInstanceOf(LivePathError);
     expect(e.message).toMatch(/direct link lakewood \S+ \(192\.168\.10\.2\) ↔ loveland \S+ \(192\.168\.10\.3\): lakewood \S+ is down/);

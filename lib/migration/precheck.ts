@@ -66,9 +66,10 @@ export async function checkDataPath(ctx: MigrationContext): Promise<void> {
   }
 }
 
-/** Prints `link OPERSTATE` of the interface and, with a peer, `peer ok|unreachable`. */
+/** Prints `link STATE` of the interface (up, down, lowerlayerdown, unknown, missing) and, with a peer, `peer ok|unreachable`. */
 function linkProbeCmd(node: ServerNode, peerIp?: string): string {
-  const lines = [sh`echo "link $(cat /sys/class/net/${node.directIf}/operstate 2>/dev/null || echo missing)"`];
+  // netlink, not /sys/class/net: an sshd started in a network namespace sees the sysfs of another
+  const lines = [sh`s=$(ip -br link show dev ${node.directIf} 2>/dev/null | awk '{print tolower($2)}'); echo "link \${s:-missing}"`];
   if (peerIp) lines.push(sh`if ping -n -q -c 1 -W 1 -I ${node.directIf} ${peerIp} >/dev/null 2>&1; then echo 'peer ok'; else echo "peer unreachable $?"; fi`);
   return lines.join('\n');
 }
