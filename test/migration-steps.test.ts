@@ -213,7 +213,7 @@ describe('no checkpoint without a live path (issue 12: items 3, 4, 5)', () => {
     expect(e.message).toMatch(/over the direct link lakewood \S+ 192\.168\.10\.2:19500 → loveland \S+ \(socat\): stalled after 40 of 100 bytes \(connect timeout 5000 ms, no data for 5000 ms aborts\)/);
     expect(e.recovered).toBe(true);
     const i = (re: RegExp, host: string) => h.sent.findIndex((x) => x.host === host && re.test(x.cmd));
-    const listener = i(/kill -TERM -- -777/, 'lakewood');
+    const listener = i(/kill -TERM -777/, 'lakewood');
     const partial = i(/^rm -f \S+\/checkpoint\.tar$/, 'loveland');
     const restore = i(/podman container restore/, 'lakewood');
     expect(listener).toBeGreaterThan(0);

@@ -85,7 +85,7 @@ async function stopListener(r: MigrationRun): Promise<void> {
   const pid = r.v.listener;
   if (!pid || !Number.isInteger(pid) || pid <= 1) return;
   // only a `timeout …` leader (how the offer started it) is ours to stop
-  await r.src.exec(`if grep -qs '^timeout' /proc/${pid}/cmdline; then kill -TERM -- -${pid} 2>/dev/null; fi; true`, { quiet: true, allowFail: true, timeoutMs: 10_000 });
+  await r.src.exec(`if grep -qs '^timeout' /proc/${pid}/cmdline; then kill -TERM -${pid} 2>/dev/null; fi; true`, { quiet: true, allowFail: true, timeoutMs: 10_000 });
 }
 
 /** What a failed transfer wrote on the target: the next restore there must not find it, nor the disk miss its space. */
