@@ -3,7 +3,7 @@
 // migration. Each run is short (1 s steady where the fault needs none, one migration); each ends
 // with nothing of the run left on the testbed.
 import { execFileSync } from 'node:child_process';
-import { existsSync, readFileSync, readdirSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { isRoot, isRunning, warnIfNotRoot } from './helpers/env.ts';
@@ -118,6 +118,31 @@ describe.skipIf(!isRoot)('faults on the local testbed (issue 12)', () => {
     expect(out).toMatch(/server container p4cf-server not running on lakewood \(podman state: (exited|stopped)/);
     expect(out).not.toMatch(/kill -USR2 0|start \(transfer via/);
     assertNothingLeft(runDirOf(s.stdout()));
+  }, 300_000);
+
+  it('a full target disk: the transfer fails, the partial checkpoint goes, the service is restored on the source with 0 drops', async () => {
+    // a 2 MiB tmpfs over loveland's checkpoint dir: the ~15 MB checkpoint cannot fit
+    const cp = '/var/tmp/p4cf/loveland/checkpoints';
+    mkdirSync(cp, { recursive: true });
+    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=2m', 'p4cf-fulldisk', cp]);
+    try {
+      const s = spawnRunner(['--steady-state', '2', '--post-migration', '2', '--migrations', '1', '--set', 'TRANSFER_METHOD=socat']);
+      const code = await finished(s, 240_000);
+      const dir = runDirOf(s.stdout());
+      const log = readFileSync(join(dir, 'experiment.log'), 'utf8');
+      expect(code, log.slice(-4000)).toBe(1);
+      expect(log).toMatch(/migration 1 lakewood→loveland failed at step transfer: checkpoint transfer over the direct link lakewood p4cf-direct 192\.168\.10\.2:19500 → loveland p4cf-direct \(socat\)/);
+      expect(log).toMatch(/recovering: removed the checkpoint copy loveland:\/var\/tmp\/p4cf\/loveland\/checkpoints\/checkpoint\.tar/);
+      expect(log).toMatch(/the service answers \/health through the switch again/);
+      expect(readdirSync(cp)).toEqual([]);
+      const csv = readFileSync(join(dir, 'metrics.csv'), 'utf8').trim().split('\n');
+      const cols = csv[0].split(',');
+      const drops = csv.slice(1).map((l) => Number(l.split(',')[cols.indexOf('connection_drops')])).filter((x) => !Number.isNaN(x));
+      expect(Math.max(...drops) - Math.min(...drops), 'connection drops').toBe(0);
+      assertNothingLeft(dir);
+    } finally {
+      sh('umount', [cp]);
+    }
   }, 300_000);
 
   it('the direct link down before a migration: refused within seconds, naming the link; the service stays up', async () => {
