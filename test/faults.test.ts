@@ -129,6 +129,7 @@ describe.skipIf(!isRoot)('faults on the local testbed (issue 12)', () => {
       const s = spawnRunner(['--steady-state', '2', '--post-migration', '2', '--migrations', '1', '--set', 'TRANSFER_METHOD=socat']);
       const code = await finished(s, 240_000);
       const dir = runDirOf(s.stdout());
+      expect(existsSync(join(dir, 'experiment.log')), s.stdout().slice(-3000) + s.stderr().slice(-2000)).toBe(true);
       const log = readFileSync(join(dir, 'experiment.log'), 'utf8');
       expect(code, log.slice(-4000)).toBe(1);
       expect(log).toMatch(/migration 1 lakewood→loveland failed at step transfer: checkpoint transfer over the direct link lakewood p4cf-direct 192\.168\.10\.2:19500 → loveland p4cf-direct \(socat\)/);
