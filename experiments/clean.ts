@@ -16,6 +16,7 @@ import { createLogger } from '../lib/run/log.ts';
 import { killIfCmdline, runScript } from '../lib/server/infra.ts';
 import { stopDaemon } from '../lib/hosts/daemons.ts';
 import { switchDaemon } from '../lib/modes/switch-daemon.ts';
+import { MODEL_NFT_TABLE } from '../p4/model/nft.ts';
 import { CONTROLLER_NAME } from './phases/controller.ts';
 import { openState } from '../lib/run/rundir.ts';
 import { removeLeftovers } from '../lib/modes/hw/leftovers.ts';
@@ -65,6 +66,12 @@ try {
   for (const n of names) {
     const pid = await stopDaemon(tofino, dir, n);
     say(pid ? `stopped ${n} (pid ${pid}) on tofino` : `${n}: no recorded process running on tofino`);
+  }
+  // A crashed (SIGKILLed) switch model leaves its nftables table forwarding on the switch's ports.
+  if (loaded.config.TESTBED === 'local') {
+    const t = MODEL_NFT_TABLE;
+    const r = await tofino.exec(`if nft list table netdev ${t} >/dev/null 2>&1; then nft delete table netdev ${t} && echo removed; fi`, { quiet: true });
+    say(r.stdout.includes('removed') ? `removed the switch model's nft table netdev ${t} on tofino` : `nft table netdev ${t}: none on tofino`);
   }
   say('clean: done');
 } catch (e) {

@@ -90,6 +90,25 @@ async function takeRunLock(ctx: RunContext, dir: string): Promise<HeldLock> {
   return lockHosts(Object.fromEntries(roles.map((r) => [r, ctx.host(r)])), me, { warn });
 }
 
+/** How long an interrupted phase may take to stop (a migration restores the service first). */
+export const PHASE_STOP_TIMEOUT_MS = 120_000;
+
+/** Wait (bounded) for the aborted phase to settle; the error says how it ended. */
+async function stopPhase(log: Logger, name: string, running: Promise<void>, e: InterruptedError): Promise<InterruptedError> {
+  log.info(`${e.signal}: waiting up to ${PHASE_STOP_TIMEOUT_MS / 1000} s for phase ${name} to stop before cleaning up`);
+  let timer: NodeJS.Timeout | undefined;
+  const t0 = Date.now();
+  const how = await Promise.race([
+    running.then(() => 'ended normally', (err: Error) => `stopped: ${err?.message ?? String(err)}`),
+    new Promise<string>((r) => { timer = setTimeout(() => r(`did NOT stop within ${PHASE_STOP_TIMEOUT_MS / 1000} s; cleaning up anyway`), PHASE_STOP_TIMEOUT_MS); }),
+  ]);
+  clearTimeout(timer);
+  log.warn(`phase ${name} ${how} (after ${Date.now() - t0} ms)`);
+  e.stopped = how;
+  e.message = `interrupted by ${e.signal}; phase ${name} ${how}`;
+  return e;
+}
+
 function errorHost(e: unknown): string | undefined {
   const h = (e as { host?: unknown })?.host;
   return typeof h === 'string' ? h : undefined;
@@ -178,10 +197,16 @@ export async function main(argv: string[], env = process.env, given?: Phase[]): 
     }
   }
 
+  // A signal aborts the running phase (its commands and waits end; a migration brings the
+  // service back first); the undos run only once it stopped, so no step runs after them.
   let interrupt: (e: InterruptedError) => void = () => {};
   const interrupted = new Promise<never>((_, reject) => { interrupt = reject; });
   interrupted.catch(() => {});
-  const uninstall = installSignalHandlers({ cleanup, log, onInterrupt: (sig) => interrupt(new InterruptedError(sig)) });
+  const uninstall = installSignalHandlers({ cleanup, log, onInterrupt: (sig) => {
+    const e = new InterruptedError(sig);
+    ctx.abort(e);
+    interrupt(e);
+  } });
 
   // Undeclared state keys fail a dry run (it walks every phase's main path, hardware branches
   // included) and the tests (P4CF_STRICT_STATE=1); a real run only warns (see phaseState).
@@ -204,7 +229,17 @@ export async function main(argv: string[], env = process.env, given?: Phase[]): 
       // The same ctx object (helpers cache per context, e.g. the controller forward) with the
       // phase's view of the state; undos, which run after the loop, see the whole state again.
       ctx.state = phaseState(state, phase, { strict: strictState, warn: (m) => log.warn(m) });
-      await Promise.race([withHosts(ctx, () => phase.run(ctx)), interrupted]);
+      const running = withHosts(ctx, () => phase.run(ctx));
+      running.catch(() => {});
+      try {
+        await Promise.race([running, interrupted]);
+        // a phase that blocked the event loop (analyze) ends before the signal is delivered: let it in
+        await new Promise((r) => setImmediate(r));
+        if (ctx.signal.aborted) throw ctx.signal.reason;
+      } catch (e) {
+        if (e instanceof InterruptedError) throw await stopPhase(log, name, running, e);
+        throw e;
+      }
       const durationMs = end('ok');
       manifest?.phase({ name, status: 'ok', durationMs, startedAt });
     } catch (e) {

@@ -112,6 +112,36 @@ describe('runner EXIT trap (child process)', () => {
     expect(s.stderr()).toMatch(/second SIGINT: exiting now; these may be left behind:\n.*undo-A/);
   });
 
+  it('SIGINT stops the running phase before the undos: no command of it runs once cleanup started', async () => {
+    const s = spawnRunner(['--set', `RESULTS_DIR=${results}`], env({ P4CA_STEPS: '1' }));
+    await s.waitFor('P4CA-READY', 60_000);
+    s.child.kill('SIGINT');
+    const code = await s.exit;
+    expect(code, s.stdout() + s.stderr()).toBe(130);
+    await new Promise((r) => setTimeout(r, 500)); // a command still running would write its mark now
+    const lines = readFileSync(marks, 'utf8').trim().split('\n');
+    const firstUndo = lines.indexOf('undo-C');
+    expect(firstUndo).toBeGreaterThan(2);
+    expect(lines.slice(firstUndo)).toEqual(['undo-C', 'undo-B', 'undo-A']);
+    expect(s.stdout() + s.stderr()).toMatch(/waiting up to \d+ s for phase gamma to stop/);
+    expect(s.stdout() + s.stderr()).toMatch(/phase gamma stopped: \[local\] command (ended|not started): the run was aborted/);
+    const manifest = JSON.parse(readFileSync(join(onlyRun(), 'manifest.json'), 'utf8'));
+    expect(manifest.status).toBe('interrupted');
+  });
+
+  it('SIGINT during analyze (seconds of synchronous rendering) exits 130 after the undos', async () => {
+    const s = spawnRunner(['--set', `RESULTS_DIR=${results}`], env({ P4CA_ANALYZE: '1' }));
+    await s.waitFor('=== analyze', 60_000);
+    await new Promise((r) => setTimeout(r, 300));
+    s.child.kill('SIGINT');
+    const code = await s.exit;
+    expect(code, s.stdout() + s.stderr()).toBe(130);
+    expect(readFileSync(marks, 'utf8').trim().split('\n')).toEqual(['undo-C', 'undo-B', 'undo-A']);
+    const manifest = JSON.parse(readFileSync(join(onlyRun(), 'manifest.json'), 'utf8'));
+    expect(manifest.status).toBe('interrupted');
+    expect(manifest.phases.at(-1)).toMatchObject({ name: 'analyze', status: 'interrupted' });
+  });
+
   it('writes no error.log on success', async () => {
     const r = await runRunner(['--set', `RESULTS_DIR=${results}`], env());
     expect(r.code, r.stdout + r.stderr).toBe(0);

@@ -57,9 +57,9 @@ describe('hardware dry run', () => {
     const mig = section(plan, 'migrate');
     const at = (host: string, re: RegExp) => mig.findIndex((l) => hostOf(l) === host && re.test(l));
     expect(at('lakewood', /podman container checkpoint --export \S+ --compress none --keep --tcp-established p4cf-server/)).toBeGreaterThan(0);
-    expect(at('loveland', /socat -u TCP:192\.168\.10\.2:19500/)).toBeGreaterThan(0);
+    expect(at('loveland', /socat -u -T 5 TCP:192\.168\.10\.2:19500/)).toBeGreaterThan(0);
     expect(at('loveland', /podman container restore --import \S+ --tcp-established --ignore-static-mac/)).toBeGreaterThan(0);
-    expect(at('lakewood', /socat -u TCP:192\.168\.10\.3:19500/)).toBeGreaterThan(0);
+    expect(at('lakewood', /socat -u -T 5 TCP:192\.168\.10\.3:19500/)).toBeGreaterThan(0);
     // stand-in PIDs are printed as what they stand for
     expect(plan).toMatch(/> \/opt\/p4cf\/tofino\/switchd\.pid/);
     expect(plan).toMatch(/echo '<switchd pid> <start-time>' > \/opt\/p4cf\/tofino\/switchd\.pid/);

@@ -61,6 +61,22 @@ describe('p4cf-net (bundled remote tool)', () => {
     expect(readFileSync(dst).equals(data)).toBe(true);
   });
 
+  it('pull gives up on a stalled stream (no data for STALL_MS) and on a listener that never comes', async () => {
+    const stall = createServer((c) => { c.write('partial'); });
+    await new Promise<void>((r) => stall.listen(0, '127.0.0.1', () => r()));
+    const t0 = Date.now();
+    const r = await run('pull', '127.0.0.1', String((stall.address() as AddressInfo).port), join(work, 'stalled.bin'), '300');
+    stall.close();
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/no data for 300 ms/);
+    expect(Date.now() - t0).toBeLessThan(5000);
+    expect(readFileSync(join(work, 'stalled.bin'), 'utf8')).toBe('partial');
+    const none = await run('pull', '127.0.0.1', String(await freePort()), join(work, 'none.bin'), '300');
+    expect(none.code).toBe(1);
+    expect(none.stderr).toMatch(/connect 127\.0\.0\.1:\d+: .*ECONNREFUSED/);
+    expect((await run('pull', '127.0.0.1', '1', join(work, 'x'), 'soon')).stderr).toMatch(/STALL_MS "soon" is not a positive integer/);
+  });
+
   it('refuses bad usage with exit 2, naming the problem', async () => {
     expect(await run('tcp-probe', '127.0.0.1', '99999')).toMatchObject({ code: 2 });
     expect((await run('tcp-probe', '127.0.0.1', '99999')).stderr).toMatch(/port "99999" is not a TCP port/);

@@ -20,7 +20,7 @@ type Answer = { stdout?: string; stderr?: string; code?: number };
 
 const GOOD_SERVER: Record<string, string> = {
   kernel: '6.1.0', node: 'v20.11.1', podman: 'podman version 4.3.1', criu: 'Version: 4.2', runc: 'runc version 1.1.5', crun: 'MISSING',
-  ip: 'ip utility, iproute2-6.1.0', nsenter: 'nsenter from util-linux 2.38.1', socat: 'socat version 1.7.4.4', ss: 'ss utility, iproute2-6.1.0',
+  ip: 'ip utility, iproute2-6.1.0', nsenter: 'nsenter from util-linux 2.38.1', socat: 'socat version 1.7.4.4', ss: 'ss utility, iproute2-6.1.0', ping: '/usr/bin/ping',
   nft: 'nftables v1.0.6', iptables: 'iptables v1.8.9',
 };
 const probeOut = (v: Record<string, string>) => Object.entries(v).map(([k, x]) => `${k}=${x}`).join('\n') + '\n';

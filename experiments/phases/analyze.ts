@@ -1,6 +1,11 @@
 // Phase `analyze`: summary.json, plots/ and report.html of the run folder, on this machine.
+// The analysis is synchronous work of seconds (SVG/PNG rendering): run in-process it would block
+// the event loop, so Ctrl-C could not reach the runner (tsx then SIGKILLs it and no undo runs).
+// It runs as experiments/plot.ts in a child process instead, which the run's signal ends.
+import { join } from 'node:path';
+import { sh } from '../../lib/hosts/quote.ts';
+import { tail } from '../../lib/run/text.ts';
 import type { Phase } from '../../lib/run/phases.ts';
-import { analyzeRun, summaryLines } from '../analysis/analyze.ts';
 
 export const phase: Phase = {
   name: 'analyze',
@@ -13,7 +18,10 @@ export const phase: Phase = {
       ctx.log.info(`[dry-run] would analyse ${ctx.dir}: summary.json, plots/, report.html`);
       return;
     }
-    const result = await analyzeRun(ctx.dir, { log: (m) => ctx.log.step('analyze', m) });
-    for (const line of summaryLines(result)) ctx.log.step('analyze', line);
+    const tsx = join(ctx.projectDir, 'node_modules', 'tsx', 'dist', 'cli.mjs');
+    const plot = join(ctx.projectDir, 'experiments', 'plot.ts');
+    const r = await ctx.host('local').exec(sh`${process.execPath} ${tsx} ${plot} ${ctx.dir}`, { quiet: true, allowFail: true });
+    for (const line of r.stdout.trimEnd().split('\n').filter(Boolean)) ctx.log.step('analyze', line);
+    if (r.code !== 0) throw new Error(`analyze: experiments/plot.ts ${ctx.dir} failed (exit ${r.code}): ${tail(r.stderr || r.stdout, 8)}`);
   },
 };

@@ -23,26 +23,27 @@ export const phase: Phase = {
     for (const name of SERVERS) {
       const on = onServer(name);
       const node = serverNode(c, name);
-      await on.script(networkCreateCmd(c, node));
-      // Undos throw on a real failure, so the cleanup reports it; absence is expected (on the
-      // local testbed both servers share one network definition, removed by the first undo).
+      // Each undo is registered before its resource is made: a Ctrl-C ends the command, but the
+      // host may still complete it. Undos throw on a real failure, so the cleanup reports it;
+      // absence is expected (on the local testbed both servers share one network definition,
+      // removed by the first undo).
       cleanup.add(`remove podman network ${c.HW_NET} on ${name}`, async () => {
         await on`if podman network exists ${c.HW_NET}; then podman network rm -f ${c.HW_NET} >/dev/null; fi`;
       });
+      await on.script(networkCreateCmd(c, node));
       await runScript(on, nicTuneScript(c, node), `NIC ${node.nic} (offloads: ${nicOffloadMode(c)})`, say);
       if (directLinkSetup(c) === 'up') {
         const r = await on.script(directLinkUpScript(node)).dryRun('');
         if (r.stdout.includes('added')) cleanup.add(`remove ${node.directIp} from ${node.directIf} on ${name}`, async () => { await on.script(directLinkAddrDelCmd(node)); });
         say(`direct link on ${name}: ${node.directIf} up with ${node.directIp}/24${r.stdout.includes('added') ? ' (address added for this run)' : ''}`);
       }
-      await on.script(rstRuleAddCmd(node.nic));
       cleanup.add(`remove RST drop rule on ${name} ${node.nic}`, async () => { await on.script(rstRuleDelCmd(node.nic)).nothrow(); });
+      await on.script(rstRuleAddCmd(node.nic));
     }
 
     // The container first: the shim's static ARP entry and the switch entry point at it.
     const lakewood = onServer('lakewood');
     const lwNode = serverNode(c, 'lakewood');
-    const id = (await lakewood.script(serverRunCmd(c)).timeout(60_000).dryRun('<container id>')).lines().pop()?.trim() ?? '';
     cleanup.add(`remove container ${c.SERVER_CONTAINER}`, async () => {
       // wherever it is now (it moves with every migration)
       const failed: string[] = [];
@@ -52,6 +53,7 @@ export const phase: Phase = {
       }
       if (failed.length) throw new Error(failed.join('; '));
     }, { timeoutMs: 30_000 });
+    const id = (await lakewood.script(serverRunCmd(c)).timeout(60_000).dryRun('<container id>')).lines().pop()?.trim() ?? '';
     ctx.state.set('serverHost', 'lakewood');
     const pid = parsePid((await lakewood.script(containerPidCmd(c.SERVER_CONTAINER)).dryRun('<server pid>')).stdout, `PID of ${c.SERVER_CONTAINER}`);
     ctx.state.set('serverProc', { pid, id });
@@ -69,10 +71,10 @@ export const phase: Phase = {
       say(`backend ${b.k} ${b.name} runs on ${b.server} (pid ${bpid}) at ${b.ip} / ${b.mac} behind VIP ${c.VIP}`);
     }
 
-    await lakewood.script(shimScript(c, lwNode.nic));
     cleanup.add(`remove shim ${c.MACSHIM_IF} on lakewood`, async () => {
       await lakewood`if ip link show ${c.MACSHIM_IF} >/dev/null 2>&1; then ip link del ${c.MACSHIM_IF}; fi`;
     });
+    await lakewood.script(shimScript(c, lwNode.nic));
     say(`shim ${c.MACSHIM_IF} ${c.SHIM_IP} / ${c.SHIM_MAC} on lakewood ${lwNode.nic}; rto_min ${c.RTO_MIN_MS || 'kernel default'} ms`);
   },
 };

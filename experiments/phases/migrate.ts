@@ -1,6 +1,6 @@
 // Phase migrate: MIGRATIONS live migrations, alternating lakewood→loveland (odd) and back (even),
 // each followed by POST_MIGRATION of measurement (the last one's wait belongs to `post`).
-import { directionFor, endpoints, migrate, MIGRATION_STATE } from '../../lib/migration/migrate.ts';
+import { directionFor, endpoints, migrate, MIGRATION_STATE, serverLocation } from '../../lib/migration/migrate.ts';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { backendOn } from '../../lib/server/backend.ts';
@@ -8,6 +8,7 @@ import { connectionSplit, memberExperiment } from '../../lib/server/balance.ts';
 import type { ServerName } from '../../lib/server/net.ts';
 import type { RunContext } from '../../lib/run/phases.ts';
 import { liveHandles } from '../workload/lifecycle.ts';
+import { componentWatch } from '../../lib/migration/precheck.ts';
 import type { Phase } from '../../lib/run/phases.ts';
 import { countdown } from '../../lib/run/wait.ts';
 
@@ -34,7 +35,7 @@ export const phase: Phase = {
         balance.splits.push(await connectionSplit(ctx, `after migration ${i}`));
         writeFileSync(join(ctx.dir, 'backends.json'), JSON.stringify(balance, null, 2) + '\n');
       }
-      if (i < n) await countdown(ctx, `post-migration ${i}/${n}`, ctx.config.POST_MIGRATION);
+      if (i < n) await countdown(ctx, `post-migration ${i}/${n}`, ctx.config.POST_MIGRATION, undefined, { check: componentWatch(ctx, () => serverLocation(ctx)) });
     }
     if (times.length) {
       const sorted = [...times].sort((a, b) => a - b);

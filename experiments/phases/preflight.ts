@@ -20,6 +20,8 @@ const SERVER_TOOLS: Tool[] = [
   { ...T('crun', `crun --version 2>&1 | sed -n '1p;$p' | tr '\\n' ' '`), either: 'runtime' },
   T('ip', 'ip -V 2>&1 | head -n1'), T('nsenter'), T('socat', 'socat -V 2>&1 | grep -i "socat version" | head -n1'),
   T('ss', 'ss -V 2>&1 | head -n1'),
+  // the direct-link check before each migration (lib/migration/precheck.ts)
+  T('ping'),
 ];
 // nft or iptables: either can hold the RST-drop rule.
 const FIREWALL_TOOLS: Tool[] = [{ ...T('nft'), either: 'firewall' }, { ...T('iptables'), either: 'firewall' }];

@@ -178,6 +178,7 @@ export const KEYS = {
   TRANSFER_METHOD: { group: 'migration', type: t.enum(['auto', 'socat', 'node'] as const), default: 'auto', description: 'Checkpoint transfer: auto measures socat against a Node stream once and keeps the faster' },
   TRANSFER_PORT: { group: 'migration', type: t.port, default: '19500', description: 'TCP port of the checkpoint transfer on the direct link' },
   DRAIN_TIMEOUT: { group: 'migration', type: t.duration, default: '2s', description: 'Longest wait for the server send queues to drain before the checkpoint' },
+  TRANSFER_STALL_TIMEOUT: { group: 'migration', type: t.duration, default: '5s', description: 'Checkpoint transfer: longest connect attempt and longest stretch without data before the transfer is aborted (and the server restored on the source)' },
   CR_SKIP_VERIFY: { group: 'migration', type: t.bool, default: 'false', description: 'Skip the checkpoint size check after transfer' },
   CR_SKIP_IMAGE_CHECK: { group: 'migration', type: t.bool, default: 'false', description: 'Skip checking that the image exists on the target' },
 

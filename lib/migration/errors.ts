@@ -7,7 +7,9 @@ import type { StepName } from './steps.ts';
 /** A step of the procedure failed (before any recovery was tried). */
 export class StepFailure extends Error {
   constructor(public step: StepName, message: string,
-    public detail?: { host?: string; code?: number; stderr?: string; /** the command did not return (SSH lost, timeout): how far it got is unknown */ interrupted?: boolean }) {
+    public detail?: { host?: string; code?: number; stderr?: string; /** the command did not return (SSH lost, timeout): how far it got is unknown */ interrupted?: boolean;
+      /** the run was interrupted (Ctrl-C) between steps: the step named did not start */ aborted?: boolean;
+      /** the server container had no live process: nothing was signalled */ serverDown?: boolean }) {
     super(message);
     this.name = 'StepFailure';
   }

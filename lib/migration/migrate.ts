@@ -21,6 +21,9 @@ import { runProcedure, type Engine, type MigrationRun } from './steps.ts';
 import { computeTiming, formatTimingTxt, type MigrationMarks, type MigrationTiming } from './timing.ts';
 import { calibrateTransfer, type TransferMethod } from './transfer.ts';
 import { addressRecord, withMigrationMode } from './vip.ts';
+import { checkLivePath, LivePathError } from './precheck.ts';
+import { uninterruptible } from '../run/context.ts';
+import { abortReason } from '../run/wait.ts';
 
 export { MigrationError } from './errors.ts';
 
@@ -38,6 +41,8 @@ export interface MigrationContext {
   dryRun: boolean;
   /** Dry run: where the controller calls are written instead of sent. */
   plan?: Plan;
+  /** The run's abort signal (Ctrl-C): checked between steps, and it ends a running transfer. */
+  signal?: AbortSignal;
 }
 
 /** Migration i (1-based) goes lakewood→loveland when odd, back when even. */
@@ -118,21 +123,35 @@ export async function migrate(ctx: MigrationContext, opts: MigrateOptions): Prom
     srcNode: serverNode(c, source), dstNode: serverNode(c, target),
     srcDir, dstDir, srcTar: `${srcDir}/checkpoint.tar`, dstTar: `${dstDir}/checkpoint.tar`,
   };
+  const signal = ctx.signal;
+  if (signal?.aborted) throw abortReason(signal);
+  // nothing is changed before this: a dead part refuses the migration with the service up
+  try {
+    await checkLivePath(ctx, base);
+  } catch (e) {
+    if (e instanceof LivePathError) e.message = `${tag} ${source}→${target} refused, nothing was changed (the server still runs on ${source}): ${e.message}`;
+    throw e;
+  }
   // A dry run cannot measure: it plans with socat where a real run would calibrate first.
   const method = ctx.dryRun ? (c.TRANSFER_METHOD === 'auto' ? 'socat' : c.TRANSFER_METHOD) : await resolveTransferMethod(ctx, base);
   if (ctx.dryRun && c.TRANSFER_METHOD === 'auto' && ctx.state.get('transferMethod') === undefined) {
     say('TRANSFER_METHOD=auto: a real run first sends 8 MiB with socat and with node over the direct link and keeps the faster; planned with socat');
   }
   const r: MigrationRun = {
-    ...base, method, known: knownServer(ctx), m: {}, legEndNs: 0n,
+    ...base, method, known: knownServer(ctx), m: {}, legEndNs: 0n, signal,
     v: { size: 0, pid: 0, id: '', switchMs: 0, extra: {} }, done: new Set(), step: 'prepareTarget', say,
   };
   say(`start (transfer via ${method})`);
-  try {
-    await runProcedure(engine, r);
-  } catch (e) {
-    throw await failed(engine, r, e as Error);
-  }
+  // From the quiesce on, the steps run to their end whatever the run's signal says (a recovery
+  // must know how far they got); runProcedure stops between them, and a failure recovers.
+  await uninterruptible(async () => {
+    try {
+      await runProcedure(engine, r);
+    } catch (e) {
+      throw await failed(engine, r, e as Error);
+    }
+  });
+  if (signal?.aborted) ctx.log.warn(`${tag}: interrupted after the restore — finished on ${target}: the server runs there and the switch points to it`);
   let result: MigrationTiming | undefined;
   if (!ctx.dryRun) { // a dry run measured nothing: no timing, no file
     result = timingOf(r, engine);
@@ -144,7 +163,7 @@ export async function migrate(ctx: MigrationContext, opts: MigrateOptions): Prom
       + `switch ${result.switch_ms} ms, time_to_ready ${result.time_to_ready_ms} ms, ${r.v.size} bytes`);
   }
   // the checkpoint stays on the source until the next migration overwrites it; drop the target copy
-  await r.dst.exec(sh`rm -f ${r.dstTar}`, { quiet: true, allowFail: true });
+  await uninterruptible(() => r.dst.exec(sh`rm -f ${r.dstTar}`, { quiet: true, allowFail: true }));
   return result;
 }
 

@@ -27,11 +27,29 @@ import { pullCommand, serveCommand } from './transfer.ts';
  */
 export const CORRUPT_HOOK = 'P4CF_TEST_CORRUPT_CHECKPOINT';
 
+/** Printed (with podman's state) and exit 4 when the server has no live PID: nothing was signalled. */
+export const NO_SERVER = 'NO-SERVER';
+
+/**
+ * Refuse to signal anything but a live process of the container: a dead container's PID is 0, and
+ * `kill -USR2 0` signals the script's own process group.
+ */
+export function pidGuard(name: string): string {
+  return sh`case "$pid" in ''|0|1|*[!0-9]*) pid=;; esac; if [ -z "$pid" ] || [ ! -d "/proc/$pid" ]; then echo "${NO_SERVER} $(podman inspect --format '{{.State.Status}}' ${name} 2>/dev/null || echo missing)"; exit 4; fi`;
+}
+
 /** Find the container's PID: the recorded one if that process is still in the container's cgroup, else podman inspect. */
 function pidLookup(name: string, known?: { pid: number; id: string }): string {
-  const inspect = sh`pid=$(podman inspect --format '{{.State.Pid}}' ${name})`;
-  if (!known) return inspect;
-  return `pid=${known.pid}\nif ! grep -qs ${quote(known.id.slice(0, 32))} /proc/$pid/cgroup; then ${inspect}; fi`;
+  const inspect = sh`pid=$(podman inspect --format '{{.State.Pid}}' ${name} 2>/dev/null || true)`;
+  const find = known ? `pid=${known.pid}\nif ! grep -qs ${quote(known.id.slice(0, 32))} /proc/$pid/cgroup; then ${inspect}; fi` : inspect;
+  return `${find}\n${pidGuard(name)}`;
+}
+
+/** A NO_SERVER line of a script's output as the step's error ("server container not running on …"). */
+function noServer(r: MigrationRun, host: string, step: 'quiesce' | 'networkFixup', out: { values: Record<string, string> }): StepFailure | undefined {
+  const state = out.values[NO_SERVER];
+  if (state === undefined) return undefined;
+  return new StepFailure(step, `server container ${r.c.SERVER_CONTAINER} not running on ${host} (podman state: ${state || 'unknown'}); nothing was signalled`, { host, serverDown: true });
 }
 
 /** Target: pull the checkpoint and print its size. */
@@ -40,9 +58,9 @@ function pullScript(r: Pick<MigrationRun, 'method' | 'srcNode' | 'c' | 'dstTar' 
     'set -e',
     sh`mkdir -p ${r.dstDir} && rm -f ${r.dstTar}`,
     'echo "mark pull_start $(date +%s%N)"',
-    pullCommand(r.method, r.srcNode.directIp, r.c.TRANSFER_PORT, r.dstTar, netToolPath(r.c, r.target)),
+    pullCommand(r.method, r.srcNode.directIp, r.c.TRANSFER_PORT, r.dstTar, netToolPath(r.c, r.target), r.c.TRANSFER_STALL_TIMEOUT),
     'echo "mark pulled $(date +%s%N)"',
-    sh`echo "size $(stat -c %s ${r.dstTar})"`,
+    sh`echo "size $(stat -c %s ${r.dstTar} 2>/dev/null || echo 0)"`,
   ].join('\n');
 }
 
@@ -98,6 +116,10 @@ export const podmanEngine: Engine = {
     mark: 'quiesced',
     script: (r) => [sh`mkdir -p ${r.srcDir} && rm -f ${r.srcTar}`, pidLookup(r.c.SERVER_CONTAINER, r.known), 'echo "pid $pid"', quiesceCommand(r.c), 'echo quiesced'].join('\n'),
     read(r, o) { r.m.quiesced = r.m.start! + nsOfMs(maybeMs(o, 'start', 'quiesced') ?? 0); },
+    async failed(r, res, o) {
+      return noServer(r, r.source, 'quiesce', o)
+        ?? new StepFailure('quiesce', `[${r.source}] step quiesce failed (exit ${res.code}): ${tail(res.stderr || res.stdout, 8)}`, { host: r.source, code: res.code });
+    },
   },
 
   drain: {
@@ -137,23 +159,31 @@ export const podmanEngine: Engine = {
       mark: 'serving',
       // detached listener: output to /dev/null so this SSH command returns at once
       script: (r) => [sh`echo "size $(stat -c %s ${r.srcTar})"`,
-        `setsid timeout 120 ${serveCommand(r.method, r.srcTar, r.srcNode.directIp, r.c.TRANSFER_PORT, netToolPath(r.c, r.source))} >/dev/null 2>&1 </dev/null &`].join('\n'),
+        `setsid timeout 120 ${serveCommand(r.method, r.srcTar, r.srcNode.directIp, r.c.TRANSFER_PORT, netToolPath(r.c, r.source))} >/dev/null 2>&1 </dev/null &`,
+        'echo "listener $!"'].join('\n'),
       read(r, o) {
         r.v.size = Number(o.values.size ?? 0);
+        const l = Number(o.values.listener);
+        if (Number.isInteger(l) && l > 1) r.v.listener = l;
         r.say(`checkpoint done in ${(Number(r.m.checkpointDone! - r.m.start!) / 1e6).toFixed(0)} ms (drain: ${o.values.drain || 'n/a'}, ${r.v.size} bytes)`);
       },
     },
     pull: {
       async run(r) {
-        const res = await r.dst.exec(pullScript(r), { quiet: true, allowFail: true, timeoutMs: 120_000 });
+        // the run's signal ends a transfer (the checkpoint stays on the source, which recovers)
+        const res = await r.dst.exec(pullScript(r), { quiet: true, allowFail: true, timeoutMs: 120_000, signal: r.signal });
         r.m.transferEnd = nowNs();
+        const link = `over the direct link ${r.source} ${r.srcNode.directIf} ${r.srcNode.directIp}:${r.c.TRANSFER_PORT} → ${r.target} ${r.dstNode.directIf} (${r.method})`;
+        const limits = `connect timeout ${r.c.TRANSFER_STALL_TIMEOUT} ms, no data for ${r.c.TRANSFER_STALL_TIMEOUT} ms aborts`;
         if (res.code !== 0) {
-          throw new StepFailure('transfer', `checkpoint transfer ${r.source} ${r.srcNode.directIp}:${r.c.TRANSFER_PORT} → ${r.target} (${r.method}) failed (exit ${res.code}): ${tail(res.stderr, 8)}`,
+          throw new StepFailure('transfer', `checkpoint transfer ${link} failed (exit ${res.code}; ${limits}): ${tail(res.stderr, 8)}`,
             { host: r.target, code: res.code, stderr: res.stderr });
         }
         const got = Number(parseScriptOutput(res.stdout).values.size ?? -1);
         if (!r.c.CR_SKIP_VERIFY && !r.ctx.dryRun && got !== r.v.size) {
-          throw new StepFailure('transfer', `checkpoint transfer incomplete: ${r.source}:${r.srcTar} has ${r.v.size} bytes, ${r.target}:${r.dstTar} has ${got} bytes (CR_SKIP_VERIFY=true skips this check)`);
+          const what = got <= 0 ? 'no data arrived (no connection, or the link is down)' : `stalled after ${got} of ${r.v.size} bytes`;
+          throw new StepFailure('transfer', `checkpoint transfer ${link}: ${what} (${limits}); ${r.source}:${r.srcTar} has ${r.v.size} bytes, `
+            + `${r.target}:${r.dstTar} has ${Math.max(0, got)} bytes (CR_SKIP_VERIFY=true skips this check)`, { host: r.target });
         }
         if (process.env[CORRUPT_HOOK] === '1') {
           r.ctx.log.warn(`${CORRUPT_HOOK}=1: damaging the checkpoint on ${r.target} (test hook) — the restore will fail`);
@@ -204,6 +234,7 @@ export const podmanEngine: Engine = {
       'set -e',
       'pid=$(cat "/var/lib/containers/storage/overlay-containers/$id/userdata/pidfile" 2>/dev/null || true)',
       sh`case "$pid" in ''|*[!0-9]*) pid=$(podman inspect --format '{{.State.Pid}}' ${r.c.SERVER_CONTAINER});; esac`,
+      pidGuard(r.c.SERVER_CONTAINER),
       'echo "pid $pid"',
       containerNetScript(r.c, r.dstNode, PID_VAR),
     ].join('\n'),
@@ -217,8 +248,8 @@ export const podmanEngine: Engine = {
       const ms = maybeMs(o, 'restored', 'network');
       if (ms !== undefined) r.v.extra.network_fixup_ms = round3(ms);
     },
-    async failed(r, res) {
-      return new StepFailure('networkFixup', `[${r.target}] after the restore, network fix-up failed (exit ${res.code}): ${tail(res.stderr || res.stdout, 8)}`, { host: r.target, code: res.code });
+    async failed(r, res, o) {
+      return noServer(r, r.target, 'networkFixup', o) ?? new StepFailure('networkFixup', `[${r.target}] after the restore, network fix-up failed (exit ${res.code}): ${tail(res.stderr || res.stdout, 8)}`, { host: r.target, code: res.code });
     },
   },
 

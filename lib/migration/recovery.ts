@@ -20,6 +20,10 @@ function onSource(r: MigrationRun): MigrationRun {
 
 export async function recover(e: Engine, r: MigrationRun, failure: Error, reason: string): Promise<Recovery> {
   if (r.ctx.dryRun) return { recovered: false, recovery: '' };
+  if (failure instanceof StepFailure && failure.detail?.serverDown && !r.done.has('quiesce')) {
+    return { recovered: false, recovery: `nothing was changed; the server container was already down on ${failure.detail.host ?? r.source} before the migration.` };
+  }
+  if (failure instanceof StepFailure && failure.detail?.aborted) reason = `interrupted before step ${failure.step}`;
   if (r.step === 'quiesce' && failure instanceof StepFailure && failure.detail?.interrupted) {
     // the source script may or may not have paused the server: a SIGUSR2 now could pause it
     return { recovered: false, recovery: `the source script on ${r.source} did not return; check whether the server there is paused (a second SIGUSR2 resumes it).` };
@@ -41,8 +45,14 @@ export async function recover(e: Engine, r: MigrationRun, failure: Error, reason
 async function restoreOnSource(e: Engine, r: MigrationRun, reason: string): Promise<Recovery> {
   const { ctx, c, source } = r;
   ctx.log.warn(`recovering: restoring the server on ${source} from ${r.srcTar} (${reason})`);
-  // a half-created container on the target would hold the name (and on hardware its own storage)
+  // Free the target first, in this order, every time: a listener still serving would hold the
+  // transfer port; a half-created container would hold the name (and on hardware its own storage);
+  // a partial checkpoint holds the disk — on the local testbed the same disk as podman's storage, so
+  // with a full target disk the restore on the source failed or not depending on how much the
+  // transfer had written before it stopped.
+  await stopListener(r);
   await r.dst.exec(sh`podman rm -f --ignore ${c.SERVER_CONTAINER}`, { quiet: true, allowFail: true });
+  if (r.target !== r.source) await removePartial(r);
   try {
     await r.src.exec(sh`podman rm -f --ignore ${c.SERVER_CONTAINER} >/dev/null`, { quiet: true, allowFail: true });
     const s = onSource(r);
@@ -53,18 +63,41 @@ async function restoreOnSource(e: Engine, r: MigrationRun, reason: string): Prom
     }
     ctx.state.set('serverProc', { pid: s.v.pid, id: s.v.id });
     ctx.state.set('serverHost', source);
+    // Put the switch back. If the controller cannot (it is what failed), the switch was not moved
+    // either when the switch update never reached it: the data path below decides.
     const back = backendOn(c, source); // H2 in same-ip mode; vip mode: the source's own backend address
-    await controllerFor(ctx).call('POST', '/updateForward', { ipv4: back.ip, sw_port: r.srcNode.swPort, dst_mac: back.mac });
-    if (c.MIGRATION_MODE === 'vip' && r.done.has('switchUpdate')) {
-      await controllerFor(ctx).call('POST', '/migrateNode', { old_ipv4: backendOn(c, r.target).ip, new_ipv4: back.ip });
+    let switchNote = `the switch forwards to port ${r.srcNode.swPort}`;
+    try {
+      await controllerFor(ctx).call('POST', '/updateForward', { ipv4: back.ip, sw_port: r.srcNode.swPort, dst_mac: back.mac });
+      if (c.MIGRATION_MODE === 'vip' && r.done.has('switchUpdate')) {
+        await controllerFor(ctx).call('POST', '/migrateNode', { old_ipv4: backendOn(c, r.target).ip, new_ipv4: back.ip });
+      }
+    } catch (ce) {
+      switchNote = `the switch could not be pointed back (${(ce as Error).message}); it was never moved if the service answers through it`;
+      ctx.log.warn(`recovering: ${switchNote}`);
     }
     await ctx.host('lakewood').exec(sh`ip neigh replace ${c.H2_IP} lladdr ${c.H2_MAC} dev ${c.MACSHIM_IF} nud permanent`, { quiet: true, allowFail: true });
-    ctx.log.warn(`recovered: the server runs on ${source} again and the switch forwards to port ${r.srcNode.swPort}`);
+    ctx.log.warn(`recovered: the server runs on ${source} again; ${switchNote}`);
     await waitForHealth(ctx.host('lakewood'), workloadFor(c).health(c), { timeoutMs: 10_000, intervalMs: 200, tool: netToolPath(c, 'lakewood') });
     ctx.log.warn('recovered: the service answers its health check through the switch again');
-    return { recovered: true, recovery: `The service was restored on ${source} from the same checkpoint and the switch points there again.` };
+    return { recovered: true, recovery: `The service was restored on ${source} from the same checkpoint and answers through the switch again (${switchNote}).` };
   } catch (err) {
     ctx.state.set('serverHost', 'none');
     return { recovered: false, recovery: `Restoring on ${source} ALSO failed: ${(err as Error).message}` };
   }
+}
+
+/** The source's transfer listener, if it still runs (its process group; a reused PID is left alone). */
+async function stopListener(r: MigrationRun): Promise<void> {
+  const pid = r.v.listener;
+  if (!pid || !Number.isInteger(pid) || pid <= 1) return;
+  // only a `timeout …` leader (how the offer started it) is ours to stop
+  await r.src.exec(`if grep -qs '^timeout' /proc/${pid}/cmdline; then kill -TERM -${pid} 2>/dev/null; fi; true`, { quiet: true, allowFail: true, timeoutMs: 10_000 });
+}
+
+/** What a failed transfer wrote on the target: the next restore there must not find it, nor the disk miss its space. */
+async function removePartial(r: MigrationRun): Promise<void> {
+  const res = await r.dst.exec(sh`rm -f ${r.dstTar}`, { quiet: true, allowFail: true, timeoutMs: 15_000 });
+  if (res.code === 0) r.ctx.log.warn(`recovering: removed the checkpoint copy ${r.target}:${r.dstTar}`);
+  else r.ctx.log.warn(`recovering: could not remove ${r.target}:${r.dstTar} (exit ${res.code}): ${res.stderr.trim()}`);
 }

@@ -78,7 +78,11 @@ export interface MigrationRun {
   /** When the current host leg returned (orchestrator clock). */
   legEndNs: bigint;
   /** Figures and names the steps report; the finer ones go into the timing JSON as they are. */
-  v: { size: number; sourceId?: string; pid: number; id: string; switchMs: number; extra: Record<string, string | number> };
+  v: { size: number; sourceId?: string; pid: number; id: string; switchMs: number; extra: Record<string, string | number>;
+    /** PID of the source's detached transfer listener (its process group), to stop it after a failure. */
+    listener?: number };
+  /** The run's abort signal, captured before the steps run shielded from it (migrate.ts). */
+  signal?: AbortSignal;
   /** Steps that completed; recovery decides from these. */
   done: Set<StepName>;
   /** The step running now (the one a failure is attributed to). */
@@ -132,6 +136,17 @@ async function parallel(r: MigrationRun, a: [StepName, CallStep], b: [StepName, 
   if (failed) throw failed.reason;
 }
 
+/**
+ * Ctrl-C between steps: the steps themselves run to their end (a half-run podman step is what
+ * makes a recovery guess), so the run stops at the next point where the state is known.
+ */
+function stopIfAborted(r: MigrationRun, before: StepName): void {
+  if (!r.signal?.aborted) return;
+  r.step = before;
+  const why = (r.signal.reason as Error)?.message ?? 'the run was aborted';
+  throw new StepFailure(before, `${why}: stopped before step ${before}`, { aborted: true });
+}
+
 /** The procedure. Timing marks that only the orchestrator can take are set here. */
 export async function runProcedure(e: Engine, r: MigrationRun): Promise<void> {
   r.m.start = nowNs();
@@ -143,10 +158,12 @@ export async function runProcedure(e: Engine, r: MigrationRun): Promise<void> {
   r.done.delete('transfer'); // only offered; done once the target has the data
   r.step = 'prepareTarget';
   await prep.catch((err) => { throw err instanceof StepFailure ? err : new StepFailure('prepareTarget', (err as Error).message); });
+  stopIfAborted(r, 'transfer');
 
   r.m.transferStart = nowNs();
   await parallel(r, ['transfer', e.transfer.pull], ['removeSource', e.removeSource]);
   r.m.transferDone = nowNs();
+  stopIfAborted(r, 'restore');
 
   r.m.restoreStart = nowNs();
   await restoreLeg(e, r, r.dst);
@@ -154,6 +171,8 @@ export async function runProcedure(e: Engine, r: MigrationRun): Promise<void> {
   // from here the server runs on the target, whatever happens next (a failure recovers from here)
   r.ctx.state.set('serverHost', r.target);
   r.ctx.state.set('serverProc', { pid: r.v.pid, id: r.v.id });
+  // interrupted now: finishing on the target (one switch call) is the shortest way back to service
+  if (r.signal?.aborted) r.say('interrupted after the restore: finishing the migration on the target (switch update) before stopping');
 
   await callStep(r, 'switchUpdate', e.switchUpdate);
   r.m.switchDone = nowNs();

@@ -28,11 +28,19 @@ export function serveCommand(method: TransferMethod, file: string, ip: string, p
     : netTool(tool, 'serve', file, ip, port);
 }
 
-/** The target's pull (retries the connect while the listener starts). `tool` is p4cf-net's path on the target. */
-export function pullCommand(method: TransferMethod, ip: string, port: number, file: string, tool: string): string {
+/**
+ * The target's pull (retries the connect while the listener starts). `tool` is p4cf-net's path on
+ * the target. `stallMs`: each connect attempt and any stretch without data are bounded by it (a
+ * down link ends in seconds, not at the command's timeout); a stalled pull leaves a short file,
+ * which the size check reports.
+ */
+export function pullCommand(method: TransferMethod, ip: string, port: number, file: string, tool: string, stallMs = 5000): string {
+  const s = Math.max(0.1, stallMs / 1000);
+  // connect attempts: refused ones are retried every 20 ms while the listener starts (≈ stallMs in all)
+  const retries = Math.max(1, Math.round(stallMs / 20));
   return method === 'socat'
-    ? sh`socat -u ${`TCP:${ip}:${port},retry=500,interval=0.02`} ${`CREATE:${file}`}`
-    : netTool(tool, 'pull', ip, port, file);
+    ? sh`socat -u -T ${s} ${`TCP:${ip}:${port},retry=${retries},interval=0.02,connect-timeout=${s}`} ${`CREATE:${file}`}`
+    : netTool(tool, 'pull', ip, port, file, stallMs);
 }
 
 async function fileSize(host: Host, path: string): Promise<number> {

@@ -3,7 +3,9 @@
 //   tcp-probe HOST PORT      print `open` and exit 0 when a TCP connection succeeds (2 s timeout)
 //   http-probe URL           print `HTTP <status>`; exit 0 on 200 (3 s timeout)
 //   serve FILE IP PORT       send FILE to the first connection on IP:PORT, then exit
-//   pull IP PORT FILE        connect (retrying while the server starts, ~10 s) and write the stream to FILE
+//   pull IP PORT FILE [MS]   connect (retrying refused connects while the server starts, each attempt and
+//                            the whole connect phase bounded by MS, default 5000) and write the stream to
+//                            FILE; no data for MS ms aborts (exit 1)
 //   http-post URL            POST stdin's JSON (after a first line holding the bearer token, empty for
 //                            none: a token never goes on a command line); prints `HTTP <status> <ms>`
 //                            and the answer; exit 0 on 2xx (5 s timeout)
@@ -14,7 +16,7 @@ import { createReadStream, createWriteStream } from 'node:fs';
 import { connect, createServer } from 'node:net';
 import { rewriteCheckpointDir } from '../migration/ckpt-rewrite.ts';
 
-const USAGE = 'usage: p4cf-net tcp-probe HOST PORT | http-probe URL | serve FILE IP PORT | pull IP PORT FILE | http-post URL (token line + JSON on stdin) | hold HOST PORT N MS | ckpt-rewrite DIR OLD_IP NEW_IP OLD_MAC NEW_MAC';
+const USAGE = 'usage: p4cf-net tcp-probe HOST PORT | http-probe URL | serve FILE IP PORT | pull IP PORT FILE [STALL_MS] | http-post URL (token line + JSON on stdin) | hold HOST PORT N MS | ckpt-rewrite DIR OLD_IP NEW_IP OLD_MAC NEW_MAC';
 
 function fail(msg: string, code = 1): never {
   console.error(msg);
@@ -57,18 +59,25 @@ function serve(file: string, ip: string, p: number): void {
   srv.listen(p, ip);
 }
 
-function pull(ip: string, p: number, file: string): void {
-  let tries = 0;
+function pull(ip: string, p: number, file: string, stallMs: number): void {
+  const deadline = Date.now() + stallMs;
   const attempt = () => {
     const c = connect(p, ip);
+    c.setTimeout(Math.max(1, Math.min(stallMs, deadline - Date.now())));
+    c.once('timeout', () => fail(`connect ${ip}:${p}: no connection within ${stallMs} ms`));
     c.once('error', (e: NodeJS.ErrnoException) => {
-      if (e.code === 'ECONNREFUSED' && tries++ < 500) setTimeout(attempt, 20);
+      c.destroy();
+      if (e.code === 'ECONNREFUSED' && Date.now() < deadline) setTimeout(attempt, 20);
       else fail(`connect ${ip}:${p}: ${e.message}`);
     });
     c.once('connect', () => {
+      c.removeAllListeners('timeout');
+      c.setTimeout(stallMs);
+      c.on('timeout', () => fail(`pull from ${ip}:${p}: no data for ${stallMs} ms`));
       const w = createWriteStream(file);
       w.on('error', (e) => fail(`write ${file}: ${e.message}`));
       w.on('finish', () => process.exit(0));
+      c.on('error', (e) => fail(`pull from ${ip}:${p}: ${e.message}`));
       c.pipe(w);
     });
   };
@@ -109,13 +118,23 @@ function hold(host: string, p: number, n: number, ms: number): void {
   setTimeout(() => { for (const s of socks) s.destroy(); process.exit(held === n ? 0 : 1); }, ms);
 }
 
+function ms(s: string | undefined): number {
+  if (s === undefined) return 5000;
+  const n = Number(s);
+  if (!Number.isInteger(n) || n < 1) fail(`STALL_MS ${JSON.stringify(s)} is not a positive integer (milliseconds)\n${USAGE}`, 2);
+  return n;
+}
+
 const [sub, ...a] = process.argv.slice(2);
 const need = (n: number) => { if (a.length !== n || a.some((x) => !x)) fail(`${sub} needs ${n} argument(s)\n${USAGE}`, 2); };
 switch (sub) {
   case 'tcp-probe': need(2); tcpProbe(a[0], port(a[1])); break;
   case 'http-probe': need(1); httpProbe(a[0]); break;
   case 'serve': need(3); serve(a[0], a[1], port(a[2])); break;
-  case 'pull': need(3); pull(a[0], port(a[1]), a[2]); break;
+  case 'pull':
+    if (a.length !== 4) need(3);
+    pull(a[0], port(a[1]), a[2], ms(a[3]));
+    break;
   case 'http-post': need(1); void httpPost(a[0]); break;
   case 'hold': {
     need(4);

@@ -33,6 +33,7 @@ export type NetToolCommand =
   | ['http-probe', string]
   | ['serve', string, string, number]
   | ['pull', string, number, string]
+  | ['pull', string, number, string, number]
   | ['http-post', string]
   | ['hold', string, number, number, number]
   | ['ckpt-rewrite', string, string, string, string, string];

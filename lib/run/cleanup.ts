@@ -79,6 +79,8 @@ export function createCleanup(opts: { log?: Logger; timeoutMs?: number } = {}): 
 
 /** Thrown into the running phase when a signal arrives. */
 export class InterruptedError extends Error {
+  /** How the running phase ended after the abort (the runner fills it in). */
+  stopped?: string;
   constructor(public signal: NodeJS.Signals) {
     super(`interrupted by ${signal}`);
     this.name = 'InterruptedError';

@@ -56,7 +56,23 @@ export interface ContextOptions {
 // Undos run after an abort too: the commands they start must not see the run's signal.
 const inUndo = new AsyncLocalStorage<boolean>();
 
+/**
+ * Run `fn` where the run's signal never fires (as the undos do): for work that must finish once
+ * begun, e.g. a migration's steps between taking the service down and bringing it back. The
+ * caller checks the signal it captured before, at the points where stopping is safe.
+ */
+export function uninterruptible<T>(fn: () => T): T {
+  return inUndo.run(true, fn);
+}
+
 export const SSH_KEY_OF = { tofino: 'TOFINO_SSH', lakewood: 'LAKEWOOD_SSH', loveland: 'LOVELAND_SSH' } as const;
+
+/** `h` whose exec runs under the run's signal unless the caller passes its own. */
+function withSignal(h: Host, signal: () => AbortSignal): Host {
+  const exec: Host['exec'] = (cmd, opts = {}) => h.exec(cmd, { ...opts, signal: opts.signal ?? signal() });
+  // a prototype link, not a copy: the host's own getters (sudo) and methods stay its own
+  return Object.assign(Object.create(h) as Host, { exec });
+}
 
 export function createContext(o: ContextOptions): RunContext {
   const { loaded, log, cleanup } = o;
@@ -90,7 +106,7 @@ export function createContext(o: ContextOptions): RunContext {
     abort: (reason) => aborter.abort(reason),
     host(name) {
       let h = hosts.get(name);
-      if (!h) { h = make(name); hosts.set(name, h); }
+      if (!h) { h = withSignal(make(name), () => full.signal); hosts.set(name, h); }
       return h;
     },
     async closeHosts() {

@@ -1,6 +1,7 @@
 // Health gates: wait (lib/run/poll.ts, with a countdown) until a TCP port answers or an HTTP URL
 // returns 200 (probed on the host by p4cf-net, lib/nettool), or any other probe passes. A timeout
 // says what was awaited, where, and the last state seen, instead of a fixed sleep that silently hopes.
+import { CommandAbortedError } from '../hosts/errors.ts';
 import type { Logger } from './log.ts';
 import { pollUntil } from './poll.ts';
 import type { Host } from '../hosts/types.ts';
@@ -51,7 +52,10 @@ export async function waitUntil(
     // pollUntil treats a throwing probe as "not yet": a give-up comes back as a value instead
     const r = await pollUntil(async () => {
       let p: { ok: boolean; state: string };
-      try { p = await probe(); } catch (e) { p = { ok: false, state: (e as Error).message.split('\n')[0] }; }
+      try { p = await probe(); } catch (e) {
+        if (e instanceof CommandAbortedError) return { stop: e }; // the run was aborted: stop waiting
+        p = { ok: false, state: (e as Error).message.split('\n')[0] };
+      }
       if (p.ok) return { stop: undefined };
       last = p.state;
       cd?.update(last);

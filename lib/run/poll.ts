@@ -15,6 +15,8 @@ export class PollTimeoutError extends Error {
   }
 }
 
+import { CommandAbortedError } from '../hosts/errors.ts';
+
 type Probe<T> = () => Promise<T | undefined | false> | T | undefined | false;
 
 /**
@@ -30,6 +32,8 @@ export async function pollUntil<T>(fn: Probe<T>, timeoutMs: number, everyMs = 10
       const v = await fn();
       if (v !== undefined && v !== false) return { value: v as T };
     } catch (e) {
+      // the run was aborted: its commands refuse to start, so waiting on is pointless
+      if (e instanceof CommandAbortedError) throw e;
       lastError = e;
     }
     const left = deadline - Date.now();

@@ -7,6 +7,7 @@ import * as grpc from '@grpc/grpc-js';
 import { bfrtJsonPath, protoPath } from '../assets.ts';
 import { type NameMode, loadText, parseSchema, renameSchemaText } from './schema.ts';
 import { createDataplane } from './dataplane.ts';
+import { MODEL_NFT_TABLE } from './nft.ts';
 import { createModel } from './server.ts';
 import { watchPorts } from './port-watch.ts';
 import { cliArgs, cliExit, intIn, type CliSpec } from '../../lib/run/cli.ts';
@@ -39,7 +40,7 @@ const CLI = {
       },
     },
     'dry-dataplane': { type: 'boolean', help: 'keep the tables, apply nothing to nftables' },
-    'nft-table': { type: 'string', arg: 'NAME', default: 'p4cf_lb', help: 'nftables table name (default p4cf_lb)', parse: matching(/^[A-Za-z][\w]{0,30}$/, 'expected an identifier') },
+    'nft-table': { type: 'string', arg: 'NAME', default: MODEL_NFT_TABLE, help: `nftables table name (default ${MODEL_NFT_TABLE})`, parse: matching(/^[A-Za-z][\w]{0,30}$/, 'expected an identifier') },
     'device-id': { type: 'string', arg: 'N', default: '0', help: 'BF Runtime device id (default 0)', parse: intIn(0, 2 ** 31 - 1) },
   },
 } as const satisfies CliSpec;

@@ -6,6 +6,9 @@ import type { Schema, TableSpec } from './schema.ts';
 import { tableBySuffix } from './schema.ts';
 import { type Entry, type State, groupMembers, indirectTarget, keyUint } from './tables.ts';
 
+/** The model's table when --nft-table is not given (experiments/clean.ts removes it after a crash). */
+export const MODEL_NFT_TABLE = 'p4cf_lb';
+
 /** Fixed hash seed: nft picks a random one otherwise, and a structural Write replaces the table,
  * which would move established flows to other members. */
 export const HASH_SEED = 0x5eed;
