@@ -22,5 +22,7 @@ for (const f of files) {
   if (r.status !== 0) failed.push(f);
   console.log(`##### bench/${f}: ${status} in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
 }
-console.log(`\n${files.length - failed.length}/${files.length} benchmarks ok${failed.length ? `; failed: ${failed.join(', ')}` : ''}`);
+console.log(
+  `\n${files.length - failed.length}/${files.length} benchmarks ok${failed.length ? `; failed: ${failed.join(', ')}` : ''}`,
+);
 process.exit(failed.length ? 1 : 0);

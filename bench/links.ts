@@ -8,7 +8,8 @@ import { inNs, iperf, isRoot, netns, sh } from '../test/helpers/netns.ts';
 
 const i = process.argv.indexOf('--seconds');
 const SECONDS = i > 0 ? Number(process.argv[i + 1]) : 3;
-if (!Number.isInteger(SECONDS) || SECONDS < 1 || SECONDS > 60) throw new Error(`--seconds must be 1-60, got ${process.argv[i + 1]}`);
+if (!Number.isInteger(SECONDS) || SECONDS < 1 || SECONDS > 60)
+  throw new Error(`--seconds must be 1-60, got ${process.argv[i + 1]}`);
 if (!isRoot) {
   console.log('bench/links.ts SKIPPED: needs root (network namespaces, tc, nftables)');
   process.exit(0);
@@ -18,8 +19,14 @@ const RATES = ['100mbit', '1gbit', '5gbit'];
 const net = netns('p4lb-');
 const A = 'p4lb-a';
 const B = 'p4lb-b';
-const end = (shape: Partial<ShapedEnd['shape']>): ShapedEnd => ({ label: 'bench', ns: A, ifname: 'p4lb-va', shape: { rate: '', delay: '', jitter: '', loss: '', ...shape } });
-const bits = (r: string) => Number(r.replace(/[a-z]+$/, '')) * { bit: 1, kbit: 1e3, mbit: 1e6, gbit: 1e9 }[r.replace(/^[\d.]+/, '') as 'bit'];
+const end = (shape: Partial<ShapedEnd['shape']>): ShapedEnd => ({
+  label: 'bench',
+  ns: A,
+  ifname: 'p4lb-va',
+  shape: { rate: '', delay: '', jitter: '', loss: '', ...shape },
+});
+const bits = (r: string) =>
+  Number(r.replace(/[a-z]+$/, '')) * { bit: 1, kbit: 1e3, mbit: 1e6, gbit: 1e9 }[r.replace(/^[\d.]+/, '') as 'bit'];
 
 try {
   await net.add(A);
@@ -42,7 +49,9 @@ try {
   const lossy = { ...end({ loss: '5%' }), ns: B, ifname: 'p4lb-vb' };
   for (const c of applyCmds(lossy)) await sh('sh', ['-c', c]);
   try {
-    const out = await inNs(A, 'ping', ['-c', '400', '-i', '0.005', '-q', '10.78.0.2'], { timeoutMs: 30_000 }).catch((e: Error) => e.message);
+    const out = await inNs(A, 'ping', ['-c', '400', '-i', '0.005', '-q', '10.78.0.2'], { timeoutMs: 30_000 }).catch(
+      (e: Error) => e.message,
+    );
     const m = /(\d+(?:\.\d+)?)% packet loss/.exec(out);
     // loss applies to the echo requests arriving at B only (the ingress end shaped here)
     console.log(`loss 5% (one end, 400 pings): measured ${m ? m[1] : '?'}% (expected ≈5%)`);

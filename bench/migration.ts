@@ -17,7 +17,13 @@ const LOCK = '/tmp/p4cf-testbed.lock';
 const root = resolve(import.meta.dirname, '..');
 const tsx = join(root, 'node_modules', 'tsx', 'dist', 'cli.mjs');
 
-interface Case { name: string; engine: string; stateMb: number; goalMs?: number; goalRatio?: number }
+interface Case {
+  name: string;
+  engine: string;
+  stateMb: number;
+  goalMs?: number;
+  goalRatio?: number;
+}
 const CASES: Case[] = [
   { name: 'podman', engine: 'podman', stateMb: 0, goalMs: 550 },
   { name: 'runc', engine: 'runc', stateMb: 0, goalMs: 300, goalRatio: 0.5 },
@@ -27,74 +33,159 @@ const CASES: Case[] = [
 const { values: args } = cliArgs({
   command: 'npx tsx bench/migration.ts',
   options: {
-    migrations: { type: 'string', arg: 'N', default: '4', parse: intIn(1, 20), help: 'migrations per case at 12 MB (default 4; the 1 GB cases run 2)' },
-    cases: { type: 'string', arg: 'LIST', default: CASES.map((c) => c.name).join(','), help: `cases to run (default all: ${CASES.map((c) => c.name).join(',')})` },
+    migrations: {
+      type: 'string',
+      arg: 'N',
+      default: '4',
+      parse: intIn(1, 20),
+      help: 'migrations per case at 12 MB (default 4; the 1 GB cases run 2)',
+    },
+    cases: {
+      type: 'string',
+      arg: 'LIST',
+      default: CASES.map((c) => c.name).join(','),
+      help: `cases to run (default all: ${CASES.map((c) => c.name).join(',')})`,
+    },
   },
 });
 
-if (process.getuid?.() !== 0) { console.log('bench/migration.ts: skipped, needs root (local testbed, podman, CRIU)'); process.exit(0); }
+if (process.getuid?.() !== 0) {
+  console.log('bench/migration.ts: skipped, needs root (local testbed, podman, CRIU)');
+  process.exit(0);
+}
 // one lock for the whole benchmark: re-run under flock unless already holding it
 if (process.env.P4CF_BENCH_LOCKED !== '1') {
-  const r = spawnSync('flock', [LOCK, process.execPath, tsx, ...process.argv.slice(1)], { stdio: 'inherit', env: { ...process.env, P4CF_BENCH_LOCKED: '1' } });
+  const r = spawnSync('flock', [LOCK, process.execPath, tsx, ...process.argv.slice(1)], {
+    stdio: 'inherit',
+    env: { ...process.env, P4CF_BENCH_LOCKED: '1' },
+  });
   process.exit(r.status ?? 1);
 }
 
-const wanted = args.cases.split(',').map((s) => s.trim()).filter(Boolean);
-for (const w of wanted) if (!CASES.some((c) => c.name === w)) throw new Error(`--cases: unknown case ${JSON.stringify(w)} (known: ${CASES.map((c) => c.name).join(', ')})`);
+const wanted = args.cases
+  .split(',')
+  .map((s) => s.trim())
+  .filter(Boolean);
+for (const w of wanted)
+  if (!CASES.some((c) => c.name === w))
+    throw new Error(`--cases: unknown case ${JSON.stringify(w)} (known: ${CASES.map((c) => c.name).join(', ')})`);
 const testbedWasUp = existsSync('/run/netns/p4cf-tofino');
 
-const median = (xs: number[]): number | null => { if (!xs.length) return null; const s = [...xs].sort((a, b) => a - b); return s[Math.floor((s.length - 1) / 2)]; };
-const p95 = (xs: number[]): number | null => { if (!xs.length) return null; const s = [...xs].sort((a, b) => a - b); return s[Math.min(s.length - 1, Math.ceil(0.95 * s.length) - 1)]; };
+const median = (xs: number[]): number | null => {
+  if (!xs.length) return null;
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.floor((s.length - 1) / 2)];
+};
+const p95 = (xs: number[]): number | null => {
+  if (!xs.length) return null;
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.ceil(0.95 * s.length) - 1)];
+};
 const f = (x: number | null | undefined, d = 0) => (x === null || x === undefined ? '–' : x.toFixed(d));
 
-interface Result { c: Case; ok: boolean; why?: string; dir?: string; timings: Record<string, number | string>[]; lost: number | null; drops: number | null }
+interface Result {
+  c: Case;
+  ok: boolean;
+  why?: string;
+  dir?: string;
+  timings: Record<string, number | string>[];
+  lost: number | null;
+  drops: number | null;
+}
 
 function column(dir: string, name: string): number[] {
   const file = join(dir, 'metrics.csv');
   if (!existsSync(file)) return [];
   const [head, ...lines] = readFileSync(file, 'utf8').trim().split('\n');
   const at = head.split(',').indexOf(name);
-  return at < 0 ? [] : lines.map((l) => l.split(',')[at]).filter((v) => v !== '' && v !== undefined).map(Number);
+  return at < 0
+    ? []
+    : lines
+        .map((l) => l.split(',')[at])
+        .filter((v) => v !== '' && v !== undefined)
+        .map(Number);
 }
 
 function runCase(c: Case): Result {
   const n = c.stateMb >= 512 ? Math.min(2, args.migrations) : args.migrations;
-  const a = [tsx, join(root, 'experiments', 'run.ts'), '--migrations', String(n), '--steady-state', '2', '--post-migration', '2',
-    '--set', `MIGRATION_ENGINE=${c.engine}`, '--set', `STATE_MB=${c.stateMb}`];
+  const a = [
+    tsx,
+    join(root, 'experiments', 'run.ts'),
+    '--migrations',
+    String(n),
+    '--steady-state',
+    '2',
+    '--post-migration',
+    '2',
+    '--set',
+    `MIGRATION_ENGINE=${c.engine}`,
+    '--set',
+    `STATE_MB=${c.stateMb}`,
+  ];
   console.log(`\n=== ${c.name}: ${n} migration(s), MIGRATION_ENGINE=${c.engine} STATE_MB=${c.stateMb}`);
   const r = spawnSync(process.execPath, a, { cwd: root, encoding: 'utf8', timeout: 15 * 60_000, maxBuffer: 64 << 20 });
   const dir = r.stdout.match(/results in (\S+)/)?.[1];
-  if (r.status !== 0 || !dir) return { c, ok: false, why: `exit ${r.status ?? r.signal}: ${(r.stderr || r.stdout).trim().split('\n').slice(-4).join(' | ')}`, dir, timings: [], lost: null, drops: null };
-  const timings = Array.from({ length: n }, (_, i) => join(dir, `migration_timing_${i + 1}.json`)).filter(existsSync)
+  if (r.status !== 0 || !dir)
+    return {
+      c,
+      ok: false,
+      why: `exit ${r.status ?? r.signal}: ${(r.stderr || r.stdout).trim().split('\n').slice(-4).join(' | ')}`,
+      dir,
+      timings: [],
+      lost: null,
+      drops: null,
+    };
+  const timings = Array.from({ length: n }, (_, i) => join(dir, `migration_timing_${i + 1}.json`))
+    .filter(existsSync)
     .map((p) => JSON.parse(readFileSync(p, 'utf8')) as Record<string, number | string>);
   const lost = column(dir, 'frames_lost');
   const drops = column(dir, 'connection_drops');
-  return { c, ok: true, dir, timings, lost: lost.length ? lost[lost.length - 1] : null, drops: drops.length ? Math.max(...drops) - Math.min(...drops) : null };
+  return {
+    c,
+    ok: true,
+    dir,
+    timings,
+    lost: lost.length ? lost[lost.length - 1] : null,
+    drops: drops.length ? Math.max(...drops) - Math.min(...drops) : null,
+  };
 }
 
 const results: Result[] = [];
 try {
   for (const c of CASES.filter((x) => wanted.includes(x.name))) results.push(runCase(c));
 } finally {
-  if (!testbedWasUp) spawnSync(process.execPath, [tsx, join(root, 'experiments', 'testbed.ts'), 'down'], { cwd: root, stdio: 'ignore' });
+  if (!testbedWasUp)
+    spawnSync(process.execPath, [tsx, join(root, 'experiments', 'testbed.ts'), 'down'], { cwd: root, stdio: 'ignore' });
 }
 
 const med = (r: Result, k: string) => median(r.timings.map((t) => t[k]).filter((v): v is number => typeof v === 'number'));
 const baseOf = (r: Result) => results.find((x) => x.ok && x.c.engine === 'podman' && x.c.stateMb === r.c.stateMb);
-console.log('\ncase          n  ready p50  p95   ×podman  checkpoint transfer restore  freeze  engine keys (p50 ms)                     lost drops');
+console.log(
+  '\ncase          n  ready p50  p95   ×podman  checkpoint transfer restore  freeze  engine keys (p50 ms)                     lost drops',
+);
 for (const r of results) {
-  if (!r.ok) { console.log(`${r.c.name.padEnd(12)} FAILED ${r.why}`); continue; }
+  if (!r.ok) {
+    console.log(`${r.c.name.padEnd(12)} FAILED ${r.why}`);
+    continue;
+  }
   const ready = r.timings.map((t) => Number(t.time_to_ready_ms));
   const base = baseOf(r);
-  const ratio = base && base !== r ? (median(ready)! / median(base.timings.map((t) => Number(t.time_to_ready_ms)))!) : null;
+  const ratio = base && base !== r ? median(ready)! / median(base.timings.map((t) => Number(t.time_to_ready_ms)))! : null;
   const keys = ['podman_checkpoint_ms', 'runc_checkpoint_ms', 'podman_restore_ms', 'network_fixup_ms', 'transfer_wire_ms']
-    .map((k) => [k.replace(/_ms$/, ''), med(r, k)] as const).filter(([, v]) => v !== null).map(([k, v]) => `${k} ${f(v)}`).join(', ');
+    .map((k) => [k.replace(/_ms$/, ''), med(r, k)] as const)
+    .filter(([, v]) => v !== null)
+    .map(([k, v]) => `${k} ${f(v)}`)
+    .join(', ');
   const goal = r.c.goalMs ? ` goal ≤ ${r.c.goalMs}${r.c.goalRatio ? ` and ≤ ${r.c.goalRatio}×podman` : ''}` : '';
-  console.log(`${r.c.name.padEnd(12)} ${String(r.timings.length).padStart(2)}  ${f(median(ready)).padStart(8)} ${f(p95(ready)).padStart(5)}  ${ratio === null ? '    –' : ratio.toFixed(2).padStart(5)}  `
-    + `${f(med(r, 'checkpoint_ms')).padStart(10)} ${f(med(r, 'transfer_ms')).padStart(8)} ${f(med(r, 'restore_ms')).padStart(7)}  ${f(med(r, 'freeze_ms'), 1).padStart(6)}  `
-    + `${keys.padEnd(40)} ${String(r.lost ?? '–').padStart(4)} ${String(r.drops ?? '–').padStart(5)}${goal}`);
+  console.log(
+    `${r.c.name.padEnd(12)} ${String(r.timings.length).padStart(2)}  ${f(median(ready)).padStart(8)} ${f(p95(ready)).padStart(5)}  ${ratio === null ? '    –' : ratio.toFixed(2).padStart(5)}  ` +
+      `${f(med(r, 'checkpoint_ms')).padStart(10)} ${f(med(r, 'transfer_ms')).padStart(8)} ${f(med(r, 'restore_ms')).padStart(7)}  ${f(med(r, 'freeze_ms'), 1).padStart(6)}  ` +
+      `${keys.padEnd(40)} ${String(r.lost ?? '–').padStart(4)} ${String(r.drops ?? '–').padStart(5)}${goal}`,
+  );
   console.log(`${''.padEnd(15)}${r.dir}`);
 }
-console.log('\nlazy (post-copy) engine: not implemented in this tree — no figure (goal at 1 GB: ≤ 1500 ms, ≥ 8× better than podman).');
+console.log(
+  '\nlazy (post-copy) engine: not implemented in this tree — no figure (goal at 1 GB: ≤ 1500 ms, ≥ 8× better than podman).',
+);
 const bad = results.filter((r) => !r.ok);
 process.exit(bad.length ? 1 : 0);

@@ -13,7 +13,8 @@ import { writeSyntheticRun } from '../test/fixtures/analysis/generate.ts';
 const GOAL_MS = 10_000;
 const repsArg = process.argv.indexOf('--reps');
 const reps = repsArg > 0 ? Number(process.argv[repsArg + 1]) : 3;
-if (!Number.isInteger(reps) || reps < 1 || reps > 20) throw new Error(`--reps must be an integer 1-20, got ${process.argv[repsArg + 1]}`);
+if (!Number.isInteger(reps) || reps < 1 || reps > 20)
+  throw new Error(`--reps must be an integer 1-20, got ${process.argv[repsArg + 1]}`);
 
 const median = (xs: number[]) => percentile(xs, 0.5)!;
 const root = mkdtempSync(join(tmpdir(), 'p4an-bench-'));
@@ -35,7 +36,9 @@ try {
   const c = median(cli);
   const p = median(inproc);
   console.log(`plot.ts on 20 migrations, ${rows} rows (${(rows / 60).toFixed(1)} min at 1 s), ${reps} reps`);
-  console.log(`  CLI (npx tsx experiments/plot.ts):  median ${(c / 1000).toFixed(2)} s   = ${(c / GOAL_MS).toFixed(3)} × goal (${GOAL_MS / 1000} s)`);
+  console.log(
+    `  CLI (npx tsx experiments/plot.ts):  median ${(c / 1000).toFixed(2)} s   = ${(c / GOAL_MS).toFixed(3)} × goal (${GOAL_MS / 1000} s)`,
+  );
   console.log(`  in-process analyzeRun():            median ${(p / 1000).toFixed(2)} s   = ${(p / GOAL_MS).toFixed(3)} × goal`);
   console.log(`  ${c <= GOAL_MS ? 'within' : 'OVER'} the goal`);
 } finally {

@@ -25,12 +25,30 @@ async function time(n: number, fn: () => Promise<void> | void): Promise<number[]
 
 const d = await startSshd();
 try {
-  const host = createSshHost({ name: 'bench', target: { user: d.user, host: '127.0.0.1', port: d.port }, privateKeyPath: d.keyPath, knownHostsPath: d.knownHostsPath });
+  const host = createSshHost({
+    name: 'bench',
+    target: { user: d.user, host: '127.0.0.1', port: d.port },
+    privateKeyPath: d.keyPath,
+    knownHostsPath: d.knownHostsPath,
+  });
   await host.exec('true', { quiet: true }); // connect outside the measurement
-  const persistent = await time(N, async () => { await host.exec('true', { quiet: true }); });
+  const persistent = await time(N, async () => {
+    await host.exec('true', { quiet: true });
+  });
   await host.close();
 
-  const base = ['-i', d.keyPath, '-p', String(d.port), '-o', `UserKnownHostsFile=${d.knownHostsPath}`, '-o', 'BatchMode=yes', '-o', 'StrictHostKeyChecking=yes'];
+  const base = [
+    '-i',
+    d.keyPath,
+    '-p',
+    String(d.port),
+    '-o',
+    `UserKnownHostsFile=${d.knownHostsPath}`,
+    '-o',
+    'BatchMode=yes',
+    '-o',
+    'StrictHostKeyChecking=yes',
+  ];
   const ssh = (extra: string[]) => {
     const r = spawnSync('ssh', [...base, ...extra, `${d.user}@127.0.0.1`, 'true'], { encoding: 'utf8' });
     if (r.status !== 0) throw new Error(`ssh exited ${r.status}: ${r.stderr.trim()}`);
@@ -50,8 +68,12 @@ try {
   console.log(`ssh per command (baseline) ${f(s.p50)}  ${f(s.p95)}`);
   console.log(`ssh + ControlMaster        ${f(m.p50)}  ${f(m.p95)}`);
   console.log(`node-ssh persistent        ${f(p.p50)}  ${f(p.p95)}`);
-  console.log(`speed-up p50: persistent vs plain ssh ${(s.p50 / p.p50).toFixed(1)}× (goal ≥ 5×), vs ControlMaster ${(m.p50 / p.p50).toFixed(1)}×`);
-  console.log(`speed-up p95: persistent vs plain ssh ${(s.p95 / p.p95).toFixed(1)}×, vs ControlMaster ${(m.p95 / p.p95).toFixed(1)}×`);
+  console.log(
+    `speed-up p50: persistent vs plain ssh ${(s.p50 / p.p50).toFixed(1)}× (goal ≥ 5×), vs ControlMaster ${(m.p50 / p.p50).toFixed(1)}×`,
+  );
+  console.log(
+    `speed-up p95: persistent vs plain ssh ${(s.p95 / p.p95).toFixed(1)}×, vs ControlMaster ${(m.p95 / p.p95).toFixed(1)}×`,
+  );
 } finally {
   await d.stop();
 }

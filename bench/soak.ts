@@ -17,13 +17,37 @@ import { cliArgs, intIn } from '../lib/run/cli.ts';
 
 const { values: args } = cliArgs({
   command: 'npx tsx bench/soak.ts',
-  summary: 'Soak benchmark: N migrations with C connections; first/last 10 and the per-migration slope of time_to_ready, restore and checkpoint size.',
+  summary:
+    'Soak benchmark: N migrations with C connections; first/last 10 and the per-migration slope of time_to_ready, restore and checkpoint size.',
   options: {
     migrations: { type: 'string', arg: 'N', default: '100', parse: intIn(2, 1000), help: 'migrations (default 100)' },
-    connections: { type: 'string', arg: 'C', default: '64', parse: intIn(1, 10_000), help: 'load generator connections (default 64)' },
-    'post-migration': { type: 'string', arg: 'SECS', default: '1', parse: intIn(0, 600), help: 'wait after each migration (default 1)' },
-    'steady-state': { type: 'string', arg: 'SECS', default: '3', parse: intIn(1, 600), help: 'wait before the first (default 3)' },
-    'run-dir': { type: 'string', arg: 'RUN', default: '', help: 'print the figures of an existing run folder instead of running' },
+    connections: {
+      type: 'string',
+      arg: 'C',
+      default: '64',
+      parse: intIn(1, 10_000),
+      help: 'load generator connections (default 64)',
+    },
+    'post-migration': {
+      type: 'string',
+      arg: 'SECS',
+      default: '1',
+      parse: intIn(0, 600),
+      help: 'wait after each migration (default 1)',
+    },
+    'steady-state': {
+      type: 'string',
+      arg: 'SECS',
+      default: '3',
+      parse: intIn(1, 600),
+      help: 'wait before the first (default 3)',
+    },
+    'run-dir': {
+      type: 'string',
+      arg: 'RUN',
+      default: '',
+      help: 'print the figures of an existing run folder instead of running',
+    },
   },
 });
 const N = args.migrations;
@@ -32,10 +56,19 @@ const POST = args['post-migration'];
 const STEADY = args['steady-state'];
 const WINDOW = Math.min(10, Math.floor(N / 2));
 // The fault pass that filed issue 12 (before the fix): 40 migrations, 64 connections.
-const FAULT_PASS = { migrations: 40, ttrFirst: 667, ttrLast: 2813, restoreFirst: 308, restoreLast: 2191, mbFirst: 17, mbLast: 35 };
+const FAULT_PASS = {
+  migrations: 40,
+  ttrFirst: 667,
+  ttrLast: 2813,
+  restoreFirst: 308,
+  restoreLast: 2191,
+  mbFirst: 17,
+  mbLast: 35,
+};
 
 const RUN_DIR = args['run-dir'] ? resolve(args['run-dir']) : '';
-if (RUN_DIR && !existsSync(join(RUN_DIR, 'migration_timing_1.json'))) throw new Error(`--run-dir ${RUN_DIR}: no migration_timing_1.json there (expected a run folder with migrations)`);
+if (RUN_DIR && !existsSync(join(RUN_DIR, 'migration_timing_1.json')))
+  throw new Error(`--run-dir ${RUN_DIR}: no migration_timing_1.json there (expected a run folder with migrations)`);
 
 if (!RUN_DIR && process.getuid?.() !== 0) {
   console.log('bench/soak.ts SKIPPED: needs root (the local testbed: namespaces, podman, CRIU)');
@@ -48,13 +81,24 @@ const testbedWasUp = RUN_DIR !== '' || existsSync('/run/netns/p4cf-tofino');
 
 /** run.ts as a child (its own lock, cleanup and exit code); progress lines pass through. */
 function runExperiment(): Promise<{ code: number; out: string }> {
-  const argv = ['--migrations', String(N), '--steady-state', String(STEADY), '--post-migration', String(POST),
-    '--set', `LOADGEN_CONNECTIONS=${CONNS}`,
+  const argv = [
+    '--migrations',
+    String(N),
+    '--steady-state',
+    String(STEADY),
+    '--post-migration',
+    String(POST),
+    '--set',
+    `LOADGEN_CONNECTIONS=${CONNS}`,
     // the published 200 ms ramp would spend C/5 s opening connections; the soak studies migrations
-    '--set', 'LOADGEN_RAMP=20ms'];
+    '--set',
+    'LOADGEN_RAMP=20ms',
+  ];
   console.log(`running: experiments/run.ts ${argv.join(' ')}`);
   const child = spawn(process.execPath, [tsxCli, join(projectDir, 'experiments', 'run.ts'), ...argv], {
-    cwd: projectDir, env: { ...process.env, CI: '1' }, stdio: ['ignore', 'pipe', 'pipe'],
+    cwd: projectDir,
+    env: { ...process.env, CI: '1' },
+    stdio: ['ignore', 'pipe', 'pipe'],
   });
   let out = '';
   let partial = '';
@@ -65,7 +109,8 @@ function runExperiment(): Promise<{ code: number; out: string }> {
     partial = lines.pop()!;
     for (const l of lines) {
       const m = l.match(/migration (\d+) \S+: done: .*time_to_ready (\d+(?:\.\d+)?) ms/);
-      if (m && (Number(m[1]) % 10 === 0 || Number(m[1]) === 1)) console.log(`  migration ${m[1]}/${N}: time_to_ready ${Math.round(Number(m[2]))} ms`);
+      if (m && (Number(m[1]) % 10 === 0 || Number(m[1]) === 1))
+        console.log(`  migration ${m[1]}/${N}: time_to_ready ${Math.round(Number(m[2]))} ms`);
       if (/\berror\b|failed/i.test(l) && !/0 failed/.test(l)) console.log(`  ${l.trim()}`);
     }
   };
@@ -88,10 +133,17 @@ function connectionsOf(dir: string): string {
     const c = JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8')) as Record<string, unknown>;
     const v = (c.config as Record<string, unknown> | undefined)?.LOADGEN_CONNECTIONS ?? c.LOADGEN_CONNECTIONS;
     return v === undefined ? '?' : String((v as { value?: unknown }).value ?? v);
-  } catch { return '?'; }
+  } catch {
+    return '?';
+  }
 }
 
-interface Series { label: string; unit: string; values: number[]; digits: number }
+interface Series {
+  label: string;
+  unit: string;
+  values: number[];
+  digits: number;
+}
 
 function readSeries(dir: string): { ttr: Series; restore: Series; checkpoint: Series; size: Series; count: number } {
   const rows: Record<string, unknown>[] = [];
@@ -108,23 +160,30 @@ function readSeries(dir: string): { ttr: Series; restore: Series; checkpoint: Se
   };
 }
 
-const f = (x: number | null | undefined, d: number) => (x === null || x === undefined || !Number.isFinite(x) ? 'n/a' : x.toFixed(d));
+const f = (x: number | null | undefined, d: number) =>
+  x === null || x === undefined || !Number.isFinite(x) ? 'n/a' : x.toFixed(d);
 
 function line(s: Series): { text: string; fit: LinearFit | null; flat: boolean } {
   const first = s.values.slice(0, WINDOW);
   const last = s.values.slice(-WINDOW);
   const [a, b] = [mean(first), mean(last)];
-  const fit = linearFit(s.values.map((_, i) => i + 1), s.values);
+  const fit = linearFit(
+    s.values.map((_, i) => i + 1),
+    s.values,
+  );
   const drift = fit ? fit.slope * (s.values.length - 1) : NaN;
   // Flat within noise: the slope's 95% CI contains 0, or the whole drift over the run is smaller
   // than the spread of single migrations around the line.
-  const flat = !!fit && ((fit.slopeCi95 !== null && fit.slopeCi95.low <= 0 && fit.slopeCi95.high >= 0)
-    || (fit.residualSd !== null && Math.abs(drift) < fit.residualSd));
+  const flat =
+    !!fit &&
+    ((fit.slopeCi95 !== null && fit.slopeCi95.low <= 0 && fit.slopeCi95.high >= 0) ||
+      (fit.residualSd !== null && Math.abs(drift) < fit.residualSd));
   const d = s.digits + 1;
-  const text = `${s.label.padEnd(16)} first ${WINDOW}: ${f(a, s.digits)} ± ${f(sd(first), s.digits)} ${s.unit}   last ${WINDOW}: ${f(b, s.digits)} ± ${f(sd(last), s.digits)} ${s.unit}   `
-    + `last/first ${a && b !== null ? (b / a).toFixed(2) : 'n/a'}\n`
-    + `${''.padEnd(16)} slope ${f(fit?.slope, d)} ${s.unit}/migration (95% CI ${f(fit?.slopeCi95?.low, d)}..${f(fit?.slopeCi95?.high, d)}), `
-    + `drift over the run ${f(drift, s.digits)} ${s.unit} vs spread (residual sd) ${f(fit?.residualSd, s.digits)} ${s.unit} → ${flat ? 'flat within noise' : 'NOT flat'}`;
+  const text =
+    `${s.label.padEnd(16)} first ${WINDOW}: ${f(a, s.digits)} ± ${f(sd(first), s.digits)} ${s.unit}   last ${WINDOW}: ${f(b, s.digits)} ± ${f(sd(last), s.digits)} ${s.unit}   ` +
+    `last/first ${a && b !== null ? (b / a).toFixed(2) : 'n/a'}\n` +
+    `${''.padEnd(16)} slope ${f(fit?.slope, d)} ${s.unit}/migration (95% CI ${f(fit?.slopeCi95?.low, d)}..${f(fit?.slopeCi95?.high, d)}), ` +
+    `drift over the run ${f(drift, s.digits)} ${s.unit} vs spread (residual sd) ${f(fit?.residualSd, s.digits)} ${s.unit} → ${flat ? 'flat within noise' : 'NOT flat'}`;
   return { text, fit, flat };
 }
 
@@ -138,25 +197,39 @@ try {
   if (r.code !== 0) console.log(`run.ts exited ${r.code} after ${s.count} migration(s); see ${join(dir, 'error.log')}`);
   if (s.count < 2) throw new Error(`only ${s.count} migration timing file(s) in ${dir}: nothing to fit`);
   const summary = existsSync(join(dir, 'summary.json'))
-    ? JSON.parse(readFileSync(join(dir, 'summary.json'), 'utf8')) as { counters?: { frames_lost?: { total?: number | null }; pings_unanswered?: { total?: number | null } }; connection_drops?: number | null }
+    ? (JSON.parse(readFileSync(join(dir, 'summary.json'), 'utf8')) as {
+        counters?: { frames_lost?: { total?: number | null }; pings_unanswered?: { total?: number | null } };
+        connection_drops?: number | null;
+      })
     : undefined;
   const conns = RUN_DIR ? connectionsOf(dir) : String(CONNS);
-  console.log(`\nsoak benchmark: ${s.count} migrations with ${conns} connections${RUN_DIR ? '' : ` in ${((Date.now() - t0) / 1000).toFixed(0)} s`} (run folder ${dir})`);
+  console.log(
+    `\nsoak benchmark: ${s.count} migrations with ${conns} connections${RUN_DIR ? '' : ` in ${((Date.now() - t0) / 1000).toFixed(0)} s`} (run folder ${dir})`,
+  );
   console.log(`baseline: the first ${WINDOW} migrations of this run; goal: flat within noise, 0 frames lost`);
   const lines = [s.ttr, s.restore, s.checkpoint, s.size].map(line);
   for (const l of lines) console.log(l.text);
   const fp = FAULT_PASS;
   const fpSlope = (fp.ttrLast - fp.ttrFirst) / (fp.migrations - 1);
   const ttrSlope = lines[0].fit?.slope ?? NaN;
-  console.log(`reference, the fault pass before the fix (issue 12; first → ${fp.migrations}th migration): time_to_ready ${fp.ttrFirst} → ${fp.ttrLast} ms (≈${fpSlope.toFixed(1)} ms/migration), `
-    + `restore ${fp.restoreFirst} → ${fp.restoreLast} ms, checkpoint ${fp.mbFirst} → ${fp.mbLast} MB; this run's time_to_ready slope = ${(ttrSlope / fpSlope).toFixed(3)} × that`);
+  console.log(
+    `reference, the fault pass before the fix (issue 12; first → ${fp.migrations}th migration): time_to_ready ${fp.ttrFirst} → ${fp.ttrLast} ms (≈${fpSlope.toFixed(1)} ms/migration), ` +
+      `restore ${fp.restoreFirst} → ${fp.restoreLast} ms, checkpoint ${fp.mbFirst} → ${fp.mbLast} MB; this run's time_to_ready slope = ${(ttrSlope / fpSlope).toFixed(3)} × that`,
+  );
   const lost = summary?.counters?.frames_lost?.total;
-  console.log(`frames lost: ${lost ?? 'not measured'}; pings unanswered: ${summary?.counters?.pings_unanswered?.total ?? 'not measured'}; connection drops: ${summary?.connection_drops ?? 'not measured'}`);
-  console.log(`verdict: time_to_ready ${lines[0].flat ? 'flat' : 'GROWS'}, checkpoint size ${lines[3].flat ? 'flat' : 'GROWS'}, frames lost ${lost ?? 'n/a'}`);
+  console.log(
+    `frames lost: ${lost ?? 'not measured'}; pings unanswered: ${summary?.counters?.pings_unanswered?.total ?? 'not measured'}; connection drops: ${summary?.connection_drops ?? 'not measured'}`,
+  );
+  console.log(
+    `verdict: time_to_ready ${lines[0].flat ? 'flat' : 'GROWS'}, checkpoint size ${lines[3].flat ? 'flat' : 'GROWS'}, frames lost ${lost ?? 'n/a'}`,
+  );
   code = r.code;
 } finally {
   if (!testbedWasUp) {
-    const down = spawn(process.execPath, [tsxCli, join(projectDir, 'experiments', 'testbed.ts'), 'down'], { cwd: projectDir, stdio: 'ignore' });
+    const down = spawn(process.execPath, [tsxCli, join(projectDir, 'experiments', 'testbed.ts'), 'down'], {
+      cwd: projectDir,
+      stdio: 'ignore',
+    });
     await new Promise((res) => down.once('exit', res));
   }
 }

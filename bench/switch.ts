@@ -25,7 +25,8 @@ function arg(name: string, dflt: number, min: number, max: number): number {
   const i = process.argv.indexOf(name);
   if (i < 0) return dflt;
   const v = Number(process.argv[i + 1]);
-  if (!Number.isInteger(v) || v < min || v > max) throw new Error(`${name} must be an integer ${min}-${max}, got ${process.argv[i + 1]}`);
+  if (!Number.isInteger(v) || v < min || v > max)
+    throw new Error(`${name} must be an integer ${min}-${max}, got ${process.argv[i + 1]}`);
   return v;
 }
 const MOVES = arg('--moves', 200, 2, 5000);
@@ -80,7 +81,9 @@ async function cleanup() {
   const errors = await net.cleanup();
   if (errors.length) console.warn(`cleanup: ${errors.join('; ')}`);
 }
-process.once('SIGINT', () => { void cleanup().then(() => process.exit(130)); });
+process.once('SIGINT', () => {
+  void cleanup().then(() => process.exit(130));
+});
 
 try {
   for (const ns of Object.values(NS)) {
@@ -94,15 +97,37 @@ try {
   await net.veth({ ns: NS.sw, name: `${P}bp152` }, { ns: NS.cl, name: `${P}bc`, addr: `${CLIENT}/24`, mac: MAC.cl });
   await net.veth({ ns: NS.d1, name: `${P}bx1`, addr: '10.198.73.1/30' }, { ns: NS.d2, name: `${P}bx2`, addr: '10.198.73.2/30' });
 
-  model = await startModel({ listen: `${MGMT.swIp}:50052`, netns: NS.sw, nftTable: 'p4ct_bench',
-    ports: [[140, `${P}bp140`], [148, `${P}bp148`], [152, `${P}bp152`]] });
+  model = await startModel({
+    listen: `${MGMT.swIp}:50052`,
+    netns: NS.sw,
+    nftTable: 'p4ct_bench',
+    ports: [
+      [140, `${P}bp140`],
+      [148, `${P}bp148`],
+      [152, `${P}bp152`],
+    ],
+  });
   const ps = (dev_port: number) => ({ dev_port, speed: 'BF_SPEED_25G', fec: 'BF_FEC_TYP_NONE', an: 'PM_AN_DEFAULT' });
-  ctl = await startController({ port: 0, log: () => {}, config: parseControllerConfig({
-    addr: `${MGMT.swIp}:50052`, load_balancer_ip: '192.168.12.10', service_port: 8080, port_setup: [140, 148, 152].map(ps),
-    nodes: [{ ipv4: H2, sw_port: 140, dst_mac: MAC.h2, is_lb_node: true }, { ipv4: CLIENT, sw_port: 152, dst_mac: MAC.cl }] }) });
+  ctl = await startController({
+    port: 0,
+    log: () => {},
+    config: parseControllerConfig({
+      addr: `${MGMT.swIp}:50052`,
+      load_balancer_ip: '192.168.12.10',
+      service_port: 8080,
+      port_setup: [140, 148, 152].map(ps),
+      nodes: [
+        { ipv4: H2, sw_port: 140, dst_mac: MAC.h2, is_lb_node: true },
+        { ipv4: CLIENT, sw_port: 152, dst_mac: MAC.cl },
+      ],
+    }),
+  });
   await ctl.ready;
 
-  for (const [ns, name] of [[NS.s1, 's1'], [NS.s2, 's2']] as const) {
+  for (const [ns, name] of [
+    [NS.s1, 's1'],
+    [NS.s2, 's2'],
+  ] as const) {
     const p = nodeInNs(ns, NAMED_UDP_SERVER, [name, '7000']);
     procs.push(p);
     await waitOutput(p, /listening/, 15_000, `UDP server ${name}`);
@@ -110,9 +135,23 @@ try {
   prober = spawn('ip', ['netns', 'exec', NS.cl, process.execPath, '-e', PROBER, H2, '7000'], { stdio: ['pipe', 'pipe', 'pipe'] });
   const lines: string[] = [];
   let partial = '';
-  prober.stdout!.on('data', (d) => { partial += d; const parts = partial.split('\n'); partial = parts.pop()!; lines.push(...parts); });
+  prober.stdout!.on('data', (d) => {
+    partial += d;
+    const parts = partial.split('\n');
+    partial = parts.pop()!;
+    lines.push(...parts);
+  });
   const nextLine = async (re: RegExp, ms: number): Promise<string> => {
-    const i = (await pollUntil(() => { const j = lines.findIndex((l) => re.test(l)); return j >= 0 ? j : undefined; }, ms, 1)).value;
+    const i = (
+      await pollUntil(
+        () => {
+          const j = lines.findIndex((l) => re.test(l));
+          return j >= 0 ? j : undefined;
+        },
+        ms,
+        1,
+      )
+    ).value;
     if (i !== undefined) return lines.splice(0, i + 1)[i];
     throw new Error(`prober: no ${re} within ${ms} ms`);
   };
@@ -128,10 +167,14 @@ try {
     const [port, name] = i % 2 === 0 ? [148, 's2'] : [140, 's1'];
     prober.stdin!.write(`go ${name}\n`);
     const t0 = process.hrtime.bigint();
-    const res = await fetch(`${ctl.url}/updateForward`, { method: 'POST', headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ ipv4: H2, sw_port: port }), signal: AbortSignal.timeout(10_000) });
+    const res = await fetch(`${ctl.url}/updateForward`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ ipv4: H2, sw_port: port }),
+      signal: AbortSignal.timeout(10_000),
+    });
     const t1 = process.hrtime.bigint();
-    const body = await res.json() as { ms?: number; error?: string };
+    const body = (await res.json()) as { ms?: number; error?: string };
     if (res.status !== 200) throw new Error(`POST /updateForward ${port} → ${res.status}: ${body.error}`);
     const got = await nextLine(new RegExp(`^got ${name} `), 5000);
     const t2 = BigInt(got.split(' ')[2]);
@@ -142,16 +185,33 @@ try {
 
   const p50 = pct(dataMs, 50);
   console.log(`switch update through the model (${MOVES} moves of ${H2} between ports 140 and 148):`);
-  console.log(`  POST → data plane delivers to the new port: p50 ${p50.toFixed(2)} ms, p95 ${pct(dataMs, 95).toFixed(2)} ms, max ${Math.max(...dataMs).toFixed(2)} ms, mean ${mean(dataMs).toFixed(2)} ms`);
-  console.log(`  POST round trip (HTTP 200):                 p50 ${pct(apiMs, 50).toFixed(2)} ms, p95 ${pct(apiMs, 95).toFixed(2)} ms`);
-  console.log(`  gRPC Write inside the controller:           p50 ${pct(grpcMs, 50).toFixed(2)} ms, p95 ${pct(grpcMs, 95).toFixed(2)} ms`);
+  console.log(
+    `  POST → data plane delivers to the new port: p50 ${p50.toFixed(2)} ms, p95 ${pct(dataMs, 95).toFixed(2)} ms, max ${Math.max(...dataMs).toFixed(2)} ms, mean ${mean(dataMs).toFixed(2)} ms`,
+  );
+  console.log(
+    `  POST round trip (HTTP 200):                 p50 ${pct(apiMs, 50).toFixed(2)} ms, p95 ${pct(apiMs, 95).toFixed(2)} ms`,
+  );
+  console.log(
+    `  gRPC Write inside the controller:           p50 ${pct(grpcMs, 50).toFixed(2)} ms, p95 ${pct(grpcMs, 95).toFixed(2)} ms`,
+  );
   // The model logs its own handling time of every Write (validation + nft transaction + links).
-  const modelMs = [...model.logs.join('\n').matchAll(/\[rpc\] Write client=\d+ MODIFY table=\S*forward .*latency=([\d.]+)ms/g)].map((m) => Number(m[1]));
-  if (modelMs.length) console.log(`  Write handling inside the model:            p50 ${pct(modelMs, 50).toFixed(2)} ms, p95 ${pct(modelMs, 95).toFixed(2)} ms (${modelMs.length} writes)`);
-  console.log(`  vs Tofino testbed (mean ${REF_TOFINO_MS} ms): p50 is ${(p50 / REF_TOFINO_MS).toFixed(3)} × the reference; goal p50 ≤ ${GOAL_P50_MS} ms: ${p50 <= GOAL_P50_MS ? 'met' : 'NOT met'}`);
+  const modelMs = [
+    ...model.logs.join('\n').matchAll(/\[rpc\] Write client=\d+ MODIFY table=\S*forward .*latency=([\d.]+)ms/g),
+  ].map((m) => Number(m[1]));
+  if (modelMs.length)
+    console.log(
+      `  Write handling inside the model:            p50 ${pct(modelMs, 50).toFixed(2)} ms, p95 ${pct(modelMs, 95).toFixed(2)} ms (${modelMs.length} writes)`,
+    );
+  console.log(
+    `  vs Tofino testbed (mean ${REF_TOFINO_MS} ms): p50 is ${(p50 / REF_TOFINO_MS).toFixed(3)} × the reference; goal p50 ≤ ${GOAL_P50_MS} ms: ${p50 <= GOAL_P50_MS ? 'met' : 'NOT met'}`,
+  );
 
   // (2) throughput: back to s1 so iperf3 runs client → s1 through the model.
-  const back = await fetch(`${ctl.url}/updateForward`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ ipv4: H2, sw_port: 140 }) });
+  const back = await fetch(`${ctl.url}/updateForward`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ ipv4: H2, sw_port: 140 }),
+  });
   if (back.status !== 200) throw new Error(`POST /updateForward 140 → ${back.status}`);
   prober.kill('SIGTERM');
   const viaModel = await iperf(NS.s1, NS.cl, H2, SECONDS);
@@ -160,7 +220,9 @@ try {
   console.log(`TCP throughput (iperf3 -t ${SECONDS}, one stream):`);
   console.log(`  client → backend through the switch model: ${g(viaModel)}`);
   console.log(`  direct veth between two namespaces:        ${g(direct)}  (model/direct = ${(viaModel / direct).toFixed(3)})`);
-  console.log(`  vs BMv2 reference ${REF_BMV2_MBPS[0]}-${REF_BMV2_MBPS[1]} Mbit/s: ${(viaModel / 1e6 / REF_BMV2_MBPS[1]).toFixed(0)}× the upper end; goal ≥ ${GOAL_GBPS} Gbit/s: ${viaModel >= GOAL_GBPS * 1e9 ? 'met' : 'NOT met'}`);
+  console.log(
+    `  vs BMv2 reference ${REF_BMV2_MBPS[0]}-${REF_BMV2_MBPS[1]} Mbit/s: ${(viaModel / 1e6 / REF_BMV2_MBPS[1]).toFixed(0)}× the upper end; goal ≥ ${GOAL_GBPS} Gbit/s: ${viaModel >= GOAL_GBPS * 1e9 ? 'met' : 'NOT met'}`,
+  );
 } finally {
   await cleanup();
 }

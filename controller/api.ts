@@ -22,7 +22,12 @@ export interface ApiDeps {
 }
 
 class HttpError extends Error {
-  constructor(readonly status: number, message: string) { super(message); }
+  constructor(
+    readonly status: number,
+    message: string,
+  ) {
+    super(message);
+  }
 }
 
 const MAX_BODY = 64 * 1024;
@@ -35,8 +40,16 @@ async function readBody(req: IncomingMessage, timeoutMs: number): Promise<Buffer
   let timer: NodeJS.Timeout | undefined;
   const expected = req.headers['content-length'];
   const late = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new HttpError(408,
-      `request body incomplete after ${timeoutMs} ms: got ${size} of ${expected ?? 'an unknown number of'} bytes (Content-Length)`)), timeoutMs);
+    timer = setTimeout(
+      () =>
+        reject(
+          new HttpError(
+            408,
+            `request body incomplete after ${timeoutMs} ms: got ${size} of ${expected ?? 'an unknown number of'} bytes (Content-Length)`,
+          ),
+        ),
+      timeoutMs,
+    );
   });
   const read = (async () => {
     for await (const chunk of req) {
@@ -61,7 +74,11 @@ async function readJson(req: IncomingMessage, required: boolean, timeoutMs = BOD
     return {};
   }
   let v: unknown;
-  try { v = JSON.parse(text); } catch (e) { throw new HttpError(400, `request body is not valid JSON: ${(e as Error).message}`); }
+  try {
+    v = JSON.parse(text);
+  } catch (e) {
+    throw new HttpError(400, `request body is not valid JSON: ${(e as Error).message}`);
+  }
   if (!v || typeof v !== 'object' || Array.isArray(v)) throw new HttpError(400, 'request body must be a JSON object');
   return v as Record<string, unknown>;
 }
@@ -99,7 +116,10 @@ function swPort(b: Record<string, unknown>, f: string): number {
   if (v === undefined) throw new HttpError(400, `missing field ${f} (a switch dev port 0..${MAX_SW_PORT})`);
   // A JSON number only: a string port is a client bug that a silent conversion would hide.
   if (typeof v !== 'number' || !Number.isInteger(v) || v < 0 || v > MAX_SW_PORT) {
-    throw new HttpError(400, `field ${f} must be a switch dev port 0..${MAX_SW_PORT}, got ${JSON.stringify(v)} (a JSON integer is expected)`);
+    throw new HttpError(
+      400,
+      `field ${f} must be a switch dev port 0..${MAX_SW_PORT}, got ${JSON.stringify(v)} (a JSON integer is expected)`,
+    );
   }
   return v;
 }
@@ -107,14 +127,22 @@ function swPort(b: Record<string, unknown>, f: string): number {
 function optMac(b: Record<string, unknown>, f: string): string | undefined {
   const v = b[f];
   if (v === undefined) return undefined;
-  if (v === null) throw new HttpError(400, `field ${f} must be a MAC address like 02:42:c0:a8:0c:02, got null (leave the field out to keep the current MAC)`);
+  if (v === null)
+    throw new HttpError(
+      400,
+      `field ${f} must be a MAC address like 02:42:c0:a8:0c:02, got null (leave the field out to keep the current MAC)`,
+    );
   if (!isMac(v)) throw new HttpError(400, `field ${f} must be a MAC address like 02:42:c0:a8:0c:02, got ${JSON.stringify(v)}`);
   return v.toLowerCase();
 }
 
 function bool(b: Record<string, unknown>, f: string): boolean {
   const v = b[f];
-  if (typeof v !== 'boolean') throw new HttpError(400, `${v === undefined ? 'missing field' : 'field'} ${f} must be true or false${v === undefined ? '' : `, got ${JSON.stringify(v)}`}`);
+  if (typeof v !== 'boolean')
+    throw new HttpError(
+      400,
+      `${v === undefined ? 'missing field' : 'field'} ${f} must be true or false${v === undefined ? '' : `, got ${JSON.stringify(v)}`}`,
+    );
   return v;
 }
 
@@ -132,77 +160,110 @@ export function createApi(deps: ApiDeps): Server {
   const bodyMs = deps.bodyTimeoutMs ?? BODY_TIMEOUT_MS;
 
   const routes: Record<string, { method: 'GET' | 'POST'; handler: Handler }> = {
-    '/health': { method: 'GET', handler: async () => {
-      const s = client.state();
-      const a = deps.applied?.() ?? { ok: true };
-      const up = s.connected && s.bound;
-      const status = !up ? 'switch unreachable' : a.ok ? 'ok' : 'tables not programmed';
-      return { status: up && a.ok ? 200 : 503, body: { status, ...s, programmed: a.ok, ...(a.error ? { applyError: a.error } : {}) } };
-    } },
+    '/health': {
+      method: 'GET',
+      handler: async () => {
+        const s = client.state();
+        const a = deps.applied?.() ?? { ok: true };
+        const up = s.connected && s.bound;
+        const status = !up ? 'switch unreachable' : a.ok ? 'ok' : 'tables not programmed';
+        return {
+          status: up && a.ok ? 200 : 503,
+          body: { status, ...s, programmed: a.ok, ...(a.error ? { applyError: a.error } : {}) },
+        };
+      },
+    },
 
-    '/metrics': { method: 'GET', handler: async () => {
-      const s = client.state();
-      metrics.connected.set(s.connected && s.bound ? 1 : 0);
-      return { body: null, text: await metrics.registry.metrics(), contentType: metrics.registry.contentType };
-    } },
+    '/metrics': {
+      method: 'GET',
+      handler: async () => {
+        const s = client.state();
+        metrics.connected.set(s.connected && s.bound ? 1 : 0);
+        return { body: null, text: await metrics.registry.metrics(), contentType: metrics.registry.contentType };
+      },
+    },
 
-    '/tables': { method: 'GET', handler: async () => {
-      const names = [...TABLES, ...(client.hasTable('$PORT') ? ['$PORT'] : [])];
-      const tables: Record<string, unknown> = {};
-      for (const n of names) tables[n] = await client.read(n);
-      return { body: { tables, desired: nodes.snapshot() } };
-    } },
+    '/tables': {
+      method: 'GET',
+      handler: async () => {
+        const names = [...TABLES, ...(client.hasTable('$PORT') ? ['$PORT'] : [])];
+        const tables: Record<string, unknown> = {};
+        for (const n of names) tables[n] = await client.read(n);
+        return { body: { tables, desired: nodes.snapshot() } };
+      },
+    },
 
-    '/migrateNode': { method: 'POST', handler: async (req) => {
-      const b = await readJson(req, true, bodyMs);
-      const oldIp = ipv4(b, 'old_ipv4');
-      const newIp = hostIpv4(b, 'new_ipv4');
-      const r = await nodes.migrateNode(oldIp, newIp);
-      return { body: { ok: true, old_ipv4: oldIp, new_ipv4: newIp, ...r } };
-    } },
+    '/migrateNode': {
+      method: 'POST',
+      handler: async (req) => {
+        const b = await readJson(req, true, bodyMs);
+        const oldIp = ipv4(b, 'old_ipv4');
+        const newIp = hostIpv4(b, 'new_ipv4');
+        const r = await nodes.migrateNode(oldIp, newIp);
+        return { body: { ok: true, old_ipv4: oldIp, new_ipv4: newIp, ...r } };
+      },
+    },
 
-    '/updateForward': { method: 'POST', handler: async (req) => {
-      const b = await readJson(req, true, bodyMs);
-      const ip = hostIpv4(b, 'ipv4');
-      const port = swPort(b, 'sw_port');
-      const mac = optMac(b, 'dst_mac');
-      const r = await nodes.updateForward(ip, port, mac);
-      return { body: { ok: true, ipv4: ip, sw_port: port, ...(mac ? { dst_mac: mac } : {}), ...r } };
-    } },
+    '/updateForward': {
+      method: 'POST',
+      handler: async (req) => {
+        const b = await readJson(req, true, bodyMs);
+        const ip = hostIpv4(b, 'ipv4');
+        const port = swPort(b, 'sw_port');
+        const mac = optMac(b, 'dst_mac');
+        const r = await nodes.updateForward(ip, port, mac);
+        return { body: { ok: true, ipv4: ip, sw_port: port, ...(mac ? { dst_mac: mac } : {}), ...r } };
+      },
+    },
 
-    '/addForward': { method: 'POST', handler: async (req) => {
-      const b = await readJson(req, true, bodyMs);
-      const ip = hostIpv4(b, 'dst_addr');
-      const port = swPort(b, 'port');
-      const mac = optMac(b, 'dst_mac');
-      const r = await nodes.addForward(ip, port, mac);
-      return { body: { ok: true, dst_addr: ip, port, ...(mac ? { dst_mac: mac } : {}), ...r } };
-    } },
+    '/addForward': {
+      method: 'POST',
+      handler: async (req) => {
+        const b = await readJson(req, true, bodyMs);
+        const ip = hostIpv4(b, 'dst_addr');
+        const port = swPort(b, 'port');
+        const mac = optMac(b, 'dst_mac');
+        const r = await nodes.addForward(ip, port, mac);
+        return { body: { ok: true, dst_addr: ip, port, ...(mac ? { dst_mac: mac } : {}), ...r } };
+      },
+    },
 
-    '/setMemberStatus': { method: 'POST', handler: async (req) => {
-      const b = await readJson(req, true, bodyMs);
-      const ip = ipv4(b, 'ipv4');
-      const active = bool(b, 'active');
-      const r = await nodes.setMemberActive(ip, active);
-      return { body: { ok: true, ipv4: ip, active, ...r } };
-    } },
+    '/setMemberStatus': {
+      method: 'POST',
+      handler: async (req) => {
+        const b = await readJson(req, true, bodyMs);
+        const ip = ipv4(b, 'ipv4');
+        const active = bool(b, 'active');
+        const r = await nodes.setMemberActive(ip, active);
+        return { body: { ok: true, ipv4: ip, active, ...r } };
+      },
+    },
 
-    '/deleteClientSnat': { method: 'POST', handler: async (req) => {
-      await readJson(req, false, bodyMs);
-      return { body: { ok: true, ...(await nodes.deleteClientSnat()) } };
-    } },
+    '/deleteClientSnat': {
+      method: 'POST',
+      handler: async (req) => {
+        await readJson(req, false, bodyMs);
+        return { body: { ok: true, ...(await nodes.deleteClientSnat()) } };
+      },
+    },
 
-    '/cleanup': { method: 'POST', handler: async (req) => {
-      await readJson(req, false, bodyMs);
-      await nodes.cleanup();
-      return { body: { ok: true } };
-    } },
+    '/cleanup': {
+      method: 'POST',
+      handler: async (req) => {
+        await readJson(req, false, bodyMs);
+        await nodes.cleanup();
+        return { body: { ok: true } };
+      },
+    },
 
-    '/reinitialize': { method: 'POST', handler: async (req) => {
-      await readJson(req, false, bodyMs);
-      await nodes.reinitialize();
-      return { body: { ok: true, desired: nodes.snapshot() } };
-    } },
+    '/reinitialize': {
+      method: 'POST',
+      handler: async (req) => {
+        await readJson(req, false, bodyMs);
+        await nodes.reinitialize();
+        return { body: { ok: true, desired: nodes.snapshot() } };
+      },
+    },
   };
 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -224,7 +285,8 @@ export function createApi(deps: ApiDeps): Server {
       // /health stays open so health gates need no secret; it reveals only the session state.
       if (deps.token && path !== '/health') {
         const m = /^Bearer (\S+)$/.exec(req.headers.authorization ?? '');
-        if (!m || !tokenMatches(m[1], deps.token)) throw new HttpError(401, 'missing or wrong bearer token (Authorization: Bearer <token>)');
+        if (!m || !tokenMatches(m[1], deps.token))
+          throw new HttpError(401, 'missing or wrong bearer token (Authorization: Bearer <token>)');
       }
       const out = await route.handler(req);
       send(out.status ?? 200, out.body, out.text, out.contentType);
@@ -247,5 +309,7 @@ export function createApi(deps: ApiDeps): Server {
     }
   }
 
-  return createServer((req, res) => { void handle(req, res); });
+  return createServer((req, res) => {
+    void handle(req, res);
+  });
 }

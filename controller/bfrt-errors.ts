@@ -11,19 +11,35 @@ import type { Update } from './bfrt.ts';
  * 'unavailable': no live session (→ 503); 'invalid': the request could not be encoded (→ 400).
  */
 export class BfrtError extends Error {
-  constructor(message: string, readonly kind: 'rejected' | 'unavailable' | 'invalid', readonly grpcCode?: number,
+  constructor(
+    message: string,
+    readonly kind: 'rejected' | 'unavailable' | 'invalid',
+    readonly grpcCode?: number,
     /** the updates of a Write the switch refused, with their own codes (empty for an RPC-level refusal) */
-    readonly failures: UpdateFailure[] = []) {
+    readonly failures: UpdateFailure[] = [],
+  ) {
     super(message);
     this.name = 'BfrtError';
   }
 }
 
 /** One refused update: its index in the Write, what it was, and the switch's per-update code and message. */
-export interface UpdateFailure { index: number; update: string; code: number; codeName: string; message: string }
+export interface UpdateFailure {
+  index: number;
+  update: string;
+  code: number;
+  codeName: string;
+  message: string;
+}
 
 // grpc-js loads the proto at runtime: the .proto travels beside the bundle (p4/assets.ts).
-let cachedPkg: { ctor: grpc.ServiceClientConstructor; rpcStatus: protoLoader.MessageTypeDefinition<any, any>; error: protoLoader.MessageTypeDefinition<any, any> } | undefined;
+let cachedPkg:
+  | {
+      ctor: grpc.ServiceClientConstructor;
+      rpcStatus: protoLoader.MessageTypeDefinition<any, any>;
+      error: protoLoader.MessageTypeDefinition<any, any>;
+    }
+  | undefined;
 export function loadProto() {
   if (cachedPkg) return cachedPkg;
   const def = protoLoader.loadSync(protoPath(), { keepCase: true, longs: Number, enums: String, defaults: false, oneofs: true });
@@ -67,7 +83,9 @@ export function switchMessage(err: grpc.ServiceError): string {
 }
 
 const describe = (u: Update) => {
-  const key = Object.entries(u.entry.key ?? {}).map(([k, v]) => `${k}=${Array.isArray(v) ? v.join(',') : String(v)}`).join(' ');
+  const key = Object.entries(u.entry.key ?? {})
+    .map(([k, v]) => `${k}=${Array.isArray(v) ? v.join(',') : String(v)}`)
+    .join(' ');
   return `${u.type} ${u.entry.table}${key ? ` ${key}` : ''}`;
 };
 
@@ -76,13 +94,20 @@ export function perUpdate(e: unknown, updates: Update[], addr: string): unknown 
   if (!(e instanceof BfrtError) || e.grpcCode !== grpc.status.UNKNOWN) return e;
   const failures: UpdateFailure[] = [];
   const cause = (e as { cause?: grpc.ServiceError }).cause;
-  (cause ? updateResults(cause) ?? [] : []).forEach((r, index) => {
-    if (r.code) failures.push({ index, update: updates[index] ? describe(updates[index]) : `#${index}`, code: r.code, codeName: grpc.status[r.code] ?? String(r.code), message: r.message });
+  (cause ? (updateResults(cause) ?? []) : []).forEach((r, index) => {
+    if (r.code)
+      failures.push({
+        index,
+        update: updates[index] ? describe(updates[index]) : `#${index}`,
+        code: r.code,
+        codeName: grpc.status[r.code] ?? String(r.code),
+        message: r.message,
+      });
   });
   if (!failures.length) return e;
   const applied = updates.length - failures.length;
-  const msg = `Write to ${addr} refused ${failures.length} of ${updates.length} update(s)${applied ? ` (the other ${applied} were applied: CONTINUE_ON_ERROR)` : ''}: ` +
+  const msg =
+    `Write to ${addr} refused ${failures.length} of ${updates.length} update(s)${applied ? ` (the other ${applied} were applied: CONTINUE_ON_ERROR)` : ''}: ` +
     failures.map((f) => `#${f.index} ${f.update}: ${f.codeName} ${f.message}`).join('; ');
   return new BfrtError(msg, 'rejected', failures[0].code, failures);
 }
-

@@ -6,8 +6,15 @@ import * as grpc from '@grpc/grpc-js';
 import pRetry from 'p-retry';
 import { BfrtError, loadProto, perUpdate, switchMessage } from './bfrt-errors.ts';
 import {
-  byName, hasName, dataField, decodeBytes, decodeDataField, keyField, parseBfrtJson,
-  type TableInfo, type Value,
+  byName,
+  hasName,
+  dataField,
+  decodeBytes,
+  decodeDataField,
+  keyField,
+  parseBfrtJson,
+  type TableInfo,
+  type Value,
 } from './schema.ts';
 
 export type UpdateType = 'INSERT' | 'MODIFY' | 'DELETE' | 'INSERT_OR_MODIFY';
@@ -20,7 +27,10 @@ export interface EntrySpec {
   data?: Record<string, Value>;
 }
 
-export interface Update { type: UpdateType; entry: EntrySpec }
+export interface Update {
+  type: UpdateType;
+  entry: EntrySpec;
+}
 
 export { BfrtError } from './bfrt-errors.ts';
 
@@ -108,8 +118,16 @@ export function createBfrtClient(opts: BfrtOptions): BfrtClient {
       c[method](req, { deadline: deadline() }, (err: grpc.ServiceError | null, res: T) => {
         if (!err) return resolve(res);
         if (isDead(err.code) || err.code === grpc.status.DEADLINE_EXCEEDED) markDead(`${method}: ${switchMessage(err)}`);
-        reject(Object.assign(new BfrtError(`${method} to ${opts.addr} failed (${grpc.status[err.code] ?? err.code}): ${switchMessage(err)}`,
-          isDead(err.code) ? 'unavailable' : 'rejected', err.code), { cause: err }));
+        reject(
+          Object.assign(
+            new BfrtError(
+              `${method} to ${opts.addr} failed (${grpc.status[err.code] ?? err.code}): ${switchMessage(err)}`,
+              isDead(err.code) ? 'unavailable' : 'rejected',
+              err.code,
+            ),
+            { cause: err },
+          ),
+        );
       });
     });
   }
@@ -117,10 +135,20 @@ export function createBfrtClient(opts: BfrtOptions): BfrtClient {
   function teardown() {
     connected = false;
     bound = false;
-    const s = stream; const c = client;
-    stream = undefined; client = undefined;
-    try { s?.cancel(); } catch { /* already gone */ }
-    try { c?.close(); } catch { /* already gone */ }
+    const s = stream;
+    const c = client;
+    stream = undefined;
+    client = undefined;
+    try {
+      s?.cancel();
+    } catch {
+      /* already gone */
+    }
+    try {
+      c?.close();
+    } catch {
+      /* already gone */
+    }
   }
 
   function markDead(why: string) {
@@ -145,13 +173,19 @@ export function createBfrtClient(opts: BfrtOptions): BfrtClient {
       'grpc.max_reconnect_backoff_ms': 1000,
     });
     await new Promise<void>((resolve, reject) =>
-      client!.waitForReady(deadline(), (e) => (e ? reject(new BfrtError(`switch gRPC at ${opts.addr} not reachable: ${e.message}`, 'unavailable')) : resolve())));
+      client!.waitForReady(deadline(), (e) =>
+        e ? reject(new BfrtError(`switch gRPC at ${opts.addr} not reachable: ${e.message}`, 'unavailable')) : resolve(),
+      ),
+    );
 
     // Subscribe on the stream channel and wait for the switch's acknowledgement.
     const s = (client as any).StreamChannel() as grpc.ClientDuplexStream<any, any>;
     stream = s;
     await new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new BfrtError(`no Subscribe answer from ${opts.addr} within ${rpcTimeoutMs} ms`, 'unavailable')), rpcTimeoutMs);
+      const timer = setTimeout(
+        () => reject(new BfrtError(`no Subscribe answer from ${opts.addr} within ${rpcTimeoutMs} ms`, 'unavailable')),
+        rpcTimeoutMs,
+      );
       const fail = (why: string) => {
         clearTimeout(timer);
         if (gen === generation) markDead(why);
@@ -161,22 +195,38 @@ export function createBfrtClient(opts: BfrtOptions): BfrtClient {
         if (msg?.subscribe && !connected && gen === generation) {
           clearTimeout(timer);
           const code = msg.subscribe.status?.code ?? 0;
-          if (code !== 0) return reject(new BfrtError(`Subscribe refused by ${opts.addr}: code ${code} ${msg.subscribe.status?.message ?? ''}`, 'rejected'));
+          if (code !== 0)
+            return reject(
+              new BfrtError(`Subscribe refused by ${opts.addr}: code ${code} ${msg.subscribe.status?.message ?? ''}`, 'rejected'),
+            );
           connected = true;
           resolve();
         }
       });
       s.on('error', (e: grpc.ServiceError) => fail(`${grpc.status[e.code] ?? e.code} ${e.details ?? e.message}`));
       s.on('end', () => fail('closed by the switch'));
-      s.write({ client_id: clientId, subscribe: {
-        is_master: true, device_id: deviceId,
-        notifications: { enable_learn_notifications: false, enable_idletimeout_notifications: false,
-          enable_port_status_change_notifications: false, enable_entry_active_notifications: false,
-          enable_selector_update_change_notifications: false },
-      } });
+      s.write({
+        client_id: clientId,
+        subscribe: {
+          is_master: true,
+          device_id: deviceId,
+          notifications: {
+            enable_learn_notifications: false,
+            enable_idletimeout_notifications: false,
+            enable_port_status_change_notifications: false,
+            enable_entry_active_notifications: false,
+            enable_selector_update_change_notifications: false,
+          },
+        },
+      });
     });
 
-    await unary('SetForwardingPipelineConfig', { device_id: deviceId, client_id: clientId, action: 'BIND', config: [{ p4_name: opts.program }] });
+    await unary('SetForwardingPipelineConfig', {
+      device_id: deviceId,
+      client_id: clientId,
+      action: 'BIND',
+      config: [{ p4_name: opts.program }],
+    });
     const cfg = await unary<any>('GetForwardingPipelineConfig', { device_id: deviceId, client_id: clientId });
     const mine = (cfg.config ?? []).find((c: any) => c.p4_name === opts.program);
     if (!mine) {
@@ -184,7 +234,9 @@ export function createBfrtClient(opts: BfrtOptions): BfrtClient {
       throw new BfrtError(`program ${opts.program} not loaded on ${opts.addr}; programs: ${have}`, 'rejected');
     }
     const p4Tables = parseBfrtJson(mine.bfruntime_info ?? '', `bf-rt.json of ${opts.program}`);
-    const nonP4 = cfg.non_p4_config?.bfruntime_info?.length ? parseBfrtJson(cfg.non_p4_config.bfruntime_info, 'non-P4 bf-rt.json') : [];
+    const nonP4 = cfg.non_p4_config?.bfruntime_info?.length
+      ? parseBfrtJson(cfg.non_p4_config.bfruntime_info, 'non-P4 bf-rt.json')
+      : [];
     tables = [...p4Tables, ...nonP4.filter((t) => !p4Tables.some((p) => p.name === t.name))];
     bound = true;
     lastError = undefined;
@@ -218,7 +270,11 @@ export function createBfrtClient(opts: BfrtOptions): BfrtClient {
         await connectWithRetry();
         reconnects++;
         for (const h of hooks) {
-          try { await h(); } catch (e) { log(`[bfrt] re-apply after reconnect failed: ${(e as Error).message}`); }
+          try {
+            await h();
+          } catch (e) {
+            log(`[bfrt] re-apply after reconnect failed: ${(e as Error).message}`);
+          }
         }
       } catch (e) {
         if (!closed) log(`[bfrt] gave up reconnecting to ${opts.addr}: ${(e as Error).message}`);
@@ -230,11 +286,16 @@ export function createBfrtClient(opts: BfrtOptions): BfrtClient {
   }
 
   function requireSession() {
-    if (!connected || !bound) throw new BfrtError(`no session with switch at ${opts.addr}${lastError ? ` (${lastError})` : ''}`, 'unavailable');
+    if (!connected || !bound)
+      throw new BfrtError(`no session with switch at ${opts.addr}${lastError ? ` (${lastError})` : ''}`, 'unavailable');
   }
 
   function table(name: string): TableInfo {
-    try { return byName(tables, name, 'table'); } catch (e) { throw new BfrtError((e as Error).message, 'invalid'); }
+    try {
+      return byName(tables, name, 'table');
+    } catch (e) {
+      throw new BfrtError((e as Error).message, 'invalid');
+    }
   }
 
   function encodeEntry(spec: EntrySpec, withData: boolean): Record<string, unknown> {
@@ -242,12 +303,17 @@ export function createBfrtClient(opts: BfrtOptions): BfrtClient {
     try {
       const entry: Record<string, unknown> = { table_id: t.id };
       if (spec.key) {
-        entry.key = { fields: Object.entries(spec.key).map(([n, v]) => keyField(byName(t.keys, n, `key field of ${t.name}`), v, t.name)) };
+        entry.key = {
+          fields: Object.entries(spec.key).map(([n, v]) => keyField(byName(t.keys, n, `key field of ${t.name}`), v, t.name)),
+        };
       }
       if (withData && (spec.action || spec.data)) {
         const action = spec.action ? byName(t.actions, spec.action, `action of ${t.name}`) : undefined;
         const fields = Object.entries(spec.data ?? {}).map(([n, v]) => {
-          const f = action && hasName(action.data, n) ? byName(action.data, n, `data field of ${action.name}`) : byName(t.data, n, `data field of ${t.name}`);
+          const f =
+            action && hasName(action.data, n)
+              ? byName(action.data, n, `data field of ${action.name}`)
+              : byName(t.data, n, `data field of ${t.name}`);
           return dataField(f, v, action ? `${t.name} ${action.name}` : t.name);
         });
         entry.data = { action_id: action?.id ?? 0, fields };
@@ -285,14 +351,26 @@ export function createBfrtClient(opts: BfrtOptions): BfrtClient {
     const t0 = performance.now();
     let ok = false;
     try {
-      const res = await unary<any>('Write', { target, client_id: clientId, updates: encoded, atomicity: 'CONTINUE_ON_ERROR', p4_name: opts.program })
-        .catch((e) => { throw perUpdate(e, updates, opts.addr); });
+      const res = await unary<any>('Write', {
+        target,
+        client_id: clientId,
+        updates: encoded,
+        atomicity: 'CONTINUE_ON_ERROR',
+        p4_name: opts.program,
+      }).catch((e) => {
+        throw perUpdate(e, updates, opts.addr);
+      });
       const errs = (res?.status ?? []).filter((s: any) => s.canonical_code);
-      if (errs.length) throw new BfrtError(`Write refused by ${opts.addr}: ${errs.map((s: any) => s.message).join('; ')}`, 'rejected');
+      if (errs.length)
+        throw new BfrtError(`Write refused by ${opts.addr}: ${errs.map((s: any) => s.message).join('; ')}`, 'rejected');
       ok = true;
     } finally {
       const ms = performance.now() - t0;
-      opts.onWrite?.(ms, updates.map((u) => u.entry.table), ok);
+      opts.onWrite?.(
+        ms,
+        updates.map((u) => u.entry.table),
+        ok,
+      );
       log(`[bfrt] write${label ? ` (${label})` : ''} ${names.join(', ')}: ${ok ? 'ok' : 'FAILED'} ${ms.toFixed(2)} ms`);
     }
     return { ms: Math.round((performance.now() - t0) * 1000) / 1000 };
@@ -304,15 +382,24 @@ export function createBfrtClient(opts: BfrtOptions): BfrtClient {
     const c = client as any;
     return new Promise((resolve, reject) => {
       const out: DecodedEntry[] = [];
-      const call = c.Read({ target, client_id: clientId, entities: [{ table_entry: entry }], p4_name: opts.program }, { deadline: deadline() });
+      const call = c.Read(
+        { target, client_id: clientId, entities: [{ table_entry: entry }], p4_name: opts.program },
+        { deadline: deadline() },
+      );
       call.on('data', (res: any) => {
         // switchd appends the table's default entry (no key, is_default_entry) to a whole-table read.
-        for (const en of res.entities ?? []) if (en.table_entry && !en.table_entry.is_default_entry) out.push(decodeEntry(en.table_entry));
+        for (const en of res.entities ?? [])
+          if (en.table_entry && !en.table_entry.is_default_entry) out.push(decodeEntry(en.table_entry));
       });
       call.on('error', (err: grpc.ServiceError) => {
         if (isDead(err.code)) markDead(`Read: ${switchMessage(err)}`);
-        reject(new BfrtError(`Read of ${tableName} from ${opts.addr} failed (${grpc.status[err.code] ?? err.code}): ${switchMessage(err)}`,
-          isDead(err.code) ? 'unavailable' : 'rejected', err.code));
+        reject(
+          new BfrtError(
+            `Read of ${tableName} from ${opts.addr} failed (${grpc.status[err.code] ?? err.code}): ${switchMessage(err)}`,
+            isDead(err.code) ? 'unavailable' : 'rejected',
+            err.code,
+          ),
+        );
       });
       call.on('end', () => resolve(out));
     });
@@ -326,7 +413,10 @@ export function createBfrtClient(opts: BfrtOptions): BfrtClient {
       // Some switchd versions refuse key-less deletes on some table types: delete one by one.
       const entries = await read(tableName);
       if (!entries.length) return;
-      await write(entries.map((en) => ({ type: 'DELETE' as const, entry: { table: tableName, key: en.key as Record<string, Value> } })), `clear ${tableName} per entry`);
+      await write(
+        entries.map((en) => ({ type: 'DELETE' as const, entry: { table: tableName, key: en.key as Record<string, Value> } })),
+        `clear ${tableName} per entry`,
+      );
     }
   }
 
@@ -343,7 +433,9 @@ export function createBfrtClient(opts: BfrtOptions): BfrtClient {
     hasTable: (n) => hasName(tables, n),
     hasAction: (t, a) => hasName(tables, t) && hasName(byName(tables, t, 'table').actions, a),
     table,
-    onReconnect: (fn) => { hooks.push(fn); },
+    onReconnect: (fn) => {
+      hooks.push(fn);
+    },
     async close() {
       closed = true;
       abort.abort(new Error('client closed'));

@@ -7,7 +7,12 @@ import { parseControllerConfig, type ControllerConfig } from './config.ts';
 
 /** The controller config JSON (plain object, validated) for a p4cf config. */
 export function controllerConfigFromP4cf(config: Config): ControllerConfig {
-  const port = (dev_port: number) => ({ dev_port, speed: config.SWITCH_PORT_SPEED, fec: config.SWITCH_PORT_FEC, an: config.SWITCH_PORT_AN });
+  const port = (dev_port: number) => ({
+    dev_port,
+    speed: config.SWITCH_PORT_SPEED,
+    fec: config.SWITCH_PORT_FEC,
+    an: config.SWITCH_PORT_AN,
+  });
   const ports = [...new Set([config.LAKEWOOD_SW_PORT, config.LOVELAND_SW_PORT])];
   const raw = {
     id: 0,
@@ -22,9 +27,19 @@ export function controllerConfigFromP4cf(config: Config): ControllerConfig {
       // vip mode: the one server container is the only backend; H3 is where it goes (a forward
       // entry for /migrateNode to re-target the member to), not a second member that would take
       // the connections hashed onto it before anything runs there.
-      { ipv4: config.H3_IP, sw_port: config.LOVELAND_SW_PORT, dst_mac: config.H3_MAC, is_lb_node: config.MIGRATION_MODE !== 'vip' },
+      {
+        ipv4: config.H3_IP,
+        sw_port: config.LOVELAND_SW_PORT,
+        dst_mac: config.H3_MAC,
+        is_lb_node: config.MIGRATION_MODE !== 'vip',
+      },
       // BACKENDS ≥ 2 (vip mode): the other containers behind the VIP, each a member.
-      ...extraBackends(config).map((b) => ({ ipv4: b.ip, sw_port: b.server === 'lakewood' ? config.LAKEWOOD_SW_PORT : config.LOVELAND_SW_PORT, dst_mac: b.mac, is_lb_node: true })),
+      ...extraBackends(config).map((b) => ({
+        ipv4: b.ip,
+        sw_port: b.server === 'lakewood' ? config.LAKEWOOD_SW_PORT : config.LOVELAND_SW_PORT,
+        dst_mac: b.mac,
+        is_lb_node: true,
+      })),
       // The load generator's macvlan shim sits on lakewood's switch port.
       { ipv4: config.SHIM_IP, sw_port: config.LAKEWOOD_SW_PORT, dst_mac: config.SHIM_MAC, is_lb_node: false },
     ],

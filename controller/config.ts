@@ -4,7 +4,12 @@ import { readFileSync } from 'node:fs';
 import { programForArch } from '../p4/assets.ts';
 import { isIpv4, isMac } from './schema.ts';
 
-export interface PortSetup { dev_port: number; speed: string; fec: string; an: string }
+export interface PortSetup {
+  dev_port: number;
+  speed: string;
+  fec: string;
+  an: string;
+}
 
 export interface NodeConfig {
   ipv4: string;
@@ -27,7 +32,10 @@ export interface ControllerConfig {
 export type Arch = 'tf1' | 'tf2';
 
 export class ConfigError extends Error {
-  constructor(message: string) { super(message); this.name = 'ConfigError'; }
+  constructor(message: string) {
+    super(message);
+    this.name = 'ConfigError';
+  }
 }
 
 const fail = (field: string, want: string, got: unknown): never => {
@@ -36,7 +44,8 @@ const fail = (field: string, want: string, got: unknown): never => {
 
 function int(obj: Record<string, unknown>, field: string, path: string, min: number, max: number, dflt?: number): number {
   const v = obj[field] ?? dflt;
-  if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max) fail(`${path}${field}`, `an integer ${min}..${max}`, v);
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max)
+    fail(`${path}${field}`, `an integer ${min}..${max}`, v);
   return v as number;
 }
 
@@ -80,7 +89,8 @@ export function parseControllerConfig(raw: unknown, opts: ParseOpts = {}): Contr
   if (opts.program !== undefined) {
     program = opts.program;
   } else if (named !== undefined) {
-    if (typeof named !== 'string' || !/^[A-Za-z_][\w]*$/.test(named)) fail(c.program !== undefined ? 'program' : 'name', 'a P4 program name', named);
+    if (typeof named !== 'string' || !/^[A-Za-z_][\w]*$/.test(named))
+      fail(c.program !== undefined ? 'program' : 'name', 'a P4 program name', named);
     program = named as string;
   } else {
     const arch = opts.arch ?? c.arch ?? 'tf1';
@@ -118,7 +128,11 @@ export function parseControllerConfig(raw: unknown, opts: ParseOpts = {}): Contr
     const mac = o.dst_mac ?? o.mac;
     if (mac !== undefined && !isMac(mac)) fail(`${path}dst_mac`, 'a MAC address like 02:42:c0:a8:0c:02', mac);
     if (o.is_lb_node !== undefined && typeof o.is_lb_node !== 'boolean') fail(`${path}is_lb_node`, 'true or false', o.is_lb_node);
-    const node: NodeConfig = { ipv4: o.ipv4 as string, sw_port: int(o, 'sw_port', path, 0, MAX_SW_PORT), is_lb_node: o.is_lb_node === true };
+    const node: NodeConfig = {
+      ipv4: o.ipv4 as string,
+      sw_port: int(o, 'sw_port', path, 0, MAX_SW_PORT),
+      is_lb_node: o.is_lb_node === true,
+    };
     if (mac !== undefined) node.dst_mac = (mac as string).toLowerCase();
     return node;
   });
@@ -142,10 +156,20 @@ export function parseControllerConfig(raw: unknown, opts: ParseOpts = {}): Contr
 
 export function loadControllerConfig(file: string, opts: ParseOpts = {}): ControllerConfig {
   let text: string;
-  try { text = readFileSync(file, 'utf8'); } catch (e) { throw new ConfigError(`controller config ${file}: ${(e as Error).message}`); }
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (e) {
+    throw new ConfigError(`controller config ${file}: ${(e as Error).message}`);
+  }
   let raw: unknown;
-  try { raw = JSON.parse(text); } catch (e) { throw new ConfigError(`controller config ${file}: not valid JSON (${(e as Error).message})`); }
-  try { return parseControllerConfig(raw, opts); } catch (e) {
+  try {
+    raw = JSON.parse(text);
+  } catch (e) {
+    throw new ConfigError(`controller config ${file}: not valid JSON (${(e as Error).message})`);
+  }
+  try {
+    return parseControllerConfig(raw, opts);
+  } catch (e) {
     throw new ConfigError(`${file}: ${(e as Error).message}`);
   }
 }

@@ -9,7 +9,8 @@ import { cliArgs, cliExit, type CliSpec } from '../lib/run/cli.ts';
 
 const CLI = {
   command: 'npx tsx controller/main.ts',
-  summary: 'The load balancer controller: an HTTP API that programs the switch over BF Runtime gRPC.\nThe token comes from --token-file or CONTROLLER_TOKEN, never from argv (argv shows in `ps`).',
+  summary:
+    'The load balancer controller: an HTTP API that programs the switch over BF Runtime gRPC.\nThe token comes from --token-file or CONTROLLER_TOKEN, never from argv (argv shows in `ps`).',
   options: {
     config: { type: 'string', arg: 'FILE', required: true, help: 'controller configuration (JSON)' },
     listen: { type: 'string', arg: 'ADDR', help: 'HTTP listen address (default 127.0.0.1)' },
@@ -26,7 +27,10 @@ function die(msg: string): never {
 
 async function main() {
   const args = cliArgs(CLI).values;
-  for (const [what, v] of [['--arch', args.arch], ['ARCH', process.env.ARCH]] as const) {
+  for (const [what, v] of [
+    ['--arch', args.arch],
+    ['ARCH', process.env.ARCH],
+  ] as const) {
     if (v !== undefined && v !== 'tf1' && v !== 'tf2') die(`${what} must be tf1 or tf2, got ${JSON.stringify(v)}`);
   }
   const port = args.port === undefined ? 5000 : Number(args.port);
@@ -36,14 +40,24 @@ async function main() {
 
   let token = process.env.CONTROLLER_TOKEN ?? '';
   if (args['token-file']) {
-    try { token = readFileSync(args['token-file'], 'utf8').trim(); } catch (e) { die(`--token-file: ${(e as Error).message}`); }
+    try {
+      token = readFileSync(args['token-file'], 'utf8').trim();
+    } catch (e) {
+      die(`--token-file: ${(e as Error).message}`);
+    }
   }
   if (/\s/.test(token)) die('the token must not contain whitespace');
 
   let config: ReturnType<typeof loadControllerConfig>;
-  try { config = loadControllerConfig(args.config, {
-    program: args.arch ? programForArch(args.arch as Arch) : undefined, arch: process.env.ARCH as Arch | undefined, addr: args.grpc,
-  }); } catch (e) { die((e as Error).message); }
+  try {
+    config = loadControllerConfig(args.config, {
+      program: args.arch ? programForArch(args.arch as Arch) : undefined,
+      arch: process.env.ARCH as Arch | undefined,
+      addr: args.grpc,
+    });
+  } catch (e) {
+    die((e as Error).message);
+  }
 
   const ctl = await startController({ config, listen, port, token: token || undefined, defaultMetrics: true });
   const stop = async (sig: string) => {

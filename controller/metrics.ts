@@ -19,10 +19,35 @@ export function createMetrics(opts: { defaultMetrics?: boolean } = {}): Controll
   if (opts.defaultMetrics) collectDefaultMetrics({ register: registry, prefix: 'controller_' });
   return {
     registry,
-    requests: new Counter({ name: 'controller_http_requests_total', help: 'HTTP requests by endpoint, method and status', labelNames: ['endpoint', 'method', 'status'], registers: [registry] }),
-    requestSeconds: new Histogram({ name: 'controller_http_request_duration_seconds', help: 'HTTP request latency by endpoint', labelNames: ['endpoint'], buckets: BUCKETS, registers: [registry] }),
-    grpcWriteSeconds: new Histogram({ name: 'controller_grpc_write_duration_seconds', help: 'BF Runtime Write RPC latency, by first table of the write', labelNames: ['table', 'ok'], buckets: BUCKETS, registers: [registry] }),
-    reconnects: new Counter({ name: 'controller_switch_reconnects_total', help: 'Re-established BF Runtime sessions after the switch went away', registers: [registry] }),
-    connected: new Gauge({ name: 'controller_switch_connected', help: '1 when subscribed and bound to the program', registers: [registry] }),
+    requests: new Counter({
+      name: 'controller_http_requests_total',
+      help: 'HTTP requests by endpoint, method and status',
+      labelNames: ['endpoint', 'method', 'status'],
+      registers: [registry],
+    }),
+    requestSeconds: new Histogram({
+      name: 'controller_http_request_duration_seconds',
+      help: 'HTTP request latency by endpoint',
+      labelNames: ['endpoint'],
+      buckets: BUCKETS,
+      registers: [registry],
+    }),
+    grpcWriteSeconds: new Histogram({
+      name: 'controller_grpc_write_duration_seconds',
+      help: 'BF Runtime Write RPC latency, by first table of the write',
+      labelNames: ['table', 'ok'],
+      buckets: BUCKETS,
+      registers: [registry],
+    }),
+    reconnects: new Counter({
+      name: 'controller_switch_reconnects_total',
+      help: 'Re-established BF Runtime sessions after the switch went away',
+      registers: [registry],
+    }),
+    connected: new Gauge({
+      name: 'controller_switch_connected',
+      help: '1 when subscribed and bound to the program',
+      registers: [registry],
+    }),
   };
 }

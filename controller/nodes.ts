@@ -7,11 +7,33 @@ import { MAX_GROUP_SIZE, type ControllerConfig, type PortSetup } from './config.
 export const GROUP_ID = 1;
 
 /** Insert order; deletes go the other way round (referential integrity of the ActionSelector). */
-export const TABLES = ['action_selector_ap', 'action_selector', 'node_selector', 'forward', 'arp_forward', 'client_snat'] as const;
-export const DELETE_ORDER = ['node_selector', 'action_selector', 'action_selector_ap', 'forward', 'arp_forward', 'client_snat'] as const;
+export const TABLES = [
+  'action_selector_ap',
+  'action_selector',
+  'node_selector',
+  'forward',
+  'arp_forward',
+  'client_snat',
+] as const;
+export const DELETE_ORDER = [
+  'node_selector',
+  'action_selector',
+  'action_selector_ap',
+  'forward',
+  'arp_forward',
+  'client_snat',
+] as const;
 
-export interface FwdNode { ipv4: string; sw_port: number; dst_mac?: string }
-export interface Member { id: number; dst: string; active: boolean }
+export interface FwdNode {
+  ipv4: string;
+  sw_port: number;
+  dst_mac?: string;
+}
+export interface Member {
+  id: number;
+  dst: string;
+  active: boolean;
+}
 
 export interface DesiredState {
   lbIp: string;
@@ -26,7 +48,11 @@ export interface DesiredState {
 
 /** 404 unknown node, 409 conflict, 400 semantically bad request: raised before any write. */
 export class NodeError extends Error {
-  constructor(message: string, readonly status: 400 | 404 | 409, readonly field: string) {
+  constructor(
+    message: string,
+    readonly status: 400 | 404 | 409,
+    readonly field: string,
+  ) {
     super(message);
     this.name = 'NodeError';
   }
@@ -34,7 +60,8 @@ export class NodeError extends Error {
 
 export function desiredFromConfig(cfg: ControllerConfig): DesiredState {
   const nodes = new Map<string, FwdNode>();
-  for (const n of cfg.nodes) nodes.set(n.ipv4, { ipv4: n.ipv4, sw_port: n.sw_port, ...(n.dst_mac ? { dst_mac: n.dst_mac } : {}) });
+  for (const n of cfg.nodes)
+    nodes.set(n.ipv4, { ipv4: n.ipv4, sw_port: n.sw_port, ...(n.dst_mac ? { dst_mac: n.dst_mac } : {}) });
   const members = cfg.nodes.filter((n) => n.is_lb_node).map((n, i) => ({ id: i, dst: n.ipv4, active: true }));
   return { lbIp: cfg.load_balancer_ip, servicePort: cfg.service_port, ports: cfg.port_setup, nodes, members, snat: true };
 }
@@ -44,21 +71,32 @@ export function desiredFromConfig(cfg: ControllerConfig): DesiredState {
 /** The single key field of a table, whatever the P4 source named it. */
 function keyName(client: BfrtClient, table: string): string {
   const keys = client.table(table).keys;
-  if (keys.length !== 1) throw new Error(`table ${table}: expected one key field, bf-rt.json has ${keys.map((k) => k.name).join(', ') || 'none'}`);
+  if (keys.length !== 1)
+    throw new Error(`table ${table}: expected one key field, bf-rt.json has ${keys.map((k) => k.name).join(', ') || 'none'}`);
   return keys[0].name;
 }
 
 const memberEntry = (c: BfrtClient, m: Member): EntrySpec => ({
-  table: 'action_selector_ap', key: { [keyName(c, 'action_selector_ap')]: m.id }, action: 'set_rewrite_dst', data: { new_dst: m.dst },
+  table: 'action_selector_ap',
+  key: { [keyName(c, 'action_selector_ap')]: m.id },
+  action: 'set_rewrite_dst',
+  data: { new_dst: m.dst },
 });
 
 const groupEntry = (c: BfrtClient, members: Member[]): EntrySpec => ({
-  table: 'action_selector', key: { [keyName(c, 'action_selector')]: GROUP_ID },
-  data: { $MAX_GROUP_SIZE: MAX_GROUP_SIZE, $ACTION_MEMBER_ID: members.map((m) => m.id), $ACTION_MEMBER_STATUS: members.map((m) => m.active) },
+  table: 'action_selector',
+  key: { [keyName(c, 'action_selector')]: GROUP_ID },
+  data: {
+    $MAX_GROUP_SIZE: MAX_GROUP_SIZE,
+    $ACTION_MEMBER_ID: members.map((m) => m.id),
+    $ACTION_MEMBER_STATUS: members.map((m) => m.active),
+  },
 });
 
 const selectorEntry = (c: BfrtClient, vip: string): EntrySpec => ({
-  table: 'node_selector', key: { [keyName(c, 'node_selector')]: vip }, data: { $SELECTOR_GROUP_ID: GROUP_ID },
+  table: 'node_selector',
+  key: { [keyName(c, 'node_selector')]: vip },
+  data: { $SELECTOR_GROUP_ID: GROUP_ID },
 });
 
 function forwardEntry(c: BfrtClient, n: FwdNode): EntrySpec {
@@ -71,11 +109,17 @@ function forwardEntry(c: BfrtClient, n: FwdNode): EntrySpec {
 }
 
 const arpEntry = (c: BfrtClient, n: FwdNode): EntrySpec => ({
-  table: 'arp_forward', key: { [keyName(c, 'arp_forward')]: n.ipv4 }, action: 'set_egress_port', data: { port: n.sw_port },
+  table: 'arp_forward',
+  key: { [keyName(c, 'arp_forward')]: n.ipv4 },
+  action: 'set_egress_port',
+  data: { port: n.sw_port },
 });
 
 const snatEntry = (c: BfrtClient, s: DesiredState): EntrySpec => ({
-  table: 'client_snat', key: { [keyName(c, 'client_snat')]: s.servicePort }, action: 'set_rewrite_src', data: { new_src: s.lbIp },
+  table: 'client_snat',
+  key: { [keyName(c, 'client_snat')]: s.servicePort },
+  action: 'set_rewrite_src',
+  data: { new_src: s.lbIp },
 });
 
 const ins = (entry: EntrySpec): Update => ({ type: 'INSERT', entry });
@@ -116,7 +160,9 @@ export async function configurePorts(c: BfrtClient, ports: PortSetup[], log: (l:
     } catch (e) {
       if (existing || !(e instanceof BfrtError) || e.kind !== 'rejected') throw e;
       // Without a readable $PORT, an insert refused as existing becomes a modify.
-      try { await c.write([mod(entry)], `port ${p.dev_port} exists`); } catch (e2) {
+      try {
+        await c.write([mod(entry)], `port ${p.dev_port} exists`);
+      } catch (e2) {
         const msg = `port setup of dev_port ${p.dev_port} failed: insert: ${(e as Error).message}; modify: ${(e2 as Error).message}`;
         throw e2 instanceof BfrtError ? new BfrtError(msg, e2.kind, e2.grpcCode) : new Error(msg);
       }
@@ -132,18 +178,32 @@ export async function clearAll(c: BfrtClient): Promise<void> {
 export function desiredEntries(c: BfrtClient, s: DesiredState): Map<string, EntrySpec[]> {
   const out = new Map<string, EntrySpec[]>(TABLES.map((t) => [t, []]));
   if (s.members.length) {
-    out.set('action_selector_ap', s.members.map((m) => memberEntry(c, m)));
+    out.set(
+      'action_selector_ap',
+      s.members.map((m) => memberEntry(c, m)),
+    );
     out.set('action_selector', [groupEntry(c, s.members)]);
     out.set('node_selector', [selectorEntry(c, s.lbIp)]);
   }
-  out.set('forward', [...s.nodes.values()].map((n) => forwardEntry(c, n)));
-  out.set('arp_forward', [...s.nodes.values()].map((n) => arpEntry(c, n)));
+  out.set(
+    'forward',
+    [...s.nodes.values()].map((n) => forwardEntry(c, n)),
+  );
+  out.set(
+    'arp_forward',
+    [...s.nodes.values()].map((n) => arpEntry(c, n)),
+  );
   out.set('client_snat', s.snat ? [snatEntry(c, s)] : []);
   return out;
 }
 
 const norm = (v: unknown): unknown => (typeof v === 'string' ? v.toLowerCase() : Array.isArray(v) ? v.map(norm) : v);
-const canonKey = (key: Record<string, unknown>) => JSON.stringify(Object.keys(key).sort().map((k) => [k, norm(key[k])]));
+const canonKey = (key: Record<string, unknown>) =>
+  JSON.stringify(
+    Object.keys(key)
+      .sort()
+      .map((k) => [k, norm(key[k])]),
+  );
 
 /**
  * True when the switch holds exactly the desired entries (extra read-only fields a switch reports
@@ -158,7 +218,9 @@ export async function switchMatches(c: BfrtClient, s: DesiredState): Promise<boo
     for (const spec of specs) {
       const e = byKey.get(canonKey(spec.key ?? {}));
       if (!e) return false;
-      const wantAction = spec.action ? c.table(table).actions.find((a) => a.name === spec.action || a.name.endsWith(`.${spec.action}`))?.name : undefined;
+      const wantAction = spec.action
+        ? c.table(table).actions.find((a) => a.name === spec.action || a.name.endsWith(`.${spec.action}`))?.name
+        : undefined;
       if (wantAction !== e.action) return false;
       for (const [k, v] of Object.entries(spec.data ?? {})) {
         if (JSON.stringify(norm(v)) !== JSON.stringify(norm(e.data[k]))) return false;
@@ -211,7 +273,9 @@ export function createNodeManager(c: BfrtClient, cfg: ControllerConfig, log: (l:
   const program = async () => {
     await clearAll(c);
     await insertAll(c, state);
-    log(`[nodes] programmed: ${state.members.length} members, ${state.nodes.size} forward/arp entries, snat ${state.snat ? 'on' : 'off'}`);
+    log(
+      `[nodes] programmed: ${state.members.length} members, ${state.nodes.size} forward/arp entries, snat ${state.snat ? 'on' : 'off'}`,
+    );
   };
 
   // After a reconnect: leave a switch that kept exactly our entries alone.
@@ -226,7 +290,12 @@ export function createNodeManager(c: BfrtClient, cfg: ControllerConfig, log: (l:
 
   const requireNode = (ipv4: string, field: string): FwdNode => {
     const n = state.nodes.get(ipv4);
-    if (!n) throw new NodeError(`${field} ${ipv4} is not a known node (known: ${[...state.nodes.keys()].join(', ') || 'none'})`, 404, field);
+    if (!n)
+      throw new NodeError(
+        `${field} ${ipv4} is not a known node (known: ${[...state.nodes.keys()].join(', ') || 'none'})`,
+        404,
+        field,
+      );
     return n;
   };
 
@@ -240,64 +309,80 @@ export function createNodeManager(c: BfrtClient, cfg: ControllerConfig, log: (l:
       nodes: [...state.nodes.values()].map((n) => ({ ...n, is_lb_node: state.members.some((m) => m.dst === n.ipv4) })),
     }),
 
-    reinitialize: () => serial(async () => {
-      state = desiredFromConfig(cfg);
-      await configurePorts(c, state.ports, log);
-      await program();
-    }),
+    reinitialize: () =>
+      serial(async () => {
+        state = desiredFromConfig(cfg);
+        await configurePorts(c, state.ports, log);
+        await program();
+      }),
 
     reapply: () => serial(resync),
 
-    migrateNode: (oldIpv4, newIpv4) => serial(async () => {
-      const targets = state.members.filter((m) => m.dst === oldIpv4);
-      if (!targets.length) throw new NodeError(`old_ipv4 ${oldIpv4} is not a load-balanced node (members: ${state.members.map((m) => m.dst).join(', ') || 'none'})`, 404, 'old_ipv4');
-      if (oldIpv4 === newIpv4) throw new NodeError(`new_ipv4 equals old_ipv4 (${oldIpv4})`, 400, 'new_ipv4');
-      // The new backend must be reachable already (a configured node or one added with
-      // /addForward): re-targeting a member to an address the switch cannot deliver to would
-      // black-hole every connection the selector hashes onto it.
-      requireNode(newIpv4, 'new_ipv4');
-      const updates: Update[] = targets.map((m) => mod(memberEntry(c, { ...m, dst: newIpv4 })));
-      const { ms } = await c.write(updates, `migrateNode ${oldIpv4}→${newIpv4}`);
-      for (const m of targets) m.dst = newIpv4;
-      return { member_id: targets[0].id, writes: updates.length, ms };
-    }),
+    migrateNode: (oldIpv4, newIpv4) =>
+      serial(async () => {
+        const targets = state.members.filter((m) => m.dst === oldIpv4);
+        if (!targets.length)
+          throw new NodeError(
+            `old_ipv4 ${oldIpv4} is not a load-balanced node (members: ${state.members.map((m) => m.dst).join(', ') || 'none'})`,
+            404,
+            'old_ipv4',
+          );
+        if (oldIpv4 === newIpv4) throw new NodeError(`new_ipv4 equals old_ipv4 (${oldIpv4})`, 400, 'new_ipv4');
+        // The new backend must be reachable already (a configured node or one added with
+        // /addForward): re-targeting a member to an address the switch cannot deliver to would
+        // black-hole every connection the selector hashes onto it.
+        requireNode(newIpv4, 'new_ipv4');
+        const updates: Update[] = targets.map((m) => mod(memberEntry(c, { ...m, dst: newIpv4 })));
+        const { ms } = await c.write(updates, `migrateNode ${oldIpv4}→${newIpv4}`);
+        for (const m of targets) m.dst = newIpv4;
+        return { member_id: targets[0].id, writes: updates.length, ms };
+      }),
 
-    updateForward: (ipv4, swPort, dstMac) => serial(async () => {
-      const n = requireNode(ipv4, 'ipv4');
-      const next: FwdNode = { ipv4, sw_port: swPort, ...((dstMac ?? n.dst_mac) ? { dst_mac: dstMac ?? n.dst_mac } : {}) };
-      // Both entries in one Write RPC: this is the switch step of every migration.
-      const { ms } = await c.write([mod(forwardEntry(c, next)), mod(arpEntry(c, next))], `updateForward ${ipv4}→${swPort}`);
-      state.nodes.set(ipv4, next);
-      return { writes: 2, ms };
-    }),
+    updateForward: (ipv4, swPort, dstMac) =>
+      serial(async () => {
+        const n = requireNode(ipv4, 'ipv4');
+        const next: FwdNode = { ipv4, sw_port: swPort, ...((dstMac ?? n.dst_mac) ? { dst_mac: dstMac ?? n.dst_mac } : {}) };
+        // Both entries in one Write RPC: this is the switch step of every migration.
+        const { ms } = await c.write([mod(forwardEntry(c, next)), mod(arpEntry(c, next))], `updateForward ${ipv4}→${swPort}`);
+        state.nodes.set(ipv4, next);
+        return { writes: 2, ms };
+      }),
 
-    addForward: (ipv4, swPort, dstMac) => serial(async () => {
-      if (state.nodes.has(ipv4)) throw new NodeError(`dst_addr ${ipv4} already has a forward entry (use /updateForward)`, 409, 'dst_addr');
-      const n: FwdNode = { ipv4, sw_port: swPort, ...(dstMac ? { dst_mac: dstMac } : {}) };
-      const { ms } = await c.write([ins(forwardEntry(c, n)), ins(arpEntry(c, n))], `addForward ${ipv4}→${swPort}`);
-      state.nodes.set(ipv4, n);
-      return { writes: 2, ms };
-    }),
+    addForward: (ipv4, swPort, dstMac) =>
+      serial(async () => {
+        if (state.nodes.has(ipv4))
+          throw new NodeError(`dst_addr ${ipv4} already has a forward entry (use /updateForward)`, 409, 'dst_addr');
+        const n: FwdNode = { ipv4, sw_port: swPort, ...(dstMac ? { dst_mac: dstMac } : {}) };
+        const { ms } = await c.write([ins(forwardEntry(c, n)), ins(arpEntry(c, n))], `addForward ${ipv4}→${swPort}`);
+        state.nodes.set(ipv4, n);
+        return { writes: 2, ms };
+      }),
 
-    deleteClientSnat: () => serial(async () => {
-      if (!state.snat) return { deleted: false };
-      await c.write([{ type: 'DELETE', entry: { table: 'client_snat', key: { [keyName(c, 'client_snat')]: state.servicePort } } }], 'deleteClientSnat');
-      state.snat = false;
-      return { deleted: true };
-    }),
+    deleteClientSnat: () =>
+      serial(async () => {
+        if (!state.snat) return { deleted: false };
+        await c.write(
+          [{ type: 'DELETE', entry: { table: 'client_snat', key: { [keyName(c, 'client_snat')]: state.servicePort } } }],
+          'deleteClientSnat',
+        );
+        state.snat = false;
+        return { deleted: true };
+      }),
 
-    setMemberActive: (ipv4, active) => serial(async () => {
-      const targets = state.members.filter((m) => m.dst === ipv4);
-      if (!targets.length) throw new NodeError(`ipv4 ${ipv4} is not a load-balanced node`, 404, 'ipv4');
-      const next = state.members.map((m) => (m.dst === ipv4 ? { ...m, active } : m));
-      const { ms } = await c.write([mod(groupEntry(c, next))], `member ${ipv4} ${active ? 'active' : 'inactive'}`);
-      state.members = next;
-      return { member_ids: targets.map((m) => m.id), ms };
-    }),
+    setMemberActive: (ipv4, active) =>
+      serial(async () => {
+        const targets = state.members.filter((m) => m.dst === ipv4);
+        if (!targets.length) throw new NodeError(`ipv4 ${ipv4} is not a load-balanced node`, 404, 'ipv4');
+        const next = state.members.map((m) => (m.dst === ipv4 ? { ...m, active } : m));
+        const { ms } = await c.write([mod(groupEntry(c, next))], `member ${ipv4} ${active ? 'active' : 'inactive'}`);
+        state.members = next;
+        return { member_ids: targets.map((m) => m.id), ms };
+      }),
 
-    cleanup: () => serial(async () => {
-      await clearAll(c);
-      state = { ...state, nodes: new Map(), members: [], snat: false };
-    }),
+    cleanup: () =>
+      serial(async () => {
+        await clearAll(c);
+        state = { ...state, nodes: new Map(), members: [], snat: false };
+      }),
   };
 }

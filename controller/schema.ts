@@ -14,7 +14,11 @@ export interface FieldInfo {
   matchType?: string;
 }
 
-export interface ActionInfo { id: number; name: string; data: FieldInfo[] }
+export interface ActionInfo {
+  id: number;
+  name: string;
+  data: FieldInfo[];
+}
 
 export interface TableInfo {
   id: number;
@@ -29,8 +33,17 @@ export interface TableInfo {
 /** A value a caller may give for a field. Strings with dots are IPv4, with colons MAC. */
 export type Value = number | bigint | string | boolean | Buffer | number[] | boolean[] | string[];
 
-interface RawType { type?: string; width?: number }
-interface RawField { id: number; name: string; repeated?: boolean; match_type?: string; type?: RawType }
+interface RawType {
+  type?: string;
+  width?: number;
+}
+interface RawField {
+  id: number;
+  name: string;
+  repeated?: boolean;
+  match_type?: string;
+  type?: RawType;
+}
 
 function fieldFrom(raw: RawField, where: string): FieldInfo {
   if (typeof raw?.id !== 'number' || typeof raw?.name !== 'string') {
@@ -40,14 +53,38 @@ function fieldFrom(raw: RawField, where: string): FieldInfo {
   let kind: FieldKind;
   let width: number;
   switch (t) {
-    case 'bytes': kind = 'bytes'; width = raw.type?.width ?? 0; break;
-    case 'uint8': case 'uint16': case 'uint32': kind = 'uint32'; width = raw.type?.width ?? Number(t.slice(4)); break;
-    case 'uint64': kind = 'uint64'; width = 64; break;
-    case 'int32': kind = 'uint32'; width = 32; break; // $PORT's $SDS_TX_* fields (bf_rt_port_tf1.json)
-    case 'bool': kind = 'bool'; width = 1; break;
-    case 'string': kind = 'string'; width = 0; break;
-    case 'float': kind = 'float'; width = 32; break;
-    default: throw new Error(`bf-rt.json: field ${raw.name} in ${where} has unsupported type ${JSON.stringify(t)}`);
+    case 'bytes':
+      kind = 'bytes';
+      width = raw.type?.width ?? 0;
+      break;
+    case 'uint8':
+    case 'uint16':
+    case 'uint32':
+      kind = 'uint32';
+      width = raw.type?.width ?? Number(t.slice(4));
+      break;
+    case 'uint64':
+      kind = 'uint64';
+      width = 64;
+      break;
+    case 'int32':
+      kind = 'uint32';
+      width = 32;
+      break; // $PORT's $SDS_TX_* fields (bf_rt_port_tf1.json)
+    case 'bool':
+      kind = 'bool';
+      width = 1;
+      break;
+    case 'string':
+      kind = 'string';
+      width = 0;
+      break;
+    case 'float':
+      kind = 'float';
+      width = 32;
+      break;
+    default:
+      throw new Error(`bf-rt.json: field ${raw.name} in ${where} has unsupported type ${JSON.stringify(t)}`);
   }
   return { id: raw.id, name: raw.name, kind, width, repeated: !!raw.repeated, matchType: raw.match_type };
 }
@@ -74,15 +111,25 @@ export function parseBfrtJson(text: string | Buffer, origin = 'bf-rt.json'): Tab
   }
   if (!Array.isArray(doc.tables)) throw new Error(`${origin}: no "tables" array`);
   return doc.tables.map((t) => {
-    const raw = t as { id: number; name: string; table_type?: string; key?: RawField[];
-      action_specs?: { id: number; name: string; data?: unknown[] }[]; data?: unknown[] };
+    const raw = t as {
+      id: number;
+      name: string;
+      table_type?: string;
+      key?: RawField[];
+      action_specs?: { id: number; name: string; data?: unknown[] }[];
+      data?: unknown[];
+    };
     const where = `${origin} table ${raw.name}`;
     return {
       id: raw.id,
       name: raw.name,
       type: raw.table_type ?? '',
       keys: (raw.key ?? []).map((k) => fieldFrom(k, where)),
-      actions: (raw.action_specs ?? []).map((a) => ({ id: a.id, name: a.name, data: flattenData(a.data, `${where} action ${a.name}`) })),
+      actions: (raw.action_specs ?? []).map((a) => ({
+        id: a.id,
+        name: a.name,
+        data: flattenData(a.data, `${where} action ${a.name}`),
+      })),
       data: flattenData(raw.data, where),
     };
   });
@@ -101,12 +148,20 @@ export function byName<T extends { name: string }>(items: readonly T[], name: st
   const suffix = items.filter((i) => stripPipe(i.name).endsWith(`.${want}`));
   if (suffix.length === 1) return suffix[0];
   const known = items.map((i) => i.name).join(', ');
-  if (exact.length + suffix.length > 1) throw new Error(`${what} name ${JSON.stringify(name)} is ambiguous; candidates: ${[...exact, ...suffix].map((i) => i.name).join(', ')}`);
+  if (exact.length + suffix.length > 1)
+    throw new Error(
+      `${what} name ${JSON.stringify(name)} is ambiguous; candidates: ${[...exact, ...suffix].map((i) => i.name).join(', ')}`,
+    );
   throw new Error(`unknown ${what} ${JSON.stringify(name)}; known: ${known || '(none)'}`);
 }
 
 export function hasName<T extends { name: string }>(items: readonly T[], name: string): boolean {
-  try { byName(items, name, 'x'); return true; } catch { return false; }
+  try {
+    byName(items, name, 'x');
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 // ---- values ------------------------------------------------------------------------------
@@ -133,11 +188,16 @@ export function encodeBytes(value: Value, width: number, field: string): Buffer 
   } else if (typeof value === 'bigint' && value >= 0n) {
     n = value;
   } else {
-    throw new Error(`${field}: cannot encode ${JSON.stringify(String(value))} as ${width}-bit value (expected a non-negative integer, IPv4 or MAC)`);
+    throw new Error(
+      `${field}: cannot encode ${JSON.stringify(String(value))} as ${width}-bit value (expected a non-negative integer, IPv4 or MAC)`,
+    );
   }
   if (width > 0 && n >> BigInt(width) !== 0n) throw new Error(`${field}: value ${String(value)} does not fit in ${width} bits`);
   const buf = Buffer.alloc(size);
-  for (let i = size - 1; i >= 0; i--) { buf[i] = Number(n & 0xffn); n >>= 8n; }
+  for (let i = size - 1; i >= 0; i--) {
+    buf[i] = Number(n & 0xffn);
+    n >>= 8n;
+  }
   return buf;
 }
 
@@ -151,7 +211,8 @@ export function bytesToBigInt(b: Buffer | Uint8Array): bigint {
 export function decodeBytes(b: Buffer | Uint8Array, f: Pick<FieldInfo, 'kind' | 'width'>): string | number {
   const buf = Buffer.from(b);
   if (f.kind === 'bytes' && f.width === 32 && buf.length === 4) return [...buf].join('.');
-  if (f.kind === 'bytes' && f.width === 48 && buf.length === 6) return [...buf].map((x) => x.toString(16).padStart(2, '0')).join(':');
+  if (f.kind === 'bytes' && f.width === 48 && buf.length === 6)
+    return [...buf].map((x) => x.toString(16).padStart(2, '0')).join(':');
   const n = bytesToBigInt(buf);
   return n <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(n) : n.toString();
 }
@@ -161,10 +222,14 @@ export function keyField(f: FieldInfo, value: Value, table: string): Record<stri
   const width = f.kind === 'bytes' ? f.width : f.width || 32;
   const bytes = encodeBytes(value, width, `${table} key ${f.name}`);
   switch (f.matchType ?? 'Exact') {
-    case 'Exact': return { field_id: f.id, exact: { value: bytes } };
-    case 'Ternary': return { field_id: f.id, ternary: { value: bytes, mask: Buffer.alloc(bytes.length, 0xff) } };
-    case 'LPM': return { field_id: f.id, lpm: { value: bytes, prefix_len: width } };
-    default: throw new Error(`${table} key ${f.name}: match type ${f.matchType} not supported (only exact values are written)`);
+    case 'Exact':
+      return { field_id: f.id, exact: { value: bytes } };
+    case 'Ternary':
+      return { field_id: f.id, ternary: { value: bytes, mask: Buffer.alloc(bytes.length, 0xff) } };
+    case 'LPM':
+      return { field_id: f.id, lpm: { value: bytes, prefix_len: width } };
+    default:
+      throw new Error(`${table} key ${f.name}: match type ${f.matchType} not supported (only exact values are written)`);
   }
 }
 
@@ -176,7 +241,8 @@ export function dataField(f: FieldInfo, value: Value, where: string): Record<str
     if (f.kind === 'bool') return { field_id: f.id, bool_arr_val: { val: value.map((v) => !!v) } };
     if (f.kind === 'string') return { field_id: f.id, str_arr_val: { val: value.map(String) } };
     const ints = value.map((v) => {
-      if (typeof v !== 'number' || !Number.isInteger(v) || v < 0 || v > 0xffffffff) throw new Error(`${name}: ${JSON.stringify(v)} is not a uint32`);
+      if (typeof v !== 'number' || !Number.isInteger(v) || v < 0 || v > 0xffffffff)
+        throw new Error(`${name}: ${JSON.stringify(v)} is not a uint32`);
       return v;
     });
     return { field_id: f.id, int_arr_val: { val: ints } };
@@ -201,8 +267,13 @@ export function decodeDataField(f: FieldInfo | undefined, df: Record<string, any
   const which = df.value as string | undefined;
   const v = which ? df[which] : undefined;
   switch (which) {
-    case 'stream': return f ? decodeBytes(v, f) : Buffer.from(v).toString('hex');
-    case 'int_arr_val': case 'bool_arr_val': case 'str_arr_val': return [...(v?.val ?? [])];
-    default: return v;
+    case 'stream':
+      return f ? decodeBytes(v, f) : Buffer.from(v).toString('hex');
+    case 'int_arr_val':
+    case 'bool_arr_val':
+    case 'str_arr_val':
+      return [...(v?.val ?? [])];
+    default:
+      return v;
   }
 }

@@ -37,8 +37,13 @@ export async function startController(opts: ControllerOptions): Promise<RunningC
   const metrics = createMetrics({ defaultMetrics: opts.defaultMetrics });
   const { config } = opts;
   const client = createBfrtClient({
-    addr: config.addr, program: config.program, deviceId: config.id, clientId: config.client_id, log,
-    connectRetries: opts.connectRetries, rpcTimeoutMs: opts.rpcTimeoutMs,
+    addr: config.addr,
+    program: config.program,
+    deviceId: config.id,
+    clientId: config.client_id,
+    log,
+    connectRetries: opts.connectRetries,
+    rpcTimeoutMs: opts.rpcTimeoutMs,
     onWrite: (ms, tables, ok) => metrics.grpcWriteSeconds.observe({ table: tables[0] ?? '', ok: String(ok) }, ms / 1000),
   });
   const nodes = createNodeManager(client, config, log);
@@ -65,24 +70,46 @@ export async function startController(opts: ControllerOptions): Promise<RunningC
 
   // A successful /reinitialize brings the switch back in line whatever failed before.
   const apiNodes: NodeManager = { ...nodes, reinitialize: () => apply('reinitialize', () => nodes.reinitialize()) };
-  const server = createApi({ client, nodes: apiNodes, metrics, token: opts.token, log, applied: () => applied, bodyTimeoutMs: opts.bodyTimeoutMs });
+  const server = createApi({
+    client,
+    nodes: apiNodes,
+    metrics,
+    token: opts.token,
+    log,
+    applied: () => applied,
+    bodyTimeoutMs: opts.bodyTimeoutMs,
+  });
   await new Promise<void>((resolve, reject) => {
-    server.once('error', (e) => reject(new Error(`controller HTTP cannot listen on ${opts.listen ?? '127.0.0.1'}:${opts.port ?? 5000}: ${e.message}`)));
+    server.once('error', (e) =>
+      reject(new Error(`controller HTTP cannot listen on ${opts.listen ?? '127.0.0.1'}:${opts.port ?? 5000}: ${e.message}`)),
+    );
     server.listen(opts.port ?? 5000, opts.listen ?? '127.0.0.1', () => resolve());
   });
   const port = (server.address() as AddressInfo).port;
   const host = opts.listen ?? '127.0.0.1';
   const url = `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
-  log(`[controller] listening on ${url} (program ${config.program}, switch ${config.addr}${opts.token ? ', token required' : ''})`);
+  log(
+    `[controller] listening on ${url} (program ${config.program}, switch ${config.addr}${opts.token ? ', token required' : ''})`,
+  );
 
   const ready = client.connect().then(() => apply('initial programming', () => nodes.reinitialize()));
-  ready.catch(() => { /* reported through /health and the log */ });
+  ready.catch(() => {
+    /* reported through /health and the log */
+  });
 
   return {
-    url, port, client, nodes, metrics, ready,
+    url,
+    port,
+    client,
+    nodes,
+    metrics,
+    ready,
     async close() {
       await client.close();
-      await new Promise<void>((resolve) => { server.close(() => resolve()); server.closeAllConnections(); });
+      await new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      });
     },
   };
 }

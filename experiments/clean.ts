@@ -24,7 +24,11 @@ import { createInterface } from 'node:readline/promises';
 
 async function askTty(q: string): Promise<boolean> {
   const rl = createInterface({ input: process.stdin, output: process.stdout });
-  try { return /^y(es)?$/i.test((await rl.question(q)).trim()); } finally { rl.close(); }
+  try {
+    return /^y(es)?$/i.test((await rl.question(q)).trim());
+  } finally {
+    rl.close();
+  }
 }
 import { cleanServers, previousState, stalePids } from './phases/clean.ts';
 import { remoteDir } from '../lib/hosts/dirs.ts';
@@ -35,7 +39,10 @@ const { values, given } = cliArgs({
   summary: 'Removes what an interrupted run left on the testbed (local or hardware) and prints what it removed.',
   options: {
     switchd: { type: 'boolean', help: 'hardware: stop the recorded bf_switchd too (left running otherwise)' },
-    foreign: { type: 'boolean', help: 'first list what other tools left (a container holding H2_IP, a listener on the controller port, a bf_switchd, a macvlan shim) and remove it once confirmed' },
+    foreign: {
+      type: 'boolean',
+      help: 'first list what other tools left (a container holding H2_IP, a listener on the controller port, a bf_switchd, a macvlan shim) and remove it once confirmed',
+    },
     yes: { type: 'boolean', help: 'with --foreign: remove without asking (needed without a terminal)' },
     ...CONFIG_OPTIONS,
   },
@@ -50,11 +57,13 @@ try {
   const loaded = loadConfig({ argv: configArgv(given) });
   ctx = createContext({ loaded, dir: resolve(loaded.projectDir, loaded.config.RESULTS_DIR), log, cleanup, state: openState() });
   const say = (m: string) => log.info(m);
-  if (foreign) await removeLeftovers(ctx, { yes, includeAdoptable: withSwitchd, say, ask: process.stdin.isTTY ? askTty : undefined });
+  if (foreign)
+    await removeLeftovers(ctx, { yes, includeAdoptable: withSwitchd, say, ask: process.stdin.isTTY ? askTty : undefined });
   const prev = previousState(resolve(loaded.projectDir, loaded.config.RESULTS_DIR), '');
   if (prev) {
     const p = stalePids(prev.state);
-    for (const pid of p.lakewood) for (const b of CLIENT_BUNDLES) await runScript(ctx.onServer('lakewood'), killIfCmdline(pid, b), 'clean', say);
+    for (const pid of p.lakewood)
+      for (const b of CLIENT_BUNDLES) await runScript(ctx.onServer('lakewood'), killIfCmdline(pid, b), 'clean', say);
     for (const pid of p.local) await runScript(ctx.onLocal, killIfCmdline(pid, 'collector'), 'clean', say);
   }
   await cleanServers(ctx, (m) => log.step('clean', m));
@@ -70,8 +79,15 @@ try {
   // A crashed (SIGKILLed) switch model leaves its nftables table forwarding on the switch's ports.
   if (loaded.config.TESTBED === 'local') {
     const t = MODEL_NFT_TABLE;
-    const r = await tofino.exec(`if nft list table netdev ${t} >/dev/null 2>&1; then nft delete table netdev ${t} && echo removed; fi`, { quiet: true });
-    say(r.stdout.includes('removed') ? `removed the switch model's nft table netdev ${t} on tofino` : `nft table netdev ${t}: none on tofino`);
+    const r = await tofino.exec(
+      `if nft list table netdev ${t} >/dev/null 2>&1; then nft delete table netdev ${t} && echo removed; fi`,
+      { quiet: true },
+    );
+    say(
+      r.stdout.includes('removed')
+        ? `removed the switch model's nft table netdev ${t} on tofino`
+        : `nft table netdev ${t}: none on tofino`,
+    );
   }
   say('clean: done');
 } catch (e) {

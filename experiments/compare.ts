@@ -6,19 +6,30 @@ import { cliArgs } from '../lib/run/cli.ts';
 import { compareRuns } from './analysis/compare.ts';
 
 async function main(argv: string[]): Promise<number> {
-  const { values, args: dirs } = cliArgs({
-    command: 'npx tsx experiments/compare.ts',
-    summary: 'Compares runs side by side (Mann-Whitney U on downtime against the first); RUN_DIR may be a folder of run_* folders.',
-    args: { name: 'RUN_DIR', what: 'run folder', min: 1, max: Infinity },
-    options: { out: { type: 'string', arg: 'DIR', help: 'where compare.json and compare.html go (default results/compare_<stamp>/)' } },
-  }, argv);
+  const { values, args: dirs } = cliArgs(
+    {
+      command: 'npx tsx experiments/compare.ts',
+      summary:
+        'Compares runs side by side (Mann-Whitney U on downtime against the first); RUN_DIR may be a folder of run_* folders.',
+      args: { name: 'RUN_DIR', what: 'run folder', min: 1, max: Infinity },
+      options: {
+        out: { type: 'string', arg: 'DIR', help: 'where compare.json and compare.html go (default results/compare_<stamp>/)' },
+      },
+    },
+    argv,
+  );
   const r = await compareRuns(dirs, { outDir: values.out });
   console.log(r.text);
   console.log(`\ncompare.json: ${r.jsonPath}\ncompare.html: ${r.htmlPath}`);
   return 0;
 }
 
-main(process.argv.slice(2)).then((code) => { process.exitCode = code; }, (e: Error) => {
-  console.error(`compare: ${e.message}`);
-  process.exitCode = 1;
-});
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (e: Error) => {
+    console.error(`compare: ${e.message}`);
+    process.exitCode = 1;
+  },
+);

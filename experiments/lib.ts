@@ -34,7 +34,11 @@ export { workloadFiles } from './workload/lifecycle.ts';
  * (`--migrations 2`, `--config …`, `--dry-run`, `--phase …`), run folder, manifest, undos at the
  * end. Resolves with the exit code (0 ok, 1 a phase failed, 2 bad arguments, 130 interrupted).
  */
-export function runPhases(list: Phase[], argv: string[] = process.argv.slice(2), env: NodeJS.ProcessEnv = process.env): Promise<number> {
+export function runPhases(
+  list: Phase[],
+  argv: string[] = process.argv.slice(2),
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<number> {
   const names = list.map((p) => p.name);
   const dup = names.find((n, i) => names.indexOf(n) !== i);
   if (dup) throw new Error(`runPhases: two phases are named ${JSON.stringify(dup)}; phase names must be unique`);

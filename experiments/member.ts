@@ -22,9 +22,16 @@ const { values, given } = cliArgs({
   summary: 'Deactivate or re-activate a selector member (/setMemberStatus), or run the member experiment, during a vip-mode run.',
   options: {
     ip: { type: 'string', arg: 'IPV4', help: "the member's backend address" },
-    active: { type: 'string', arg: 'true|false', help: 'the member\'s new status' },
-    experiment: { type: 'boolean', help: 'deactivate and re-activate the last backend, measuring the split (writes backends.json)' },
-    resume: { type: 'string', arg: 'RUN_DIR', help: 'the run folder of the running experiment (its state.json says where the server is)' },
+    active: { type: 'string', arg: 'true|false', help: "the member's new status" },
+    experiment: {
+      type: 'boolean',
+      help: 'deactivate and re-activate the last backend, measuring the split (writes backends.json)',
+    },
+    resume: {
+      type: 'string',
+      arg: 'RUN_DIR',
+      help: 'the run folder of the running experiment (its state.json says where the server is)',
+    },
     ...CONFIG_OPTIONS,
   },
 });
@@ -34,10 +41,15 @@ const cleanup = createCleanup({ log });
 let dir = '';
 try {
   if (!values.experiment && (!values.ip || (values.active !== 'true' && values.active !== 'false'))) {
-    throw new Error(`give --ip IPV4 --active true|false (got --ip ${JSON.stringify(values.ip ?? '')} --active ${JSON.stringify(values.active ?? '')}), or --experiment`);
+    throw new Error(
+      `give --ip IPV4 --active true|false (got --ip ${JSON.stringify(values.ip ?? '')} --active ${JSON.stringify(values.active ?? '')}), or --experiment`,
+    );
   }
   const loaded = loadConfig({ argv: configArgv(given) });
-  if (loaded.config.MIGRATION_MODE !== 'vip') throw new Error(`MIGRATION_MODE=${loaded.config.MIGRATION_MODE} (from ${loaded.origins.MIGRATION_MODE}): selector members carry traffic only in vip mode`);
+  if (loaded.config.MIGRATION_MODE !== 'vip')
+    throw new Error(
+      `MIGRATION_MODE=${loaded.config.MIGRATION_MODE} (from ${loaded.origins.MIGRATION_MODE}): selector members carry traffic only in vip mode`,
+    );
   if (values.resume) {
     dir = resolve(values.resume);
     if (!existsSync(join(dir, 'state.json'))) throw new Error(`--resume ${values.resume}: no state.json in ${dir}`);

@@ -14,7 +14,17 @@ import { withHosts } from '../lib/hosts/current.ts';
 import { createLogger, formatDuration, type Logger } from '../lib/run/log.ts';
 import { PHASE_ORDER, selectPhases, SelectionError, splitList, type Phase } from '../lib/run/phases.ts';
 import { lockHosts, lockLocal, localLockPath, LockHeldError, myLockInfo, type HeldLock } from '../lib/run/lock.ts';
-import { checkResultsDir, createRunDir, openManifest, openState, phasesDone, phaseState, readJson, writeConfigJson, type Manifest } from '../lib/run/rundir.ts';
+import {
+  checkResultsDir,
+  createRunDir,
+  openManifest,
+  openState,
+  phasesDone,
+  phaseState,
+  readJson,
+  writeConfigJson,
+  type Manifest,
+} from '../lib/run/rundir.ts';
 
 const projectDir = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 
@@ -26,19 +36,38 @@ export const CLI_SPEC = {
   summary: `Runs the experiment phases in order: ${PHASE_ORDER.join(' ')}`,
   options: {
     list: { type: 'boolean', group: PHASES, help: 'list the phases and exit' },
-    phase: { type: 'string', arg: 'NAME[,NAME]', group: PHASES, help: 'run only these phases (comma-separated)', parse: splitList },
+    phase: {
+      type: 'string',
+      arg: 'NAME[,NAME]',
+      group: PHASES,
+      help: 'run only these phases (comma-separated)',
+      parse: splitList,
+    },
     from: { type: 'string', arg: 'NAME', group: PHASES, help: 'start at this phase' },
     to: { type: 'string', arg: 'NAME', group: PHASES, help: 'stop after this phase' },
-    skip: { type: 'string', arg: 'NAME[,NAME]', group: PHASES, help: 'leave these phases out (comma-separated)', parse: splitList },
+    skip: {
+      type: 'string',
+      arg: 'NAME[,NAME]',
+      group: PHASES,
+      help: 'leave these phases out (comma-separated)',
+      parse: splitList,
+    },
     resume: {
-      type: 'string', arg: 'RUN_DIR', group: PHASES,
+      type: 'string',
+      arg: 'RUN_DIR',
+      group: PHASES,
       help: 'rerun phases in an existing run folder (appends to its log, reads its\nstate.json); without a selection it continues after the last phase that ended ok',
     },
     'dry-run': { type: 'boolean', group: PHASES, help: 'print every command each phase would run on each host; run nothing' },
     ...CONFIG_OPTIONS,
-    'print-config': { type: 'boolean', group: 'Configuration', help: 'print the effective config with the origin of every value, and exit' },
+    'print-config': {
+      type: 'boolean',
+      group: 'Configuration',
+      help: 'print the effective config with the origin of every value, and exit',
+    },
   },
-  epilog: 'Configuration layers, later wins: config.env < config_hw.env/--config < environment < flags.\n\nExit codes: 0 ok, 1 a phase failed, 2 bad arguments or config, 130 interrupted.',
+  epilog:
+    'Configuration layers, later wins: config.env < config_hw.env/--config < environment < flags.\n\nExit codes: 0 ok, 1 a phase failed, 2 bad arguments or config, 130 interrupted.',
 } as const satisfies CliSpec;
 
 export const USAGE = helpText(CLI_SPEC);
@@ -46,8 +75,15 @@ export const USAGE = helpText(CLI_SPEC);
 export { UsageError };
 
 export interface Cli {
-  help: boolean; list: boolean; printConfig: boolean; dryRun: boolean;
-  phase?: string[]; from?: string; to?: string; skip?: string[]; resume?: string;
+  help: boolean;
+  list: boolean;
+  printConfig: boolean;
+  dryRun: boolean;
+  phase?: string[];
+  from?: string;
+  to?: string;
+  skip?: string[];
+  resume?: string;
   /** Flags passed through to loadConfig. */
   configArgs: string[];
 }
@@ -55,11 +91,21 @@ export interface Cli {
 export function parseCli(argv: string[]): Cli {
   const { values: v, given } = parseArgv(CLI_SPEC, argv);
   const cli: Cli = {
-    help: v.help, list: v.list, printConfig: v['print-config'], dryRun: v['dry-run'],
-    phase: v.phase, from: v.from, to: v.to, skip: v.skip, resume: v.resume, configArgs: configArgv(given),
+    help: v.help,
+    list: v.list,
+    printConfig: v['print-config'],
+    dryRun: v['dry-run'],
+    phase: v.phase,
+    from: v.from,
+    to: v.to,
+    skip: v.skip,
+    resume: v.resume,
+    configArgs: configArgv(given),
   };
-  if (cli.resume && cli.dryRun) throw new UsageError('--dry-run cannot be combined with --resume: a dry run writes no run folder');
-  if (cli.phase && (cli.from || cli.to)) throw new UsageError('--phase cannot be combined with --from/--to: use either an exact list or a range');
+  if (cli.resume && cli.dryRun)
+    throw new UsageError('--dry-run cannot be combined with --resume: a dry run writes no run folder');
+  if (cli.phase && (cli.from || cli.to))
+    throw new UsageError('--phase cannot be combined with --from/--to: use either an exact list or a range');
   return cli;
 }
 
@@ -67,18 +113,22 @@ export function parseCli(argv: string[]): Cli {
 export async function loadPhases(env = process.env): Promise<Phase[]> {
   const alt = env.P4CF_PHASES_MODULE;
   const mod = alt
-    ? await import(pathToFileURL(resolve(alt)).href) as { phases?: Phase[] }
-    : await import('./phases/index.ts') as { phases?: Phase[] };
+    ? ((await import(pathToFileURL(resolve(alt)).href)) as { phases?: Phase[] })
+    : ((await import('./phases/index.ts')) as { phases?: Phase[] });
   if (!Array.isArray(mod.phases)) throw new Error(`${alt ?? 'experiments/phases/index.ts'} does not export a phases array`);
   return mod.phases;
 }
 
 function listText(phases: Phase[]): string {
   const width = Math.max(...phases.map((p) => p.name.length));
-  return phases.map((p, i) => {
-    const io = [p.reads.length ? `reads ${p.reads.join(',')}` : '', p.writes.length ? `writes ${p.writes.join(',')}` : ''].filter(Boolean).join('; ');
-    return `${String(i + 1).padStart(2)}. ${p.name.padEnd(width)}  ${p.description}${io ? `  [${io}]` : ''}`;
-  }).join('\n');
+  return phases
+    .map((p, i) => {
+      const io = [p.reads.length ? `reads ${p.reads.join(',')}` : '', p.writes.length ? `writes ${p.writes.join(',')}` : '']
+        .filter(Boolean)
+        .join('; ');
+      return `${String(i + 1).padStart(2)}. ${p.name.padEnd(width)}  ${p.description}${io ? `  [${io}]` : ''}`;
+    })
+    .join('\n');
 }
 
 /** The run's lock: the local testbed's file here, or one file on each lab host (hardware). */
@@ -99,8 +149,16 @@ async function stopPhase(log: Logger, name: string, running: Promise<void>, e: I
   let timer: NodeJS.Timeout | undefined;
   const t0 = Date.now();
   const how = await Promise.race([
-    running.then(() => 'ended normally', (err: Error) => `stopped: ${err?.message ?? String(err)}`),
-    new Promise<string>((r) => { timer = setTimeout(() => r(`did NOT stop within ${PHASE_STOP_TIMEOUT_MS / 1000} s; cleaning up anyway`), PHASE_STOP_TIMEOUT_MS); }),
+    running.then(
+      () => 'ended normally',
+      (err: Error) => `stopped: ${err?.message ?? String(err)}`,
+    ),
+    new Promise<string>((r) => {
+      timer = setTimeout(
+        () => r(`did NOT stop within ${PHASE_STOP_TIMEOUT_MS / 1000} s; cleaning up anyway`),
+        PHASE_STOP_TIMEOUT_MS,
+      );
+    }),
   ]);
   clearTimeout(timer);
   log.warn(`phase ${name} ${how} (after ${Date.now() - t0} ms)`);
@@ -125,12 +183,22 @@ export async function main(argv: string[], env = process.env, given?: Phase[]): 
   let phases: Phase[];
   try {
     cli = parseCli(argv);
-    if (cli.help) { out(USAGE); return 0; }
+    if (cli.help) {
+      out(USAGE);
+      return 0;
+    }
     loaded = loadConfig({ argv: cli.configArgs, env, cwd: projectDir });
-    if (cli.printConfig) { out(formatConfig(loaded)); return 0; }
-    phases = given ?? await loadPhases(env);
-    if (cli.list) { out(listText(phases)); return 0; }
-    if (!cli.dryRun && !cli.resume) checkResultsDir(localPath(loaded.projectDir, loaded.config.RESULTS_DIR), loaded.origins.RESULTS_DIR);
+    if (cli.printConfig) {
+      out(formatConfig(loaded));
+      return 0;
+    }
+    phases = given ?? (await loadPhases(env));
+    if (cli.list) {
+      out(listText(phases));
+      return 0;
+    }
+    if (!cli.dryRun && !cli.resume)
+      checkResultsDir(localPath(loaded.projectDir, loaded.config.RESULTS_DIR), loaded.origins.RESULTS_DIR);
   } catch (e) {
     if (e instanceof UsageError || e instanceof ConfigError || e instanceof SelectionError) {
       process.stderr.write(`error: ${e.message}\n`);
@@ -157,11 +225,18 @@ export async function main(argv: string[], env = process.env, given?: Phase[]): 
   let selected: string[];
   try {
     selected = selectPhases(names, {
-      phase: cli.phase, from: cli.from, to: cli.to, skip: cli.skip,
-      resume: Boolean(cli.resume), resumeDone: cli.resume ? phasesDone(readJson<Manifest>(join(dir, 'manifest.json'))) : undefined,
+      phase: cli.phase,
+      from: cli.from,
+      to: cli.to,
+      skip: cli.skip,
+      resume: Boolean(cli.resume),
+      resumeDone: cli.resume ? phasesDone(readJson<Manifest>(join(dir, 'manifest.json'))) : undefined,
     });
   } catch (e) {
-    if (e instanceof SelectionError) { process.stderr.write(`error: ${e.message}\n`); return 2; }
+    if (e instanceof SelectionError) {
+      process.stderr.write(`error: ${e.message}\n`);
+      return 2;
+    }
     throw e;
   }
 
@@ -170,14 +245,18 @@ export async function main(argv: string[], env = process.env, given?: Phase[]): 
     log.attachFile(join(dir, 'experiment.log'));
     writeConfigJson(dir, loaded);
   }
-  const manifest = cli.dryRun ? undefined : openManifest(dir, { argv, projectDir, mode: loaded.mode.testbed, resume: Boolean(cli.resume) });
+  const manifest = cli.dryRun
+    ? undefined
+    : openManifest(dir, { argv, projectDir, mode: loaded.mode.testbed, resume: Boolean(cli.resume) });
   const cleanup = createCleanup({ log });
   const state = openState(cli.dryRun ? undefined : join(dir, 'state.json'));
   const ctx = createContext({ loaded, dir, log, cleanup, state, dryRun: cli.dryRun, manifest });
 
   log.info(`p4cf run: mode ${loaded.mode.testbed} (${loaded.mode.why})`);
   for (const w of loaded.warnings) log.warn(w);
-  log.info(`${cli.dryRun ? 'dry run, nothing is executed' : `run folder ${relative(process.cwd(), dir) || dir}`}${cli.resume ? ' (resumed)' : ''}`);
+  log.info(
+    `${cli.dryRun ? 'dry run, nothing is executed' : `run folder ${relative(process.cwd(), dir) || dir}`}${cli.resume ? ' (resumed)' : ''}`,
+  );
   log.info(`phases: ${selected.join(' ')}`);
 
   // Before any phase: a second run must not touch what this one builds (and vice versa).
@@ -192,7 +271,10 @@ export async function main(argv: string[], env = process.env, given?: Phase[]): 
       // e.g. a lab host that does not answer: no phase ran, so nothing needs undoing
       log.error(e instanceof LockHeldError ? e.message : `cannot take the run lock: ${(e as Error)?.message ?? e}`);
       // a refused run leaves nothing: its fresh folder goes again (a resumed one stays as it was)
-      if (!cli.resume) { manifest?.finish('failed'); rmSync(dir, { recursive: true, force: true }); }
+      if (!cli.resume) {
+        manifest?.finish('failed');
+        rmSync(dir, { recursive: true, force: true });
+      }
       return 1;
     }
   }
@@ -200,13 +282,19 @@ export async function main(argv: string[], env = process.env, given?: Phase[]): 
   // A signal aborts the running phase (its commands and waits end; a migration brings the
   // service back first); the undos run only once it stopped, so no step runs after them.
   let interrupt: (e: InterruptedError) => void = () => {};
-  const interrupted = new Promise<never>((_, reject) => { interrupt = reject; });
+  const interrupted = new Promise<never>((_, reject) => {
+    interrupt = reject;
+  });
   interrupted.catch(() => {});
-  const uninstall = installSignalHandlers({ cleanup, log, onInterrupt: (sig) => {
-    const e = new InterruptedError(sig);
-    ctx.abort(e);
-    interrupt(e);
-  } });
+  const uninstall = installSignalHandlers({
+    cleanup,
+    log,
+    onInterrupt: (sig) => {
+      const e = new InterruptedError(sig);
+      ctx.abort(e);
+      interrupt(e);
+    },
+  });
 
   // Undeclared state keys fail a dry run (it walks every phase's main path, hardware branches
   // included) and the tests (P4CF_STRICT_STATE=1); a real run only warns (see phaseState).
@@ -222,7 +310,11 @@ export async function main(argv: string[], env = process.env, given?: Phase[]): 
     }
     let hosts: string[] = [];
     // The banner must not fail a run, but a broken hosts() is a bug worth a line.
-    try { hosts = phase.hosts(ctx); } catch (e) { log.warn(`phase ${name}: hosts() failed (${(e as Error)?.message ?? e}); banner without hosts`); }
+    try {
+      hosts = phase.hosts(ctx);
+    } catch (e) {
+      log.warn(`phase ${name}: hosts() failed (${(e as Error)?.message ?? e}); banner without hosts`);
+    }
     const startedAt = new Date().toISOString();
     const end = log.banner(name, phase.description, hosts);
     try {
@@ -261,20 +353,32 @@ export async function main(argv: string[], env = process.env, given?: Phase[]): 
 
   if (cli.dryRun) {
     const byHost = ctx.plan!.byHost();
-    log.info(`dry run: ${ctx.plan!.steps.length} step(s): ${Object.entries(byHost).map(([h, s]) => `${h} ${s.length}`).join(', ') || 'none'}`);
+    log.info(
+      `dry run: ${ctx.plan!.steps.length} step(s): ${
+        Object.entries(byHost)
+          .map(([h, s]) => `${h} ${s.length}`)
+          .join(', ') || 'none'
+      }`,
+    );
   }
   if (failure) {
     const where = errorHost(failure.error);
     if (!cli.dryRun) {
       const p = writeErrorLog(dir, { error: failure.error, phase: failure.phase, host: where, logTail: log.tail(300) });
       manifest?.finish(failure.error instanceof InterruptedError ? 'interrupted' : 'failed');
-      log.error(`run failed in phase ${failure.phase}${where ? ` on ${where}` : ''} after ${formatDuration(Date.now() - t0)}; details in ${p}`);
+      log.error(
+        `run failed in phase ${failure.phase}${where ? ` on ${where}` : ''} after ${formatDuration(Date.now() - t0)}; details in ${p}`,
+      );
       log.info(`results (partial) in ${dir}`);
     }
     return failure.error instanceof InterruptedError ? 130 : 1;
   }
   manifest?.finish('ok');
-  log.info(cli.dryRun ? `dry run done in ${formatDuration(Date.now() - t0)}` : `done in ${formatDuration(Date.now() - t0)}; results in ${dir}`);
+  log.info(
+    cli.dryRun
+      ? `dry run done in ${formatDuration(Date.now() - t0)}`
+      : `done in ${formatDuration(Date.now() - t0)}; results in ${dir}`,
+  );
   return 0;
 }
 
@@ -283,6 +387,9 @@ export type { RunContext, Logger };
 if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
   main(process.argv.slice(2)).then(
     (code) => process.exit(code),
-    (e) => { process.stderr.write(`fatal: ${(e as Error)?.stack ?? String(e)}\n`); process.exit(1); },
+    (e) => {
+      process.stderr.write(`fatal: ${(e as Error)?.stack ?? String(e)}\n`);
+      process.exit(1);
+    },
   );
 }

@@ -18,6 +18,6 @@ const criuInstallDir = values['criu-dir'];
 try {
   await ensurePrerequisites({ forceCriuBuild, criuInstallDir });
 } catch (e) {
-  console.error(e instanceof PrereqError ? e.message : (e as Error).stack ?? String(e));
+  console.error(e instanceof PrereqError ? e.message : ((e as Error).stack ?? String(e)));
   process.exit(1);
 }

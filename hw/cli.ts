@@ -31,7 +31,10 @@ function isMain(metaUrl: string): boolean {
  * `error: <message>` on stderr and exit code 1.
  */
 export function cliMain<const O extends Options>(
-  metaUrl: string, options: O, usage: string, main: (args: { values: Values<O>; positionals: string[] }) => Promise<void> | void,
+  metaUrl: string,
+  options: O,
+  usage: string,
+  main: (args: { values: Values<O>; positionals: string[] }) => Promise<void> | void,
 ): void {
   if (!isMain(metaUrl)) return;
   const command = `npx tsx ${relative(process.cwd(), fileURLToPath(metaUrl))}`;
@@ -61,4 +64,3 @@ export function requireFile(path: string, what: string): void {
   if (!existsSync(path)) throw new Error(`${what} not found: ${path}`);
   if (!statSync(path).isFile()) throw new Error(`${what} is not a regular file: ${path}`);
 }
-

@@ -46,7 +46,9 @@ export function defaultPaths(arch: Arch, sdeInstall: string): BuildPaths {
   const program = programForArch(arch);
   const outDir = join(sdeInstall, 'share', t.pd, program);
   return {
-    program, outDir, pipeline: 'pipe',
+    program,
+    outDir,
+    pipeline: 'pipe',
     bfrtJson: join(outDir, 'bf-rt.json'),
     contextJson: join(outDir, 'pipe', 'context.json'),
     binary: join(outDir, 'pipe', `${t.family}.bin`),
@@ -72,11 +74,17 @@ export function pathsFromConf(confText: string, confLabel: string, arch: Arch, s
   const entry = programs.find((p) => p?.['program-name'] === program);
   if (!entry) {
     const names = programs.map((p) => p?.['program-name']).filter(Boolean);
-    throw new Error(`${confLabel}: no p4_programs entry with program-name ${program} (ARCH=${arch}); found: ${names.length ? names.join(', ') : 'none'}`);
+    throw new Error(
+      `${confLabel}: no p4_programs entry with program-name ${program} (ARCH=${arch}); found: ${names.length ? names.join(', ') : 'none'}`,
+    );
   }
   const pipe = entry.p4_pipelines?.[0];
   const problems: string[] = [];
-  for (const [k, v] of [['bfrt-config', entry['bfrt-config']], ['context', pipe?.context], ['config', pipe?.config]] as const) {
+  for (const [k, v] of [
+    ['bfrt-config', entry['bfrt-config']],
+    ['context', pipe?.context],
+    ['config', pipe?.config],
+  ] as const) {
     if (typeof v !== 'string' || !v) problems.push(`missing ${k}`);
   }
   const chip = conf?.chip_list?.[0]?.chip_family;
@@ -93,17 +101,29 @@ export function pathsFromConf(confText: string, confLabel: string, arch: Arch, s
   const mismatch: string[] = [];
   if (contextJson !== want.contextJson) mismatch.push(`context ${contextJson} (compiler writes ${want.contextJson})`);
   if (binary !== want.binary) mismatch.push(`config ${binary} (compiler writes ${want.binary})`);
-  if (mismatch.length) throw new Error(`${confLabel}: paths do not fit one compiler output folder ${outDir}: ${mismatch.join('; ')}`);
+  if (mismatch.length)
+    throw new Error(`${confLabel}: paths do not fit one compiler output folder ${outDir}: ${mismatch.join('; ')}`);
   return { program, outDir, pipeline, bfrtJson, contextJson, binary, from: confLabel };
 }
 
 /** Every expected output that is missing or unreadable. */
 export function outputProblems(p: BuildPaths): string[] {
   const problems: string[] = [];
-  for (const [what, path] of [['bf-rt.json', p.bfrtJson], ['context.json', p.contextJson], ['binary', p.binary]] as const) {
-    if (!existsSync(path)) { problems.push(`${what} missing: ${path}`); continue; }
+  for (const [what, path] of [
+    ['bf-rt.json', p.bfrtJson],
+    ['context.json', p.contextJson],
+    ['binary', p.binary],
+  ] as const) {
+    if (!existsSync(path)) {
+      problems.push(`${what} missing: ${path}`);
+      continue;
+    }
     if (what !== 'binary') {
-      try { JSON.parse(readFileSync(path, 'utf8')); } catch { problems.push(`${what} is not valid JSON: ${path}`); }
+      try {
+        JSON.parse(readFileSync(path, 'utf8'));
+      } catch {
+        problems.push(`${what} is not valid JSON: ${path}`);
+      }
     }
   }
   return problems;
@@ -111,10 +131,18 @@ export function outputProblems(p: BuildPaths): string[] {
 
 function findBfa(dir: string): string | undefined {
   if (!existsSync(dir)) return undefined;
-  return readdirSync(dir).filter((n) => n.endsWith('.bfa')).map((n) => join(dir, n))[0];
+  return readdirSync(dir)
+    .filter((n) => n.endsWith('.bfa'))
+    .map((n) => join(dir, n))[0];
 }
 
-export async function compileP4(opts: { arch: Arch; sdeInstall: string; source?: string; conf?: string; log?: (l: string) => void }): Promise<BuildPaths> {
+export async function compileP4(opts: {
+  arch: Arch;
+  sdeInstall: string;
+  source?: string;
+  conf?: string;
+  log?: (l: string) => void;
+}): Promise<BuildPaths> {
   const log = opts.log ?? ((l: string) => console.log(l));
   if (!(opts.arch in TARGETS)) throw new Error(`bad arch ${JSON.stringify(opts.arch)}: expected tf1 or tf2`);
   if (!opts.sdeInstall) throw new Error('SDE_INSTALL is not set: pass --sde-install or export SDE_INSTALL');
@@ -123,7 +151,10 @@ export async function compileP4(opts: { arch: Arch; sdeInstall: string; source?:
   requireFile(source, 'P4 source');
   const bin = join(opts.sdeInstall, 'bin');
   const compiler = ['bf-p4c', 'p4c-barefoot'].map((n) => join(bin, n)).find((p) => existsSync(p));
-  if (!compiler) throw new Error(`P4 compiler not found: neither ${join(bin, 'bf-p4c')} nor ${join(bin, 'p4c-barefoot')} (build the SDE with a profile that has the compiler)`);
+  if (!compiler)
+    throw new Error(
+      `P4 compiler not found: neither ${join(bin, 'bf-p4c')} nor ${join(bin, 'p4c-barefoot')} (build the SDE with a profile that has the compiler)`,
+    );
   const paths = opts.conf
     ? pathsFromConf(readFileSync(opts.conf, 'utf8'), opts.conf, opts.arch, opts.sdeInstall)
     : defaultPaths(opts.arch, opts.sdeInstall);
@@ -136,7 +167,8 @@ export async function compileP4(opts: { arch: Arch; sdeInstall: string; source?:
     mkdirSync(paths.outDir, { recursive: true });
     const env = { ...process.env, SDE_INSTALL: opts.sdeInstall, PATH: `${bin}:${process.env.PATH ?? ''}` };
     const run = $({ verbose: true, nothrow: true, env });
-    const r = await run`${compiler} --std p4-16 --target ${t.target} --arch ${t.arch} -o ${paths.outDir} --bf-rt-schema ${paths.bfrtJson} --p4runtime-files ${join(paths.outDir, 'p4info.txt')} -I ${dirname(source)} ${wrapper}`;
+    const r =
+      await run`${compiler} --std p4-16 --target ${t.target} --arch ${t.arch} -o ${paths.outDir} --bf-rt-schema ${paths.bfrtJson} --p4runtime-files ${join(paths.outDir, 'p4info.txt')} -I ${dirname(source)} ${wrapper}`;
     if (r.exitCode !== 0) {
       throw new Error(`${compiler} failed for ${paths.program} (exit ${r.exitCode}):\n${tail(r.stderr || r.stdout, 20)}`);
     }
@@ -156,7 +188,8 @@ export async function compileP4(opts: { arch: Arch; sdeInstall: string; source?:
     rmSync(wrapDir, { recursive: true, force: true });
   }
   const problems = outputProblems(paths);
-  if (problems.length) throw new Error(`compilation of ${paths.program} finished but outputs are wrong:\n  ${problems.join('\n  ')}`);
+  if (problems.length)
+    throw new Error(`compilation of ${paths.program} finished but outputs are wrong:\n  ${problems.join('\n  ')}`);
   log(`ok: ${paths.bfrtJson}\nok: ${paths.contextJson}\nok: ${paths.binary}`);
   return paths;
 }
@@ -177,21 +210,30 @@ context.json and tofino.bin / tofino2.bin exist there.
   -h, --help          this text
 `;
 
-cliMain(import.meta.url, {
-  arch: { type: 'string' }, 'sde-install': { type: 'string' }, conf: { type: 'string' }, 'no-conf': { type: 'boolean' }, source: { type: 'string' },
-}, USAGE, async ({ values }) => {
-  const arch = (values.arch ?? process.env.ARCH ?? 'tf1') as Arch;
-  if (!(arch in TARGETS)) throw new Error(`bad --arch ${JSON.stringify(arch)}: expected tf1 or tf2`);
-  let conf = values.conf;
-  if (!conf && !values['no-conf']) {
-    const guess = join(repo, 'p4', 'conf', `${programForArch(arch)}.conf`);
-    if (existsSync(guess)) conf = guess;
-  }
-  if (conf) requireFile(conf, 'switchd conf');
-  await compileP4({
-    arch,
-    sdeInstall: values['sde-install'] ?? process.env.SDE_INSTALL ?? '',
-    source: values.source,
-    conf,
-  });
-});
+cliMain(
+  import.meta.url,
+  {
+    arch: { type: 'string' },
+    'sde-install': { type: 'string' },
+    conf: { type: 'string' },
+    'no-conf': { type: 'boolean' },
+    source: { type: 'string' },
+  },
+  USAGE,
+  async ({ values }) => {
+    const arch = (values.arch ?? process.env.ARCH ?? 'tf1') as Arch;
+    if (!(arch in TARGETS)) throw new Error(`bad --arch ${JSON.stringify(arch)}: expected tf1 or tf2`);
+    let conf = values.conf;
+    if (!conf && !values['no-conf']) {
+      const guess = join(repo, 'p4', 'conf', `${programForArch(arch)}.conf`);
+      if (existsSync(guess)) conf = guess;
+    }
+    if (conf) requireFile(conf, 'switchd conf');
+    await compileP4({
+      arch,
+      sdeInstall: values['sde-install'] ?? process.env.SDE_INSTALL ?? '',
+      source: values.source,
+      conf,
+    });
+  },
+);

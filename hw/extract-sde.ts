@@ -17,7 +17,10 @@ export const SDE_LAYOUT = ['p4studio/', 'packages/'] as const;
 /** `bf-sde-9.13.4`, `bf-sde-9.13.4.tgz`, `/x/bf-sde-9.13.4.tar.gz` → `9.13.4`. */
 export function parseSdeVersion(name: string): string {
   const m = /^bf-sde-(\d+\.\d+\.\d+)(?:\.(?:tgz|tar\.gz|tar\.xz|tar))?$/.exec(basename(name));
-  if (!m) throw new Error(`cannot parse the SDE version from ${JSON.stringify(basename(name))}: expected bf-sde-X.Y.Z (e.g. bf-sde-9.13.4)`);
+  if (!m)
+    throw new Error(
+      `cannot parse the SDE version from ${JSON.stringify(basename(name))}: expected bf-sde-X.Y.Z (e.g. bf-sde-9.13.4)`,
+    );
   return m[1];
 }
 
@@ -37,7 +40,11 @@ export function checkSdeLayout(sdeDir: string): void {
   }
 }
 
-export interface ExtractedSde { version: string; sdeDir: string; bfDriversDir: string }
+export interface ExtractedSde {
+  version: string;
+  sdeDir: string;
+  bfDriversDir: string;
+}
 
 /**
  * Make `<sdeDir>/bf-drivers-<version>/` exist, unpacking packages/bf-drivers-<version>.tgz when it
@@ -100,14 +107,20 @@ and unpacks packages/bf-drivers-<version>.tgz to DIR/bf-sde-<version>/bf-drivers
   -h, --help       this text
 `;
 
-cliMain(import.meta.url, {
-  tarball: { type: 'string' }, to: { type: 'string' }, force: { type: 'boolean' },
-}, USAGE, async ({ values }) => {
-  const tarball = need(values.tarball, '--tarball', 'the bf-sde-X.Y.Z.tgz archive');
-  const to = need(values.to, '--to', 'the folder to extract into');
-  const r = await extractSde(tarball, to, { force: Boolean(values.force) });
-  console.log(`SDE version: ${r.version}`);
-  console.log(`SDE folder:  ${r.sdeDir}`);
-  console.log(`bf-drivers:  ${r.bfDriversDir}   (pass as --from to hw/graft-drivers.ts)`);
-});
-
+cliMain(
+  import.meta.url,
+  {
+    tarball: { type: 'string' },
+    to: { type: 'string' },
+    force: { type: 'boolean' },
+  },
+  USAGE,
+  async ({ values }) => {
+    const tarball = need(values.tarball, '--tarball', 'the bf-sde-X.Y.Z.tgz archive');
+    const to = need(values.to, '--to', 'the folder to extract into');
+    const r = await extractSde(tarball, to, { force: Boolean(values.force) });
+    console.log(`SDE version: ${r.version}`);
+    console.log(`SDE folder:  ${r.sdeDir}`);
+    console.log(`bf-drivers:  ${r.bfDriversDir}   (pass as --from to hw/graft-drivers.ts)`);
+  },
+);

@@ -28,7 +28,9 @@ export function parseGraftList(text: string, label = 'graft list'): GraftEntry[]
     if (!line || line.startsWith('#')) return;
     const where = `${label}:${i + 1}`;
     if (line.startsWith('/') || line.split('/').includes('..') || /\s/.test(line)) {
-      throw new Error(`${where}: bad entry ${JSON.stringify(line)}: expected a path relative to bf-drivers without spaces or ".."`);
+      throw new Error(
+        `${where}: bad entry ${JSON.stringify(line)}: expected a path relative to bf-drivers without spaces or ".."`,
+      );
     }
     const dirOnly = line.endsWith('/');
     const pattern = dirOnly ? line.replace(/\/+$/, '') : line;
@@ -76,13 +78,25 @@ export function expand(root: string, pattern: string): string[] {
   return current;
 }
 
-export interface GraftItem { entry: GraftEntry; path: string; isDir: boolean; files: number; bytes: number }
-export interface GraftPlan { from: string; to: string; items: GraftItem[]; missing: string[] }
+export interface GraftItem {
+  entry: GraftEntry;
+  path: string;
+  isDir: boolean;
+  files: number;
+  bytes: number;
+}
+export interface GraftPlan {
+  from: string;
+  to: string;
+  items: GraftItem[];
+  missing: string[];
+}
 
 function countTree(p: string): { files: number; bytes: number } {
   const st = lstatSync(p);
   if (!st.isDirectory()) return { files: 1, bytes: st.size };
-  let files = 0, bytes = 0;
+  let files = 0,
+    bytes = 0;
   for (const name of readdirSync(p)) {
     const c = countTree(join(p, name));
     files += c.files;
@@ -114,7 +128,13 @@ export function planGraft(from: string, to: string, entries: GraftEntry[]): Graf
   return { from, to, items, missing };
 }
 
-export interface GraftResult { plan: GraftPlan; copied: number; files: number; bytes: number; replaced: number }
+export interface GraftResult {
+  plan: GraftPlan;
+  copied: number;
+  files: number;
+  bytes: number;
+  replaced: number;
+}
 
 function looksLikeBfDrivers(dir: string, what: string): void {
   requireDir(dir, what);
@@ -129,7 +149,12 @@ function looksLikeBfDrivers(dir: string, what: string): void {
  * one line per copied (or, with dryRun, would-be-copied) entry.
  */
 export function graftDrivers(opts: {
-  from: string; to: string; list?: string; entries?: GraftEntry[]; dryRun?: boolean; log?: (line: string) => void;
+  from: string;
+  to: string;
+  list?: string;
+  entries?: GraftEntry[];
+  dryRun?: boolean;
+  log?: (line: string) => void;
 }): GraftResult {
   const log = opts.log ?? ((l: string) => console.log(l));
   const from = resolve(opts.from);
@@ -144,7 +169,9 @@ export function graftDrivers(opts: {
         plan.missing.map((m) => `  ${m}`).join('\n'),
     );
   }
-  let files = 0, bytes = 0, replaced = 0;
+  let files = 0,
+    bytes = 0,
+    replaced = 0;
   for (const item of plan.items) {
     const src = join(from, item.path);
     const dst = join(to, item.path);
@@ -159,7 +186,8 @@ export function graftDrivers(opts: {
     // Directories are merged over the stub directory (stub files the vendor tree lacks stay).
     cpSync(src, dst, { recursive: true, force: true, dereference: false });
   }
-  const summary = `${opts.dryRun ? 'dry run: would graft' : 'grafted'} ${plan.items.length} entries ` +
+  const summary =
+    `${opts.dryRun ? 'dry run: would graft' : 'grafted'} ${plan.items.length} entries ` +
     `(${files} files, ${(bytes / 1024).toFixed(1)} KiB; ${replaced} replace existing stubs) from ${from} into ${to}`;
   log(summary);
   return { plan, copied: opts.dryRun ? 0 : plan.items.length, files, bytes, replaced };
@@ -178,13 +206,21 @@ Every entry is checked first: if any is missing, all missing paths are listed an
   -h, --help    this text
 `;
 
-cliMain(import.meta.url, {
-  from: { type: 'string' }, to: { type: 'string' }, list: { type: 'string' }, 'dry-run': { type: 'boolean' },
-}, USAGE, async ({ values }) => {
-  graftDrivers({
-    from: need(values.from, '--from', 'the proprietary bf-drivers-<version> folder'),
-    to: need(values.to, '--to', "open-p4studio's pkgsrc/bf-drivers folder"),
-    list: values.list,
-    dryRun: Boolean(values['dry-run']),
-  });
-});
+cliMain(
+  import.meta.url,
+  {
+    from: { type: 'string' },
+    to: { type: 'string' },
+    list: { type: 'string' },
+    'dry-run': { type: 'boolean' },
+  },
+  USAGE,
+  async ({ values }) => {
+    graftDrivers({
+      from: need(values.from, '--from', 'the proprietary bf-drivers-<version> folder'),
+      to: need(values.to, '--to', "open-p4studio's pkgsrc/bf-drivers folder"),
+      list: values.list,
+      dryRun: Boolean(values['dry-run']),
+    });
+  },
+);

@@ -14,7 +14,12 @@ export const ALL_MODULES = ['bf_kdrv', 'bf_kpkt', 'bf_knet'] as const;
 /** Either of these gives switchd access to the ASIC. */
 export const ASIC_DRIVERS = ['bf_kdrv', 'bf_kpkt'];
 
-export interface ProcModule { name: string; size: number; refcount: number; state: string }
+export interface ProcModule {
+  name: string;
+  size: number;
+  refcount: number;
+  state: string;
+}
 
 /** Parse /proc/modules text: `name size refcount deps state address [taint]` per line. */
 export function parseProcModules(text: string): Map<string, ProcModule> {
@@ -27,7 +32,11 @@ export function parseProcModules(text: string): Map<string, ProcModule> {
   return mods;
 }
 
-export interface ModuleStatus { name: string; loaded: boolean; state?: string }
+export interface ModuleStatus {
+  name: string;
+  loaded: boolean;
+  state?: string;
+}
 
 export function moduleStatus(procText: string, modules: readonly string[] = ALL_MODULES): ModuleStatus[] {
   const mods = parseProcModules(procText);
@@ -40,14 +49,20 @@ export function moduleStatus(procText: string, modules: readonly string[] = ALL_
 export function formatStatus(status: ModuleStatus[]): string {
   const lines = status.map((s) => `${s.name.padEnd(8)} ${s.loaded ? 'loaded' : s.state ? `present (${s.state})` : 'not loaded'}`);
   const asic = status.some((s) => ASIC_DRIVERS.includes(s.name) && s.loaded);
-  lines.push(`ASIC driver (${ASIC_DRIVERS.join(' or ')}): ${asic ? 'present' : 'MISSING — switchd will fail with "device not found"'}`);
+  lines.push(
+    `ASIC driver (${ASIC_DRIVERS.join(' or ')}): ${asic ? 'present' : 'MISSING — switchd will fail with "device not found"'}`,
+  );
   return lines.join('\n');
 }
 
 export function parseModuleList(csv: string): string[] {
-  const mods = csv.split(',').map((s) => s.trim()).filter(Boolean);
+  const mods = csv
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
   const bad = mods.filter((m) => !(ALL_MODULES as readonly string[]).includes(m));
-  if (bad.length || !mods.length) throw new Error(`bad --modules ${JSON.stringify(csv)}: expected a comma list of ${ALL_MODULES.join(', ')}`);
+  if (bad.length || !mods.length)
+    throw new Error(`bad --modules ${JSON.stringify(csv)}: expected a comma list of ${ALL_MODULES.join(', ')}`);
   return mods;
 }
 
@@ -59,21 +74,32 @@ export const loadScript = (sdeInstall: string, mod: string) => join(sdeInstall, 
  * failures are collected and thrown together (with the script's exit code and stderr tail).
  */
 export async function loadModules(opts: {
-  sdeInstall: string; modules?: readonly string[]; procModules?: string;
+  sdeInstall: string;
+  modules?: readonly string[];
+  procModules?: string;
 }): Promise<ModuleStatus[]> {
   const proc = opts.procModules ?? '/proc/modules';
   const modules = opts.modules ?? ALL_MODULES;
   const read = () => moduleStatus(readFileSync(proc, 'utf8'), modules);
   if (!opts.sdeInstall) throw new Error('SDE_INSTALL is not set: pass --sde-install or export SDE_INSTALL');
-  const todo = read().filter((s) => !s.loaded).map((s) => s.name);
+  const todo = read()
+    .filter((s) => !s.loaded)
+    .map((s) => s.name);
   const unusable = todo.filter((m) => {
     const s = loadScript(opts.sdeInstall, m);
     if (!existsSync(s)) return true;
-    try { accessSync(s, constants.X_OK); return false; } catch { return true; }
+    try {
+      accessSync(s, constants.X_OK);
+      return false;
+    } catch {
+      return true;
+    }
   });
   if (unusable.length) {
-    throw new Error(`load scripts missing or not executable (is SDE_INSTALL ${opts.sdeInstall} a hardware build?):\n` +
-      unusable.map((m) => `  ${loadScript(opts.sdeInstall, m)}`).join('\n'));
+    throw new Error(
+      `load scripts missing or not executable (is SDE_INSTALL ${opts.sdeInstall} a hardware build?):\n` +
+        unusable.map((m) => `  ${loadScript(opts.sdeInstall, m)}`).join('\n'),
+    );
   }
   const failures: string[] = [];
   for (const m of todo) {
@@ -81,11 +107,14 @@ export async function loadModules(opts: {
     const now = read().find((s) => s.name === m);
     if (r.exitCode !== 0 || !now?.loaded) {
       const why = r.exitCode !== 0 ? `exit ${r.exitCode}` : 'exit 0 but not Live in /proc/modules';
-      failures.push(`${m}: ${loadScript(opts.sdeInstall, m)} ${opts.sdeInstall} → ${why}: ${(r.stderr || r.stdout).trim().split('\n').slice(-3).join(' | ')}`);
+      failures.push(
+        `${m}: ${loadScript(opts.sdeInstall, m)} ${opts.sdeInstall} → ${why}: ${(r.stderr || r.stdout).trim().split('\n').slice(-3).join(' | ')}`,
+      );
     }
   }
   const status = read();
-  if (failures.length) throw new Error(`could not load ${failures.length} module(s):\n  ${failures.join('\n  ')}\n${formatStatus(status)}`);
+  if (failures.length)
+    throw new Error(`could not load ${failures.length} module(s):\n  ${failures.join('\n  ')}\n${formatStatus(status)}`);
   return status;
 }
 
@@ -103,19 +132,28 @@ bf_kdrv and bf_kpkt both bind the ASIC's PCIe device; most setups load one of th
   -h, --help          this text
 `;
 
-cliMain(import.meta.url, {
-  status: { type: 'boolean' }, 'sde-install': { type: 'string' }, modules: { type: 'string' }, 'proc-modules': { type: 'string' },
-}, USAGE, async ({ values }) => {
-  const modules = values.modules ? parseModuleList(values.modules) : [...ALL_MODULES];
-  const proc = values['proc-modules'] ?? '/proc/modules';
-  requireFile(proc, 'module list');
-  if (values.status) {
-    console.log(formatStatus(moduleStatus(readFileSync(proc, 'utf8'), modules)));
-    return;
-  }
-  const status = await loadModules({
-    sdeInstall: values['sde-install'] ?? process.env.SDE_INSTALL ?? '',
-    modules, procModules: proc,
-  });
-  console.log(formatStatus(status));
-});
+cliMain(
+  import.meta.url,
+  {
+    status: { type: 'boolean' },
+    'sde-install': { type: 'string' },
+    modules: { type: 'string' },
+    'proc-modules': { type: 'string' },
+  },
+  USAGE,
+  async ({ values }) => {
+    const modules = values.modules ? parseModuleList(values.modules) : [...ALL_MODULES];
+    const proc = values['proc-modules'] ?? '/proc/modules';
+    requireFile(proc, 'module list');
+    if (values.status) {
+      console.log(formatStatus(moduleStatus(readFileSync(proc, 'utf8'), modules)));
+      return;
+    }
+    const status = await loadModules({
+      sdeInstall: values['sde-install'] ?? process.env.SDE_INSTALL ?? '',
+      modules,
+      procModules: proc,
+    });
+    console.log(formatStatus(status));
+  },
+);

@@ -10,7 +10,11 @@ import { checkPython } from './check-python.ts';
 import { cliMain, need, requireDir, requireFile } from './cli.ts';
 import { tail } from '../lib/run/text.ts';
 
-export interface ProfileFacts { asic: boolean; bspPath?: string; architectures: string[] }
+export interface ProfileFacts {
+  asic: boolean;
+  bspPath?: string;
+  architectures: string[];
+}
 
 /** The hardware-relevant fields of a p4studio profile. */
 export function profileFacts(text: string, label = 'profile'): ProfileFacts {
@@ -35,19 +39,34 @@ export function applyProblems(sdeDir: string, profile: string, facts: ProfileFac
   const problems: string[] = [];
   const p4studio = join(sdeDir, 'p4studio', 'p4studio');
   if (!existsSync(p4studio)) {
-    problems.push(`p4studio not found: ${p4studio} (--sde must be the open-p4studio or bf-sde-<version> folder holding p4studio/p4studio)`);
+    problems.push(
+      `p4studio not found: ${p4studio} (--sde must be the open-p4studio or bf-sde-<version> folder holding p4studio/p4studio)`,
+    );
   }
   if (!facts.architectures.length) problems.push(`${profile} lists no architectures (expected tofino or tofino2)`);
   if (opts.model) return problems;
-  if (!facts.asic) problems.push(`${profile} does not set global-options.asic: true; write a hardware profile with hw/write-profile.ts (or pass --model for a model build)`);
-  if (!facts.bspPath) problems.push(`${profile} has no features.bf-platforms.bsp-path; write it with hw/write-profile.ts --bsp …`);
+  if (!facts.asic)
+    problems.push(
+      `${profile} does not set global-options.asic: true; write a hardware profile with hw/write-profile.ts (or pass --model for a model build)`,
+    );
+  if (!facts.bspPath)
+    problems.push(`${profile} has no features.bf-platforms.bsp-path; write it with hw/write-profile.ts --bsp …`);
   else if (!existsSync(facts.bspPath)) problems.push(`BSP named by bsp-path not found: ${facts.bspPath}`);
   const platforms = join(sdeDir, 'pkgsrc', 'bf-platforms');
-  if (!existsSync(platforms)) problems.push(`${platforms} not found: unwrap the BSP first (npx tsx hw/unwrap-bsp.ts --bsp … --pkgsrc ${join(sdeDir, 'pkgsrc')})`);
+  if (!existsSync(platforms))
+    problems.push(
+      `${platforms} not found: unwrap the BSP first (npx tsx hw/unwrap-bsp.ts --bsp … --pkgsrc ${join(sdeDir, 'pkgsrc')})`,
+    );
   return problems;
 }
 
-export async function profileApply(opts: { sde: string; profile: string; python?: string; model?: boolean; extraArgs?: string[] }): Promise<void> {
+export async function profileApply(opts: {
+  sde: string;
+  profile: string;
+  python?: string;
+  model?: boolean;
+  extraArgs?: string[];
+}): Promise<void> {
   const sdeDir = resolve(opts.sde);
   requireDir(sdeDir, 'SDE folder (--sde)');
   const profile = resolve(opts.profile);
@@ -62,11 +81,15 @@ export async function profileApply(opts: { sde: string; profile: string; python?
   const run = $({ verbose: true, cwd: sdeDir, nothrow: true });
   const r = await run`${python} ${join('p4studio', 'p4studio')} profile apply ${profile} ${opts.extraArgs ?? []}`;
   if (r.exitCode !== 0) {
-    throw new Error(`p4studio profile apply ${profile} failed in ${sdeDir} (exit ${r.exitCode}); last lines:\n${tail(r.stderr.trim() || r.stdout, 20)}`);
+    throw new Error(
+      `p4studio profile apply ${profile} failed in ${sdeDir} (exit ${r.exitCode}); last lines:\n${tail(r.stderr.trim() || r.stdout, 20)}`,
+    );
   }
   const switchd = join(sdeDir, 'install', 'bin', 'bf_switchd');
   if (!existsSync(switchd)) {
-    throw new Error(`p4studio profile apply exited 0 but ${switchd} is missing: check the build log above (SDE_INSTALL is ${join(sdeDir, 'install')})`);
+    throw new Error(
+      `p4studio profile apply exited 0 but ${switchd} is missing: check the build log above (SDE_INSTALL is ${join(sdeDir, 'install')})`,
+    );
   }
   console.log(`SDE built: SDE=${sdeDir} SDE_INSTALL=${join(sdeDir, 'install')}`);
 }
@@ -86,14 +109,22 @@ Output streams as the build runs; afterwards DIR/install/bin/bf_switchd must exi
   -h, --help       this text
 `;
 
-cliMain(import.meta.url, {
-  sde: { type: 'string' }, profile: { type: 'string' }, python: { type: 'string' }, model: { type: 'boolean' },
-}, USAGE, async ({ values, positionals }) => {
-  await profileApply({
-    sde: need(values.sde, '--sde', 'the open-p4studio folder'),
-    profile: need(values.profile, '--profile', 'the profile YAML'),
-    python: values.python,
-    model: Boolean(values.model),
-    extraArgs: positionals,
-  });
-});
+cliMain(
+  import.meta.url,
+  {
+    sde: { type: 'string' },
+    profile: { type: 'string' },
+    python: { type: 'string' },
+    model: { type: 'boolean' },
+  },
+  USAGE,
+  async ({ values, positionals }) => {
+    await profileApply({
+      sde: need(values.sde, '--sde', 'the open-p4studio folder'),
+      profile: need(values.profile, '--profile', 'the profile YAML'),
+      python: values.python,
+      model: Boolean(values.model),
+      extraArgs: positionals,
+    });
+  },
+);

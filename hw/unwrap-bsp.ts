@@ -28,7 +28,11 @@ export function findInnerArchives(root: string, depth = 4): string[] {
   return out;
 }
 
-export interface UnwrappedBsp { innerArchive: string; extractedAs: string; platformsDir: string }
+export interface UnwrappedBsp {
+  innerArchive: string;
+  extractedAs: string;
+  platformsDir: string;
+}
 
 /**
  * Unwrap `bsp` (the outer archive, or a folder where it was already extracted) into
@@ -36,7 +40,10 @@ export interface UnwrappedBsp { innerArchive: string; extractedAs: string; platf
  * leaves no partial bf-platforms behind.
  */
 export async function unwrapBsp(bsp: string, pkgsrcDir: string, opts: { force?: boolean } = {}): Promise<UnwrappedBsp> {
-  if (!existsSync(bsp)) throw new Error(`BSP not found: ${bsp} (expected the outer archive, e.g. bf-reference-bsp-9.13.4.tgz, or its extracted folder)`);
+  if (!existsSync(bsp))
+    throw new Error(
+      `BSP not found: ${bsp} (expected the outer archive, e.g. bf-reference-bsp-9.13.4.tgz, or its extracted folder)`,
+    );
   requireDir(pkgsrcDir, "open-p4studio's pkgsrc folder");
   const target = join(resolve(pkgsrcDir), 'bf-platforms');
   if (existsSync(target) && !opts.force) throw new Error(`${target} exists already; remove it or pass --force to replace it`);
@@ -61,7 +68,9 @@ export async function unwrapBsp(bsp: string, pkgsrcDir: string, opts: { force?: 
     const tops = readdirSync(innerDir);
     const dirs = tops.filter((n) => statSync(join(innerDir, n)).isDirectory() && /^bf-platforms(-.+)?$/.test(n));
     if (tops.length !== 1 || dirs.length !== 1) {
-      throw new Error(`${inner[0]}: expected one top-level folder bf-platforms-<version>/, found: ${tops.length ? tops.join(', ') : '(empty)'}`);
+      throw new Error(
+        `${inner[0]}: expected one top-level folder bf-platforms-<version>/, found: ${tops.length ? tops.join(', ') : '(empty)'}`,
+      );
     }
     if (existsSync(target)) rmSync(target, { recursive: true, force: true });
     renameSync(join(innerDir, dirs[0]), target);
@@ -83,14 +92,21 @@ renames bf-platforms-<version>/ to exactly PKGSRC/bf-platforms (the name the SDE
   -h, --help      this text
 `;
 
-cliMain(import.meta.url, {
-  bsp: { type: 'string' }, pkgsrc: { type: 'string' }, force: { type: 'boolean' },
-}, USAGE, async ({ values }) => {
-  const r = await unwrapBsp(
-    need(values.bsp, '--bsp', 'the outer BSP archive'),
-    need(values.pkgsrc, '--pkgsrc', "open-p4studio's pkgsrc folder"),
-    { force: Boolean(values.force) },
-  );
-  console.log(`inner archive: ${r.innerArchive}`);
-  console.log(`${r.extractedAs}/ → ${r.platformsDir}`);
-});
+cliMain(
+  import.meta.url,
+  {
+    bsp: { type: 'string' },
+    pkgsrc: { type: 'string' },
+    force: { type: 'boolean' },
+  },
+  USAGE,
+  async ({ values }) => {
+    const r = await unwrapBsp(
+      need(values.bsp, '--bsp', 'the outer BSP archive'),
+      need(values.pkgsrc, '--pkgsrc', "open-p4studio's pkgsrc folder"),
+      { force: Boolean(values.force) },
+    );
+    console.log(`inner archive: ${r.innerArchive}`);
+    console.log(`${r.extractedAs}/ → ${r.platformsDir}`);
+  },
+);

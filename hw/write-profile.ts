@@ -37,9 +37,12 @@ export function defaultPlatform(arch: Arch): PlatformVariant {
 export function checkProfileOptions(o: ProfileOptions): void {
   if (!(o.arch in ARCH_TO_SDE)) throw new Error(`bad arch ${JSON.stringify(o.arch)}: expected tf1 or tf2`);
   const p = o.platform ?? defaultPlatform(o.arch);
-  if (!PLATFORM_VARIANTS.includes(p)) throw new Error(`bad platform variant ${JSON.stringify(p)}: expected one of ${PLATFORM_VARIANTS.join(', ')}`);
+  if (!PLATFORM_VARIANTS.includes(p))
+    throw new Error(`bad platform variant ${JSON.stringify(p)}: expected one of ${PLATFORM_VARIANTS.join(', ')}`);
   if (o.arch === 'tf1' && p.startsWith('newport')) {
-    throw new Error(`platform variant ${p} with arch tf1: p4studio builds newport only for tofino2 (tf2); use --platform none (or accton-diags) for a Tofino 1 board`);
+    throw new Error(
+      `platform variant ${p} with arch tf1: p4studio builds newport only for tofino2 (tf2); use --platform none (or accton-diags) for a Tofino 1 board`,
+    );
   }
   if (!o.bspPath) throw new Error('missing BSP path (bsp-path)');
 }
@@ -94,7 +97,9 @@ export function hardwareProfileYaml(o: ProfileOptions, baseText?: string, baseLa
 /** Write the hardware profile to `out`, from `from` (a model profile) or from scratch. */
 export function writeProfile(opts: ProfileOptions & { out: string; from?: string; requireBsp?: boolean }): string {
   if (opts.requireBsp !== false && !existsSync(opts.bspPath)) {
-    throw new Error(`BSP archive not found: ${opts.bspPath} (bsp-path must name the bf-reference-bsp-<version>.tgz on the build machine)`);
+    throw new Error(
+      `BSP archive not found: ${opts.bspPath} (bsp-path must name the bf-reference-bsp-<version>.tgz on the build machine)`,
+    );
   }
   let base: string | undefined;
   if (opts.from) {
@@ -124,19 +129,29 @@ tf2 → tofino2). With --from, the model profile's other settings and comments a
   -h, --help        this text
 `;
 
-cliMain(import.meta.url, {
-  bsp: { type: 'string' }, arch: { type: 'string' }, out: { type: 'string' }, from: { type: 'string' },
-  platform: { type: 'string' }, sai: { type: 'boolean' }, 'no-bsp-check': { type: 'boolean' },
-}, USAGE, async ({ values }) => {
-  const out = need(values.out, '--out', 'the profile file to write');
-  writeProfile({
-    bspPath: need(values.bsp, '--bsp', 'the BSP archive (bsp-path)'),
-    arch: (values.arch ?? 'tf1') as Arch,
-    platform: values.platform as PlatformVariant | undefined,
-    sai: values.sai ?? false,
-    out,
-    from: values.from,
-    requireBsp: !values['no-bsp-check'],
-  });
-  console.log(`wrote ${resolve(out)}`);
-});
+cliMain(
+  import.meta.url,
+  {
+    bsp: { type: 'string' },
+    arch: { type: 'string' },
+    out: { type: 'string' },
+    from: { type: 'string' },
+    platform: { type: 'string' },
+    sai: { type: 'boolean' },
+    'no-bsp-check': { type: 'boolean' },
+  },
+  USAGE,
+  async ({ values }) => {
+    const out = need(values.out, '--out', 'the profile file to write');
+    writeProfile({
+      bspPath: need(values.bsp, '--bsp', 'the BSP archive (bsp-path)'),
+      arch: (values.arch ?? 'tf1') as Arch,
+      platform: values.platform as PlatformVariant | undefined,
+      sai: values.sai ?? false,
+      out,
+      from: values.from,
+      requireBsp: !values['no-bsp-check'],
+    });
+    console.log(`wrote ${resolve(out)}`);
+  },
+);

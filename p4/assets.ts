@@ -21,5 +21,4 @@ export const protoPath = (): string => findAsset('bfruntime.proto', 'proto/bfrun
 export const bfrtJsonPath = (program: string): string => findAsset(`${program}.bf-rt.json`, `${program}.bf-rt.json`);
 
 /** The program name that runs on a Tofino generation. */
-export const programForArch = (arch: 'tf1' | 'tf2'): string =>
-  arch === 'tf2' ? 't2na_load_balancer' : 'tna_load_balancer';
+export const programForArch = (arch: 'tf1' | 'tf2'): string => (arch === 'tf2' ? 't2na_load_balancer' : 'tna_load_balancer');

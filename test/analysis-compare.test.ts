@@ -10,7 +10,12 @@ import { writeSyntheticRun, type SyntheticRun } from './fixtures/analysis/genera
 
 let root: string;
 const runs: SyntheticRun[] = [];
-const r7 = (xs: number[], p: number) => { const s = [...xs].sort((a, b) => a - b); const h = (s.length - 1) * p; const lo = Math.floor(h); return s[lo] + (h - lo) * (s[Math.min(lo + 1, s.length - 1)] - s[lo]); };
+const r7 = (xs: number[], p: number) => {
+  const s = [...xs].sort((a, b) => a - b);
+  const h = (s.length - 1) * p;
+  const lo = Math.floor(h);
+  return s[lo] + (h - lo) * (s[Math.min(lo + 1, s.length - 1)] - s[lo]);
+};
 
 beforeAll(() => {
   root = mkdtempSync(join(tmpdir(), 'p4an-compare-'));
@@ -19,19 +24,31 @@ beforeAll(() => {
   runs.push(writeSyntheticRun(join(root, 'other', 'run_x'), { format: 'p4cf', migrations: 5, seed: 43 }));
   mkdirSync(join(root, 'empty'));
 });
-afterAll(() => { if (root) rmSync(root, { recursive: true, force: true }); });
+afterAll(() => {
+  if (root) rmSync(root, { recursive: true, force: true });
+});
 
 describe('compare CLI', () => {
   it('lists every run side by side and compares each against the first', async () => {
     const out = join(root, 'cmp');
-    const p = await $({ nothrow: true, quiet: true, cwd: resolve('.') })`npx tsx experiments/compare.ts --out ${out} ${join(root, 'batch')} ${join(root, 'other', 'run_x')}`;
+    const p = await $({
+      nothrow: true,
+      quiet: true,
+      cwd: resolve('.'),
+    })`npx tsx experiments/compare.ts --out ${out} ${join(root, 'batch')} ${join(root, 'other', 'run_x')}`;
     expect(p.exitCode, p.stderr).toBe(0);
     const text = p.stdout;
     const header = text.split('\n')[0];
     for (const name of ['run_20250101_000001', 'run_20250101_000002', 'run_x']) expect(header).toContain(name);
     // The downtime p50 row shows each run's R-7 median, rounded.
     const p50Row = text.split('\n').find((l) => l.startsWith('downtime p50 (ms)'))!;
-    for (const r of runs) expect(p50Row).toContain(r7(r.migrations.map((m) => m.time_to_ready_ms), 0.5).toFixed(0));
+    for (const r of runs)
+      expect(p50Row).toContain(
+        r7(
+          r.migrations.map((m) => m.time_to_ready_ms),
+          0.5,
+        ).toFixed(0),
+      );
     expect(text).toMatch(/frames lost\s+n\/m\s+\d+\s+\d+/); // bash run: not measured
     expect(text).toContain('against run_20250101_000001');
 
@@ -63,7 +80,10 @@ describe('compare CLI', () => {
     const { writeFileSync } = await import('node:fs');
     for (const m of slow.migrations) {
       const f = join(slowDir, `migration_timing_${m.index}.json`);
-      writeFileSync(f, readFileSync(f, 'utf8').replace(/"time_to_ready_ms": \d+/, `"time_to_ready_ms": ${m.time_to_ready_ms + 800}`));
+      writeFileSync(
+        f,
+        readFileSync(f, 'utf8').replace(/"time_to_ready_ms": \d+/, `"time_to_ready_ms": ${m.time_to_ready_ms + 800}`),
+      );
     }
     const { compareRuns } = await import('../experiments/analysis/compare.ts');
     const r = await compareRuns([fast.dir, slowDir, fast.dir], { outDir: join(root, 'cmp2') });

@@ -7,26 +7,46 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { analyzeRun, type AnalyzeResult } from '../experiments/analysis/analyze.ts';
 import { writeSyntheticRun } from './fixtures/analysis/generate.ts';
 
-const ALL = ['ws_rtt', 'ws_jitter', 'throughput', 'connection_health', 'migration_timing', 'migration_bars', 'container_resources',
-  'rtt_by_location', 'phase_variability', 'downtime_cdf', 'ensemble_rtt_recovery', 'ensemble_throughput_recovery', 'frames_lost'];
+const ALL = [
+  'ws_rtt',
+  'ws_jitter',
+  'throughput',
+  'connection_health',
+  'migration_timing',
+  'migration_bars',
+  'container_resources',
+  'rtt_by_location',
+  'phase_variability',
+  'downtime_cdf',
+  'ensemble_rtt_recovery',
+  'ensemble_throughput_recovery',
+  'frames_lost',
+];
 
 /** Minimal XML well-formedness check: balanced, properly nested tags, one root element. Returns the root name. */
 function checkXml(text: string): string {
-  const body = text.replace(/<\?xml[^>]*\?>/, '').replace(/<!--[\s\S]*?-->/g, '').replace(/<!\[CDATA\[[\s\S]*?\]\]>/g, '');
+  const body = text
+    .replace(/<\?xml[^>]*\?>/, '')
+    .replace(/<!--[\s\S]*?-->/g, '')
+    .replace(/<!\[CDATA\[[\s\S]*?\]\]>/g, '');
   const tag = /<(\/?)([A-Za-z_][\w:.-]*)((?:\s+[\w:.-]+\s*=\s*(?:"[^"]*"|'[^']*'))*)\s*(\/?)>/g;
   const stack: string[] = [];
   let root = '';
   let roots = 0;
   let last = 0;
   for (let m = tag.exec(body); m; m = tag.exec(body)) {
-    if (body.slice(last, m.index).includes('<')) throw new Error(`malformed markup near offset ${last}: ${body.slice(last, last + 60)}`);
+    if (body.slice(last, m.index).includes('<'))
+      throw new Error(`malformed markup near offset ${last}: ${body.slice(last, last + 60)}`);
     last = tag.lastIndex;
     const [, close, name, , selfClose] = m;
     if (close) {
       const open = stack.pop();
       if (open !== name) throw new Error(`</${name}> closes <${open}>`);
     } else {
-      if (stack.length === 0) { roots++; root = name; }
+      if (stack.length === 0) {
+        roots++;
+        root = name;
+      }
       if (!selfClose) stack.push(name);
     }
   }
@@ -53,7 +73,9 @@ beforeAll(async () => {
   p4cf = await analyzeRun(join(root, 'run_p4cf'));
   bash = await analyzeRun(join(root, 'run_bash'));
 });
-afterAll(() => { if (root) rmSync(root, { recursive: true, force: true }); });
+afterAll(() => {
+  if (root) rmSync(root, { recursive: true, force: true });
+});
 
 describe('plots of a p4cf run', () => {
   it.each(ALL)('%s: .svg is well-formed SVG and .png a real image', (name) => {

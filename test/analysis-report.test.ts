@@ -21,15 +21,24 @@ let run: SyntheticRun;
 let result: AnalyzeResult;
 let cmp: CompareResult;
 
-interface PageCheck { errors: string[]; requests: string[]; images: Array<{ alt: string; w: number; complete: boolean }>; text: string }
+interface PageCheck {
+  errors: string[];
+  requests: string[];
+  images: Array<{ alt: string; w: number; complete: boolean }>;
+  text: string;
+}
 
 async function open(file: string, shot: string): Promise<PageCheck> {
   const page = await browser!.newPage({ viewport: { width: 1200, height: 900 } });
   const errors: string[] = [];
   const requests: string[] = [];
-  page.on('console', (m) => { if (m.type() === 'error') errors.push(m.text()); });
+  page.on('console', (m) => {
+    if (m.type() === 'error') errors.push(m.text());
+  });
   page.on('pageerror', (e) => errors.push(e.message));
-  page.on('request', (r) => { if (!r.url().startsWith('file:') && !r.url().startsWith('data:')) requests.push(r.url()); });
+  page.on('request', (r) => {
+    if (!r.url().startsWith('file:') && !r.url().startsWith('data:')) requests.push(r.url());
+  });
   try {
     await page.goto(pathToFileURL(file).href, { waitUntil: 'load', timeout: 30_000 });
     const images = await page.$$eval('img', (imgs) => imgs.map((i) => ({ alt: i.alt, w: i.naturalWidth, complete: i.complete })));
@@ -51,8 +60,16 @@ describe.skipIf(!hasChromium)('report.html in headless Chromium', () => {
     cmp = await compareRuns([root], { outDir: join(root, 'compare') });
     browser = await chromium.launch({
       executablePath: CHROMIUM,
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
-        '--disable-component-update', '--disable-sync'],
+      args: [
+        '--headless',
+        '--no-sandbox',
+        '--disable-gpu',
+        '--disable-quic',
+        '--no-first-run',
+        '--disable-background-networking',
+        '--disable-component-update',
+        '--disable-sync',
+      ],
     });
   });
   afterAll(async () => {
@@ -87,8 +104,20 @@ describe.skipIf(!hasChromium)('report.html in headless Chromium', () => {
     const fmt = (v: number, d = 1) => v.toLocaleString('en-US', { minimumFractionDigits: d, maximumFractionDigits: d });
     expect(p.text).toContain(fmt(mean));
     expect(p.text).toContain(fmt(Math.max(...dt)));
-    for (const label of ['Client-visible downtime', 'checkpoint', 'transfer', 'restore', 'switch update', 'connection drops', 'frames lost',
-      'Time from switch update to first data', 'Configuration', 'Manifest', 'published hardware']) expect(p.text).toContain(label);
+    for (const label of [
+      'Client-visible downtime',
+      'checkpoint',
+      'transfer',
+      'restore',
+      'switch update',
+      'connection drops',
+      'frames lost',
+      'Time from switch update to first data',
+      'Configuration',
+      'Manifest',
+      'published hardware',
+    ])
+      expect(p.text).toContain(label);
     for (const pub of ['3,909', '1,564', '157', '1,798', '32']) expect(p.text).toContain(pub);
     expect(p.text).toContain('0123456789abcdef0123456789abcdef01234567'); // git commit from the manifest
     expect(p.text).toContain('4.2.1'); // host versions

@@ -17,7 +17,10 @@ function r7(values: number[], p: number): number {
   return s[lo] + (h - lo) * (s[hi] - s[lo]);
 }
 const avg = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
-const sampleSd = (xs: number[]) => { const m = avg(xs); return Math.sqrt(xs.reduce((a, x) => a + (x - m) ** 2, 0) / (xs.length - 1)); };
+const sampleSd = (xs: number[]) => {
+  const m = avg(xs);
+  return Math.sqrt(xs.reduce((a, x) => a + (x - m) ** 2, 0) / (xs.length - 1));
+};
 
 function expectDescribe(actual: Record<string, number | null>, xs: number[]) {
   expect(actual.n).toBe(xs.length);
@@ -37,7 +40,15 @@ function column(run: SyntheticRun, name: string): Array<{ t: number; v: number |
   return run.cells.map((c) => ({ t: Number(c[ti]), v: c[ci] === '' ? null : Number(c[ci]) }));
 }
 const switchMs = (m: SyntheticRun['migrations'][number]) =>
-  m.startMs + m.checkpoint_ms + m.pre_transfer_ms + m.transfer_ms + m.post_transfer_ms + m.pre_restore_ms + m.restore_ms + m.switch_ms + 0.123456;
+  m.startMs +
+  m.checkpoint_ms +
+  m.pre_transfer_ms +
+  m.transfer_ms +
+  m.post_transfer_ms +
+  m.pre_restore_ms +
+  m.restore_ms +
+  m.switch_ms +
+  0.123456;
 
 let root: string;
 let p4cf: SyntheticRun, bash: SyntheticRun;
@@ -50,7 +61,9 @@ beforeAll(async () => {
   a = await analyzeRun(p4cf.dir);
   b = await analyzeRun(bash.dir);
 });
-afterAll(() => { if (root) rmSync(root, { recursive: true, force: true }); });
+afterAll(() => {
+  if (root) rmSync(root, { recursive: true, force: true });
+});
 
 describe('summary.json of a p4cf-format run', () => {
   const s = () => JSON.parse(readFileSync(join(p4cf.dir, 'summary.json'), 'utf8'));
@@ -64,38 +77,68 @@ describe('summary.json of a p4cf-format run', () => {
   });
 
   it('downtime = time_to_ready_ms of every migration (n, mean, sd, p50, p95, p99, min, max)', () => {
-    expectDescribe(s().downtime_ms, p4cf.migrations.map((m) => m.time_to_ready_ms));
+    expectDescribe(
+      s().downtime_ms,
+      p4cf.migrations.map((m) => m.time_to_ready_ms),
+    );
   });
 
   it('per-phase figures equal the generated phase durations', () => {
-    for (const k of ['checkpoint_ms', 'transfer_ms', 'restore_ms', 'switch_ms', 'total_ms', 'pre_transfer_ms', 'post_transfer_ms', 'pre_restore_ms', 'post_switch_ms', 'source_stop_ms'] as const) {
-      expectDescribe(s().phases_ms[k], p4cf.migrations.map((m) => m[k]));
+    for (const k of [
+      'checkpoint_ms',
+      'transfer_ms',
+      'restore_ms',
+      'switch_ms',
+      'total_ms',
+      'pre_transfer_ms',
+      'post_transfer_ms',
+      'pre_restore_ms',
+      'post_switch_ms',
+      'source_stop_ms',
+    ] as const) {
+      expectDescribe(
+        s().phases_ms[k],
+        p4cf.migrations.map((m) => m[k]),
+      );
     }
-    expectDescribe(s().checkpoint_size_bytes, p4cf.migrations.map((m) => m.checkpoint_size_bytes));
+    expectDescribe(
+      s().checkpoint_size_bytes,
+      p4cf.migrations.map((m) => m.checkpoint_size_bytes),
+    );
   });
 
   it('counts drops, frames lost/duplicated/reordered and pings unanswered, in total and per migration window', () => {
-    const sum = (k: 'frames_lost' | 'pings_unanswered' | 'frames_duplicated' | 'frames_reordered' | 'drops') => p4cf.migrations.reduce((acc, m) => acc + m[k], 0);
+    const sum = (k: 'frames_lost' | 'pings_unanswered' | 'frames_duplicated' | 'frames_reordered' | 'drops') =>
+      p4cf.migrations.reduce((acc, m) => acc + m[k], 0);
     expect(s().connection_drops).toBe(sum('drops'));
     expect(s().connection_drops).toBe(1);
     for (const k of ['frames_lost', 'pings_unanswered', 'frames_duplicated', 'frames_reordered'] as const) {
       expect(s().counters[k].total).toBe(sum(k));
       expect(s().counters[k].per_migration).toEqual(p4cf.migrations.map((m) => m[k]));
     }
-    expect(s().migrations.map((m: { window: { connection_drops: number } }) => m.window.connection_drops)).toEqual(p4cf.migrations.map((m) => m.drops));
+    expect(s().migrations.map((m: { window: { connection_drops: number } }) => m.window.connection_drops)).toEqual(
+      p4cf.migrations.map((m) => m.drops),
+    );
   });
 
   it('steady RTT (rows before the first migration) and RTT in the 5 s after each switch update', () => {
     const rtt = column(p4cf, 'ws_rtt_avg_ms').filter((r) => r.v !== null && r.v > 0) as Array<{ t: number; v: number }>;
     const first = p4cf.migrations[0].startMs;
-    expectDescribe(s().rtt.steady, rtt.filter((r) => r.t < first).map((r) => r.v));
-    const after = p4cf.migrations.flatMap((m) => rtt.filter((r) => r.t > switchMs(m) && r.t <= switchMs(m) + 5000).map((r) => r.v));
+    expectDescribe(
+      s().rtt.steady,
+      rtt.filter((r) => r.t < first).map((r) => r.v),
+    );
+    const after = p4cf.migrations.flatMap((m) =>
+      rtt.filter((r) => r.t > switchMs(m) && r.t <= switchMs(m) + 5000).map((r) => r.v),
+    );
     expectDescribe(s().rtt.after_migration, after);
     expect(s().rtt.after_over_steady).toBeCloseTo(avg(after) / avg(rtt.filter((r) => r.t < first).map((r) => r.v)), 6);
     const max = column(p4cf, 'ws_rtt_max_ms');
     p4cf.migrations.forEach((m, i) => {
       const win = rtt.filter((r) => r.t > switchMs(m) && r.t <= switchMs(m) + 5000).map((r) => r.v);
-      const winMax = max.filter((r) => r.v !== null && r.v > 0 && r.t > switchMs(m) && r.t <= switchMs(m) + 5000).map((r) => r.v as number);
+      const winMax = max
+        .filter((r) => r.v !== null && r.v > 0 && r.t > switchMs(m) && r.t <= switchMs(m) + 5000)
+        .map((r) => r.v as number);
       expect(s().migrations[i].rtt_after.n).toBe(win.length);
       if (win.length) expect(s().migrations[i].rtt_after.mean_ms).toBeCloseTo(avg(win), 6);
       if (winMax.length) expect(s().migrations[i].rtt_after.max_ms).toBe(Math.max(...winMax));
@@ -104,8 +147,13 @@ describe('summary.json of a p4cf-format run', () => {
 
   it('time from switch update to first data comes from the timing JSON', () => {
     expect(s().first_data_after_switch_ms.source).toBe('timing');
-    expect(s().migrations.map((m: { first_data_after_switch_ms: number }) => m.first_data_after_switch_ms)).toEqual(p4cf.migrations.map((m) => m.resume_ms));
-    expectDescribe(s().first_data_after_switch_ms.stats, p4cf.migrations.map((m) => m.resume_ms));
+    expect(s().migrations.map((m: { first_data_after_switch_ms: number }) => m.first_data_after_switch_ms)).toEqual(
+      p4cf.migrations.map((m) => m.resume_ms),
+    );
+    expectDescribe(
+      s().first_data_after_switch_ms.stats,
+      p4cf.migrations.map((m) => m.resume_ms),
+    );
   });
 
   it('places each migration on the CSV time axis from its ns timestamps', () => {
@@ -124,8 +172,14 @@ describe('summary.json of a bash-format run', () => {
 
   it('reads config.txt and the .txt timing files', () => {
     expect(s().run.format).toBe('bash');
-    expectDescribe(s().downtime_ms, bash.migrations.map((m) => m.time_to_ready_ms));
-    expectDescribe(s().phases_ms.restore_ms, bash.migrations.map((m) => m.restore_ms));
+    expectDescribe(
+      s().downtime_ms,
+      bash.migrations.map((m) => m.time_to_ready_ms),
+    );
+    expectDescribe(
+      s().phases_ms.restore_ms,
+      bash.migrations.map((m) => m.restore_ms),
+    );
     expect(a.summary.run.format).toBe('p4cf');
     expect(b.summary.run.name).toBe('run_bash');
   });
@@ -169,8 +223,12 @@ describe('timing files and missing files', () => {
     expect(r.summary.connection_drops).toBeNull();
     const html = readFileSync(r.reportPath, 'utf8');
     expect(html).toContain('metrics.csv missing');
-    expect(r.skipped.map((p) => p.name)).toEqual(expect.arrayContaining(['ws_rtt', 'throughput', 'connection_health', 'ensemble_rtt_recovery']));
-    expect(r.plots.map((p) => p.name)).toEqual(expect.arrayContaining(['migration_timing', 'downtime_cdf', 'phase_variability', 'migration_bars']));
+    expect(r.skipped.map((p) => p.name)).toEqual(
+      expect.arrayContaining(['ws_rtt', 'throughput', 'connection_health', 'ensemble_rtt_recovery']),
+    );
+    expect(r.plots.map((p) => p.name)).toEqual(
+      expect.arrayContaining(['migration_timing', 'downtime_cdf', 'phase_variability', 'migration_bars']),
+    );
   });
 
   it('rejects a folder that does not exist, naming it', async () => {

@@ -33,11 +33,19 @@ describe('cleanup stack (in process)', () => {
   it('runs undos LIFO, bounds each in time, and keeps going after a failing undo', async () => {
     const order: string[] = [];
     const c = createCleanup({ timeoutMs: 200 });
-    c.add('first', () => { order.push('first'); });
+    c.add('first', () => {
+      order.push('first');
+    });
     c.add('hangs', () => new Promise<void>(() => {}));
-    c.add('throws', () => { throw new Error('boom'); });
-    const remove = c.add('removed', () => { order.push('removed'); });
-    c.add('last', async () => { order.push('last'); });
+    c.add('throws', () => {
+      throw new Error('boom');
+    });
+    const remove = c.add('removed', () => {
+      order.push('removed');
+    });
+    c.add('last', async () => {
+      order.push('last');
+    });
     remove();
     expect(c.pending()).toEqual(['last', 'throws', 'hangs', 'first']);
     const r = await c.runAll();
@@ -68,7 +76,11 @@ describe('runner EXIT trap (child process)', () => {
     expect(log).toMatch(/cleanup: stop p4ca-sleeper on local \(pid \d+\) — done/);
     const manifest = JSON.parse(readFileSync(join(dir, 'manifest.json'), 'utf8'));
     expect(manifest.status).toBe('interrupted');
-    expect(manifest.phases.map((p: { name: string; status: string }) => `${p.name}:${p.status}`)).toEqual(['alpha:ok', 'beta:ok', 'gamma:interrupted']);
+    expect(manifest.phases.map((p: { name: string; status: string }) => `${p.name}:${p.status}`)).toEqual([
+      'alpha:ok',
+      'beta:ok',
+      'gamma:interrupted',
+    ]);
   });
 
   it('a failing phase: non-zero exit, undos run, error.log holds message, stack and log tail; --resume continues there', async () => {
@@ -89,13 +101,18 @@ describe('runner EXIT trap (child process)', () => {
     expect(readdirSync(results)).toHaveLength(1);
     const log = readFileSync(join(dir, 'experiment.log'), 'utf8');
     expect(log).toContain('p4ca fixture: gamma fails on purpose'); // first run kept
-    expect(log).toContain('[gamma] state alpha=done');               // state.json read back
+    expect(log).toContain('[gamma] state alpha=done'); // state.json read back
     expect(r2.stdout).toContain('phases: gamma delta');
     const manifest = JSON.parse(readFileSync(join(dir, 'manifest.json'), 'utf8'));
     expect(manifest.status).toBe('ok');
     expect(manifest.resumes).toHaveLength(1);
-    expect(manifest.phases.map((p: { name: string; status: string }) => `${p.name}:${p.status}`))
-      .toEqual(['alpha:ok', 'beta:ok', 'gamma:failed', 'gamma:ok', 'delta:ok']);
+    expect(manifest.phases.map((p: { name: string; status: string }) => `${p.name}:${p.status}`)).toEqual([
+      'alpha:ok',
+      'beta:ok',
+      'gamma:failed',
+      'gamma:ok',
+      'delta:ok',
+    ]);
   });
 
   it('a second SIGINT exits at once and lists what may be left', async () => {
@@ -176,7 +193,9 @@ describe('state keys a phase may use', () => {
     const s = phaseState(state(), phase, { strict: false, warn: (m) => warnings.push(m) });
     expect(s.get('b')).toBe(2);
     expect(s.get('b')).toBe(2);
-    expect(warnings).toEqual(['phase p reads state key b but does not declare it in reads (or writes) (P4CF_STRICT_STATE=1 makes this an error)']);
+    expect(warnings).toEqual([
+      'phase p reads state key b but does not declare it in reads (or writes) (P4CF_STRICT_STATE=1 makes this an error)',
+    ]);
   });
 
   it('the runner fails a phase that reads an undeclared key (strict in tests), and only warns otherwise', async () => {

@@ -5,14 +5,35 @@ import { CSV_COLUMNS, formatRow, ORIGINAL_COLUMN_COUNT } from '../experiments/wo
 import type { Sample } from '../experiments/workload/promtext.ts';
 
 const S = (name: string, value: number): Sample => ({ name, labels: {}, value });
-const srv = [S('stream_connected_clients', 4), S('stream_memory_bytes', 52 * 1024 * 1024), S('stream_cpu_percent', 2.5), S('stream_quiesced', 1)];
-const lg = [S('loadgen_connected_clients', 4), S('loadgen_rtt_p99_ms', NaN), S('loadgen_frames_lost', 0), S('loadgen_last_frame_timestamp_ms', 9_000)];
+const srv = [
+  S('stream_connected_clients', 4),
+  S('stream_memory_bytes', 52 * 1024 * 1024),
+  S('stream_cpu_percent', 2.5),
+  S('stream_quiesced', 1),
+];
+const lg = [
+  S('loadgen_connected_clients', 4),
+  S('loadgen_rtt_p99_ms', NaN),
+  S('loadgen_frames_lost', 0),
+  S('loadgen_last_frame_timestamp_ms', 9_000),
+];
 
 describe('collector rows', () => {
   it('maps both scrapes into the columns; NaN (no RTT sample this interval) is an empty field', () => {
     const row = buildRow(10_000, 8_000, srv, lg, true);
-    expect(row).toMatchObject({ elapsed_s: 2, connected_clients: 4, memory_mb: 52, cpu_percent: 2.5, server_quiesced: 1,
-      lg_connected_clients: 4, frames_lost: 0, last_frame_age_ms: 1000, migration_event: 1, server_scrape_ok: 1, loadgen_scrape_ok: 1 });
+    expect(row).toMatchObject({
+      elapsed_s: 2,
+      connected_clients: 4,
+      memory_mb: 52,
+      cpu_percent: 2.5,
+      server_quiesced: 1,
+      lg_connected_clients: 4,
+      frames_lost: 0,
+      last_frame_age_ms: 1000,
+      migration_event: 1,
+      server_scrape_ok: 1,
+      loadgen_scrape_ok: 1,
+    });
     const fields = formatRow(row).split(',');
     expect(fields).toHaveLength(CSV_COLUMNS.length);
     expect(fields[CSV_COLUMNS.indexOf('ws_rtt_p99_ms')]).toBe('');
@@ -22,7 +43,17 @@ describe('collector rows', () => {
   it('a failed scrape leaves every column of that endpoint empty and flags it', () => {
     const fields = formatRow(buildRow(10_000, 8_000, undefined, lg, false)).split(',');
     const at = (c: (typeof CSV_COLUMNS)[number]) => fields[CSV_COLUMNS.indexOf(c)];
-    for (const c of ['connected_clients', 'total_clients', 'bytes_sent', 'uptime_s', 'cpu_percent', 'memory_mb', 'server_quiesced', 'frames_sent'] as const) expect(at(c)).toBe('');
+    for (const c of [
+      'connected_clients',
+      'total_clients',
+      'bytes_sent',
+      'uptime_s',
+      'cpu_percent',
+      'memory_mb',
+      'server_quiesced',
+      'frames_sent',
+    ] as const)
+      expect(at(c)).toBe('');
     expect(at('server_scrape_ok')).toBe('0');
     expect(at('lg_connected_clients')).toBe('4');
     expect(at('migration_event')).toBe('0');

@@ -10,7 +10,7 @@ const HW = { TESTBED: 'hw', TOFINO_SSH: 'lab@sw', LAKEWOOD_SSH: 'lab@lw', LOVELA
 const cfg = (env: Record<string, string> = {}, argv: string[] = []) => loadConfig({ cwd: projectDir, env, argv }).config;
 
 describe('comparability with the published scripts', () => {
-  it('auto: the original offloads (tx, rx, sg) and direct-link bring-up on hardware, p4cf\'s on the local testbed', () => {
+  it("auto: the original offloads (tx, rx, sg) and direct-link bring-up on hardware, p4cf's on the local testbed", () => {
     expect([nicOffloadMode(cfg(HW)), directLinkSetup(cfg(HW))]).toEqual(['original', 'up']);
     expect([nicOffloadMode(cfg()), directLinkSetup(cfg())]).toEqual(['p4cf', 'none']);
     const hw = cfg(HW);
@@ -24,12 +24,16 @@ describe('comparability with the published scripts', () => {
     expect([nicOffloadMode(c), directLinkSetup(c)]).toEqual(['p4cf', 'none']);
     const keep = cfg({}, ['--set', 'NIC_OFFLOADS=keep']);
     expect(nicTuneScript(keep, serverNode(keep, 'loveland'))).not.toMatch(/ethtool/);
-    expect(() => cfg({}, ['--set', 'NIC_OFFLOADS=all'])).toThrow(/NIC_OFFLOADS="all" \(from --set\): expected one of auto, original, p4cf, keep/);
+    expect(() => cfg({}, ['--set', 'NIC_OFFLOADS=all'])).toThrow(
+      /NIC_OFFLOADS="all" \(from --set\): expected one of auto, original, p4cf, keep/,
+    );
   });
   it('the direct link gets its address only when it lacks it, and says so (the undo then removes only that)', () => {
     const c = cfg(HW);
     const s = directLinkUpScript(serverNode(c, 'loveland'));
     expect(s).toContain(`ip link set ${c.LOVELAND_DIRECT_IF} up`);
-    expect(s).toContain(`grep -qF ' ${c.LOVELAND_DIRECT_IP}/'; then ip addr add ${c.LOVELAND_DIRECT_IP}/24 dev ${c.LOVELAND_DIRECT_IF} && echo added`);
+    expect(s).toContain(
+      `grep -qF ' ${c.LOVELAND_DIRECT_IP}/'; then ip addr add ${c.LOVELAND_DIRECT_IP}/24 dev ${c.LOVELAND_DIRECT_IF} && echo added`,
+    );
   });
 });

@@ -12,15 +12,23 @@ import { runRunner } from './helpers/runner.ts';
 const { tmp, project } = tempProjects('p4ca-strict-');
 const load = (files: Record<string, string>, argv: string[] = []) => loadConfig({ cwd: project(files), env: {}, argv });
 const message = (fn: () => unknown): string => {
-  try { fn(); } catch (e) { expect(e).toBeInstanceOf(ConfigError); return (e as Error).message; }
+  try {
+    fn();
+  } catch (e) {
+    expect(e).toBeInstanceOf(ConfigError);
+    return (e as Error).message;
+  }
   return 'no error';
 };
 
 describe('config files: every line must mean something', () => {
   it('a line that is no KEY=VALUE is refused with file:line', () => {
-    expect(message(() => load({ 'config.env': 'MIGRATIONS=3\nSTEADY_STATE 15s\n' })))
-      .toBe('config.env:2: not a KEY=VALUE line: "STEADY_STATE 15s" (comments start with #)');
-    expect(message(() => load({ 'config_hw.env': '# lab\nTOFINO_SSH=me@sw:22\ngarbage\n' }))).toMatch(/^config_hw\.env:3: not a KEY=VALUE line: "garbage"/);
+    expect(message(() => load({ 'config.env': 'MIGRATIONS=3\nSTEADY_STATE 15s\n' }))).toBe(
+      'config.env:2: not a KEY=VALUE line: "STEADY_STATE 15s" (comments start with #)',
+    );
+    expect(message(() => load({ 'config_hw.env': '# lab\nTOFINO_SSH=me@sw:22\ngarbage\n' }))).toMatch(
+      /^config_hw\.env:3: not a KEY=VALUE line: "garbage"/,
+    );
   });
   it('comments, blank lines, export and quoted values are fine', () => {
     const l = load({ 'config.env': '# c\n\nexport MIGRATIONS=3\nHW_NET="switch-net" # trailing\n  # indented comment\n' });
@@ -28,7 +36,9 @@ describe('config files: every line must mean something', () => {
     expect(l.config.HW_NET).toBe('switch-net');
   });
   it('the lines of a quoted multi-line value are not taken for garbage (the value itself is then checked)', () => {
-    expect(message(() => load({ 'config.env': 'CONTROLLER_TOKEN="ab\nno equals here"\n' }))).toMatch(/^CONTROLLER_TOKEN=<redacted> \(from config\.env:1\): expected printable/);
+    expect(message(() => load({ 'config.env': 'CONTROLLER_TOKEN="ab\nno equals here"\n' }))).toMatch(
+      /^CONTROLLER_TOKEN=<redacted> \(from config\.env:1\): expected printable/,
+    );
   });
   it('an unclosed quote is refused', () => {
     expect(message(() => load({ 'config.env': 'CONTROLLER_TOKEN="abc\n' }))).toMatch(/never closed/);
@@ -38,9 +48,16 @@ describe('config files: every line must mean something', () => {
 describe('hardware overlays name every host', () => {
   it('a host whose *_SSH is not in the overlay is refused instead of falling back to the local testbed address', () => {
     const msg = message(() => load({ 'config_hw.env': 'TOFINO_SSH=me@sw.lab:22\nLAKEWOOD_SSH=me@lw.lab:22\n' }));
-    expect(msg).toMatch(/^LOVELAND_SSH is not set for the hardware testbed \(it would be the local testbed's root@10\.199\.0\.4:22 from default\)/);
+    expect(msg).toMatch(
+      /^LOVELAND_SSH is not set for the hardware testbed \(it would be the local testbed's root@10\.199\.0\.4:22 from default\)/,
+    );
     // the environment or --set count as set
-    expect(loadConfig({ cwd: project({ 'config_hw.env': 'TOFINO_SSH=me@sw.lab:22\nLAKEWOOD_SSH=me@lw.lab:22\n' }), env: { LOVELAND_SSH: 'me@lv.lab' } }).config.LOVELAND_SSH.host).toBe('lv.lab');
+    expect(
+      loadConfig({
+        cwd: project({ 'config_hw.env': 'TOFINO_SSH=me@sw.lab:22\nLAKEWOOD_SSH=me@lw.lab:22\n' }),
+        env: { LOVELAND_SSH: 'me@lv.lab' },
+      }).config.LOVELAND_SSH.host,
+    ).toBe('lv.lab');
   });
   it('the local testbed keeps its defaults', () => {
     expect(load({}).mode.testbed).toBe('local');
@@ -49,26 +66,47 @@ describe('hardware overlays name every host', () => {
 
 describe('node addresses', () => {
   it('two nodes with one address are caught by config validation', () => {
-    expect(message(() => load({}, ['--set', 'H3_IP=192.168.12.2']))).toMatch(/^H3_IP=192\.168\.12\.2 \(from --set\) is also H2_IP \(from (default|config\.env:\d+)\)/);
-    expect(message(() => load({}, ['--set', 'VIP=192.168.12.100']))).toMatch(/^SHIM_IP=192\.168\.12\.100 .* is also VIP \(from --set\)/);
+    expect(message(() => load({}, ['--set', 'H3_IP=192.168.12.2']))).toMatch(
+      /^H3_IP=192\.168\.12\.2 \(from --set\) is also H2_IP \(from (default|config\.env:\d+)\)/,
+    );
+    expect(message(() => load({}, ['--set', 'VIP=192.168.12.100']))).toMatch(
+      /^SHIM_IP=192\.168\.12\.100 .* is also VIP \(from --set\)/,
+    );
   });
 });
 
 describe('secrets and warnings', () => {
   it('redactArgv hides secret values given with --set in both spellings', () => {
-    expect(redactArgv(['--set', 'CONTROLLER_TOKEN=s3cret', '--set=CONTROLLER_TOKEN=x', '--set', 'MIGRATIONS=2', '--migrations', '3']))
-      .toEqual(['--set', 'CONTROLLER_TOKEN=<redacted>', '--set=CONTROLLER_TOKEN=<redacted>', '--set', 'MIGRATIONS=2', '--migrations', '3']);
+    expect(
+      redactArgv(['--set', 'CONTROLLER_TOKEN=s3cret', '--set=CONTROLLER_TOKEN=x', '--set', 'MIGRATIONS=2', '--migrations', '3']),
+    ).toEqual([
+      '--set',
+      'CONTROLLER_TOKEN=<redacted>',
+      '--set=CONTROLLER_TOKEN=<redacted>',
+      '--set',
+      'MIGRATIONS=2',
+      '--migrations',
+      '3',
+    ]);
   });
   it('an open controller address without a token is warned about', () => {
-    expect(load({}, ['--set', 'CONTROLLER_LISTEN=0.0.0.0']).warnings.join('\n')).toMatch(/CONTROLLER_LISTEN=0\.0\.0\.0 with an empty CONTROLLER_TOKEN/);
+    expect(load({}, ['--set', 'CONTROLLER_LISTEN=0.0.0.0']).warnings.join('\n')).toMatch(
+      /CONTROLLER_LISTEN=0\.0\.0\.0 with an empty CONTROLLER_TOKEN/,
+    );
     expect(load({}, ['--set', 'CONTROLLER_LISTEN=0.0.0.0', '--set', 'CONTROLLER_TOKEN=t']).warnings).toEqual([]);
     expect(load({}).warnings).toEqual([]);
   });
   it('the manifest of a real run does not hold the token', async () => {
     const results = join(tmp, 'res-secret');
-    const r = await runRunner(['--set', 'CONTROLLER_TOKEN=s3cret-value', '--phase', 'alpha'], {
-      P4CF_PHASES_MODULE: 'test/fixtures/p4ca-phases.ts', RESULTS_DIR: results, TESTBED_PREFIX: 'p4sc-',
-    }, 30_000);
+    const r = await runRunner(
+      ['--set', 'CONTROLLER_TOKEN=s3cret-value', '--phase', 'alpha'],
+      {
+        P4CF_PHASES_MODULE: 'test/fixtures/p4ca-phases.ts',
+        RESULTS_DIR: results,
+        TESTBED_PREFIX: 'p4sc-',
+      },
+      30_000,
+    );
     expect(r.code, r.stderr).toBe(0);
     const dir = join(results, readdirSync(results)[0]);
     for (const f of readdirSync(dir)) expect(readFileSync(join(dir, f), 'utf8'), f).not.toContain('s3cret-value');
@@ -78,7 +116,9 @@ describe('secrets and warnings', () => {
 
 describe('RESULTS_DIR', () => {
   it('a pseudo file system or a file in the way is a clear error, not a hang or a stack trace', () => {
-    expect(() => checkResultsDir('/proc/results', '--set')).toThrow(/^RESULTS_DIR="\/proc\/results" \(from --set\): \/proc is on a kernel pseudo file system/);
+    expect(() => checkResultsDir('/proc/results', '--set')).toThrow(
+      /^RESULTS_DIR="\/proc\/results" \(from --set\): \/proc is on a kernel pseudo file system/,
+    );
     const file = join(tmp, 'a-file');
     writeFileSync(file, 'x');
     expect(() => checkResultsDir(join(file, 'sub'), 'env')).toThrow(/a-file is a file, not a folder/);

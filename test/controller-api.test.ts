@@ -17,10 +17,21 @@ function rawRequest(url: string, text: string, maxMs: number): Promise<{ answer:
   return new Promise((resolve, reject) => {
     const s = net.connect(Number(p), hostname, () => s.write(text));
     let answer = '';
-    const guard = setTimeout(() => { s.destroy(); resolve({ answer, ms: Date.now() - t0 }); }, maxMs);
-    s.on('data', (b) => { answer += b.toString(); });
-    s.on('close', () => { clearTimeout(guard); resolve({ answer, ms: Date.now() - t0 }); });
-    s.on('error', (e) => { clearTimeout(guard); reject(e); });
+    const guard = setTimeout(() => {
+      s.destroy();
+      resolve({ answer, ms: Date.now() - t0 });
+    }, maxMs);
+    s.on('data', (b) => {
+      answer += b.toString();
+    });
+    s.on('close', () => {
+      clearTimeout(guard);
+      resolve({ answer, ms: Date.now() - t0 });
+    });
+    s.on('error', (e) => {
+      clearTimeout(guard);
+      reject(e);
+    });
   });
 }
 
@@ -30,9 +41,21 @@ describe('controller HTTP: incomplete request bodies', () => {
 
   beforeAll(async () => {
     const addr = `127.0.0.1:${await freePort()}`;
-    model = await startModel({ listen: addr, names: 'pipe', dry: true, ports: [[140, 'p4ca-dry140'], [148, 'p4ca-dry148']] });
+    model = await startModel({
+      listen: addr,
+      names: 'pipe',
+      dry: true,
+      ports: [
+        [140, 'p4ca-dry140'],
+        [148, 'p4ca-dry148'],
+      ],
+    });
     const config = parseControllerConfig({
-      id: 0, client_id: 0, addr, load_balancer_ip: '192.168.12.10', service_port: 8080,
+      id: 0,
+      client_id: 0,
+      addr,
+      load_balancer_ip: '192.168.12.10',
+      service_port: 8080,
       port_setup: [port(140), port(148)],
       nodes: [
         { ipv4: '192.168.12.2', sw_port: 140, dst_mac: '02:42:c0:a8:0c:02', is_lb_node: true },
@@ -49,8 +72,11 @@ describe('controller HTTP: incomplete request bodies', () => {
 
   it('a body shorter than its Content-Length gets 408 naming what arrived, and the connection closes', async () => {
     const body = '{"ipv4": "192.168.12.2"';
-    const r = await rawRequest(ctl.url,
-      `POST /updateForward HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ${body.length + 40}\r\n\r\n${body}`, 5_000);
+    const r = await rawRequest(
+      ctl.url,
+      `POST /updateForward HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ${body.length + 40}\r\n\r\n${body}`,
+      5_000,
+    );
     expect(r.answer).toMatch(/^HTTP\/1\.1 408 /);
     expect(r.answer).toMatch(/request body incomplete after 300 ms: got 23 of 63 bytes/);
     expect(r.answer.toLowerCase()).toContain('connection: close');
@@ -59,8 +85,11 @@ describe('controller HTTP: incomplete request bodies', () => {
 
   it('a complete request on the same server still works afterwards', async () => {
     const body = JSON.stringify({ ipv4: '192.168.12.2', sw_port: 148 });
-    const r = await rawRequest(ctl.url,
-      `POST /updateForward HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\n\r\n${body}`, 5_000);
+    const r = await rawRequest(
+      ctl.url,
+      `POST /updateForward HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\n\r\n${body}`,
+      5_000,
+    );
     expect(r.answer).toMatch(/^HTTP\/1\.1 200 /);
   });
 

@@ -8,24 +8,64 @@ import { KEYS, type Config } from '../lib/config/keys.ts';
 const bfrt = JSON.stringify({
   schema_version: '1.0.0',
   tables: [
-    { name: 'pipe.SwitchIngress.forward', id: 10, table_type: 'MatchAction_Direct',
+    {
+      name: 'pipe.SwitchIngress.forward',
+      id: 10,
+      table_type: 'MatchAction_Direct',
       key: [{ id: 1, name: 'hdr.ipv4.dst_addr', match_type: 'Exact', type: { type: 'bytes', width: 32 } }],
       action_specs: [
         { id: 100, name: 'SwitchIngress.set_egress_port', data: [{ id: 1, name: 'port', type: { type: 'bytes', width: 9 } }] },
-        { id: 101, name: 'SwitchIngress.set_egress_port_with_mac', data: [{ id: 1, name: 'port', type: { type: 'bytes', width: 9 } }, { id: 2, name: 'dst_mac', type: { type: 'bytes', width: 48 } }] },
-      ], data: [] },
+        {
+          id: 101,
+          name: 'SwitchIngress.set_egress_port_with_mac',
+          data: [
+            { id: 1, name: 'port', type: { type: 'bytes', width: 9 } },
+            { id: 2, name: 'dst_mac', type: { type: 'bytes', width: 48 } },
+          ],
+        },
+      ],
+      data: [],
+    },
     { name: 'pipe.SwitchIngress.arp_forward', id: 11, table_type: 'MatchAction_Direct', key: [], action_specs: [], data: [] },
-    { name: 'pipe.SwitchIngress.action_selector', id: 12, table_type: 'Selector',
+    {
+      name: 'pipe.SwitchIngress.action_selector',
+      id: 12,
+      table_type: 'Selector',
       key: [{ id: 1, name: '$SELECTOR_GROUP_ID', match_type: 'Exact', type: { type: 'uint32' } }],
       data: [
-        { mandatory: false, read_only: false, singleton: { id: 1, name: '$MAX_GROUP_SIZE', repeated: false, type: { type: 'uint32' } } },
-        { mandatory: false, read_only: false, singleton: { id: 2, name: '$ACTION_MEMBER_ID', repeated: true, type: { type: 'uint32' } } },
-        { mandatory: false, read_only: false, singleton: { id: 3, name: '$ACTION_MEMBER_STATUS', repeated: true, type: { type: 'bool' } } },
-      ] },
-    { name: 'pipe.SwitchIngress.node_selector', id: 13, table_type: 'MatchAction_Indirect_Selector', key: [],
-      data: [{ mandatory: false, read_only: false, oneof: [
-        { id: 65537, name: '$ACTION_MEMBER_ID', repeated: false, type: { type: 'uint32' } },
-        { id: 65538, name: '$SELECTOR_GROUP_ID', repeated: false, type: { type: 'uint32' } }] }] },
+        {
+          mandatory: false,
+          read_only: false,
+          singleton: { id: 1, name: '$MAX_GROUP_SIZE', repeated: false, type: { type: 'uint32' } },
+        },
+        {
+          mandatory: false,
+          read_only: false,
+          singleton: { id: 2, name: '$ACTION_MEMBER_ID', repeated: true, type: { type: 'uint32' } },
+        },
+        {
+          mandatory: false,
+          read_only: false,
+          singleton: { id: 3, name: '$ACTION_MEMBER_STATUS', repeated: true, type: { type: 'bool' } },
+        },
+      ],
+    },
+    {
+      name: 'pipe.SwitchIngress.node_selector',
+      id: 13,
+      table_type: 'MatchAction_Indirect_Selector',
+      key: [],
+      data: [
+        {
+          mandatory: false,
+          read_only: false,
+          oneof: [
+            { id: 65537, name: '$ACTION_MEMBER_ID', repeated: false, type: { type: 'uint32' } },
+            { id: 65538, name: '$SELECTOR_GROUP_ID', repeated: false, type: { type: 'uint32' } },
+          ],
+        },
+      ],
+    },
   ],
 });
 
@@ -39,7 +79,9 @@ describe('bf-rt.json names', () => {
     expect(byName(tables, 'action_selector', 't').id).toBe(12);
   });
   it('names the unknown table and lists the known ones', () => {
-    expect(() => byName(tables, 'SwitchIngress.nope', 'table')).toThrow(/unknown table "SwitchIngress.nope".*pipe.SwitchIngress.forward/);
+    expect(() => byName(tables, 'SwitchIngress.nope', 'table')).toThrow(
+      /unknown table "SwitchIngress.nope".*pipe.SwitchIngress.forward/,
+    );
   });
   it('flattens singleton and oneof data items', () => {
     expect(byName(tables, 'node_selector', 't').data.map((d) => d.id)).toEqual([65537, 65538]);
@@ -71,15 +113,25 @@ describe('value encoding', () => {
     const f = (n: string) => sel.data.find((d) => d.name === n)!;
     expect(dataField(f('$MAX_GROUP_SIZE'), 4, 'x')).toEqual({ field_id: 1, stream: Buffer.from([0, 0, 0, 4]) });
     expect(dataField(f('$ACTION_MEMBER_ID'), [0, 1], 'x')).toEqual({ field_id: 2, int_arr_val: { val: [0, 1] } });
-    expect(dataField(f('$ACTION_MEMBER_STATUS'), [true, false], 'x')).toEqual({ field_id: 3, bool_arr_val: { val: [true, false] } });
+    expect(dataField(f('$ACTION_MEMBER_STATUS'), [true, false], 'x')).toEqual({
+      field_id: 3,
+      bool_arr_val: { val: [true, false] },
+    });
     expect(keyField(sel.keys[0], 1, 't')).toEqual({ field_id: 1, exact: { value: Buffer.from([0, 0, 0, 1]) } });
   });
 });
 
 const good = {
-  id: 0, client_id: 0, addr: '127.0.0.1:50052', load_balancer_ip: '192.168.12.10', service_port: 8080,
+  id: 0,
+  client_id: 0,
+  addr: '127.0.0.1:50052',
+  load_balancer_ip: '192.168.12.10',
+  service_port: 8080,
   port_setup: [{ dev_port: 140, speed: 'BF_SPEED_25G', fec: 'BF_FEC_TYP_REED_SOLOMON', auto_neg: 'PM_AN_DEFAULT' }],
-  nodes: [{ ipv4: '192.168.12.100', sw_port: 140 }, { ipv4: '192.168.12.2', sw_port: 140, is_lb_node: true }],
+  nodes: [
+    { ipv4: '192.168.12.100', sw_port: 140 },
+    { ipv4: '192.168.12.2', sw_port: 140, is_lb_node: true },
+  ],
 };
 
 describe('controller config', () => {
@@ -92,7 +144,9 @@ describe('controller config', () => {
   it('picks the program from the arch unless the file names it', () => {
     expect(parseControllerConfig(good, { arch: 'tf2' }).program).toBe('t2na_load_balancer');
     expect(parseControllerConfig({ ...good, name: 'my_prog' }, { arch: 'tf2' }).program).toBe('my_prog');
-    expect(parseControllerConfig({ ...good, name: 'my_prog' }, { program: 't2na_load_balancer' }).program).toBe('t2na_load_balancer');
+    expect(parseControllerConfig({ ...good, name: 'my_prog' }, { program: 't2na_load_balancer' }).program).toBe(
+      't2na_load_balancer',
+    );
   });
   it.each([
     [{ ...good, load_balancer_ip: '192.168.12' }, /load_balancer_ip must be an IPv4 address/],
@@ -111,7 +165,13 @@ describe('controller config', () => {
 describe('controller config from p4cf keys', () => {
   const defaults = Object.fromEntries(Object.entries(KEYS).map(([k, d]) => [k, d.default])) as Record<string, string>;
   // Only the keys the builder reads, converted the way lib/config/load.ts does.
-  const cfg = { ...defaults, LAKEWOOD_SW_PORT: 140, LOVELAND_SW_PORT: 148, SIGNALING_PORT: 8080, ARCH: 'tf2' } as unknown as Config;
+  const cfg = {
+    ...defaults,
+    LAKEWOOD_SW_PORT: 140,
+    LOVELAND_SW_PORT: 148,
+    SIGNALING_PORT: 8080,
+    ARCH: 'tf2',
+  } as unknown as Config;
   it('maps servers, shim, VIP, ports and program', () => {
     const c = controllerConfigFromP4cf(cfg);
     expect(c.program).toBe('t2na_load_balancer');
@@ -119,7 +179,11 @@ describe('controller config from p4cf keys', () => {
     expect(c.load_balancer_ip).toBe(defaults.VIP);
     expect(c.service_port).toBe(8080);
     expect(c.port_setup.map((p) => p.dev_port)).toEqual([140, 148]);
-    expect(c.port_setup[0]).toMatchObject({ speed: defaults.SWITCH_PORT_SPEED, fec: defaults.SWITCH_PORT_FEC, an: defaults.SWITCH_PORT_AN });
+    expect(c.port_setup[0]).toMatchObject({
+      speed: defaults.SWITCH_PORT_SPEED,
+      fec: defaults.SWITCH_PORT_FEC,
+      an: defaults.SWITCH_PORT_AN,
+    });
     expect(c.nodes).toEqual([
       { ipv4: defaults.H2_IP, sw_port: 140, dst_mac: defaults.H2_MAC, is_lb_node: true },
       { ipv4: defaults.H3_IP, sw_port: 148, dst_mac: defaults.H3_MAC, is_lb_node: true },

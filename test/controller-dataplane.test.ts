@@ -56,7 +56,9 @@ async function runToResult(ns: string, script: string, args: string[]): Promise<
   try {
     await waitOutput(p, /RESULT /, 30_000, `${ns} client`);
     return JSON.parse(/RESULT (.*)/.exec(p.output())![1]);
-  } finally { await p.stop(); }
+  } finally {
+    await p.stop();
+  }
 }
 
 const vipNames = (n = 16) => runToResult(NS.cl, VIP_CLIENT, [VIP, '8080', String(n)]) as Promise<string[]>;
@@ -86,20 +88,40 @@ describe.skipIf(!isRoot)('controller + switch model data plane (namespaces p4ct-
     await inNs(NS.cl, 'ip', ['neigh', 'replace', VIP, 'lladdr', '02:42:c0:a8:0c:0a', 'dev', `${P}dc`, 'nud', 'permanent']);
 
     const port = 50052;
-    model = await startModel({ listen: `${MGMT.swIp}:${port}`, netns: NS.sw, nftTable: 'p4ct_lb',
-      ports: [[140, `${P}dp140`], [148, `${P}dp148`], [152, `${P}dp152`], [156, `${P}dp156`]] });
+    model = await startModel({
+      listen: `${MGMT.swIp}:${port}`,
+      netns: NS.sw,
+      nftTable: 'p4ct_lb',
+      ports: [
+        [140, `${P}dp140`],
+        [148, `${P}dp148`],
+        [152, `${P}dp152`],
+        [156, `${P}dp156`],
+      ],
+    });
     const ps = (dev_port: number) => ({ dev_port, speed: 'BF_SPEED_25G', fec: 'BF_FEC_TYP_NONE', an: 'PM_AN_DEFAULT' });
-    ctl = await startController({ port: 0, log: () => {}, config: parseControllerConfig({
-      addr: `${MGMT.swIp}:${port}`, load_balancer_ip: VIP, service_port: 8080,
-      port_setup: [140, 148, 152, 156].map(ps),
-      nodes: [
-        { ipv4: H2, sw_port: 140, dst_mac: MAC.h2, is_lb_node: true },
-        { ipv4: H3, sw_port: 156, dst_mac: MAC.h3, is_lb_node: true },
-        { ipv4: CLIENT, sw_port: 152, dst_mac: MAC.cl },
-      ] }) });
+    ctl = await startController({
+      port: 0,
+      log: () => {},
+      config: parseControllerConfig({
+        addr: `${MGMT.swIp}:${port}`,
+        load_balancer_ip: VIP,
+        service_port: 8080,
+        port_setup: [140, 148, 152, 156].map(ps),
+        nodes: [
+          { ipv4: H2, sw_port: 140, dst_mac: MAC.h2, is_lb_node: true },
+          { ipv4: H3, sw_port: 156, dst_mac: MAC.h3, is_lb_node: true },
+          { ipv4: CLIENT, sw_port: 152, dst_mac: MAC.cl },
+        ],
+      }),
+    });
     await ctl.ready;
 
-    for (const [ns, name, p] of [[NS.sv, 'sv', '9000'], [NS.sv, 'sv', '8080'], [NS.s3, 's3', '8080']] as const) {
+    for (const [ns, name, p] of [
+      [NS.sv, 'sv', '9000'],
+      [NS.sv, 'sv', '8080'],
+      [NS.s3, 's3', '8080'],
+    ] as const) {
       const srv = nodeInNs(ns, NAMED_ECHO_SERVER, [name, p]);
       procs.push(srv);
       await waitOutput(srv, /listening/, 15_000, `${name} server on ${p}`);
@@ -115,7 +137,22 @@ describe.skipIf(!isRoot)('controller + switch model data plane (namespaces p4ct-
   });
 
   it('ARP resolves across the switch and ping reaches the server', async () => {
-    await inNs(NS.cl, 'ip', ['neigh', 'flush', 'dev', `${P}dc`, 'nud', 'reachable', 'nud', 'stale', 'nud', 'delay', 'nud', 'failed', 'nud', 'incomplete']).catch(() => undefined);
+    await inNs(NS.cl, 'ip', [
+      'neigh',
+      'flush',
+      'dev',
+      `${P}dc`,
+      'nud',
+      'reachable',
+      'nud',
+      'stale',
+      'nud',
+      'delay',
+      'nud',
+      'failed',
+      'nud',
+      'incomplete',
+    ]).catch(() => undefined);
     const out = await inNs(NS.cl, 'ping', ['-c', '3', '-i', '0.2', '-W', '1', H2]);
     expect(out).toMatch(/3 received/);
     const neigh = await inNs(NS.cl, 'ip', ['neigh', 'show', H2]);
@@ -169,7 +206,7 @@ describe.skipIf(!isRoot)('controller + switch model data plane (namespaces p4ct-
     expect(new Set(await vipNames())).toEqual(new Set(['sv', 's3']));
   });
 
-  it('/cleanup stops forwarding; the nft ruleset is the model\'s, in the switch namespace only', async () => {
+  it("/cleanup stops forwarding; the nft ruleset is the model's, in the switch namespace only", async () => {
     expect((await api(ctl!.url, 'POST', '/cleanup')).status).toBe(200);
     // ping exits 1 when no reply came back (2 would be another error).
     await expect(inNs(NS.cl, 'ping', ['-c', '2', '-i', '0.2', '-W', '1', H2])).rejects.toThrow(/\(exit 1\)/);

@@ -20,7 +20,11 @@ const VIP = '192.168.12.10';
 function rawConfig(addr: string, extraPorts: number[] = []) {
   const port = (dev_port: number) => ({ dev_port, speed: 'BF_SPEED_25G', fec: 'BF_FEC_TYP_REED_SOLOMON', an: 'PM_AN_DEFAULT' });
   return {
-    id: 0, client_id: 0, addr, load_balancer_ip: VIP, service_port: 8080,
+    id: 0,
+    client_id: 0,
+    addr,
+    load_balancer_ip: VIP,
+    service_port: 8080,
     port_setup: [140, 148, ...extraPorts].map(port),
     nodes: [
       { ipv4: H2, sw_port: 140, dst_mac: '02:42:c0:a8:0c:02', is_lb_node: true },
@@ -49,7 +53,15 @@ describe.each(['pipe', 'plain'] as const)('controller against the switch model (
 
   beforeAll(async () => {
     addr = `127.0.0.1:${await freePort()}`;
-    model = await startModel({ listen: addr, names, dry: true, ports: [[140, 'p4ct-dry140'], [148, 'p4ct-dry148']] });
+    model = await startModel({
+      listen: addr,
+      names,
+      dry: true,
+      ports: [
+        [140, 'p4ct-dry140'],
+        [148, 'p4ct-dry148'],
+      ],
+    });
     ctl = await startController({ config: parseControllerConfig(rawConfig(addr)), port: 0, log: quiet });
     await ctl.ready;
   });
@@ -63,17 +75,30 @@ describe.each(['pipe', 'plain'] as const)('controller against the switch model (
     const prefix = names === 'pipe' ? 'pipe.' : '';
     const raw = await ctl.client.read('forward');
     expect(raw[0].table).toBe(`${prefix}SwitchIngress.forward`);
-    expect(t.action_selector_ap.map((e) => [e.key.$ACTION_MEMBER_ID, e.data.new_dst])).toEqual([[0, H2], [1, H3]]);
+    expect(t.action_selector_ap.map((e) => [e.key.$ACTION_MEMBER_ID, e.data.new_dst])).toEqual([
+      [0, H2],
+      [1, H3],
+    ]);
     expect(t.action_selector).toHaveLength(1);
-    expect(t.action_selector[0].data).toMatchObject({ $MAX_GROUP_SIZE: 4, $ACTION_MEMBER_ID: [0, 1], $ACTION_MEMBER_STATUS: [true, true] });
+    expect(t.action_selector[0].data).toMatchObject({
+      $MAX_GROUP_SIZE: 4,
+      $ACTION_MEMBER_ID: [0, 1],
+      $ACTION_MEMBER_STATUS: [true, true],
+    });
     expect(t.node_selector.map((e) => [e.key['hdr.ipv4.dst_addr'], e.data.$SELECTOR_GROUP_ID])).toEqual([[VIP, 1]]);
     expect(t.forward).toHaveLength(3);
-    expect(fwd(t, H2)).toMatchObject({ action: expect.stringMatching(/set_egress_port_with_mac$/), data: { port: 140, dst_mac: '02:42:c0:a8:0c:02' } });
+    expect(fwd(t, H2)).toMatchObject({
+      action: expect.stringMatching(/set_egress_port_with_mac$/),
+      data: { port: 140, dst_mac: '02:42:c0:a8:0c:02' },
+    });
     expect(fwd(t, H3)?.data).toEqual({ port: 148, dst_mac: '02:42:c0:a8:0c:03' });
     expect(fwd(t, SHIM)?.data.port).toBe(140);
     expect([H2, H3, SHIM].map((ip) => arp(t, ip)?.data.port)).toEqual([140, 148, 140]);
     expect(t.client_snat.map((e) => [e.key['hdr.tcp.src_port'], e.data.new_src])).toEqual([[8080, VIP]]);
-    expect(t.$PORT.map((e) => [e.key.$DEV_PORT, e.data.$SPEED, e.data.$PORT_ENABLE])).toEqual([[140, 'BF_SPEED_25G', true], [148, 'BF_SPEED_25G', true]]);
+    expect(t.$PORT.map((e) => [e.key.$DEV_PORT, e.data.$SPEED, e.data.$PORT_ENABLE])).toEqual([
+      [140, 'BF_SPEED_25G', true],
+      [148, 'BF_SPEED_25G', true],
+    ]);
     const h = await api(ctl.url, 'GET', '/health');
     expect(h.status).toBe(200);
     expect(h.body).toMatchObject({ connected: true, bound: true, programmed: true, program: 'tna_load_balancer' });
@@ -149,9 +174,19 @@ describe.each(['pipe', 'plain'] as const)('controller against the switch model (
       ['/setMemberStatus', { ipv4: SHIM, active: false }, 404, /ipv4 192.168.12.100 is not a load-balanced node/],
       ['/updateForward', [H2, 148], 400, /must be a JSON object/],
       // refused since the fault-injection pass (issue 12 item 7); each used to be accepted
-      ['/updateForward', { ipv4: H2, sw_port: '148' }, 400, /field sw_port must be a switch dev port 0..511, got "148" \(a JSON integer is expected\)/],
+      [
+        '/updateForward',
+        { ipv4: H2, sw_port: '148' },
+        400,
+        /field sw_port must be a switch dev port 0..511, got "148" \(a JSON integer is expected\)/,
+      ],
       ['/updateForward', { ipv4: H2, sw_port: 148, dst_mac: null }, 400, /field dst_mac must be a MAC address .*got null/],
-      ['/addForward', { dst_addr: '0.0.0.0', port: 148 }, 400, /field dst_addr must be a unicast host address, got 0.0.0.0 \(the unspecified address\)/],
+      [
+        '/addForward',
+        { dst_addr: '0.0.0.0', port: 148 },
+        400,
+        /field dst_addr must be a unicast host address, got 0.0.0.0 \(the unspecified address\)/,
+      ],
       ['/addForward', { dst_addr: '255.255.255.255', port: 148 }, 400, /got 255.255.255.255 \(the broadcast address\)/],
       ['/addForward', { dst_addr: '224.0.0.1', port: 148 }, 400, /multicast/],
       ['/migrateNode', { old_ipv4: H2, new_ipv4: '192.168.12.61' }, 404, /new_ipv4 192.168.12.61 is not a known node/],
@@ -202,9 +237,16 @@ describe.each(['pipe', 'plain'] as const)('controller against the switch model (
   });
 });
 
-async function withController(opts: Parameters<typeof startController>[0], fn: (ctl: RunningController) => Promise<void>): Promise<void> {
+async function withController(
+  opts: Parameters<typeof startController>[0],
+  fn: (ctl: RunningController) => Promise<void>,
+): Promise<void> {
   const ctl = await startController(opts);
-  try { await fn(ctl); } finally { await ctl.close(); }
+  try {
+    await fn(ctl);
+  } finally {
+    await ctl.close();
+  }
 }
 
 describe('controller: switch errors, token, reconnect, CLI', () => {
@@ -214,7 +256,14 @@ describe('controller: switch errors, token, reconnect, CLI', () => {
 
   beforeAll(async () => {
     addr = `127.0.0.1:${await freePort()}`;
-    model = await startModel({ listen: addr, dry: true, ports: [[140, 'p4ct-dry140'], [148, 'p4ct-dry148']] });
+    model = await startModel({
+      listen: addr,
+      dry: true,
+      ports: [
+        [140, 'p4ct-dry140'],
+        [148, 'p4ct-dry148'],
+      ],
+    });
   });
   afterAll(async () => {
     await model?.stop();
@@ -255,12 +304,27 @@ describe('controller: switch errors, token, reconnect, CLI', () => {
       expect((await api(ctl.url, 'POST', '/deleteClientSnat')).status).toBe(200);
 
       await model.stop('SIGKILL');
-      await waitFor('health 503 after the switch died', async () => (await api(ctl.url, 'GET', '/health')).status === 503, 15_000);
+      await waitFor(
+        'health 503 after the switch died',
+        async () => (await api(ctl.url, 'GET', '/health')).status === 503,
+        15_000,
+      );
       const during = await api(ctl.url, 'POST', '/updateForward', { ipv4: H2, sw_port: 140 });
       expect(during.status).toBe(503);
 
-      model = await startModel({ listen: addr, dry: true, ports: [[140, 'p4ct-dry140'], [148, 'p4ct-dry148']] });
-      await waitFor('health 200 after the switch came back', async () => (await api(ctl.url, 'GET', '/health')).status === 200, 30_000);
+      model = await startModel({
+        listen: addr,
+        dry: true,
+        ports: [
+          [140, 'p4ct-dry140'],
+          [148, 'p4ct-dry148'],
+        ],
+      });
+      await waitFor(
+        'health 200 after the switch came back',
+        async () => (await api(ctl.url, 'GET', '/health')).status === 200,
+        30_000,
+      );
       const t = await tables(ctl.url);
       // The state after the API calls, not the config's: H2 on 148, SNAT deleted.
       expect(fwd(t, H2)?.data.port).toBe(148);
@@ -283,7 +347,14 @@ describe('controller: switch errors, token, reconnect, CLI', () => {
         expect(h.status).toBe(503);
         expect(h.body).toMatchObject({ connected: false, bound: false, status: 'switch unreachable' });
         expect((await api(ctl.url, 'GET', '/tables')).status).toBe(503);
-        late = await startModel({ listen: lateAddr, dry: true, ports: [[140, 'p4ct-dry140'], [148, 'p4ct-dry148']] });
+        late = await startModel({
+          listen: lateAddr,
+          dry: true,
+          ports: [
+            [140, 'p4ct-dry140'],
+            [148, 'p4ct-dry148'],
+          ],
+        });
         await ctl.ready;
         expect((await api(ctl.url, 'GET', '/health')).status).toBe(200);
         expect((await tables(ctl.url)).forward).toHaveLength(3);
@@ -297,18 +368,35 @@ describe('controller: switch errors, token, reconnect, CLI', () => {
     // A TCP relay between controller and model: killing it cuts the channel, not the switch.
     const relayPort = await freePort();
     const relay = () => {
-      const p = spawn('socat', [`TCP-LISTEN:${relayPort},bind=127.0.0.1,reuseaddr,fork`, `TCP:${addr}`], { detached: true, stdio: 'ignore' });
+      const p = spawn('socat', [`TCP-LISTEN:${relayPort},bind=127.0.0.1,reuseaddr,fork`, `TCP:${addr}`], {
+        detached: true,
+        stdio: 'ignore',
+      });
       return p;
     };
     // socat forks one child per connection: stop the relay's whole process group (its own).
-    const killRelay = (p: ReturnType<typeof spawn>) => { try { process.kill(-p.pid!, 'SIGKILL'); } catch { /* gone */ } };
+    const killRelay = (p: ReturnType<typeof spawn>) => {
+      try {
+        process.kill(-p.pid!, 'SIGKILL');
+      } catch {
+        /* gone */
+      }
+    };
     let r = relay();
     const logs: string[] = [];
     try {
-      await waitFor('socat relay listening', async () => new Promise<boolean>((res) => {
-        const sock = net.connect(relayPort, '127.0.0.1', () => { sock.destroy(); res(true); });
-        sock.on('error', () => res(false));
-      }), 10_000);
+      await waitFor(
+        'socat relay listening',
+        async () =>
+          new Promise<boolean>((res) => {
+            const sock = net.connect(relayPort, '127.0.0.1', () => {
+              sock.destroy();
+              res(true);
+            });
+            sock.on('error', () => res(false));
+          }),
+        10_000,
+      );
       const cfg = parseControllerConfig(rawConfig(`127.0.0.1:${relayPort}`));
       await withController({ config: cfg, port: 0, log: (l) => logs.push(l) }, async (ctl) => {
         await ctl.ready;
@@ -317,7 +405,11 @@ describe('controller: switch errors, token, reconnect, CLI', () => {
         killRelay(r);
         await waitFor('controller notices the broken channel', async () => ctl.client.state().connected === false, 15_000);
         r = relay();
-        await waitFor('reconnected and healthy', async () => ctl.client.state().reconnects === 1 && (await api(ctl.url, 'GET', '/health')).status === 200, 30_000);
+        await waitFor(
+          'reconnected and healthy',
+          async () => ctl.client.state().reconnects === 1 && (await api(ctl.url, 'GET', '/health')).status === 200,
+          30_000,
+        );
         expect(logs.some((l) => /nothing to re-apply/.test(l))).toBe(true);
         expect(logs.filter((l) => l.includes('[bfrt] write')).length).toBe(writesBefore);
         expect(fwd(await tables(ctl.url), H2)?.data.port).toBe(148);
@@ -333,14 +425,39 @@ describe('controller: switch errors, token, reconnect, CLI', () => {
     const tokenFile = join(tmp, 'token');
     writeFileSync(tokenFile, 'cli-token\n');
     const port = await freePort();
-    const child = spawn(process.execPath, ['--import', 'tsx', 'controller/main.ts', '--config', cfgFile, '--port', String(port), '--token-file', tokenFile, '--grpc', addr, '--arch', 'tf1'],
-      { cwd: join(import.meta.dirname, '..'), stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(
+      process.execPath,
+      [
+        '--import',
+        'tsx',
+        'controller/main.ts',
+        '--config',
+        cfgFile,
+        '--port',
+        String(port),
+        '--token-file',
+        tokenFile,
+        '--grpc',
+        addr,
+        '--arch',
+        'tf1',
+      ],
+      { cwd: join(import.meta.dirname, '..'), stdio: ['ignore', 'pipe', 'pipe'] },
+    );
     let out = '';
-    child.stdout.on('data', (d) => { out += d; });
-    child.stderr.on('data', (d) => { out += d; });
+    child.stdout.on('data', (d) => {
+      out += d;
+    });
+    child.stderr.on('data', (d) => {
+      out += d;
+    });
     try {
       const url = `http://127.0.0.1:${port}`;
-      await waitFor(`CLI controller healthy (${out.slice(-500)})`, async () => (await api(url, 'GET', '/health')).status === 200, 30_000);
+      await waitFor(
+        `CLI controller healthy (${out.slice(-500)})`,
+        async () => (await api(url, 'GET', '/health')).status === 200,
+        30_000,
+      );
       expect((await api(url, 'GET', '/tables')).status).toBe(401);
       const t = await api(url, 'GET', '/tables', undefined, 'cli-token');
       expect(t.status).toBe(200);
@@ -351,9 +468,13 @@ describe('controller: switch errors, token, reconnect, CLI', () => {
       child.kill('SIGTERM');
       await new Promise((r) => child.once('exit', r));
     }
-    const bad = spawn(process.execPath, ['--import', 'tsx', 'controller/main.ts', '--config', cfgFile, '--arch', 'tf9'], { cwd: join(import.meta.dirname, '..') });
+    const bad = spawn(process.execPath, ['--import', 'tsx', 'controller/main.ts', '--config', cfgFile, '--arch', 'tf9'], {
+      cwd: join(import.meta.dirname, '..'),
+    });
     let err = '';
-    bad.stderr.on('data', (d) => { err += d; });
+    bad.stderr.on('data', (d) => {
+      err += d;
+    });
     const code = await new Promise((r) => bad.once('exit', r));
     expect(code).toBe(2);
     expect(err).toMatch(/--arch must be tf1 or tf2, got "tf9"/);

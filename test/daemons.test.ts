@@ -17,21 +17,40 @@ const log = createLogger({ out: { write: () => true } as never, err: { write: ()
 const running = (pid: number) => {
   try {
     return !/\) Z /.test(readFileSync(`/proc/${pid}/stat`, 'utf8'));
-  } catch { return false; }
+  } catch {
+    return false;
+  }
 };
 const fileReady = (f: string) => ({
-  what: `${f} exists`, timeoutMs: 10_000, intervalMs: 50,
+  what: `${f} exists`,
+  timeoutMs: 10_000,
+  intervalMs: 50,
   probe: async () => ({ ok: existsSync(f), state: existsSync(f) ? 'there' : 'absent' }),
 });
 
 describe('startDaemon / stopDaemon', () => {
   it('starts a run-scoped daemon, records it, and its undo stops it and removes the PID file', async () => {
     const cleanup = createCleanup({ log });
-    const pid = await startDaemon(host, { name: 'd1', dir, cwd: dir, outlivesRun: false, command: 'touch ready1; exec sleep 30', ready: fileReady(join(dir, 'ready1')) }, { log, cleanup, dryRun: false });
+    const pid = await startDaemon(
+      host,
+      {
+        name: 'd1',
+        dir,
+        cwd: dir,
+        outlivesRun: false,
+        command: 'touch ready1; exec sleep 30',
+        ready: fileReady(join(dir, 'ready1')),
+      },
+      { log, cleanup, dryRun: false },
+    );
     expect(running(pid)).toBe(true);
     const [p, st] = readFileSync(join(dir, 'd1.pid'), 'utf8').trim().split(' ');
     expect(Number(p)).toBe(pid);
-    expect(st).toBe(readFileSync(`/proc/${pid}/stat`, 'utf8').replace(/^.*\) /, '').split(' ')[19]);
+    expect(st).toBe(
+      readFileSync(`/proc/${pid}/stat`, 'utf8')
+        .replace(/^.*\) /, '')
+        .split(' ')[19],
+    );
     expect(await recordedPid(host, dir, 'd1')).toBe(pid);
     expect(cleanup.pending()).toEqual([`stop d1 on local (pid ${pid})`]);
     await cleanup.runAll('test');
@@ -41,7 +60,17 @@ describe('startDaemon / stopDaemon', () => {
 
   it('leaves a daemon that outlives the run to stopDaemon', async () => {
     const cleanup = createCleanup({ log });
-    const pid = await startDaemon(host, { name: 'd2', dir, outlivesRun: true, command: `touch ${dir}/ready2; exec sleep 30`, ready: fileReady(join(dir, 'ready2')) }, { log, cleanup, dryRun: false });
+    const pid = await startDaemon(
+      host,
+      {
+        name: 'd2',
+        dir,
+        outlivesRun: true,
+        command: `touch ${dir}/ready2; exec sleep 30`,
+        ready: fileReady(join(dir, 'ready2')),
+      },
+      { log, cleanup, dryRun: false },
+    );
     expect(cleanup.pending()).toEqual([]);
     expect(await stopDaemon(host, dir, 'd2')).toBe(pid);
     expect(running(pid)).toBe(false);
@@ -51,10 +80,17 @@ describe('startDaemon / stopDaemon', () => {
 
   it('reports a daemon that exits while starting at once, with its log tail', async () => {
     const t0 = Date.now();
-    const e = await startDaemon(host, {
-      name: 'd3', dir, outlivesRun: false, command: 'echo "cannot bind: address in use" >&2; exit 3',
-      ready: { ...fileReady(join(dir, 'never')), timeoutMs: 20_000 },
-    }, { log, cleanup: createCleanup({ log }), dryRun: false }).catch((x) => x);
+    const e = await startDaemon(
+      host,
+      {
+        name: 'd3',
+        dir,
+        outlivesRun: false,
+        command: 'echo "cannot bind: address in use" >&2; exit 3',
+        ready: { ...fileReady(join(dir, 'never')), timeoutMs: 20_000 },
+      },
+      { log, cleanup: createCleanup({ log }), dryRun: false },
+    ).catch((x) => x);
     expect(e).toBeInstanceOf(DaemonError);
     expect(e.failure).toBe('exited');
     expect(e.logTail).toContain('cannot bind: address in use');

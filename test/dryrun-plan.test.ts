@@ -17,8 +17,12 @@ const esc = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 const cleanEnv = () => ({ PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: process.env.HOME ?? '/root' });
 
 function runDry(args: string[]): { status: number | null; out: string } {
-  const r = spawnSync(process.execPath, ['--import', 'tsx', 'experiments/run.ts', '--dry-run', ...args],
-    { cwd: repo, env: cleanEnv(), encoding: 'utf8', timeout: 120_000 });
+  const r = spawnSync(process.execPath, ['--import', 'tsx', 'experiments/run.ts', '--dry-run', ...args], {
+    cwd: repo,
+    env: cleanEnv(),
+    encoding: 'utf8',
+    timeout: 120_000,
+  });
   return { status: r.status, out: `${r.stdout}${r.stderr}` };
 }
 
@@ -39,9 +43,29 @@ describe('hardware dry run', () => {
     expect(plan).toMatch(/^p4cf run: mode hw/m);
     // every phase ran to its end; testbed is local-only
     expect(plan).toMatch(/^=== testbed skipped/m);
-    for (const p of ['preflight', 'sync', 'images', 'switchd', 'controller', 'clean', 'build', 'workload', 'steady', 'migrate', 'post', 'collect', 'analyze'])
+    for (const p of [
+      'preflight',
+      'sync',
+      'images',
+      'switchd',
+      'controller',
+      'clean',
+      'build',
+      'workload',
+      'steady',
+      'migrate',
+      'post',
+      'collect',
+      'analyze',
+    ])
       expect(plan, p).toMatch(new RegExp(`^=== ${p} ok in`, 'm'));
-    expect(plan).toMatch(new RegExp(esc('bf_switchd --background --status-port 7777 --install-dir /opt/open-p4studio/install --conf-file /opt/p4cf/tofino/conf/tna_load_balancer.conf')));
+    expect(plan).toMatch(
+      new RegExp(
+        esc(
+          'bf_switchd --background --status-port 7777 --install-dir /opt/open-p4studio/install --conf-file /opt/p4cf/tofino/conf/tna_load_balancer.conf',
+        ),
+      ),
+    );
     // nothing of the local testbed leaks into a hardware plan
     expect(plan).not.toMatch(/p4cf-(tofino|lakewood|loveland|nic|direct)\b/);
     expect(plan).not.toMatch(/--net=\/run\/netns|ip netns exec/);
@@ -56,7 +80,9 @@ describe('hardware dry run', () => {
     // one migration in the published order, on the right hosts: checkpoint on the source, pull and restore on the target
     const mig = section(plan, 'migrate');
     const at = (host: string, re: RegExp) => mig.findIndex((l) => hostOf(l) === host && re.test(l));
-    expect(at('lakewood', /podman container checkpoint --export \S+ --compress none --keep --tcp-established p4cf-server/)).toBeGreaterThan(0);
+    expect(
+      at('lakewood', /podman container checkpoint --export \S+ --compress none --keep --tcp-established p4cf-server/),
+    ).toBeGreaterThan(0);
     expect(at('loveland', /socat -u -T 5 TCP:192\.168\.10\.2:19500/)).toBeGreaterThan(0);
     expect(at('loveland', /podman container restore --import \S+ --tcp-established --ignore-static-mac/)).toBeGreaterThan(0);
     expect(at('lakewood', /socat -u -T 5 TCP:192\.168\.10\.3:19500/)).toBeGreaterThan(0);

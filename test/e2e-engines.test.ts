@@ -19,12 +19,19 @@ function runDirOf(stdout: string): string {
 function column(dir: string, name: string): number[] {
   const [head, ...lines] = readFileSync(join(dir, 'metrics.csv'), 'utf8').trim().split('\n');
   const at = head.split(',').indexOf(name);
-  return lines.map((l) => l.split(',')[at]).filter((v) => v !== '' && v !== undefined).map(Number);
+  return lines
+    .map((l) => l.split(',')[at])
+    .filter((v) => v !== '' && v !== undefined)
+    .map(Number);
 }
 
 describe.skipIf(!isRoot)('migration engines end to end', () => {
   it('runc: two migrations, 0 frames lost, no drop, podman runs the restored container', async () => {
-    const r = await runRunner(['--steady-state', '2', '--post-migration', '2', '--migrations', '2', '--set', 'MIGRATION_ENGINE=runc'], {}, 300_000);
+    const r = await runRunner(
+      ['--steady-state', '2', '--post-migration', '2', '--migrations', '2', '--set', 'MIGRATION_ENGINE=runc'],
+      {},
+      300_000,
+    );
     expect(r.code, `runner failed:\n${r.stdout.slice(-4000)}\n${r.stderr.slice(-2000)}`).toBe(0);
     const dir = runDirOf(r.stdout);
     expect(existsSync(join(dir, 'error.log'))).toBe(false);
@@ -33,7 +40,8 @@ describe.skipIf(!isRoot)('migration engines end to end', () => {
       expect(t.engine, `migration ${i}`).toBe('runc');
       expect(t.podman_ps_after, `migration ${i}: podman ps after the restore`).toMatch(/^Up\b/);
       expect(t.freeze, `migration ${i}`).toBe('frozen');
-      for (const k of ['freeze_ms', 'runc_checkpoint_ms', 'podman_restore_ms']) expect(typeof t[k], `migration ${i} ${k}`).toBe('number');
+      for (const k of ['freeze_ms', 'runc_checkpoint_ms', 'podman_restore_ms'])
+        expect(typeof t[k], `migration ${i} ${k}`).toBe('number');
     }
     const lost = column(dir, 'frames_lost');
     expect(lost.length, 'metrics rows with frames_lost').toBeGreaterThan(0);

@@ -16,9 +16,18 @@ import { projectDir, runRunner } from './helpers/runner.ts';
 warnIfNotRoot('test/e2e-hw.test.ts (hardware-mode run on the emulated lab)');
 
 const MIGRATIONS = 2;
-const tsx = (...args: string[]) => spawnSync(process.execPath, [join(projectDir, 'node_modules', 'tsx', 'dist', 'cli.mjs'), ...args], { cwd: projectDir, encoding: 'utf8', timeout: 300_000 });
+const tsx = (...args: string[]) =>
+  spawnSync(process.execPath, [join(projectDir, 'node_modules', 'tsx', 'dist', 'cli.mjs'), ...args], {
+    cwd: projectDir,
+    encoding: 'utf8',
+    timeout: 300_000,
+  });
 const sh = (cmd: string, args: string[]): string => {
-  try { return execFileSync(cmd, args, { encoding: 'utf8' }); } catch (e) { return String((e as { stdout?: string }).stdout ?? ''); }
+  try {
+    return execFileSync(cmd, args, { encoding: 'utf8' });
+  } catch (e) {
+    return String((e as { stdout?: string }).stdout ?? '');
+  }
 };
 
 function csvRows(dir: string): Record<string, string>[] {
@@ -41,16 +50,27 @@ describe.skipIf(!isRoot)('lab rehearsal: hardware mode on the emulated lab', () 
     expect(up.status, `${up.stdout}\n${up.stderr}`).toBe(0);
     expect(up.stdout).toContain(`hardware overlay for the emulated lab: ${E.overlay}`);
 
-    const r = await runRunner(['--config', '.testbed/config_hw.env', '--steady-state', '3', '--post-migration', '5', '--migrations', String(MIGRATIONS)], {}, 600_000);
+    const r = await runRunner(
+      ['--config', '.testbed/config_hw.env', '--steady-state', '3', '--post-migration', '5', '--migrations', String(MIGRATIONS)],
+      {},
+      600_000,
+    );
     const m = r.stdout.match(/run folder (\S+)/);
     const dir = m ? (m[1].startsWith('/') ? m[1] : join(projectDir, m[1])) : '';
     // the first failing phase and its message, for whoever reads the CI log
-    expect(r.code, `hardware-mode run failed:\n${`${r.stdout}\n${r.stderr}`.split('\n').filter((l) => /^(===|ERROR)/.test(l)).join('\n')}\n---\n${r.stdout.slice(-3000)}\n${r.stderr.slice(-1500)}`).toBe(0);
+    expect(
+      r.code,
+      `hardware-mode run failed:\n${`${r.stdout}\n${r.stderr}`
+        .split('\n')
+        .filter((l) => /^(===|ERROR)/.test(l))
+        .join('\n')}\n---\n${r.stdout.slice(-3000)}\n${r.stderr.slice(-1500)}`,
+    ).toBe(0);
     expect(existsSync(join(dir, 'error.log'))).toBe(false);
 
     const cfg = JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8')) as Record<string, { value: unknown }>;
     expect(cfg.TESTBED.value).toBe('hw');
-    for (const k of ['TOFINO_SSH', 'LAKEWOOD_SSH', 'LOVELAND_SSH']) expect((cfg[k].value as { user: string }).user, k).toBe(E.user);
+    for (const k of ['TOFINO_SSH', 'LAKEWOOD_SSH', 'LOVELAND_SSH'])
+      expect((cfg[k].value as { user: string }).user, k).toBe(E.user);
 
     const rows = csvRows(dir);
     const num = (row: Record<string, string>, k: string) => Number(row[k]);
@@ -59,10 +79,15 @@ describe.skipIf(!isRoot)('lab rehearsal: hardware mode on the emulated lab', () 
     const drops = rows.map((row) => num(row, 'connection_drops')).filter((x) => !Number.isNaN(x));
     expect(Math.max(...drops) - Math.min(...drops), 'connection drops').toBe(0);
     expect(rows.filter((row) => row.migration_event === '1').length).toBe(MIGRATIONS);
-    for (let i = 1; i <= MIGRATIONS; i++) expect(existsSync(join(dir, `migration_timing_${i}.txt`)), `migration ${i} timing`).toBe(true);
+    for (let i = 1; i <= MIGRATIONS; i++)
+      expect(existsSync(join(dir, `migration_timing_${i}.txt`)), `migration ${i} timing`).toBe(true);
 
     // nothing of the run left: containers, networks, the shim
-    expect(sh('podman', ['ps', '-a', '--format', '{{.Names}}']).split('\n').filter((n) => n.startsWith('p4cf-'))).toEqual([]);
+    expect(
+      sh('podman', ['ps', '-a', '--format', '{{.Names}}'])
+        .split('\n')
+        .filter((n) => n.startsWith('p4cf-')),
+    ).toEqual([]);
     expect(sh('podman', ['network', 'ls', '--filter', 'label=p4cf=1', '--format', '{{.Name}}']).trim()).toBe('');
     expect(sh('ip', ['-n', 'p4cf-lakewood', 'link', 'show'])).not.toMatch(/macshim/);
 
@@ -72,7 +97,13 @@ describe.skipIf(!isRoot)('lab rehearsal: hardware mode on the emulated lab', () 
     expect(spawnSync('id', [E.user]).status).not.toBe(0);
     for (const p of [E.home, E.sudoers, E.labRoot, E.overlay, '/run/netns/p4cf-tofino']) expect(existsSync(p), p).toBe(false);
     // a zombie has exited already; only its reaping (by PID 1) may lag
-    const switchds = sh('ps', ['-e', '-o', 'stat=,pid=,comm=']).split('\n').map((l) => l.trim().split(/\s+/)).filter((f) => f[2] === 'bf_switchd' && !f[0].startsWith('Z'));
-    expect(switchds.map((f) => f.join(' ')), 'a bf_switchd still runs').toEqual([]);
+    const switchds = sh('ps', ['-e', '-o', 'stat=,pid=,comm='])
+      .split('\n')
+      .map((l) => l.trim().split(/\s+/))
+      .filter((f) => f[2] === 'bf_switchd' && !f[0].startsWith('Z'));
+    expect(
+      switchds.map((f) => f.join(' ')),
+      'a bf_switchd still runs',
+    ).toEqual([]);
   }, 900_000);
 });

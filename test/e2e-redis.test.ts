@@ -13,12 +13,20 @@ import { projectDir, runRunner } from './helpers/runner.ts';
 warnIfNotRoot('test/e2e-redis.test.ts (a redis run on the local testbed)');
 
 const sh = (cmd: string, args: string[]): string => {
-  try { return execFileSync(cmd, args, { encoding: 'utf8' }); } catch (e) { return String((e as { stdout?: string }).stdout ?? ''); }
+  try {
+    return execFileSync(cmd, args, { encoding: 'utf8' });
+  } catch (e) {
+    return String((e as { stdout?: string }).stdout ?? '');
+  }
 };
 
 describe.skipIf(!isRoot)('redis workload end to end on the local testbed', () => {
   const tsx = (script: string, ...args: string[]) =>
-    sh(process.execPath, [join(projectDir, 'node_modules', 'tsx', 'dist', 'cli.mjs'), join(projectDir, 'experiments', script), ...args]);
+    sh(process.execPath, [
+      join(projectDir, 'node_modules', 'tsx', 'dist', 'cli.mjs'),
+      join(projectDir, 'experiments', script),
+      ...args,
+    ]);
   const testbedWasUp = existsSync('/run/netns/p4cf-tofino');
   afterAll(() => {
     tsx('clean.ts');
@@ -26,7 +34,11 @@ describe.skipIf(!isRoot)('redis workload end to end on the local testbed', () =>
   });
 
   it('migrates redis-server twice with 0 lost writes and 0 reconnects, and reports its own figures', async () => {
-    const r = await runRunner(['--set', 'WORKLOAD=redis', '--set', 'STATE_MB=16', '--steady-state', '3', '--post-migration', '4', '--migrations', '2'], {}, 400_000);
+    const r = await runRunner(
+      ['--set', 'WORKLOAD=redis', '--set', 'STATE_MB=16', '--steady-state', '3', '--post-migration', '4', '--migrations', '2'],
+      {},
+      400_000,
+    );
     const m = r.stdout.match(/results in (\S+)/);
     expect(m, `no run folder:\n${r.stdout.slice(-3000)}`).not.toBeNull();
     const dir = m![1].startsWith('/') ? m![1] : join(projectDir, m![1]);
@@ -38,7 +50,12 @@ describe.skipIf(!isRoot)('redis workload end to end on the local testbed', () =>
     const rows = lines.map((l) => Object.fromEntries(l.split(',').map((v, i) => [cols[i], v])));
     const last = rows[rows.length - 1];
     expect(Number(last.redis_writes_acked)).toBeGreaterThan(100);
-    expect(last).toMatchObject({ redis_lost_writes: '0', redis_stale_reads: '0', redis_reconnects: '0', redis_failed_commands: '0' });
+    expect(last).toMatchObject({
+      redis_lost_writes: '0',
+      redis_stale_reads: '0',
+      redis_reconnects: '0',
+      redis_failed_commands: '0',
+    });
     expect(Number(last.redis_state_bytes)).toBe(16 << 20);
     expect(rows.filter((x) => x.migration_event === '1')).toHaveLength(2);
 
@@ -51,10 +68,16 @@ describe.skipIf(!isRoot)('redis workload end to end on the local testbed', () =>
 
     // the client's own final read-back of every acknowledged key, after the last migration
     const log = readFileSync(join(dir, 'loadgen.log'), 'utf8');
-    const summary = JSON.parse(/summary (\{.*\})/.exec(log)![1]) as { writes_acked: number; final_check: { checked: number; lost: number; stale: number } };
+    const summary = JSON.parse(/summary (\{.*\})/.exec(log)![1]) as {
+      writes_acked: number;
+      final_check: { checked: number; lost: number; stale: number };
+    };
     expect(summary.final_check).toEqual({ checked: summary.writes_acked, lost: 0, stale: 0 });
 
-    const s = JSON.parse(readFileSync(join(dir, 'summary.json'), 'utf8')) as { workload: { name: string; lossless: { ok: boolean; why: string } }; migrations: { first_data_after_switch_ms: number | null }[] };
+    const s = JSON.parse(readFileSync(join(dir, 'summary.json'), 'utf8')) as {
+      workload: { name: string; lossless: { ok: boolean; why: string } };
+      migrations: { first_data_after_switch_ms: number | null }[];
+    };
     expect(s.workload.name).toBe('redis');
     expect(s.workload.lossless, s.workload.lossless.why).toMatchObject({ ok: true });
     for (const mig of s.migrations) expect(mig.first_data_after_switch_ms).not.toBeNull();
@@ -63,7 +86,9 @@ describe.skipIf(!isRoot)('redis workload end to end on the local testbed', () =>
     expect(html).toMatch(/lost writes<\/td><td[^>]*>0</);
     expect(html).toMatch(/Lossless: <b>yes<\/b>/);
 
-    const containers = sh('podman', ['ps', '-a', '--format', '{{.Names}}']).split('\n').filter((n) => n.startsWith('p4cf-'));
+    const containers = sh('podman', ['ps', '-a', '--format', '{{.Names}}'])
+      .split('\n')
+      .filter((n) => n.startsWith('p4cf-'));
     expect(containers, 'p4cf- containers left after the run').toEqual([]);
   }, 420_000);
 });

@@ -20,7 +20,15 @@ const runDirOf = (stdout: string): string => {
 describe.skipIf(!isRoot)('vip mode end to end on the local testbed', () => {
   const testbedWasUp = existsSync('/run/netns/p4cf-tofino');
   const tsx = (script: string, ...args: string[]) => {
-    try { execFileSync(process.execPath, [join(projectDir, 'node_modules', 'tsx', 'dist', 'cli.mjs'), join(projectDir, 'experiments', script), ...args], { stdio: 'pipe' }); } catch { /* reported by the tests */ }
+    try {
+      execFileSync(
+        process.execPath,
+        [join(projectDir, 'node_modules', 'tsx', 'dist', 'cli.mjs'), join(projectDir, 'experiments', script), ...args],
+        { stdio: 'pipe' },
+      );
+    } catch {
+      /* reported by the tests */
+    }
   };
   afterAll(() => {
     tsx('clean.ts');
@@ -28,10 +36,17 @@ describe.skipIf(!isRoot)('vip mode end to end on the local testbed', () => {
   });
 
   it('migrates H2 → H3 → H2 behind the VIP with every connection kept and nothing lost', async () => {
-    const r = await runRunner(['--set', 'MIGRATION_MODE=vip', '--migrations', '2', '--steady-state', '3', '--post-migration', '4'], {}, 400_000);
+    const r = await runRunner(
+      ['--set', 'MIGRATION_MODE=vip', '--migrations', '2', '--steady-state', '3', '--post-migration', '4'],
+      {},
+      400_000,
+    );
     const dir = runDirOf(r.stdout);
     expect(r.code, `runner failed:\n${r.stdout.slice(-4000)}\n${r.stderr.slice(-2000)}`).toBe(0);
-    const ips = [['192.168.12.2', '192.168.12.3'], ['192.168.12.3', '192.168.12.2']];
+    const ips = [
+      ['192.168.12.2', '192.168.12.3'],
+      ['192.168.12.3', '192.168.12.2'],
+    ];
     for (const i of [1, 2]) {
       const t = JSON.parse(readFileSync(join(dir, `migration_timing_${i}.json`), 'utf8')) as Record<string, string>;
       expect(t.migration_mode).toBe('vip');
@@ -45,7 +60,10 @@ describe.skipIf(!isRoot)('vip mode end to end on the local testbed', () => {
     const cols = rows[0].split(',');
     const last = Object.fromEntries(rows[rows.length - 1].split(',').map((v, i) => [cols[i], v]));
     expect(Number(last.frames_lost), 'frames lost').toBe(0);
-    const drops = rows.slice(1).map((l) => Number(l.split(',')[cols.indexOf('connection_drops')])).filter((x) => !Number.isNaN(x));
+    const drops = rows
+      .slice(1)
+      .map((l) => Number(l.split(',')[cols.indexOf('connection_drops')]))
+      .filter((x) => !Number.isNaN(x));
     expect(Math.max(...drops) - Math.min(...drops), 'connection drops').toBe(0);
     const html = readFileSync(join(dir, 'report.html'), 'utf8');
     expect(html).toContain('Migration mode: vip');
@@ -54,12 +72,33 @@ describe.skipIf(!isRoot)('vip mode end to end on the local testbed', () => {
   }, 420_000);
 
   it('BACKENDS=2: connections on both backends; new connections avoid an inactive member', async () => {
-    const r = await runRunner(['--set', 'MIGRATION_MODE=vip', '--set', 'BACKENDS=2', '--set', 'LOADGEN_CONNECTIONS=8', '--set', 'LOADGEN_RAMP=50ms',
-      '--migrations', '1', '--steady-state', '2', '--post-migration', '3'], {}, 400_000);
+    const r = await runRunner(
+      [
+        '--set',
+        'MIGRATION_MODE=vip',
+        '--set',
+        'BACKENDS=2',
+        '--set',
+        'LOADGEN_CONNECTIONS=8',
+        '--set',
+        'LOADGEN_RAMP=50ms',
+        '--migrations',
+        '1',
+        '--steady-state',
+        '2',
+        '--post-migration',
+        '3',
+      ],
+      {},
+      400_000,
+    );
     const dir = runDirOf(r.stdout);
     expect(r.code, `runner failed:\n${r.stdout.slice(-4000)}\n${r.stderr.slice(-2000)}`).toBe(0);
     const b = JSON.parse(readFileSync(join(dir, 'backends.json'), 'utf8')) as {
-      member: string; splits: { at: string; backends: { ip: string; established: number | null }[] }[]; new_connections: Record<string, number>; new_connections_held: number;
+      member: string;
+      splits: { at: string; backends: { ip: string; established: number | null }[] }[];
+      new_connections: Record<string, number>;
+      new_connections_held: number;
     };
     expect(b.member).toBe('192.168.12.22');
     const first = b.splits[0].backends;

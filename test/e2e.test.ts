@@ -27,21 +27,32 @@ function csvRows(dir: string): Record<string, string>[] {
 }
 
 const sh = (cmd: string, args: string[]): string => {
-  try { return execFileSync(cmd, args, { encoding: 'utf8' }); } catch (e) { return String((e as { stdout?: string }).stdout ?? ''); }
+  try {
+    return execFileSync(cmd, args, { encoding: 'utf8' });
+  } catch (e) {
+    return String((e as { stdout?: string }).stdout ?? '');
+  }
 };
 
 /** What a user checks after a run: nothing of the run left, only the testbed's own pieces. */
 function assertNothingLeft(dir: string): void {
-  const containers = sh('podman', ['ps', '-a', '--format', '{{.Names}}']).split('\n').filter((n) => n.startsWith('p4cf-'));
+  const containers = sh('podman', ['ps', '-a', '--format', '{{.Names}}'])
+    .split('\n')
+    .filter((n) => n.startsWith('p4cf-'));
   expect(containers, 'p4cf- containers left after the run').toEqual([]);
   const nets = sh('podman', ['network', 'ls', '--filter', 'label=p4cf=1', '--format', '{{.Name}}']).trim();
   expect(nets, 'p4cf networks left').toBe('');
-  const ns = sh('ip', ['netns', 'list']).split('\n').map((l) => l.split(' ')[0]).filter((n) => n.startsWith('p4cf-'));
+  const ns = sh('ip', ['netns', 'list'])
+    .split('\n')
+    .map((l) => l.split(' ')[0])
+    .filter((n) => n.startsWith('p4cf-'));
   expect(ns.sort()).toEqual(['p4cf-lakewood', 'p4cf-loveland', 'p4cf-tofino']);
   expect(sh('ip', ['-n', 'p4cf-lakewood', 'link', 'show']), 'shim left on lakewood').not.toMatch(/macshim/);
   const state = JSON.parse(readFileSync(join(dir, 'state.json'), 'utf8')) as Record<string, unknown>;
   const w = (state.workload ?? {}) as { loadgenPid?: number; collectorPid?: number };
-  const pids = [state.switchdPid, state.controllerPid, w.loadgenPid, w.collectorPid].filter((p): p is number => typeof p === 'number');
+  const pids = [state.switchdPid, state.controllerPid, w.loadgenPid, w.collectorPid].filter(
+    (p): p is number => typeof p === 'number',
+  );
   expect(pids.length).toBeGreaterThan(0);
   for (const pid of pids) {
     const alive = existsSync(`/proc/${pid}`) && /node|tsx/.test(readFileSync(`/proc/${pid}/cmdline`, 'utf8'));
@@ -51,7 +62,11 @@ function assertNothingLeft(dir: string): void {
 
 describe.skipIf(!isRoot)('end to end on the local testbed', () => {
   const tsx = (script: string, ...args: string[]) =>
-    sh(process.execPath, [join(projectDir, 'node_modules', 'tsx', 'dist', 'cli.mjs'), join(projectDir, 'experiments', script), ...args]);
+    sh(process.execPath, [
+      join(projectDir, 'node_modules', 'tsx', 'dist', 'cli.mjs'),
+      join(projectDir, 'experiments', script),
+      ...args,
+    ]);
   // The runs bring the testbed up and leave it for reuse; a testbed this file brought up goes
   // down again, so the suite leaves the machine as it found it.
   const testbedWasUp = existsSync('/run/netns/p4cf-tofino');
@@ -65,7 +80,8 @@ describe.skipIf(!isRoot)('end to end on the local testbed', () => {
     const r = await runRunner(['--steady-state', '3', '--post-migration', '5', '--migrations', '3'], {}, 400_000);
     const dir = runDirOf(r.stdout);
     expect(r.code, `runner failed:\n${r.stdout.slice(-4000)}\n${r.stderr.slice(-2000)}`).toBe(0);
-    for (const f of ['config.json', 'manifest.json', 'experiment.log', 'metrics.csv']) expect(existsSync(join(dir, f)), f).toBe(true);
+    for (const f of ['config.json', 'manifest.json', 'experiment.log', 'metrics.csv'])
+      expect(existsSync(join(dir, f)), f).toBe(true);
     expect(existsSync(join(dir, 'error.log'))).toBe(false);
 
     const rows = csvRows(dir);
@@ -78,14 +94,22 @@ describe.skipIf(!isRoot)('end to end on the local testbed', () => {
       expect(Number(t.time_to_ready_ms)).toBeLessThan(10_000);
       const json = JSON.parse(readFileSync(join(dir, `migration_timing_${i}.json`), 'utf8')) as Record<string, unknown>;
       // CRIU read the migration's own settings on both ends (the container's org.criu.config annotation)
-      expect({ dump: json.criu_config_dump, restore: json.criu_config_restore }, `migration ${i}`).toEqual({ dump: 'parsed', restore: 'parsed' });
+      expect({ dump: json.criu_config_dump, restore: json.criu_config_restore }, `migration ${i}`).toEqual({
+        dump: 'parsed',
+        restore: 'parsed',
+      });
       freezeMs += Number(t.time_to_ready_ms);
       // within 5 s of the switch update: a row with every connection up and RTT below 50 ms
       const sw = Number(BigInt(t.switch_update_done_ns as string) / 1_000_000n);
       const ok = rows.find((row) => {
         const ts = num(row, 'timestamp_unix_milli');
-        return ts > sw && ts <= sw + 5000 && num(row, 'lg_connected_clients') === CONNECTIONS
-          && num(row, 'connected_clients') === CONNECTIONS && num(row, 'ws_rtt_max_ms') < 50;
+        return (
+          ts > sw &&
+          ts <= sw + 5000 &&
+          num(row, 'lg_connected_clients') === CONNECTIONS &&
+          num(row, 'connected_clients') === CONNECTIONS &&
+          num(row, 'ws_rtt_max_ms') < 50
+        );
       });
       expect(ok, `no healthy metrics row within 5 s after migration ${i}'s switch update`).toBeDefined();
     }
@@ -117,7 +141,11 @@ describe.skipIf(!isRoot)('end to end on the local testbed', () => {
   }, 320_000);
 
   it('recovers on the source and reports the diagnosis when the restore fails', async () => {
-    const r = await runRunner(['--steady-state', '1', '--post-migration', '3', '--migrations', '1'], { P4CF_TEST_CORRUPT_CHECKPOINT: '1' }, 300_000);
+    const r = await runRunner(
+      ['--steady-state', '1', '--post-migration', '3', '--migrations', '1'],
+      { P4CF_TEST_CORRUPT_CHECKPOINT: '1' },
+      300_000,
+    );
     const dir = runDirOf(r.stdout);
     expect(r.code).not.toBe(0);
     const diag = readFileSync(join(dir, 'migration_1_restore_diagnosis.txt'), 'utf8');

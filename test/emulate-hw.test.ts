@@ -37,30 +37,43 @@ describe('the emulated lab overlay', () => {
   });
 
   it('plans the same commands as config_hw.env.example, differing only in values', () => {
-    const dry = (cfg: string) => spawnSync(process.execPath, ['--import', 'tsx', 'experiments/run.ts', '--dry-run', '--migrations', '2', '--config', cfg],
-      { cwd: projectDir, env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: process.env.HOME ?? '/root' }, encoding: 'utf8', timeout: 120_000 });
+    const dry = (cfg: string) =>
+      spawnSync(process.execPath, ['--import', 'tsx', 'experiments/run.ts', '--dry-run', '--migrations', '2', '--config', cfg], {
+        cwd: projectDir,
+        env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: process.env.HOME ?? '/root' },
+        encoding: 'utf8',
+        timeout: 120_000,
+      });
     const a = dry('config_hw.env.example');
     const b = dry(overlay);
     expect(a.status, a.stderr).toBe(0);
     expect(b.status, b.stderr).toBe(0);
     // each value of the emulated lab mapped back to the example's
     const direct: Record<string, string> = { lakewood: 'enp179s0f0np0', loveland: 'enp179s0f0' };
-    const back = (plan: string) => plan.split('\n').slice(1).map((l) => {
-      const host = /^\[(lakewood|loveland)\]/.exec(l)?.[1] ?? /^\[build\] direct link on (lakewood|loveland):/.exec(l)?.[1];
-      let x = l.replace(/\/home\/p4cf-lab\/p4cf\/(\w+)\/checkpoints/g, '/var/tmp/p4cf/$1/checkpoints')
-        .replaceAll('/home/p4cf-lab/p4cf/', '/opt/p4cf/').replaceAll('/opt/p4cf-lab/open-p4studio', '/opt/open-p4studio')
-        .replaceAll('/opt/p4cf-lab/dev/bf0', '/dev/bf0')
-        .replaceAll('p4cf-nic', 'enp101s0np1');
-      if (host) x = x.replaceAll('p4cf-direct', direct[host]);
-      return x;
-    }).join('\n');
+    const back = (plan: string) =>
+      plan
+        .split('\n')
+        .slice(1)
+        .map((l) => {
+          const host = /^\[(lakewood|loveland)\]/.exec(l)?.[1] ?? /^\[build\] direct link on (lakewood|loveland):/.exec(l)?.[1];
+          let x = l
+            .replace(/\/home\/p4cf-lab\/p4cf\/(\w+)\/checkpoints/g, '/var/tmp/p4cf/$1/checkpoints')
+            .replaceAll('/home/p4cf-lab/p4cf/', '/opt/p4cf/')
+            .replaceAll('/opt/p4cf-lab/open-p4studio', '/opt/open-p4studio')
+            .replaceAll('/opt/p4cf-lab/dev/bf0', '/dev/bf0')
+            .replaceAll('p4cf-nic', 'enp101s0np1');
+          if (host) x = x.replaceAll('p4cf-direct', direct[host]);
+          return x;
+        })
+        .join('\n');
     expect(back(normalisePlan(b.stdout + b.stderr))).toBe(back(normalisePlan(a.stdout + a.stderr)));
   }, 240_000);
 });
 
 // ---------------------------------------------------------------------------------------------
 
-if (!isRoot) console.warn('SKIPPED emulated lab tests: they need root (namespaces, users, sudoers, hugepages); run the tests as root');
+if (!isRoot)
+  console.warn('SKIPPED emulated lab tests: they need root (namespaces, users, sudoers, hugepages); run the tests as root');
 
 const P = 'p4tb-';
 const sh = (argv: string[]): string => execFileSync(argv[0], argv.slice(1), { encoding: 'utf8' });
@@ -71,13 +84,25 @@ describe.skipIf(!isRoot)('emulated lab (root)', () => {
   const config = loadConfig({
     cwd: dir,
     env: {
-      TESTBED_PREFIX: P, MGMT_SUBNET: '10.198.5.0/24',
-      TOFINO_SSH: 'root@10.198.5.2:22', LAKEWOOD_SSH: 'root@10.198.5.3:22', LOVELAND_SSH: 'root@10.198.5.4:22',
-      SSH_KEY: join(dir, 'ssh/id_ed25519'), SSH_KNOWN_HOSTS: join(dir, 'ssh/known_hosts'),
-      LAKEWOOD_NIC: `${P}nic`, LOVELAND_NIC: `${P}nic`, LAKEWOOD_DIRECT_IF: `${P}direct`, LOVELAND_DIRECT_IF: `${P}direct`,
+      TESTBED_PREFIX: P,
+      MGMT_SUBNET: '10.198.5.0/24',
+      TOFINO_SSH: 'root@10.198.5.2:22',
+      LAKEWOOD_SSH: 'root@10.198.5.3:22',
+      LOVELAND_SSH: 'root@10.198.5.4:22',
+      SSH_KEY: join(dir, 'ssh/id_ed25519'),
+      SSH_KNOWN_HOSTS: join(dir, 'ssh/known_hosts'),
+      LAKEWOOD_NIC: `${P}nic`,
+      LOVELAND_NIC: `${P}nic`,
+      LAKEWOOD_DIRECT_IF: `${P}direct`,
+      LOVELAND_DIRECT_IF: `${P}direct`,
     },
   }).config as TestbedConfig;
-  const opts = { projectDir, stateDir: join(dir, 'state'), prerequisites: false, log: (m: string) => console.log(`[testbed] ${m}`) };
+  const opts = {
+    projectDir,
+    stateDir: join(dir, 'state'),
+    prerequisites: false,
+    log: (m: string) => console.log(`[testbed] ${m}`),
+  };
   const L = testbedLayout(config, opts);
   const E = hwEmulationLayout(L);
   const tofinoIp = L.hosts[0].mgmtIp;
@@ -85,14 +110,25 @@ describe.skipIf(!isRoot)('emulated lab (root)', () => {
   const hosts: Host[] = [];
   const login = (user: string): Host => {
     // SUDO=never: these commands run as the login user; the ones that need root say `sudo -n` themselves
-    const o = { name: 'tofino', target: { user, host: tofinoIp, port: 22 }, privateKeyPath: L.sshKey, knownHostsPath: L.knownHosts, connectTimeoutMs: 5000, sudo: 'never' as const };
+    const o = {
+      name: 'tofino',
+      target: { user, host: tofinoIp, port: 22 },
+      privateKeyPath: L.sshKey,
+      knownHostsPath: L.knownHosts,
+      connectTimeoutMs: 5000,
+      sudo: 'never' as const,
+    };
     const h = createSshHost(o);
     hosts.push(h);
     return h;
   };
   let lab: Host;
   const switchd = (args: string, sudo = true) =>
-    lab.exec(`cd /tmp && ${sudo ? 'sudo -n ' : ''}${E.sdeInstall}/bin/bf_switchd ${args} 2>&1`, { quiet: true, allowFail: true, timeoutMs: 20_000 });
+    lab.exec(`cd /tmp && ${sudo ? 'sudo -n ' : ''}${E.sdeInstall}/bin/bf_switchd ${args} 2>&1`, {
+      quiet: true,
+      allowFail: true,
+      timeoutMs: 20_000,
+    });
   const conf = (name: string) => `${E.home}/${name}`;
   const good = () => `--background --status-port 7777 --install-dir ${E.sdeInstall} --conf-file ${conf('tna.conf')}`;
 
@@ -101,8 +137,14 @@ describe.skipIf(!isRoot)('emulated lab (root)', () => {
     lab = login(E.user);
     const confText = readFileSync(join(projectDir, 'p4/conf/tna_load_balancer.conf'), 'utf8');
     await lab.exec(`cat > ${conf('tna.conf')}`, { stdin: confText, quiet: true });
-    await lab.exec(`cat > ${conf('bad-context.conf')}`, { stdin: confText.replace('pipe/context.json', 'pipe/missing-context.json'), quiet: true });
-    await lab.exec(`cat > ${conf('model.conf')}`, { stdin: readFileSync(join(projectDir, 'p4/conf/tna_load_balancer.model.conf'), 'utf8'), quiet: true });
+    await lab.exec(`cat > ${conf('bad-context.conf')}`, {
+      stdin: confText.replace('pipe/context.json', 'pipe/missing-context.json'),
+      quiet: true,
+    });
+    await lab.exec(`cat > ${conf('model.conf')}`, {
+      stdin: readFileSync(join(projectDir, 'p4/conf/tna_load_balancer.model.conf'), 'utf8'),
+      quiet: true,
+    });
   }, 120_000);
 
   afterAll(async () => {
@@ -137,23 +179,37 @@ describe.skipIf(!isRoot)('emulated lab (root)', () => {
     const noConf = await switchd(`--background --install-dir ${E.sdeInstall}`);
     expect(noConf.stdout).toMatch(/--install-dir and --conf-file must be specified/); // the real one exits 0 here
     expect((await switchd(`--install-dir ${E.sdeInstall} --conf-file ${conf('tna.conf')}`)).stdout).toMatch(/no --background/);
-    expect((await switchd(`--background --status-port 7x7 --install-dir ${E.sdeInstall} --conf-file ${conf('tna.conf')}`)).stdout).toMatch(/--status-port "7x7"/);
-    expect((await switchd(`--background --install-dir /tmp --conf-file ${conf('tna.conf')}`)).stdout).toMatch(/\/tmp\/bin does not exist/);
+    expect(
+      (await switchd(`--background --status-port 7x7 --install-dir ${E.sdeInstall} --conf-file ${conf('tna.conf')}`)).stdout,
+    ).toMatch(/--status-port "7x7"/);
+    expect((await switchd(`--background --install-dir /tmp --conf-file ${conf('tna.conf')}`)).stdout).toMatch(
+      /\/tmp\/bin does not exist/,
+    );
     const ctx = await switchd(`--background --install-dir ${E.sdeInstall} --conf-file ${conf('bad-context.conf')}`);
     expect(ctx.code).toBe(1);
     expect(ctx.stdout).toContain(`${E.sdeInstall}/share/tofinopd/tna_load_balancer/pipe/missing-context.json does not exist`);
-    expect((await switchd(`--background --install-dir ${E.sdeInstall} --conf-file ${conf('model.conf')}`)).stdout).toMatch(/virtual/);
+    expect((await switchd(`--background --install-dir ${E.sdeInstall} --conf-file ${conf('model.conf')}`)).stdout).toMatch(
+      /virtual/,
+    );
     const user = await switchd(good(), false);
     expect(user.stdout).toMatch(/cannot open device .*bf0: EACCES/);
     writeFileSync('/proc/sys/vm/nr_hugepages', '0');
     try {
       expect((await switchd(good())).stdout).toMatch(new RegExp(`HugePages_Total is 0 .* need at least ${HUGEPAGES}`));
-    } finally { writeFileSync('/proc/sys/vm/nr_hugepages', String(HUGEPAGES)); }
+    } finally {
+      writeFileSync('/proc/sys/vm/nr_hugepages', String(HUGEPAGES));
+    }
   }, 60_000);
 
   it('bf_switchd serves BF Runtime gRPC on good arguments and refuses a second one on the held device', async () => {
     const log = `${E.home}/switchd.log`;
-    const pid = Number((await lab.exec(`sudo -n setsid nohup ${E.sdeInstall}/bin/bf_switchd ${good()} >${log} 2>&1 </dev/null & echo $!`, { quiet: true })).stdout.trim());
+    const pid = Number(
+      (
+        await lab.exec(`sudo -n setsid nohup ${E.sdeInstall}/bin/bf_switchd ${good()} >${log} 2>&1 </dev/null & echo $!`, {
+          quiet: true,
+        })
+      ).stdout.trim(),
+    );
     try {
       let out = '';
       for (let i = 0; i < 100 && !out.includes('BF_RT gRPC server ready'); i++) {
@@ -162,14 +218,18 @@ describe.skipIf(!isRoot)('emulated lab (root)', () => {
       }
       expect(out).toContain('BF_RT gRPC server ready port 50052 program tna_load_balancer');
       // found by name like the real one, its command line naming the conf (and so the program)
-      const found = (await lab.exec('for p in $(pgrep -x bf_switchd); do tr "\\0" " " < /proc/$p/cmdline; echo; done', { quiet: true })).stdout;
+      const found = (
+        await lab.exec('for p in $(pgrep -x bf_switchd); do tr "\\0" " " < /proc/$p/cmdline; echo; done', { quiet: true })
+      ).stdout;
       expect(found).toContain(`--conf-file ${conf('tna.conf')}`);
       const c = rawClient(`${tofinoIp}:50052`, 1);
       try {
         await c.subscribe();
         const info = JSON.parse((await c.getConfig()).config[0].bfruntime_info.toString());
         expect(info.tables.map((t: { name: string }) => t.name)).toContain('pipe.SwitchIngress.forward');
-      } finally { c.close(); }
+      } finally {
+        c.close();
+      }
       const second = await switchd(good());
       expect(second.code).toBe(1);
       expect(second.stdout).toMatch(/device .*bf0 is busy \(EBUSY\)/);
@@ -179,18 +239,34 @@ describe.skipIf(!isRoot)('emulated lab (root)', () => {
   }, 60_000);
 
   it('bf-p4c builds only the load balancer, for the arch it is asked for', async () => {
-    const p4c = (args: string) => lab.exec(`cd /tmp && ${E.sdeInstall}/bin/bf-p4c ${args} 2>&1`, { quiet: true, allowFail: true });
+    const p4c = (args: string) =>
+      lab.exec(`cd /tmp && ${E.sdeInstall}/bin/bf-p4c ${args} 2>&1`, { quiet: true, allowFail: true });
     const out = `${E.home}/out`;
     const src = join(projectDir, 'p4', 'load_balancer.p4');
-    await lab.exec(`mkdir -p ${E.home}/src && printf '#include "${src}"\\n' > ${E.home}/src/tna_load_balancer.p4 && cp ${E.home}/src/tna_load_balancer.p4 ${E.home}/src/t2na_load_balancer.p4 && printf 'control X() {}\\n' > ${E.home}/src/other.p4`, { quiet: true });
-    expect((await p4c(`--std p4-16 --target tofino --arch t2na -o ${out} ${E.home}/src/tna_load_balancer.p4`)).stdout).toMatch(/--arch t2na does not fit --target tofino/);
+    await lab.exec(
+      `mkdir -p ${E.home}/src && printf '#include "${src}"\\n' > ${E.home}/src/tna_load_balancer.p4 && cp ${E.home}/src/tna_load_balancer.p4 ${E.home}/src/t2na_load_balancer.p4 && printf 'control X() {}\\n' > ${E.home}/src/other.p4`,
+      { quiet: true },
+    );
+    expect((await p4c(`--std p4-16 --target tofino --arch t2na -o ${out} ${E.home}/src/tna_load_balancer.p4`)).stdout).toMatch(
+      /--arch t2na does not fit --target tofino/,
+    );
     expect((await p4c(`--std p4-16 --target tofino --arch tna --frobnicate ${E.home}/src/tna_load_balancer.p4`)).code).toBe(1);
-    expect((await p4c(`--std p4-16 --target tofino --arch tna -o ${out} ${E.home}/src/t2na_load_balancer.p4`)).stdout).toMatch(/builds tna_load_balancer only/);
+    expect((await p4c(`--std p4-16 --target tofino --arch tna -o ${out} ${E.home}/src/t2na_load_balancer.p4`)).stdout).toMatch(
+      /builds tna_load_balancer only/,
+    );
     expect((await p4c(`--std p4-16 --target tofino --arch tna -o ${out} ${E.home}/src/other.p4`)).code).toBe(1);
-    const ok = await p4c(`--std p4-16 --target tofino --arch tna -o ${out} --bf-rt-schema ${out}/bf-rt.json -I ${join(projectDir, 'p4')} ${E.home}/src/tna_load_balancer.p4`);
+    const ok = await p4c(
+      `--std p4-16 --target tofino --arch tna -o ${out} --bf-rt-schema ${out}/bf-rt.json -I ${join(projectDir, 'p4')} ${E.home}/src/tna_load_balancer.p4`,
+    );
     expect(ok.code, ok.stdout).toBe(0);
-    expect(JSON.parse((await lab.exec(`cat ${out}/bf-rt.json`, { quiet: true })).stdout)).toEqual(JSON.parse(readFileSync(join(projectDir, 'p4/tna_load_balancer.bf-rt.json'), 'utf8')));
-    expect((await lab.exec(`test -f ${out}/pipe/context.json && test -f ${out}/pipe/tofino.bin && echo yes`, { quiet: true })).stdout.trim()).toBe('yes');
+    expect(JSON.parse((await lab.exec(`cat ${out}/bf-rt.json`, { quiet: true })).stdout)).toEqual(
+      JSON.parse(readFileSync(join(projectDir, 'p4/tna_load_balancer.bf-rt.json'), 'utf8')),
+    );
+    expect(
+      (
+        await lab.exec(`test -f ${out}/pipe/context.json && test -f ${out}/pipe/tofino.bin && echo yes`, { quiet: true })
+      ).stdout.trim(),
+    ).toBe('yes');
   });
 
   it('down removes the user, sudoers drop-in, SDE tree, device, overlay, and restores hugepages', async () => {
@@ -198,10 +274,17 @@ describe.skipIf(!isRoot)('emulated lab (root)', () => {
     const uid = sh(['id', '-u', E.user]).trim();
     await testbedDown(config, opts);
     expect(spawnSync('id', [E.user]).status).not.toBe(0);
-    for (const p of [E.home, E.sudoers, E.labRoot, E.overlay, E.record, `/tmp/podman-run-${uid}`, `/tmp/containers-user-${uid}`]) expect(existsSync(p), p).toBe(false);
+    for (const p of [E.home, E.sudoers, E.labRoot, E.overlay, E.record, `/tmp/podman-run-${uid}`, `/tmp/containers-user-${uid}`])
+      expect(existsSync(p), p).toBe(false);
     // zombies are gone already; only their reaping (by PID 1) may lag
-    const live = sh(['ps', '-e', '-o', 'uid=,stat=,pid=,comm=']).split('\n').map((l) => l.trim().split(/\s+/)).filter((f) => f[0] === uid && !f[1]?.startsWith('Z'));
-    expect(live.map((f) => f.join(' ')), 'processes of the lab user left').toEqual([]);
+    const live = sh(['ps', '-e', '-o', 'uid=,stat=,pid=,comm='])
+      .split('\n')
+      .map((l) => l.trim().split(/\s+/))
+      .filter((f) => f[0] === uid && !f[1]?.startsWith('Z'));
+    expect(
+      live.map((f) => f.join(' ')),
+      'processes of the lab user left',
+    ).toEqual([]);
     expect(hugepages()).toBe(hugepagesBefore);
   });
 });

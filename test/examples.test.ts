@@ -15,13 +15,24 @@ const tsxCli = join(projectDir, 'node_modules', 'tsx', 'dist', 'cli.mjs');
 
 function runScript(script: string, args: string[], ms: number): Promise<{ code: number; out: string }> {
   const child = spawn(process.execPath, [tsxCli, join(projectDir, script), ...args], {
-    cwd: projectDir, env: { ...process.env, CI: '1' }, stdio: ['ignore', 'pipe', 'pipe'],
+    cwd: projectDir,
+    env: { ...process.env, CI: '1' },
+    stdio: ['ignore', 'pipe', 'pipe'],
   });
   let out = '';
-  child.stdout.on('data', (b) => { out += b; });
-  child.stderr.on('data', (b) => { out += b; });
+  child.stdout.on('data', (b) => {
+    out += b;
+  });
+  child.stderr.on('data', (b) => {
+    out += b;
+  });
   const timer = setTimeout(() => child.kill('SIGKILL'), ms);
-  return new Promise((res) => child.once('exit', (code) => { clearTimeout(timer); res({ code: code ?? 137, out }); }));
+  return new Promise((res) =>
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      res({ code: code ?? 137, out });
+    }),
+  );
 }
 
 function runDirOf(out: string): string {
@@ -31,13 +42,21 @@ function runDirOf(out: string): string {
 }
 
 const sh = (cmd: string, args: string[]): string => {
-  try { return execFileSync(cmd, args, { encoding: 'utf8' }); } catch (e) { return String((e as { stdout?: string }).stdout ?? ''); }
+  try {
+    return execFileSync(cmd, args, { encoding: 'utf8' });
+  } catch (e) {
+    return String((e as { stdout?: string }).stdout ?? '');
+  }
 };
 const SHORT = ['--steady-state', '1', '--post-migration', '2'];
 
 describe('examples, dry run (hardware example config)', () => {
   it('rate-limit plans its tc step right after build, and its undo at the end', async () => {
-    const r = await runScript('experiments/examples/rate-limit.ts', ['--dry-run', '--config', 'config_hw.env.example', '--migrations', '1'], 120_000);
+    const r = await runScript(
+      'experiments/examples/rate-limit.ts',
+      ['--dry-run', '--config', 'config_hw.env.example', '--migrations', '1'],
+      120_000,
+    );
     expect(r.code, r.out.slice(-3000)).toBe(0);
     expect(r.out).toMatch(/=== build ok[^\n]*\n=== rate-limit — /);
     // the example config logs in as a sudo user, as the published lab did: root commands go through sudo -n
@@ -45,7 +64,11 @@ describe('examples, dry run (hardware example config)', () => {
     expect(r.out).toMatch(/cleanup: remove the 1gbit limit on loveland enp101s0np1 — done/);
   });
   it('rss-loop runs its loop in place of migrate', async () => {
-    const r = await runScript('experiments/examples/rss-loop.ts', ['--dry-run', '--config', 'config_hw.env.example', '--migrations', '2'], 120_000);
+    const r = await runScript(
+      'experiments/examples/rss-loop.ts',
+      ['--dry-run', '--config', 'config_hw.env.example', '--migrations', '2'],
+      120_000,
+    );
     expect(r.code, r.out.slice(-3000)).toBe(0);
     expect(r.out).toMatch(/^phases: .* steady rss-loop post /m);
     expect(r.out).not.toMatch(/^=== migrate /m);
@@ -90,7 +113,9 @@ describe.skipIf(!isRoot)('examples on the local testbed', () => {
       expect(Number(ttr)).toBeGreaterThan(0);
       expect(Number(rss)).toBeGreaterThan(1000); // a node process holds more than 1 MB
     }
-    const manifest = JSON.parse(readFileSync(join(dir, 'manifest.json'), 'utf8')) as { phases: { name: string; status: string }[] };
+    const manifest = JSON.parse(readFileSync(join(dir, 'manifest.json'), 'utf8')) as {
+      phases: { name: string; status: string }[];
+    };
     expect(manifest.phases.map((p) => p.name)).toContain('rss-loop');
     expect(manifest.phases.map((p) => p.name)).not.toContain('migrate');
   }, 320_000);

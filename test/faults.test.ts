@@ -12,7 +12,11 @@ import { projectDir, spawnRunner, type Spawned } from './helpers/runner.ts';
 warnIfNotRoot('test/faults.test.ts (fault injection on the local testbed)');
 
 const sh = (cmd: string, args: string[]): string => {
-  try { return execFileSync(cmd, args, { encoding: 'utf8' }); } catch (e) { return String((e as { stdout?: string }).stdout ?? ''); }
+  try {
+    return execFileSync(cmd, args, { encoding: 'utf8' });
+  } catch (e) {
+    return String((e as { stdout?: string }).stdout ?? '');
+  }
 };
 
 function runDirOf(stdout: string): string {
@@ -23,13 +27,19 @@ function runDirOf(stdout: string): string {
 
 /** Nothing of the run is left: containers, networks, shim, recorded processes. */
 function assertNothingLeft(dir: string): void {
-  const containers = sh('podman', ['ps', '-a', '--format', '{{.Names}}']).split('\n').filter((n) => n.startsWith('p4cf-'));
+  const containers = sh('podman', ['ps', '-a', '--format', '{{.Names}}'])
+    .split('\n')
+    .filter((n) => n.startsWith('p4cf-'));
   expect(containers, 'p4cf- containers left after the run').toEqual([]);
-  expect(sh('podman', ['network', 'ls', '--filter', 'label=p4cf=1', '--format', '{{.Name}}']).trim(), 'p4cf networks left').toBe('');
+  expect(sh('podman', ['network', 'ls', '--filter', 'label=p4cf=1', '--format', '{{.Name}}']).trim(), 'p4cf networks left').toBe(
+    '',
+  );
   expect(sh('ip', ['-n', 'p4cf-lakewood', 'link', 'show']), 'shim left on lakewood').not.toMatch(/macshim/);
   const state = JSON.parse(readFileSync(join(dir, 'state.json'), 'utf8')) as Record<string, unknown>;
   const w = (state.workload ?? {}) as { loadgenPid?: number; collectorPid?: number };
-  for (const pid of [state.switchdPid, state.controllerPid, w.loadgenPid, w.collectorPid].filter((p): p is number => typeof p === 'number')) {
+  for (const pid of [state.switchdPid, state.controllerPid, w.loadgenPid, w.collectorPid].filter(
+    (p): p is number => typeof p === 'number',
+  )) {
     const alive = isRunning(pid) && /node|tsx/.test(readFileSync(`/proc/${pid}/cmdline`, 'utf8'));
     expect(alive, `process ${pid} recorded by the run still runs`).toBe(false);
   }
@@ -52,7 +62,11 @@ function stateOf(s: Spawned): Record<string, unknown> {
 
 describe.skipIf(!isRoot)('faults on the local testbed (issue 12)', () => {
   const tsx = (script: string, ...args: string[]) =>
-    sh(process.execPath, [join(projectDir, 'node_modules', 'tsx', 'dist', 'cli.mjs'), join(projectDir, 'experiments', script), ...args]);
+    sh(process.execPath, [
+      join(projectDir, 'node_modules', 'tsx', 'dist', 'cli.mjs'),
+      join(projectDir, 'experiments', script),
+      ...args,
+    ]);
   const testbedWasUp = existsSync('/run/netns/p4cf-tofino');
   afterAll(() => {
     sh('ip', ['-n', 'p4cf-loveland', 'link', 'set', 'p4cf-direct', 'up']);
@@ -126,19 +140,35 @@ describe.skipIf(!isRoot)('faults on the local testbed (issue 12)', () => {
     mkdirSync(cp, { recursive: true });
     execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=2m', 'p4cf-fulldisk', cp]);
     try {
-      const s = spawnRunner(['--steady-state', '2', '--post-migration', '2', '--migrations', '1', '--set', 'TRANSFER_METHOD=socat']);
+      const s = spawnRunner([
+        '--steady-state',
+        '2',
+        '--post-migration',
+        '2',
+        '--migrations',
+        '1',
+        '--set',
+        'TRANSFER_METHOD=socat',
+      ]);
       const code = await finished(s, 240_000);
       const dir = runDirOf(s.stdout());
       expect(existsSync(join(dir, 'experiment.log')), s.stdout().slice(-3000) + s.stderr().slice(-2000)).toBe(true);
       const log = readFileSync(join(dir, 'experiment.log'), 'utf8');
       expect(code, log.slice(-4000)).toBe(1);
-      expect(log).toMatch(/migration 1 lakewood→loveland failed at step transfer: checkpoint transfer over the direct link lakewood p4cf-direct 192\.168\.10\.2:19500 → loveland p4cf-direct \(socat\)/);
-      expect(log).toMatch(/recovering: removed the checkpoint copy loveland:\/var\/tmp\/p4cf\/loveland\/checkpoints\/checkpoint\.tar/);
+      expect(log).toMatch(
+        /migration 1 lakewood→loveland failed at step transfer: checkpoint transfer over the direct link lakewood p4cf-direct 192\.168\.10\.2:19500 → loveland p4cf-direct \(socat\)/,
+      );
+      expect(log).toMatch(
+        /recovering: removed the checkpoint copy loveland:\/var\/tmp\/p4cf\/loveland\/checkpoints\/checkpoint\.tar/,
+      );
       expect(log).toMatch(/the service answers \/health through the switch again/);
       expect(readdirSync(cp)).toEqual([]);
       const csv = readFileSync(join(dir, 'metrics.csv'), 'utf8').trim().split('\n');
       const cols = csv[0].split(',');
-      const drops = csv.slice(1).map((l) => Number(l.split(',')[cols.indexOf('connection_drops')])).filter((x) => !Number.isNaN(x));
+      const drops = csv
+        .slice(1)
+        .map((l) => Number(l.split(',')[cols.indexOf('connection_drops')]))
+        .filter((x) => !Number.isNaN(x));
       expect(Math.max(...drops) - Math.min(...drops), 'connection drops').toBe(0);
       assertNothingLeft(dir);
     } finally {
@@ -156,15 +186,22 @@ describe.skipIf(!isRoot)('faults on the local testbed (issue 12)', () => {
       const code = await finished(s, 180_000);
       const out = s.stdout() + s.stderr();
       expect(code, out.slice(-4000)).toBe(1);
-      expect(out).toMatch(/migration 1 lakewood→loveland refused, nothing was changed \(the server still runs on lakewood\): direct link lakewood p4cf-direct \(192\.168\.10\.2\) ↔ loveland p4cf-direct \(192\.168\.10\.3\): (lakewood p4cf-direct is \S+, )?loveland p4cf-direct is down/);
+      expect(out).toMatch(
+        /migration 1 lakewood→loveland refused, nothing was changed \(the server still runs on lakewood\): direct link lakewood p4cf-direct \(192\.168\.10\.2\) ↔ loveland p4cf-direct \(192\.168\.10\.3\): (lakewood p4cf-direct is \S+, )?loveland p4cf-direct is down/,
+      );
       expect(Date.now() - t0).toBeLessThan(60_000);
       expect(out).not.toMatch(/podman container checkpoint|checkpoint done in/);
       // 0 drops: the service never went down
       const dir = runDirOf(s.stdout());
-      const csv = readdirSync(dir).includes('metrics.csv') ? readFileSync(join(dir, 'metrics.csv'), 'utf8').trim().split('\n') : [];
+      const csv = readdirSync(dir).includes('metrics.csv')
+        ? readFileSync(join(dir, 'metrics.csv'), 'utf8').trim().split('\n')
+        : [];
       if (csv.length > 2) {
         const cols = csv[0].split(',');
-        const drops = csv.slice(1).map((l) => Number(l.split(',')[cols.indexOf('connection_drops')])).filter((x) => !Number.isNaN(x));
+        const drops = csv
+          .slice(1)
+          .map((l) => Number(l.split(',')[cols.indexOf('connection_drops')]))
+          .filter((x) => !Number.isNaN(x));
         expect(Math.max(...drops) - Math.min(...drops), 'connection drops').toBe(0);
       }
       assertNothingLeft(dir);

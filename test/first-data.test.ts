@@ -11,7 +11,8 @@ afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 
 const S = 1_000_000_000n; // 1 s in ns
 const T0 = 1_764_576_000n * S; // some wall-clock instant
-const line = (conn: number, gapMs: number, atNs: bigint) => `2026-12-01T10:00:00.000Z first-data-after-gap conn=${conn} seq=${100 + conn} gap_ms=${gapMs} at_ns=${atNs}`;
+const line = (conn: number, gapMs: number, atNs: bigint) =>
+  `2026-12-01T10:00:00.000Z first-data-after-gap conn=${conn} seq=${100 + conn} gap_ms=${gapMs} at_ns=${atNs}`;
 
 describe('first data after the switch update', () => {
   // migration 1: starts at T0, switch done at T0+700ms; connections resume 2.4 ms and 9.1 ms after it
@@ -30,19 +31,34 @@ describe('first data after the switch update', () => {
 
   it('the first and the last stalled connection, in ms after the switch update', () => {
     expect(firstDataAfterSwitch(parseGapEvents(log), T0, T0 + 700_000_000n)).toEqual({
-      first_data_after_switch_ms: 2.4, last_connection_data_after_switch_ms: 9.1, stalled_connections: 2,
+      first_data_after_switch_ms: 2.4,
+      last_connection_data_after_switch_ms: 9.1,
+      stalled_connections: 2,
     });
     expect(firstDataAfterSwitch(parseGapEvents(log), T0 + 10n * S, T0 + 11n * S)).toBeUndefined();
   });
 
   it('writes the figures into timing JSON files that lack them, once', () => {
     const f = join(tmp, 'migration_timing_1.json');
-    writeFileSync(f, JSON.stringify({ index: 1, migration_start_ns: String(T0), switch_update_done_ns: String(T0 + 700_000_000n), time_to_ready_ms: 700 }));
+    writeFileSync(
+      f,
+      JSON.stringify({
+        index: 1,
+        migration_start_ns: String(T0),
+        switch_update_done_ns: String(T0 + 700_000_000n),
+        time_to_ready_ms: 700,
+      }),
+    );
     const bash = join(tmp, 'migration_timing_2.json');
     writeFileSync(bash, JSON.stringify({ index: 2, time_to_ready_ms: 3900 }));
     expect(addFirstDataToTimings(log, [f, bash])).toBe(1);
     const t = JSON.parse(readFileSync(f, 'utf8'));
-    expect(t).toMatchObject({ time_to_ready_ms: 700, first_data_after_switch_ms: 2.4, last_connection_data_after_switch_ms: 9.1, first_data_source: 'loadgen' });
+    expect(t).toMatchObject({
+      time_to_ready_ms: 700,
+      first_data_after_switch_ms: 2.4,
+      last_connection_data_after_switch_ms: 9.1,
+      first_data_source: 'loadgen',
+    });
     expect(addFirstDataToTimings(log, [f])).toBe(0);
     expect(JSON.parse(readFileSync(bash, 'utf8'))).toEqual({ index: 2, time_to_ready_ms: 3900 });
   });
@@ -53,7 +69,10 @@ import { CSV_COLUMNS } from '../experiments/workload/columns.ts';
 
 describe('one definition of pings unanswered (issue 12 item 6), and RTTs over the cap (issue 13)', () => {
   // a stall: 76 pings overdue at its peak, all answered late afterwards → 0 never answered
-  const rows = [0, 76, 76, 0, 0].map((v, i) => ({ elapsed: i, v: { pings_unanswered: v, pongs_late: [0, 0, 0, 76, 76][i], rtts_over_cap: [0, 0, 3, 3, 3][i] } })) as never;
+  const rows = [0, 76, 76, 0, 0].map((v, i) => ({
+    elapsed: i,
+    v: { pings_unanswered: v, pongs_late: [0, 0, 0, 76, 76][i], rtts_over_cap: [0, 0, 3, 3, 3][i] },
+  })) as never;
   it('the run total is the net count the load generator reports, not the peak', () => {
     expect(counterNet(rows, 'pings_unanswered')).toBe(0);
     expect(counterTotal(rows, 'pongs_late')).toBe(76);
@@ -69,7 +88,11 @@ describe('the RTO stall: pongs answered again after the switch update (issue 13)
   const pong = (conn: number, gapMs: number, atNs: bigint) =>
     `2026-12-01T10:00:00.000Z first-pong-after-gap conn=${conn} seq=7 gap_ms=${gapMs} rtt_ms=3120.5 at_ns=${atNs}`;
   // switch done at T0+7.3 s; data resumed 4 ms after it, pongs 3.1 s and 5.2 s after it
-  const log = [line(0, 7300, T0 + 7_304_000_000n), pong(0, 10_300, T0 + 10_400_000_000n), pong(1, 12_400, T0 + 12_500_000_000n)].join('\n');
+  const log = [
+    line(0, 7300, T0 + 7_304_000_000n),
+    pong(0, 10_300, T0 + 10_400_000_000n),
+    pong(1, 12_400, T0 + 12_500_000_000n),
+  ].join('\n');
 
   it('pong lines are their own events, data lines stay data', () => {
     expect(parseGapEvents(log)).toHaveLength(1);
@@ -78,13 +101,18 @@ describe('the RTO stall: pongs answered again after the switch update (issue 13)
 
   it('per migration: first and last connection answered again, in ms after the switch update', () => {
     expect(pongStall(parseGapEvents(log, 'pong'), T0, T0 + 7_300_000_000n)).toEqual({
-      first_pong_after_switch_ms: 3100, last_pong_after_switch_ms: 5200, pong_stalled_connections: 2,
+      first_pong_after_switch_ms: 3100,
+      last_pong_after_switch_ms: 5200,
+      pong_stalled_connections: 2,
     });
   });
 
   it('goes into the timing JSON beside first data', () => {
     const f = join(tmp, 'migration_timing_7.json');
-    writeFileSync(f, JSON.stringify({ index: 7, migration_start_ns: String(T0), switch_update_done_ns: String(T0 + 7_300_000_000n) }));
+    writeFileSync(
+      f,
+      JSON.stringify({ index: 7, migration_start_ns: String(T0), switch_update_done_ns: String(T0 + 7_300_000_000n) }),
+    );
     expect(addFirstDataToTimings(log, [f])).toBe(1);
     const t = JSON.parse(readFileSync(f, 'utf8'));
     expect(t).toMatchObject({ first_data_after_switch_ms: 4, first_pong_after_switch_ms: 3100, last_pong_after_switch_ms: 5200 });

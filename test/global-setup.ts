@@ -5,7 +5,9 @@ import { ensurePrerequisites } from '../lib/modes/local/prereqs.ts';
 
 export async function setup(): Promise<void> {
   if (process.getuid?.() !== 0) {
-    console.warn('[global-setup] not root: prerequisites are not checked and root-only tests (namespaces, sshd, podman, CRIU) will skip');
+    console.warn(
+      '[global-setup] not root: prerequisites are not checked and root-only tests (namespaces, sshd, podman, CRIU) will skip',
+    );
     return;
   }
   await ensurePrerequisites({ log: (m) => console.log(`[global-setup] prerequisites: ${m}`) });

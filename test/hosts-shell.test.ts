@@ -15,7 +15,24 @@ const src = (h: Host = local, signal?: AbortSignal) => ({ host: (_: HostName) =>
 const { onLocal, onServer, onTofino } = hostsOf(src());
 
 // Every value zx's $ treats as one word, and what it must arrive as.
-const WORDS = ['a b', "it's", '"dq"', '$HOME', '$(echo PWNED)', '`echo PWNED`', 'line1\nline2', '', ' lead', 'trail ', 'semi;colon', '*', '\\', '-n', 'tab\there', 'ünï'];
+const WORDS = [
+  'a b',
+  "it's",
+  '"dq"',
+  '$HOME',
+  '$(echo PWNED)',
+  '`echo PWNED`',
+  'line1\nline2',
+  '',
+  ' lead',
+  'trail ',
+  'semi;colon',
+  '*',
+  '\\',
+  '-n',
+  'tab\there',
+  'ünï',
+];
 
 describe('interpolation (zx word semantics, POSIX quotes)', () => {
   it('each value arrives as exactly one argument, whatever it contains', async () => {
@@ -56,7 +73,12 @@ describe('results and pending commands (zx ProcessOutput / ProcessPromise)', () 
   it('a failure throws RemoteError with host, command, exit code and stderr tail', async () => {
     const e = await onLocal`echo first >&2; echo last >&2; exit 3`.catch((x) => x);
     expect(e).toBeInstanceOf(RemoteError);
-    expect(e).toMatchObject({ host: 'local', code: 3, command: 'echo first >&2; echo last >&2; exit 3', stderrTail: 'first\nlast' });
+    expect(e).toMatchObject({
+      host: 'local',
+      code: 3,
+      command: 'echo first >&2; echo last >&2; exit 3',
+      stderrTail: 'first\nlast',
+    });
     expect(e.message).toMatch(/\[local\] command failed with exit code 3/);
   });
   it('.nothrow() resolves with the exit code instead', async () => {

@@ -63,18 +63,23 @@ describe('unwrapBsp', () => {
   it('says what it expected when there is no inner archive, or two', async () => {
     const d = pkgsrc();
     const none = fakeBsp(d, []);
-    await expect(unwrapBsp(none, join(d, 'pkgsrc'))).rejects.toThrow(/expected exactly one inner bf-platforms-<version>\.tgz .* found none/);
+    await expect(unwrapBsp(none, join(d, 'pkgsrc'))).rejects.toThrow(
+      /expected exactly one inner bf-platforms-<version>\.tgz .* found none/,
+    );
     const d2 = pkgsrc();
     const two = fakeBsp(d2, ['bf-platforms-9.13.3.tgz', 'bf-platforms-9.13.4.tgz']);
     await expect(unwrapBsp(two, join(d2, 'pkgsrc'))).rejects.toThrow(
-      /found bf-reference-bsp-9.13.4\/packages\/bf-platforms-9.13.3.tgz, bf-reference-bsp-9.13.4\/packages\/bf-platforms-9.13.4.tgz/);
+      /found bf-reference-bsp-9.13.4\/packages\/bf-platforms-9.13.3.tgz, bf-reference-bsp-9.13.4\/packages\/bf-platforms-9.13.4.tgz/,
+    );
     expect(readdirSync(join(d2, 'pkgsrc'))).toEqual(['bf-drivers']);
   });
 
   it('rejects an inner archive with an unexpected top folder', async () => {
     const d = pkgsrc();
     const bad = fakeBsp(d, ['bf-platforms-9.13.4.tgz'], 'weird');
-    await expect(unwrapBsp(bad, join(d, 'pkgsrc'))).rejects.toThrow(/expected one top-level folder bf-platforms-<version>\/, found: weird/);
+    await expect(unwrapBsp(bad, join(d, 'pkgsrc'))).rejects.toThrow(
+      /expected one top-level folder bf-platforms-<version>\/, found: weird/,
+    );
     expect(readdirSync(join(d, 'pkgsrc'))).toEqual(['bf-drivers']);
   });
 

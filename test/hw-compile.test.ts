@@ -25,7 +25,9 @@ function fakeInstall(opts: { noBfas?: boolean; compilerFails?: boolean } = {}): 
   const inst = mkdtempSync(join(root, 'install-'));
   mkdirSync(join(inst, 'bin'));
   const log = join(inst, 'calls.log');
-  writeFileSync(join(inst, 'bin', 'bf-p4c'), `#!/bin/sh
+  writeFileSync(
+    join(inst, 'bin', 'bf-p4c'),
+    `#!/bin/sh
 echo "bf-p4c $*" >> ${log}
 ${opts.compilerFails ? 'echo "error: table node_selector does not fit" >&2; exit 1' : ''}
 out=; schema=; last=
@@ -39,22 +41,44 @@ mkdir -p "$out/pipe"
 echo '{"schema_version":"1.0.0","tables":[]}' > "$schema"
 echo "{\\"program_name\\":\\"$prog\\"}" > "$out/pipe/context.json"
 echo "asm" > "$out/pipe/$prog.bfa"
-`);
+`,
+  );
   if (!opts.noBfas) {
-    writeFileSync(join(inst, 'bin', 'bfas'), `#!/bin/sh\necho "bfas $*" >> ${log}\n[ "$2" = "-o" ] && echo bin > "$3/tofino.bin"\n`);
+    writeFileSync(
+      join(inst, 'bin', 'bfas'),
+      `#!/bin/sh\necho "bfas $*" >> ${log}\n[ "$2" = "-o" ] && echo bin > "$3/tofino.bin"\n`,
+    );
     chmodSync(join(inst, 'bin', 'bfas'), 0o755);
   }
   chmodSync(join(inst, 'bin', 'bf-p4c'), 0o755);
   return inst;
 }
 
-const conf = (program: string, family: string, dir = `share/${family}pd/${program}`) => JSON.stringify({
-  chip_list: [{ id: 'asic-0', chip_family: family, instance: 0 }],
-  p4_devices: [{ 'device-id': 0, agent0: 'lib/libpltfm_mgr.so', p4_programs: [{
-    'program-name': program, 'bfrt-config': `${dir}/bf-rt.json`,
-    p4_pipelines: [{ p4_pipeline_name: 'pipe', context: `${dir}/pipe/context.json`, config: `${dir}/pipe/${family}.bin`, pipe_scope: [0, 1, 2, 3], path: dir }],
-  }] }],
-});
+const conf = (program: string, family: string, dir = `share/${family}pd/${program}`) =>
+  JSON.stringify({
+    chip_list: [{ id: 'asic-0', chip_family: family, instance: 0 }],
+    p4_devices: [
+      {
+        'device-id': 0,
+        agent0: 'lib/libpltfm_mgr.so',
+        p4_programs: [
+          {
+            'program-name': program,
+            'bfrt-config': `${dir}/bf-rt.json`,
+            p4_pipelines: [
+              {
+                p4_pipeline_name: 'pipe',
+                context: `${dir}/pipe/context.json`,
+                config: `${dir}/pipe/${family}.bin`,
+                pipe_scope: [0, 1, 2, 3],
+                path: dir,
+              },
+            ],
+          },
+        ],
+      },
+    ],
+  });
 
 describe('compile-p4', () => {
   it('tf1: tofino/tna into the SDE layout, bfas makes tofino.bin, program named tna_load_balancer', async () => {
@@ -62,7 +86,9 @@ describe('compile-p4', () => {
     const p = await compileP4({ arch: 'tf1', sdeInstall: inst, source, log: () => {} });
     expect(p).toEqual(defaultPaths('tf1', inst));
     const calls = readFileSync(join(inst, 'calls.log'), 'utf8');
-    expect(calls).toMatch(/^bf-p4c --std p4-16 --target tofino --arch tna -o \S+share\/tofinopd\/tna_load_balancer --bf-rt-schema \S+\/bf-rt.json/m);
+    expect(calls).toMatch(
+      /^bf-p4c --std p4-16 --target tofino --arch tna -o \S+share\/tofinopd\/tna_load_balancer --bf-rt-schema \S+\/bf-rt.json/m,
+    );
     expect(calls).toMatch(/\/tna_load_balancer\.p4$/m);
     expect(calls).toMatch(/^bfas \S+\/pipe\/tna_load_balancer\.bfa -o \S+\/pipe$/m);
     expect(JSON.parse(readFileSync(p.contextJson, 'utf8')).program_name).toBe('tna_load_balancer');
@@ -84,23 +110,35 @@ describe('compile-p4', () => {
     const inst = '/opt/sde/install';
     const bad = JSON.parse(conf('tna_load_balancer', 'tofino'));
     bad.p4_devices[0].p4_programs[0].p4_pipelines[0].config = 'share/elsewhere/tofino.bin';
-    expect(() => pathsFromConf(JSON.stringify(bad), 'x.conf', 'tf1', inst)).toThrow(/x\.conf: paths do not fit one compiler output folder .*config \/opt\/sde\/install\/share\/elsewhere\/tofino\.bin/);
-    expect(() => pathsFromConf(conf('tna_load_balancer', 'tofino'), 'y.conf', 'tf2', inst)).toThrow(/no p4_programs entry with program-name t2na_load_balancer \(ARCH=tf2\); found: tna_load_balancer/);
-    expect(() => pathsFromConf(conf('t2na_load_balancer', 'tofino'), 'z.conf', 'tf2', inst)).toThrow(/chip_family tofino but ARCH=tf2 needs tofino2/);
+    expect(() => pathsFromConf(JSON.stringify(bad), 'x.conf', 'tf1', inst)).toThrow(
+      /x\.conf: paths do not fit one compiler output folder .*config \/opt\/sde\/install\/share\/elsewhere\/tofino\.bin/,
+    );
+    expect(() => pathsFromConf(conf('tna_load_balancer', 'tofino'), 'y.conf', 'tf2', inst)).toThrow(
+      /no p4_programs entry with program-name t2na_load_balancer \(ARCH=tf2\); found: tna_load_balancer/,
+    );
+    expect(() => pathsFromConf(conf('t2na_load_balancer', 'tofino'), 'z.conf', 'tf2', inst)).toThrow(
+      /chip_family tofino but ARCH=tf2 needs tofino2/,
+    );
     expect(() => pathsFromConf('{', 'w.conf', 'tf1', inst)).toThrow(/w\.conf is not JSON/);
   });
 
   it('names missing tools and outputs', async () => {
     const empty = mkdtempSync(join(root, 'empty-'));
-    await expect(compileP4({ arch: 'tf1', sdeInstall: empty, source, log: () => {} })).rejects.toThrow(/P4 compiler not found: neither \S+\/bin\/bf-p4c nor \S+\/bin\/p4c-barefoot/);
+    await expect(compileP4({ arch: 'tf1', sdeInstall: empty, source, log: () => {} })).rejects.toThrow(
+      /P4 compiler not found: neither \S+\/bin\/bf-p4c nor \S+\/bin\/p4c-barefoot/,
+    );
     const noBfas = fakeInstall({ noBfas: true });
-    await expect(compileP4({ arch: 'tf1', sdeInstall: noBfas, source, log: () => {} })).rejects.toThrow(/assembler not found: \S+\/bin\/bfas/);
+    await expect(compileP4({ arch: 'tf1', sdeInstall: noBfas, source, log: () => {} })).rejects.toThrow(
+      /assembler not found: \S+\/bin\/bfas/,
+    );
     const failing = fakeInstall({ compilerFails: true });
-    await expect(compileP4({ arch: 'tf1', sdeInstall: failing, source, log: () => {} })).rejects.toThrow(/failed for tna_load_balancer \(exit 1\):\nerror: table node_selector does not fit/);
+    await expect(compileP4({ arch: 'tf1', sdeInstall: failing, source, log: () => {} })).rejects.toThrow(
+      /failed for tna_load_balancer \(exit 1\):\nerror: table node_selector does not fit/,
+    );
   });
 });
 
-describe('the repository\'s switchd confs', () => {
+describe("the repository's switchd confs", () => {
   for (const arch of ['tf1', 'tf2'] as const) {
     const program = programForArch(arch);
     const file = join(repo, 'p4', 'conf', `${program}.conf`);

@@ -19,8 +19,15 @@ describe('config_hw.env.example', () => {
   it('declares only known keys, each with a value of its declared type', () => {
     const bad: string[] = [];
     for (const [k, v] of Object.entries(values)) {
-      if (!(k in KEYS)) { bad.push(`${k}: not declared in lib/config/keys.ts`); continue; }
-      try { parseByType(KEYS[k as KeyName].type, v); } catch (e) { bad.push(`${k}=${v}: ${(e as Error).message}`); }
+      if (!(k in KEYS)) {
+        bad.push(`${k}: not declared in lib/config/keys.ts`);
+        continue;
+      }
+      try {
+        parseByType(KEYS[k as KeyName].type, v);
+      } catch (e) {
+        bad.push(`${k}=${v}: ${(e as Error).message}`);
+      }
     }
     expect(bad).toEqual([]);
   });
@@ -35,17 +42,47 @@ describe('config_hw.env.example', () => {
 
   it('sets every hardware key, in the published testbed layout', () => {
     const { config } = loadConfig({ cwd: repo, configFile: 'config_hw.env.example', env: {} });
-    const hwKeys: KeyName[] = ['TESTBED', 'ARCH', 'TOFINO_SSH', 'LAKEWOOD_SSH', 'LOVELAND_SSH', 'SSH_KEY', 'SSH_KNOWN_HOSTS',
-      'REMOTE_PROJECT_DIR', 'LAKEWOOD_NIC', 'LOVELAND_NIC', 'LAKEWOOD_DIRECT_IF', 'LOVELAND_DIRECT_IF', 'LAKEWOOD_DIRECT_IP',
-      'LOVELAND_DIRECT_IP', 'LAKEWOOD_SW_PORT', 'LOVELAND_SW_PORT', 'HW_SUBNET', 'HW_GATEWAY', 'CONTROLLER_PORT',
-      'CONTROLLER_LISTEN', 'BFRT_GRPC_ADDR', 'SDE', 'SDE_INSTALL', 'SWITCHD_CONF', 'CHECKPOINT_DIR'];
+    const hwKeys: KeyName[] = [
+      'TESTBED',
+      'ARCH',
+      'TOFINO_SSH',
+      'LAKEWOOD_SSH',
+      'LOVELAND_SSH',
+      'SSH_KEY',
+      'SSH_KNOWN_HOSTS',
+      'REMOTE_PROJECT_DIR',
+      'LAKEWOOD_NIC',
+      'LOVELAND_NIC',
+      'LAKEWOOD_DIRECT_IF',
+      'LOVELAND_DIRECT_IF',
+      'LAKEWOOD_DIRECT_IP',
+      'LOVELAND_DIRECT_IP',
+      'LAKEWOOD_SW_PORT',
+      'LOVELAND_SW_PORT',
+      'HW_SUBNET',
+      'HW_GATEWAY',
+      'CONTROLLER_PORT',
+      'CONTROLLER_LISTEN',
+      'BFRT_GRPC_ADDR',
+      'SDE',
+      'SDE_INSTALL',
+      'SWITCHD_CONF',
+      'CHECKPOINT_DIR',
+    ];
     expect(hwKeys.filter((k) => !(k in values))).toEqual([]);
     expect(config).toMatchObject({
-      LAKEWOOD_NIC: 'enp101s0np1', LOVELAND_NIC: 'enp101s0np1',
-      LAKEWOOD_DIRECT_IF: 'enp179s0f0np0', LAKEWOOD_DIRECT_IP: '192.168.10.2',
-      LOVELAND_DIRECT_IF: 'enp179s0f0', LOVELAND_DIRECT_IP: '192.168.10.3',
-      LAKEWOOD_SW_PORT: 140, LOVELAND_SW_PORT: 148, HW_SUBNET: '192.168.12.0/24',
-      CONTROLLER_PORT: 5000, BFRT_GRPC_ADDR: '127.0.0.1:50052', ARCH: 'tf1',
+      LAKEWOOD_NIC: 'enp101s0np1',
+      LOVELAND_NIC: 'enp101s0np1',
+      LAKEWOOD_DIRECT_IF: 'enp179s0f0np0',
+      LAKEWOOD_DIRECT_IP: '192.168.10.2',
+      LOVELAND_DIRECT_IF: 'enp179s0f0',
+      LOVELAND_DIRECT_IP: '192.168.10.3',
+      LAKEWOOD_SW_PORT: 140,
+      LOVELAND_SW_PORT: 148,
+      HW_SUBNET: '192.168.12.0/24',
+      CONTROLLER_PORT: 5000,
+      BFRT_GRPC_ADDR: '127.0.0.1:50052',
+      ARCH: 'tf1',
     });
     // Documentation host names only, and real SSH targets (not the local testbed's defaults).
     for (const k of ['TOFINO_SSH', 'LAKEWOOD_SSH', 'LOVELAND_SSH'] as const) {
@@ -70,7 +107,9 @@ describe('config_hw.env.example', () => {
 
   it('gives lib/modes/hw/sde.ts a switchd command for the hardware layout', () => {
     const { config } = loadConfig({ cwd: repo, configFile: 'config_hw.env.example', env: {} });
-    expect(switchdCommand(config)).toBe('/opt/open-p4studio/install/bin/bf_switchd --background --status-port 7777 ' +
-      '--install-dir /opt/open-p4studio/install --conf-file /opt/p4cf/tofino/conf/tna_load_balancer.conf');
+    expect(switchdCommand(config)).toBe(
+      '/opt/open-p4studio/install/bin/bf_switchd --background --status-port 7777 ' +
+        '--install-dir /opt/open-p4studio/install --conf-file /opt/p4cf/tofino/conf/tna_load_balancer.conf',
+    );
   });
 });

@@ -64,8 +64,17 @@ beforeEach(() => {
 describe('graft list', () => {
   it('covers the parts the technical report names', () => {
     const pats = entries.map((e) => e.pattern);
-    for (const must of ['bf_switchd/bf_switchd.c', 'libavago*', 'include/avago/aapl.h', 'src/avago', 'src/credo', 'src/alphawave',
-      'src/microp', 'src/port_mgr/port_mgr_tof1/bf_fsm_hdlrs.c', 'src/port_mgr/port_mgr_tof3/aw_4ln']) {
+    for (const must of [
+      'bf_switchd/bf_switchd.c',
+      'libavago*',
+      'include/avago/aapl.h',
+      'src/avago',
+      'src/credo',
+      'src/alphawave',
+      'src/microp',
+      'src/port_mgr/port_mgr_tof1/bf_fsm_hdlrs.c',
+      'src/port_mgr/port_mgr_tof3/aw_4ln',
+    ]) {
       expect(pats).toContain(must);
     }
     expect(pats.some((p) => p.startsWith('src/port_mgr/port_mgr_tof2/'))).toBe(true);
@@ -95,7 +104,11 @@ describe('graftDrivers', () => {
       msg = (e as Error).message;
     }
     expect(msg).toMatch(/4 of \d+ graft entries are missing .*nothing was copied/);
-    const listed = msg.split('\n').slice(1).map((l) => l.trim()).sort();
+    const listed = msg
+      .split('\n')
+      .slice(1)
+      .map((l) => l.trim())
+      .sort();
     expect(listed).toEqual([
       'libavago* (no match)',
       'src/microp/ (is a file, expected a directory)',
@@ -138,13 +151,20 @@ describe('graftDrivers', () => {
   it('refuses a destination that is not a bf-drivers tree', () => {
     const notDrivers = join(root, 'empty-dest');
     mkdirSync(notDrivers, { recursive: true });
-    expect(() => graftDrivers({ from: vendor, to: notDrivers, log: () => {} })).toThrow(/does not look like a bf-drivers tree: it has no src\//);
-    expect(() => graftDrivers({ from: join(root, 'nope'), to: open, log: () => {} })).toThrow(/proprietary bf-drivers \(--from\) not found: .*nope/);
+    expect(() => graftDrivers({ from: vendor, to: notDrivers, log: () => {} })).toThrow(
+      /does not look like a bf-drivers tree: it has no src\//,
+    );
+    expect(() => graftDrivers({ from: join(root, 'nope'), to: open, log: () => {} })).toThrow(
+      /proprietary bf-drivers \(--from\) not found: .*nope/,
+    );
   });
 
   it('as a CLI: exit 1 with the missing paths on stderr; --help exits 0', () => {
     rmSync(join(vendor, 'bf_switchd/bf_switchd.c'));
-    const r = spawnSync('npx', ['tsx', 'hw/graft-drivers.ts', '--from', vendor, '--to', open], { encoding: 'utf8', timeout: 60_000 });
+    const r = spawnSync('npx', ['tsx', 'hw/graft-drivers.ts', '--from', vendor, '--to', open], {
+      encoding: 'utf8',
+      timeout: 60_000,
+    });
     expect(r.status).toBe(1);
     expect(r.stderr).toMatch(/error: 1 of \d+ graft entries are missing/);
     expect(r.stderr).toContain('  bf_switchd/bf_switchd.c');
@@ -194,7 +214,9 @@ describe('extractSde', () => {
   it('names the missing layout entries and leaves nothing behind', async () => {
     const d = mkdtempSync(join(root, 'sde-'));
     const tgz = fakeSdeTarball(d, '9.13.4', { withPackages: false });
-    await expect(extractSde(tgz, join(d, 'out'))).rejects.toThrow(/does not look like an SDE: missing packages\/; found: README, p4studio\//);
+    await expect(extractSde(tgz, join(d, 'out'))).rejects.toThrow(
+      /does not look like an SDE: missing packages\/; found: README, p4studio\//,
+    );
     expect(readdirSync(join(d, 'out'))).toEqual([]);
   });
 
@@ -203,7 +225,8 @@ describe('extractSde', () => {
     write(join(d, 'stage', 'something-else', 'f'), 'x');
     const tgz = join(d, 'bf-sde-9.13.4.tgz');
     execFileSync('tar', ['-czf', tgz, '-C', join(d, 'stage'), 'something-else']);
-    await expect(extractSde(tgz, join(d, 'out'))).rejects.toThrow(/expected exactly one top-level folder bf-sde-9.13.4\/, found: something-else\//);
+    await expect(extractSde(tgz, join(d, 'out'))).rejects.toThrow(
+      /expected exactly one top-level folder bf-sde-9.13.4\/, found: something-else\//,
+    );
   });
 });
-

@@ -38,7 +38,9 @@ describe('status', () => {
 
   it('validates --modules', () => {
     expect(parseModuleList('bf_kdrv, bf_knet')).toEqual(['bf_kdrv', 'bf_knet']);
-    expect(() => parseModuleList('bf_kdrv,nvidia')).toThrow(/bad --modules "bf_kdrv,nvidia": expected a comma list of bf_kdrv, bf_kpkt, bf_knet/);
+    expect(() => parseModuleList('bf_kdrv,nvidia')).toThrow(
+      /bad --modules "bf_kdrv,nvidia": expected a comma list of bf_kdrv, bf_kpkt, bf_knet/,
+    );
   });
 });
 
@@ -49,9 +51,12 @@ function fakeInstall(proc: string, failing: string[] = [], missing: string[] = [
   for (const m of ['bf_kdrv', 'bf_kpkt', 'bf_knet']) {
     if (missing.includes(m)) continue;
     const script = join(inst, 'bin', `${m}_mod_load`);
-    writeFileSync(script, failing.includes(m)
-      ? `#!/bin/sh\necho "insmod: ERROR: could not insert module ${m}.ko: Device or resource busy" >&2\nexit 1\n`
-      : `#!/bin/sh\n[ "$1" = "${inst}" ] || { echo "wrong SDE_INSTALL arg: $1" >&2; exit 2; }\necho "${m} 4096 0 - Live 0x0 (OE)" >> ${proc}\n`);
+    writeFileSync(
+      script,
+      failing.includes(m)
+        ? `#!/bin/sh\necho "insmod: ERROR: could not insert module ${m}.ko: Device or resource busy" >&2\nexit 1\n`
+        : `#!/bin/sh\n[ "$1" = "${inst}" ] || { echo "wrong SDE_INSTALL arg: $1" >&2; exit 2; }\necho "${m} 4096 0 - Live 0x0 (OE)" >> ${proc}\n`,
+    );
     chmodSync(script, 0o755);
   }
   return inst;
@@ -72,7 +77,9 @@ describe('load', () => {
     const proc = join(root, 'proc-missing');
     writeFileSync(proc, '');
     const inst = fakeInstall(proc, [], ['bf_kpkt', 'bf_knet']);
-    await expect(loadModules({ sdeInstall: inst, procModules: proc })).rejects.toThrow(/load scripts missing or not executable[\s\S]*bf_kpkt_mod_load\n[\s\S]*bf_knet_mod_load/);
+    await expect(loadModules({ sdeInstall: inst, procModules: proc })).rejects.toThrow(
+      /load scripts missing or not executable[\s\S]*bf_kpkt_mod_load\n[\s\S]*bf_knet_mod_load/,
+    );
     expect(readFileSync(proc, 'utf8')).toBe('');
   });
 
@@ -81,14 +88,19 @@ describe('load', () => {
     writeFileSync(proc, '');
     const inst = fakeInstall(proc, ['bf_kpkt']);
     const msg = await loadModules({ sdeInstall: inst, procModules: proc }).catch((e: Error) => e.message);
-    expect(msg).toMatch(/could not load 1 module\(s\):\n  bf_kpkt: .*bf_kpkt_mod_load .* → exit 1: insmod: ERROR: could not insert module bf_kpkt\.ko: Device or resource busy/);
+    expect(msg).toMatch(
+      /could not load 1 module\(s\):\n  bf_kpkt: .*bf_kpkt_mod_load .* → exit 1: insmod: ERROR: could not insert module bf_kpkt\.ko: Device or resource busy/,
+    );
     expect(msg).toMatch(/bf_knet\s+loaded/);
   });
 
   it('CLI --status only reports', () => {
     const proc = join(root, 'proc-cli');
     writeFileSync(proc, PROC);
-    const r = spawnSync('npx', ['tsx', 'hw/kernel-modules.ts', '--status', '--proc-modules', proc], { encoding: 'utf8', timeout: 60_000 });
+    const r = spawnSync('npx', ['tsx', 'hw/kernel-modules.ts', '--status', '--proc-modules', proc], {
+      encoding: 'utf8',
+      timeout: 60_000,
+    });
     expect(r.status).toBe(0);
     expect(r.stdout).toMatch(/bf_kdrv\s+loaded\nbf_kpkt\s+not loaded\nbf_knet\s+present \(Loading\)/);
     expect(readFileSync(proc, 'utf8')).toBe(PROC);

@@ -43,7 +43,9 @@ describe('hardware profile', () => {
     expect(y.features['bf-platforms'].newport).toBe(true);
     expect(y.features.switch).toBeUndefined();
     expect(parse(hardwareProfileYaml({ bspPath: bsp, arch: 'tf1', sai: true })).features.switch.sai).toBe(true);
-    expect(() => hardwareProfileYaml({ bspPath: bsp, arch: 'tf1', platform: 'newport' })).toThrow(/newport with arch tf1: p4studio builds newport only for tofino2/);
+    expect(() => hardwareProfileYaml({ bspPath: bsp, arch: 'tf1', platform: 'newport' })).toThrow(
+      /newport with arch tf1: p4studio builds newport only for tofino2/,
+    );
   });
 
   it('from the model profile keeps its settings and injects the hardware ones', () => {
@@ -65,9 +67,15 @@ describe('hardware profile', () => {
 
   it('rejects bad input with the expected values', () => {
     expect(() => hardwareProfileYaml({ bspPath: bsp, arch: 'tf3' as 'tf1' })).toThrow(/bad arch "tf3": expected tf1 or tf2/);
-    expect(() => hardwareProfileYaml({ bspPath: bsp, arch: 'tf1', platform: 'mavericks' as 'none' })).toThrow(/bad platform variant "mavericks": expected one of newport/);
-    expect(() => hardwareProfileYaml({ bspPath: bsp, arch: 'tf1' }, '- a\n- b\n', 'm.yaml')).toThrow(/m\.yaml must be a YAML mapping/);
-    expect(() => writeProfile({ bspPath: join(root, 'nope.tgz'), arch: 'tf1', out: join(root, 'x.yaml') })).toThrow(/BSP archive not found: .*nope\.tgz/);
+    expect(() => hardwareProfileYaml({ bspPath: bsp, arch: 'tf1', platform: 'mavericks' as 'none' })).toThrow(
+      /bad platform variant "mavericks": expected one of newport/,
+    );
+    expect(() => hardwareProfileYaml({ bspPath: bsp, arch: 'tf1' }, '- a\n- b\n', 'm.yaml')).toThrow(
+      /m\.yaml must be a YAML mapping/,
+    );
+    expect(() => writeProfile({ bspPath: join(root, 'nope.tgz'), arch: 'tf1', out: join(root, 'x.yaml') })).toThrow(
+      /BSP archive not found: .*nope\.tgz/,
+    );
   });
 
   it('writeProfile writes a file profile-apply reads as hardware', () => {
@@ -83,12 +91,15 @@ function fakeSde(opts: { platforms?: boolean; exitCode?: number; installs?: bool
   mkdirSync(join(d, 'p4studio'));
   mkdirSync(join(d, 'pkgsrc'));
   if (opts.platforms !== false) mkdirSync(join(d, 'pkgsrc', 'bf-platforms'));
-  writeFileSync(join(d, 'p4studio', 'p4studio'), `echo "p4studio args: $*"
+  writeFileSync(
+    join(d, 'p4studio', 'p4studio'),
+    `echo "p4studio args: $*"
 echo "building drivers..."
 ${opts.installs === false ? '' : 'mkdir -p install/bin && touch install/bin/bf_switchd'}
 touch ran-marker
 ${opts.exitCode ? `echo "CMake Error: something deep" >&2; exit ${opts.exitCode}` : 'exit 0'}
-`);
+`,
+  );
   return d;
 }
 
@@ -133,11 +144,15 @@ describe('profile apply', () => {
 
   it('reports the exit code and the last lines of a failed build', async () => {
     const sde = fakeSde({ exitCode: 3 });
-    await expect(profileApply({ sde, profile, python: fakePython('3.11.4') })).rejects.toThrow(/failed in .* \(exit 3\); last lines:\nCMake Error: something deep/);
+    await expect(profileApply({ sde, profile, python: fakePython('3.11.4') })).rejects.toThrow(
+      /failed in .* \(exit 3\); last lines:\nCMake Error: something deep/,
+    );
   });
 
   it('notices a build that exits 0 without installing bf_switchd', async () => {
     const sde = fakeSde({ installs: false });
-    await expect(profileApply({ sde, profile, python: fakePython('3.11.4') })).rejects.toThrow(/exited 0 but .*install\/bin\/bf_switchd is missing/);
+    await expect(profileApply({ sde, profile, python: fakePython('3.11.4') })).rejects.toThrow(
+      /exited 0 but .*install\/bin\/bf_switchd is missing/,
+    );
   });
 });

@@ -12,13 +12,16 @@ afterAll(() => rmSync(root, { recursive: true, force: true }));
 /** A fake interpreter: `--version` prints `versionLine` (on stderr for Python 2), `-c` succeeds iff distutils. */
 function fakePython(name: string, versionLine: string, distutils: boolean, versionOnStderr = false): string {
   const p = join(root, name);
-  writeFileSync(p, `#!/bin/sh
+  writeFileSync(
+    p,
+    `#!/bin/sh
 case "$1" in
   --version) echo '${versionLine}' ${versionOnStderr ? '>&2' : ''} ;;
   -c) ${distutils ? 'exit 0' : `echo 'Traceback (most recent call last):' >&2; echo "ModuleNotFoundError: No module named 'distutils'" >&2; exit 1`} ;;
   *) exit 9 ;;
 esac
-`);
+`,
+  );
   chmodSync(p, 0o755);
   return p;
 }
@@ -68,10 +71,16 @@ describe('probe + problems', () => {
   });
 
   it('CLI exit codes: 0 when fine, 1 with the reason otherwise', () => {
-    const ok = spawnSync('npx', ['tsx', 'hw/check-python.ts', '--python', fakePython('cli-ok', 'Python 3.10.12', true)], { encoding: 'utf8', timeout: 60_000 });
+    const ok = spawnSync('npx', ['tsx', 'hw/check-python.ts', '--python', fakePython('cli-ok', 'Python 3.10.12', true)], {
+      encoding: 'utf8',
+      timeout: 60_000,
+    });
     expect(ok.status).toBe(0);
     expect(ok.stdout).toMatch(/ok: .* is Python 3\.10\.12 and imports distutils/);
-    const bad = spawnSync('npx', ['tsx', 'hw/check-python.ts', '--python', fakePython('cli-bad', 'Python 3.12.1', false)], { encoding: 'utf8', timeout: 60_000 });
+    const bad = spawnSync('npx', ['tsx', 'hw/check-python.ts', '--python', fakePython('cli-bad', 'Python 3.12.1', false)], {
+      encoding: 'utf8',
+      timeout: 60_000,
+    });
     expect(bad.status).toBe(1);
     expect(bad.stderr).toMatch(/error: Python not suitable for the SDE build/);
   });

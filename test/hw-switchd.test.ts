@@ -78,7 +78,13 @@ describe.skipIf(!root)('hardware switchd start (fake SDE, stand-in bf_switchd)',
 
   beforeEach(async () => {
     rmSync(tmp, { recursive: true, force: true });
-    for (const rel of ['bin/bf_switchd', 'lib/libpltfm_mgr.so', `share/tofinopd/${PROGRAM}/bf-rt.json`, `share/tofinopd/${PROGRAM}/pipe/context.json`, `share/tofinopd/${PROGRAM}/pipe/tofino.bin`]) {
+    for (const rel of [
+      'bin/bf_switchd',
+      'lib/libpltfm_mgr.so',
+      `share/tofinopd/${PROGRAM}/bf-rt.json`,
+      `share/tofinopd/${PROGRAM}/pipe/context.json`,
+      `share/tofinopd/${PROGRAM}/pipe/tofino.bin`,
+    ]) {
       mkdirSync(dirname(art(rel)), { recursive: true });
       writeFileSync(art(rel), rel.endsWith('.json') ? '{}\n' : '');
     }
@@ -93,12 +99,40 @@ describe.skipIf(!root)('hardware switchd start (fake SDE, stand-in bf_switchd)',
     writeFileSync(files.modules, 'bf_kdrv 49152 0 - Live 0x0000000000000000 (O)\nveth 40960 0 - Live 0x0\n');
     writeFileSync(device, '');
     const loaded = loadConfig({
-      cwd: tmp, env: {},
-      argv: ['--set', 'TESTBED=hw', '--set', 'TOFINO_SSH=lab@sw.lab.test', '--set', 'LAKEWOOD_SSH=lab@lw.lab.test', '--set', 'LOVELAND_SSH=lab@lv.lab.test', '--set', `SDE=${join(tmp, 'sde')}`, '--set', `SDE_INSTALL=${install}`,
-        '--set', `REMOTE_PROJECT_DIR=${project}/{host}`, '--set', 'SWITCHD_READY_TIMEOUT=20s', '--set', `SWITCHD_DEVICE=${device}`],
+      cwd: tmp,
+      env: {},
+      argv: [
+        '--set',
+        'TESTBED=hw',
+        '--set',
+        'TOFINO_SSH=lab@sw.lab.test',
+        '--set',
+        'LAKEWOOD_SSH=lab@lw.lab.test',
+        '--set',
+        'LOVELAND_SSH=lab@lv.lab.test',
+        '--set',
+        `SDE=${join(tmp, 'sde')}`,
+        '--set',
+        `SDE_INSTALL=${install}`,
+        '--set',
+        `REMOTE_PROJECT_DIR=${project}/{host}`,
+        '--set',
+        'SWITCHD_READY_TIMEOUT=20s',
+        '--set',
+        `SWITCHD_DEVICE=${device}`,
+      ],
     });
     warnings = [];
-    const log = createLogger({ out: { write: () => true } as never, err: { write: (s: string) => { warnings.push(String(s)); return true; } } as never, tty: false });
+    const log = createLogger({
+      out: { write: () => true } as never,
+      err: {
+        write: (s: string) => {
+          warnings.push(String(s));
+          return true;
+        },
+      } as never,
+      tty: false,
+    });
     const cleanup = createCleanup({ log });
     // a fresh namespace per test: nothing of the previous test's processes remains
     ns?.close();
@@ -107,7 +141,7 @@ describe.skipIf(!root)('hardware switchd start (fake SDE, stand-in bf_switchd)',
     ctx = createContext({ loaded, dir: join(tmp, 'run'), log, cleanup, state: openState(), makeHost: () => host });
   });
 
-  it('checks the conf\'s files, starts bf_switchd, records it, and reuses it on the next run', async () => {
+  it("checks the conf's files, starts bf_switchd, records it, and reuses it on the next run", async () => {
     const r = await ensureSwitchDaemon(ctx, sd());
     expect(r).toMatchObject({ fresh: true, adopted: false });
     const tofino = ctx.host('tofino');
@@ -122,7 +156,9 @@ describe.skipIf(!root)('hardware switchd start (fake SDE, stand-in bf_switchd)',
 
   it('adopts a bf_switchd it did not start: no second one, not fresh, never recorded or stopped', async () => {
     const tofino = ctx.host('tofino');
-    await tofino.exec(`setsid nohup ${art('bin/bf_switchd')} --install-dir ${install} --conf-file ${project}/tofino/conf/${PROGRAM}.conf >/dev/null 2>&1 </dev/null &`);
+    await tofino.exec(
+      `setsid nohup ${art('bin/bf_switchd')} --install-dir ${install} --conf-file ${project}/tofino/conf/${PROGRAM}.conf >/dev/null 2>&1 </dev/null &`,
+    );
     const r = await ensureSwitchDaemon(ctx, sd());
     expect(r.adopted).toBe(true);
     expect(r.fresh).toBe(false);
@@ -137,7 +173,11 @@ describe.skipIf(!root)('hardware switchd start (fake SDE, stand-in bf_switchd)',
     mkdirSync(dirname(other), { recursive: true });
     writeFileSync(other, '#!/bin/sh\nsleep 3600 &\nwait\n');
     chmodSync(other, 0o755);
-    await ctx.host('tofino').exec(`setsid nohup ${other} --conf-file /opt/sde/share/p4/targets/tofino2/t2na_load_balancer.conf >/dev/null 2>&1 </dev/null & sleep 0.3`);
+    await ctx
+      .host('tofino')
+      .exec(
+        `setsid nohup ${other} --conf-file /opt/sde/share/p4/targets/tofino2/t2na_load_balancer.conf >/dev/null 2>&1 </dev/null & sleep 0.3`,
+      );
     const e = await ensureSwitchDaemon(ctx, sd()).catch((x) => x);
     expect(e).toBeInstanceOf(SwitchdStartError);
     expect(e.problems[0]).toMatch(/does not name tna_load_balancer \(ARCH=tf1\).*clean.ts --foreign/);
@@ -165,10 +205,16 @@ describe.skipIf(!root)('hardware switchd start (fake SDE, stand-in bf_switchd)',
     const e = await ensureSwitchDaemon(ctx, sd()).catch((x) => x);
     expect(e).toBeInstanceOf(SwitchdStartError);
     const text = e.problems.join('\n');
-    expect(text).toMatch(new RegExp(`pipeline binary ${install}/share/tofinopd/${PROGRAM}/pipe/tofino.bin \\(config in .*\\) is missing: .*hw/compile-p4.ts --arch tf1`));
+    expect(text).toMatch(
+      new RegExp(
+        `pipeline binary ${install}/share/tofinopd/${PROGRAM}/pipe/tofino.bin \\(config in .*\\) is missing: .*hw/compile-p4.ts --arch tf1`,
+      ),
+    );
     expect(text).toMatch(/BF Runtime schema .*bf-rt.json \(bfrt-config in/);
     expect(text).toMatch(/HugePages_Total is 0 .* needs 128 .*sysctl -w vm.nr_hugepages=128/);
-    expect(text).toMatch(/device node .*dev-bf0 \(SWITCHD_DEVICE\) is missing and no ASIC kernel driver is loaded \(neither bf_kdrv nor bf_kpkt .*hw\/kernel-modules.ts/);
+    expect(text).toMatch(
+      /device node .*dev-bf0 \(SWITCHD_DEVICE\) is missing and no ASIC kernel driver is loaded \(neither bf_kdrv nor bf_kpkt .*hw\/kernel-modules.ts/,
+    );
     expect(e.problems).toHaveLength(4);
     const procs = await ctx.host('tofino').exec('pgrep -x bf_switchd', { quiet: true, allowFail: true });
     expect(procs.stdout.trim()).toBe('');
@@ -177,16 +223,25 @@ describe.skipIf(!root)('hardware switchd start (fake SDE, stand-in bf_switchd)',
   it('refuses a loaded driver without its device node, and a conf missing on the switch', async () => {
     rmSync(device);
     const e = await ensureSwitchDaemon(ctx, sd()).catch((x) => x);
-    expect(e.problems).toEqual([expect.stringMatching(/device node .*dev-bf0 \(SWITCHD_DEVICE\) is missing although bf_kdrv is loaded/)]);
+    expect(e.problems).toEqual([
+      expect.stringMatching(/device node .*dev-bf0 \(SWITCHD_DEVICE\) is missing although bf_kdrv is loaded/),
+    ]);
     rmSync(join(project, 'tofino', 'conf'), { recursive: true });
     const e2 = await ensureSwitchDaemon(ctx, sd()).catch((x) => x);
-    expect(e2.problems).toEqual([expect.stringMatching(/switchd conf .*tna_load_balancer.conf is missing on the switch \(SWITCHD_CONF=conf\/\{program\}.conf/)]);
+    expect(e2.problems).toEqual([
+      expect.stringMatching(
+        /switchd conf .*tna_load_balancer.conf is missing on the switch \(SWITCHD_CONF=conf\/\{program\}.conf/,
+      ),
+    ]);
   });
 
   it('does not ask a model conf (virtual chip) for the device node or a driver', async () => {
     rmSync(device);
     copyFileSync(join(repo, 'p4', 'conf', `${PROGRAM}.model.conf`), join(project, 'tofino', 'conf', `${PROGRAM}.model.conf`));
-    const model = hwSwitchDaemon({ config: { ...ctx.config, SWITCHD_CONF: 'conf/{program}.model.conf' }, dir: join(project, 'tofino'), projectDir: repo }, files);
+    const model = hwSwitchDaemon(
+      { config: { ...ctx.config, SWITCHD_CONF: 'conf/{program}.model.conf' }, dir: join(project, 'tofino'), projectDir: repo },
+      files,
+    );
     expect(await model.startProblems(ctx.host('tofino'))).toEqual([]);
     expect((await sd().startProblems(ctx.host('tofino')))[0]).toMatch(/SWITCHD_DEVICE/);
   });

@@ -31,13 +31,15 @@ const local = createLocalHost();
 const storeDir = join(tmp, 'store');
 const storageConf = join(tmp, 'storage.conf');
 const other: Host = {
-  ...local, name: 'other',
+  ...local,
+  name: 'other',
   exec: (cmd, o = {}) => local.exec(cmd, { ...o, env: { ...o.env, CONTAINERS_STORAGE_CONF: storageConf } }),
 };
 
 describe('parseLdd', () => {
   it('lists libraries and the loader, skips the vdso, refuses a missing library', () => {
-    const text = '\tlinux-vdso.so.1 (0x00007ffd)\n\tlibc.so.6 => /lib/x86_64-linux-gnu/libc.so.6 (0x00007f)\n\t/lib64/ld-linux-x86-64.so.2 (0x00007f)\n';
+    const text =
+      '\tlinux-vdso.so.1 (0x00007ffd)\n\tlibc.so.6 => /lib/x86_64-linux-gnu/libc.so.6 (0x00007f)\n\t/lib64/ld-linux-x86-64.so.2 (0x00007f)\n';
     expect(parseLdd(text)).toEqual(['/lib/x86_64-linux-gnu/libc.so.6', '/lib64/ld-linux-x86-64.so.2']);
     expect(() => parseLdd('\tlibfoo.so => not found\n')).toThrow(/libfoo/);
   });
@@ -67,18 +69,30 @@ describe.skipIf(!isRoot)('server image (root)', () => {
     expect(info?.sourceHash).toBe(first.sourceHash);
     const again = await ensureServerImage(local, { image: IMAGE, bundleFile, workDir: join(tmp, 'build') });
     expect(again).toMatchObject({ built: false, id: first.id });
-    const ep = await local.exec(sh`podman image inspect --format ${'{{json .Config.Entrypoint}} {{index .Labels "' + SOURCE_HASH_LABEL + '"}}'} ${IMAGE}`);
+    const ep = await local.exec(
+      sh`podman image inspect --format ${'{{json .Config.Entrypoint}} {{index .Labels "' + SOURCE_HASH_LABEL + '"}}'} ${IMAGE}`,
+    );
     expect(ep.stdout).toContain('["/usr/local/bin/node","/app/stream-server.mjs"]');
   });
 
   it('a container from it serves /health inside a test network namespace', async () => {
     await local.exec(sh`ip netns del ${NS}`, { allowFail: true, quiet: true });
     await local.exec(sh`ip netns add ${NS} && ip -n ${NS} link set lo up`);
-    await local.exec(sh`nsenter --net=/run/netns/${NS} podman run -d --rm --pull=never --name ${CONTAINER} --network host --ulimit nofile=4096:4096 --ulimit nproc=4096:4096 ${IMAGE} --port 8080 --metrics-port 8081`);
-    const body = await waitFor('/health in the namespace', async () => {
-      const r = await local.exec(sh`ip netns exec ${NS} curl -sf --max-time 1 http://127.0.0.1:8080/health`, { allowFail: true, quiet: true });
-      return r.code === 0 ? r.stdout : undefined;
-    }, 20_000, 300);
+    await local.exec(
+      sh`nsenter --net=/run/netns/${NS} podman run -d --rm --pull=never --name ${CONTAINER} --network host --ulimit nofile=4096:4096 --ulimit nproc=4096:4096 ${IMAGE} --port 8080 --metrics-port 8081`,
+    );
+    const body = await waitFor(
+      '/health in the namespace',
+      async () => {
+        const r = await local.exec(sh`ip netns exec ${NS} curl -sf --max-time 1 http://127.0.0.1:8080/health`, {
+          allowFail: true,
+          quiet: true,
+        });
+        return r.code === 0 ? r.stdout : undefined;
+      },
+      20_000,
+      300,
+    );
     expect(JSON.parse(body)).toMatchObject({ status: 'ok', clients: 0, quiesced: false });
     const metrics = await local.exec(sh`ip netns exec ${NS} curl -sf --max-time 2 http://127.0.0.1:8081/metrics`);
     expect(metrics.stdout).toMatch(/^stream_quiesced 0$/m);
@@ -104,9 +118,19 @@ describe.skipIf(!isRoot)('server image (root)', () => {
   it('images phase: builds on lakewood only when the source changed, image present on loveland, state recorded', async () => {
     const log = createLogger({ silent: true });
     const cleanup = createCleanup({ log });
-    const loaded = loadConfig({ cwd: projectDir, env: { SERVER_IMAGE: IMAGE, REMOTE_PROJECT_DIR: join(tmp, 'hosts', '{host}') } });
+    const loaded = loadConfig({
+      cwd: projectDir,
+      env: { SERVER_IMAGE: IMAGE, REMOTE_PROJECT_DIR: join(tmp, 'hosts', '{host}') },
+    });
     const state = openState();
-    const ctx = createContext({ loaded, dir: join(tmp, 'run'), log, cleanup, state, makeHost: (n) => createLocalHost({ log, cleanup }, n) });
+    const ctx = createContext({
+      loaded,
+      dir: join(tmp, 'run'),
+      log,
+      cleanup,
+      state,
+      makeHost: (n) => createLocalHost({ log, cleanup }, n),
+    });
     await imagesPhase.run(ctx);
     const first = state.get<{ id: string; built: boolean; copiedToLoveland: boolean }>('serverImage')!;
     expect(first).toMatchObject({ built: false, copiedToLoveland: false }); // built above with the same bundle

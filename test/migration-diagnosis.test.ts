@@ -29,9 +29,16 @@ describe('restore diagnosis', () => {
   });
 
   it('recognises a missing address and a damaged image', () => {
-    expect(diagnoseRestore('(00.1) 1: Error (soccr/soccr.c:499): Can\'t bind inet socket back: Cannot assign requested address\n').cause).toBe('address-missing');
-    expect(diagnoseRestore('(00.1) Error (criu/image.c:100): Unexpected EOF on (empty-image) inventory.img\n').cause).toBe('image-damaged');
-    const magic = diagnoseRestore("(00.069542)      1: Error (criu/image.c:563): Magic doesn't match for tcp-stream-5fdee.img\n(00.07) Error (criu/cr-restore.c:2331): Restoring FAILED.\n");
+    expect(
+      diagnoseRestore("(00.1) 1: Error (soccr/soccr.c:499): Can't bind inet socket back: Cannot assign requested address\n")
+        .cause,
+    ).toBe('address-missing');
+    expect(diagnoseRestore('(00.1) Error (criu/image.c:100): Unexpected EOF on (empty-image) inventory.img\n').cause).toBe(
+      'image-damaged',
+    );
+    const magic = diagnoseRestore(
+      "(00.069542)      1: Error (criu/image.c:563): Magic doesn't match for tcp-stream-5fdee.img\n(00.07) Error (criu/cr-restore.c:2331): Restoring FAILED.\n",
+    );
     expect(magic.cause).toBe('image-damaged');
     expect(magic.summary).toMatch(/tcp-stream-5fdee.img/);
   });

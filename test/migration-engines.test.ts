@@ -14,8 +14,18 @@ import type { MigrationRun } from '../lib/migration/steps.ts';
 import { serverNode } from '../lib/server/net.ts';
 
 const config = Object.fromEntries(Object.entries(KEYS).map(([k, d]) => [k, parseByType(d.type, d.default)])) as unknown as Config;
-const run = (c: Config) => ({ c, srcDir: '/ck/src', dstDir: '/ck/dst', srcTar: '/ck/src/checkpoint.tar', dstTar: '/ck/dst/checkpoint.tar', method: 'socat',
-  known: { pid: 4711, id: 'a'.repeat(64) }, srcNode: { ...serverNode(c, 'lakewood'), directIp: '192.168.10.2' }, dstNode: serverNode(c, 'loveland') }) as unknown as MigrationRun;
+const run = (c: Config) =>
+  ({
+    c,
+    srcDir: '/ck/src',
+    dstDir: '/ck/dst',
+    srcTar: '/ck/src/checkpoint.tar',
+    dstTar: '/ck/dst/checkpoint.tar',
+    method: 'socat',
+    known: { pid: 4711, id: 'a'.repeat(64) },
+    srcNode: { ...serverNode(c, 'lakewood'), directIp: '192.168.10.2' },
+    dstNode: serverNode(c, 'loveland'),
+  }) as unknown as MigrationRun;
 const sourceScript = (r: MigrationRun, c: Config) => {
   const e = engineFor(c);
   return [e.quiesce, e.drain, e.checkpoint, e.transfer.offer].map((x) => x.script(r)).join('\n');
@@ -36,7 +46,9 @@ describe('MIGRATION_ENGINE', () => {
     expect(e.name).toBe('runc');
     const r = run(c);
     const s = sourceScript(r, c);
-    expect(s).toMatch(/runc --root \/run\/runc checkpoint --image-path '?\/ck\/src\/images'? --work-path '?\/ck\/src\/work'? --tcp-established "\$cid"/);
+    expect(s).toMatch(
+      /runc --root \/run\/runc checkpoint --image-path '?\/ck\/src\/images'? --work-path '?\/ck\/src\/work'? --tcp-established "\$cid"/,
+    );
     expect(s).not.toMatch(/podman container checkpoint|--export/);
     expect(s).toMatch(/tar -C \/ck\/src\/images -cf - \. \| socat -u STDIN TCP-LISTEN:19500,bind=192.168.10.2/);
     const restore = e.restore.script(r);
@@ -60,11 +72,15 @@ describe('freezer script against a fake cgroup v1 tree', () => {
   afterAll(() => rmSync(tmp, { recursive: true, force: true }));
   it('freezes the cgroup PID is in, reports it, and THAW puts it back', () => {
     // the script reads /proc/PID/cgroup and /sys/fs/cgroup: point both at the fake tree
-    const proc = join(tmp, 'proc/42'); mkdirSync(proc, { recursive: true });
+    const proc = join(tmp, 'proc/42');
+    mkdirSync(proc, { recursive: true });
     writeFileSync(join(proc, 'cgroup'), '6:freezer:/libpod_parent/libpod-x\n1:cpu:/\n');
-    const cg = join(tmp, 'sys/fs/cgroup/freezer/libpod_parent/libpod-x'); mkdirSync(cg, { recursive: true });
+    const cg = join(tmp, 'sys/fs/cgroup/freezer/libpod_parent/libpod-x');
+    mkdirSync(cg, { recursive: true });
     writeFileSync(join(cg, 'freezer.state'), 'THAWED\n');
-    const script = `${freezeScript(42)}\n${THAW}`.replaceAll('/proc/', `${tmp}/proc/`).replaceAll('/sys/fs/cgroup', `${tmp}/sys/fs/cgroup`)
+    const script = `${freezeScript(42)}\n${THAW}`
+      .replaceAll('/proc/', `${tmp}/proc/`)
+      .replaceAll('/sys/fs/cgroup', `${tmp}/sys/fs/cgroup`)
       .replace('echo THAWED > "$frz"', 'cat "$frz" > "$frz.seen"; echo THAWED > "$frz"');
     const out = execFileSync('sh', ['-c', script], { encoding: 'utf8' });
     expect(out.trim()).toBe('freeze frozen');
@@ -72,9 +88,14 @@ describe('freezer script against a fake cgroup v1 tree', () => {
     expect(readFileSync(join(cg, 'freezer.state'), 'utf8').trim()).toBe('THAWED');
   });
   it('a process without a freezer cgroup: n/a, and nothing is written', () => {
-    const proc = join(tmp, 'proc/43'); mkdirSync(proc, { recursive: true });
+    const proc = join(tmp, 'proc/43');
+    mkdirSync(proc, { recursive: true });
     writeFileSync(join(proc, 'cgroup'), '1:cpu:/\n');
-    const out = execFileSync('sh', ['-c', freezeScript(43).replaceAll('/proc/', `${tmp}/proc/`).replaceAll('/sys/fs/cgroup', `${tmp}/sys/fs/cgroup`)], { encoding: 'utf8' });
+    const out = execFileSync(
+      'sh',
+      ['-c', freezeScript(43).replaceAll('/proc/', `${tmp}/proc/`).replaceAll('/sys/fs/cgroup', `${tmp}/sys/fs/cgroup`)],
+      { encoding: 'utf8' },
+    );
     expect(out.trim()).toBe('freeze n/a');
   });
 });
@@ -85,13 +106,18 @@ describe('CRIU freezer wait from a dump log', () => {
     const dir = mkdtempSync(join(tmpdir(), 'p4cf-frzlog-'));
     try {
       const slept = join(dir, 'slept.log');
-      writeFileSync(slept, '(00.105064) freezing cgroup /sys/x: 100 x 100ms attempts\n(00.105078) freezer.state=FREEZING\n(00.205188) freezer.state=FROZEN\n');
+      writeFileSync(
+        slept,
+        '(00.105064) freezing cgroup /sys/x: 100 x 100ms attempts\n(00.105078) freezer.state=FREEZING\n(00.205188) freezer.state=FROZEN\n',
+      );
       const frozen = join(dir, 'frozen.log');
       writeFileSync(frozen, '(00.041533) freezing cgroup /sys/x: 100 x 100ms attempts\n(00.041546) freezer.state=FROZEN\n');
       const run = (f: string) => parseFreezerWait(execFileSync('sh', ['-c', criuFreezerWaitCmd(f)], { encoding: 'utf8' }));
       expect(run(slept)).toBe(100.1);
       expect(run(frozen)).toBe(0);
       expect(run(join(dir, 'absent.log'))).toBeUndefined();
-    } finally { rmSync(dir, { recursive: true, force: true }); }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

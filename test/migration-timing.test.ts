@@ -9,13 +9,29 @@ const base = 1_700_000_000_000_000_000n;
 function marks(): MigrationMarks {
   const at = (t: number) => base + ms(t);
   return {
-    start: at(0), quiesced: at(10), drained: at(300), checkpointDone: at(1564),
-    transferStart: at(1570), transferEnd: at(1711), transferDone: at(1721),
-    sourceStopStart: at(1721), sourceStopDone: at(1800), restoreStart: at(1805),
-    restoreDone: at(1564 + 157 + 1798), switchDone: at(1564 + 157 + 1798 + 32), end: at(3600),
+    start: at(0),
+    quiesced: at(10),
+    drained: at(300),
+    checkpointDone: at(1564),
+    transferStart: at(1570),
+    transferEnd: at(1711),
+    transferDone: at(1721),
+    sourceStopStart: at(1721),
+    sourceStopDone: at(1800),
+    restoreStart: at(1805),
+    restoreDone: at(1564 + 157 + 1798),
+    switchDone: at(1564 + 157 + 1798 + 32),
+    end: at(3600),
   };
 }
-const meta = { sourceNode: 'lakewood', targetNode: 'loveland', serverIp: '192.168.12.2', targetSwPort: 148, transferMethod: 'socat', checkpointSizeBytes: 6_400_000 };
+const meta = {
+  sourceNode: 'lakewood',
+  targetNode: 'loveland',
+  serverIp: '192.168.12.2',
+  targetSwPort: 148,
+  transferMethod: 'socat',
+  checkpointSizeBytes: 6_400_000,
+};
 
 describe('migration timing', () => {
   it('derives every phase from the instants', () => {
@@ -45,7 +61,12 @@ describe('migration timing', () => {
   it('writes exactly the original keys in order, and the analysis reads them back', () => {
     const t = computeTiming(marks(), meta);
     const txt = formatTimingTxt(t);
-    expect(txt.trim().split('\n').map((l) => l.split('=')[0])).toEqual([...TIMING_KEYS]);
+    expect(
+      txt
+        .trim()
+        .split('\n')
+        .map((l) => l.split('=')[0]),
+    ).toEqual([...TIMING_KEYS]);
     const back = parseTimingText(txt);
     expect(back.time_to_ready_ms).toBe(String(t.time_to_ready_ms));
     expect(back.migration_start_ns).toBe(base.toString()); // ns stay exact strings

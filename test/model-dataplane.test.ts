@@ -6,7 +6,15 @@ import { writeFileSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { type ModelProcess, type RawClient, lbEntries, rawClient, resolver, startModel, uintBytes } from '../p4/model/raw-client.ts';
+import {
+  type ModelProcess,
+  type RawClient,
+  lbEntries,
+  rawClient,
+  resolver,
+  startModel,
+  uintBytes,
+} from '../p4/model/raw-client.ts';
 import { inNs, isRoot, netns, rxPackets } from './helpers/netns.ts';
 
 const P = 'p4md-';
@@ -24,7 +32,7 @@ const H = {
 const SW = `${P}sw`;
 const MGMT = { root: '10.198.77.1', sw: '10.198.77.2' };
 const SERVICE = 8080; // load-balanced, replies source-rewritten to the VIP
-const DIRECT = 9090;  // reached by real address; no client_snat
+const DIRECT = 9090; // reached by real address; no client_snat
 
 // Tiny TCP server: answers every line with its name. Tiny client: runs flows, prints JSON.
 const SERVER_JS = `
@@ -44,7 +52,12 @@ function flow() { return new Promise((resolve) => { const r = { replies: [], err
 (async () => { const out = []; for (let i = 0; i < flows; i += par) out.push(...await Promise.all(Array.from({ length: Math.min(par, flows - i) }, flow)));
   console.log(JSON.stringify(out)); })();`;
 
-interface Flow { replies: string[]; error: string | null; remote: string | null; lport: number | null }
+interface Flow {
+  replies: string[];
+  error: string | null;
+  remote: string | null;
+  lport: number | null;
+}
 
 const skip = !isRoot;
 if (skip) console.warn('model-dataplane: skipped, needs root for network namespaces and nftables');
@@ -56,15 +69,36 @@ describe.skipIf(skip)('switch model data plane (nftables, namespaces p4md-*)', (
   let model: ModelProcess | undefined;
   let c: RawClient;
 
-  const runClient = async (ns: string, host: string, port: number, flows: number, msgs = 2, gapMs = 0, par = 20): Promise<Flow[]> =>
-    JSON.parse(await inNs(ns, 'node', [join(dir, 'client.cjs'), host, String(port), String(flows), String(msgs), String(gapMs), String(par)], { timeoutMs: 90_000 }));
-  const startServer = (ns: string, name: string, ports: number[]) => new Promise<void>((resolve, reject) => {
-    const p = spawn('nsenter', [`--net=/run/netns/${ns}`, 'node', join(dir, 'server.cjs'), name, ...ports.map(String)], { stdio: ['ignore', 'pipe', 'inherit'] });
-    servers.push(p);
-    const t = setTimeout(() => reject(new Error(`server ${name} in ${ns} did not start`)), 15_000);
-    p.stdout!.once('data', () => { clearTimeout(t); resolve(); });
-    p.once('exit', (code) => reject(new Error(`server ${name} exited with ${code}`)));
-  });
+  const runClient = async (
+    ns: string,
+    host: string,
+    port: number,
+    flows: number,
+    msgs = 2,
+    gapMs = 0,
+    par = 20,
+  ): Promise<Flow[]> =>
+    JSON.parse(
+      await inNs(
+        ns,
+        'node',
+        [join(dir, 'client.cjs'), host, String(port), String(flows), String(msgs), String(gapMs), String(par)],
+        { timeoutMs: 90_000 },
+      ),
+    );
+  const startServer = (ns: string, name: string, ports: number[]) =>
+    new Promise<void>((resolve, reject) => {
+      const p = spawn('nsenter', [`--net=/run/netns/${ns}`, 'node', join(dir, 'server.cjs'), name, ...ports.map(String)], {
+        stdio: ['ignore', 'pipe', 'inherit'],
+      });
+      servers.push(p);
+      const t = setTimeout(() => reject(new Error(`server ${name} in ${ns} did not start`)), 15_000);
+      p.stdout!.once('data', () => {
+        clearTimeout(t);
+        resolve();
+      });
+      p.once('exit', (code) => reject(new Error(`server ${name} exited with ${code}`)));
+    });
 
   let lb: ReturnType<typeof lbEntries>;
   const w = (type: string, entry: object) => c.write(PROGRAM, [{ type, entry }]);
@@ -82,19 +116,41 @@ describe.skipIf(skip)('switch model data plane (nftables, namespaces p4md-*)', (
     await nets.veth({ ns: SW, name: port(3) }, { ns: H.b.ns, name: `${P}b0`, addr: `${H.b.ip}/24`, mac: H.b.mac });
     await nets.veth({ ns: SW, name: port(4) }, { ns: `${P}hp`, name: `${P}h0` });
     await nets.veth({ ns: SW, name: port(5) }, { ns: H.a.ns, name: `${P}a1`, mac: H.a2.mac });
-    await nets.macvlan({ parentNs: `${P}hp`, parent: `${P}h0`, ns: H.h1.ns, name: `${P}h1`, addr: `${H.h1.ip}/24`, mac: H.h1.mac, mode: 'vepa' });
-    await nets.macvlan({ parentNs: `${P}hp`, parent: `${P}h0`, ns: H.h2.ns, name: `${P}h2`, addr: `${H.h2.ip}/24`, mac: H.h2.mac, mode: 'vepa' });
+    await nets.macvlan({
+      parentNs: `${P}hp`,
+      parent: `${P}h0`,
+      ns: H.h1.ns,
+      name: `${P}h1`,
+      addr: `${H.h1.ip}/24`,
+      mac: H.h1.mac,
+      mode: 'vepa',
+    });
+    await nets.macvlan({
+      parentNs: `${P}hp`,
+      parent: `${P}h0`,
+      ns: H.h2.ns,
+      name: `${P}h2`,
+      addr: `${H.h2.ip}/24`,
+      mac: H.h2.mac,
+      mode: 'vepa',
+    });
     // Backend A answers ARP for the VIP (as the address owner would); the switch rewrites the
     // destination MAC for packets it sends to B, which would drop A's MAC otherwise.
     await inNs(H.a.ns, 'ip', ['addr', 'add', `${VIP}/32`, 'dev', 'lo']);
     // Backend A's second link has no address: accept packets for .2 arriving on it.
-    for (const ns of [H.a.ns]) for (const k of ['all', `${P}a1`]) await inNs(ns, 'sysctl', ['-q', '-w', `net.ipv4.conf.${k}.rp_filter=0`]);
+    for (const ns of [H.a.ns])
+      for (const k of ['all', `${P}a1`]) await inNs(ns, 'sysctl', ['-q', '-w', `net.ipv4.conf.${k}.rp_filter=0`]);
 
     await startServer(H.a.ns, H.a.name, [SERVICE, DIRECT]);
     await startServer(H.b.ns, H.b.name, [SERVICE]);
     await startServer(H.h2.ns, H.h2.name, [DIRECT]);
 
-    model = await startModel({ listen: `${MGMT.sw}:0`, program: PROGRAM, ports: [1, 2, 3, 4, 5].map((n) => [n, port(n)]), netns: SW });
+    model = await startModel({
+      listen: `${MGMT.sw}:0`,
+      program: PROGRAM,
+      ports: [1, 2, 3, 4, 5].map((n) => [n, port(n)]),
+      netns: SW,
+    });
     c = rawClient(model.addr, 7);
     expect((await c.subscribe()).status.code).toBe(0);
     await c.bind(PROGRAM);
@@ -182,7 +238,8 @@ describe.skipIf(skip)('switch model data plane (nftables, namespaces p4md-*)', (
   });
 
   it('drops IPv4 packets with TTL 0 and forwards TTL 1', async () => {
-    const rule = (ttl: number) => `table ip p4md_ttl {}\ndelete table ip p4md_ttl\ntable ip p4md_ttl {\n chain out {\n  type filter hook output priority 0;\n  ip daddr ${H.a.ip} tcp dport ${DIRECT} ip ttl set ${ttl}\n }\n}\n`;
+    const rule = (ttl: number) =>
+      `table ip p4md_ttl {}\ndelete table ip p4md_ttl\ntable ip p4md_ttl {\n chain out {\n  type filter hook output priority 0;\n  ip daddr ${H.a.ip} tcp dport ${DIRECT} ip ttl set ${ttl}\n }\n}\n`;
     const counter = async () => {
       const out = await inNs(SW, 'nft', ['-j', 'list', 'counter', 'netdev', 'p4cf_lb', 'ttl_drops']);
       return Number(JSON.parse(out).nftables.find((x: any) => x.counter)?.counter.packets);
@@ -205,14 +262,18 @@ describe.skipIf(skip)('switch model data plane (nftables, namespaces p4md-*)', (
     const np = resolver((await c.getConfig()).non_p4_config.bfruntime_info.toString());
     const t = np.table('$PORT');
     const entry = (enable: boolean) => ({
-      table_id: t.id, key: { fields: [{ field_id: np.keyId(t, '$DEV_PORT'), exact: { value: uintBytes(H.b.port, 4) } }] },
-      data: { fields: [
-        { field_id: np.dataId(t, '$SPEED'), str_val: 'BF_SPEED_25G' },
-        { field_id: np.dataId(t, '$FEC'), str_val: 'BF_FEC_TYP_NONE' },
-        { field_id: np.dataId(t, '$PORT_ENABLE'), bool_val: enable },
-      ] },
+      table_id: t.id,
+      key: { fields: [{ field_id: np.keyId(t, '$DEV_PORT'), exact: { value: uintBytes(H.b.port, 4) } }] },
+      data: {
+        fields: [
+          { field_id: np.dataId(t, '$SPEED'), str_val: 'BF_SPEED_25G' },
+          { field_id: np.dataId(t, '$FEC'), str_val: 'BF_FEC_TYP_NONE' },
+          { field_id: np.dataId(t, '$PORT_ENABLE'), bool_val: enable },
+        ],
+      },
     });
-    const isUp = async () => JSON.parse(await inNs(SW, 'ip', ['-j', 'link', 'show', 'dev', `${P}s${H.b.port}`]))[0].flags.includes('UP');
+    const isUp = async () =>
+      JSON.parse(await inNs(SW, 'ip', ['-j', 'link', 'show', 'dev', `${P}s${H.b.port}`]))[0].flags.includes('UP');
     await w('INSERT', entry(false));
     expect(await isUp()).toBe(false);
     await w('MODIFY', entry(true));

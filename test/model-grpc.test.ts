@@ -3,17 +3,39 @@
 // semantics including referential integrity. Tables only (--dry-dataplane), no root needed.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { status } from '@grpc/grpc-js';
-import { type ModelProcess, type RawClient, ipBytes, lbEntries, rawClient, resolver, startModel, uintBytes, updateErrors } from '../p4/model/raw-client.ts';
+import {
+  type ModelProcess,
+  type RawClient,
+  ipBytes,
+  lbEntries,
+  rawClient,
+  resolver,
+  startModel,
+  uintBytes,
+  updateErrors,
+} from '../p4/model/raw-client.ts';
 
 const PROGRAM = 'tna_load_balancer';
 
 let model: ModelProcess;
 let addr: string;
 const clients: RawClient[] = [];
-const client = (id: number) => { const c = rawClient(addr, id); clients.push(c); return c; };
+const client = (id: number) => {
+  const c = rawClient(addr, id);
+  clients.push(c);
+  return c;
+};
 
 beforeAll(async () => {
-  model = await startModel({ listen: '127.0.0.1:0', program: PROGRAM, dry: true, ports: [[140, 'p4md-x140'], [148, 'p4md-x148']] });
+  model = await startModel({
+    listen: '127.0.0.1:0',
+    program: PROGRAM,
+    dry: true,
+    ports: [
+      [140, 'p4md-x140'],
+      [148, 'p4md-x148'],
+    ],
+  });
   addr = model.addr;
 });
 afterAll(async () => {
@@ -23,7 +45,10 @@ afterAll(async () => {
 
 /** An RPC refused as a whole (switchd's check_and_return: a plain status, no per-update details). */
 async function expectCode(p: Promise<unknown>, code: number, text?: RegExp) {
-  const err: any = await p.then(() => undefined, (e) => e);
+  const err: any = await p.then(
+    () => undefined,
+    (e) => e,
+  );
   expect(err, 'call should have failed').toBeDefined();
   expect(status[err.code]).toBe(status[code]);
   if (text) expect(err.details).toMatch(text);
@@ -32,7 +57,10 @@ async function expectCode(p: Promise<unknown>, code: number, text?: RegExp) {
 
 /** A one-update Write/Read that failed: UNKNOWN "Write/Read Error Status", the update's own code in the details. */
 async function expectUpdateCode(p: Promise<unknown>, code: number, text?: RegExp) {
-  const err: any = await p.then(() => undefined, (e) => e);
+  const err: any = await p.then(
+    () => undefined,
+    (e) => e,
+  );
   expect(err, 'call should have failed').toBeDefined();
   expect(status[err.code]).toBe('UNKNOWN');
   expect(err.details).toMatch(/^(Write|Read) Error Status$/);
@@ -50,14 +78,25 @@ describe('model gRPC session', () => {
     expect(sub.status.code).toBe(0);
     const cfg = await c.getConfig();
     expect(cfg.config[0].p4_name).toBe(PROGRAM);
-    const names = JSON.parse(cfg.config[0].bfruntime_info.toString()).tables.map((t: any) => t.name).sort();
-    expect(names).toEqual(['pipe.SwitchIngress.action_selector', 'pipe.SwitchIngress.action_selector_ap', 'pipe.SwitchIngress.action_selector_get_member',
-      'pipe.SwitchIngress.arp_forward', 'pipe.SwitchIngress.client_snat', 'pipe.SwitchIngress.forward', 'pipe.SwitchIngress.node_selector',
-      'pipe.SwitchIngressParser.$PORT_METADATA']);
+    const names = JSON.parse(cfg.config[0].bfruntime_info.toString())
+      .tables.map((t: any) => t.name)
+      .sort();
+    expect(names).toEqual([
+      'pipe.SwitchIngress.action_selector',
+      'pipe.SwitchIngress.action_selector_ap',
+      'pipe.SwitchIngress.action_selector_get_member',
+      'pipe.SwitchIngress.arp_forward',
+      'pipe.SwitchIngress.client_snat',
+      'pipe.SwitchIngress.forward',
+      'pipe.SwitchIngress.node_selector',
+      'pipe.SwitchIngressParser.$PORT_METADATA',
+    ]);
     const nonP4 = JSON.parse(cfg.non_p4_config.bfruntime_info.toString());
     const port = nonP4.tables.find((t: any) => t.name === '$PORT');
     expect(port.table_type).toBe('PortConfigure');
-    expect(port.data.map((d: any) => d.singleton.name)).toEqual(expect.arrayContaining(['$SPEED', '$FEC', '$AUTO_NEGOTIATION', '$PORT_ENABLE', '$PORT_UP']));
+    expect(port.data.map((d: any) => d.singleton.name)).toEqual(
+      expect.arrayContaining(['$SPEED', '$FEC', '$AUTO_NEGOTIATION', '$PORT_ENABLE', '$PORT_UP']),
+    );
     c.close();
   });
 
@@ -74,7 +113,10 @@ describe('model gRPC session', () => {
     // The server learns of the cancel asynchronously: retry for a bounded time.
     let bound = false;
     for (let i = 0; i < 50 && !bound; i++) {
-      bound = await b.bind(PROGRAM).then(() => true, () => false);
+      bound = await b.bind(PROGRAM).then(
+        () => true,
+        () => false,
+      );
       if (!bound) await new Promise((r) => setTimeout(r, 100));
     }
     expect(bound).toBe(true);
@@ -106,21 +148,34 @@ describe('model table semantics', () => {
     const t = T('forward');
     await w('INSERT', lb.forward('192.168.12.2', 140));
     await w('INSERT', lb.forward('192.168.12.3', 148, '02:42:c0:a8:0c:03'));
-    await expectUpdateCode(w('INSERT', lb.forward('192.168.12.2', 148)), status.ALREADY_EXISTS, /forward.*192\.168\.12\.2.*already exists/);
+    await expectUpdateCode(
+      w('INSERT', lb.forward('192.168.12.2', 148)),
+      status.ALREADY_EXISTS,
+      /forward.*192\.168\.12\.2.*already exists/,
+    );
     const all = await c.read(PROGRAM, { table_id: t.id });
     expect(all.length).toBe(2);
 
     await w('MODIFY', lb.forward('192.168.12.2', 148, '02:42:c0:a8:0c:02'));
     const [one] = await c.read(PROGRAM, { table_id: t.id, ...lb.exact(t, 'hdr.ipv4.dst_addr', ipBytes('192.168.12.2')) });
     expect(one.data.action_id).toBe(r.action(t, 'set_egress_port_with_mac').id);
-    expect(one.data.fields.map((f: any) => [...f.stream])).toEqual([[0, 148], [2, 0x42, 0xc0, 0xa8, 0x0c, 0x02]]);
+    expect(one.data.fields.map((f: any) => [...f.stream])).toEqual([
+      [0, 148],
+      [2, 0x42, 0xc0, 0xa8, 0x0c, 0x02],
+    ]);
 
     await expectUpdateCode(w('MODIFY', lb.forward('192.168.12.99', 140)), status.NOT_FOUND, /192\.168\.12\.99.*not found/);
-    await expectUpdateCode(w('DELETE', { table_id: t.id, ...lb.exact(t, 'hdr.ipv4.dst_addr', ipBytes('192.168.12.99')) }), status.NOT_FOUND);
+    await expectUpdateCode(
+      w('DELETE', { table_id: t.id, ...lb.exact(t, 'hdr.ipv4.dst_addr', ipBytes('192.168.12.99')) }),
+      status.NOT_FOUND,
+    );
     await w('INSERT_OR_MODIFY', lb.forward('192.168.12.4', 140));
     await w('INSERT_OR_MODIFY', lb.forward('192.168.12.4', 148));
     await w('DELETE', { table_id: t.id, ...lb.exact(t, 'hdr.ipv4.dst_addr', ipBytes('192.168.12.3')) });
-    await expectUpdateCode(c.read(PROGRAM, { table_id: t.id, ...lb.exact(t, 'hdr.ipv4.dst_addr', ipBytes('192.168.12.3')) }), status.NOT_FOUND);
+    await expectUpdateCode(
+      c.read(PROGRAM, { table_id: t.id, ...lb.exact(t, 'hdr.ipv4.dst_addr', ipBytes('192.168.12.3')) }),
+      status.NOT_FOUND,
+    );
     expect((await c.read(PROGRAM, { table_id: t.id })).length).toBe(2);
     await w('DELETE', { table_id: t.id });
     expect(await c.read(PROGRAM, { table_id: t.id })).toEqual([]);
@@ -132,16 +187,31 @@ describe('model table semantics', () => {
     const badField = lb.forward('10.0.0.1', 140);
     badField.key.fields[0].field_id = 99;
     await expectUpdateCode(w('INSERT', badField), status.INVALID_ARGUMENT, /key field with id 99/);
-    await expectUpdateCode(w('INSERT', { ...lb.forward('10.0.0.1', 140), data: { action_id: 777, fields: [] } }), status.INVALID_ARGUMENT, /action id 777/);
-    await expectUpdateCode(w('INSERT', { table_id: t.id, ...lb.exact(t, 'hdr.ipv4.dst_addr', Buffer.from([10, 0, 1])), data: lb.forward('10.0.0.1', 140).data }),
-      status.INVALID_ARGUMENT, /3 bytes, expected 4/);
+    await expectUpdateCode(
+      w('INSERT', { ...lb.forward('10.0.0.1', 140), data: { action_id: 777, fields: [] } }),
+      status.INVALID_ARGUMENT,
+      /action id 777/,
+    );
+    await expectUpdateCode(
+      w('INSERT', {
+        table_id: t.id,
+        ...lb.exact(t, 'hdr.ipv4.dst_addr', Buffer.from([10, 0, 1])),
+        data: lb.forward('10.0.0.1', 140).data,
+      }),
+      status.INVALID_ARGUMENT,
+      /3 bytes, expected 4/,
+    );
     const wide = lb.forward('10.0.0.1', 140);
     wide.data.fields[0].stream = uintBytes(140, 4);
     await expectUpdateCode(w('INSERT', wide), status.INVALID_ARGUMENT, /port.*4 bytes, expected 2/);
     const over = lb.forward('10.0.0.1', 140);
     over.data.fields[0].stream = uintBytes(600, 2);
     await expectUpdateCode(w('INSERT', over), status.INVALID_ARGUMENT, /exceeds 9 bits/);
-    await expectUpdateCode(w('INSERT', { ...lb.forward('10.0.0.1', 140), data: { action_id: r.action(t, 'drop').id, fields: [] } }), status.INVALID_ARGUMENT, /default-only/);
+    await expectUpdateCode(
+      w('INSERT', { ...lb.forward('10.0.0.1', 140), data: { action_id: r.action(t, 'drop').id, fields: [] } }),
+      status.INVALID_ARGUMENT,
+      /default-only/,
+    );
     expect(await c.read(PROGRAM, { table_id: t.id })).toEqual([]);
   });
 
@@ -185,13 +255,16 @@ describe('model table semantics', () => {
     const np = resolver(cfg.non_p4_config.bfruntime_info.toString());
     const t = np.table('$PORT');
     const entry = (port: number, speed: string) => ({
-      table_id: t.id, key: { fields: [{ field_id: np.keyId(t, '$DEV_PORT'), exact: { value: uintBytes(port, 4) } }] },
-      data: { fields: [
-        { field_id: np.dataId(t, '$SPEED'), str_val: speed },
-        { field_id: np.dataId(t, '$FEC'), str_val: 'BF_FEC_TYP_REED_SOLOMON' },
-        { field_id: np.dataId(t, '$AUTO_NEGOTIATION'), str_val: 'PM_AN_DEFAULT' },
-        { field_id: np.dataId(t, '$PORT_ENABLE'), bool_val: true },
-      ] },
+      table_id: t.id,
+      key: { fields: [{ field_id: np.keyId(t, '$DEV_PORT'), exact: { value: uintBytes(port, 4) } }] },
+      data: {
+        fields: [
+          { field_id: np.dataId(t, '$SPEED'), str_val: speed },
+          { field_id: np.dataId(t, '$FEC'), str_val: 'BF_FEC_TYP_REED_SOLOMON' },
+          { field_id: np.dataId(t, '$AUTO_NEGOTIATION'), str_val: 'PM_AN_DEFAULT' },
+          { field_id: np.dataId(t, '$PORT_ENABLE'), bool_val: true },
+        ],
+      },
     });
     await w('INSERT', entry(140, 'BF_SPEED_25G'));
     await expectUpdateCode(w('INSERT', entry(141, 'BF_SPEED_25G')), status.INVALID_ARGUMENT, /dev port 141/);
@@ -202,7 +275,11 @@ describe('model table semantics', () => {
   });
 
   it('logs every RPC on one line with method, table, key, result and latency', () => {
-    const line = model.logs.find((l) => /\[rpc\] Write .*INSERT table=pipe\.SwitchIngress\.forward key=hdr\.ipv4\.dst_addr=192\.168\.12\.2 result=OK latency=[\d.]+ms/.test(l));
+    const line = model.logs.find((l) =>
+      /\[rpc\] Write .*INSERT table=pipe\.SwitchIngress\.forward key=hdr\.ipv4\.dst_addr=192\.168\.12\.2 result=OK latency=[\d.]+ms/.test(
+        l,
+      ),
+    );
     expect(line, model.logs.slice(-20).join('\n')).toBeDefined();
     expect(model.logs.some((l) => /result=ALREADY_EXISTS/.test(l))).toBe(true);
   });

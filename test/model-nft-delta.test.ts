@@ -6,14 +6,16 @@ import { createNftSession, isUnclean, type NftSession } from '../p4/model/nft-se
 import { parseMonitorLine, parseProcNetDev } from '../p4/model/ifaces.ts';
 import { inNs, isRoot, netns } from './helpers/netns.ts';
 
-const m = (o: Record<string, Record<string, string>>) => new Map(Object.entries(o).map(([k, v]) => [k, new Map(Object.entries(v))]));
+const m = (o: Record<string, Record<string, string>>) =>
+  new Map(Object.entries(o).map(([k, v]) => [k, new Map(Object.entries(v))]));
 
 describe('renderDelta', () => {
   it('re-adds a changed element, adds new ones and deletes removed ones, deletes first', () => {
     const from = m({ fwd_port: { '10.0.0.2': '"p140"', '10.0.0.3': '"p148"' }, fwd_mac: { '10.0.0.2': '02:00:00:00:00:02' } });
     const to = m({ fwd_port: { '10.0.0.2': '"p148"', '10.0.0.4': '"p152"' }, fwd_mac: { '10.0.0.2': '02:00:00:00:00:02' } });
     expect(renderDelta('t', from, to)).toBe(
-      'delete element netdev t fwd_port { 10.0.0.2, 10.0.0.3 }; add element netdev t fwd_port { 10.0.0.2 : "p148", 10.0.0.4 : "p152" }');
+      'delete element netdev t fwd_port { 10.0.0.2, 10.0.0.3 }; add element netdev t fwd_port { 10.0.0.2 : "p148", 10.0.0.4 : "p152" }',
+    );
   });
   it('is empty when nothing changed, and refuses a different set of maps', () => {
     const a = m({ fwd_port: { '10.0.0.2': '"p140"' }, sel_0: { 0: '10.0.0.2' } });
@@ -27,7 +29,11 @@ describe('interface list parsers', () => {
   it('reads names from /proc/net/dev and links from ip monitor lines', () => {
     const text = 'Inter-|   Receive\n face |bytes\n    lo: 0 0\np4mp-a: 1 2\n';
     expect([...parseProcNetDev(text)]).toEqual(['lo', 'p4mp-a']);
-    expect(parseMonitorLine('Deleted 3: p4mp-a@p4mp-b: <BROADCAST> mtu 1500')).toEqual({ deleted: true, index: 3, name: 'p4mp-a' });
+    expect(parseMonitorLine('Deleted 3: p4mp-a@p4mp-b: <BROADCAST> mtu 1500')).toEqual({
+      deleted: true,
+      index: 3,
+      name: 'p4mp-a',
+    });
     expect(parseMonitorLine('12: p4mp-c: <UP> mtu 1500')).toEqual({ deleted: false, index: 12, name: 'p4mp-c' });
     expect(parseMonitorLine('    link/ether 02:00')).toBeUndefined();
   });
@@ -47,7 +53,9 @@ describe.skipIf(skip)('nft -i session (namespace p4mp-nft)', () => {
 
   beforeAll(async () => {
     await nets.add(NS);
-    await inNs(NS, 'nft', ['-f', '-'], { input: 'table netdev p4mp_t {\n  map m { type ipv4_addr : ipv4_addr; elements = { 10.0.0.1 : 1.1.1.1 } }\n}\n' });
+    await inNs(NS, 'nft', ['-f', '-'], {
+      input: 'table netdev p4mp_t {\n  map m { type ipv4_addr : ipv4_addr; elements = { 10.0.0.1 : 1.1.1.1 } }\n}\n',
+    });
     s = createNftSession({ command: ['nsenter', `--net=/run/netns/${NS}`, 'nft'], timeoutMs: 5000 });
   });
   afterAll(async () => {
@@ -56,13 +64,21 @@ describe.skipIf(skip)('nft -i session (namespace p4mp-nft)', () => {
   });
 
   it('applies a delete and re-add of an element as one batch', async () => {
-    await s.run('delete element netdev p4mp_t m { 10.0.0.1 }; add element netdev p4mp_t m { 10.0.0.1 : 2.2.2.2, 10.0.0.5 : 5.5.5.5 }');
+    await s.run(
+      'delete element netdev p4mp_t m { 10.0.0.1 }; add element netdev p4mp_t m { 10.0.0.1 : 2.2.2.2, 10.0.0.5 : 5.5.5.5 }',
+    );
     expect(await elements('m')).toEqual(['10.0.0.1=2.2.2.2', '10.0.0.5=5.5.5.5']);
   });
 
-  it('a refused batch changes nothing, reports nft\'s error, and the next batch still works', async () => {
-    const err = await s.run('delete element netdev p4mp_t m { 10.0.0.1 }; add element netdev p4mp_t m { 10.0.0.1 : 3.3.3.3 }; delete element netdev p4mp_t m { 10.0.0.9 }')
-      .then(() => undefined, (e: Error) => e);
+  it("a refused batch changes nothing, reports nft's error, and the next batch still works", async () => {
+    const err = await s
+      .run(
+        'delete element netdev p4mp_t m { 10.0.0.1 }; add element netdev p4mp_t m { 10.0.0.1 : 3.3.3.3 }; delete element netdev p4mp_t m { 10.0.0.9 }',
+      )
+      .then(
+        () => undefined,
+        (e: Error) => e,
+      );
     expect(err?.message).toMatch(/nft refused the batch: .*10\.0\.0\.9/);
     expect(isUnclean(err)).toBe(false);
     expect(await elements('m')).toEqual(['10.0.0.1=2.2.2.2', '10.0.0.5=5.5.5.5']);
@@ -76,7 +92,10 @@ describe.skipIf(skip)('nft -i session (namespace p4mp-nft)', () => {
     process.kill(pid!, 'SIGKILL');
     await new Promise((r) => setTimeout(r, 100));
     // The exit may be seen before the batch is written (fresh child: batch applies) or after.
-    const first = await s.run('add element netdev p4mp_t m { 10.0.0.7 : 7.7.7.7 }').then(() => 'ok', (e) => (isUnclean(e) ? 'unclean' : String(e)));
+    const first = await s.run('add element netdev p4mp_t m { 10.0.0.7 : 7.7.7.7 }').then(
+      () => 'ok',
+      (e) => (isUnclean(e) ? 'unclean' : String(e)),
+    );
     expect(['ok', 'unclean']).toContain(first);
     await s.run('add element netdev p4mp_t m { 10.0.0.8 : 8.8.8.8 }');
     expect(s.pid()).not.toBe(pid);
@@ -84,6 +103,8 @@ describe.skipIf(skip)('nft -i session (namespace p4mp-nft)', () => {
   });
 
   it('refuses a multi-line batch (one line is one transaction)', async () => {
-    await expect(s.run('add element netdev p4mp_t m { 10.0.0.2 : 2.2.2.2 }\nadd element netdev p4mp_t m { 10.0.0.3 : 3.3.3.3 }')).rejects.toThrow(/one line/);
+    await expect(
+      s.run('add element netdev p4mp_t m { 10.0.0.2 : 2.2.2.2 }\nadd element netdev p4mp_t m { 10.0.0.3 : 3.3.3.3 }'),
+    ).rejects.toThrow(/one line/);
   });
 });

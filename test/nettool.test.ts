@@ -19,20 +19,31 @@ let httpPort = 0;
 const run = (...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> =>
   new Promise((resolve) => {
     execFile(process.execPath, [tool, ...args], { timeout: 20_000 }, (err, stdout, stderr) =>
-      resolve({ code: err ? Number((err as { code?: number }).code ?? 1) : 0, stdout, stderr }));
+      resolve({ code: err ? Number((err as { code?: number }).code ?? 1) : 0, stdout, stderr }),
+    );
   });
 
-const freePort = (): Promise<number> => new Promise((resolve) => {
-  const s = createServer().listen(0, '127.0.0.1', () => { const p = (s.address() as AddressInfo).port; s.close(() => resolve(p)); });
-});
+const freePort = (): Promise<number> =>
+  new Promise((resolve) => {
+    const s = createServer().listen(0, '127.0.0.1', () => {
+      const p = (s.address() as AddressInfo).port;
+      s.close(() => resolve(p));
+    });
+  });
 
 beforeAll(async () => {
   tool = await ensureLocalNetTool();
-  http = createHttp((req, res) => { res.statusCode = req.url === '/ok' ? 200 : 503; res.end('x'); });
+  http = createHttp((req, res) => {
+    res.statusCode = req.url === '/ok' ? 200 : 503;
+    res.end('x');
+  });
   await new Promise<void>((r) => http.listen(0, '127.0.0.1', () => r()));
   httpPort = (http.address() as AddressInfo).port;
 }, 60_000);
-afterAll(() => { http.close(); rmSync(work, { recursive: true, force: true }); });
+afterAll(() => {
+  http.close();
+  rmSync(work, { recursive: true, force: true });
+});
 
 describe('p4cf-net (bundled remote tool)', () => {
   it('probes TCP: open, and the error code of a closed port', async () => {
@@ -62,7 +73,9 @@ describe('p4cf-net (bundled remote tool)', () => {
   });
 
   it('pull gives up on a stalled stream (no data for STALL_MS) and on a listener that never comes', async () => {
-    const stall = createServer((c) => { c.write('partial'); });
+    const stall = createServer((c) => {
+      c.write('partial');
+    });
     await new Promise<void>((r) => stall.listen(0, '127.0.0.1', () => r()));
     const t0 = Date.now();
     const r = await run('pull', '127.0.0.1', String((stall.address() as AddressInfo).port), join(work, 'stalled.bin'), '300');
@@ -74,7 +87,9 @@ describe('p4cf-net (bundled remote tool)', () => {
     const none = await run('pull', '127.0.0.1', String(await freePort()), join(work, 'none.bin'), '300');
     expect(none.code).toBe(1);
     expect(none.stderr).toMatch(/connect 127\.0\.0\.1:\d+: .*ECONNREFUSED/);
-    expect((await run('pull', '127.0.0.1', '1', join(work, 'x'), 'soon')).stderr).toMatch(/STALL_MS "soon" is not a positive integer/);
+    expect((await run('pull', '127.0.0.1', '1', join(work, 'x'), 'soon')).stderr).toMatch(
+      /STALL_MS "soon" is not a positive integer/,
+    );
   });
 
   it('refuses bad usage with exit 2, naming the problem', async () => {

@@ -15,7 +15,8 @@ afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 
 describe('selectPhases', () => {
   it('no selection → all, in order', () => expect(selectPhases(ALL, {})).toEqual(ALL));
-  it('--phase keeps registry order whatever the order given', () => expect(selectPhases(ALL, { phase: ['d', 'b'] })).toEqual(['b', 'd']));
+  it('--phase keeps registry order whatever the order given', () =>
+    expect(selectPhases(ALL, { phase: ['d', 'b'] })).toEqual(['b', 'd']));
   it('--from / --to / both', () => {
     expect(selectPhases(ALL, { from: 'c' })).toEqual(['c', 'd', 'e']);
     expect(selectPhases(ALL, { to: 'b' })).toEqual(['a', 'b']);
@@ -34,7 +35,15 @@ describe('selectPhases', () => {
     expect(selectPhases(ALL, { resume: true, resumeDone: ['a'], skip: ['b'] })).toEqual(['c', 'd', 'e']);
   });
   it('errors: unknown names list the valid ones, conflicts, empty results', () => {
-    const err = (sel: Parameters<typeof selectPhases>[1]) => { try { selectPhases(ALL, sel); } catch (e) { expect(e).toBeInstanceOf(SelectionError); return (e as Error).message; } return 'no error'; };
+    const err = (sel: Parameters<typeof selectPhases>[1]) => {
+      try {
+        selectPhases(ALL, sel);
+      } catch (e) {
+        expect(e).toBeInstanceOf(SelectionError);
+        return (e as Error).message;
+      }
+      return 'no error';
+    };
     expect(err({ phase: ['a', 'zz'] })).toBe('--phase: unknown phase zz; valid phases in order: a b c d e');
     expect(err({ from: 'q' })).toMatch(/^--from: unknown phase q; valid phases/);
     expect(err({ to: 'q' })).toMatch(/^--to: unknown phase q/);
@@ -58,7 +67,9 @@ describe('parseCli', () => {
   });
   it('rejects unknown options, missing values, repeats and conflicts with clear errors', () => {
     expect(() => parseCli(['--phases', 'a'])).toThrow(UsageError);
-    expect(() => parseCli(['--phases', 'a'])).toThrow(/^unknown option --phases; valid options: --list --phase --from .* --set .* --print-config --help$/);
+    expect(() => parseCli(['--phases', 'a'])).toThrow(
+      /^unknown option --phases; valid options: --list --phase --from .* --set .* --print-config --help$/,
+    );
     expect(() => parseCli(['stray'])).toThrow('unexpected argument "stray"');
     expect(() => parseCli(['--from'])).toThrow('--from needs a value');
     expect(() => parseCli(['--from', '--to', 'x'])).toThrow('--from needs a value');
@@ -73,7 +84,10 @@ describe('registry', () => {
   it('lists existing phase files in the documented order, each described', () => {
     const names = registry.map((p) => p.name);
     const order = names.map((n) => (PHASE_ORDER as readonly string[]).indexOf(n));
-    expect(order.every((i) => i >= 0), `unknown phase in registry: ${names}`).toBe(true);
+    expect(
+      order.every((i) => i >= 0),
+      `unknown phase in registry: ${names}`,
+    ).toBe(true);
     expect(order).toEqual([...order].sort((x, y) => x - y));
     expect(names).toContain('preflight');
     for (const p of registry) expect(p.description.length, p.name).toBeGreaterThan(10);
@@ -98,18 +112,21 @@ describe('runner CLI', () => {
     expect(r.code).toBe(2);
     expect(r.stderr).toContain(`not a run folder (no manifest.json in ${tmp})`);
   });
-  it('--dry-run --phase preflight prints each host\'s commands, runs nothing, writes no run folder', async () => {
+  it("--dry-run --phase preflight prints each host's commands, runs nothing, writes no run folder", async () => {
     const results = join(tmp, 'dry');
     const r = await runRunner(['--dry-run', '--phase', 'preflight', '--set', `RESULTS_DIR=${results}`]);
     expect(r.code, r.stderr).toBe(0);
-    for (const h of ['tofino', 'lakewood', 'loveland']) expect(r.stdout).toMatch(new RegExp(`^\\[${h}\\] \\$ echo "kernel=`, 'm'));
+    for (const h of ['tofino', 'lakewood', 'loveland'])
+      expect(r.stdout).toMatch(new RegExp(`^\\[${h}\\] \\$ echo "kernel=`, 'm'));
     expect(r.stdout).toMatch(/^\[lakewood\] \$ ip -o link show dev p4cf-nic$/m);
     expect(r.stdout).toMatch(/=== preflight — .* — on tofino, lakewood, loveland/);
     expect(r.stdout).toMatch(/=== preflight ok in/);
     expect(existsSync(results) ? readdirSync(results) : []).toEqual([]);
   });
   it('a bad --set value fails before any phase runs', async () => {
-    const r = await runRunner(['--set', 'LOADGEN_FPS=0', '--phase', 'preflight'], { P4CF_PHASES_MODULE: join(projectDir, 'test/fixtures/p4ca-phases.ts') });
+    const r = await runRunner(['--set', 'LOADGEN_FPS=0', '--phase', 'preflight'], {
+      P4CF_PHASES_MODULE: join(projectDir, 'test/fixtures/p4ca-phases.ts'),
+    });
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(/LOADGEN_FPS="0" \(from --set\): expected an integer >= 1/);
     expect(r.stdout).not.toContain('===');

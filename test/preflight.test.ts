@@ -19,13 +19,29 @@ const projectDir = resolve(import.meta.dirname, '..');
 type Answer = { stdout?: string; stderr?: string; code?: number };
 
 const GOOD_SERVER: Record<string, string> = {
-  kernel: '6.1.0', node: 'v20.11.1', podman: 'podman version 4.3.1', criu: 'Version: 4.2', runc: 'runc version 1.1.5', crun: 'MISSING',
-  ip: 'ip utility, iproute2-6.1.0', nsenter: 'nsenter from util-linux 2.38.1', socat: 'socat version 1.7.4.4', ss: 'ss utility, iproute2-6.1.0', ping: '/usr/bin/ping',
-  nft: 'nftables v1.0.6', iptables: 'iptables v1.8.9',
+  kernel: '6.1.0',
+  node: 'v20.11.1',
+  podman: 'podman version 4.3.1',
+  criu: 'Version: 4.2',
+  runc: 'runc version 1.1.5',
+  crun: 'MISSING',
+  ip: 'ip utility, iproute2-6.1.0',
+  nsenter: 'nsenter from util-linux 2.38.1',
+  socat: 'socat version 1.7.4.4',
+  ss: 'ss utility, iproute2-6.1.0',
+  ping: '/usr/bin/ping',
+  nft: 'nftables v1.0.6',
+  iptables: 'iptables v1.8.9',
 };
-const probeOut = (v: Record<string, string>) => Object.entries(v).map(([k, x]) => `${k}=${x}`).join('\n') + '\n';
+const probeOut = (v: Record<string, string>) =>
+  Object.entries(v)
+    .map(([k, x]) => `${k}=${x}`)
+    .join('\n') + '\n';
 
-interface Fake { host: Host; seen: { cmd: string; sudo?: boolean }[] }
+interface Fake {
+  host: Host;
+  seen: { cmd: string; sudo?: boolean }[];
+}
 
 function fakeHost(name: string, answers: [RegExp, Answer][], sudo = false): Fake {
   const seen: Fake['seen'] = [];
@@ -36,24 +52,45 @@ function fakeHost(name: string, answers: [RegExp, Answer][], sudo = false): Fake
     if (r.code !== 0 && !opts.allowFail) throw new RemoteError(name, cmd, r.code, r.stderr);
     return r;
   };
-  const none = async () => { throw new Error('not used by preflight'); };
-  return { seen, host: { name, sudo, exec, upload: none, download: none, background: none, forward: none, close: async () => {} } };
+  const none = async () => {
+    throw new Error('not used by preflight');
+  };
+  return {
+    seen,
+    host: { name, sudo, exec, upload: none, download: none, background: none, forward: none, close: async () => {} },
+  };
 }
 
 const serverAnswers = (v: Record<string, string>, runtime = 'runc'): [RegExp, Answer][] => [
   [/^echo "kernel=/, { stdout: probeOut(v) }],
   [/^podman info/, { stdout: `${runtime}\n` }],
 ];
-const switchAnswers: [RegExp, Answer][] = [[/^echo "kernel=/, { stdout: probeOut({ kernel: '6.1.0', node: 'v20.11.1', ip: 'ip x', nft: 'nftables v1.0.6' }) }]];
+const switchAnswers: [RegExp, Answer][] = [
+  [/^echo "kernel=/, { stdout: probeOut({ kernel: '6.1.0', node: 'v20.11.1', ip: 'ip x', nft: 'nftables v1.0.6' }) }],
+];
 
 async function runPreflight(fakes: Partial<Record<HostName, Fake>>, env: Record<string, string> = {}) {
   const loaded = loadConfig({ cwd: projectDir, env });
   const versions: Record<string, Record<string, string>> = {};
-  const manifest = { setVersions: (h: string, v: Record<string, string>) => { versions[h] = { ...versions[h], ...v }; } } as unknown as ManifestHandle;
+  const manifest = {
+    setVersions: (h: string, v: Record<string, string>) => {
+      versions[h] = { ...versions[h], ...v };
+    },
+  } as unknown as ManifestHandle;
   const log = createLogger({ silent: true });
-  const ctx = createContext({ loaded, dir: mkdtempSync(join(tmpdir(), 'p4pf-')), log, cleanup: createCleanup({ log }), state: openState(), manifest,
-    makeHost: (n) => (fakes[n] ?? fakeHost(n, n === 'tofino' ? switchAnswers : serverAnswers(GOOD_SERVER))).host });
-  const error = await preflight.run(ctx).then(() => undefined, (e: Error) => e);
+  const ctx = createContext({
+    loaded,
+    dir: mkdtempSync(join(tmpdir(), 'p4pf-')),
+    log,
+    cleanup: createCleanup({ log }),
+    state: openState(),
+    manifest,
+    makeHost: (n) => (fakes[n] ?? fakeHost(n, n === 'tofino' ? switchAnswers : serverAnswers(GOOD_SERVER))).host,
+  });
+  const error = await preflight.run(ctx).then(
+    () => undefined,
+    (e: Error) => e,
+  );
   return { error, versions };
 }
 
@@ -65,8 +102,15 @@ describe('preflight', () => {
   });
 
   it('accepts crun when podman is configured with it and runc is not installed', async () => {
-    const crunServer = { ...GOOD_SERVER, runc: 'MISSING', crun: 'crun version 1.8.1 +SYSTEMD +SELINUX +CAP +SECCOMP +EBPF +CRIU +YAJL ' };
-    const fakes = { lakewood: fakeHost('lakewood', serverAnswers(crunServer, 'crun')), loveland: fakeHost('loveland', serverAnswers(crunServer, 'crun')) };
+    const crunServer = {
+      ...GOOD_SERVER,
+      runc: 'MISSING',
+      crun: 'crun version 1.8.1 +SYSTEMD +SELINUX +CAP +SECCOMP +EBPF +CRIU +YAJL ',
+    };
+    const fakes = {
+      lakewood: fakeHost('lakewood', serverAnswers(crunServer, 'crun')),
+      loveland: fakeHost('loveland', serverAnswers(crunServer, 'crun')),
+    };
     const r = await runPreflight(fakes);
     expect(r.error).toBeUndefined();
     expect(r.versions.lakewood.runtime).toMatch(/^crun \(crun version 1\.8\.1 .*\+CRIU/);
@@ -81,14 +125,18 @@ describe('preflight', () => {
     });
     expect(r.error?.message).toMatch(/lakewood:\n.*crun was built without CRIU support \(-CRIU\)/);
     expect(r.error?.message).toMatch(/loveland:\n.*podman's OCI runtime is "kata"/);
-    expect(versionProblems('server', { ...GOOD_SERVER, runc: 'MISSING' }, 'runc')).toEqual(['podman is configured with runc, but runc is not in PATH']);
+    expect(versionProblems('server', { ...GOOD_SERVER, runc: 'MISSING' }, 'runc')).toEqual([
+      'podman is configured with runc, but runc is not in PATH',
+    ]);
   });
 
   it('checks Node.js, podman and CRIU versions on every host, and names each', async () => {
     const old = { ...GOOD_SERVER, node: 'v18.19.0', criu: 'Version: 3.17.1', podman: 'podman version 3.4.4' };
     const r = await runPreflight({
       lakewood: fakeHost('lakewood', serverAnswers(old)),
-      tofino: fakeHost('tofino', [[/^echo "kernel=/, { stdout: probeOut({ kernel: '6.1', node: 'MISSING', ip: 'x', nft: 'x' }) }]]),
+      tofino: fakeHost('tofino', [
+        [/^echo "kernel=/, { stdout: probeOut({ kernel: '6.1', node: 'MISSING', ip: 'x', nft: 'x' }) }],
+      ]),
     });
     const m = r.error?.message ?? '';
     expect(m).toMatch(/preflight failed on tofino, lakewood/);
@@ -102,9 +150,15 @@ describe('preflight', () => {
   });
 
   it('a non-root login without passwordless sudo: names the host, the user and the sudoers line, probes nothing more there', async () => {
-    const lw = fakeHost('lakewood', [[/^sudo -n true$/, { code: 1, stderr: 'sudo: a password is required\n' }], ...serverAnswers(GOOD_SERVER)], true);
+    const lw = fakeHost(
+      'lakewood',
+      [[/^sudo -n true$/, { code: 1, stderr: 'sudo: a password is required\n' }], ...serverAnswers(GOOD_SERVER)],
+      true,
+    );
     const r = await runPreflight({ lakewood: lw }, { LAKEWOOD_SSH: 'lab@10.199.0.3:22' });
-    expect(r.error?.message).toMatch(/preflight failed on lakewood:\n\s+lakewood:\n\s+- user lab cannot run commands as root without a password \(sudo -n true: sudo: a password is required\)/);
+    expect(r.error?.message).toMatch(
+      /preflight failed on lakewood:\n\s+lakewood:\n\s+- user lab cannot run commands as root without a password \(sudo -n true: sudo: a password is required\)/,
+    );
     expect(r.error?.message).toContain('"lab ALL=(ALL) NOPASSWD: ALL"');
     expect(r.error?.message).toContain('/etc/sudoers.d/p4cf');
     // sudo -n true itself runs as the login user; nothing else was tried on that host
@@ -123,13 +177,29 @@ describe('preflight', () => {
     const loaded = loadConfig({ cwd: projectDir, env: { LAKEWOOD_SSH: 'lab@10.199.0.3:22' } });
     const lines: string[] = [];
     const log = createLogger({ silent: true });
-    const ctx = createContext({ loaded, dir: '/nonexistent', log, cleanup: createCleanup({ log }), state: openState(), dryRun: true, print: (l) => lines.push(l) });
+    const ctx = createContext({
+      loaded,
+      dir: '/nonexistent',
+      log,
+      cleanup: createCleanup({ log }),
+      state: openState(),
+      dryRun: true,
+      print: (l) => lines.push(l),
+    });
     await preflight.run(ctx);
     const plan = ctx.plan!.byHost();
     expect(plan.lakewood[0]).toBe('sudo -n true');
     expect(plan.lakewood.slice(1).every((c) => c.startsWith('sudo -n '))).toBe(true);
     expect(plan.loveland.some((c) => c.includes('sudo'))).toBe(false);
-    const never = createContext({ loaded: loadConfig({ cwd: projectDir, env: { LAKEWOOD_SSH: 'lab@10.199.0.3:22', SUDO: 'never' } }), dir: '/nonexistent', log, cleanup: createCleanup({ log }), state: openState(), dryRun: true, print: () => {} });
+    const never = createContext({
+      loaded: loadConfig({ cwd: projectDir, env: { LAKEWOOD_SSH: 'lab@10.199.0.3:22', SUDO: 'never' } }),
+      dir: '/nonexistent',
+      log,
+      cleanup: createCleanup({ log }),
+      state: openState(),
+      dryRun: true,
+      print: () => {},
+    });
     await preflight.run(never);
     expect(never.plan!.byHost().lakewood.some((c) => c.includes('sudo'))).toBe(false);
   });

@@ -21,7 +21,21 @@ import { isRoot, warnIfNotRoot } from './helpers/env.ts';
 import { startSshd, type Sshd } from './helpers/sshd.ts';
 import { freePort } from '../lib/hosts/ports.ts';
 
-const HOSTILE = ['a b', "it's", '"dq"', '$(echo PWNED)', '`echo PWNED`', 'line1\nline2', '', ' lead', 'semi;colon', '*', '\\', '$HOME', '-n'];
+const HOSTILE = [
+  'a b',
+  "it's",
+  '"dq"',
+  '$(echo PWNED)',
+  '`echo PWNED`',
+  'line1\nline2',
+  '',
+  ' lead',
+  'semi;colon',
+  '*',
+  '\\',
+  '$HOME',
+  '-n',
+];
 
 describe('sh quoting (pure)', () => {
   it('quotes words, arrays and leaves raw() alone', () => {
@@ -34,7 +48,9 @@ describe('sh quoting (pure)', () => {
     const key = Buffer.from('\x00\x00\x00\x0bssh-ed25519KEY').toString('base64');
     const salt = Buffer.from('p4ca-salt-20-bytes!!');
     const hashed = `|1|${salt.toString('base64')}|${createHmac('sha1', salt).update('10.0.0.9').digest('base64')}`;
-    const entries = parseKnownHosts(`# c\nh1,10.0.0.1 ssh-ed25519 ${key}\n[10.0.0.2]:2222 ssh-ed25519 ${key}\n@revoked x ssh-rsa AAAA\n${hashed} ssh-ed25519 ${key}\n`);
+    const entries = parseKnownHosts(
+      `# c\nh1,10.0.0.1 ssh-ed25519 ${key}\n[10.0.0.2]:2222 ssh-ed25519 ${key}\n@revoked x ssh-rsa AAAA\n${hashed} ssh-ed25519 ${key}\n`,
+    );
     expect(entries).toHaveLength(3);
     expect(entriesFor(entries, '10.0.0.9', 22).map((e) => e.line)).toEqual([5]);
     expect(entriesFor(entries, '10.0.0.8', 22)).toEqual([]);
@@ -48,7 +64,9 @@ describe('local and dry-run hosts', () => {
   it('local host runs the same API: quoting, cwd/env, errors, timeout', async () => {
     const h = createLocalHost();
     for (const v of HOSTILE) expect((await h.exec(sh`printf %s ${v}`, { quiet: true })).stdout).toBe(v);
-    expect((await h.exec('pwd; echo "$P4CA_X"', { cwd: '/tmp', env: { P4CA_X: 'v w' }, quiet: true })).stdout).toBe('/tmp\nv w\n');
+    expect((await h.exec('pwd; echo "$P4CA_X"', { cwd: '/tmp', env: { P4CA_X: 'v w' }, quiet: true })).stdout).toBe(
+      '/tmp\nv w\n',
+    );
     const e = await h.exec('echo oops >&2; exit 4', { quiet: true }).catch((x) => x);
     expect(e).toBeInstanceOf(RemoteError);
     expect(e).toMatchObject({ host: 'local', code: 4, stderrTail: 'oops', command: 'echo oops >&2; exit 4' });
@@ -69,7 +87,10 @@ describe('local and dry-run hosts', () => {
     expect(r).toEqual({ stdout: '', stderr: '', code: 0 });
     expect(existsSync(marker)).toBe(false);
     expect(lines[0]).toBe(`[tofino] $ touch ${marker}`);
-    expect(plan.byHost()).toEqual({ tofino: [`touch ${marker}`, 'echo two'], lakewood: ['upload /x → /y', 'background s: sleep 1 > /tmp/s.log'] });
+    expect(plan.byHost()).toEqual({
+      tofino: [`touch ${marker}`, 'echo two'],
+      lakewood: ['upload /x → /y', 'background s: sleep 1 > /tmp/s.log'],
+    });
   });
 });
 
@@ -83,17 +104,30 @@ describe.skipIf(!isRoot)('SSH host against a throwaway sshd', () => {
   const logLines: string[] = [];
   const log = createLogger({ silent: true });
   const origHost = log.host;
-  log.host = (host, line) => { logLines.push(`[${host}] ${line}`); origHost(host, line); };
+  log.host = (host, line) => {
+    logLines.push(`[${host}] ${line}`);
+    origHost(host, line);
+  };
   const cleanup = createCleanup();
-  const mk = (over: Partial<Parameters<typeof createSshHost>[0]> = {}) => createSshHost({
-    name: 'p4ca-box', target: { user: d.user, host: '127.0.0.1', port: d.port }, privateKeyPath: d.keyPath, knownHostsPath: d.knownHostsPath, log, cleanup, ...over,
-  });
+  const mk = (over: Partial<Parameters<typeof createSshHost>[0]> = {}) =>
+    createSshHost({
+      name: 'p4ca-box',
+      target: { user: d.user, host: '127.0.0.1', port: d.port },
+      privateKeyPath: d.keyPath,
+      knownHostsPath: d.knownHostsPath,
+      log,
+      cleanup,
+      ...over,
+    });
 
   beforeAll(async () => {
     d = await startSshd();
     h = mk();
     work = mkdtempSync(join(tmpdir(), 'p4ca-remote-'));
-    http = createServer((req, res) => { res.writeHead(req.url === '/ok' ? 200 : 503); res.end(`hello ${req.url}`); });
+    http = createServer((req, res) => {
+      res.writeHead(req.url === '/ok' ? 200 : 503);
+      res.end(`hello ${req.url}`);
+    });
     await new Promise<void>((r) => http.listen(0, '127.0.0.1', () => r()));
     httpPort = (http.address() as { port: number }).port;
   });
@@ -181,7 +215,9 @@ describe.skipIf(!isRoot)('SSH host against a throwaway sshd', () => {
     const tool = await ensureLocalNetTool(); // the SSH host is this machine
     await waitForPort(h, httpPort, { timeoutMs: 5000, tool });
     await waitForHttp(h, `http://127.0.0.1:${httpPort}/ok`, { timeoutMs: 5000, tool });
-    const e = await waitForHttp(h, `http://127.0.0.1:${httpPort}/bad`, { timeoutMs: 1200, intervalMs: 300, tool }).catch((x) => x);
+    const e = await waitForHttp(h, `http://127.0.0.1:${httpPort}/bad`, { timeoutMs: 1200, intervalMs: 300, tool }).catch(
+      (x) => x,
+    );
     expect(e).toBeInstanceOf(HealthTimeoutError);
     expect(e.message).toMatch(/^\[p4ca-box\] timed out after 1200 ms waiting for HTTP 200 from .*\/bad; last state: HTTP 503/);
   });
@@ -200,8 +236,17 @@ describe.skipIf(!isRoot)('SSH host against a throwaway sshd', () => {
     const logFile = join(work, 'bg', 'sleeper.log');
     const bg = await h.background('echo started; sleep 300', { name: 'p4ca-sleeper', logFile });
     expect(cleanup.pending()).toContain(`stop p4ca-sleeper on p4ca-box (pid ${bg.pid})`);
-    await waitUntil(h, 'started in the log', async () => ({ ok: (await h.exec(sh`cat ${logFile}`, { quiet: true, allowFail: true })).stdout.includes('started'), state: '' }), { timeoutMs: 5000, intervalMs: 100 });
-    const group = async () => (await h.exec(sh`ps -o pid=,stat= -g ${bg.pid} | awk '$2 !~ /^Z/ { print $1 }'`, { quiet: true })).stdout.trim();
+    await waitUntil(
+      h,
+      'started in the log',
+      async () => ({
+        ok: (await h.exec(sh`cat ${logFile}`, { quiet: true, allowFail: true })).stdout.includes('started'),
+        state: '',
+      }),
+      { timeoutMs: 5000, intervalMs: 100 },
+    );
+    const group = async () =>
+      (await h.exec(sh`ps -o pid=,stat= -g ${bg.pid} | awk '$2 !~ /^Z/ { print $1 }'`, { quiet: true })).stdout.trim();
     expect((await group()).split('\n').length).toBe(2); // sh and sleep
     await bg.stop();
     expect(await group()).toBe('');
@@ -211,7 +256,9 @@ describe.skipIf(!isRoot)('SSH host against a throwaway sshd', () => {
   it('refuses a host whose key does not match the pinned one', async () => {
     const w = mk({ name: 'p4ca-mitm', knownHostsPath: d.wrongKnownHostsPath });
     const e = await w.exec('true').catch((x) => x);
-    expect(e.message).toMatch(/HOST KEY MISMATCH for \[127\.0\.0\.1\]:\d+: the server offered ssh-ed25519 SHA256:\S+, but .*known_hosts\.wrong pins ssh-ed25519 SHA256:\S+ \(line 1\)/);
+    expect(e.message).toMatch(
+      /HOST KEY MISMATCH for \[127\.0\.0\.1\]:\d+: the server offered ssh-ed25519 SHA256:\S+, but .*known_hosts\.wrong pins ssh-ed25519 SHA256:\S+ \(line 1\)/,
+    );
     await w.close();
   });
 

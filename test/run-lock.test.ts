@@ -27,10 +27,16 @@ describe('local lock file', () => {
     const first = lockLocal(path, myLockInfo('/x/results/run_1'), { warn: (m) => warns.push(m) });
     expect(JSON.parse(readFileSync(path, 'utf8'))).toMatchObject({ run: 'run_1', pid: process.pid, host: hostname() });
     let err: unknown;
-    try { lockLocal(path, myLockInfo('/x/results/run_2'), { warn: (m) => warns.push(m) }); } catch (e) { err = e; }
+    try {
+      lockLocal(path, myLockInfo('/x/results/run_2'), { warn: (m) => warns.push(m) });
+    } catch (e) {
+      err = e;
+    }
     expect(err).toBeInstanceOf(LockHeldError);
     expect((err as LockHeldError).holder?.run).toBe('run_1');
-    expect((err as Error).message).toMatch(new RegExp(`holds ${path}: run run_1 \\(pid ${process.pid} on ${hostname()}, started .*folder /x/results/run_1\\)`));
+    expect((err as Error).message).toMatch(
+      new RegExp(`holds ${path}: run run_1 \\(pid ${process.pid} on ${hostname()}, started .*folder /x/results/run_1\\)`),
+    );
     return first.release().then(() => {
       expect(existsSync(path)).toBe(false);
       expect(warns).toEqual([]);
@@ -78,7 +84,9 @@ describe('per-host locks through a real shell', () => {
       let err: unknown;
       try {
         await lockHosts({ [free]: host, [roles[1]]: host }, myLockInfo('/x/run_b'), { warn: () => {} });
-      } catch (e) { err = e; }
+      } catch (e) {
+        err = e;
+      }
       expect(err).toBeInstanceOf(LockHeldError);
       expect((err as Error).message).toMatch(/^local: another p4cf run holds .*lakewood\.lock: run run_a/);
       expect(existsSync(remoteLockPath(free))).toBe(false);
@@ -111,8 +119,10 @@ describe('two runners at once', () => {
   it('the second refuses at once naming the first and leaves no run folder; the first completes', async () => {
     const results = join(tmp, 'results');
     const env = {
-      P4CF_PHASES_MODULE: 'test/fixtures/p4ca-phases.ts', P4CA_HANG: 'gamma',
-      TESTBED_PREFIX: 'p4lk-', RESULTS_DIR: results,
+      P4CF_PHASES_MODULE: 'test/fixtures/p4ca-phases.ts',
+      P4CA_HANG: 'gamma',
+      TESTBED_PREFIX: 'p4lk-',
+      RESULTS_DIR: results,
     };
     const first = spawnRunner([], env);
     try {

@@ -1,7 +1,20 @@
 import { describe, expect, it } from 'vitest';
-import { counts, finishPings, newSeqState, onFrame, onPingSent, onPong, sumCounts, sweepPings } from '../experiments/workload/seqcheck.ts';
+import {
+  counts,
+  finishPings,
+  newSeqState,
+  onFrame,
+  onPingSent,
+  onPong,
+  sumCounts,
+  sweepPings,
+} from '../experiments/workload/seqcheck.ts';
 
-const feed = (seqs: number[]) => { const s = newSeqState(); for (const q of seqs) onFrame(s, q); return counts(s); };
+const feed = (seqs: number[]) => {
+  const s = newSeqState();
+  for (const q of seqs) onFrame(s, q);
+  return counts(s);
+};
 
 describe('sequence checker', () => {
   it('an in-order stream has no loss, duplicates or reordering', () => {

@@ -26,7 +26,10 @@ describe.skipIf(!isRoot)('server network scripts in a real network namespace (ro
     if (ready) {
       await new Promise<void>((resolve, reject) => {
         let out = '';
-        p.stdout!.on('data', (b) => { out += b; if (ready.test(out)) resolve(); });
+        p.stdout!.on('data', (b) => {
+          out += b;
+          if (ready.test(out)) resolve();
+        });
         p.once('exit', (c) => reject(new Error(`${argv.join(' ')} exited ${c} before ${ready}: ${out}`)));
       });
     } else {
@@ -69,7 +72,12 @@ describe.skipIf(!isRoot)('server network scripts in a real network namespace (ro
     const idle = await inside(`${P}dr`, ['sleep', '60']);
     expect(run(drainScript(idle, 300)).stdout.trim()).toBe('drained polls=0');
     // a receiver that never reads: the sender's bytes stay queued
-    const stuck = await inside(`${P}dr`, ['node', '-e', `
+    const stuck = await inside(
+      `${P}dr`,
+      [
+        'node',
+        '-e',
+        `
       const net = require('net');
       const srv = net.createServer((s) => s.pause()).listen(7001, '127.0.0.1', () => {
         const c = net.connect(7001, '127.0.0.1', () => {
@@ -78,7 +86,10 @@ describe.skipIf(!isRoot)('server network scripts in a real network namespace (ro
           fill();
         });
       });
-      setTimeout(() => process.exit(0), 30000);`], /full/);
+      setTimeout(() => process.exit(0), 30000);`,
+      ],
+      /full/,
+    );
     await new Promise((r) => setTimeout(r, 300));
     const out = run(drainScript(stuck, 300)).stdout.trim();
     expect(out).toMatch(/^timeout sendq=\d+$/);

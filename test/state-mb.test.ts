@@ -21,7 +21,11 @@ afterAll(async () => {
 async function serverWithState(mb: number): Promise<{ stateBytes: number; rss: number }> {
   const ws = await freePort();
   const metrics = await freePort();
-  const p = startTs(workloadFile('server'), ['--host', '127.0.0.1', '--port', String(ws), '--metrics-port', String(metrics), '--state-mb', String(mb)], join(dir, `server-${mb}.log`));
+  const p = startTs(
+    workloadFile('server'),
+    ['--host', '127.0.0.1', '--port', String(ws), '--metrics-port', String(metrics), '--state-mb', String(mb)],
+    join(dir, `server-${mb}.log`),
+  );
   procs.push(p);
   await waitFor('server /health', async () => (await fetch(`http://127.0.0.1:${ws}/health`)).status === 200, 20_000, 200);
   const samples = parsePromText(await (await fetch(`http://127.0.0.1:${metrics}/metrics`)).text());

@@ -47,7 +47,11 @@ suite('describe', () => {
 
 suite('ecdf', () => {
   it('steps to the fraction ≤ x at each distinct value', () => {
-    expect(ecdf([3, 1, 2, 2])).toEqual([{ x: 1, p: 0.25 }, { x: 2, p: 0.75 }, { x: 3, p: 1 }]);
+    expect(ecdf([3, 1, 2, 2])).toEqual([
+      { x: 1, p: 0.25 },
+      { x: 2, p: 0.75 },
+      { x: 3, p: 1 },
+    ]);
   });
 });
 
@@ -101,17 +105,21 @@ suite('mannWhitneyU', () => {
     for (const v of pooled) counts.set(v, (counts.get(v) ?? 0) + 1);
     let tie = 0;
     for (const t of counts.values()) tie += t ** 3 - t;
-    const n1 = a.length, n2 = b.length, n = n1 + n2;
-    const sigma = Math.sqrt((n1 * n2 / 12) * (n + 1 - tie / (n * (n - 1))));
-    const z = (Math.abs(u - n1 * n2 / 2) - 0.5) / sigma;
+    const n1 = a.length,
+      n2 = b.length,
+      n = n1 + n2;
+    const sigma = Math.sqrt(((n1 * n2) / 12) * (n + 1 - tie / (n * (n - 1))));
+    const z = (Math.abs(u - (n1 * n2) / 2) - 0.5) / sigma;
     expect(r.z).toBeCloseTo(z, 10);
     // Φ by numeric integration of the normal density (Simpson), independent of any erf table.
-    const steps = 20000, lo = 0, hi = z;
+    const steps = 20000,
+      lo = 0,
+      hi = z;
     let s = 0;
     for (let i = 0; i <= steps; i++) {
       const x = lo + ((hi - lo) * i) / steps;
       const w = i === 0 || i === steps ? 1 : i % 2 ? 4 : 2;
-      s += w * Math.exp(-x * x / 2);
+      s += w * Math.exp((-x * x) / 2);
     }
     const phi = 0.5 + (s * (hi - lo)) / (3 * steps) / Math.sqrt(2 * Math.PI);
     expect(r.p).toBeCloseTo(2 * (1 - phi), 5);

@@ -17,17 +17,30 @@ const hasSudo = existsSync('/usr/bin/sudo');
 const USER = 'p4cfsudotest';
 const SUDOERS = '/etc/sudoers.d/p4cf-sudo-test';
 warnIfNotRoot('test/sudo.test.ts (creates a user and a sudoers drop-in)');
-if (isRoot && !hasSudo) console.warn('SKIPPED test/sudo.test.ts: /usr/bin/sudo is not installed (npx tsx experiments/setup.ts installs it)');
+if (isRoot && !hasSudo)
+  console.warn('SKIPPED test/sudo.test.ts: /usr/bin/sudo is not installed (npx tsx experiments/setup.ts installs it)');
 
 const run = (cmd: string, args: string[]) => execFileSync(cmd, args, { encoding: 'utf8' });
-const quiet = (cmd: string, args: string[]) => { try { run(cmd, args); } catch { /* absent */ } };
+const quiet = (cmd: string, args: string[]) => {
+  try {
+    run(cmd, args);
+  } catch {
+    /* absent */
+  }
+};
 
 describe.skipIf(!isRoot || !hasSudo)('non-root login with sudo -n', () => {
   let d: Sshd;
   let work: string;
   const hosts: Host[] = [];
   const mk = (sudo: SudoMode = 'auto') => {
-    const h = createSshHost({ name: 'lakewood', target: { user: USER, host: '127.0.0.1', port: d.port }, privateKeyPath: d.keyPath, knownHostsPath: d.knownHostsPath, sudo });
+    const h = createSshHost({
+      name: 'lakewood',
+      target: { user: USER, host: '127.0.0.1', port: d.port },
+      privateKeyPath: d.keyPath,
+      knownHostsPath: d.knownHostsPath,
+      sudo,
+    });
     hosts.push(h);
     return h;
   };
@@ -56,7 +69,9 @@ describe.skipIf(!isRoot || !hasSudo)('non-root login with sudo -n', () => {
     expect((await onServer('lakewood')`id -un`).stdout).toBe('root\n');
     expect((await onServer('lakewood', { sudo: false })`id -un`).stdout).toBe(`${USER}\n`);
     // cwd, env and timeout still apply inside sudo
-    expect((await h.exec('echo "$(id -u) $X $(pwd)"', { env: { X: 'a b' }, cwd: '/tmp', timeoutMs: 10_000 })).stdout).toBe('0 a b /tmp\n');
+    expect((await h.exec('echo "$(id -u) $X $(pwd)"', { env: { X: 'a b' }, cwd: '/tmp', timeoutMs: 10_000 })).stdout).toBe(
+      '0 a b /tmp\n',
+    );
     expect((await h.exec('cat', { stdin: 'via sudo' })).stdout).toBe('via sudo');
     expect((await mk('never').exec('id -un')).stdout).toBe(`${USER}\n`);
   });
@@ -80,7 +95,11 @@ describe.skipIf(!isRoot || !hasSudo)('non-root login with sudo -n', () => {
     expect(readFileSync(join(rootDir, 'conf', 'a.conf'), 'utf8')).toBe('a');
     expect(existsSync(join(rootDir, 'conf', 'old.conf'))).toBe(true);
     // nothing staged is left behind
-    expect(run('sh', ['-c', `ls -A ${rootDir}`]).split('\n').filter((f) => f.startsWith('.p4cf-stage'))).toEqual([]);
+    expect(
+      run('sh', ['-c', `ls -A ${rootDir}`])
+        .split('\n')
+        .filter((f) => f.startsWith('.p4cf-stage')),
+    ).toEqual([]);
 
     const secret = join(work, 'secret.txt');
     writeFileSync(secret, 'root only\n', { mode: 0o600 });

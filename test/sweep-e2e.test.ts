@@ -10,8 +10,11 @@ import { projectDir } from './helpers/runner.ts';
 warnIfNotRoot('test/sweep-e2e.test.ts (a sweep of real runs on the local testbed)');
 
 const tsx = (script: string, args: string[], timeout: number) =>
-  spawnSync(process.execPath, [join(projectDir, 'node_modules', 'tsx', 'dist', 'cli.mjs'), join(projectDir, 'experiments', script), ...args],
-    { cwd: projectDir, encoding: 'utf8', timeout, env: { ...process.env, CI: '1' } });
+  spawnSync(
+    process.execPath,
+    [join(projectDir, 'node_modules', 'tsx', 'dist', 'cli.mjs'), join(projectDir, 'experiments', script), ...args],
+    { cwd: projectDir, encoding: 'utf8', timeout, env: { ...process.env, CI: '1' } },
+  );
 
 describe.skipIf(!isRoot)('sweep on the local testbed', () => {
   const testbedWasUp = existsSync('/run/netns/p4cf-tofino');
@@ -21,13 +24,19 @@ describe.skipIf(!isRoot)('sweep on the local testbed', () => {
   });
 
   it('2 points × 1 repetition: two ok runs, a 2-row sweep.csv with 0 frames lost, sweep.html, and compare.ts over the folder', () => {
-    const r = tsx('sweep.ts', ['--vary', 'LOADGEN_CONNECTIONS=2,4', '--migrations', '1', '--steady-state', '2', '--post-migration', '2'], 400_000);
+    const r = tsx(
+      'sweep.ts',
+      ['--vary', 'LOADGEN_CONNECTIONS=2,4', '--migrations', '1', '--steady-state', '2', '--post-migration', '2'],
+      400_000,
+    );
     expect(r.status, `${r.stdout.slice(-3000)}\n${r.stderr.slice(-2000)}`).toBe(0);
     const dir = /sweep\.csv and sweep\.html in (\S+)/.exec(r.stdout)![1];
     expect(r.stdout).toMatch(/run 1\/2: point 1 \(LOADGEN_CONNECTIONS=2\), rep 1\/1; 1 left after it, about .* remaining/);
     const sweep = JSON.parse(readFileSync(join(dir, 'sweep.json'), 'utf8'));
     expect(sweep.runs.map((x: { status: string; params: object }) => [x.status, x.params])).toEqual([
-      ['ok', { LOADGEN_CONNECTIONS: '2' }], ['ok', { LOADGEN_CONNECTIONS: '4' }]]);
+      ['ok', { LOADGEN_CONNECTIONS: '2' }],
+      ['ok', { LOADGEN_CONNECTIONS: '4' }],
+    ]);
     const runs = readdirSync(dir).filter((f) => f.startsWith('run_'));
     expect(runs).toHaveLength(2);
     // each run folder is an ordinary run that got its point's value

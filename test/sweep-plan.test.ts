@@ -15,18 +15,27 @@ import { spawnSync } from 'node:child_process';
 const tmp = mkdtempSync(join(tmpdir(), 'p4ca-sweep-'));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 const err = (fn: () => unknown): string => {
-  try { fn(); } catch (e) { expect(e).toBeInstanceOf(ConfigError); return (e as Error).message; }
+  try {
+    fn();
+  } catch (e) {
+    expect(e).toBeInstanceOf(ConfigError);
+    return (e as Error).message;
+  }
   return 'no error';
 };
 
 describe('loop variables', () => {
-  it('KEY=v1,v2 parses by the key\'s own type', () => {
+  it("KEY=v1,v2 parses by the key's own type", () => {
     expect(parseVary('LOADGEN_CONNECTIONS=4,64')).toEqual({ key: 'LOADGEN_CONNECTIONS', values: ['4', '64'] });
     expect(parseVary('STEADY_STATE=2s, 500ms').values).toEqual(['2s', '500ms']);
   });
   it('an unknown key, a bad value, an empty or repeated value are refused naming them', () => {
-    expect(err(() => parseVary('LOADGEN_CONECTIONS=4'))).toBe('--vary LOADGEN_CONECTIONS: unknown config key; did you mean LOADGEN_CONNECTIONS? (declared keys are in lib/config/keys.ts)');
-    expect(err(() => parseVary('LOADGEN_CONNECTIONS=4,many'))).toMatch(/^LOADGEN_CONNECTIONS="many" \(from --vary LOADGEN_CONNECTIONS\): expected an integer >= 1/);
+    expect(err(() => parseVary('LOADGEN_CONECTIONS=4'))).toBe(
+      '--vary LOADGEN_CONECTIONS: unknown config key; did you mean LOADGEN_CONNECTIONS? (declared keys are in lib/config/keys.ts)',
+    );
+    expect(err(() => parseVary('LOADGEN_CONNECTIONS=4,many'))).toMatch(
+      /^LOADGEN_CONNECTIONS="many" \(from --vary LOADGEN_CONNECTIONS\): expected an integer >= 1/,
+    );
     expect(err(() => parseVary('MIGRATIONS=1,,2'))).toMatch(/empty value/);
     expect(err(() => parseVary('MIGRATIONS=1,1'))).toMatch(/listed twice/);
     expect(err(() => parseVary('MIGRATIONS'))).toMatch(/expected KEY=VALUE1,VALUE2/);
@@ -48,7 +57,10 @@ describe('expansion', () => {
   });
   it('--zip pairs equal-length lists and refuses others', () => {
     const p = expandPlan([a, parseVary('RTO_MIN_MS=0,5')], { zip: true });
-    expect(p.runs.map((r) => r.params)).toEqual([{ LOADGEN_CONNECTIONS: '4', RTO_MIN_MS: '0' }, { LOADGEN_CONNECTIONS: '64', RTO_MIN_MS: '5' }]);
+    expect(p.runs.map((r) => r.params)).toEqual([
+      { LOADGEN_CONNECTIONS: '4', RTO_MIN_MS: '0' },
+      { LOADGEN_CONNECTIONS: '64', RTO_MIN_MS: '5' },
+    ]);
     expect(err(() => expandPlan([a, b], { zip: true }))).toMatch(/LOADGEN_CONNECTIONS has 2 values and RTO_MIN_MS 3/);
   });
   it('no --vary, a key twice or a bad --repeat are refused', () => {
@@ -64,7 +76,9 @@ describe('expansion', () => {
 describe('every point validated before the first run', () => {
   it('a combination that fails a cross-key check names the point', () => {
     const p = expandPlan([parseVary('H3_IP=192.168.12.3,192.168.12.2')]);
-    expect(err(() => validatePoints(p, [], { cwd: projectDir, env: {} }))).toMatch(/^point 2 \(H3_IP=192\.168\.12\.2\): H3_IP=192\.168\.12\.2 .*is also H2_IP/);
+    expect(err(() => validatePoints(p, [], { cwd: projectDir, env: {} }))).toMatch(
+      /^point 2 \(H3_IP=192\.168\.12\.2\): H3_IP=192\.168\.12\.2 .*is also H2_IP/,
+    );
   });
   it('the run options apply under the point values', () => {
     const [c] = validatePoints(expandPlan([parseVary('MIGRATIONS=3')]), ['--steady-state', '2'], { cwd: projectDir, env: {} });
@@ -78,7 +92,7 @@ describe('every point validated before the first run', () => {
 });
 
 describe('CLI', () => {
-  it('sweep flags are its own; everything else is checked by run.ts\'s parser', () => {
+  it("sweep flags are its own; everything else is checked by run.ts's parser", () => {
     const cli = parseSweepCli(['--vary', 'MIGRATIONS=1,2', '--repeat', '3', '--migrations', '2', '--steady-state', '3', '--zip']);
     expect(cli).toMatchObject({ repeat: 3, zip: true, runArgs: ['--migrations', '2', '--steady-state', '3'] });
     expect(() => parseSweepCli(['--vary', 'MIGRATIONS=1', '--bogus'])).toThrow(/unknown option --bogus/);
@@ -87,14 +101,29 @@ describe('CLI', () => {
   });
   it('exit 2 before anything runs: unknown key, bad value; --dry-run prints the plan and writes nothing', () => {
     const tsx = join(projectDir, 'node_modules', 'tsx', 'dist', 'cli.mjs');
-    const run = (...args: string[]) => spawnSync(process.execPath, [tsx, join(projectDir, 'experiments', 'sweep.ts'), ...args], { cwd: projectDir, encoding: 'utf8', timeout: 60_000 });
+    const run = (...args: string[]) =>
+      spawnSync(process.execPath, [tsx, join(projectDir, 'experiments', 'sweep.ts'), ...args], {
+        cwd: projectDir,
+        encoding: 'utf8',
+        timeout: 60_000,
+      });
     const bad = run('--vary', 'NOPE=1,2');
     expect(bad.status).toBe(2);
     expect(bad.stderr).toMatch(/--vary NOPE: unknown config key/);
     const badValue = run('--vary', 'LOADGEN_CONNECTIONS=4,lots');
     expect(badValue.status).toBe(2);
     expect(badValue.stderr).toMatch(/LOADGEN_CONNECTIONS="lots"/);
-    const dry = run('--vary', 'LOADGEN_CONNECTIONS=4,64', '--repeat', '2', '--migrations', '2', '--dry-run', '--set', `RESULTS_DIR=${tmp}`);
+    const dry = run(
+      '--vary',
+      'LOADGEN_CONNECTIONS=4,64',
+      '--repeat',
+      '2',
+      '--migrations',
+      '2',
+      '--dry-run',
+      '--set',
+      `RESULTS_DIR=${tmp}`,
+    );
     expect(dry.status, dry.stderr).toBe(0);
     expect(dry.stdout).toMatch(/LOADGEN_CONNECTIONS ∈ \{4, 64\}, 2 repetition\(s\): 4 run\(s\), 4 to do, about /);
     expect(dry.stdout).toMatch(/run 4: point 2 rep 2: run\.ts --migrations 2 --set RESULTS_DIR=\S+ --set LOADGEN_CONNECTIONS=64/);
@@ -117,7 +146,10 @@ describe('results', () => {
   });
   it('point medians use only the runs that ended ok', () => {
     const s = pointStats(rows, 'downtime_p50_ms');
-    expect(s.map((p) => [p.point, p.n, p.median])).toEqual([[1, 2, 650], [2, 1, 900]]);
+    expect(s.map((p) => [p.point, p.n, p.median])).toEqual([
+      [1, 2, 650],
+      [2, 1, 900],
+    ]);
     expect(s[0].low).toBeGreaterThanOrEqual(600);
     expect(s[0].high).toBeLessThanOrEqual(700);
   });

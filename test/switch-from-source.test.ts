@@ -16,7 +16,9 @@ const cfg = (env: Record<string, string>, argv: string[] = []) => loadConfig({ c
 
 describe('who sends the switch update', () => {
   it('auto: the source server on hardware when the controller is reachable from the servers; this machine otherwise (warned on hardware)', () => {
-    expect(switchUpdateFrom(cfg(HW, ['--set', 'CONTROLLER_LISTEN=10.1.0.5', '--set', 'CONTROLLER_TOKEN=t']).config)).toBe('source');
+    expect(switchUpdateFrom(cfg(HW, ['--set', 'CONTROLLER_LISTEN=10.1.0.5', '--set', 'CONTROLLER_TOKEN=t']).config)).toBe(
+      'source',
+    );
     const fallback = cfg(HW);
     expect(switchUpdateFrom(fallback.config)).toBe('control');
     expect(fallback.warnings.join('\n')).toMatch(/switch updates go from this machine through the SSH forward/);
@@ -24,7 +26,9 @@ describe('who sends the switch update', () => {
     expect(controllerUrlForServers(cfg(HW, ['--set', 'CONTROLLER_LISTEN=0.0.0.0']).config)).toBe('http://sw.lab:5000');
   });
   it('source with a loopback controller is refused naming both keys', () => {
-    expect(() => cfg({}, ['--set', 'SWITCH_UPDATE_FROM=source'])).toThrow(/^SWITCH_UPDATE_FROM=source \(from --set\) needs the servers to reach the controller, but CONTROLLER_LISTEN=127\.0\.0\.1/);
+    expect(() => cfg({}, ['--set', 'SWITCH_UPDATE_FROM=source'])).toThrow(
+      /^SWITCH_UPDATE_FROM=source \(from --set\) needs the servers to reach the controller, but CONTROLLER_LISTEN=127\.0\.0\.1/,
+    );
   });
 });
 
@@ -35,12 +39,32 @@ describe.skipIf(!isRoot)('on the local testbed', () => {
   afterAll(() => {
     const tsx = join(projectDir, 'node_modules', 'tsx', 'dist', 'cli.mjs');
     spawnSync(process.execPath, [tsx, join(projectDir, 'experiments', 'clean.ts')], { cwd: projectDir, timeout: 120_000 });
-    if (!testbedWasUp) spawnSync(process.execPath, [tsx, join(projectDir, 'experiments', 'testbed.ts'), 'down'], { cwd: projectDir, timeout: 120_000 });
+    if (!testbedWasUp)
+      spawnSync(process.execPath, [tsx, join(projectDir, 'experiments', 'testbed.ts'), 'down'], {
+        cwd: projectDir,
+        timeout: 120_000,
+      });
   });
 
-  it('each migration\'s switch update comes from its source server, and nothing is lost', async () => {
-    const r = await runRunner(['--migrations', '2', '--steady-state', '2', '--post-migration', '2',
-      '--set', 'SWITCH_UPDATE_FROM=source', '--set', 'CONTROLLER_LISTEN=10.199.0.2', '--set', 'CONTROLLER_TOKEN=from-source-t0k'], {}, 300_000);
+  it("each migration's switch update comes from its source server, and nothing is lost", async () => {
+    const r = await runRunner(
+      [
+        '--migrations',
+        '2',
+        '--steady-state',
+        '2',
+        '--post-migration',
+        '2',
+        '--set',
+        'SWITCH_UPDATE_FROM=source',
+        '--set',
+        'CONTROLLER_LISTEN=10.199.0.2',
+        '--set',
+        'CONTROLLER_TOKEN=from-source-t0k',
+      ],
+      {},
+      300_000,
+    );
     expect(r.code, `${r.stdout.slice(-3000)}\n${r.stderr.slice(-1500)}`).toBe(0);
     const dir = /results in (\S+)/.exec(r.stdout)![1];
     const t = [1, 2].map((i) => JSON.parse(readFileSync(join(dir, `migration_timing_${i}.json`), 'utf8')));
@@ -50,6 +74,7 @@ describe.skipIf(!isRoot)('on the local testbed', () => {
     const s = JSON.parse(readFileSync(join(dir, 'summary.json'), 'utf8'));
     expect(s.counters.frames_lost.total).toBe(0);
     expect(s.connection_drops).toBe(0);
-    for (const f of ['experiment.log', 'manifest.json', 'config.json']) expect(readFileSync(join(dir, f), 'utf8'), f).not.toContain('from-source-t0k');
+    for (const f of ['experiment.log', 'manifest.json', 'config.json'])
+      expect(readFileSync(join(dir, f), 'utf8'), f).not.toContain('from-source-t0k');
   });
 });

@@ -8,14 +8,29 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../lib/config/load.ts';
 import {
-  compareVersions, CRIU_INSTALL_DIR, decideCriu, manualInstructions, mergeCriuConf, missingPackages,
-  parseCriuVersion, parseOsRelease, type PrereqPlan,
+  compareVersions,
+  CRIU_INSTALL_DIR,
+  decideCriu,
+  manualInstructions,
+  mergeCriuConf,
+  missingPackages,
+  parseCriuVersion,
+  parseOsRelease,
+  type PrereqPlan,
 } from '../lib/modes/local/prereqs.ts';
 import { createSshHost } from '../lib/hosts/ssh.ts';
 import type { Host } from '../lib/hosts/types.ts';
 import {
-  mergeKnownHosts, mgmtAddresses, switchPortIfaces, testbedDown, testbedLayout, testbedStatus,
-  testbedUp, TESTBED_HOSTS, type TestbedConfig, type TestbedHostName,
+  mergeKnownHosts,
+  mgmtAddresses,
+  switchPortIfaces,
+  testbedDown,
+  testbedLayout,
+  testbedStatus,
+  testbedUp,
+  TESTBED_HOSTS,
+  type TestbedConfig,
+  type TestbedHostName,
 } from '../lib/modes/local/testbed.ts';
 import { isRoot } from './helpers/env.ts';
 
@@ -26,10 +41,17 @@ function testConfig(dir: string, extra: Record<string, string> = {}): TestbedCon
   return loadConfig({
     cwd: dir, // no config.env there: defaults + these overrides only
     env: {
-      TESTBED_PREFIX: P, MGMT_SUBNET: SUBNET,
-      TOFINO_SSH: 'root@10.198.4.2:22', LAKEWOOD_SSH: 'root@10.198.4.3:22', LOVELAND_SSH: 'root@10.198.4.4:22',
-      SSH_KEY: join(dir, 'ssh/id_ed25519'), SSH_KNOWN_HOSTS: join(dir, 'ssh/known_hosts'),
-      LAKEWOOD_NIC: `${P}nic`, LOVELAND_NIC: `${P}nic`, LAKEWOOD_DIRECT_IF: `${P}direct`, LOVELAND_DIRECT_IF: `${P}direct`,
+      TESTBED_PREFIX: P,
+      MGMT_SUBNET: SUBNET,
+      TOFINO_SSH: 'root@10.198.4.2:22',
+      LAKEWOOD_SSH: 'root@10.198.4.3:22',
+      LOVELAND_SSH: 'root@10.198.4.4:22',
+      SSH_KEY: join(dir, 'ssh/id_ed25519'),
+      SSH_KNOWN_HOSTS: join(dir, 'ssh/known_hosts'),
+      LAKEWOOD_NIC: `${P}nic`,
+      LOVELAND_NIC: `${P}nic`,
+      LAKEWOOD_DIRECT_IF: `${P}direct`,
+      LOVELAND_DIRECT_IF: `${P}direct`,
       ...extra,
     },
   }).config;
@@ -58,7 +80,12 @@ describe('prerequisite decisions', () => {
     expect(decideCriu({ version: '4.1.1', path: '/usr/local/sbin/criu', checkOk: true }).action).toBe('build');
     expect(decideCriu({ version: '4.2.1', path: '/usr/local/sbin/criu', checkOk: true }).action).toBe('ok');
     expect(decideCriu({ version: '4.3', path: '/opt/criu/criu', checkOk: false }).action).toBe('build');
-    const own = decideCriu({ version: '4.2.1', path: join(CRIU_INSTALL_DIR, 'criu'), checkOk: false, checkOutput: 'Error: vdso bad' });
+    const own = decideCriu({
+      version: '4.2.1',
+      path: join(CRIU_INSTALL_DIR, 'criu'),
+      checkOk: false,
+      checkOutput: 'Error: vdso bad',
+    });
     expect(own.action).toBe('fail');
     expect(own.reason).toContain('vdso bad');
   });
@@ -85,8 +112,10 @@ describe('prerequisite decisions', () => {
 
   it('tells a user what to install by hand', () => {
     const plan: PrereqPlan = {
-      missingPackages: ['socat'], criu: { action: 'build', reason: 'criu is not installed', probe: {} },
-      criuConf: { path: '/etc/criu/default.conf', current: '', wanted: '' }, podmanDropIn: true,
+      missingPackages: ['socat'],
+      criu: { action: 'build', reason: 'criu is not installed', probe: {} },
+      criuConf: { path: '/etc/criu/default.conf', current: '', wanted: '' },
+      podmanDropIn: true,
     };
     const text = manualInstructions(plan);
     expect(text).toContain('apt-get install -y socat');
@@ -98,14 +127,21 @@ describe('prerequisite decisions', () => {
 describe('testbed layout', () => {
   const dir = '/nonexistent-p4tb';
   it('derives management addresses from MGMT_SUBNET', () => {
-    expect(mgmtAddresses('10.199.0.0/24')).toMatchObject({ control: '10.199.0.1', tofino: '10.199.0.2', lakewood: '10.199.0.3', loveland: '10.199.0.4' });
+    expect(mgmtAddresses('10.199.0.0/24')).toMatchObject({
+      control: '10.199.0.1',
+      tofino: '10.199.0.2',
+      lakewood: '10.199.0.3',
+      loveland: '10.199.0.4',
+    });
     expect(() => mgmtAddresses('10.199.0.5/24')).toThrow(/host bits.*10\.199\.0\.0\/24/);
     expect(() => mgmtAddresses('10.199.0.0/30')).toThrow(/prefix length/);
   });
 
   it('rejects SSH targets that disagree with MGMT_SUBNET, naming key and fix', () => {
     const c = testConfig(tmpdir(), { LAKEWOOD_SSH: 'root@10.198.4.9:22' });
-    expect(() => testbedLayout(c)).toThrow(/LAKEWOOD_SSH is root@10\.198\.4\.9:22.*lakewood at 10\.198\.4\.3.*LAKEWOOD_SSH=root@10\.198\.4\.3:22/);
+    expect(() => testbedLayout(c)).toThrow(
+      /LAKEWOOD_SSH is root@10\.198\.4\.9:22.*lakewood at 10\.198\.4\.3.*LAKEWOOD_SSH=root@10\.198\.4\.3:22/,
+    );
   });
 
   it('names switch ports after their dev port', () => {
@@ -125,21 +161,45 @@ describe('testbed layout', () => {
 
 // ---------------------------------------------------------------------------------------------
 
-if (!isRoot) console.warn('SKIPPED local testbed up/down tests: they need root (network namespaces, veths, sshd); run the tests as root');
+if (!isRoot)
+  console.warn('SKIPPED local testbed up/down tests: they need root (network namespaces, veths, sshd); run the tests as root');
 
 const sh = (argv: string[]): string => execFileSync(argv[0], argv.slice(1), { encoding: 'utf8' });
-const shOk = (argv: string[]): boolean => { try { execFileSync(argv[0], argv.slice(1), { stdio: 'ignore' }); return true; } catch { return false; } };
-const ourNamespaces = (): string[] => sh(['ip', 'netns', 'list']).split('\n').map((l) => l.split(' ')[0]).filter((n) => n.startsWith(P));
-const ourRootLinks = (): string[] => (JSON.parse(sh(['ip', '-j', 'link', 'show'])) as { ifname: string }[]).map((l) => l.ifname).filter((n) => n.startsWith(P));
+const shOk = (argv: string[]): boolean => {
+  try {
+    execFileSync(argv[0], argv.slice(1), { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
+};
+const ourNamespaces = (): string[] =>
+  sh(['ip', 'netns', 'list'])
+    .split('\n')
+    .map((l) => l.split(' ')[0])
+    .filter((n) => n.startsWith(P));
+const ourRootLinks = (): string[] =>
+  (JSON.parse(sh(['ip', '-j', 'link', 'show'])) as { ifname: string }[]).map((l) => l.ifname).filter((n) => n.startsWith(P));
 /** Running and not a zombie (a daemon's reaper may be slow). */
 function running(pid: number): boolean {
-  try { const st = readFileSync(`/proc/${pid}/stat`, 'utf8'); return st[st.lastIndexOf(')') + 2] !== 'Z'; } catch { return false; }
+  try {
+    const st = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return st[st.lastIndexOf(')') + 2] !== 'Z';
+  } catch {
+    return false;
+  }
 }
 /** PIDs of processes whose command line names our state dir (our sshd). */
 function processesUsing(dir: string): number[] {
   const pids: number[] = [];
-  for (const p of sh(['ls', '/proc']).split('\n').filter((x) => /^\d+$/.test(x))) {
-    try { if (readFileSync(`/proc/${p}/cmdline`, 'utf8').includes(dir) && running(Number(p))) pids.push(Number(p)); } catch { /* exited */ }
+  for (const p of sh(['ls', '/proc'])
+    .split('\n')
+    .filter((x) => /^\d+$/.test(x))) {
+    try {
+      if (readFileSync(`/proc/${p}/cmdline`, 'utf8').includes(dir) && running(Number(p))) pids.push(Number(p));
+    } catch {
+      /* exited */
+    }
   }
   return pids;
 }
@@ -153,16 +213,22 @@ describe.skipIf(!isRoot)('local testbed (root)', () => {
   let hosts: Partial<Record<TestbedHostName, Host>> = {};
   const decoyNs = `${P}decoy`;
 
-  const host = (name: TestbedHostName): Host => (hosts[name] ??= createSshHost({
-    name, target: L.hosts.find((h) => h.name === name)!.ssh, privateKeyPath: L.sshKey, knownHostsPath: L.knownHosts, connectTimeoutMs: 5000,
-  }));
+  const host = (name: TestbedHostName): Host =>
+    (hosts[name] ??= createSshHost({
+      name,
+      target: L.hosts.find((h) => h.name === name)!.ssh,
+      privateKeyPath: L.sshKey,
+      knownHostsPath: L.knownHosts,
+      connectTimeoutMs: 5000,
+    }));
   const closeHosts = async (): Promise<void> => {
     await Promise.all(Object.values(hosts).map((h) => h!.close()));
     hosts = {};
   };
 
   beforeAll(() => {
-    if (ourNamespaces().length) throw new Error(`leftover ${P} namespaces from an earlier run: ${ourNamespaces().join(', ')}; remove them first`);
+    if (ourNamespaces().length)
+      throw new Error(`leftover ${P} namespaces from an earlier run: ${ourNamespaces().join(', ')}; remove them first`);
   });
 
   afterAll(async () => {
@@ -195,7 +261,10 @@ describe.skipIf(!isRoot)('local testbed (root)', () => {
   });
 
   it('runs podman inside an SSH session (host mount namespace kept, runc runtime)', async () => {
-    const out = await host('lakewood').exec(`podman info --format '{{.Host.OCIRuntime.Name}}'`, { quiet: true, timeoutMs: 60_000 });
+    const out = await host('lakewood').exec(`podman info --format '{{.Host.OCIRuntime.Name}}'`, {
+      quiet: true,
+      timeoutMs: 60_000,
+    });
     expect(out.stdout.trim()).toBe('runc');
   });
 
@@ -206,8 +275,14 @@ describe.skipIf(!isRoot)('local testbed (root)', () => {
 
   it('cables each server NIC to its switch port in the tofino namespace', () => {
     for (const p of L.switchPorts) {
-      const peer = /peer_ifindex:\s*(\d+)/.exec(sh(['nsenter', `--net=/run/netns/${P}${p.host}`, 'ethtool', '-S', p.hostIf]))?.[1];
-      const [sw] = JSON.parse(sh(['ip', '-n', `${P}tofino`, '-j', 'link', 'show', p.swIf])) as { ifindex: number; operstate: string; addr_info?: unknown[] }[];
+      const peer = /peer_ifindex:\s*(\d+)/.exec(
+        sh(['nsenter', `--net=/run/netns/${P}${p.host}`, 'ethtool', '-S', p.hostIf]),
+      )?.[1];
+      const [sw] = JSON.parse(sh(['ip', '-n', `${P}tofino`, '-j', 'link', 'show', p.swIf])) as {
+        ifindex: number;
+        operstate: string;
+        addr_info?: unknown[];
+      }[];
       expect(Number(peer)).toBe(sw.ifindex);
       expect(sw.operstate).toBe('UP');
       const addrs = JSON.parse(sh(['ip', '-n', `${P}tofino`, '-j', 'addr', 'show', 'dev', p.swIf])) as { addr_info: unknown[] }[];
@@ -224,12 +299,19 @@ describe.skipIf(!isRoot)('local testbed (root)', () => {
     expect((await ping()).code).not.toBe(0); // no switch program: nothing forwards
     // the smallest "switch program": an nftables netdev wire between the two ports, as the model uses
     const nft = (input: string) => execFileSync('nsenter', [`--net=/run/netns/${P}tofino`, 'nft', '-f', '-'], { input });
-    nft([
-      'table netdev p4tb_wire {',
-      ...[[lw.swIf, lv.swIf], [lv.swIf, lw.swIf]].map(([from, to]) =>
-        `  chain ${from.replace(/-/g, '_')} { type filter hook ingress device "${from}" priority 0; policy accept; fwd to "${to}"; }`),
-      '}',
-    ].join('\n'));
+    nft(
+      [
+        'table netdev p4tb_wire {',
+        ...[
+          [lw.swIf, lv.swIf],
+          [lv.swIf, lw.swIf],
+        ].map(
+          ([from, to]) =>
+            `  chain ${from.replace(/-/g, '_')} { type filter hook ingress device "${from}" priority 0; policy accept; fwd to "${to}"; }`,
+        ),
+        '}',
+      ].join('\n'),
+    );
     expect((await ping()).code).toBe(0);
     nft('delete table netdev p4tb_wire\n');
     expect((await ping()).code).not.toBe(0);
@@ -257,7 +339,14 @@ describe.skipIf(!isRoot)('local testbed (root)', () => {
     const stalePid = (await testbedUp(config, { ...opts, prerequisites: false })).sshdPids.loveland;
     sh(['ip', 'netns', 'del', `${P}loveland`]);
     const r = await testbedUp(config, { ...opts, prerequisites: false });
-    expect(r.created).toEqual(expect.arrayContaining([`namespace ${P}loveland`, 'mgmt loveland', 'switch port 148 ↔ loveland', 'direct lakewood ↔ loveland']));
+    expect(r.created).toEqual(
+      expect.arrayContaining([
+        `namespace ${P}loveland`,
+        'mgmt loveland',
+        'switch port 148 ↔ loveland',
+        'direct lakewood ↔ loveland',
+      ]),
+    );
     expect(r.sshdPids.loveland).not.toBe(stalePid);
     expect(running(stalePid)).toBe(false); // the stale daemon was stopped, not left behind
     expect((await host('loveland').exec('echo "$P4CF_HOST"', { quiet: true })).stdout.trim()).toBe('loveland');

@@ -25,24 +25,54 @@ const tmp = mkdtempSync(join(tmpdir(), 'p4cf-vip-'));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 const cfg = (...set: string[]) => loadConfig({ cwd: tmp, env: {}, argv: set.flatMap((s) => ['--set', s]) }).config;
 const refused = (...set: string[]): string => {
-  try { cfg(...set); } catch (e) { expect(e).toBeInstanceOf(ConfigError); return (e as Error).message; }
+  try {
+    cfg(...set);
+  } catch (e) {
+    expect(e).toBeInstanceOf(ConfigError);
+    return (e as Error).message;
+  }
   return 'accepted';
 };
 
 const v = (no: number, value: bigint | number) => ({ no, wire: 0, value: BigInt(value) });
-const inetEntry = (id: number, src: string, sport: number, dst: string, dport: number) => encodeFields([
-  v(1, 2), v(2, id), { no: 4, wire: 2, value: encodeFields([v(1, id), v(3, 2), v(7, sport), v(8, dport), v(11, ipv4Word(src)), v(12, ipv4Word(dst))]) },
-]);
+const inetEntry = (id: number, src: string, sport: number, dst: string, dport: number) =>
+  encodeFields([
+    v(1, 2),
+    v(2, id),
+    {
+      no: 4,
+      wire: 2,
+      value: encodeFields([v(1, id), v(3, 2), v(7, sport), v(8, dport), v(11, ipv4Word(src)), v(12, ipv4Word(dst))]),
+    },
+  ]);
 
 /** An extracted podman checkpoint as far as the rewrite reads it (field names as podman 4.3 writes them). */
 function checkpointDir(name: string): string {
   const d = join(tmp, name);
   mkdirSync(join(d, 'checkpoint'), { recursive: true });
-  writeFileSync(join(d, 'checkpoint', 'files.img'), writeImage({ magic: FILES_MAGIC, entries: [
-    inetEntry(1, '192.168.12.2', 8080, '192.168.12.100', 40000), inetEntry(2, '0.0.0.0', 8080, '0.0.0.0', 0),
-  ] }));
-  writeFileSync(join(d, 'config.dump'), JSON.stringify({ name: 'p4cf-server', newNetworks: { 'switch-net': { static_ips: ['192.168.12.2'], static_mac: '02:42:C0:A8:0C:02' } }, other: '192.168.12.20' }));
-  writeFileSync(join(d, 'network.status'), JSON.stringify({ 'switch-net': { interfaces: { eth0: { subnets: [{ ipnet: '192.168.12.2/24', gateway: '192.168.12.1' }], mac_address: 'AkLAqAwC' } } } }));
+  writeFileSync(
+    join(d, 'checkpoint', 'files.img'),
+    writeImage({
+      magic: FILES_MAGIC,
+      entries: [inetEntry(1, '192.168.12.2', 8080, '192.168.12.100', 40000), inetEntry(2, '0.0.0.0', 8080, '0.0.0.0', 0)],
+    }),
+  );
+  writeFileSync(
+    join(d, 'config.dump'),
+    JSON.stringify({
+      name: 'p4cf-server',
+      newNetworks: { 'switch-net': { static_ips: ['192.168.12.2'], static_mac: '02:42:C0:A8:0C:02' } },
+      other: '192.168.12.20',
+    }),
+  );
+  writeFileSync(
+    join(d, 'network.status'),
+    JSON.stringify({
+      'switch-net': {
+        interfaces: { eth0: { subnets: [{ ipnet: '192.168.12.2/24', gateway: '192.168.12.1' }], mac_address: 'AkLAqAwC' } },
+      },
+    }),
+  );
   return d;
 }
 
@@ -51,12 +81,18 @@ describe('checkpoint rewrite for a new backend address', () => {
   it('sockets, static IP/MAC and the network status take the new address; nothing else changes', () => {
     const d = checkpointDir('a');
     expect(rewriteCheckpointDir(d, change)).toEqual({ sockets: 1, config: 2, network: 2 });
-    expect(inetSockets(readFileSync(join(d, 'checkpoint', 'files.img'))).map((s) => s.srcAddr)).toEqual(['192.168.12.3', '0.0.0.0']);
+    expect(inetSockets(readFileSync(join(d, 'checkpoint', 'files.img'))).map((s) => s.srcAddr)).toEqual([
+      '192.168.12.3',
+      '0.0.0.0',
+    ]);
     const conf = JSON.parse(readFileSync(join(d, 'config.dump'), 'utf8'));
     expect(conf.newNetworks['switch-net']).toEqual({ static_ips: ['192.168.12.3'], static_mac: '02:42:c0:a8:0c:03' });
     expect(conf.other).toBe('192.168.12.20'); // a different address that merely starts the same way
     const net = JSON.parse(readFileSync(join(d, 'network.status'), 'utf8'))['switch-net'].interfaces.eth0;
-    expect(net).toEqual({ subnets: [{ ipnet: '192.168.12.3/24', gateway: '192.168.12.1' }], mac_address: Buffer.from([2, 0x42, 0xc0, 0xa8, 0x0c, 3]).toString('base64') });
+    expect(net).toEqual({
+      subnets: [{ ipnet: '192.168.12.3/24', gateway: '192.168.12.1' }],
+      mac_address: Buffer.from([2, 0x42, 0xc0, 0xa8, 0x0c, 3]).toString('base64'),
+    });
   });
   it('a config.dump without the old address is refused (the restore would keep it)', () => {
     const d = checkpointDir('b');
@@ -66,9 +102,15 @@ describe('checkpoint rewrite for a new backend address', () => {
   it('through the bundled p4cf-net the hosts run', async () => {
     const tool = await ensureLocalNetTool();
     const d = checkpointDir('c');
-    const out = execFileSync(process.execPath, [tool, 'ckpt-rewrite', d, change.oldIp, change.newIp, change.oldMac, change.newMac], { encoding: 'utf8' });
+    const out = execFileSync(
+      process.execPath,
+      [tool, 'ckpt-rewrite', d, change.oldIp, change.newIp, change.oldMac, change.newMac],
+      { encoding: 'utf8' },
+    );
     expect(out.trim()).toBe('rewrite sockets=1 config=2 network=2');
-    expect(() => execFileSync(process.execPath, [tool, 'ckpt-rewrite', join(tmp, 'none'), ...Object.values(change)], { stdio: 'pipe' })).toThrow(/files\.img is missing/);
+    expect(() =>
+      execFileSync(process.execPath, [tool, 'ckpt-rewrite', join(tmp, 'none'), ...Object.values(change)], { stdio: 'pipe' }),
+    ).toThrow(/files\.img is missing/);
   });
 });
 
@@ -96,7 +138,7 @@ describe('vip mode wiring', () => {
     expect(withMigrationMode(cfg(), podmanEngine)).toBe(podmanEngine);
     const r = { c, source: 'lakewood' as const, target: 'loveland' as const, dstTar: '/x/checkpoint.tar' };
     const s = rewriteTarScript(r);
-    expect(s).toContain("ckpt-rewrite \"$d\" 192.168.12.2 192.168.12.3 02:42:c0:a8:0c:02 02:42:c0:a8:0c:03");
+    expect(s).toContain('ckpt-rewrite "$d" 192.168.12.2 192.168.12.3 02:42:c0:a8:0c:02 02:42:c0:a8:0c:03');
     expect(s.indexOf('ckpt-rewrite')).toBeLessThan(s.indexOf('tar --numeric-owner -cf'));
     expect(rewriteTarScript({ ...r, target: 'lakewood' })).not.toContain('ckpt-rewrite');
   });
@@ -107,13 +149,19 @@ describe('vip mode wiring', () => {
 
 describe('bad vip combinations are refused before anything runs, naming the key', () => {
   it('a VIP that is a backend address', () => {
-    expect(refused('MIGRATION_MODE=vip', 'VIP=192.168.12.3')).toMatch(/VIP=192\.168\.12\.3 \(from --set\) is also the backend address H3_IP/);
+    expect(refused('MIGRATION_MODE=vip', 'VIP=192.168.12.3')).toMatch(
+      /VIP=192\.168\.12\.3 \(from --set\) is also the backend address H3_IP/,
+    );
   });
   it('a VIP outside the container subnet', () => {
-    expect(refused('MIGRATION_MODE=vip', 'VIP=10.1.2.3')).toMatch(/VIP=10\.1\.2\.3 \(from --set\) is outside HW_SUBNET=192\.168\.12\.0\/24/);
+    expect(refused('MIGRATION_MODE=vip', 'VIP=10.1.2.3')).toMatch(
+      /VIP=10\.1\.2\.3 \(from --set\) is outside HW_SUBNET=192\.168\.12\.0\/24/,
+    );
   });
   it('one MAC for both backends', () => {
-    expect(refused('MIGRATION_MODE=vip', 'H3_MAC=02:42:c0:a8:0c:02')).toMatch(/H3_MAC=02:42:c0:a8:0c:02 \(from --set\) equals H2_MAC/);
+    expect(refused('MIGRATION_MODE=vip', 'H3_MAC=02:42:c0:a8:0c:02')).toMatch(
+      /H3_MAC=02:42:c0:a8:0c:02 \(from --set\) equals H2_MAC/,
+    );
   });
   it('an unknown mode', () => {
     expect(refused('MIGRATION_MODE=nat')).toMatch(/MIGRATION_MODE/);
@@ -130,7 +178,11 @@ describe('BACKENDS', () => {
     ]);
     const nodes = controllerConfigFromP4cf(c).nodes;
     expect(nodes.filter((n) => n.is_lb_node).map((n) => [n.ipv4, n.sw_port])).toEqual([
-      ['192.168.12.2', 140], ['192.168.12.22', 148], ['192.168.12.23', 140], ['192.168.12.24', 148]]);
+      ['192.168.12.2', 140],
+      ['192.168.12.22', 148],
+      ['192.168.12.23', 140],
+      ['192.168.12.24', 148],
+    ]);
     expect(extraBackends(cfg())).toEqual([]);
   });
   it('bad combinations are refused naming the key', () => {
@@ -138,13 +190,19 @@ describe('BACKENDS', () => {
     expect(refused('MIGRATION_MODE=vip', 'BACKENDS=0')).toMatch(/^BACKENDS="0" \(from --set\)/);
     expect(refused('BACKENDS=2')).toMatch(/BACKENDS=2 \(from --set\) needs MIGRATION_MODE=vip/);
     // a VIP that is a backend's address
-    expect(refused('MIGRATION_MODE=vip', 'BACKENDS=3', 'VIP=192.168.12.23')).toMatch(/BACKENDS=3 \(from --set\): backend 3 takes 192\.168\.12\.23 .* is VIP=192\.168\.12\.23 \(from --set\)/);
+    expect(refused('MIGRATION_MODE=vip', 'BACKENDS=3', 'VIP=192.168.12.23')).toMatch(
+      /BACKENDS=3 \(from --set\): backend 3 takes 192\.168\.12\.23 .* is VIP=192\.168\.12\.23 \(from --set\)/,
+    );
   });
 });
 
 describe('hardware dry-run plan in vip mode', () => {
   it('plans the rewrite on the target, /migrateNode, and keeps client_snat', async () => {
-    const r = await runRunner(['--config', 'config_hw.env.example', '--dry-run', '--set', 'MIGRATION_MODE=vip', '--migrations', '2'], {}, 120_000);
+    const r = await runRunner(
+      ['--config', 'config_hw.env.example', '--dry-run', '--set', 'MIGRATION_MODE=vip', '--migrations', '2'],
+      {},
+      120_000,
+    );
     expect(r.code, r.stderr.slice(-2000)).toBe(0);
     expect(r.stdout).toContain('ws://192.168.12.10:8080/');
     expect(r.stdout).toMatch(/p4cf-net\.mjs ckpt-rewrite "\$d" 192\.168\.12\.2 192\.168\.12\.3/);
@@ -156,10 +214,33 @@ describe('hardware dry-run plan in vip mode', () => {
 
 describe('analysis of the mode', () => {
   const run = (mode: string | undefined, peers: string): RunData => ({
-    dir: '/r', name: 'r', format: 'p4cf', manifest: null, metrics: null, notes: [],
-    config: mode ? { MIGRATION_MODE: { value: mode, origin: '--set' }, VIP: { value: '192.168.12.10', origin: 'default' }, H2_IP: { value: '192.168.12.2', origin: 'default' } } : {},
-    timings: [{ index: 1, source: 'json', file: 'f', ms: { start: null, checkpointDone: null, transferDone: null, restoreDone: null, switchDone: null, end: null },
-      values: { backend_ip_before: '192.168.12.2', backend_ip_after: '192.168.12.3', client_peers: peers, server_ip: '192.168.12.3' } }],
+    dir: '/r',
+    name: 'r',
+    format: 'p4cf',
+    manifest: null,
+    metrics: null,
+    notes: [],
+    config: mode
+      ? {
+          MIGRATION_MODE: { value: mode, origin: '--set' },
+          VIP: { value: '192.168.12.10', origin: 'default' },
+          H2_IP: { value: '192.168.12.2', origin: 'default' },
+        }
+      : {},
+    timings: [
+      {
+        index: 1,
+        source: 'json',
+        file: 'f',
+        ms: { start: null, checkpointDone: null, transferDone: null, restoreDone: null, switchDone: null, end: null },
+        values: {
+          backend_ip_before: '192.168.12.2',
+          backend_ip_after: '192.168.12.3',
+          client_peers: peers,
+          server_ip: '192.168.12.3',
+        },
+      },
+    ],
   });
   it('vip: the backend IP changed and the clients saw only the VIP (or not)', () => {
     const m = modeOf(run('vip', '192.168.12.10:8080 x4'));

@@ -12,7 +12,13 @@ const projectDir = resolve(import.meta.dirname, '..');
 const tmp = mkdtempSync(join(tmpdir(), 'p4wl-bundle-'));
 const pids: number[] = [];
 afterAll(() => {
-  for (const p of pids) { try { process.kill(p, 'SIGKILL'); } catch { /* already gone */ } }
+  for (const p of pids) {
+    try {
+      process.kill(p, 'SIGKILL');
+    } catch {
+      /* already gone */
+    }
+  }
   rmSync(tmp, { recursive: true, force: true });
 });
 
@@ -29,7 +35,9 @@ describe('bundleRemote', () => {
   it('names a required entry whose source is missing, and an unknown entry', async () => {
     const empty = join(tmp, 'empty-project');
     mkdirSync(empty);
-    await expect(bundleRemoteDetailed(empty, { require: ['loadgen.mjs'] })).rejects.toThrow(/loadgen\.mjs.*experiments\/workload\/loadgen\.ts/);
+    await expect(bundleRemoteDetailed(empty, { require: ['loadgen.mjs'] })).rejects.toThrow(
+      /loadgen\.mjs.*experiments\/workload\/loadgen\.ts/,
+    );
     await expect(bundleRemoteDetailed(empty, { require: ['nope.mjs'] })).rejects.toThrow(/unknown entry "nope.mjs"/);
     expect((await bundleRemoteDetailed(empty)).missing).toHaveLength(REMOTE_ENTRIES.length);
   });
@@ -53,13 +61,33 @@ describe('bundleRemote', () => {
     mkdirSync(run);
     for (const f of ['stream-server.mjs', 'loadgen.mjs']) copyFileSync(join(dist, f), join(run, f));
     const [port, mport, lport] = [await freePort(), await freePort(), await freePort()];
-    const srv = spawn('node', [join(run, 'stream-server.mjs'), '--host', '127.0.0.1', '--port', String(port), '--metrics-port', String(mport)], { cwd: run, stdio: 'ignore' });
+    const srv = spawn(
+      'node',
+      [join(run, 'stream-server.mjs'), '--host', '127.0.0.1', '--port', String(port), '--metrics-port', String(mport)],
+      { cwd: run, stdio: 'ignore' },
+    );
     pids.push(srv.pid!);
     await waitFor('bundled server /health', async () => (await fetch(`http://127.0.0.1:${port}/health`)).ok, 10_000, 200);
     let out = '';
-    const lg = spawn('node', [join(run, 'loadgen.mjs'), '--url', `ws://127.0.0.1:${port}/`, '--connections', '2', '--metrics-port', String(lport), '--duration', '2s'], { cwd: run });
+    const lg = spawn(
+      'node',
+      [
+        join(run, 'loadgen.mjs'),
+        '--url',
+        `ws://127.0.0.1:${port}/`,
+        '--connections',
+        '2',
+        '--metrics-port',
+        String(lport),
+        '--duration',
+        '2s',
+      ],
+      { cwd: run },
+    );
     pids.push(lg.pid!);
-    lg.stdout.on('data', (b) => { out += b; });
+    lg.stdout.on('data', (b) => {
+      out += b;
+    });
     const code = await new Promise((r) => lg.once('exit', r));
     srv.kill('SIGTERM');
     expect(code).toBe(0);

@@ -17,7 +17,8 @@ if (!isRoot) console.warn('workload-criu.test: skipping: needs root (namespaces,
 const projectDir = resolve(import.meta.dirname, '..');
 const IMAGE = 'localhost/p4wl-stream-server:criu';
 const C = 'p4wl-crsrv';
-const NS_S = 'p4wl-crs', NS_C = 'p4wl-crc';
+const NS_S = 'p4wl-crs',
+  NS_C = 'p4wl-crc';
 const tmp = mkdtempSync(join(tmpdir(), 'p4wl-criu-'));
 const local = createLocalHost();
 const x = (cmd: string) => local.exec(cmd, { quiet: true });
@@ -28,13 +29,19 @@ describe.skipIf(!isRoot)('stream server under CRIU (root)', () => {
   beforeAll(async () => {
     dist = await bundleRemote(projectDir, { require: ['stream-server.mjs', 'loadgen.mjs'] });
     await ensureServerImage(local, { image: IMAGE, bundleFile: join(dist, 'stream-server.mjs'), workDir: join(tmp, 'build') });
-    await x([
-      sh`ip netns add ${NS_S}`, sh`ip netns add ${NS_C}`,
-      sh`ip link add p4wl-cra netns ${NS_S} type veth peer name p4wl-crb netns ${NS_C}`,
-      sh`ip -n ${NS_S} addr add 10.77.0.1/24 dev p4wl-cra`, sh`ip -n ${NS_C} addr add 10.77.0.2/24 dev p4wl-crb`,
-      sh`ip -n ${NS_S} link set p4wl-cra up`, sh`ip -n ${NS_C} link set p4wl-crb up`,
-      sh`ip -n ${NS_S} link set lo up`, sh`ip -n ${NS_C} link set lo up`,
-    ].join(' && '));
+    await x(
+      [
+        sh`ip netns add ${NS_S}`,
+        sh`ip netns add ${NS_C}`,
+        sh`ip link add p4wl-cra netns ${NS_S} type veth peer name p4wl-crb netns ${NS_C}`,
+        sh`ip -n ${NS_S} addr add 10.77.0.1/24 dev p4wl-cra`,
+        sh`ip -n ${NS_C} addr add 10.77.0.2/24 dev p4wl-crb`,
+        sh`ip -n ${NS_S} link set p4wl-cra up`,
+        sh`ip -n ${NS_C} link set p4wl-crb up`,
+        sh`ip -n ${NS_S} link set lo up`,
+        sh`ip -n ${NS_C} link set lo up`,
+      ].join(' && '),
+    );
   });
   afterAll(async () => {
     await local.exec(sh`podman rm -f ${C}`, { allowFail: true, quiet: true });
@@ -44,13 +51,36 @@ describe.skipIf(!isRoot)('stream server under CRIU (root)', () => {
   });
 
   it('checkpoint/restore with established connections: nothing lost, no burst', async () => {
-    const fps = 30, conns = 2, durationS = 10;
-    await x(inS(sh`podman run -d --pull=never --name ${C} --network host --ulimit nofile=4096:4096 --ulimit nproc=4096:4096 ${IMAGE} --port 8080 --metrics-port 8081 --fps ${fps}`));
-    await waitFor('server /health', async () => (await local.exec(sh`ip netns exec ${NS_C} curl -sf --max-time 1 http://10.77.0.1:8080/health`, { allowFail: true, quiet: true })).code === 0, 15_000, 300);
-    const lg = local.exec(sh`ip netns exec ${NS_C} node ${join(dist, 'loadgen.mjs')} --url ws://10.77.0.1:8080/ --connections ${conns} --metrics-port 0 --duration ${durationS}s`, { quiet: true, timeoutMs: 40_000 });
+    const fps = 30,
+      conns = 2,
+      durationS = 10;
+    await x(
+      inS(
+        sh`podman run -d --pull=never --name ${C} --network host --ulimit nofile=4096:4096 --ulimit nproc=4096:4096 ${IMAGE} --port 8080 --metrics-port 8081 --fps ${fps}`,
+      ),
+    );
+    await waitFor(
+      'server /health',
+      async () =>
+        (
+          await local.exec(sh`ip netns exec ${NS_C} curl -sf --max-time 1 http://10.77.0.1:8080/health`, {
+            allowFail: true,
+            quiet: true,
+          })
+        ).code === 0,
+      15_000,
+      300,
+    );
+    const lg = local.exec(
+      sh`ip netns exec ${NS_C} node ${join(dist, 'loadgen.mjs')} --url ws://10.77.0.1:8080/ --connections ${conns} --metrics-port 0 --duration ${durationS}s`,
+      { quiet: true, timeoutMs: 40_000 },
+    );
     await new Promise((r) => setTimeout(r, 2500));
     const scrapeMetrics = async () => {
-      const r = await local.exec(sh`ip netns exec ${NS_C} curl -s --max-time 2 -w ${'\n%{http_code}'} http://10.77.0.1:8081/metrics`, { quiet: true, allowFail: true });
+      const r = await local.exec(
+        sh`ip netns exec ${NS_C} curl -s --max-time 2 -w ${'\n%{http_code}'} http://10.77.0.1:8081/metrics`,
+        { quiet: true, allowFail: true },
+      );
       return { code: r.stdout.trim().split('\n').pop(), text: r.stdout };
     };
     expect((await scrapeMetrics()).code).toBe('200'); // the collector scrapes before the checkpoint too

@@ -26,15 +26,28 @@ let server: Proc;
 let ctx: RunContext;
 let cleanup: Cleanup;
 
-
 beforeAll(async () => {
   const p = { sig: await freePort(), met: await freePort(), lg: await freePort(), t1: await freePort(), t2: await freePort() };
-  server = startTs(workloadFile('server'), ['--host', '127.0.0.1', '--port', String(p.sig), '--metrics-port', String(p.met)], join(tmp, 'server.log'));
-  const loaded = loadConfig({ cwd: projectDir, env: {
-    H2_IP: '127.0.0.1', SIGNALING_PORT: String(p.sig), METRICS_PORT: String(p.met), LOADGEN_METRICS_PORT: String(p.lg),
-    SSH_TUNNEL_LOCAL_PORT: String(p.t1), SSH_TUNNEL_METRICS_PORT: String(p.t2), LOADGEN_CONNECTIONS: '2',
-    METRICS_INTERVAL: '300ms', STEADY_STATE: '1500ms', REMOTE_PROJECT_DIR: join(tmp, '{host}'),
-  } });
+  server = startTs(
+    workloadFile('server'),
+    ['--host', '127.0.0.1', '--port', String(p.sig), '--metrics-port', String(p.met)],
+    join(tmp, 'server.log'),
+  );
+  const loaded = loadConfig({
+    cwd: projectDir,
+    env: {
+      H2_IP: '127.0.0.1',
+      SIGNALING_PORT: String(p.sig),
+      METRICS_PORT: String(p.met),
+      LOADGEN_METRICS_PORT: String(p.lg),
+      SSH_TUNNEL_LOCAL_PORT: String(p.t1),
+      SSH_TUNNEL_METRICS_PORT: String(p.t2),
+      LOADGEN_CONNECTIONS: '2',
+      METRICS_INTERVAL: '300ms',
+      STEADY_STATE: '1500ms',
+      REMOTE_PROJECT_DIR: join(tmp, '{host}'),
+    },
+  });
   const log = createLogger({ silent: true });
   cleanup = createCleanup({ log });
   const { copyFileSync, mkdirSync } = await import('node:fs');
@@ -42,8 +55,14 @@ beforeAll(async () => {
   // what the sync phase (not run here) ships to lakewood: p4cf-net, which the health gate runs
   mkdirSync(join(tmp, 'lakewood'), { recursive: true });
   copyFileSync(await ensureLocalNetTool(), join(tmp, 'lakewood', NETTOOL));
-  ctx = createContext({ loaded, dir: runDir, log, cleanup, state: openState(join(runDir, 'state.json')),
-    makeHost: (name) => createLocalHost({ log, cleanup }, name) });
+  ctx = createContext({
+    loaded,
+    dir: runDir,
+    log,
+    cleanup,
+    state: openState(join(runDir, 'state.json')),
+    makeHost: (name) => createLocalHost({ log, cleanup }, name),
+  });
 });
 
 afterAll(async () => {

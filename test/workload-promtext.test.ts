@@ -16,7 +16,9 @@ describe('prometheus text parser', () => {
     const c = new client.Counter({ name: 'p4wl_c_total', help: 'h', labelNames: ['dir'], registers: [reg] });
     c.inc({ dir: 'in "quoted"' }, 7);
     const h = new client.Histogram({ name: 'p4wl_h', help: 'h', buckets: [1, 10], registers: [reg] });
-    h.observe(0.5); h.observe(5); h.observe(50);
+    h.observe(0.5);
+    h.observe(5);
+    h.observe(50);
     const samples = parsePromText(await reg.metrics());
     expect(sampleValue(samples, 'p4wl_g')).toBe(3.25);
     expect(Number.isNaN(sampleValue(samples, 'p4wl_nan'))).toBe(true);

@@ -6,7 +6,17 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePort } from '../lib/hosts/ports.ts';
-import { connect, encodeCommand, parseReply, parseInfo, RespConnectionError, RespProtocolError, RespServerError, text, type RespConnection } from '../experiments/workloads/redis/resp.ts';
+import {
+  connect,
+  encodeCommand,
+  parseReply,
+  parseInfo,
+  RespConnectionError,
+  RespProtocolError,
+  RespServerError,
+  text,
+  type RespConnection,
+} from '../experiments/workloads/redis/resp.ts';
 import { metricsText, startClient } from '../experiments/workloads/redis/client.ts';
 import { REDIS_BINARY } from '../experiments/workloads/redis/index.ts';
 import { parsePromText, sampleValue, scrapeMetrics } from '../experiments/workload/promtext.ts';
@@ -20,7 +30,8 @@ import { fileURLToPath } from 'node:url';
 import { WORKLOADS } from '../experiments/workloads/index.ts';
 
 const have = existsSync(REDIS_BINARY);
-if (!have) console.log(`workload-redis-resp: skipped: ${REDIS_BINARY} is missing (Debian package redis-server; prereqs installs it)`);
+if (!have)
+  console.log(`workload-redis-resp: skipped: ${REDIS_BINARY} is missing (Debian package redis-server; prereqs installs it)`);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 describe('RESP encoding and parsing (no server)', () => {
@@ -40,7 +51,10 @@ describe('RESP encoding and parsing (no server)', () => {
     expect(() => parseReply(Buffer.from('?x\r\n'))).toThrow(RespProtocolError);
   });
   it('parses INFO lines', () => {
-    expect(parseInfo('# Clients\r\nconnected_clients:3\r\ndb0:keys=5,expires=0\r\n')).toEqual({ connected_clients: '3', db0: 'keys=5,expires=0' });
+    expect(parseInfo('# Clients\r\nconnected_clients:3\r\ndb0:keys=5,expires=0\r\n')).toEqual({
+      connected_clients: '3',
+      db0: 'keys=5,expires=0',
+    });
   });
 });
 
@@ -48,17 +62,32 @@ describe.skipIf(!have)('against redis-server on loopback', () => {
   let server: ChildProcess;
   let port: number;
   const conns: RespConnection[] = [];
-  const open = async () => { const c = await connect({ host: '127.0.0.1', port }); conns.push(c); return c; };
+  const open = async () => {
+    const c = await connect({ host: '127.0.0.1', port });
+    conns.push(c);
+    return c;
+  };
 
   beforeAll(async () => {
     port = await freePort();
-    server = spawn(REDIS_BINARY, ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' });
+    server = spawn(REDIS_BINARY, ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], {
+      stdio: 'ignore',
+    });
     for (let i = 0; i < 50; i++) {
-      try { const c = await connect({ host: '127.0.0.1', port, timeoutMs: 500 }); c.close(); return; } catch { await sleep(100); }
+      try {
+        const c = await connect({ host: '127.0.0.1', port, timeoutMs: 500 });
+        c.close();
+        return;
+      } catch {
+        await sleep(100);
+      }
     }
     throw new Error(`redis-server did not listen on 127.0.0.1:${port}`);
   });
-  afterAll(() => { for (const c of conns) c.close(); server?.kill('SIGTERM'); });
+  afterAll(() => {
+    for (const c of conns) c.close();
+    server?.kill('SIGTERM');
+  });
 
   it('SET/GET, nil, integers, a 1 MiB value and 1000 pipelined commands in order', async () => {
     const c = await open();
@@ -68,7 +97,7 @@ describe.skipIf(!have)('against redis-server on loopback', () => {
     expect(await c.command(['INCR', 'n'])).toBe(1);
     const big = Buffer.alloc(1 << 20, 7);
     await c.command(['SET', 'big', big]);
-    expect((await c.command(['GET', 'big']) as Buffer).equals(big)).toBe(true);
+    expect(((await c.command(['GET', 'big'])) as Buffer).equals(big)).toBe(true);
     const replies = await Promise.all(Array.from({ length: 1000 }, (_, i) => c.command(['ECHO', `m${i}`])));
     expect(replies.map((r) => text(r))).toEqual(Array.from({ length: 1000 }, (_, i) => `m${i}`));
   });
@@ -83,7 +112,10 @@ describe.skipIf(!have)('against redis-server on loopback', () => {
     const victim = await open();
     const admin = await open();
     const id = await victim.command(['CLIENT', 'ID']);
-    const blocked = victim.command(['BLPOP', 'never-pushed', '0']).then(() => 'resolved', (e: Error) => e);
+    const blocked = victim.command(['BLPOP', 'never-pushed', '0']).then(
+      () => 'resolved',
+      (e: Error) => e,
+    );
     await sleep(50);
     expect(await admin.command(['CLIENT', 'KILL', 'ID', String(id)])).toBe(1);
     expect(await blocked).toBeInstanceOf(RespConnectionError);
@@ -92,7 +124,9 @@ describe.skipIf(!have)('against redis-server on loopback', () => {
   });
 
   it('a refused connection rejects connect with RespConnectionError', async () => {
-    await expect(connect({ host: '127.0.0.1', port: await freePort(), timeoutMs: 1000 })).rejects.toBeInstanceOf(RespConnectionError);
+    await expect(connect({ host: '127.0.0.1', port: await freePort(), timeoutMs: 1000 })).rejects.toBeInstanceOf(
+      RespConnectionError,
+    );
   });
 
   it('the workload client verifies its writes, and counts lost writes and reconnects when they happen', async () => {
@@ -102,7 +136,14 @@ describe.skipIf(!have)('against redis-server on loopback', () => {
     const k1 = client.counters();
     expect(k1.writes_acked).toBeGreaterThan(50);
     expect(k1.reads_verified).toBeGreaterThan(50);
-    expect(k1).toMatchObject({ lost_writes: 0, stale_reads: 0, reconnects: 0, failed_commands: 0, connected: 4, state_bytes: 2 << 20 });
+    expect(k1).toMatchObject({
+      lost_writes: 0,
+      stale_reads: 0,
+      reconnects: 0,
+      failed_commands: 0,
+      connected: 4,
+      state_bytes: 2 << 20,
+    });
     const m = parsePromText(metricsText(k1, client.takeLatencies(), client.info(), 3));
     expect(sampleValue(m, 'redis_client_connected')).toBe(3);
     expect(sampleValue(m, 'redis_client_latency_samples')).toBeGreaterThan(50);
@@ -132,30 +173,93 @@ describe.skipIf(!have)('against redis-server on loopback', () => {
     const tmp = mkdtempSync(join(tmpdir(), 'p4cf-redis-'));
     try {
       const mport = await freePort();
-      const cl = spawn('node', [join(dist, 'redis-client.mjs'), '--host', '127.0.0.1', '--port', String(port), '--connections', '2', '--rate', '40',
-        '--ramp', '0ms', '--metrics-port', String(mport), '--state-mb', '1'], { cwd: tmp, stdio: ['ignore', 'pipe', 'pipe'] });
+      const cl = spawn(
+        'node',
+        [
+          join(dist, 'redis-client.mjs'),
+          '--host',
+          '127.0.0.1',
+          '--port',
+          String(port),
+          '--connections',
+          '2',
+          '--rate',
+          '40',
+          '--ramp',
+          '0ms',
+          '--metrics-port',
+          String(mport),
+          '--state-mb',
+          '1',
+        ],
+        { cwd: tmp, stdio: ['ignore', 'pipe', 'pipe'] },
+      );
       let out = '';
-      cl.stdout!.on('data', (d) => { out += d; });
-      cl.stderr!.on('data', (d) => { out += d; });
+      cl.stdout!.on('data', (d) => {
+        out += d;
+      });
+      cl.stderr!.on('data', (d) => {
+        out += d;
+      });
       const url = `http://127.0.0.1:${mport}/metrics`;
-      await waitFor('redis-client connected', async () => sampleValue(await scrapeMetrics(url, 1000), 'redis_client_connected') === 2, 10_000);
+      await waitFor(
+        'redis-client connected',
+        async () => sampleValue(await scrapeMetrics(url, 1000), 'redis_client_connected') === 2,
+        10_000,
+      );
       const csv = join(tmp, 'metrics.csv');
-      const col = startTs(workloadFile('collector'), ['--server', 'http://127.0.0.1:1/metrics', '--loadgen', url, '--interval', '200',
-        '--out', csv, '--log', join(tmp, 'collector.log'), '--workload', 'redis'], join(tmp, 'collector.out'));
-      await waitFor('4 metrics rows', () => { try { return readFileSync(csv, 'utf8').trim().split('\n').length > 4; } catch { return false; } }, 15_000);
+      const col = startTs(
+        workloadFile('collector'),
+        [
+          '--server',
+          'http://127.0.0.1:1/metrics',
+          '--loadgen',
+          url,
+          '--interval',
+          '200',
+          '--out',
+          csv,
+          '--log',
+          join(tmp, 'collector.log'),
+          '--workload',
+          'redis',
+        ],
+        join(tmp, 'collector.out'),
+      );
+      await waitFor(
+        '4 metrics rows',
+        () => {
+          try {
+            return readFileSync(csv, 'utf8').trim().split('\n').length > 4;
+          } catch {
+            return false;
+          }
+        },
+        15_000,
+      );
       expect(await col.stop()).toBe(0);
       const [head, ...lines] = readFileSync(csv, 'utf8').trim().split('\n');
       expect(head).toBe(WORKLOADS.redis.columns.join(','));
       const cols = head.split(',');
       const last = Object.fromEntries(lines[lines.length - 1].split(',').map((v, i) => [cols[i], v]));
       expect(Number(last.redis_writes_acked)).toBeGreaterThan(0);
-      expect(last).toMatchObject({ redis_lost_writes: '0', redis_reconnects: '0', lg_connected_clients: '2', redis_state_bytes: String(1 << 20) });
+      expect(last).toMatchObject({
+        redis_lost_writes: '0',
+        redis_reconnects: '0',
+        lg_connected_clients: '2',
+        redis_state_bytes: String(1 << 20),
+      });
       expect(readFileSync(join(tmp, 'collector.log'), 'utf8')).not.toMatch(/server scrape failed/);
       const exited = new Promise<number | null>((r) => cl.once('exit', r));
       cl.kill('SIGTERM');
       expect(await exited).toBe(0);
-      const summary = JSON.parse(/summary (\{.*\})/.exec(out)![1]) as { final_check: { checked: number; lost: number; stale: number }; writes_acked: number };
+      const summary = JSON.parse(/summary (\{.*\})/.exec(out)![1]) as {
+        final_check: { checked: number; lost: number; stale: number };
+        writes_acked: number;
+      };
       expect(summary.final_check).toEqual({ checked: summary.writes_acked, lost: 0, stale: 0 });
-    } finally { rmSync(tmp, { recursive: true, force: true }); }
+    } finally {
+      rmSync(tmp, { recursive: true, force: true });
+    }
   });
 });

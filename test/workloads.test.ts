@@ -28,8 +28,16 @@ describe('workload registry', () => {
 
   it('WORKLOAD=nginx (no such folder) is refused before anything runs, naming the key and the accepted values', () => {
     expect(() => cfg({ WORKLOAD: 'nginx' })).toThrow(/WORKLOAD="nginx" \(from env\): expected one of stream, redis/);
-    const r = spawnSync(process.execPath, ['--import', 'tsx', 'experiments/run.ts', '--set', 'WORKLOAD=nginx', '--migrations', '1'],
-      { cwd: repo, env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: process.env.HOME ?? '/root' }, encoding: 'utf8', timeout: 60_000 });
+    const r = spawnSync(
+      process.execPath,
+      ['--import', 'tsx', 'experiments/run.ts', '--set', 'WORKLOAD=nginx', '--migrations', '1'],
+      {
+        cwd: repo,
+        env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: process.env.HOME ?? '/root' },
+        encoding: 'utf8',
+        timeout: 60_000,
+      },
+    );
     expect(r.status).not.toBe(0);
     expect(`${r.stdout}${r.stderr}`).toMatch(/WORKLOAD="nginx".*expected one of stream, redis/);
     expect(`${r.stdout}${r.stderr}`).not.toMatch(/=== (preflight|testbed|sync)/);
@@ -76,19 +84,50 @@ describe('redis workload record', () => {
   });
 
   it('its client gets the connections, rate, ramp, metrics port and STATE_MB preload', () => {
-    expect(w.client.args(c)).toEqual(['--host', '192.168.12.2', '--port', '8080', '--connections', '4', '--rate', '30', '--ramp', '200ms',
-      '--metrics-port', '9090', '--metrics-listen', '127.0.0.1', '--state-mb', '64']);
+    expect(w.client.args(c)).toEqual([
+      '--host',
+      '192.168.12.2',
+      '--port',
+      '8080',
+      '--connections',
+      '4',
+      '--rate',
+      '30',
+      '--ramp',
+      '200ms',
+      '--metrics-port',
+      '9090',
+      '--metrics-listen',
+      '127.0.0.1',
+      '--state-mb',
+      '64',
+    ]);
     expect(w.health(c)).toMatchObject({ kind: 'command' });
   });
 
   it('maps the client scrape to its columns; figures and the lossless verdict follow the counters', () => {
     const s = (name: string, value: number): Sample => ({ name, labels: {}, value });
-    const scrape = [s('redis_client_writes_acked_total', 100), s('redis_client_lost_writes_total', 0), s('redis_client_reconnects_total', 0),
-      s('redis_client_stale_reads_total', 0), s('redis_client_latency_p99_ms', 2.5), s('redis_server_used_memory_bytes', 2 * 1024 * 1024)];
+    const scrape = [
+      s('redis_client_writes_acked_total', 100),
+      s('redis_client_lost_writes_total', 0),
+      s('redis_client_reconnects_total', 0),
+      s('redis_client_stale_reads_total', 0),
+      s('redis_client_latency_p99_ms', 2.5),
+      s('redis_server_used_memory_bytes', 2 * 1024 * 1024),
+    ];
     const row = w.row(2000, 1000, undefined, scrape, false);
-    expect(row).toMatchObject({ redis_writes_acked: 100, redis_lost_writes: 0, connection_drops: 0, memory_mb: 2, migration_event: 0, loadgen_scrape_ok: 1 });
-    const rows = (lost: number, rec: number) => [{ v: { redis_writes_acked: 10, redis_lost_writes: 0, redis_stale_reads: 0, redis_reconnects: 0 } },
-      { v: { redis_writes_acked: 50, redis_lost_writes: lost, redis_stale_reads: 0, redis_reconnects: rec } }];
+    expect(row).toMatchObject({
+      redis_writes_acked: 100,
+      redis_lost_writes: 0,
+      connection_drops: 0,
+      memory_mb: 2,
+      migration_event: 0,
+      loadgen_scrape_ok: 1,
+    });
+    const rows = (lost: number, rec: number) => [
+      { v: { redis_writes_acked: 10, redis_lost_writes: 0, redis_stale_reads: 0, redis_reconnects: 0 } },
+      { v: { redis_writes_acked: 50, redis_lost_writes: lost, redis_stale_reads: 0, redis_reconnects: rec } },
+    ];
     expect(w.lossless(w.figures(rows(0, 0)))).toMatchObject({ ok: true });
     expect(w.lossless(w.figures(rows(3, 0)))).toMatchObject({ ok: false, why: expect.stringContaining('3 lost') });
     expect(w.lossless(w.figures(rows(0, 1)))).toMatchObject({ ok: false, why: expect.stringContaining('1 reconnects') });
@@ -96,8 +135,27 @@ describe('redis workload record', () => {
   });
 
   it('the hardware dry run plans the redis image, its client and no SIGUSR2', () => {
-    const r = spawnSync(process.execPath, ['--import', 'tsx', 'experiments/run.ts', '--dry-run', '--config', 'config_hw.env.example', '--migrations', '2', '--set', 'WORKLOAD=redis'],
-      { cwd: repo, env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: process.env.HOME ?? '/root' }, encoding: 'utf8', timeout: 120_000 });
+    const r = spawnSync(
+      process.execPath,
+      [
+        '--import',
+        'tsx',
+        'experiments/run.ts',
+        '--dry-run',
+        '--config',
+        'config_hw.env.example',
+        '--migrations',
+        '2',
+        '--set',
+        'WORKLOAD=redis',
+      ],
+      {
+        cwd: repo,
+        env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: process.env.HOME ?? '/root' },
+        encoding: 'utf8',
+        timeout: 120_000,
+      },
+    );
     const out = `${r.stdout}${r.stderr}`;
     expect(r.status, out.slice(-2000)).toBe(0);
     expect(out).toMatch(/podman import .*ENTRYPOINT \["\/usr\/local\/bin\/redis-server"\].* localhost\/p4cf-redis-server/);
@@ -119,15 +177,32 @@ describe('analysis of a redis run', () => {
     // 20 rows; migrations at rows 5 and 12 (migration_event); 2 writes lost and one reconnect in the second
     for (let i = 0; i < 20; i++) {
       const row: Record<string, string | number> = {
-        timestamp: new Date(t0 + i * 1000).toISOString(), timestamp_unix_milli: t0 + i * 1000, elapsed_s: i,
-        migration_event: i === 5 || i === 12 ? 1 : 0, redis_writes_acked: 100 * (i + 1), redis_lost_writes: i >= 13 ? 2 : 0,
-        redis_stale_reads: 0, redis_failed_commands: i >= 13 ? 3 : 0, redis_reconnects: i >= 13 ? 1 : 0,
-        redis_latency_max_ms: i === 6 ? 900 : i === 13 ? 1500 : 2, redis_latency_p50_ms: 0.3, redis_latency_p99_ms: 1,
+        timestamp: new Date(t0 + i * 1000).toISOString(),
+        timestamp_unix_milli: t0 + i * 1000,
+        elapsed_s: i,
+        migration_event: i === 5 || i === 12 ? 1 : 0,
+        redis_writes_acked: 100 * (i + 1),
+        redis_lost_writes: i >= 13 ? 2 : 0,
+        redis_stale_reads: 0,
+        redis_failed_commands: i >= 13 ? 3 : 0,
+        redis_reconnects: i >= 13 ? 1 : 0,
+        redis_latency_max_ms: i === 6 ? 900 : i === 13 ? 1500 : 2,
+        redis_latency_p50_ms: 0.3,
+        redis_latency_p99_ms: 1,
       };
       lines.push(w.columns.map((c) => row[c] ?? '').join(','));
     }
     const { metrics } = parseMetricsCsv(lines.join('\n'));
-    const run = { dir: '/x', name: 'run_x', format: 'p4cf' as const, config: { WORKLOAD: { value: 'redis', origin: '--set' } }, manifest: null, metrics, timings: [], notes: [] };
+    const run = {
+      dir: '/x',
+      name: 'run_x',
+      format: 'p4cf' as const,
+      config: { WORKLOAD: { value: 'redis', origin: '--set' } },
+      manifest: null,
+      metrics,
+      timings: [],
+      notes: [],
+    };
     const s = computeSummary(run);
     expect(s.workload?.name).toBe('redis');
     expect(s.workload?.lossless).toMatchObject({ ok: false, why: '2000 writes acknowledged, 2 lost, 0 stale, 1 reconnects' });
@@ -141,7 +216,10 @@ describe('analysis of a redis run', () => {
     expect(html).toMatch(/Lossless: <b>NO<\/b>/);
     const { buildPlots } = await import('../experiments/analysis/plots.ts');
     const plots = buildPlots(run, s).filter((p) => p.name.startsWith('workload_'));
-    expect(plots.map((p) => [p.name, 'spec' in p])).toEqual([['workload_latency', true], ['workload_checks', true]]);
+    expect(plots.map((p) => [p.name, 'spec' in p])).toEqual([
+      ['workload_latency', true],
+      ['workload_checks', true],
+    ]);
     // a stream run (no WORKLOAD key, as before the key existed) is judged by the stream record
     expect(computeSummary({ ...run, config: {} }).workload?.name).toBe('stream');
   });
@@ -153,9 +231,21 @@ describe('binary image build', () => {
     const { ensureBinaryImage } = await import('../experiments/workloads/rootfs.ts');
     const seen: string[] = [];
     const local = createLocalHost({}, 'lakewood');
-    const spy = { ...local, exec: (cmd: string, o?: Parameters<typeof local.exec>[1]) => { seen.push(cmd); return local.exec(cmd, o); } };
-    await expect(ensureBinaryImage(spy, { image: 'localhost/p4cf-test-none', binary: '/nonexistent/redis-server', as: '/usr/local/bin/redis-server', workDir: '/tmp/p4cf-none' }))
-      .rejects.toThrow(/\[lakewood\] \/nonexistent\/redis-server is not readable \(needed to build localhost\/p4cf-test-none\)/);
+    const spy = {
+      ...local,
+      exec: (cmd: string, o?: Parameters<typeof local.exec>[1]) => {
+        seen.push(cmd);
+        return local.exec(cmd, o);
+      },
+    };
+    await expect(
+      ensureBinaryImage(spy, {
+        image: 'localhost/p4cf-test-none',
+        binary: '/nonexistent/redis-server',
+        as: '/usr/local/bin/redis-server',
+        workDir: '/tmp/p4cf-none',
+      }),
+    ).rejects.toThrow(/\[lakewood\] \/nonexistent\/redis-server is not readable \(needed to build localhost\/p4cf-test-none\)/);
     expect(seen.some((c) => c.includes('podman'))).toBe(false);
   });
 });

@@ -30,7 +30,9 @@ export async function analyzeRun(dir: string, opts: AnalyzeOptions = {}): Promis
   // the load generator's own per-connection timestamps, precise where metrics rows are 1 s apart
   const loadgenLog = join(dir, 'loadgen.log');
   if (existsSync(loadgenLog)) {
-    const files = readdirSync(dir).filter((f) => /^migration_timing_\d+\.json$/.test(f)).map((f) => join(dir, f));
+    const files = readdirSync(dir)
+      .filter((f) => /^migration_timing_\d+\.json$/.test(f))
+      .map((f) => join(dir, f));
     const n = addFirstDataToTimings(readFileSync(loadgenLog, 'utf8'), files);
     if (n) log(`analyze: first data after the switch update from loadgen.log for ${n} migration(s)`);
   }

@@ -3,7 +3,14 @@
 import { existsSync, mkdirSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import type { TopLevelSpec } from 'vega-lite';
-import { bootstrapMedianCI, ecdf, mannWhitneyU, type Describe, type Interval, type MannWhitney } from '../../lib/analysis/stats.ts';
+import {
+  bootstrapMedianCI,
+  ecdf,
+  mannWhitneyU,
+  type Describe,
+  type Interval,
+  type MannWhitney,
+} from '../../lib/analysis/stats.ts';
 import { DESCRIBE_HEAD, describeCells, esc, fmt, page, svgDataUri, table } from './html.ts';
 import { loadRun } from './load.ts';
 import { PUBLISHED } from './published.ts';
@@ -15,15 +22,23 @@ const RUN_MARKERS = /^(metrics\.csv|migration_timing_\d+\.(txt|json)|config\.(js
 
 /** Run folders named on the command line; a folder without run files expands to its run_* subfolders. */
 export function expandRunDirs(args: string[]): string[] {
-  if (args.length === 0) throw new Error('compare: no run folders given (expected one or more results/run_* folders, or a parent folder of runs)');
+  if (args.length === 0)
+    throw new Error('compare: no run folders given (expected one or more results/run_* folders, or a parent folder of runs)');
   const out: string[] = [];
   for (const a of args) {
     const dir = resolve(a);
-    if (!existsSync(dir) || !statSync(dir).isDirectory()) throw new Error(`compare: ${a} is not a directory (expected a run folder or a folder of run_* folders)`);
+    if (!existsSync(dir) || !statSync(dir).isDirectory())
+      throw new Error(`compare: ${a} is not a directory (expected a run folder or a folder of run_* folders)`);
     const files = readdirSync(dir);
-    if (files.some((f) => RUN_MARKERS.test(f))) { out.push(dir); continue; }
+    if (files.some((f) => RUN_MARKERS.test(f))) {
+      out.push(dir);
+      continue;
+    }
     const runs = files.filter((f) => f.startsWith('run_') && statSync(join(dir, f)).isDirectory()).sort();
-    if (runs.length === 0) throw new Error(`compare: ${a} is neither a run folder (no metrics.csv / migration_timing_*) nor a folder of run_* folders`);
+    if (runs.length === 0)
+      throw new Error(
+        `compare: ${a} is neither a run folder (no metrics.csv / migration_timing_*) nor a folder of run_* folders`,
+      );
     out.push(...runs.map((r) => join(dir, r)));
   }
   return out;
@@ -73,16 +88,29 @@ function labels(dirs: string[]): string[] {
   const names = dirs.map((d) => basename(d));
   const qualified = names.map((n, i) => (names.indexOf(n) !== names.lastIndexOf(n) ? `${basename(dirname(dirs[i]))}/${n}` : n));
   // The same folder given twice still needs two distinct column labels.
-  return qualified.map((n, i) => { const k = qualified.slice(0, i).filter((x) => x === n).length; return k ? `${n} (${k + 1})` : n; });
+  return qualified.map((n, i) => {
+    const k = qualified.slice(0, i).filter((x) => x === n).length;
+    return k ? `${n} (${k + 1})` : n;
+  });
 }
 
 function toCompareRun(label: string, s: Summary): CompareRun {
   const downtimes = s.migrations.map((m) => m.time_to_ready_ms).filter((v): v is number => v !== null);
   return {
-    label, dir: s.run.dir, format: s.run.format, mode: s.mode.mode, migrations: s.run.migrations,
+    label,
+    dir: s.run.dir,
+    format: s.run.format,
+    mode: s.mode.mode,
+    migrations: s.run.migrations,
     downtime_ms: s.downtime_ms,
     downtime_p50_ci95: bootstrapMedianCI(downtimes, { level: 0.95, resamples: 2000, seed: 42 }),
-    phases_ms: { checkpoint_ms: s.phases_ms.checkpoint_ms, transfer_ms: s.phases_ms.transfer_ms, restore_ms: s.phases_ms.restore_ms, switch_ms: s.phases_ms.switch_ms, total_ms: s.phases_ms.total_ms },
+    phases_ms: {
+      checkpoint_ms: s.phases_ms.checkpoint_ms,
+      transfer_ms: s.phases_ms.transfer_ms,
+      restore_ms: s.phases_ms.restore_ms,
+      switch_ms: s.phases_ms.switch_ms,
+      total_ms: s.phases_ms.total_ms,
+    },
     checkpoint_size_bytes: s.checkpoint_size_bytes,
     connection_drops: s.connection_drops,
     frames_lost: s.counters.frames_lost.total,
@@ -97,11 +125,14 @@ const delta = (a: number | null, b: number | null) => (a === null || b === null 
 
 function diffAgainst(base: CompareRun, r: CompareRun): CompareDiff {
   return {
-    label: r.label, baseline: base.label,
+    label: r.label,
+    baseline: base.label,
     downtime_mean_delta_ms: delta(r.downtime_ms.mean, base.downtime_ms.mean),
     downtime_p50_delta_ms: delta(r.downtime_ms.p50, base.downtime_ms.p50),
     downtime_p50_ratio: r.downtime_ms.p50 !== null && base.downtime_ms.p50 ? r.downtime_ms.p50 / base.downtime_ms.p50 : null,
-    phase_mean_delta_ms: Object.fromEntries(Object.entries(r.phases_ms).map(([k, d]) => [k, delta(d.mean, base.phases_ms[k as keyof CompareRun['phases_ms']].mean)])),
+    phase_mean_delta_ms: Object.fromEntries(
+      Object.entries(r.phases_ms).map(([k, d]) => [k, delta(d.mean, base.phases_ms[k as keyof CompareRun['phases_ms']].mean)]),
+    ),
     mann_whitney: r.downtimes.length && base.downtimes.length ? mannWhitneyU(r.downtimes, base.downtimes) : null,
   };
 }
@@ -115,7 +146,10 @@ export function tableRows(runs: CompareRun[]): string[][] {
     ['migrations', ...runs.map((r) => String(r.migrations))],
     ['downtime mean (ms)', ...runs.map((r) => f(r.downtime_ms.mean))],
     ['downtime p50 (ms)', ...runs.map((r) => f(r.downtime_ms.p50))],
-    ['  p50 95% CI (bootstrap)', ...runs.map((r) => (r.downtime_p50_ci95 ? `${f(r.downtime_p50_ci95.low)}–${f(r.downtime_p50_ci95.high)}` : '–'))],
+    [
+      '  p50 95% CI (bootstrap)',
+      ...runs.map((r) => (r.downtime_p50_ci95 ? `${f(r.downtime_p50_ci95.low)}–${f(r.downtime_p50_ci95.high)}` : '–')),
+    ],
     ['downtime p95 (ms)', ...runs.map((r) => f(r.downtime_ms.p95))],
     ['downtime p99 (ms)', ...runs.map((r) => f(r.downtime_ms.p99))],
     ['downtime sd (ms)', ...runs.map((r) => f(r.downtime_ms.sd))],
@@ -125,12 +159,20 @@ export function tableRows(runs: CompareRun[]): string[][] {
     rows.push([`${name} mean (ms)`, ...runs.map((r) => f(r.phases_ms[k].mean))]);
     rows.push([`${name} p50 (ms)`, ...runs.map((r) => f(r.phases_ms[k].p50))]);
   }
-  rows.push(['checkpoint size mean (MB)', ...runs.map((r) => f(r.checkpoint_size_bytes.mean === null ? null : r.checkpoint_size_bytes.mean / 1e6, 2))]);
+  rows.push([
+    'checkpoint size mean (MB)',
+    ...runs.map((r) => f(r.checkpoint_size_bytes.mean === null ? null : r.checkpoint_size_bytes.mean / 1e6, 2)),
+  ]);
   rows.push(['connection drops', ...runs.map((r) => (r.connection_drops === null ? 'n/m' : String(r.connection_drops)))]);
   rows.push(['frames lost', ...runs.map((r) => (r.frames_lost === null ? 'n/m' : String(r.frames_lost)))]);
   rows.push(['pings unanswered', ...runs.map((r) => (r.pings_unanswered === null ? 'n/m' : String(r.pings_unanswered)))]);
   rows.push(['workload', ...runs.map((r) => r.workload?.name ?? 'n/m')]);
-  rows.push(['lossless (workload check)', ...runs.map((r) => (!r.workload || r.workload.lossless === null ? 'n/m' : `${r.workload.lossless ? 'yes' : 'NO'}: ${r.workload.why}`))]);
+  rows.push([
+    'lossless (workload check)',
+    ...runs.map((r) =>
+      !r.workload || r.workload.lossless === null ? 'n/m' : `${r.workload.lossless ? 'yes' : 'NO'}: ${r.workload.why}`,
+    ),
+  ]);
   return rows;
 }
 
@@ -141,13 +183,30 @@ export function diffRows(diffs: CompareDiff[]): string[][] {
     return Number(t) === 0 ? (0).toFixed(d) : `${v > 0 ? '+' : ''}${t}`;
   };
   return diffs.map((d) => [
-    d.label, f(d.downtime_mean_delta_ms), f(d.downtime_p50_delta_ms), d.downtime_p50_ratio === null ? '–' : `${d.downtime_p50_ratio.toFixed(3)}×`,
+    d.label,
+    f(d.downtime_mean_delta_ms),
+    f(d.downtime_p50_delta_ms),
+    d.downtime_p50_ratio === null ? '–' : `${d.downtime_p50_ratio.toFixed(3)}×`,
     ...[...MAIN_PHASES, 'total_ms'].map((k) => f(d.phase_mean_delta_ms[k] ?? null)),
     d.mann_whitney ? d.mann_whitney.u.toFixed(1) : '–',
-    d.mann_whitney ? `${d.mann_whitney.p < 0.001 ? d.mann_whitney.p.toExponential(2) : d.mann_whitney.p.toFixed(4)} (${d.mann_whitney.method})` : '–',
+    d.mann_whitney
+      ? `${d.mann_whitney.p < 0.001 ? d.mann_whitney.p.toExponential(2) : d.mann_whitney.p.toFixed(4)} (${d.mann_whitney.method})`
+      : '–',
   ]);
 }
-export const DIFF_HEAD = ['run', 'Δ downtime mean', 'Δ p50', 'p50 ratio', 'Δ checkpoint', 'Δ transfer', 'Δ restore', 'Δ switch', 'Δ total', 'Mann-Whitney U', 'p (two-sided)'];
+export const DIFF_HEAD = [
+  'run',
+  'Δ downtime mean',
+  'Δ p50',
+  'p50 ratio',
+  'Δ checkpoint',
+  'Δ transfer',
+  'Δ restore',
+  'Δ switch',
+  'Δ total',
+  'Mann-Whitney U',
+  'p (two-sided)',
+];
 
 export function textTable(head: string[], rows: string[][]): string {
   const all = [head, ...rows];
@@ -168,28 +227,73 @@ async function comparePlots(runs: CompareRun[]): Promise<Array<{ name: string; s
     return pts.length ? [{ run: r.label, x: pts[0].x, p: 0 }, ...pts.map((p) => ({ run: r.label, ...p }))] : [];
   });
   if (cdf.length) {
-    out.push({ name: 'downtime_cdf', svg: await specToSvg({
-      $schema: VEGA_LITE_SCHEMA, title: 'Client-visible downtime, ECDF per run (dashed: published hardware mean)', width: 720, height: 260,
-      layer: [
-        { data: { values: cdf }, mark: { type: 'line', interpolate: 'step-after', point: true },
-          encoding: { x: { field: 'x', type: 'quantitative', title: 'downtime (ms)', scale: { zero: false } }, y: { field: 'p', type: 'quantitative', title: 'fraction ≤ x' }, color: { field: 'run', type: 'nominal' } } },
-        { data: { values: [{ x: PUBLISHED.downtime_ms.mean }] }, mark: { type: 'rule', strokeDash: [4, 3], color: '#888' }, encoding: { x: { field: 'x', type: 'quantitative' } } },
-      ],
-    } as TopLevelSpec) });
+    out.push({
+      name: 'downtime_cdf',
+      svg: await specToSvg({
+        $schema: VEGA_LITE_SCHEMA,
+        title: 'Client-visible downtime, ECDF per run (dashed: published hardware mean)',
+        width: 720,
+        height: 260,
+        layer: [
+          {
+            data: { values: cdf },
+            mark: { type: 'line', interpolate: 'step-after', point: true },
+            encoding: {
+              x: { field: 'x', type: 'quantitative', title: 'downtime (ms)', scale: { zero: false } },
+              y: { field: 'p', type: 'quantitative', title: 'fraction ≤ x' },
+              color: { field: 'run', type: 'nominal' },
+            },
+          },
+          {
+            data: { values: [{ x: PUBLISHED.downtime_ms.mean }] },
+            mark: { type: 'rule', strokeDash: [4, 3], color: '#888' },
+            encoding: { x: { field: 'x', type: 'quantitative' } },
+          },
+        ],
+      } as TopLevelSpec),
+    });
   } else out.push({ name: 'downtime_cdf', skip: 'no run has time_to_ready_ms values' });
-  const bars = runs.flatMap((r) => [...MAIN_PHASES].map((k) => {
-    const d = r.phases_ms[k];
-    return { run: r.label, phase: k.replace('_ms', ''), mean: d.mean, low: d.mean === null ? null : d.mean - (d.sd ?? 0), high: d.mean === null ? null : d.mean + (d.sd ?? 0) };
-  })).filter((v) => v.mean !== null);
+  const bars = runs
+    .flatMap((r) =>
+      [...MAIN_PHASES].map((k) => {
+        const d = r.phases_ms[k];
+        return {
+          run: r.label,
+          phase: k.replace('_ms', ''),
+          mean: d.mean,
+          low: d.mean === null ? null : d.mean - (d.sd ?? 0),
+          high: d.mean === null ? null : d.mean + (d.sd ?? 0),
+        };
+      }),
+    )
+    .filter((v) => v.mean !== null);
   if (bars.length) {
     const x = { field: 'phase', type: 'nominal', sort: ['checkpoint', 'transfer', 'restore', 'switch'], title: null } as const;
-    out.push({ name: 'phase_bars', svg: await specToSvg({
-      $schema: VEGA_LITE_SCHEMA, title: 'Mean per phase and run (± sd)', width: 720, height: 260, data: { values: bars },
-      layer: [
-        { mark: 'bar', encoding: { x, xOffset: { field: 'run' }, y: { field: 'mean', type: 'quantitative', title: 'ms' }, color: { field: 'run', type: 'nominal' } } },
-        { mark: { type: 'rule', color: '#333' }, encoding: { x, xOffset: { field: 'run' }, y: { field: 'low', type: 'quantitative' }, y2: { field: 'high' } } },
-      ],
-    } as TopLevelSpec) });
+    out.push({
+      name: 'phase_bars',
+      svg: await specToSvg({
+        $schema: VEGA_LITE_SCHEMA,
+        title: 'Mean per phase and run (± sd)',
+        width: 720,
+        height: 260,
+        data: { values: bars },
+        layer: [
+          {
+            mark: 'bar',
+            encoding: {
+              x,
+              xOffset: { field: 'run' },
+              y: { field: 'mean', type: 'quantitative', title: 'ms' },
+              color: { field: 'run', type: 'nominal' },
+            },
+          },
+          {
+            mark: { type: 'rule', color: '#333' },
+            encoding: { x, xOffset: { field: 'run' }, y: { field: 'low', type: 'quantitative' }, y2: { field: 'high' } },
+          },
+        ],
+      } as TopLevelSpec),
+    });
   } else out.push({ name: 'phase_bars', skip: 'no run has phase durations' });
   return out;
 }
@@ -205,23 +309,42 @@ export async function compareRuns(args: string[], opts: { outDir?: string } = {}
   const head = ['figure', ...runs.map((r) => r.label)];
   const rows = tableRows(runs);
   let text = textTable(head, rows);
-  if (diffs.length) text += `\n\nagainst ${runs[0].label} (Mann-Whitney U on downtime, two-sided):\n` + textTable(DIFF_HEAD, diffRows(diffs));
+  if (diffs.length)
+    text += `\n\nagainst ${runs[0].label} (Mann-Whitney U on downtime, two-sided):\n` + textTable(DIFF_HEAD, diffRows(diffs));
 
   const jsonPath = join(outDir, 'compare.json');
-  writeFileSync(jsonPath, JSON.stringify({ generated: new Date().toISOString(), runs, diffs, published: PUBLISHED }, null, 2) + '\n');
+  writeFileSync(
+    jsonPath,
+    JSON.stringify({ generated: new Date().toISOString(), runs, diffs, published: PUBLISHED }, null, 2) + '\n',
+  );
 
   const plots = await comparePlots(runs);
   const body = [
     `<h1>Comparison of ${runs.length} run(s)</h1><p class="sub">baseline: ${esc(runs[0].label)} · generated ${esc(new Date().toISOString())}</p>`,
-    '<h2>Side by side</h2>', table(head, rows),
-    '<h2>Downtime per run</h2>', table(['run', ...DESCRIBE_HEAD, 'p50 95% CI'], runs.map((r) => [r.label, ...describeCells(r.downtime_ms, 0),
-      r.downtime_p50_ci95 ? `${fmt(r.downtime_p50_ci95.low, 0)}–${fmt(r.downtime_p50_ci95.high, 0)}` : '–'])),
+    '<h2>Side by side</h2>',
+    table(head, rows),
+    '<h2>Downtime per run</h2>',
+    table(
+      ['run', ...DESCRIBE_HEAD, 'p50 95% CI'],
+      runs.map((r) => [
+        r.label,
+        ...describeCells(r.downtime_ms, 0),
+        r.downtime_p50_ci95 ? `${fmt(r.downtime_p50_ci95.low, 0)}–${fmt(r.downtime_p50_ci95.high, 0)}` : '–',
+      ]),
+    ),
     `<p class="sub">Published hardware: mean ${PUBLISHED.downtime_ms.mean} ms, sd ${PUBLISHED.downtime_ms.sd}, p50 ${PUBLISHED.downtime_ms.p50}, max ${PUBLISHED.downtime_ms.max}. CI: percentile bootstrap of the median, 2000 resamples, seed 42.</p>`,
     ...(diffs.length ? [`<h2>Against ${esc(runs[0].label)}</h2>`, table(DIFF_HEAD, diffRows(diffs))] : []),
     '<h2>Plots</h2>',
-    ...plots.map((p) => ('svg' in p ? `<figure><img alt="${esc(p.name)}" src="${svgDataUri(p.svg)}"><figcaption>${esc(p.name)}</figcaption></figure>` : `<p class="skip">${esc(p.name)} skipped: ${esc(p.skip)}</p>`)),
+    ...plots.map((p) =>
+      'svg' in p
+        ? `<figure><img alt="${esc(p.name)}" src="${svgDataUri(p.svg)}"><figcaption>${esc(p.name)}</figcaption></figure>`
+        : `<p class="skip">${esc(p.name)} skipped: ${esc(p.skip)}</p>`,
+    ),
     '<h2>Notes per run</h2>',
-    ...runs.map((r) => `<h3>${esc(r.label)}</h3><p class="sub">${esc(r.dir)}</p>${r.notes.length ? `<ul class="notes">${r.notes.map((n) => `<li>${esc(n)}</li>`).join('')}</ul>` : '<p>none</p>'}`),
+    ...runs.map(
+      (r) =>
+        `<h3>${esc(r.label)}</h3><p class="sub">${esc(r.dir)}</p>${r.notes.length ? `<ul class="notes">${r.notes.map((n) => `<li>${esc(n)}</li>`).join('')}</ul>` : '<p>none</p>'}`,
+    ),
   ].join('\n');
   const htmlPath = join(outDir, 'compare.html');
   writeFileSync(htmlPath, page(`p4cf comparison of ${runs.length} runs`, body));

@@ -5,11 +5,19 @@
 // lakewood, so the figure includes the offset between its clock and the control machine's.
 import { readFileSync, writeFileSync } from 'node:fs';
 
-export interface GapEvent { conn: number; seq: number; gapMs: number; atNs: bigint }
+export interface GapEvent {
+  conn: number;
+  seq: number;
+  gapMs: number;
+  atNs: bigint;
+}
 
 export function parseGapEvents(log: string, what: 'data' | 'pong' = 'data'): GapEvent[] {
   const out: GapEvent[] = [];
-  const re = new RegExp(`first-${what}-after-gap conn=(\\d+) seq=(\\d+) gap_ms=(\\d+(?:\\.\\d+)?)(?: rtt_ms=\\S+)? at_ns=(\\d+)`, 'g');
+  const re = new RegExp(
+    `first-${what}-after-gap conn=(\\d+) seq=(\\d+) gap_ms=(\\d+(?:\\.\\d+)?)(?: rtt_ms=\\S+)? at_ns=(\\d+)`,
+    'g',
+  );
   for (const m of log.matchAll(re)) {
     out.push({ conn: Number(m[1]), seq: Number(m[2]), gapMs: Number(m[3]), atNs: BigInt(m[4]) });
   }
@@ -40,11 +48,19 @@ export function firstDataAfterSwitch(events: GapEvent[], startNs: bigint, switch
   if (!firstPerConn.size) return undefined;
   const ms = [...firstPerConn.values()].map((at) => Number(at - switchDoneNs) / 1e6);
   const round = (x: number) => Math.round(x * 1000) / 1000;
-  return { first_data_after_switch_ms: round(Math.min(...ms)), last_connection_data_after_switch_ms: round(Math.max(...ms)), stalled_connections: ms.length };
+  return {
+    first_data_after_switch_ms: round(Math.min(...ms)),
+    last_connection_data_after_switch_ms: round(Math.max(...ms)),
+    stalled_connections: ms.length,
+  };
 }
 
 /** The RTO stall: pongs (client→server pings answered) resuming after the switch update, in ms. */
-export interface PongStall { first_pong_after_switch_ms: number; last_pong_after_switch_ms: number; pong_stalled_connections: number }
+export interface PongStall {
+  first_pong_after_switch_ms: number;
+  last_pong_after_switch_ms: number;
+  pong_stalled_connections: number;
+}
 
 /**
  * Pings sent into the freeze are retransmitted by the client's TCP on its backed-off timer, so the
@@ -53,8 +69,13 @@ export interface PongStall { first_pong_after_switch_ms: number; last_pong_after
  */
 export function pongStall(pongs: GapEvent[], startNs: bigint, switchDoneNs: bigint): PongStall | undefined {
   const fd = firstDataAfterSwitch(pongs, startNs, switchDoneNs);
-  return fd && { first_pong_after_switch_ms: fd.first_data_after_switch_ms, last_pong_after_switch_ms: fd.last_connection_data_after_switch_ms,
-    pong_stalled_connections: fd.stalled_connections };
+  return (
+    fd && {
+      first_pong_after_switch_ms: fd.first_data_after_switch_ms,
+      last_pong_after_switch_ms: fd.last_connection_data_after_switch_ms,
+      pong_stalled_connections: fd.stalled_connections,
+    }
+  );
 }
 
 /**

@@ -10,15 +10,29 @@ export function fmt(v: number | null | undefined, digits = 1): string {
   return v.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits });
 }
 
-export function table(head: string[], rows: Array<Array<string | number | null>>, opts: { cls?: string; raw?: boolean } = {}): string {
+export function table(
+  head: string[],
+  rows: Array<Array<string | number | null>>,
+  opts: { cls?: string; raw?: boolean } = {},
+): string {
   const cell = (c: string | number | null) => (opts.raw ? String(c ?? '–') : esc(c ?? '–'));
-  return `<table${opts.cls ? ` class="${opts.cls}"` : ''}><thead><tr>${head.map((h) => `<th>${esc(h)}</th>`).join('')}</tr></thead>`
-    + `<tbody>${rows.map((r) => `<tr>${r.map((c) => `<td>${cell(c)}</td>`).join('')}</tr>`).join('')}</tbody></table>`;
+  return (
+    `<table${opts.cls ? ` class="${opts.cls}"` : ''}><thead><tr>${head.map((h) => `<th>${esc(h)}</th>`).join('')}</tr></thead>` +
+    `<tbody>${rows.map((r) => `<tr>${r.map((c) => `<td>${cell(c)}</td>`).join('')}</tr>`).join('')}</tbody></table>`
+  );
 }
 
 export const DESCRIBE_HEAD = ['n', 'mean', 'sd', 'p50', 'p95', 'p99', 'min', 'max'];
-export const describeCells = (d: Describe, digits = 1): string[] =>
-  [String(d.n), fmt(d.mean, digits), fmt(d.sd, digits), fmt(d.p50, digits), fmt(d.p95, digits), fmt(d.p99, digits), fmt(d.min, digits), fmt(d.max, digits)];
+export const describeCells = (d: Describe, digits = 1): string[] => [
+  String(d.n),
+  fmt(d.mean, digits),
+  fmt(d.sd, digits),
+  fmt(d.p50, digits),
+  fmt(d.p95, digits),
+  fmt(d.p99, digits),
+  fmt(d.min, digits),
+  fmt(d.max, digits),
+];
 
 /** Any JSON value as nested tables (manifest, host versions, phase list). */
 export function valueHtml(v: unknown, depth = 0): string {
@@ -28,13 +42,21 @@ export function valueHtml(v: unknown, depth = 0): string {
   if (Array.isArray(v)) {
     if (v.length && v.every((x) => x && typeof x === 'object' && !Array.isArray(x))) {
       const cols = [...new Set(v.flatMap((x) => Object.keys(x as object)))];
-      return table(cols, v.map((x) => cols.map((c) => valueHtml((x as Record<string, unknown>)[c], depth + 1))), { raw: true, cls: 'inner' });
+      return table(
+        cols,
+        v.map((x) => cols.map((c) => valueHtml((x as Record<string, unknown>)[c], depth + 1))),
+        { raw: true, cls: 'inner' },
+      );
     }
     return esc(v.map((x) => (typeof x === 'object' ? JSON.stringify(x) : String(x))).join(' '));
   }
   const entries = Object.entries(v as Record<string, unknown>);
   if (entries.length === 0) return '–';
-  return table(['key', 'value'], entries.map(([k, x]) => [esc(k), valueHtml(x, depth + 1)]), { raw: true, cls: 'inner' });
+  return table(
+    ['key', 'value'],
+    entries.map(([k, x]) => [esc(k), valueHtml(x, depth + 1)]),
+    { raw: true, cls: 'inner' },
+  );
 }
 
 export function svgDataUri(svg: string): string {
@@ -53,6 +75,8 @@ figcaption{font-size:0.85em;color:#555}.skip{color:#8a5a00}code{font-size:0.9em}
 `;
 
 export function page(title: string, body: string): string {
-  return `<!doctype html>\n<html lang="en"><head><meta charset="utf-8"><title>${esc(title)}</title>`
-    + `<meta name="viewport" content="width=device-width, initial-scale=1"><style>${CSS}</style></head><body>${body}</body></html>\n`;
+  return (
+    `<!doctype html>\n<html lang="en"><head><meta charset="utf-8"><title>${esc(title)}</title>` +
+    `<meta name="viewport" content="width=device-width, initial-scale=1"><style>${CSS}</style></head><body>${body}</body></html>\n`
+  );
 }

@@ -34,8 +34,12 @@ export interface Timing {
   values: Record<string, number | string>;
   /** Unix ms of the phase boundaries (from the *_ns keys), null when absent. */
   ms: {
-    start: number | null; checkpointDone: number | null; transferDone: number | null;
-    restoreDone: number | null; switchDone: number | null; end: number | null;
+    start: number | null;
+    checkpointDone: number | null;
+    transferDone: number | null;
+    restoreDone: number | null;
+    switchDone: number | null;
+    end: number | null;
   };
 }
 
@@ -58,12 +62,16 @@ function splitCsvLine(line: string): string[] {
   for (let i = 0; i < line.length; i++) {
     const c = line[i];
     if (quoted) {
-      if (c === '"' && line[i + 1] === '"') { cur += '"'; i++; }
-      else if (c === '"') quoted = false;
+      if (c === '"' && line[i + 1] === '"') {
+        cur += '"';
+        i++;
+      } else if (c === '"') quoted = false;
       else cur += c;
     } else if (c === '"') quoted = true;
-    else if (c === ',') { out.push(cur); cur = ''; }
-    else cur += c;
+    else if (c === ',') {
+      out.push(cur);
+      cur = '';
+    } else cur += c;
   }
   out.push(cur);
   return out;
@@ -84,7 +92,9 @@ export function parseMetricsCsv(text: string, file = 'metrics.csv'): { metrics: 
   const columns = splitCsvLine(lines[0]).map((c) => c.trim());
   const missing = ORIGINAL_COLUMNS.filter((c) => !columns.includes(c));
   if (missing.includes('elapsed_s') && missing.includes('timestamp_unix_milli') && missing.includes('timestamp')) {
-    throw new Error(`${file}: header has no time column (timestamp, timestamp_unix_milli or elapsed_s); got: ${columns.join(',')}`);
+    throw new Error(
+      `${file}: header has no time column (timestamp, timestamp_unix_milli or elapsed_s); got: ${columns.join(',')}`,
+    );
   }
   if (missing.length > 0) notes.push(`${file}: columns missing: ${missing.join(', ')}`);
   const known = new Set<string>(CSV_COLUMNS);
@@ -94,11 +104,19 @@ export function parseMetricsCsv(text: string, file = 'metrics.csv'): { metrics: 
   for (let li = 1; li < lines.length; li++) {
     const cells = splitCsvLine(lines[li]);
     const v: Record<string, number | null> = {};
-    columns.forEach((c, i) => { if (c !== 'timestamp') v[c] = num(cells[i]); });
+    columns.forEach((c, i) => {
+      if (c !== 'timestamp') v[c] = num(cells[i]);
+    });
     const timestamp = cells[columns.indexOf('timestamp')] ?? '';
     let t = v.timestamp_unix_milli ?? null;
-    if (t === null && timestamp) { const p = Date.parse(timestamp); t = Number.isFinite(p) ? p : null; }
-    if (t === null && v.elapsed_s == null) { bad++; continue; }
+    if (t === null && timestamp) {
+      const p = Date.parse(timestamp);
+      t = Number.isFinite(p) ? p : null;
+    }
+    if (t === null && v.elapsed_s == null) {
+      bad++;
+      continue;
+    }
     rows.push({ timestamp, t: t ?? NaN, elapsed: v.elapsed_s ?? NaN, v });
   }
   if (bad > 0) notes.push(`${file}: ${bad} row(s) without a usable time were skipped`);
@@ -110,8 +128,10 @@ export function parseMetricsCsv(text: string, file = 'metrics.csv'): { metrics: 
       if (!Number.isFinite(r.t)) r.t = anchor.t + (r.elapsed - anchor.elapsed) * 1000;
     }
   } else if (rows.length > 0) {
-    if (Number.isFinite(rows[0].t)) { const t0 = rows[0].t; for (const r of rows) r.elapsed = (r.t - t0) / 1000; }
-    else notes.push(`${file}: no absolute time in rows; migration spans from timing files cannot be placed`);
+    if (Number.isFinite(rows[0].t)) {
+      const t0 = rows[0].t;
+      for (const r of rows) r.elapsed = (r.t - t0) / 1000;
+    } else notes.push(`${file}: no absolute time in rows; migration spans from timing files cannot be placed`);
   }
   return { metrics: { columns, rows, extraColumns }, notes };
 }
@@ -134,7 +154,10 @@ export function parseTimingText(text: string): Record<string, string> {
     if (!line || line.startsWith('#')) continue;
     const eq = line.indexOf('=');
     if (eq <= 0) continue;
-    out[line.slice(0, eq).trim()] = line.slice(eq + 1).trim().replace(/^"(.*)"$/, '$1');
+    out[line.slice(0, eq).trim()] = line
+      .slice(eq + 1)
+      .trim()
+      .replace(/^"(.*)"$/, '$1');
   }
   return out;
 }
@@ -150,7 +173,10 @@ function toTiming(index: number, source: 'json' | 'txt', file: string, raw: Reco
     values[k] = n ?? s;
   }
   return {
-    index, source, file, values,
+    index,
+    source,
+    file,
+    values,
     ms: {
       start: nsToMs(rawNs.migration_start_ns),
       checkpointDone: nsToMs(rawNs.checkpoint_done_ns),
@@ -222,15 +248,19 @@ export function loadRun(dirArg: string): RunData {
     notes.push('metrics.csv missing: no time-series figures (RTT, throughput, drops, frames) or time-series plots');
   }
 
-  const format: RunData['format'] = files.includes('config.json') || files.includes('manifest.json') || timings.some((t) => t.source === 'json') ? 'p4cf' : 'bash';
+  const format: RunData['format'] =
+    files.includes('config.json') || files.includes('manifest.json') || timings.some((t) => t.source === 'json')
+      ? 'p4cf'
+      : 'bash';
   let config: RunData['config'] = {};
   if (files.includes('config.json')) {
     const raw = readJson(join(dir, 'config.json'), notes);
     if (raw && typeof raw === 'object') {
       for (const [k, v] of Object.entries(raw as Record<string, unknown>)) {
-        config[k] = v && typeof v === 'object' && 'value' in (v as object)
-          ? { value: (v as { value: unknown }).value, origin: String((v as { origin?: unknown }).origin ?? '') }
-          : { value: v, origin: '' };
+        config[k] =
+          v && typeof v === 'object' && 'value' in (v as object)
+            ? { value: (v as { value: unknown }).value, origin: String((v as { origin?: unknown }).origin ?? '') }
+            : { value: v, origin: '' };
       }
     }
   } else if (files.includes('config.txt')) {

@@ -6,10 +6,27 @@ import { PUBLISHED } from './published.ts';
 import { WORKLOADS } from '../workloads/index.ts';
 import type { Figure, Workload } from '../workloads/types.ts';
 
-export const PHASE_KEYS = ['checkpoint_ms', 'transfer_ms', 'restore_ms', 'switch_ms', 'total_ms',
-  'pre_transfer_ms', 'post_transfer_ms', 'pre_restore_ms', 'post_switch_ms', 'source_stop_ms'] as const;
+export const PHASE_KEYS = [
+  'checkpoint_ms',
+  'transfer_ms',
+  'restore_ms',
+  'switch_ms',
+  'total_ms',
+  'pre_transfer_ms',
+  'post_transfer_ms',
+  'pre_restore_ms',
+  'post_switch_ms',
+  'source_stop_ms',
+] as const;
 export const MAIN_PHASES = ['checkpoint_ms', 'transfer_ms', 'restore_ms', 'switch_ms'] as const;
-export const COUNTER_COLUMNS = ['frames_lost', 'frames_duplicated', 'frames_reordered', 'pings_unanswered', 'pongs_late', 'rtts_over_cap'] as const;
+export const COUNTER_COLUMNS = [
+  'frames_lost',
+  'frames_duplicated',
+  'frames_reordered',
+  'pings_unanswered',
+  'pongs_late',
+  'rtts_over_cap',
+] as const;
 /**
  * Counters that go down as well as up: a ping counts as unanswered once its pong window passed and
  * stops counting when its pong arrives late. Their figure is the net change (answered by the end
@@ -34,10 +51,15 @@ export interface MigrationSummary {
   source_node: string | null;
   target_node: string | null;
   time_to_ready_ms: number | null;
-  checkpoint_ms: number | null; transfer_ms: number | null; restore_ms: number | null;
-  switch_ms: number | null; total_ms: number | null;
+  checkpoint_ms: number | null;
+  transfer_ms: number | null;
+  restore_ms: number | null;
+  switch_ms: number | null;
+  total_ms: number | null;
   checkpoint_size_bytes: number | null;
-  start_s: number | null; end_s: number | null; switch_s: number | null;
+  start_s: number | null;
+  end_s: number | null;
+  switch_s: number | null;
   /** Counter increase from this migration's start to the next one's (or the end of the run). */
   window: Record<(typeof COUNTER_COLUMNS)[number] | 'connection_drops', number | null>;
   rtt_after: { n: number; mean_ms: number | null; max_ms: number | null };
@@ -48,7 +70,15 @@ export interface MigrationSummary {
 }
 
 export interface Summary {
-  run: { dir: string; name: string; format: 'p4cf' | 'bash'; migrations: number; metrics_rows: number; duration_s: number | null; extra_columns: string[] };
+  run: {
+    dir: string;
+    name: string;
+    format: 'p4cf' | 'bash';
+    migrations: number;
+    metrics_rows: number;
+    duration_s: number | null;
+    extra_columns: string[];
+  };
   downtime_ms: Describe;
   downtime_source: string;
   phases_ms: Record<(typeof PHASE_KEYS)[number], Describe>;
@@ -66,9 +96,13 @@ export interface Summary {
   };
   first_data_after_switch_ms: { source: 'timing' | 'metrics' | 'mixed' | 'none'; stats: Describe };
   /** The workload's own figures and its lossless verdict (experiments/workloads), null if unknown. */
-  workload: { name: string; figures: Figure[]; lossless: { ok: boolean | null; why: string };
+  workload: {
+    name: string;
+    figures: Figure[];
+    lossless: { ok: boolean | null; why: string };
     /** Per migration span (its start → the next one's): the figures that have per_migration, by key. */
-    per_migration: Array<Record<string, number | null>> } | null;
+    per_migration: Array<Record<string, number | null>>;
+  } | null;
   /** Pings (client→server) answered again after the switch update: the RTO stall, per migration the slowest connection. */
   pong_stall_ms: Describe;
   migrations: MigrationSummary[];
@@ -102,9 +136,16 @@ export function migrationSpans(run: RunData, notes: string[] = []): Span[] {
   const spans: Span[] = [];
   for (const t of run.timings) {
     if (!axis || t.ms.start === null) continue;
-    const endMs = t.ms.end ?? t.ms.switchDone ?? (numOrNull(t.values.total_ms) !== null ? t.ms.start + (t.values.total_ms as number) : null);
+    const endMs =
+      t.ms.end ?? t.ms.switchDone ?? (numOrNull(t.values.total_ms) !== null ? t.ms.start + (t.values.total_ms as number) : null);
     if (endMs === null) continue;
-    spans.push({ index: t.index, start_s: axis(t.ms.start), end_s: axis(endMs), switch_s: t.ms.switchDone === null ? null : axis(t.ms.switchDone), from: 'timing' });
+    spans.push({
+      index: t.index,
+      start_s: axis(t.ms.start),
+      end_s: axis(endMs),
+      switch_s: t.ms.switchDone === null ? null : axis(t.ms.switchDone),
+      from: 'timing',
+    });
   }
   if (spans.length > 0) return spans;
   // Without timestamps, the collector's migration_event rows mark the tick after each migration ended.
@@ -114,7 +155,7 @@ export function migrationSpans(run: RunData, notes: string[] = []): Span[] {
   notes.push('migration spans placed from migration_event rows (no timing timestamps): start is approximate');
   events.forEach((r, i) => {
     const timing = run.timings[i];
-    const dur = timing ? numOrNull(timing.values.total_ms) ?? numOrNull(timing.values.time_to_ready_ms) : null;
+    const dur = timing ? (numOrNull(timing.values.total_ms) ?? numOrNull(timing.values.time_to_ready_ms)) : null;
     const idx = rows.indexOf(r);
     const start = dur !== null ? r.elapsed - dur / 1000 : idx > 0 ? rows[idx - 1].elapsed : r.elapsed - 1;
     spans.push({ index: timing?.index ?? i + 1, start_s: start, end_s: r.elapsed, switch_s: null, from: 'migration_event' });
@@ -162,7 +203,12 @@ export function counterTotal(rows: MetricsRow[], col: string): number | null {
 
 /** First row after the switch update where the workload's progress column (frames_received for
  * the stream) increased (or, lacking it, an RTT arrived). */
-export function firstDataFromMetrics(rows: MetricsRow[], switchS: number, untilS: number, col = 'frames_received'): number | null {
+export function firstDataFromMetrics(
+  rows: MetricsRow[],
+  switchS: number,
+  untilS: number,
+  col = 'frames_received',
+): number | null {
   const hasFrames = rows.some((r) => r.v[col] != null);
   let prev = hasFrames ? valueAtOrBefore(rows, col, switchS) : null;
   for (const r of rows) {
@@ -196,10 +242,14 @@ export function computeSummary(run: RunData): Summary {
   const downtimes: Array<number | null> = run.timings.map((t) => {
     const v = numOrNull(t.values.time_to_ready_ms);
     if (v !== null) return v;
-    if (t.ms.start !== null && t.ms.switchDone !== null) { derivedDowntime++; return t.ms.switchDone - t.ms.start; }
+    if (t.ms.start !== null && t.ms.switchDone !== null) {
+      derivedDowntime++;
+      return t.ms.switchDone - t.ms.start;
+    }
     return null;
   });
-  if (derivedDowntime > 0) notes.push(`time_to_ready_ms missing in ${derivedDowntime} timing file(s): used switch_update_done_ns − migration_start_ns`);
+  if (derivedDowntime > 0)
+    notes.push(`time_to_ready_ms missing in ${derivedDowntime} timing file(s): used switch_update_done_ns − migration_start_ns`);
 
   const firstDataSources = new Set<'timing' | 'metrics'>();
   const migrations: MigrationSummary[] = run.timings.map((t, i) => {
@@ -207,7 +257,10 @@ export function computeSummary(run: RunData): Summary {
     const next = spans.find((s) => span && s.start_s > span.start_s);
     const windowEnd = next ? next.start_s : lastElapsed + 1;
     const window = Object.fromEntries(
-      [...COUNTER_COLUMNS, 'connection_drops'].map((c) => [c, span && has(c) ? counterDelta(rows, c, span.start_s, windowEnd) : null]),
+      [...COUNTER_COLUMNS, 'connection_drops'].map((c) => [
+        c,
+        span && has(c) ? counterDelta(rows, c, span.start_s, windowEnd) : null,
+      ]),
     ) as MigrationSummary['window'];
     const after = span?.switch_s ?? span?.end_s ?? null;
     const afterRows = after === null ? [] : rows.filter((r) => r.elapsed > after && r.elapsed <= after + RECOVERY_WINDOW_S);
@@ -221,12 +274,18 @@ export function computeSummary(run: RunData): Summary {
     }
     return {
       index: t.index,
-      source_node: strOrNull(t.values.source_node), target_node: strOrNull(t.values.target_node),
+      source_node: strOrNull(t.values.source_node),
+      target_node: strOrNull(t.values.target_node),
       time_to_ready_ms: downtimes[i],
-      checkpoint_ms: numOrNull(t.values.checkpoint_ms), transfer_ms: numOrNull(t.values.transfer_ms),
-      restore_ms: numOrNull(t.values.restore_ms), switch_ms: numOrNull(t.values.switch_ms), total_ms: numOrNull(t.values.total_ms),
+      checkpoint_ms: numOrNull(t.values.checkpoint_ms),
+      transfer_ms: numOrNull(t.values.transfer_ms),
+      restore_ms: numOrNull(t.values.restore_ms),
+      switch_ms: numOrNull(t.values.switch_ms),
+      total_ms: numOrNull(t.values.total_ms),
       checkpoint_size_bytes: numOrNull(t.values.checkpoint_size_bytes),
-      start_s: span?.start_s ?? null, end_s: span?.end_s ?? null, switch_s: span?.switch_s ?? null,
+      start_s: span?.start_s ?? null,
+      end_s: span?.end_s ?? null,
+      switch_s: span?.switch_s ?? null,
       window,
       rtt_after: { n: afterRtt.length, mean_ms: mean(afterRtt), max_ms: afterMax.length ? Math.max(...afterMax) : null },
       first_data_after_switch_ms: firstData,
@@ -236,33 +295,55 @@ export function computeSummary(run: RunData): Summary {
   });
   const silent = migrations.filter((m) => m.first_data_after_switch_ms === null && m.switch_s !== null && rows.length > 0);
   if (silent.length) {
-    notes.push(`no data reached the load generator after the switch update of migration(s) ${silent.map((m) => m.index).join(', ')}`
-      + ` (up to the next migration or the end of metrics.csv): the ${w?.name ?? 'stream'} workload did not resume`);
+    notes.push(
+      `no data reached the load generator after the switch update of migration(s) ${silent.map((m) => m.index).join(', ')}` +
+        ` (up to the next migration or the end of metrics.csv): the ${w?.name ?? 'stream'} workload did not resume`,
+    );
   }
-  if (firstDataSources.has('metrics')) notes.push('time from switch update to first data measured from metrics rows: resolution is the scrape interval');
+  if (firstDataSources.has('metrics'))
+    notes.push('time from switch update to first data measured from metrics rows: resolution is the scrape interval');
 
   const firstStart = spans.length ? Math.min(...spans.map((s) => s.start_s)) : Infinity;
   const steadyRtt = rows.filter((r) => r.elapsed < firstStart).map((r) => rttValue(r));
   const afterAll: number[] = [];
   for (const s of spans) {
     const from = s.switch_s ?? s.end_s;
-    for (const r of rows) if (r.elapsed > from && r.elapsed <= from + RECOVERY_WINDOW_S) { const v = rttValue(r); if (v !== null) afterAll.push(v); }
+    for (const r of rows)
+      if (r.elapsed > from && r.elapsed <= from + RECOVERY_WINDOW_S) {
+        const v = rttValue(r);
+        if (v !== null) afterAll.push(v);
+      }
   }
   const steady = describe(steadyRtt);
   const afterMigration = describe(afterAll);
   if (rows.length && spans.length && steady.n === 0) notes.push('no RTT samples before the first migration: steady RTT unknown');
 
-  const counters = Object.fromEntries(COUNTER_COLUMNS.map((c) => [c, {
-    total: has(c) ? (NET_COUNTERS.has(c) ? counterNet(rows, c) : counterTotal(rows, c)) : null,
-    per_migration: migrations.map((m) => m.window[c]),
-  }])) as Summary['counters'];
-  if (run.metrics && !has('frames_lost')) notes.push('metrics.csv has no frames_* / pings_* columns (bash-format run): frames lost not measured');
+  const counters = Object.fromEntries(
+    COUNTER_COLUMNS.map((c) => [
+      c,
+      {
+        total: has(c) ? (NET_COUNTERS.has(c) ? counterNet(rows, c) : counterTotal(rows, c)) : null,
+        per_migration: migrations.map((m) => m.window[c]),
+      },
+    ]),
+  ) as Summary['counters'];
+  if (run.metrics && !has('frames_lost'))
+    notes.push('metrics.csv has no frames_* / pings_* columns (bash-format run): frames lost not measured');
 
-  const phases = Object.fromEntries(PHASE_KEYS.map((k) => [k, describe(run.timings.map((t) => numOrNull(t.values[k])))])) as Summary['phases_ms'];
-  const known = new Set<string>([...PHASE_KEYS, 'time_to_ready_ms', 'first_data_after_switch_ms',
-    'first_pong_after_switch_ms', 'last_pong_after_switch_ms', 'last_connection_data_after_switch_ms']);
+  const phases = Object.fromEntries(
+    PHASE_KEYS.map((k) => [k, describe(run.timings.map((t) => numOrNull(t.values[k])))]),
+  ) as Summary['phases_ms'];
+  const known = new Set<string>([
+    ...PHASE_KEYS,
+    'time_to_ready_ms',
+    'first_data_after_switch_ms',
+    'first_pong_after_switch_ms',
+    'last_pong_after_switch_ms',
+    'last_connection_data_after_switch_ms',
+  ]);
   const extraKeys = [...new Set(run.timings.flatMap((t) => Object.keys(t.values)))]
-    .filter((k) => k.endsWith('_ms') && !known.has(k) && run.timings.some((t) => typeof t.values[k] === 'number')).sort();
+    .filter((k) => k.endsWith('_ms') && !known.has(k) && run.timings.some((t) => typeof t.values[k] === 'number'))
+    .sort();
   const extraPhases = Object.fromEntries(extraKeys.map((k) => [k, describe(run.timings.map((t) => numOrNull(t.values[k])))]));
   const fdValues = migrations.map((m) => m.first_data_after_switch_ms);
   const fdSource = firstDataSources.size === 0 ? 'none' : firstDataSources.size === 2 ? 'mixed' : [...firstDataSources][0];
@@ -271,21 +352,39 @@ export function computeSummary(run: RunData): Summary {
   const perMigration = spans.map((sp) => {
     const next = spans.find((x) => x.start_s > sp.start_s);
     const to = next ? next.start_s : lastElapsed + 1;
-    return Object.fromEntries(wfigures.filter((f) => f.per_migration).map((f) => {
-      const { column, kind } = f.per_migration!;
-      if (!has(column)) return [f.key, null];
-      if (kind === 'counter') return [f.key, counterDelta(rows, column, sp.start_s, to)];
-      const xs = rows.filter((r) => r.elapsed > sp.start_s && r.elapsed < to).map((r) => r.v[column]).filter((v): v is number => v != null);
-      return [f.key, xs.length ? Math.max(...xs) : null];
-    }));
+    return Object.fromEntries(
+      wfigures
+        .filter((f) => f.per_migration)
+        .map((f) => {
+          const { column, kind } = f.per_migration!;
+          if (!has(column)) return [f.key, null];
+          if (kind === 'counter') return [f.key, counterDelta(rows, column, sp.start_s, to)];
+          const xs = rows
+            .filter((r) => r.elapsed > sp.start_s && r.elapsed < to)
+            .map((r) => r.v[column])
+            .filter((v): v is number => v != null);
+          return [f.key, xs.length ? Math.max(...xs) : null];
+        }),
+    );
   });
-  const workload = w ? { name: wname, figures: wfigures, lossless: rows.length ? w.lossless(wfigures) : { ok: null, why: 'no metrics rows' }, per_migration: perMigration } : null;
+  const workload = w
+    ? {
+        name: wname,
+        figures: wfigures,
+        lossless: rows.length ? w.lossless(wfigures) : { ok: null, why: 'no metrics rows' },
+        per_migration: perMigration,
+      }
+    : null;
   const own = new Set<string>(w?.columns ?? []);
 
   return {
     mode: modeOf(run),
     run: {
-      dir: run.dir, name: run.name, format: run.format, migrations: run.timings.length, metrics_rows: rows.length,
+      dir: run.dir,
+      name: run.name,
+      format: run.format,
+      migrations: run.timings.length,
+      metrics_rows: rows.length,
       duration_s: rows.length > 1 ? rows[rows.length - 1].elapsed - rows[0].elapsed : null,
       extra_columns: (run.metrics?.extraColumns ?? []).filter((c) => !own.has(c)),
     },
@@ -298,13 +397,15 @@ export function computeSummary(run: RunData): Summary {
     connection_drops: has('connection_drops') ? counterTotal(rows, 'connection_drops') : null,
     counters,
     rtt: {
-      steady, after_migration: afterMigration,
+      steady,
+      after_migration: afterMigration,
       after_over_steady: steady.mean && afterMigration.mean !== null ? afterMigration.mean / steady.mean : null,
       window_s: RECOVERY_WINDOW_S,
     },
     first_data_after_switch_ms: { source: fdSource, stats: describe(fdValues) },
     pong_stall_ms: describe(migrations.map((m) => m.last_pong_after_switch_ms)),
-    migrations, spans,
+    migrations,
+    spans,
     published: PUBLISHED,
     notes,
   };

@@ -5,11 +5,22 @@
 //   npx tsx experiments/examples/rss-loop.ts --migrations 4 --post-migration 5
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { countdown, directionFor, endpoints, migrate, MIGRATION_STATE, onServer, phases, replacePhase, runPhases, type Phase } from '../lib.ts';
+import {
+  countdown,
+  directionFor,
+  endpoints,
+  migrate,
+  MIGRATION_STATE,
+  onServer,
+  phases,
+  replacePhase,
+  runPhases,
+  type Phase,
+} from '../lib.ts';
 
 const rssLoop: Phase = {
   name: 'rss-loop',
-  description: 'MIGRATIONS migrations; the restored server\'s VmRSS after each into rss.csv',
+  description: "MIGRATIONS migrations; the restored server's VmRSS after each into rss.csv",
   hosts: () => ['lakewood', 'loveland', 'tofino'],
   // the state migrate() uses (phases see only the keys they declare)
   reads: [...MIGRATION_STATE.reads],
@@ -21,7 +32,9 @@ const rssLoop: Phase = {
       const direction = directionFor(i);
       const { source, target } = endpoints(direction);
       const timing = await migrate(ctx, { direction, index: i });
-      const pid = await onServer(target)`podman inspect --format ${'{{.State.Pid}}'} ${c.SERVER_CONTAINER}`.dryRun('<server pid>');
+      const pid = await onServer(target)`podman inspect --format ${'{{.State.Pid}}'} ${c.SERVER_CONTAINER}`.dryRun(
+        '<server pid>',
+      );
       const rss = (await onServer(target)`awk '/^VmRSS/ { print $2 }' /proc/${pid}/status`.dryRun('0')).stdout.trim();
       rows.push([i, source, target, timing?.time_to_ready_ms ?? '', rss].join(','));
       ctx.log.step('rss-loop', `migration ${i} ${source} → ${target}: VmRSS ${rss} kB`);

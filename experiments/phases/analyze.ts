@@ -9,7 +9,8 @@ import type { Phase } from '../../lib/run/phases.ts';
 
 export const phase: Phase = {
   name: 'analyze',
-  description: 'Compute summary.json (downtime, phases, drops, frames lost, RTT recovery), render plots/ (SVG + PNG) and a self-contained report.html from the run folder',
+  description:
+    'Compute summary.json (downtime, phases, drops, frames lost, RTT recovery), render plots/ (SVG + PNG) and a self-contained report.html from the run folder',
   hosts: () => ['local'],
   reads: [],
   writes: [],
@@ -22,6 +23,7 @@ export const phase: Phase = {
     const plot = join(ctx.projectDir, 'experiments', 'plot.ts');
     const r = await ctx.host('local').exec(sh`${process.execPath} ${tsx} ${plot} ${ctx.dir}`, { quiet: true, allowFail: true });
     for (const line of r.stdout.trimEnd().split('\n').filter(Boolean)) ctx.log.step('analyze', line);
-    if (r.code !== 0) throw new Error(`analyze: experiments/plot.ts ${ctx.dir} failed (exit ${r.code}): ${tail(r.stderr || r.stdout, 8)}`);
+    if (r.code !== 0)
+      throw new Error(`analyze: experiments/plot.ts ${ctx.dir} failed (exit ${r.code}): ${tail(r.stderr || r.stdout, 8)}`);
   },
 };

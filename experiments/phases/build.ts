@@ -2,7 +2,20 @@
 // RST drop rule; on lakewood the server container (fixed IP/MAC) with rto_min, static ARP and
 // keepalives in its netns, and the load generator's macvlan shim. Every piece registers its undo,
 // so the run's end (or a failure) removes it after collect has fetched the logs.
-import { checkSharedNetwork, directLinkAddrDelCmd, directLinkSetup, directLinkUpScript, networkCreateCmd, nicOffloadMode, nicTuneScript, rstRuleAddCmd, rstRuleDelCmd, runScript, serverRunCmd, shimScript } from '../../lib/server/infra.ts';
+import {
+  checkSharedNetwork,
+  directLinkAddrDelCmd,
+  directLinkSetup,
+  directLinkUpScript,
+  networkCreateCmd,
+  nicOffloadMode,
+  nicTuneScript,
+  rstRuleAddCmd,
+  rstRuleDelCmd,
+  runScript,
+  serverRunCmd,
+  shimScript,
+} from '../../lib/server/infra.ts';
 import { containerNetScript, containerPidCmd, parsePid, serverNode, SERVERS } from '../../lib/server/net.ts';
 import type { Phase } from '../../lib/run/phases.ts';
 import { extraBackends } from '../../lib/server/backend.ts';
@@ -15,7 +28,10 @@ export const phase: Phase = {
   reads: [],
   writes: ['serverHost', 'serverProc'],
   async run(ctx) {
-    ctx.manifest?.setTestbed('comparability', { nic_offloads: nicOffloadMode(ctx.config), direct_link_setup: directLinkSetup(ctx.config) });
+    ctx.manifest?.setTestbed('comparability', {
+      nic_offloads: nicOffloadMode(ctx.config),
+      direct_link_setup: directLinkSetup(ctx.config),
+    });
     const { config: c, onServer, cleanup } = ctx;
     checkSharedNetwork(c);
     const say = (m: string) => ctx.log.step('build', m);
@@ -34,38 +50,60 @@ export const phase: Phase = {
       await runScript(on, nicTuneScript(c, node), `NIC ${node.nic} (offloads: ${nicOffloadMode(c)})`, say);
       if (directLinkSetup(c) === 'up') {
         const r = await on.script(directLinkUpScript(node)).dryRun('');
-        if (r.stdout.includes('added')) cleanup.add(`remove ${node.directIp} from ${node.directIf} on ${name}`, async () => { await on.script(directLinkAddrDelCmd(node)); });
-        say(`direct link on ${name}: ${node.directIf} up with ${node.directIp}/24${r.stdout.includes('added') ? ' (address added for this run)' : ''}`);
+        if (r.stdout.includes('added'))
+          cleanup.add(`remove ${node.directIp} from ${node.directIf} on ${name}`, async () => {
+            await on.script(directLinkAddrDelCmd(node));
+          });
+        say(
+          `direct link on ${name}: ${node.directIf} up with ${node.directIp}/24${r.stdout.includes('added') ? ' (address added for this run)' : ''}`,
+        );
       }
-      cleanup.add(`remove RST drop rule on ${name} ${node.nic}`, async () => { await on.script(rstRuleDelCmd(node.nic)).nothrow(); });
+      cleanup.add(`remove RST drop rule on ${name} ${node.nic}`, async () => {
+        await on.script(rstRuleDelCmd(node.nic)).nothrow();
+      });
       await on.script(rstRuleAddCmd(node.nic));
     }
 
     // The container first: the shim's static ARP entry and the switch entry point at it.
     const lakewood = onServer('lakewood');
     const lwNode = serverNode(c, 'lakewood');
-    cleanup.add(`remove container ${c.SERVER_CONTAINER}`, async () => {
-      // wherever it is now (it moves with every migration)
-      const failed: string[] = [];
-      for (const name of SERVERS) {
-        const r = await onServer(name)`podman rm -f -t 1 --ignore ${c.SERVER_CONTAINER} >/dev/null`.nothrow();
-        if (!r.ok) failed.push(`${name}: exit ${r.exitCode} ${tail(r.stderr, 3)}`);
-      }
-      if (failed.length) throw new Error(failed.join('; '));
-    }, { timeoutMs: 30_000 });
+    cleanup.add(
+      `remove container ${c.SERVER_CONTAINER}`,
+      async () => {
+        // wherever it is now (it moves with every migration)
+        const failed: string[] = [];
+        for (const name of SERVERS) {
+          const r = await onServer(name)`podman rm -f -t 1 --ignore ${c.SERVER_CONTAINER} >/dev/null`.nothrow();
+          if (!r.ok) failed.push(`${name}: exit ${r.exitCode} ${tail(r.stderr, 3)}`);
+        }
+        if (failed.length) throw new Error(failed.join('; '));
+      },
+      { timeoutMs: 30_000 },
+    );
     const id = (await lakewood.script(serverRunCmd(c)).timeout(60_000).dryRun('<container id>')).lines().pop()?.trim() ?? '';
     ctx.state.set('serverHost', 'lakewood');
-    const pid = parsePid((await lakewood.script(containerPidCmd(c.SERVER_CONTAINER)).dryRun('<server pid>')).stdout, `PID of ${c.SERVER_CONTAINER}`);
+    const pid = parsePid(
+      (await lakewood.script(containerPidCmd(c.SERVER_CONTAINER)).dryRun('<server pid>')).stdout,
+      `PID of ${c.SERVER_CONTAINER}`,
+    );
     ctx.state.set('serverProc', { pid, id });
     await runScript(lakewood, containerNetScript(c, lwNode, pid), 'container net', say);
-    say(`container ${c.SERVER_CONTAINER} runs on lakewood (pid ${pid}) at ${c.H2_IP} / ${c.H2_MAC}`
-      + (c.MIGRATION_MODE === 'vip' ? ` — backend H2 behind VIP ${c.VIP}` : ''));
+    say(
+      `container ${c.SERVER_CONTAINER} runs on lakewood (pid ${pid}) at ${c.H2_IP} / ${c.H2_MAC}` +
+        (c.MIGRATION_MODE === 'vip' ? ` — backend H2 behind VIP ${c.VIP}` : ''),
+    );
 
     // BACKENDS ≥ 2 (vip mode): the other containers behind the VIP, on their servers
     for (const b of extraBackends(c)) {
       const on = onServer(b.server);
       await on.script(serverRunCmd(c, b)).timeout(60_000).dryRun('<container id>');
-      cleanup.add(`remove backend ${b.name} on ${b.server}`, async () => { await on`podman rm -f -t 1 --ignore ${b.name} >/dev/null`; }, { timeoutMs: 30_000 });
+      cleanup.add(
+        `remove backend ${b.name} on ${b.server}`,
+        async () => {
+          await on`podman rm -f -t 1 --ignore ${b.name} >/dev/null`;
+        },
+        { timeoutMs: 30_000 },
+      );
       const bpid = parsePid((await on.script(containerPidCmd(b.name)).dryRun('<backend pid>')).stdout, `PID of ${b.name}`);
       await runScript(on, containerNetScript(c, serverNode(c, b.server), bpid, { backend: b }), `${b.name} net`, say);
       say(`backend ${b.k} ${b.name} runs on ${b.server} (pid ${bpid}) at ${b.ip} / ${b.mac} behind VIP ${c.VIP}`);
@@ -75,6 +113,8 @@ export const phase: Phase = {
       await lakewood`if ip link show ${c.MACSHIM_IF} >/dev/null 2>&1; then ip link del ${c.MACSHIM_IF}; fi`;
     });
     await lakewood.script(shimScript(c, lwNode.nic));
-    say(`shim ${c.MACSHIM_IF} ${c.SHIM_IP} / ${c.SHIM_MAC} on lakewood ${lwNode.nic}; rto_min ${c.RTO_MIN_MS || 'kernel default'} ms`);
+    say(
+      `shim ${c.MACSHIM_IF} ${c.SHIM_IP} / ${c.SHIM_MAC} on lakewood ${lwNode.nic}; rto_min ${c.RTO_MIN_MS || 'kernel default'} ms`,
+    );
   },
 };

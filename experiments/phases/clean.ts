@@ -11,15 +11,25 @@ import type { Phase, RunContext } from '../../lib/run/phases.ts';
 import { CLIENT_BUNDLES } from '../workloads/index.ts';
 
 /** state.json of the newest other run folder in RESULTS_DIR, if any. */
-export function previousState(resultsDir: string, currentDir: string): { dir: string; state: Record<string, unknown> } | undefined {
+export function previousState(
+  resultsDir: string,
+  currentDir: string,
+): { dir: string; state: Record<string, unknown> } | undefined {
   if (!existsSync(resultsDir)) return undefined;
-  const runs = readdirSync(resultsDir).filter((d) => d.startsWith('run_')).sort().reverse();
+  const runs = readdirSync(resultsDir)
+    .filter((d) => d.startsWith('run_'))
+    .sort()
+    .reverse();
   for (const d of runs) {
     const dir = join(resultsDir, d);
     if (resolve(dir) === resolve(currentDir)) continue;
     const f = join(dir, 'state.json');
     if (!existsSync(f)) continue;
-    try { return { dir, state: JSON.parse(readFileSync(f, 'utf8')) as Record<string, unknown> }; } catch { /* unreadable: an older one */ }
+    try {
+      return { dir, state: JSON.parse(readFileSync(f, 'utf8')) as Record<string, unknown> };
+    } catch {
+      /* unreadable: an older one */
+    }
   }
   return undefined;
 }
@@ -38,14 +48,18 @@ export async function cleanServers(ctx: Pick<RunContext, 'config' | 'onServer'>,
   const c = ctx.config;
   // One after the other: on the local testbed both servers share podman storage.
   for (const name of SERVERS) {
-    const script = cleanServerScript(c, serverNode(c, name), { shim: name === 'lakewood', checkpointDir: checkpointDir(c, name) });
+    const script = cleanServerScript(c, serverNode(c, name), {
+      shim: name === 'lakewood',
+      checkpointDir: checkpointDir(c, name),
+    });
     await runScript(ctx.onServer(name), script, 'clean', say);
   }
 }
 
 export const phase: Phase = {
   name: 'clean',
-  description: 'remove what a previous run left on the servers (container, network, shim, rules, checkpoints, stale load generator)',
+  description:
+    'remove what a previous run left on the servers (container, network, shim, rules, checkpoints, stale load generator)',
   hosts: () => ['lakewood', 'loveland', 'local'],
   reads: [],
   writes: ['serverHost'],
@@ -56,7 +70,8 @@ export const phase: Phase = {
     if (prev) {
       // the previous run's load generator and collector, by recorded PID and command line
       const pids = stalePids(prev.state);
-      for (const pid of pids.lakewood) for (const b of CLIENT_BUNDLES) await runScript(onServer('lakewood'), killIfCmdline(pid, b), 'clean', say);
+      for (const pid of pids.lakewood)
+        for (const b of CLIENT_BUNDLES) await runScript(onServer('lakewood'), killIfCmdline(pid, b), 'clean', say);
       for (const pid of pids.local) await runScript(onLocal, killIfCmdline(pid, 'collector'), 'clean', say);
     }
     await cleanServers(ctx, say);

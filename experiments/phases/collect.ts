@@ -12,7 +12,11 @@ import { CONTROLLER_NAME } from './controller.ts';
 import { remoteDir } from '../../lib/hosts/dirs.ts';
 
 async function tryStep(ctx: RunContext, what: string, fn: () => Promise<void>): Promise<void> {
-  try { await fn(); } catch (e) { ctx.log.warn(`collect: ${what} failed: ${(e as Error).message.split('\n')[0]}`); }
+  try {
+    await fn();
+  } catch (e) {
+    ctx.log.warn(`collect: ${what} failed: ${(e as Error).message.split('\n')[0]}`);
+  }
 }
 
 export const phase: Phase = {
@@ -40,6 +44,9 @@ export const phase: Phase = {
       const r = await controllerFor(ctx).call('GET', '/tables', undefined, { timeoutMs: 10_000 });
       if (!ctx.dryRun) writeFileSync(join(ctx.dir, 'tables.json'), JSON.stringify(r.body, null, 2) + '\n');
     });
-    ctx.log.step('collect', `logs in ${ctx.dir}; the run's container, shim, network and rules are removed by its undos at the end`);
+    ctx.log.step(
+      'collect',
+      `logs in ${ctx.dir}; the run's container, shim, network and rules are removed by its undos at the end`,
+    );
   },
 };

@@ -18,7 +18,10 @@ import * as analyze from './analyze.ts';
 
 /** Every phase file exports `phase`; its name must match the file so `--phase NAME` finds it. */
 function pick(file: string, mod: { phase: Phase }): Phase {
-  if (mod.phase.name !== file) throw new Error(`experiments/phases/${file}.ts exports a phase named ${JSON.stringify(mod.phase.name)}; expected ${JSON.stringify(file)}`);
+  if (mod.phase.name !== file)
+    throw new Error(
+      `experiments/phases/${file}.ts exports a phase named ${JSON.stringify(mod.phase.name)}; expected ${JSON.stringify(file)}`,
+    );
   return mod.phase;
 }
 

@@ -21,12 +21,18 @@ export const phase: Phase = {
   async run(ctx) {
     const n = ctx.config.MIGRATIONS;
     const done = Number(ctx.state.get('migrationsDone') ?? 0);
-    if (n === 0) { ctx.log.step('migrate', 'MIGRATIONS=0: nothing to do'); return; }
+    if (n === 0) {
+      ctx.log.step('migrate', 'MIGRATIONS=0: nothing to do');
+      return;
+    }
     const times: number[] = [];
     // BACKENDS ≥ 2: the member experiment first (deactivate/re-activate the last backend), then the split after each migration
     const balance = ctx.config.BACKENDS > 1 ? await memberExperiment(ctx) : undefined;
     for (let i = 1; i <= n; i++) {
-      if (i <= done && !ctx.dryRun) { ctx.log.step('migrate', `migration ${i} already done (state.json), skipping`); continue; }
+      if (i <= done && !ctx.dryRun) {
+        ctx.log.step('migrate', `migration ${i} already done (state.json), skipping`);
+        continue;
+      }
       const t = await migrate(ctx, { direction: directionFor(i), index: i });
       if (t && ctx.config.MIGRATION_MODE === 'vip') await repointServerMetrics(ctx, endpoints(directionFor(i)).target);
       if (t) times.push(Number(t.time_to_ready_ms));
@@ -35,11 +41,17 @@ export const phase: Phase = {
         balance.splits.push(await connectionSplit(ctx, `after migration ${i}`));
         writeFileSync(join(ctx.dir, 'backends.json'), JSON.stringify(balance, null, 2) + '\n');
       }
-      if (i < n) await countdown(ctx, `post-migration ${i}/${n}`, ctx.config.POST_MIGRATION, undefined, { check: componentWatch(ctx, () => serverLocation(ctx)) });
+      if (i < n)
+        await countdown(ctx, `post-migration ${i}/${n}`, ctx.config.POST_MIGRATION, undefined, {
+          check: componentWatch(ctx, () => serverLocation(ctx)),
+        });
     }
     if (times.length) {
       const sorted = [...times].sort((a, b) => a - b);
-      ctx.log.step('migrate', `${times.length} migration(s): time_to_ready min ${sorted[0]} ms, max ${sorted[sorted.length - 1]} ms`);
+      ctx.log.step(
+        'migrate',
+        `${times.length} migration(s): time_to_ready min ${sorted[0]} ms, max ${sorted[sorted.length - 1]} ms`,
+      );
     }
   },
 };

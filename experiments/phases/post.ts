@@ -15,7 +15,9 @@ export const phase: Phase = {
   async run(ctx) {
     // a dead controller, switch or server ends the run with its error (the workload undo still stops it)
     if (ctx.config.MIGRATIONS > 0) {
-      await countdown(ctx, 'post-migration (last)', ctx.config.POST_MIGRATION, undefined, { check: componentWatch(ctx, () => serverLocation(ctx)) });
+      await countdown(ctx, 'post-migration (last)', ctx.config.POST_MIGRATION, undefined, {
+        check: componentWatch(ctx, () => serverLocation(ctx)),
+      });
     }
     await stopWorkload(ctx);
   },

@@ -14,17 +14,24 @@ type Tool = { name: string; version: string; either?: string };
 const T = (name: string, version = `${name} --version 2>&1 | head -n1`): Tool => ({ name, version });
 
 const SERVER_TOOLS: Tool[] = [
-  T('node'), T('podman'), T('criu', 'criu --version 2>&1 | grep -i version | head -n1'),
+  T('node'),
+  T('podman'),
+  T('criu', 'criu --version 2>&1 | grep -i version | head -n1'),
   // the runtime podman uses decides; crun's last line lists its features (+CRIU)
   { ...T('runc', 'runc --version 2>&1 | head -n1'), either: 'runtime' },
   { ...T('crun', `crun --version 2>&1 | sed -n '1p;$p' | tr '\\n' ' '`), either: 'runtime' },
-  T('ip', 'ip -V 2>&1 | head -n1'), T('nsenter'), T('socat', 'socat -V 2>&1 | grep -i "socat version" | head -n1'),
+  T('ip', 'ip -V 2>&1 | head -n1'),
+  T('nsenter'),
+  T('socat', 'socat -V 2>&1 | grep -i "socat version" | head -n1'),
   T('ss', 'ss -V 2>&1 | head -n1'),
   // the direct-link check before each migration (lib/migration/precheck.ts)
   T('ping'),
 ];
 // nft or iptables: either can hold the RST-drop rule.
-const FIREWALL_TOOLS: Tool[] = [{ ...T('nft'), either: 'firewall' }, { ...T('iptables'), either: 'firewall' }];
+const FIREWALL_TOOLS: Tool[] = [
+  { ...T('nft'), either: 'firewall' },
+  { ...T('iptables'), either: 'firewall' },
+];
 const LOCAL_SWITCH_TOOLS: Tool[] = [T('node'), T('ip', 'ip -V 2>&1 | head -n1'), T('nft')];
 const HW_SWITCH_TOOLS: Tool[] = [T('node')];
 
@@ -38,8 +45,10 @@ export const RUNTIMES = ['runc', 'crun'] as const;
 
 /** One shell script printing `name=version` or `name=MISSING` per tool, plus the kernel. */
 export function probeScript(tools: Tool[]): string {
-  const lines = tools.map((t) =>
-    `if command -v ${t.name} >/dev/null 2>&1; then echo "${t.name}=$(${t.version} | tr -d '\\n')"; else echo "${t.name}=MISSING"; fi`);
+  const lines = tools.map(
+    (t) =>
+      `if command -v ${t.name} >/dev/null 2>&1; then echo "${t.name}=$(${t.version} | tr -d '\\n')"; else echo "${t.name}=MISSING"; fi`,
+  );
   return ['echo "kernel=$(uname -r)"', ...lines].join('\n');
 }
 
@@ -55,7 +64,12 @@ export function parseProbe(stdout: string): Record<string, string> {
 /** The first dotted version number in a tool's version line ("Version: 4.2" → [4, 2]). */
 export function versionOf(text: string | undefined): number[] | undefined {
   const m = /(\d+)\.(\d+)(?:\.(\d+))?/.exec(text ?? '');
-  return m ? m.slice(1).filter((x) => x !== undefined).map(Number) : undefined;
+  return m
+    ? m
+        .slice(1)
+        .filter((x) => x !== undefined)
+        .map(Number)
+    : undefined;
 }
 
 const atLeast = (v: number[], min: readonly number[]) => {
@@ -79,16 +93,24 @@ export function versionProblems(role: 'server' | 'switch', v: Record<string, str
   need('criu', CRIU_NEEDED, 'checkpointing a container with established TCP connections on this kernel');
   if (runtime === undefined) return problems;
   if (!(RUNTIMES as readonly string[]).includes(runtime)) {
-    problems.push(`podman's OCI runtime is ${JSON.stringify(runtime)} (podman info .Host.OCIRuntime.Name): p4cf checkpoints with ${RUNTIMES.join(' or ')}`);
+    problems.push(
+      `podman's OCI runtime is ${JSON.stringify(runtime)} (podman info .Host.OCIRuntime.Name): p4cf checkpoints with ${RUNTIMES.join(' or ')}`,
+    );
   } else if (!present(v[runtime])) {
     problems.push(`podman is configured with ${runtime}, but ${runtime} is not in PATH`);
   } else if (runtime === 'crun' && /-CRIU\b/.test(v.crun)) {
-    problems.push(`crun was built without CRIU support (${v.crun.replace(/^.*?(\S*CRIU\S*).*$/, '$1')}): it cannot checkpoint; install a crun with +CRIU or configure podman with runc`);
+    problems.push(
+      `crun was built without CRIU support (${v.crun.replace(/^.*?(\S*CRIU\S*).*$/, '$1')}): it cannot checkpoint; install a crun with +CRIU or configure podman with runc`,
+    );
   }
   return problems;
 }
 
-interface HostCheck { host: string; problems: string[]; versions: Record<string, string> }
+interface HostCheck {
+  host: string;
+  problems: string[];
+  versions: Record<string, string>;
+}
 type Target = 'tofino' | 'lakewood' | 'loveland';
 
 export function sudoersHint(user: string): string {
@@ -105,8 +127,14 @@ async function checkHost(ctx: RunContext, name: Target, tools: Tool[], extra: ()
     if (ctx.host(name).sudo) {
       const s = await on({ sudo: false, timeoutMs: 15_000 })`sudo -n true`.nothrow();
       if (!s.ok && !ctx.dryRun) {
-        return { host: name, versions, problems: [`user ${user} cannot run commands as root without a password (sudo -n true: ${(s.stderr || s.stdout).trim().split('\n').pop() || `exit ${s.exitCode}`}). ` +
-          `Add the line "${sudoersHint(user)}" with: sudo visudo -f /etc/sudoers.d/p4cf (or log in as root, or set SUDO=never if ${user} can run podman, ip and criu itself)`] };
+        return {
+          host: name,
+          versions,
+          problems: [
+            `user ${user} cannot run commands as root without a password (sudo -n true: ${(s.stderr || s.stdout).trim().split('\n').pop() || `exit ${s.exitCode}`}). ` +
+              `Add the line "${sudoersHint(user)}" with: sudo visudo -f /etc/sudoers.d/p4cf (or log in as root, or set SUDO=never if ${user} can run podman, ip and criu itself)`,
+          ],
+        };
       }
     }
     versions = parseProbe((await on.script(probeScript(tools)).timeout(30_000)).stdout);
@@ -116,7 +144,8 @@ async function checkHost(ctx: RunContext, name: Target, tools: Tool[], extra: ()
   const missing = (t: Tool) => !present(versions[t.name]);
   for (const t of tools) {
     const alternatives = t.either ? tools.filter((u) => u.either === t.either) : [t];
-    if (alternatives.every(missing) && alternatives[0] === t) problems.push(`missing tool: ${alternatives.map((u) => u.name).join(' or ')}`);
+    if (alternatives.every(missing) && alternatives[0] === t)
+      problems.push(`missing tool: ${alternatives.map((u) => u.name).join(' or ')}`);
   }
   let runtime: string | undefined;
   if (name !== 'tofino') {
@@ -124,10 +153,11 @@ async function checkHost(ctx: RunContext, name: Target, tools: Tool[], extra: ()
     if (r.ok && r.stdout.trim()) {
       runtime = r.stdout.trim();
       versions.runtime = present(versions[runtime]) ? `${runtime} (${versions[runtime]})` : runtime;
-    } else if (present(versions.podman)) problems.push(`podman info failed (exit ${r.exitCode}): ${r.stderr.trim().split('\n').pop() ?? ''}`);
+    } else if (present(versions.podman))
+      problems.push(`podman info failed (exit ${r.exitCode}): ${r.stderr.trim().split('\n').pop() ?? ''}`);
   }
   problems.push(...versionProblems(name === 'tofino' ? 'switch' : 'server', versions, runtime));
-  problems.push(...await extra());
+  problems.push(...(await extra()));
   // A dry run prints the checks; their (empty) answers say nothing about the hosts.
   return ctx.dryRun ? { host: name, problems: [], versions: {} } : { host: name, problems, versions };
 }
@@ -155,24 +185,42 @@ export const phase: Phase = {
       checkHost(ctx, 'tofino', hw ? HW_SWITCH_TOOLS : LOCAL_SWITCH_TOOLS, async () => {
         if (!hw) return [];
         // The hardware switch runs switchd from the SDE rather than an nft data plane.
-        const r = await onTofino`for p in ${config.SDE} ${config.SDE_INSTALL}/bin/bf_switchd; do [ -e "$p" ] || echo "$p"; done`.nothrow();
-        return r.lines().filter(Boolean).map((p) => `SDE path missing: ${p} (SDE / SDE_INSTALL)`);
+        const r =
+          await onTofino`for p in ${config.SDE} ${config.SDE_INSTALL}/bin/bf_switchd; do [ -e "$p" ] || echo "$p"; done`.nothrow();
+        return r
+          .lines()
+          .filter(Boolean)
+          .map((p) => `SDE path missing: ${p} (SDE / SDE_INSTALL)`);
       }),
-      checkHost(ctx, 'lakewood', serverTools, () => missingLinks(ctx, 'lakewood', [config.LAKEWOOD_NIC, config.LAKEWOOD_DIRECT_IF])),
-      checkHost(ctx, 'loveland', serverTools, () => missingLinks(ctx, 'loveland', [config.LOVELAND_NIC, config.LOVELAND_DIRECT_IF])),
+      checkHost(ctx, 'lakewood', serverTools, () =>
+        missingLinks(ctx, 'lakewood', [config.LAKEWOOD_NIC, config.LAKEWOOD_DIRECT_IF]),
+      ),
+      checkHost(ctx, 'loveland', serverTools, () =>
+        missingLinks(ctx, 'loveland', [config.LOVELAND_NIC, config.LOVELAND_DIRECT_IF]),
+      ),
     ]);
     for (const c of checks) {
       if (Object.keys(c.versions).length) {
         ctx.manifest?.setVersions(c.host, c.versions);
-        ctx.log.step('preflight', `${c.host}: ${Object.entries(c.versions).map(([k, v]) => `${k} ${v.replace(/^(\S+ )?version /i, '')}`).join(', ')}`);
+        ctx.log.step(
+          'preflight',
+          `${c.host}: ${Object.entries(c.versions)
+            .map(([k, v]) => `${k} ${v.replace(/^(\S+ )?version /i, '')}`)
+            .join(', ')}`,
+        );
       }
     }
     ctx.manifest?.setVersions('local', { node: process.version, platform: `${process.platform} ${process.arch}` });
     const bad = checks.filter((c) => c.problems.length);
     if (bad.length)
-      throw new Error(`preflight failed on ${bad.map((c) => c.host).join(', ')}:\n` +
-        bad.map((c) => `  ${c.host}:\n${c.problems.map((p) => `    - ${p}`).join('\n')}`).join('\n'));
+      throw new Error(
+        `preflight failed on ${bad.map((c) => c.host).join(', ')}:\n` +
+          bad.map((c) => `  ${c.host}:\n${c.problems.map((p) => `    - ${p}`).join('\n')}`).join('\n'),
+      );
     if (hw) await refuseLeftovers(ctx); // other tools' container, controller, switchd, shim (issue 11 2d)
-    ctx.log.step('preflight', ctx.dryRun ? 'dry run: checks printed, not evaluated' : 'all hosts reachable, tools present, NICs present');
+    ctx.log.step(
+      'preflight',
+      ctx.dryRun ? 'dry run: checks printed, not evaluated' : 'all hosts reachable, tools present, NICs present',
+    );
   },
 };

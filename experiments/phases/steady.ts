@@ -16,15 +16,22 @@ export const phase: Phase = {
   writes: [],
   async run(ctx) {
     const total = ctx.config.STEADY_STATE;
-    if (ctx.dryRun) { ctx.log.step('steady', `would wait ${total} ms`); return; }
+    if (ctx.dryRun) {
+      ctx.log.step('steady', `would wait ${total} ms`);
+      return;
+    }
     const { csv } = workloadFiles(ctx.dir);
     // a dead controller, switch or server ends the run now, not as silence in the measurement
-    await countdown(ctx, 'steady state', total, () => (existsSync(csv) ? `metrics.csv ${statSync(csv).size} B` : undefined),
-      { check: componentWatch(ctx, () => serverLocation(ctx)) });
+    await countdown(ctx, 'steady state', total, () => (existsSync(csv) ? `metrics.csv ${statSync(csv).size} B` : undefined), {
+      check: componentWatch(ctx, () => serverLocation(ctx)),
+    });
     // A stale CSV means the collector died: fail here rather than measure a migration blind.
     const age = existsSync(csv) ? Date.now() - statSync(csv).mtimeMs : Infinity;
     const limit = Math.max(5000, 5 * ctx.config.METRICS_INTERVAL);
-    if (age > limit) throw new Error(`steady: ${csv} was last written ${Number.isFinite(age) ? `${Math.round(age)} ms ago` : 'never'} (limit ${limit} ms); is the collector running? see collector.log`);
+    if (age > limit)
+      throw new Error(
+        `steady: ${csv} was last written ${Number.isFinite(age) ? `${Math.round(age)} ms ago` : 'never'} (limit ${limit} ms); is the collector running? see collector.log`,
+      );
     ctx.log.step('steady', `steady state recorded for ${total} ms`);
   },
 };

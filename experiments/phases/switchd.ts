@@ -20,20 +20,35 @@ function splitHostPort(hp: string): { host: string; port: number } {
 
 /** The daemon cannot start: every missing piece, each with what supplies it. */
 export class SwitchdStartError extends Error {
-  constructor(readonly host: string, readonly daemon: string, readonly problems: string[]) {
+  constructor(
+    readonly host: string,
+    readonly daemon: string,
+    readonly problems: string[],
+  ) {
     super(`[${host}] cannot start ${daemon}:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
     this.name = 'SwitchdStartError';
   }
 }
 
 /** Start (or reuse, or adopt) `sd` on the switch; the phase body, with the daemon record given (tests). */
-export async function ensureSwitchDaemon(ctx: RunContext, sd: SwitchDaemon): Promise<{ pid: number; fresh: boolean; adopted: boolean }> {
+export async function ensureSwitchDaemon(
+  ctx: RunContext,
+  sd: SwitchDaemon,
+): Promise<{ pid: number; fresh: boolean; adopted: boolean }> {
   const c = ctx.config;
   const tofino = ctx.host('tofino');
   const dir = remoteDir(ctx, 'tofino');
   const { host: gHost, port: gPort } = splitHostPort(c.BFRT_GRPC_ADDR);
   const tool = netToolPath(ctx.config, 'tofino');
-  const grpc = (timeoutMs: number) => waitForPort(tofino, gPort, { address: gHost, timeoutMs, intervalMs: sd.readyIntervalMs, log: ctx.log, dryRun: ctx.dryRun, tool });
+  const grpc = (timeoutMs: number) =>
+    waitForPort(tofino, gPort, {
+      address: gHost,
+      timeoutMs,
+      intervalMs: sd.readyIntervalMs,
+      log: ctx.log,
+      dryRun: ctx.dryRun,
+      tool,
+    });
 
   const own = await recordedPid(tofino, dir, sd.name);
   if (own) {
@@ -47,23 +62,38 @@ export async function ensureSwitchDaemon(ctx: RunContext, sd: SwitchDaemon): Pro
     const program = programForArch(c.ARCH);
     // preflight refuses this already; --phase switchd alone must not adopt it either
     if (!f.cmdline.includes(program)) {
-      throw new SwitchdStartError(tofino.name, sd.name, [`a ${sd.name} this project did not start runs (pid ${f.pid}: ${f.cmdline}) and does not name ${program} (ARCH=${c.ARCH}); a second one cannot take the device: stop it (npx tsx experiments/clean.ts --foreign)`]);
+      throw new SwitchdStartError(tofino.name, sd.name, [
+        `a ${sd.name} this project did not start runs (pid ${f.pid}: ${f.cmdline}) and does not name ${program} (ARCH=${c.ARCH}); a second one cannot take the device: stop it (npx tsx experiments/clean.ts --foreign)`,
+      ]);
     }
-    ctx.log.warn(`switchd: a ${sd.name} this project did not start runs on tofino (pid ${f.pid}: ${f.cmdline}); adopting it instead of starting a second one — `
-      + 'it is not stopped by p4cf, and the controller reconnects only if it does not answer');
+    ctx.log.warn(
+      `switchd: a ${sd.name} this project did not start runs on tofino (pid ${f.pid}: ${f.cmdline}); adopting it instead of starting a second one — ` +
+        'it is not stopped by p4cf, and the controller reconnects only if it does not answer',
+    );
     // it may itself still be coming up
     await grpc(sd.readyTimeoutMs);
     return { pid: f.pid, fresh: false, adopted: true };
   }
   const problems = await sd.startProblems(tofino);
   if (problems.length && !ctx.dryRun) throw new SwitchdStartError(tofino.name, sd.name, problems);
-  const pid = await startDaemon(tofino, {
-    name: sd.name, dir, cwd: dir, command: sd.command, env: sd.env, outlivesRun: sd.outlivesRun,
-    ready: {
-      what: `TCP ${gHost}:${gPort} open`, timeoutMs: sd.readyTimeoutMs, intervalMs: sd.readyIntervalMs,
-      probe: () => probePort(tofino, gPort, gHost, { tool }),
+  const pid = await startDaemon(
+    tofino,
+    {
+      name: sd.name,
+      dir,
+      cwd: dir,
+      command: sd.command,
+      env: sd.env,
+      outlivesRun: sd.outlivesRun,
+      ready: {
+        what: `TCP ${gHost}:${gPort} open`,
+        timeoutMs: sd.readyTimeoutMs,
+        intervalMs: sd.readyIntervalMs,
+        probe: () => probePort(tofino, gPort, gHost, { tool }),
+      },
     },
-  }, ctx);
+    ctx,
+  );
   ctx.log.step('switchd', `started ${sd.name} (pid ${pid})`);
   return { pid, fresh: true, adopted: false };
 }

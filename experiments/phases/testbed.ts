@@ -32,15 +32,25 @@ async function shapeLinks(ctx: RunContext): Promise<void> {
   if (ends.some((e) => e.shape.delay)) {
     const probe = await onLocal.script(NETEM_PROBE).nothrow();
     if (!probe.ok) {
-      const keys = ['LINK_DELAY', 'DIRECT_LINK_DELAY'].filter((k) => ctx.config[k as 'LINK_DELAY']).map((k) => `${k}=${ctx.config[k as 'LINK_DELAY']}`).join(', ');
-      throw new Error(`${keys}: this kernel has no netem qdisc (CONFIG_NET_SCH_NETEM is off: ${probe.stderr.trim() || `exit ${probe.exitCode}`}), so delay cannot be emulated here; `
-        + 'unset the delay keys (rate and loss work without netem) or use a kernel with sch_netem');
+      const keys = ['LINK_DELAY', 'DIRECT_LINK_DELAY']
+        .filter((k) => ctx.config[k as 'LINK_DELAY'])
+        .map((k) => `${k}=${ctx.config[k as 'LINK_DELAY']}`)
+        .join(', ');
+      throw new Error(
+        `${keys}: this kernel has no netem qdisc (CONFIG_NET_SCH_NETEM is off: ${probe.stderr.trim() || `exit ${probe.exitCode}`}), so delay cannot be emulated here; ` +
+          'unset the delay keys (rate and loss work without netem) or use a kernel with sch_netem',
+      );
     }
   }
   for (const e of ends) {
-    ctx.cleanup.add(`remove link emulation on ${e.label}`, async () => { await onLocal.script(removeCmd(e)); });
+    ctx.cleanup.add(`remove link emulation on ${e.label}`, async () => {
+      await onLocal.script(removeCmd(e));
+    });
     for (const cmd of applyCmds(e)) await onLocal.script(cmd);
     ctx.log.step('testbed', `link emulation: ${describeEnd(e)}`);
   }
-  ctx.manifest?.setTestbed('links', ends.map((e) => ({ end: e.label, iface: `${e.ns}/${e.ifname}`, ...e.shape })));
+  ctx.manifest?.setTestbed(
+    'links',
+    ends.map((e) => ({ end: e.label, iface: `${e.ns}/${e.ifname}`, ...e.shape })),
+  );
 }

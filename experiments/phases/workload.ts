@@ -49,14 +49,23 @@ export const phase: Phase = {
     ctx.cleanup.add('stop workload (collector, load generator, forwards)', () => stopWorkload(ctx), { timeoutMs: 40_000 });
 
     // Like the original: the server must answer /health through the data path (40 x 0.5 s).
-    await waitForHealth(lakewood, w.health(c), { timeoutMs: 20_000, intervalMs: 500, log: ctx.log, dryRun: ctx.dryRun, tool: netToolPath(c, 'lakewood') });
+    await waitForHealth(lakewood, w.health(c), {
+      timeoutMs: 20_000,
+      intervalMs: 500,
+      log: ctx.log,
+      dryRun: ctx.dryRun,
+      tool: netToolPath(c, 'lakewood'),
+    });
 
     const dir = ctx.state.get<Record<string, string>>('remoteDirs')?.lakewood ?? remoteDir(ctx, 'lakewood');
     const loadgenPath = await ensureLoadgen(ctx, dir);
     const loadgenLog = `${dir}/logs/loadgen.log`;
     await onServer('lakewood')`mkdir -p ${dir}/logs && rm -f ${loadgenLog}`;
     // exec: the recorded PID is node itself, so a signal reaches it directly.
-    state.loadgen = await lakewood.background(`exec node ${sh`${loadgenPath} ${w.client.args(c)}`}`, { name: 'loadgen', logFile: loadgenLog });
+    state.loadgen = await lakewood.background(`exec node ${sh`${loadgenPath} ${w.client.args(c)}`}`, {
+      name: 'loadgen',
+      logFile: loadgenLog,
+    });
     step(`load generator pid ${state.loadgen.pid} on lakewood → ${w.client.describe(c)}`);
 
     state.forwards.push(await lakewood.forward(c.LOADGEN_METRICS_PORT, '127.0.0.1', c.SSH_TUNNEL_LOCAL_PORT));
@@ -66,34 +75,51 @@ export const phase: Phase = {
       state.serverMetrics = await lakewood.forward(c.METRICS_PORT, c.H2_IP, c.SSH_TUNNEL_METRICS_PORT);
       state.forwards.push(state.serverMetrics);
     }
-    step(`forwards: 127.0.0.1:${c.SSH_TUNNEL_LOCAL_PORT} → lakewood 127.0.0.1:${c.LOADGEN_METRICS_PORT}; 127.0.0.1:${c.SSH_TUNNEL_METRICS_PORT} → ${c.H2_IP}:${c.METRICS_PORT} via lakewood`);
+    step(
+      `forwards: 127.0.0.1:${c.SSH_TUNNEL_LOCAL_PORT} → lakewood 127.0.0.1:${c.LOADGEN_METRICS_PORT}; 127.0.0.1:${c.SSH_TUNNEL_METRICS_PORT} → ${c.H2_IP}:${c.METRICS_PORT} via lakewood`,
+    );
 
     if (!ctx.dryRun) {
-      await waitUntil(lakewood, `load generator: ${c.LOADGEN_CONNECTIONS} connections open`, async () => {
-        const s = await scrapeMetrics(`http://127.0.0.1:${c.SSH_TUNNEL_LOCAL_PORT}/metrics`, 3000);
-        const n = sampleValue(s, w.client.connectedMetric) ?? 0;
-        return { ok: n >= c.LOADGEN_CONNECTIONS, state: `${n}/${c.LOADGEN_CONNECTIONS} connected` };
-      }, { timeoutMs: 30_000 + c.LOADGEN_CONNECTIONS * c.LOADGEN_RAMP, intervalMs: 500, log: ctx.log });
+      await waitUntil(
+        lakewood,
+        `load generator: ${c.LOADGEN_CONNECTIONS} connections open`,
+        async () => {
+          const s = await scrapeMetrics(`http://127.0.0.1:${c.SSH_TUNNEL_LOCAL_PORT}/metrics`, 3000);
+          const n = sampleValue(s, w.client.connectedMetric) ?? 0;
+          return { ok: n >= c.LOADGEN_CONNECTIONS, state: `${n}/${c.LOADGEN_CONNECTIONS} connected` };
+        },
+        { timeoutMs: 30_000 + c.LOADGEN_CONNECTIONS * c.LOADGEN_RAMP, intervalMs: 500, log: ctx.log },
+      );
     }
 
     const collectorFile = join(ctx.projectDir, 'experiments/workload/collector.ts');
     state.collector = await local.background(
       `exec ${sh`${process.execPath} --import tsx ${collectorFile} ${[...collectorArgs(c, files), ...w.collectorArgs]}`}`,
-      { name: 'collector', logFile: files.stdout, cwd: ctx.projectDir });
+      { name: 'collector', logFile: files.stdout, cwd: ctx.projectDir },
+    );
     step(`collector pid ${state.collector.pid} → ${files.csv} every ${c.METRICS_INTERVAL} ms`);
 
     const st: WorkloadState = {
-      loadgenPid: state.loadgen.pid, loadgenLog, collectorPid: state.collector.pid,
-      csv: files.csv, markFile: files.mark, collectorLog: files.log,
+      loadgenPid: state.loadgen.pid,
+      loadgenLog,
+      collectorPid: state.collector.pid,
+      csv: files.csv,
+      markFile: files.mark,
+      collectorLog: files.log,
       forwards: { loadgen: c.SSH_TUNNEL_LOCAL_PORT, server: c.SSH_TUNNEL_METRICS_PORT },
     };
     ctx.state.set(STATE_KEY, st);
 
     if (!ctx.dryRun) {
-      await waitUntil(local, 'first metrics.csv rows', async () => {
-        const rows = existsSync(files.csv) ? readFileSync(files.csv, 'utf8').trim().split('\n').length - 1 : 0;
-        return { ok: rows >= 2, state: `${rows} row(s)` };
-      }, { timeoutMs: 10_000 + 3 * c.METRICS_INTERVAL, intervalMs: 250, log: ctx.log });
+      await waitUntil(
+        local,
+        'first metrics.csv rows',
+        async () => {
+          const rows = existsSync(files.csv) ? readFileSync(files.csv, 'utf8').trim().split('\n').length - 1 : 0;
+          return { ok: rows >= 2, state: `${rows} row(s)` };
+        },
+        { timeoutMs: 10_000 + 3 * c.METRICS_INTERVAL, intervalMs: 250, log: ctx.log },
+      );
     }
   },
 };

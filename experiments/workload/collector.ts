@@ -14,7 +14,9 @@ import { workloadFor } from '../workloads/index.ts';
 
 export function metricsUrl(u: string, what: string): string {
   let url: URL;
-  try { url = new URL(u.includes('://') ? u : `http://${u}`); } catch {
+  try {
+    url = new URL(u.includes('://') ? u : `http://${u}`);
+  } catch {
     throw new Error(`collector: ${what} "${u}" is not a URL (expected http://HOST:PORT[/metrics])`);
   }
   if (url.pathname === '/' || url.pathname === '') url.pathname = '/metrics';
@@ -22,7 +24,13 @@ export function metricsUrl(u: string, what: string): string {
 }
 
 /** Builds one CSV row from the two scrapes (either may be missing). */
-export function buildRow(now: number, startedAt: number, srv: Sample[] | undefined, lg: Sample[] | undefined, migration: boolean): Row {
+export function buildRow(
+  now: number,
+  startedAt: number,
+  srv: Sample[] | undefined,
+  lg: Sample[] | undefined,
+  migration: boolean,
+): Row {
   const s = (n: string) => (srv ? sampleValue(srv, n) : undefined);
   const l = (n: string) => (lg ? sampleValue(lg, n) : undefined);
   const mem = s('stream_memory_bytes');
@@ -72,11 +80,22 @@ async function main(): Promise<void> {
     options: {
       server: { type: 'string', arg: 'URL', required: true, help: "the stream server's metrics URL" },
       loadgen: { type: 'string', arg: 'URL', required: true, help: "the load generator's metrics URL" },
-      interval: { type: 'string', arg: 'DURATION', default: '1000', parse: durationMs, help: 'scrape period: 250ms, 1s, or a number of ms (default 1000)' },
+      interval: {
+        type: 'string',
+        arg: 'DURATION',
+        default: '1000',
+        parse: durationMs,
+        help: 'scrape period: 250ms, 1s, or a number of ms (default 1000)',
+      },
       out: { type: 'string', arg: 'FILE', default: 'metrics.csv', help: 'CSV to append to (default metrics.csv)' },
       mark: { type: 'string', arg: 'FILE', default: '', help: 'creating this file marks a migration (deleted on the next tick)' },
       log: { type: 'string', arg: 'FILE', default: 'collector.log', help: 'log file (default collector.log)' },
-      workload: { type: 'string', arg: 'NAME', default: 'stream', help: 'the workload whose columns and rows to write (experiments/workloads; default stream)' },
+      workload: {
+        type: 'string',
+        arg: 'NAME',
+        default: 'stream',
+        help: 'the workload whose columns and rows to write (experiments/workloads; default stream)',
+      },
     },
   });
   // --workload: its columns and rows (experiments/workloads); a server without metrics is not scraped
@@ -90,7 +109,8 @@ async function main(): Promise<void> {
   const existing = existsSync(args.out) ? readFileSync(args.out, 'utf8') : '';
   if (existing.length > 0) {
     const first = existing.split('\n', 1)[0];
-    if (first !== csvHeader(w.columns)) throw new Error(`collector: ${args.out} exists with a different header; refusing to append (move it away)`);
+    if (first !== csvHeader(w.columns))
+      throw new Error(`collector: ${args.out} exists with a different header; refusing to append (move it away)`);
   } else appendFileSync(args.out, csvHeader(w.columns) + '\n');
 
   let markSignal = false;
@@ -102,23 +122,43 @@ async function main(): Promise<void> {
 
   async function tick(): Promise<void> {
     const timeout = Math.min(Math.max(interval * 0.9, 50), 5000);
-    const [srv, lg] = await Promise.allSettled([w.serverMetrics ? scrapeMetrics(serverUrl, timeout) : Promise.resolve(undefined), scrapeMetrics(loadgenUrl, timeout)]);
+    const [srv, lg] = await Promise.allSettled([
+      w.serverMetrics ? scrapeMetrics(serverUrl, timeout) : Promise.resolve(undefined),
+      scrapeMetrics(loadgenUrl, timeout),
+    ]);
     let migration = markSignal;
     markSignal = false;
     if (args.mark && existsSync(args.mark)) {
       migration = true;
-      try { unlinkSync(args.mark); } catch (e) { note(`could not delete mark file ${args.mark}: ${(e as Error).message}`); }
+      try {
+        unlinkSync(args.mark);
+      } catch (e) {
+        note(`could not delete mark file ${args.mark}: ${(e as Error).message}`);
+      }
     }
-    for (const [what, r] of [['server', srv], ['loadgen', lg]] as const) {
+    for (const [what, r] of [
+      ['server', srv],
+      ['loadgen', lg],
+    ] as const) {
       if (r.status === 'rejected') {
         const err = r.reason as Error;
-        note(`${what} scrape failed: ${err.name === 'TimeoutError' ? `timeout after ${timeout} ms` : err.message}${(err.cause as Error)?.message ? ` (${(err.cause as Error).message})` : ''}`);
+        note(
+          `${what} scrape failed: ${err.name === 'TimeoutError' ? `timeout after ${timeout} ms` : err.message}${(err.cause as Error)?.message ? ` (${(err.cause as Error).message})` : ''}`,
+        );
         failing[what] = true;
-      } else if (failing[what]) { note(`${what} scrape ok again`); failing[what] = false; }
+      } else if (failing[what]) {
+        note(`${what} scrape ok again`);
+        failing[what] = false;
+      }
     }
     const now = Date.now();
-    const row = w.row(now, startedAt, srv.status === 'fulfilled' ? srv.value : undefined,
-      lg.status === 'fulfilled' ? lg.value : undefined, migration);
+    const row = w.row(
+      now,
+      startedAt,
+      srv.status === 'fulfilled' ? srv.value : undefined,
+      lg.status === 'fulfilled' ? lg.value : undefined,
+      migration,
+    );
     appendFileSync(args.out, formatRow(row, w.columns) + '\n');
     if (migration) note(`migration marked at ${row.timestamp}`);
   }
@@ -127,7 +167,11 @@ async function main(): Promise<void> {
   let timer: NodeJS.Timeout | undefined;
   const loop = () => {
     if (stopping) return;
-    inFlight = tick().catch((e) => note(`tick failed: ${(e as Error).stack}`)).finally(() => { inFlight = undefined; });
+    inFlight = tick()
+      .catch((e) => note(`tick failed: ${(e as Error).stack}`))
+      .finally(() => {
+        inFlight = undefined;
+      });
     void inFlight.then(() => {
       // Fixed grid from the start time; if a tick overran, skip the missed slots instead of bursting.
       const now = Date.now();
@@ -137,7 +181,9 @@ async function main(): Promise<void> {
   };
   timer = setTimeout(loop, interval);
 
-  process.on('SIGUSR1', () => { markSignal = true; });
+  process.on('SIGUSR1', () => {
+    markSignal = true;
+  });
   const stop = async (sig: string) => {
     if (stopping) return;
     stopping = true;
@@ -152,5 +198,8 @@ async function main(): Promise<void> {
 }
 
 if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
-  main().catch((e) => { console.error((e as Error).message); process.exit(2); });
+  main().catch((e) => {
+    console.error((e as Error).message);
+    process.exit(2);
+  });
 }

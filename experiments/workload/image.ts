@@ -13,16 +13,21 @@ export const IMAGE_NODE = '/usr/local/bin/node';
 export const IMAGE_APP = '/app/stream-server.mjs';
 
 export interface BuildImageOptions {
-  image: string;            // tag, e.g. localhost/p4cf-stream-server
-  bundleFile: string;       // stream-server.mjs on this machine
-  workDir: string;          // scratch folder on the host (removed afterwards)
-  podman?: string;          // command prefix, e.g. "nsenter --net=/run/netns/x podman"; default podman
+  image: string; // tag, e.g. localhost/p4cf-stream-server
+  bundleFile: string; // stream-server.mjs on this machine
+  workDir: string; // scratch folder on the host (removed afterwards)
+  podman?: string; // command prefix, e.g. "nsenter --net=/run/netns/x podman"; default podman
   log?: (msg: string) => void;
   /** Dry run: host.exec only prints and answers placeholders; plan the commands without checking their results. */
   dryRun?: boolean;
 }
 
-export interface ImageInfo { image: string; id: string; sourceHash: string; built: boolean }
+export interface ImageInfo {
+  image: string;
+  id: string;
+  sourceHash: string;
+  built: boolean;
+}
 
 const podmanCmd = (o: { podman?: string }) => o.podman ?? 'podman';
 
@@ -41,16 +46,25 @@ export function parseLdd(text: string): string[] {
 
 /** What the image content depends on: the bundle and the node binary (version and architecture). */
 export async function imageSourceHash(bundleFile: string, nodeIdentity: string): Promise<string> {
-  return createHash('sha256').update(await readFile(bundleFile)).update('\0').update(nodeIdentity).digest('hex').slice(0, 32);
+  return createHash('sha256')
+    .update(await readFile(bundleFile))
+    .update('\0')
+    .update(nodeIdentity)
+    .digest('hex')
+    .slice(0, 32);
 }
 
 // Placeholders a dry run plans with (what the real commands would print).
 const DRY = { node: '<node binary>', identity: '<node version> <arch>', hash: '<source hash>', id: '<image id>' };
 
 async function nodeIdentity(host: Host, dryRun?: boolean): Promise<{ path: string; identity: string }> {
-  const r = await host.exec('p=$(command -v node) && readlink -f "$p" && node -p "process.version + \' \' + process.arch"', { quiet: true, dryRunStdout: `${DRY.node}\n${DRY.identity}` });
+  const r = await host.exec('p=$(command -v node) && readlink -f "$p" && node -p "process.version + \' \' + process.arch"', {
+    quiet: true,
+    dryRunStdout: `${DRY.node}\n${DRY.identity}`,
+  });
   const [path, identity] = r.stdout.trim().split('\n');
-  if (!path?.startsWith('/') && !dryRun) throw new Error(`[${host.name}] node not found in PATH (needed to build the server image); got: ${JSON.stringify(r.stdout)}`);
+  if (!path?.startsWith('/') && !dryRun)
+    throw new Error(`[${host.name}] node not found in PATH (needed to build the server image); got: ${JSON.stringify(r.stdout)}`);
   return { path, identity: identity ?? '' };
 }
 
@@ -58,11 +72,16 @@ async function nodeIdentity(host: Host, dryRun?: boolean): Promise<{ path: strin
  * does not fail the phase, but is said, so the space it holds is not a surprise. */
 async function removeScratch(host: Host, rmCmd: string, log: (msg: string) => void): Promise<void> {
   const r = await host.exec(rmCmd, { quiet: true, allowFail: true });
-  if (r.code !== 0) log(`[${host.name}] scratch left behind (${rmCmd}: ${r.stderr.trim() || `exit ${r.code}`}); remove it by hand`);
+  if (r.code !== 0)
+    log(`[${host.name}] scratch left behind (${rmCmd}: ${r.stderr.trim() || `exit ${r.code}`}); remove it by hand`);
 }
 
 /** The image's id and source-hash label on `host`, or undefined when the image is absent. */
-export async function inspectImage(host: Host, image: string, o: { podman?: string } = {}): Promise<{ id: string; sourceHash: string } | undefined> {
+export async function inspectImage(
+  host: Host,
+  image: string,
+  o: { podman?: string } = {},
+): Promise<{ id: string; sourceHash: string } | undefined> {
   const format = `{{.Id}} {{index .Labels "${SOURCE_HASH_LABEL}"}}`;
   const r = await host.exec(`${podmanCmd(o)} image inspect --format ${sh`${format} ${image}`}`, { quiet: true, allowFail: true });
   if (r.code !== 0) return undefined;
@@ -101,14 +120,18 @@ export async function buildServerImage(host: Host, o: BuildImageOptions): Promis
     'WORKDIR /app',
   ];
   try {
-    await host.exec(`${podmanCmd(o)} import --quiet ${changes.map((c) => sh`--change ${c}`).join(' ')} ${sh`${tar} ${o.image}`}`, { quiet: true, timeoutMs: 300_000 });
+    await host.exec(
+      `${podmanCmd(o)} import --quiet ${changes.map((c) => sh`--change ${c}`).join(' ')} ${sh`${tar} ${o.image}`}`,
+      { quiet: true, timeoutMs: 300_000 },
+    );
   } finally {
     await removeScratch(host, sh`rm -rf ${root} ${tar}`, log);
   }
   const info = await inspectImage(host, o.image, o);
   if (o.dryRun) return { image: o.image, id: DRY.id, sourceHash, built: true };
   if (!info) throw new Error(`[${host.name}] podman import of ${o.image} reported success but the image is not there`);
-  if (info.sourceHash !== sourceHash) throw new Error(`[${host.name}] ${o.image}: label ${SOURCE_HASH_LABEL}=${info.sourceHash}, expected ${sourceHash}`);
+  if (info.sourceHash !== sourceHash)
+    throw new Error(`[${host.name}] ${o.image}: label ${SOURCE_HASH_LABEL}=${info.sourceHash}, expected ${sourceHash}`);
   log(`[${host.name}] built ${o.image} ${info.id.slice(0, 12)}`);
   return { image: o.image, id: info.id, sourceHash, built: true };
 }
@@ -119,23 +142,30 @@ export async function ensureServerImage(host: Host, o: BuildImageOptions): Promi
   const sourceHash = o.dryRun ? DRY.hash : await imageSourceHash(o.bundleFile, node.identity);
   const have = await inspectImage(host, o.image, o);
   if (have && have.sourceHash === sourceHash) {
-    o.log?.(`[${host.name}] ${o.image} ${have.id.slice(0, 12)} is up to date (source ${sourceHash.slice(0, 12)}); not rebuilding`);
+    o.log?.(
+      `[${host.name}] ${o.image} ${have.id.slice(0, 12)} is up to date (source ${sourceHash.slice(0, 12)}); not rebuilding`,
+    );
     return { image: o.image, id: have.id, sourceHash, built: false };
   }
   return buildServerImage(host, o);
 }
 
 export interface EnsureOnOptions {
-  podman?: string;            // on both hosts
-  sourceTmp?: string;         // scratch on the source host, default /var/tmp
-  targetTmp?: string;         // scratch on the target host, default /var/tmp
+  podman?: string; // on both hosts
+  sourceTmp?: string; // scratch on the source host, default /var/tmp
+  targetTmp?: string; // scratch on the target host, default /var/tmp
   log?: (msg: string) => void;
   dryRun?: boolean;
 }
 
 /** Makes `image` present on `target` with the same image id as on `source`: save → transfer → load →
  * tag, skipped when the target already holds that id (then only the tag is ensured). */
-export async function ensureImageOn(source: Host, target: Host, image: string, o: EnsureOnOptions = {}): Promise<{ id: string; copied: boolean; bytes?: number }> {
+export async function ensureImageOn(
+  source: Host,
+  target: Host,
+  image: string,
+  o: EnsureOnOptions = {},
+): Promise<{ id: string; copied: boolean; bytes?: number }> {
   const log = o.log ?? (() => {});
   const found = await inspectImage(source, image, o);
   const src = o.dryRun ? { id: DRY.id } : found;
@@ -145,7 +175,10 @@ export async function ensureImageOn(source: Host, target: Host, image: string, o
     const t = await inspectImage(target, image, o);
     if (t?.id !== id) await target.exec(`${podmanCmd(o)} tag ${sh`${id} ${image}`}`, { quiet: true });
   };
-  const has = await target.exec(`${podmanCmd(o)} image inspect --format '{{.Id}}' ${sh`${id}`}`, { quiet: true, allowFail: true });
+  const has = await target.exec(`${podmanCmd(o)} image inspect --format '{{.Id}}' ${sh`${id}`}`, {
+    quiet: true,
+    allowFail: true,
+  });
   if (has.code === 0 && has.stdout.trim() === id) {
     await tagOnTarget();
     log(`[${target.name}] already has ${image} ${id.slice(0, 12)}`);
@@ -164,7 +197,8 @@ export async function ensureImageOn(source: Host, target: Host, image: string, o
     await target.exec(`${podmanCmd(o)} load --quiet -i ${sh`${dstTar}`}`, { quiet: true, timeoutMs: 300_000 });
     await tagOnTarget();
     const t = await inspectImage(target, image, o);
-    if (t?.id !== id && !o.dryRun) throw new Error(`[${target.name}] after load, ${image} has id ${t?.id ?? '(none)'}, expected ${id}`);
+    if (t?.id !== id && !o.dryRun)
+      throw new Error(`[${target.name}] after load, ${image} has id ${t?.id ?? '(none)'}, expected ${id}`);
     log(`[${target.name}] loaded ${image} ${id.slice(0, 12)} from ${source.name} (${sz.stdout.trim()} bytes)`);
     return { id, copied: true, bytes: Number(sz.stdout.trim()) };
   } finally {

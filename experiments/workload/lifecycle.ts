@@ -12,20 +12,31 @@ import type { RunContext } from '../../lib/run/context.ts';
 export const STATE_KEY = 'workload';
 
 export interface WorkloadState {
-  loadgenPid: number; loadgenLog: string;        // on lakewood
-  collectorPid: number;                           // on this machine
-  csv: string; markFile: string; collectorLog: string;
-  forwards: { loadgen: number; server: number };  // local ports
+  loadgenPid: number;
+  loadgenLog: string; // on lakewood
+  collectorPid: number; // on this machine
+  csv: string;
+  markFile: string;
+  collectorLog: string;
+  forwards: { loadgen: number; server: number }; // local ports
   stopped?: boolean;
 }
 
 /** Files of the collector in a run folder. */
 export const workloadFiles = (dir: string) => ({
-  csv: join(dir, 'metrics.csv'), mark: join(dir, '.migration_mark'), log: join(dir, 'collector.log'),
-  stdout: join(dir, 'collector.stdout.log'), loadgenLog: join(dir, 'loadgen.log'),
+  csv: join(dir, 'metrics.csv'),
+  mark: join(dir, '.migration_mark'),
+  log: join(dir, 'collector.log'),
+  stdout: join(dir, 'collector.stdout.log'),
+  loadgenLog: join(dir, 'loadgen.log'),
 });
 
-export interface LiveWorkload { collector?: BackgroundProc; loadgen?: BackgroundProc; forwards: Forward[]; serverMetrics?: Forward }
+export interface LiveWorkload {
+  collector?: BackgroundProc;
+  loadgen?: BackgroundProc;
+  forwards: Forward[];
+  serverMetrics?: Forward;
+}
 // Handles of this process, by run folder; a resumed run only has the PIDs in state.json.
 const live = new Map<string, LiveWorkload>();
 
@@ -42,7 +53,10 @@ export const liveHandles = (dir: string): LiveWorkload | undefined => live.get(d
 async function killByPid(on: OnHost, pid: number, mustContain: string, what: string, log: (m: string) => void): Promise<void> {
   // Only the PID we recorded, and only if it still runs our program (the PID may have been reused).
   const r = await on`tr '\0' ' ' < /proc/${pid}/cmdline 2>/dev/null`.nothrow();
-  if (!r.ok || !r.stdout.includes(mustContain)) { log(`${what} pid ${pid} on ${on.hostName} is not running`); return; }
+  if (!r.ok || !r.stdout.includes(mustContain)) {
+    log(`${what} pid ${pid} on ${on.hostName} is not running`);
+    return;
+  }
   // background() started it with setsid: it leads its own process group
   await on`sh -c ${stopGroupScript(pid)}`.timeout(15_000);
 }
@@ -54,12 +68,19 @@ export async function stopWorkload(ctx: RunContext): Promise<void> {
   const st = ctx.state.get<WorkloadState>(STATE_KEY);
   const handles = live.get(ctx.dir);
   const step = (m: string) => ctx.log.step('workload', m);
-  if (!st && !handles) { step('no workload recorded; nothing to stop'); return; }
+  if (!st && !handles) {
+    step('no workload recorded; nothing to stop');
+    return;
+  }
   if (st?.stopped && !handles) return;
   const files = workloadFiles(ctx.dir);
   const errors: string[] = [];
   const attempt = async (what: string, fn: () => Promise<void>) => {
-    try { await fn(); } catch (e) { errors.push(`${what}: ${(e as Error).message}`); }
+    try {
+      await fn();
+    } catch (e) {
+      errors.push(`${what}: ${(e as Error).message}`);
+    }
   };
 
   await attempt('collector', async () => {
@@ -69,7 +90,8 @@ export async function stopWorkload(ctx: RunContext): Promise<void> {
   });
   await attempt('load generator', async () => {
     if (handles?.loadgen) await handles.loadgen.stop();
-    else if (st) await killByPid(ctx.onServer('lakewood'), st.loadgenPid, workloadFor(ctx.config).client.bundle, 'load generator', step);
+    else if (st)
+      await killByPid(ctx.onServer('lakewood'), st.loadgenPid, workloadFor(ctx.config).client.bundle, 'load generator', step);
     if (st?.loadgenLog) {
       await ctx.host('lakewood').download(st.loadgenLog, files.loadgenLog);
       const summary = ctx.dryRun ? undefined : /summary (\{.*\})/.exec(readFileSync(files.loadgenLog, 'utf8'))?.[1];

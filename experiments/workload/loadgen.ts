@@ -6,7 +6,18 @@ import WebSocket from 'ws';
 import client from 'prom-client';
 import { cliArgs, durationMs as ms, intIn } from '../../lib/run/cli.ts';
 import { parseServerMessage } from './protocol.ts';
-import { counts, finishPings, newSeqState, onFrame, onPingSent, onPong, sumCounts, sweepPings, type SeqCounts, type SeqState } from './seqcheck.ts';
+import {
+  counts,
+  finishPings,
+  newSeqState,
+  onFrame,
+  onPingSent,
+  onPong,
+  sumCounts,
+  sweepPings,
+  type SeqCounts,
+  type SeqState,
+} from './seqcheck.ts';
 import { meanAbs, summarize } from './rttstats.ts';
 import { nowNs } from '../../lib/migration/timing.ts';
 
@@ -17,15 +28,68 @@ const { values: args } = cliArgs({
   options: {
     url: { type: 'string', arg: 'URL', default: 'ws://127.0.0.1:8080/', help: 'stream server (ws://HOST:PORT/)' },
     connections: { type: 'string', arg: 'N', default: '4', parse: intIn(1, 100_000), help: 'connections (default 4)' },
-    ramp: { type: 'string', arg: 'DURATION', default: '200ms', parse: ms, help: 'spread of the connection starts (default 200ms)' },
-    'ping-interval': { type: 'string', arg: 'DURATION', default: '100ms', parse: ms, help: 'ping period per connection (default 100ms)' },
-    'rtt-cap': { type: 'string', arg: 'DURATION', default: '1000ms', parse: ms, help: 'RTT samples above this are capped (default 1000ms)' },
-    'metrics-port': { type: 'string', arg: 'PORT', default: '9090', parse: intIn(0, 65535), help: 'Prometheus port (default 9090; 0 = any)' },
-    'metrics-listen': { type: 'string', arg: 'ADDR', default: '127.0.0.1', help: 'Prometheus listen address (default 127.0.0.1)' },
-    'pong-window': { type: 'string', arg: 'DURATION', default: '5s', parse: ms, help: 'a ping unanswered this long is lost (default 5s)' },
-    'connect-attempts': { type: 'string', arg: 'N', default: '20', parse: intIn(1, 10_000), help: 'first-connect attempts per connection (default 20)' },
-    'gap-log': { type: 'string', arg: 'DURATION', default: '200ms', parse: ms, help: 'log frame gaps longer than this (default 200ms)' },
-    duration: { type: 'string', arg: 'DURATION', default: '0', parse: ms, help: 'stop after this long (default 0 = until signalled)' },
+    ramp: {
+      type: 'string',
+      arg: 'DURATION',
+      default: '200ms',
+      parse: ms,
+      help: 'spread of the connection starts (default 200ms)',
+    },
+    'ping-interval': {
+      type: 'string',
+      arg: 'DURATION',
+      default: '100ms',
+      parse: ms,
+      help: 'ping period per connection (default 100ms)',
+    },
+    'rtt-cap': {
+      type: 'string',
+      arg: 'DURATION',
+      default: '1000ms',
+      parse: ms,
+      help: 'RTT samples above this are capped (default 1000ms)',
+    },
+    'metrics-port': {
+      type: 'string',
+      arg: 'PORT',
+      default: '9090',
+      parse: intIn(0, 65535),
+      help: 'Prometheus port (default 9090; 0 = any)',
+    },
+    'metrics-listen': {
+      type: 'string',
+      arg: 'ADDR',
+      default: '127.0.0.1',
+      help: 'Prometheus listen address (default 127.0.0.1)',
+    },
+    'pong-window': {
+      type: 'string',
+      arg: 'DURATION',
+      default: '5s',
+      parse: ms,
+      help: 'a ping unanswered this long is lost (default 5s)',
+    },
+    'connect-attempts': {
+      type: 'string',
+      arg: 'N',
+      default: '20',
+      parse: intIn(1, 10_000),
+      help: 'first-connect attempts per connection (default 20)',
+    },
+    'gap-log': {
+      type: 'string',
+      arg: 'DURATION',
+      default: '200ms',
+      parse: ms,
+      help: 'log frame gaps longer than this (default 200ms)',
+    },
+    duration: {
+      type: 'string',
+      arg: 'DURATION',
+      default: '0',
+      parse: ms,
+      help: 'stop after this long (default 0 = until signalled)',
+    },
   },
 });
 const url = new URL(args.url);
@@ -39,14 +103,25 @@ const pongWindowMs = args['pong-window'];
 const connectAttempts = args['connect-attempts'];
 const gapLogMs = args['gap-log'];
 const durationMs = args.duration;
-const BACKOFF_MIN = 500, BACKOFF_MAX = 3000;
+const BACKOFF_MIN = 500,
+  BACKOFF_MAX = 3000;
 
 const log = (msg: string) => console.log(`${new Date().toISOString()} ${msg}`);
 
 interface Conn {
-  id: number; ws?: WebSocket; open: boolean; everOpened: boolean; attempts: number;
-  seq: SeqState; closed: SeqCounts[]; pingSeq: number; lastRtt?: number;
-  lastFrameAt?: number; lastPongAt?: number; timer?: NodeJS.Timeout; retry?: NodeJS.Timeout;
+  id: number;
+  ws?: WebSocket;
+  open: boolean;
+  everOpened: boolean;
+  attempts: number;
+  seq: SeqState;
+  closed: SeqCounts[];
+  pingSeq: number;
+  lastRtt?: number;
+  lastFrameAt?: number;
+  lastPongAt?: number;
+  timer?: NodeJS.Timeout;
+  retry?: NodeJS.Timeout;
 }
 const conns: Conn[] = [];
 let stopping = false;
@@ -80,7 +155,9 @@ const m = {
   lastFrame: g('loadgen_last_frame_timestamp_ms', 'Wall-clock time (ms since epoch) of the last data frame received'),
 };
 const hist = new client.Histogram({
-  name: 'loadgen_rtt_ms', help: 'RTT distribution (ms)', registers: [register],
+  name: 'loadgen_rtt_ms',
+  help: 'RTT distribution (ms)',
+  registers: [register],
   buckets: [0.1, 0.25, 0.5, 1, 2.5, 5, 10, 25, 50, 100, 250, 500, 1000],
 });
 
@@ -108,9 +185,13 @@ function onMessage(c: Conn, data: WebSocket.RawData): void {
   // timer (exponential backoff), so pongs resume later than data frames do (the RTO stall)
   const nowPong = Date.now();
   const pongGap = c.lastPongAt === undefined ? 0 : nowPong - c.lastPongAt;
-  if (pongGap > gapLogMs) log(`first-pong-after-gap conn=${c.id} seq=${msg.seq} gap_ms=${pongGap} rtt_ms=${rtt.toFixed(3)} at_ns=${nowNs()}`);
+  if (pongGap > gapLogMs)
+    log(`first-pong-after-gap conn=${c.id} seq=${msg.seq} gap_ms=${pongGap} rtt_ms=${rtt.toFixed(3)} at_ns=${nowNs()}`);
   c.lastPongAt = nowPong;
-  if (!(rtt >= 0) || rtt > rttCapMs) { staleRtts++; return; }
+  if (!(rtt >= 0) || rtt > rttCapMs) {
+    staleRtts++;
+    return;
+  }
   rtts.push(rtt);
   hist.observe(rtt);
   if (c.lastRtt !== undefined) rttDiffs.push(rtt - c.lastRtt);
@@ -137,7 +218,12 @@ function connect(c: Conn): void {
   // Keepalive 1 s like the original, so a dead path is noticed while the migration is in flight.
   ws.once('upgrade', (res) => res.socket.setKeepAlive(true, 1000));
   ws.on('open', () => {
-    c.open = true; c.everOpened = true; c.attempts = 0; c.pingSeq = 0; c.lastRtt = undefined; c.lastPongAt = undefined;
+    c.open = true;
+    c.everOpened = true;
+    c.attempts = 0;
+    c.pingSeq = 0;
+    c.lastRtt = undefined;
+    c.lastPongAt = undefined;
     log(`conn ${c.id} open`);
     c.timer = setInterval(() => ping(c), pingMs);
   });
@@ -154,7 +240,10 @@ function connect(c: Conn): void {
       c.seq = newSeqState();
     }
     if (stopping) return;
-    if (wasOpen) { drops++; log(`conn ${c.id} dropped (code ${code}${reason.length ? ', ' + reason.toString() : ''}); reconnecting`); }
+    if (wasOpen) {
+      drops++;
+      log(`conn ${c.id} dropped (code ${code}${reason.length ? ', ' + reason.toString() : ''}); reconnecting`);
+    }
     if (!c.everOpened && c.attempts >= connectAttempts) {
       log(`conn ${c.id}: gave up after ${c.attempts} attempts to reach ${url.href}`);
       if (conns.every((x) => !x.everOpened && !x.open && x.attempts >= connectAttempts)) shutdown(1);
@@ -167,25 +256,43 @@ function connect(c: Conn): void {
 async function metricsText(): Promise<string> {
   const r = summarize(rtts);
   const jitter = meanAbs(rttDiffs);
-  rtts = []; rttDiffs = [];
+  rtts = [];
+  rttDiffs = [];
   const t = totals();
   m.connected.set(conns.filter((c) => c.open).length);
-  m.avg.set(r.avg); m.p50.set(r.p50); m.p95.set(r.p95); m.p99.set(r.p99); m.max.set(r.max); m.samples.set(r.count);
+  m.avg.set(r.avg);
+  m.p50.set(r.p50);
+  m.p95.set(r.p95);
+  m.p99.set(r.p99);
+  m.max.set(r.max);
+  m.samples.set(r.count);
   m.jitter.set(jitter);
-  m.bytes.set(bytesReceived); m.drops.set(drops); m.staleRtts.set(staleRtts);
-  m.framesReceived.set(t.framesReceived); m.framesLost.set(t.framesLost);
-  m.framesDuplicated.set(t.framesDuplicated); m.framesReordered.set(t.framesReordered);
-  m.pingsSent.set(t.pingsSent); m.pingsUnanswered.set(t.pingsUnanswered); m.pongsLate.set(t.pongsLate);
+  m.bytes.set(bytesReceived);
+  m.drops.set(drops);
+  m.staleRtts.set(staleRtts);
+  m.framesReceived.set(t.framesReceived);
+  m.framesLost.set(t.framesLost);
+  m.framesDuplicated.set(t.framesDuplicated);
+  m.framesReordered.set(t.framesReordered);
+  m.pingsSent.set(t.pingsSent);
+  m.pingsUnanswered.set(t.pingsUnanswered);
+  m.pongsLate.set(t.pongsLate);
   const last = Math.max(...conns.map((c) => c.lastFrameAt ?? NaN).filter((x) => !Number.isNaN(x)));
   m.lastFrame.set(Number.isFinite(last) ? last : NaN);
   return register.metrics();
 }
 
 const metricsHttp = createServer(async (req, res) => {
-  if (req.url?.split('?')[0] !== '/metrics') { res.writeHead(404).end('try /metrics\n'); return; }
+  if (req.url?.split('?')[0] !== '/metrics') {
+    res.writeHead(404).end('try /metrics\n');
+    return;
+  }
   res.writeHead(200, { 'content-type': register.contentType }).end(await metricsText());
 });
-metricsHttp.on('error', (err) => { log(`metrics on ${args['metrics-listen']}:${metricsPort} failed: ${err.message}`); process.exit(1); });
+metricsHttp.on('error', (err) => {
+  log(`metrics on ${args['metrics-listen']}:${metricsPort} failed: ${err.message}`);
+  process.exit(1);
+});
 metricsHttp.listen(metricsPort, args['metrics-listen'], () => {
   const a = metricsHttp.address();
   log(`metrics listening on ${args['metrics-listen']}:${typeof a === 'object' && a ? a.port : metricsPort}`);
@@ -195,7 +302,8 @@ function shutdown(code: number): void {
   if (stopping) return;
   stopping = true;
   for (const c of conns) {
-    clearInterval(c.timer); clearTimeout(c.retry);
+    clearInterval(c.timer);
+    clearTimeout(c.retry);
     finishPings(c.seq);
     c.ws?.terminate();
   }

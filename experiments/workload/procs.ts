@@ -9,7 +9,12 @@ export { freePort } from '../../lib/hosts/ports.ts';
 const here = dirname(fileURLToPath(import.meta.url));
 export const workloadFile = (name: 'server' | 'loadgen' | 'collector'): string => join(here, `${name}.ts`);
 
-export interface Proc { pid: number; child: ChildProcess; exited: Promise<number | null>; stop(signal?: NodeJS.Signals, timeoutMs?: number): Promise<number | null> }
+export interface Proc {
+  pid: number;
+  child: ChildProcess;
+  exited: Promise<number | null>;
+  stop(signal?: NodeJS.Signals, timeoutMs?: number): Promise<number | null>;
+}
 
 /** Runs a TypeScript program with tsx, output to `logFile`. */
 export function startTs(file: string, args: string[], logFile: string, cwd?: string): Proc {
@@ -18,14 +23,25 @@ export function startTs(file: string, args: string[], logFile: string, cwd?: str
   child.stdout!.pipe(out, { end: false });
   child.stderr!.pipe(out, { end: false });
   if (child.pid === undefined) throw new Error(`could not start ${file}`);
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => { out.end(); resolve(code); }));
+  const exited = new Promise<number | null>((resolve) =>
+    child.once('exit', (code) => {
+      out.end();
+      resolve(code);
+    }),
+  );
   return {
-    pid: child.pid, child, exited,
+    pid: child.pid,
+    child,
+    exited,
     async stop(signal = 'SIGTERM', timeoutMs = 10_000) {
       if (child.exitCode !== null || child.signalCode !== null) return child.exitCode;
       child.kill(signal);
       const t = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
-      try { return await exited; } finally { clearTimeout(t); }
+      try {
+        return await exited;
+      } finally {
+        clearTimeout(t);
+      }
     },
   };
 }

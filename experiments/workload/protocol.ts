@@ -3,11 +3,25 @@
 
 /** Server → client, `fps` times per second per connection. `ts` is wall-clock ns as a decimal string
  * (ns since the epoch do not fit in a double). */
-export interface DataFrame { type: 'data'; seq: number; ts: string; pad: string }
+export interface DataFrame {
+  type: 'data';
+  seq: number;
+  ts: string;
+  pad: string;
+}
 /** Client → server. `ts` is the client's own monotonic clock in ns, echoed back untouched. */
-export interface Ping { type: 'ping'; seq: number; ts: string }
+export interface Ping {
+  type: 'ping';
+  seq: number;
+  ts: string;
+}
 /** Server → client answer to a ping. */
-export interface Pong { type: 'pong'; seq: number; client_ts: string; server_ts: string }
+export interface Pong {
+  type: 'pong';
+  seq: number;
+  client_ts: string;
+  server_ts: string;
+}
 
 export type ServerMessage = DataFrame | Pong;
 
@@ -29,7 +43,9 @@ export function parsePing(text: string): Ping | undefined {
   try {
     const m = JSON.parse(text) as Partial<Ping>;
     if (m && m.type === 'ping' && Number.isInteger(m.seq) && typeof m.ts === 'string') return m as Ping;
-  } catch { /* not JSON */ }
+  } catch {
+    /* not JSON */
+  }
   return undefined;
 }
 
@@ -38,6 +54,8 @@ export function parseServerMessage(text: string): ServerMessage | undefined {
     const m = JSON.parse(text) as Partial<ServerMessage>;
     if (m?.type === 'data' && Number.isInteger(m.seq)) return m as DataFrame;
     if (m?.type === 'pong' && Number.isInteger(m.seq) && typeof (m as Pong).client_ts === 'string') return m as Pong;
-  } catch { /* not JSON */ }
+  } catch {
+    /* not JSON */
+  }
   return undefined;
 }

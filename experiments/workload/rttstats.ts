@@ -3,7 +3,14 @@
 // gauge has no "no sample": an empty interval is NaN, which the collector writes as an empty field.
 import { describe } from '../../lib/analysis/stats.ts';
 
-export interface RttSummary { avg: number; p50: number; p95: number; p99: number; max: number; count: number }
+export interface RttSummary {
+  avg: number;
+  p50: number;
+  p95: number;
+  p99: number;
+  max: number;
+  count: number;
+}
 
 export function summarize(samples: number[]): RttSummary {
   const d = describe(samples);
@@ -11,4 +18,5 @@ export function summarize(samples: number[]): RttSummary {
 }
 
 /** Jitter: the mean absolute difference of consecutive RTTs. */
-export const meanAbs = (diffs: number[]): number => (diffs.length ? diffs.reduce((a, b) => a + Math.abs(b), 0) / diffs.length : NaN);
+export const meanAbs = (diffs: number[]): number =>
+  diffs.length ? diffs.reduce((a, b) => a + Math.abs(b), 0) / diffs.length : NaN;

@@ -12,13 +12,37 @@ const { values: args } = cliArgs({
   summary: 'Stream server: sequenced data frames to every WebSocket client, ping echoes; SIGUSR2 pauses both (quiesce).',
   options: {
     port: { type: 'string', arg: 'PORT', default: '8080', parse: intIn(1, 65535), help: 'WebSocket port (default 8080)' },
-    'metrics-port': { type: 'string', arg: 'PORT', default: '8081', parse: intIn(1, 65535), help: 'Prometheus and /health port (default 8081)' },
+    'metrics-port': {
+      type: 'string',
+      arg: 'PORT',
+      default: '8081',
+      parse: intIn(1, 65535),
+      help: 'Prometheus and /health port (default 8081)',
+    },
     host: { type: 'string', arg: 'ADDR', default: '0.0.0.0', help: 'listen address (default 0.0.0.0)' },
     fps: { type: 'string', arg: 'N', default: '30', parse: intIn(1, 1000), help: 'frames per second per client (default 30)' },
     padding: { type: 'string', arg: 'BYTES', default: '512', parse: intIn(0, 1 << 20), help: 'padding per frame (default 512)' },
-    'echo-queue': { type: 'string', arg: 'N', default: '256', parse: intIn(1, 1 << 20), help: 'pongs queued per client at most (default 256)' },
-    'max-buffered': { type: 'string', arg: 'BYTES', default: String(1 << 20), parse: intIn(1024, 1 << 30), help: 'skip frames to a client with more unsent (default 1 MiB)' },
-    'state-mb': { type: 'string', arg: 'MB', default: '0', parse: intIn(0, 1 << 16), help: 'MB of application state held and kept dirty (STATE_MB; default 0)' },
+    'echo-queue': {
+      type: 'string',
+      arg: 'N',
+      default: '256',
+      parse: intIn(1, 1 << 20),
+      help: 'pongs queued per client at most (default 256)',
+    },
+    'max-buffered': {
+      type: 'string',
+      arg: 'BYTES',
+      default: String(1 << 20),
+      parse: intIn(1024, 1 << 30),
+      help: 'skip frames to a client with more unsent (default 1 MiB)',
+    },
+    'state-mb': {
+      type: 'string',
+      arg: 'MB',
+      default: '0',
+      parse: intIn(0, 1 << 16),
+      help: 'MB of application state held and kept dirty (STATE_MB; default 0)',
+    },
   },
 });
 const port = args.port;
@@ -43,23 +67,73 @@ for (const name of ['process_cpu_user_seconds_total', 'process_cpu_system_second
 }
 const m = {
   connected: new client.Gauge({ name: 'stream_connected_clients', help: 'Open WebSocket connections', registers: [register] }),
-  total: new client.Counter({ name: 'stream_total_clients', help: 'WebSocket connections accepted since start', registers: [register] }),
-  bytesSent: new client.Counter({ name: 'stream_bytes_sent_total', help: 'Payload bytes written to clients', registers: [register] }),
-  bytesReceived: new client.Counter({ name: 'stream_bytes_received_total', help: 'Payload bytes received from clients', registers: [register] }),
+  total: new client.Counter({
+    name: 'stream_total_clients',
+    help: 'WebSocket connections accepted since start',
+    registers: [register],
+  }),
+  bytesSent: new client.Counter({
+    name: 'stream_bytes_sent_total',
+    help: 'Payload bytes written to clients',
+    registers: [register],
+  }),
+  bytesReceived: new client.Counter({
+    name: 'stream_bytes_received_total',
+    help: 'Payload bytes received from clients',
+    registers: [register],
+  }),
   framesSent: new client.Counter({ name: 'stream_frames_sent_total', help: 'Data frames written', registers: [register] }),
-  echoDropped: new client.Counter({ name: 'stream_echo_dropped_total', help: 'Echoes dropped because the bounded echo queue was full', registers: [register] }),
+  echoDropped: new client.Counter({
+    name: 'stream_echo_dropped_total',
+    help: 'Echoes dropped because the bounded echo queue was full',
+    registers: [register],
+  }),
   quiesced: new client.Gauge({ name: 'stream_quiesced', help: '1 while quiesced (SIGUSR2)', registers: [register] }),
-  uptime: new client.Gauge({ name: 'stream_uptime_seconds', help: 'Seconds since the server started (wall clock)', registers: [register] }),
-  cpu: new client.Gauge({ name: 'stream_cpu_percent', help: 'CPU use of this process since the previous scrape, percent of one core', registers: [register] }),
+  uptime: new client.Gauge({
+    name: 'stream_uptime_seconds',
+    help: 'Seconds since the server started (wall clock)',
+    registers: [register],
+  }),
+  cpu: new client.Gauge({
+    name: 'stream_cpu_percent',
+    help: 'CPU use of this process since the previous scrape, percent of one core',
+    registers: [register],
+  }),
   memory: new client.Gauge({ name: 'stream_memory_bytes', help: 'Resident set size', registers: [register] }),
-  cpuSeconds: new client.Gauge({ name: 'stream_cpu_seconds', help: 'User+system CPU seconds of this process as the kernel counts them (restarts from 0 after a CRIU restore)', registers: [register] }),
-  stateBytes: new client.Gauge({ name: 'stream_state_bytes', help: 'Application state held and kept dirty (--state-mb)', registers: [register] }),
-  buffered: new client.Gauge({ name: 'stream_buffered_bytes', help: 'Bytes written by the server and not yet handed to the kernel, summed over the connections (ws bufferedAmount)', registers: [register] }),
-  echoQueued: new client.Gauge({ name: 'stream_echo_queued', help: 'Pongs waiting in the echo queues, summed over the connections', registers: [register] }),
-  restores: new client.Counter({ name: 'stream_cpu_clock_resets_total', help: 'Times the CPU usage went backwards (a CRIU restore)', registers: [register] }),
+  cpuSeconds: new client.Gauge({
+    name: 'stream_cpu_seconds',
+    help: 'User+system CPU seconds of this process as the kernel counts them (restarts from 0 after a CRIU restore)',
+    registers: [register],
+  }),
+  stateBytes: new client.Gauge({
+    name: 'stream_state_bytes',
+    help: 'Application state held and kept dirty (--state-mb)',
+    registers: [register],
+  }),
+  buffered: new client.Gauge({
+    name: 'stream_buffered_bytes',
+    help: 'Bytes written by the server and not yet handed to the kernel, summed over the connections (ws bufferedAmount)',
+    registers: [register],
+  }),
+  echoQueued: new client.Gauge({
+    name: 'stream_echo_queued',
+    help: 'Pongs waiting in the echo queues, summed over the connections',
+    registers: [register],
+  }),
+  restores: new client.Counter({
+    name: 'stream_cpu_clock_resets_total',
+    help: 'Times the CPU usage went backwards (a CRIU restore)',
+    registers: [register],
+  }),
 };
 
-interface Conn { ws: WebSocket; id: number; seq: number; echoes: string[]; writeErrors: number }
+interface Conn {
+  ws: WebSocket;
+  id: number;
+  seq: number;
+  echoes: string[];
+  writeErrors: number;
+}
 const conns = new Set<Conn>();
 let quiesced = false;
 let nextId = 0;
@@ -125,8 +199,18 @@ let timer: NodeJS.Timeout | undefined;
 function schedule(): void {
   const now = performance.now();
   let delay = nextAt - now;
-  if (delay < -period || delay > 2 * period) { nextAt = now + period; delay = period; }
-  timer = setTimeout(() => { nextAt += period; tick(); schedule(); }, Math.max(0, delay));
+  if (delay < -period || delay > 2 * period) {
+    nextAt = now + period;
+    delay = period;
+  }
+  timer = setTimeout(
+    () => {
+      nextAt += period;
+      tick();
+      schedule();
+    },
+    Math.max(0, delay),
+  );
 }
 
 function setQuiesced(on: boolean): void {
@@ -161,7 +245,10 @@ wss.on('connection', (ws, req) => {
     if (isBinary) return;
     const ping = parsePing(data.toString());
     if (!ping) return;
-    if (c.echoes.length >= echoQueueMax) { c.echoes.shift(); m.echoDropped.inc(); }
+    if (c.echoes.length >= echoQueueMax) {
+      c.echoes.shift();
+      m.echoDropped.inc();
+    }
     c.echoes.push(encodePong(ping));
     if (!quiesced) flushEchoes(c);
   });
@@ -176,22 +263,33 @@ wss.on('connection', (ws, req) => {
 let lastCpu = process.cpuUsage();
 let lastCpuAt = performance.now();
 const metricsHttp = createServer(async (req, res) => {
-  if (req.url?.split('?')[0] !== '/metrics') { res.writeHead(404).end('try /metrics\n'); return; }
+  if (req.url?.split('?')[0] !== '/metrics') {
+    res.writeHead(404).end('try /metrics\n');
+    return;
+  }
   const now = performance.now();
   const cpu = process.cpuUsage();
   const wallUs = (now - lastCpuAt) * 1000;
   const usedUs = cpu.user - lastCpu.user + cpu.system - lastCpu.system;
   // Restored process: rusage (and maybe the monotonic clock) restarted; skip this window.
-  if (usedUs < 0 || wallUs <= 0) { m.restores.inc(); m.cpu.set(NaN); }
-  else m.cpu.set((100 * usedUs) / wallUs);
+  if (usedUs < 0 || wallUs <= 0) {
+    m.restores.inc();
+    m.cpu.set(NaN);
+  } else m.cpu.set((100 * usedUs) / wallUs);
   m.cpuSeconds.set((cpu.user + cpu.system) / 1e6);
-  lastCpu = cpu; lastCpuAt = now;
+  lastCpu = cpu;
+  lastCpuAt = now;
   m.memory.set(process.memoryUsage().rss);
   m.uptime.set((Date.now() - startedAt) / 1000);
   m.connected.set(conns.size);
-  let buffered = 0, queued = 0;
-  for (const c of conns) { buffered += c.ws.bufferedAmount; queued += c.echoes.length; }
-  m.buffered.set(buffered); m.echoQueued.set(queued);
+  let buffered = 0,
+    queued = 0;
+  for (const c of conns) {
+    buffered += c.ws.bufferedAmount;
+    queued += c.echoes.length;
+  }
+  m.buffered.set(buffered);
+  m.echoQueued.set(queued);
   try {
     const text = await register.metrics();
     res.writeHead(200, { 'content-type': register.contentType }).end(text);
@@ -203,7 +301,10 @@ const metricsHttp = createServer(async (req, res) => {
 });
 
 function listen(server: ReturnType<typeof createServer>, p: number, what: string): void {
-  server.on('error', (err) => { log(`${what} on ${args.host}:${p} failed: ${err.message}`); process.exit(1); });
+  server.on('error', (err) => {
+    log(`${what} on ${args.host}:${p} failed: ${err.message}`);
+    process.exit(1);
+  });
   server.listen(p, args.host, () => log(`${what} listening on ${args.host}:${p}`));
 }
 listen(http, port, 'websocket+health');
@@ -220,8 +321,11 @@ for (const sig of ['SIGTERM', 'SIGINT'] as const) {
     log(`${sig}: exiting`);
     clearTimeout(timer);
     for (const c of conns) c.ws.terminate();
-    http.close(); metricsHttp.close();
+    http.close();
+    metricsHttp.close();
     process.exit(0);
   });
 }
-log(`stream server pid ${process.pid}: ${fps} fps, ${pad.length} B padding${stateMb ? `, ${stateMb} MB of state (${DIRTY_PAGES_PER_TICK} pages rewritten per frame tick)` : ''}`);
+log(
+  `stream server pid ${process.pid}: ${fps} fps, ${pad.length} B padding${stateMb ? `, ${stateMb} MB of state (${DIRTY_PAGES_PER_TICK} pages rewritten per frame tick)` : ''}`,
+);

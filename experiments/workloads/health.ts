@@ -6,8 +6,13 @@ import type { HealthCheck } from './types.ts';
 
 export function waitForHealth(host: Host, check: HealthCheck, o: GateOpts & ToolOpts = {}): Promise<void> {
   if (check.kind === 'http') return waitForHttp(host, check.url, o);
-  return waitUntil(host, check.what, async () => {
-    const r = await host.exec(check.cmd, { quiet: true, allowFail: true, timeoutMs: 6000 });
-    return { ok: r.code === 0, state: r.stdout.trim() || r.stderr.trim().split('\n').pop() || `exit ${r.code}` };
-  }, o);
+  return waitUntil(
+    host,
+    check.what,
+    async () => {
+      const r = await host.exec(check.cmd, { quiet: true, allowFail: true, timeoutMs: 6000 });
+      return { ok: r.code === 0, state: r.stdout.trim() || r.stderr.trim().split('\n').pop() || `exit ${r.code}` };
+    },
+    o,
+  );
 }

@@ -16,7 +16,10 @@ export type { WorkloadName } from './names.ts';
 /** The workload of a run (the config key is validated against this registry when loaded). */
 export function workloadFor(c: Pick<Config, 'WORKLOAD'>): Workload {
   const w = (WORKLOADS as Record<string, Workload>)[c.WORKLOAD];
-  if (!w) throw new Error(`WORKLOAD=${JSON.stringify(c.WORKLOAD)} has no workload; expected one of ${Object.keys(WORKLOADS).join(', ')}`);
+  if (!w)
+    throw new Error(
+      `WORKLOAD=${JSON.stringify(c.WORKLOAD)} has no workload; expected one of ${Object.keys(WORKLOADS).join(', ')}`,
+    );
   return w;
 }
 /** Every workload's client program: a stale client recorded by an earlier run may be any of them. */

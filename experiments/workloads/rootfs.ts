@@ -24,15 +24,26 @@ const DRY = { hash: '<source hash>', id: '<image id>' };
 
 async function sourceHash(host: Host, o: BinaryImageOptions): Promise<{ hash: string; libs: string[] }> {
   const sum = await host.exec(sh`sha256sum ${o.binary}`, { quiet: true, allowFail: true, dryRunStdout: `<sha256>  ${o.binary}` });
-  if (sum.code !== 0 && !o.dryRun) throw new Error(`[${host.name}] ${o.binary} is not readable (needed to build ${o.image}): ${sum.stderr.trim()}`);
+  if (sum.code !== 0 && !o.dryRun)
+    throw new Error(`[${host.name}] ${o.binary} is not readable (needed to build ${o.image}): ${sum.stderr.trim()}`);
   const ldd = await host.exec(sh`ldd ${o.binary}`, { quiet: true });
   const libs = parseLdd(ldd.stdout);
-  const hash = createHash('sha256').update(sum.stdout.split(/\s/)[0]).update('\0').update(libs.join('\n')).update('\0').update(o.as).digest('hex').slice(0, 32);
+  const hash = createHash('sha256')
+    .update(sum.stdout.split(/\s/)[0])
+    .update('\0')
+    .update(libs.join('\n'))
+    .update('\0')
+    .update(o.as)
+    .digest('hex')
+    .slice(0, 32);
   return { hash: o.dryRun ? DRY.hash : hash, libs };
 }
 
 /** Builds the image unless `host` holds it with the same source hash label. */
-export async function ensureBinaryImage(host: Host, o: BinaryImageOptions): Promise<{ id: string; sourceHash: string; built: boolean }> {
+export async function ensureBinaryImage(
+  host: Host,
+  o: BinaryImageOptions,
+): Promise<{ id: string; sourceHash: string; built: boolean }> {
   const log = o.log ?? (() => {});
   const { hash, libs } = await sourceHash(host, o);
   const have = await inspectImage(host, o.image);
@@ -53,17 +64,26 @@ export async function ensureBinaryImage(host: Host, o: BinaryImageOptions): Prom
     sh`printf '%s\n' 'root:x:0:' 'nogroup:x:65534:' > ${root}/etc/group`,
     sh`tar -C ${root} -cf ${tar} .`,
   ].join(' && ');
-  const changes = [`ENTRYPOINT ["${o.as}"]`, `LABEL ${SOURCE_HASH_LABEL}=${hash}`, 'WORKDIR /data', ...(o.expose ?? []).map((p) => `EXPOSE ${p}`)];
+  const changes = [
+    `ENTRYPOINT ["${o.as}"]`,
+    `LABEL ${SOURCE_HASH_LABEL}=${hash}`,
+    'WORKDIR /data',
+    ...(o.expose ?? []).map((p) => `EXPOSE ${p}`),
+  ];
   try {
     await host.exec(script, { quiet: true });
-    await host.exec(`podman import --quiet ${changes.map((c) => sh`--change ${c}`).join(' ')} ${sh`${tar} ${o.image}`}`, { quiet: true, timeoutMs: 300_000 });
+    await host.exec(`podman import --quiet ${changes.map((c) => sh`--change ${c}`).join(' ')} ${sh`${tar} ${o.image}`}`, {
+      quiet: true,
+      timeoutMs: 300_000,
+    });
   } finally {
     await host.exec(sh`rm -rf ${root} ${tar}`, { quiet: true, allowFail: true });
   }
   if (o.dryRun) return { id: DRY.id, sourceHash: hash, built: true };
   const info = await inspectImage(host, o.image);
   if (!info) throw new Error(`[${host.name}] podman import of ${o.image} reported success but the image is not there`);
-  if (info.sourceHash !== hash) throw new Error(`[${host.name}] ${o.image}: label ${SOURCE_HASH_LABEL}=${info.sourceHash}, expected ${hash}`);
+  if (info.sourceHash !== hash)
+    throw new Error(`[${host.name}] ${o.image}: label ${SOURCE_HASH_LABEL}=${info.sourceHash}, expected ${hash}`);
   log(`[${host.name}] built ${o.image} ${info.id.slice(0, 12)}`);
   return { id: info.id, sourceHash: hash, built: true };
 }

@@ -21,7 +21,13 @@ export type HealthCheck = { kind: 'http'; url: string } | { kind: 'command'; wha
 
 /** A figure of the workload's own, computed by the analysis from metrics.csv. With `per_migration`
  * the analysis also gives it per migration window: a counter's increase or a column's maximum. */
-export interface Figure { key: string; label: string; value: number | null; unit?: string; per_migration?: { column: string; kind: 'counter' | 'max' } }
+export interface Figure {
+  key: string;
+  label: string;
+  value: number | null;
+  unit?: string;
+  per_migration?: { column: string; kind: 'counter' | 'max' };
+}
 
 export interface Workload {
   name: string;

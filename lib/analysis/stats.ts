@@ -89,7 +89,13 @@ export function seededRandom(seed: number): () => number {
   };
 }
 
-export interface Interval { low: number; high: number; level: number; resamples: number; seed: number }
+export interface Interval {
+  low: number;
+  high: number;
+  level: number;
+  resamples: number;
+  seed: number;
+}
 
 /**
  * Percentile-bootstrap CI of the median: `resamples` resamples with replacement drawn with
@@ -104,7 +110,8 @@ export function bootstrapMedianCI(
   const resamples = opts.resamples ?? 2000;
   const seed = opts.seed ?? 42;
   if (!(level > 0 && level < 1)) throw new Error(`bootstrapMedianCI: level must be within (0,1), got ${level}`);
-  if (!(Number.isInteger(resamples) && resamples > 0)) throw new Error(`bootstrapMedianCI: resamples must be a positive integer, got ${resamples}`);
+  if (!(Number.isInteger(resamples) && resamples > 0))
+    throw new Error(`bootstrapMedianCI: resamples must be a positive integer, got ${resamples}`);
   const xs = finite(values);
   if (xs.length === 0) return null;
   const rand = seededRandom(seed);
@@ -119,17 +126,20 @@ export function bootstrapMedianCI(
   return {
     low: quantileSorted(medians, (1 - level) / 2),
     high: quantileSorted(medians, (1 + level) / 2),
-    level, resamples, seed,
+    level,
+    resamples,
+    seed,
   };
 }
 
 export interface MannWhitney {
-  u: number;          // U of the first sample (number of pairs with a > b, ties count 1/2)
+  u: number; // U of the first sample (number of pairs with a > b, ties count 1/2)
   uMin: number;
-  z: number | null;   // null when the exact distribution was used
-  p: number;          // two-sided
+  z: number | null; // null when the exact distribution was used
+  p: number; // two-sided
   method: 'exact' | 'normal';
-  n1: number; n2: number;
+  n1: number;
+  n2: number;
 }
 
 /** Standard normal CDF from simple-statistics' erf (|error| < 1.2e-7). */
@@ -221,8 +231,10 @@ export interface LinearFit {
 
 // Student's t quantile 0.975 for df 1..30 (standard table); beyond, the Cornish–Fisher expansion
 // around the normal quantile is within 0.05% of it.
-const T975 = [12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179, 2.160, 2.145,
-  2.131, 2.120, 2.110, 2.101, 2.093, 2.086, 2.080, 2.074, 2.069, 2.064, 2.060, 2.056, 2.052, 2.048, 2.045, 2.042];
+const T975 = [
+  12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179, 2.16, 2.145, 2.131, 2.12, 2.11, 2.101,
+  2.093, 2.086, 2.08, 2.074, 2.069, 2.064, 2.06, 2.056, 2.052, 2.048, 2.045, 2.042,
+];
 function t975(df: number): number {
   if (df <= T975.length) return T975[df - 1];
   const z = 1.959963984540054;

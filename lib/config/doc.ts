@@ -15,17 +15,28 @@ const entries = () => Object.entries(KEYS) as [string, KeyDecl][];
 
 function typeText(t: KeyType): string {
   switch (t.kind) {
-    case 'int': return `integer${t.min !== undefined ? ` ${t.min}` : ''}${t.max !== undefined ? `–${t.max}` : ''}`;
-    case 'enum': return t.values.join(' | ');
-    case 'string': return t.hint ? `string (${t.hint})` : 'string';
-    case 'url': return t.optional ? 'url or empty' : 'url';
-    case 'ssh': return 'user@host[:port]';
-    case 'hostport': return 'host:port';
-    case 'cidr': return 'IPv4/prefix';
-    case 'ipv4': return 'IPv4';
-    case 'mac': return 'MAC';
-    case 'duration': return 'duration (500ms, 15s, 2m)';
-    default: return t.kind;
+    case 'int':
+      return `integer${t.min !== undefined ? ` ${t.min}` : ''}${t.max !== undefined ? `–${t.max}` : ''}`;
+    case 'enum':
+      return t.values.join(' | ');
+    case 'string':
+      return t.hint ? `string (${t.hint})` : 'string';
+    case 'url':
+      return t.optional ? 'url or empty' : 'url';
+    case 'ssh':
+      return 'user@host[:port]';
+    case 'hostport':
+      return 'host:port';
+    case 'cidr':
+      return 'IPv4/prefix';
+    case 'ipv4':
+      return 'IPv4';
+    case 'mac':
+      return 'MAC';
+    case 'duration':
+      return 'duration (500ms, 15s, 2m)';
+    default:
+      return t.kind;
   }
 }
 
@@ -42,7 +53,10 @@ export function renderConfigEnv(): string {
   ];
   let group = '';
   for (const [k, d] of entries()) {
-    if (d.group !== group) { group = d.group; out.push('', `# --- ${group} ${'-'.repeat(Math.max(3, 90 - group.length))}`); }
+    if (d.group !== group) {
+      group = d.group;
+      out.push('', `# --- ${group} ${'-'.repeat(Math.max(3, 90 - group.length))}`);
+    }
     out.push(`# ${d.description} [${typeText(d.type)}]${d.flag ? ` (flag ${d.flag})` : ''}${d.secret ? ' (secret)' : ''}`);
     out.push(`${k}=${envValue(d.default)}`);
   }
@@ -64,7 +78,9 @@ export function renderReadmeTable(): string {
       group = d.group;
       out.push('', `### ${group}`, '', '| key | type | default | description |', '| --- | --- | --- | --- |');
     }
-    out.push(`| \`${k}\` | ${cell(typeText(d.type))} | ${d.default === '' ? '(empty)' : `\`${cell(d.default)}\``} | ${cell(d.description)}${d.flag ? ` (flag \`${d.flag}\`)` : ''}${d.secret ? ' (secret: redacted in output)' : ''} |`);
+    out.push(
+      `| \`${k}\` | ${cell(typeText(d.type))} | ${d.default === '' ? '(empty)' : `\`${cell(d.default)}\``} | ${cell(d.description)}${d.flag ? ` (flag \`${d.flag}\`)` : ''}${d.secret ? ' (secret: redacted in output)' : ''} |`,
+    );
   }
   out.push('');
   return out.join('\n');
@@ -78,13 +94,26 @@ export function spliceReadme(readme: string, table: string): string {
   return readme.slice(0, a + README_START.length) + '\n' + table.trim() + '\n' + readme.slice(b);
 }
 
-export interface DocStatus { configEnvOk: boolean; readmeOk: boolean }
+export interface DocStatus {
+  configEnvOk: boolean;
+  readmeOk: boolean;
+}
 
 export function checkDocs(dir = projectDir): DocStatus {
-  const read = (f: string) => { try { return readFileSync(join(dir, f), 'utf8'); } catch { return ''; } };
+  const read = (f: string) => {
+    try {
+      return readFileSync(join(dir, f), 'utf8');
+    } catch {
+      return '';
+    }
+  };
   const readme = read('README.md');
   let readmeOk = false;
-  try { readmeOk = spliceReadme(readme, renderReadmeTable()) === readme; } catch { readmeOk = false; }
+  try {
+    readmeOk = spliceReadme(readme, renderReadmeTable()) === readme;
+  } catch {
+    readmeOk = false;
+  }
   return { configEnvOk: read('config.env') === renderConfigEnv(), readmeOk };
 }
 
@@ -102,7 +131,9 @@ if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.ur
     const s = checkDocs();
     if (s.configEnvOk && s.readmeOk) console.log('config.env and README reference are up to date');
     else {
-      console.error(`out of date: ${[!s.configEnvOk && 'config.env', !s.readmeOk && 'README.md'].filter(Boolean).join(', ')}; run \`${REGEN_COMMAND}\``);
+      console.error(
+        `out of date: ${[!s.configEnvOk && 'config.env', !s.readmeOk && 'README.md'].filter(Boolean).join(', ')}; run \`${REGEN_COMMAND}\``,
+      );
       process.exit(1);
     }
   }

@@ -9,7 +9,10 @@ import { parseConfigFlags, readEnvFile, type FileEntry } from './sources.ts';
 import { ConfigError, isSecret, KEY_NAMES, parseKey, show, unknownKey } from './values.ts';
 import { extraBackends } from '../server/backend.ts';
 
-export interface Mode { testbed: 'local' | 'hw'; why: string }
+export interface Mode {
+  testbed: 'local' | 'hw';
+  why: string;
+}
 
 export interface LoadedConfig {
   config: Config;
@@ -47,7 +50,10 @@ export function loadConfig(opts: LoadOptions = {}): LoadedConfig {
 
   const raw = {} as Record<KeyName, string>;
   const origins = {} as Record<KeyName, string>;
-  for (const k of KEY_NAMES) { raw[k] = KEYS[k].default; origins[k] = 'default'; }
+  for (const k of KEY_NAMES) {
+    raw[k] = KEYS[k].default;
+    origins[k] = 'default';
+  }
 
   const apply = (entries: FileEntry[]) => {
     for (const e of entries) {
@@ -83,7 +89,10 @@ export function loadConfig(opts: LoadOptions = {}): LoadedConfig {
 
   for (const k of KEY_NAMES) {
     const v = env[k];
-    if (v !== undefined) { raw[k] = v; origins[k] = 'env'; }
+    if (v !== undefined) {
+      raw[k] = v;
+      origins[k] = 'env';
+    }
   }
 
   for (const s of flags.sets) {
@@ -95,20 +104,39 @@ export function loadConfig(opts: LoadOptions = {}): LoadedConfig {
   const config = {} as Record<KeyName, unknown>;
   const errors: string[] = [];
   for (const k of KEY_NAMES) {
-    try { config[k] = parseKey(k, raw[k], origins[k]); } catch (e) { errors.push((e as Error).message); }
+    try {
+      config[k] = parseKey(k, raw[k], origins[k]);
+    } catch (e) {
+      errors.push((e as Error).message);
+    }
   }
   if (errors.length) throw new ConfigError(errors.length === 1 ? errors[0] : `invalid configuration:\n  ${errors.join('\n  ')}`);
 
   const testbed = config.TESTBED as 'local' | 'hw';
   const crossErrors = crossKeyProblems(config as Config, raw, origins, testbed);
-  if (crossErrors.length) throw new ConfigError(crossErrors.length === 1 ? crossErrors[0] : `invalid configuration:\n  ${crossErrors.join('\n  ')}`);
+  if (crossErrors.length)
+    throw new ConfigError(crossErrors.length === 1 ? crossErrors[0] : `invalid configuration:\n  ${crossErrors.join('\n  ')}`);
   if (origins.TESTBED === 'env' || origins.TESTBED.startsWith('--')) modeWhy = `TESTBED=${testbed} from ${origins.TESTBED}`;
   else if (!modeWhy) modeWhy = `TESTBED=${testbed} from ${origins.TESTBED}`;
-  return { config: config as Config, origins, raw, mode: { testbed, why: modeWhy }, projectDir, warnings: configWarnings(config as Config) };
+  return {
+    config: config as Config,
+    origins,
+    raw,
+    mode: { testbed, why: modeWhy },
+    projectDir,
+    warnings: configWarnings(config as Config),
+  };
 }
 
 /** Keys that shape the local testbed's links (lib/modes/local/shaping.ts). */
-const LINK_KEYS = ['LINK_RATE', 'LINK_DELAY', 'LINK_JITTER', 'LINK_LOSS', 'DIRECT_LINK_RATE', 'DIRECT_LINK_DELAY'] as const satisfies readonly KeyName[];
+const LINK_KEYS = [
+  'LINK_RATE',
+  'LINK_DELAY',
+  'LINK_JITTER',
+  'LINK_LOSS',
+  'DIRECT_LINK_RATE',
+  'DIRECT_LINK_DELAY',
+] as const satisfies readonly KeyName[];
 
 /** The addresses the controller programs as nodes or VIP: each must be distinct. */
 const NODE_ADDRESS_KEYS = ['VIP', 'H2_IP', 'H3_IP', 'SHIM_IP'] as const satisfies readonly KeyName[];
@@ -116,29 +144,46 @@ const NODE_ADDRESS_KEYS = ['VIP', 'H2_IP', 'H3_IP', 'SHIM_IP'] as const satisfie
 /** A value set only by the defaults or config.env: the local testbed's, never a lab's. */
 const localDefault = (origin: string) => origin === 'default' || origin.startsWith('config.env:');
 
-function crossKeyProblems(c: Config, raw: Record<KeyName, string>, origins: Record<KeyName, string>, testbed: 'local' | 'hw'): string[] {
+function crossKeyProblems(
+  c: Config,
+  raw: Record<KeyName, string>,
+  origins: Record<KeyName, string>,
+  testbed: 'local' | 'hw',
+): string[] {
   const out: string[] = [];
   const seen = new Map<string, KeyName>();
   for (const k of NODE_ADDRESS_KEYS) {
     const ip = c[k] as string;
     const first = seen.get(ip);
-    if (first) out.push(`${k}=${ip} (from ${origins[k]}) is also ${first} (from ${origins[first]}): the switch would program two nodes with one address; give each its own`);
+    if (first)
+      out.push(
+        `${k}=${ip} (from ${origins[k]}) is also ${first} (from ${origins[first]}): the switch would program two nodes with one address; give each its own`,
+      );
     else seen.set(ip, k);
   }
   out.push(...vipProblems(c, origins));
   const shaped = LINK_KEYS.filter((k) => c[k] !== '');
   if (testbed === 'hw' && shaped.length) {
-    out.push(`${shaped.map((k) => `${k}=${c[k]} (from ${origins[k]})`).join(', ')}: link emulation shapes the local testbed's veths; a hardware testbed's links are real — unset ${shaped.length > 1 ? 'them' : 'it'} (or emulate with TESTBED=local)`);
+    out.push(
+      `${shaped.map((k) => `${k}=${c[k]} (from ${origins[k]})`).join(', ')}: link emulation shapes the local testbed's veths; a hardware testbed's links are real — unset ${shaped.length > 1 ? 'them' : 'it'} (or emulate with TESTBED=local)`,
+    );
   }
-  if (c.LINK_JITTER && !c.LINK_DELAY) out.push(`LINK_JITTER=${c.LINK_JITTER} (from ${origins.LINK_JITTER}) needs LINK_DELAY: jitter varies a delay (e.g. LINK_DELAY=5ms LINK_JITTER=1ms)`);
+  if (c.LINK_JITTER && !c.LINK_DELAY)
+    out.push(
+      `LINK_JITTER=${c.LINK_JITTER} (from ${origins.LINK_JITTER}) needs LINK_DELAY: jitter varies a delay (e.g. LINK_DELAY=5ms LINK_JITTER=1ms)`,
+    );
   if (c.SWITCH_UPDATE_FROM === 'source' && c.CONTROLLER_LISTEN.startsWith('127.')) {
-    out.push(`SWITCH_UPDATE_FROM=source (from ${origins.SWITCH_UPDATE_FROM}) needs the servers to reach the controller, but CONTROLLER_LISTEN=${c.CONTROLLER_LISTEN} (from ${origins.CONTROLLER_LISTEN}) is loopback: set CONTROLLER_LISTEN to the switch's management address (and CONTROLLER_TOKEN)`);
+    out.push(
+      `SWITCH_UPDATE_FROM=source (from ${origins.SWITCH_UPDATE_FROM}) needs the servers to reach the controller, but CONTROLLER_LISTEN=${c.CONTROLLER_LISTEN} (from ${origins.CONTROLLER_LISTEN}) is loopback: set CONTROLLER_LISTEN to the switch's management address (and CONTROLLER_TOKEN)`,
+    );
   }
   if (testbed === 'hw') {
     // Falling back to the local testbed's management address would send the run to the wrong machine.
     for (const k of SSH_KEYS) {
       if (localDefault(origins[k])) {
-        out.push(`${k} is not set for the hardware testbed (it would be the local testbed's ${raw[k]} from ${origins[k]}): set it in the hardware overlay (config_hw.env or --config FILE), the environment or with --set`);
+        out.push(
+          `${k} is not set for the hardware testbed (it would be the local testbed's ${raw[k]} from ${origins[k]}): set it in the hardware overlay (config_hw.env or --config FILE), the environment or with --set`,
+        );
       }
     }
   }
@@ -148,25 +193,44 @@ function crossKeyProblems(c: Config, raw: Record<KeyName, string>, origins: Reco
 /** VIP mode: the VIP is what clients see, never any backend's own address, and inside the container subnet. */
 function vipProblems(c: Config, origins: Record<KeyName, string>): string[] {
   if (c.MIGRATION_MODE !== 'vip') {
-    return c.BACKENDS > 1 ? [`BACKENDS=${c.BACKENDS} (from ${origins.BACKENDS}) needs MIGRATION_MODE=vip (from ${origins.MIGRATION_MODE} it is ${c.MIGRATION_MODE}): only clients of the VIP are spread over backends`] : [];
+    return c.BACKENDS > 1
+      ? [
+          `BACKENDS=${c.BACKENDS} (from ${origins.BACKENDS}) needs MIGRATION_MODE=vip (from ${origins.MIGRATION_MODE} it is ${c.MIGRATION_MODE}): only clients of the VIP are spread over backends`,
+        ]
+      : [];
   }
   const out: string[] = [];
   const why = `(MIGRATION_MODE=vip from ${origins.MIGRATION_MODE})`;
   for (const k of ['H2_IP', 'H3_IP'] as const) {
-    if (c[k] === c.VIP) out.push(`VIP=${c.VIP} (from ${origins.VIP}) is also the backend address ${k} (from ${origins[k]}) ${why}: the VIP must be an address no backend holds`);
+    if (c[k] === c.VIP)
+      out.push(
+        `VIP=${c.VIP} (from ${origins.VIP}) is also the backend address ${k} (from ${origins[k]}) ${why}: the VIP must be an address no backend holds`,
+      );
   }
   if (c.H2_MAC.toLowerCase() === c.H3_MAC.toLowerCase()) {
-    out.push(`H3_MAC=${c.H3_MAC} (from ${origins.H3_MAC}) equals H2_MAC (from ${origins.H2_MAC}) ${why}: the container takes H3_MAC on loveland, which must differ from its lakewood MAC`);
+    out.push(
+      `H3_MAC=${c.H3_MAC} (from ${origins.H3_MAC}) equals H2_MAC (from ${origins.H2_MAC}) ${why}: the container takes H3_MAC on loveland, which must differ from its lakewood MAC`,
+    );
   }
-  const taken = new Map<string, string>([[c.VIP, 'VIP'], [c.H2_IP, 'H2_IP'], [c.H3_IP, 'H3_IP'], [c.SHIM_IP, 'SHIM_IP'], [c.HW_GATEWAY, 'HW_GATEWAY']]);
+  const taken = new Map<string, string>([
+    [c.VIP, 'VIP'],
+    [c.H2_IP, 'H2_IP'],
+    [c.H3_IP, 'H3_IP'],
+    [c.SHIM_IP, 'SHIM_IP'],
+    [c.HW_GATEWAY, 'HW_GATEWAY'],
+  ]);
   for (const b of extraBackends(c)) {
     const clash = taken.get(b.ip);
     if (clash || !inSubnet(b.ip, c.HW_SUBNET)) {
-      out.push(`BACKENDS=${c.BACKENDS} (from ${origins.BACKENDS}): backend ${b.k} takes ${b.ip} (HW_SUBNET host ${20 + b.k}), which ${clash ? `is ${clash}=${c[clash as KeyName]} (from ${origins[clash as KeyName]})` : `is outside HW_SUBNET=${c.HW_SUBNET}`}; move that key or use fewer backends`);
+      out.push(
+        `BACKENDS=${c.BACKENDS} (from ${origins.BACKENDS}): backend ${b.k} takes ${b.ip} (HW_SUBNET host ${20 + b.k}), which ${clash ? `is ${clash}=${c[clash as KeyName]} (from ${origins[clash as KeyName]})` : `is outside HW_SUBNET=${c.HW_SUBNET}`}; move that key or use fewer backends`,
+      );
     }
   }
   if (!inSubnet(c.VIP, c.HW_SUBNET)) {
-    out.push(`VIP=${c.VIP} (from ${origins.VIP}) is outside HW_SUBNET=${c.HW_SUBNET} ${why}: the load generator's shim reaches the VIP on the container subnet`);
+    out.push(
+      `VIP=${c.VIP} (from ${origins.VIP}) is outside HW_SUBNET=${c.HW_SUBNET} ${why}: the load generator's shim reaches the VIP on the container subnet`,
+    );
   }
   return out;
 }
@@ -182,10 +246,14 @@ function inSubnet(ip: string, cidr: string): boolean {
 function configWarnings(c: Config): string[] {
   const out: string[] = [];
   if (c.TESTBED === 'hw' && c.SWITCH_UPDATE_FROM === 'auto' && c.CONTROLLER_LISTEN.startsWith('127.')) {
-    out.push('switch updates go from this machine through the SSH forward (the published scripts sent them from the source server, outside this machine\'s round trips): set CONTROLLER_LISTEN to the switch\'s management address to do the same, or SWITCH_UPDATE_FROM=control to keep this and silence the warning');
+    out.push(
+      "switch updates go from this machine through the SSH forward (the published scripts sent them from the source server, outside this machine's round trips): set CONTROLLER_LISTEN to the switch's management address to do the same, or SWITCH_UPDATE_FROM=control to keep this and silence the warning",
+    );
   }
   if (!c.CONTROLLER_LISTEN.startsWith('127.') && !c.CONTROLLER_TOKEN) {
-    out.push(`CONTROLLER_LISTEN=${c.CONTROLLER_LISTEN} with an empty CONTROLLER_TOKEN: anyone who reaches that address can re-program the switch; set CONTROLLER_TOKEN`);
+    out.push(
+      `CONTROLLER_LISTEN=${c.CONTROLLER_LISTEN} with an empty CONTROLLER_TOKEN: anyone who reaches that address can re-program the switch; set CONTROLLER_TOKEN`,
+    );
   }
   return out;
 }
@@ -204,12 +272,11 @@ export function localPath(projectDir: string, p: string): string {
   return isAbsolute(p) ? p : resolve(projectDir, p);
 }
 
-
 /** argv with the values of secret keys replaced (`--set CONTROLLER_TOKEN=…` → `<redacted>`), for files a run writes. */
 export function redactArgv(argv: string[]): string[] {
   const hide = (kv: string) => {
     const e = kv.indexOf('=');
-    return e > 0 && (kv.slice(0, e) in KEYS) && isSecret(kv.slice(0, e) as KeyName) ? `${kv.slice(0, e)}=<redacted>` : kv;
+    return e > 0 && kv.slice(0, e) in KEYS && isSecret(kv.slice(0, e) as KeyName) ? `${kv.slice(0, e)}=<redacted>` : kv;
   };
   return argv.map((a, i) => (a.startsWith('--set=') ? `--set=${hide(a.slice(6))}` : argv[i - 1] === '--set' ? hide(a) : a));
 }
@@ -230,7 +297,10 @@ export function formatConfig(loaded: LoadedConfig): string {
   let group = '';
   const width = Math.max(...KEY_NAMES.map((k) => k.length));
   for (const k of KEY_NAMES) {
-    if (KEYS[k].group !== group) { group = KEYS[k].group; lines.push(`# ${group}`); }
+    if (KEYS[k].group !== group) {
+      group = KEYS[k].group;
+      lines.push(`# ${group}`);
+    }
     const shown = isSecret(k) && loaded.raw[k] !== '' ? '<redacted>' : loaded.raw[k];
     lines.push(`${k.padEnd(width)} = ${shown.padEnd(28)} # ${loaded.origins[k]}`);
   }

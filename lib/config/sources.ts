@@ -10,7 +10,11 @@ import { ConfigError, KEY_NAMES, show } from './values.ts';
 // ---------------------------------------------------------------------------------------------
 // files
 
-export interface FileEntry { key: string; value: string; origin: string }
+export interface FileEntry {
+  key: string;
+  value: string;
+  origin: string;
+}
 
 /** Parse a dotenv file (no shell evaluation) and attach `file:line` origins. */
 export function readEnvFile(path: string, label = basename(path)): FileEntry[] {
@@ -27,7 +31,9 @@ export function readEnvFile(path: string, label = basename(path)): FileEntry[] {
     // dotenv keeps the last assignment, so the origin is the last line that assigns the key.
     const re = new RegExp(`^\\s*(?:export\\s+)?${key.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}\\s*[=:]`);
     let line = 0;
-    lines.forEach((l, i) => { if (re.test(l)) line = i + 1; });
+    lines.forEach((l, i) => {
+      if (re.test(l)) line = i + 1;
+    });
     return { key, value, origin: `${label}:${line}` };
   });
 }
@@ -48,7 +54,10 @@ function checkEnvLines(lines: string[], label: string): void {
     const t = line.trim();
     if (!t || t.startsWith('#')) return;
     const m = ASSIGNMENT.exec(line);
-    if (!m) throw new ConfigError(`${label}:${i + 1}: not a KEY=VALUE line: ${show(t.length > 80 ? `${t.slice(0, 80)}…` : t)} (comments start with #)`);
+    if (!m)
+      throw new ConfigError(
+        `${label}:${i + 1}: not a KEY=VALUE line: ${show(t.length > 80 ? `${t.slice(0, 80)}…` : t)} (comments start with #)`,
+      );
     const v = m[1];
     const q = v[0];
     if ((q === '"' || q === "'" || q === '`') && !v.slice(1).includes(q)) open = q;
@@ -59,7 +68,10 @@ function checkEnvLines(lines: string[], label: string): void {
 // ---------------------------------------------------------------------------------------------
 // CLI flags
 
-export interface ConfigFlags { configFile?: string; sets: { key: string; value: string; origin: string }[] }
+export interface ConfigFlags {
+  configFile?: string;
+  sets: { key: string; value: string; origin: string }[];
+}
 
 /** Flags that set one key each (`--steady-state` → STEADY_STATE), as declared in lib/config/keys.ts. */
 export const FLAG_KEYS: ReadonlyMap<string, KeyName> = new Map(
@@ -68,11 +80,24 @@ export const FLAG_KEYS: ReadonlyMap<string, KeyName> = new Map(
 
 /** The config flags as declarations for lib/run/cli.ts; every entry script that loads the config accepts them. */
 export const CONFIG_OPTIONS: Options = {
-  config: { type: 'string', arg: 'FILE', group: 'Configuration', help: 'hardware overlay file (default: config_hw.env when present)' },
+  config: {
+    type: 'string',
+    arg: 'FILE',
+    group: 'Configuration',
+    help: 'hardware overlay file (default: config_hw.env when present)',
+  },
   set: { type: 'string', arg: 'KEY=VALUE', multiple: true, group: 'Configuration', help: 'set any declared key (repeatable)' },
-  ...Object.fromEntries([...FLAG_KEYS].map(([flag, key]) => [flag.replace(/^--/, ''), {
-    type: 'string', group: 'Configuration', arg: KEYS[key].type.kind === 'duration' ? 'SECS' : 'N', help: key,
-  } satisfies Options[string]])),
+  ...Object.fromEntries(
+    [...FLAG_KEYS].map(([flag, key]) => [
+      flag.replace(/^--/, ''),
+      {
+        type: 'string',
+        group: 'Configuration',
+        arg: KEYS[key].type.kind === 'duration' ? 'SECS' : 'N',
+        help: key,
+      } satisfies Options[string],
+    ]),
+  ),
 };
 
 /** The config flags among the options a script parsed, in command-line order (for loadConfig's argv). */
@@ -100,7 +125,8 @@ export function parseConfigFlags(argv: string[]): ConfigFlags {
       const key = FLAG_KEYS.get(name)!;
       if (KEYS[key].type.kind === 'duration') {
         // These flags take seconds, like the original scripts.
-        if (!/^\d+(\.\d+)?$/.test(value)) throw new ConfigError(`${name} ${show(value)}: expected a number of seconds (e.g. ${name} 20)`);
+        if (!/^\d+(\.\d+)?$/.test(value))
+          throw new ConfigError(`${name} ${show(value)}: expected a number of seconds (e.g. ${name} 20)`);
         out.sets.push({ key, value: `${value}s`, origin: name });
       } else out.sets.push({ key, value, origin: name });
     }

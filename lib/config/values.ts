@@ -13,7 +13,6 @@ export class ConfigError extends Error {
   }
 }
 
-
 export function isSecret(key: KeyName): boolean {
   return Boolean((KEYS[key] as { secret?: boolean }).secret);
 }
@@ -39,34 +38,51 @@ export function parseSshTarget(s: string): SshTarget {
 
 function expected(type: KeyType): string {
   switch (type.kind) {
-    case 'ipv4': return 'an IPv4 address such as 192.168.12.2';
-    case 'cidr': return 'an IPv4 prefix such as 192.168.12.0/24';
-    case 'mac': return 'a MAC address such as 02:42:c0:a8:0c:02';
-    case 'port': return 'a TCP port 1-65535';
-    case 'int': return `an integer${type.min !== undefined ? ` >= ${type.min}` : ''}${type.max !== undefined ? ` and <= ${type.max}` : ''}`;
-    case 'duration': return 'a duration such as 500ms, 15s, 2m';
-    case 'path': return 'a path (no newlines or NUL)';
-    case 'ssh': return 'an SSH target user@host[:port]';
-    case 'enum': return `one of ${type.values.join(', ')}`;
-    case 'bool': return 'true or false';
-    case 'string': return type.hint ?? (type.pattern ? `a string matching ${type.pattern}` : 'a string');
-    case 'hostport': return 'host:port such as 127.0.0.1:50052';
-    case 'url': return `an http(s) URL${type.optional ? ' or empty' : ''}`;
+    case 'ipv4':
+      return 'an IPv4 address such as 192.168.12.2';
+    case 'cidr':
+      return 'an IPv4 prefix such as 192.168.12.0/24';
+    case 'mac':
+      return 'a MAC address such as 02:42:c0:a8:0c:02';
+    case 'port':
+      return 'a TCP port 1-65535';
+    case 'int':
+      return `an integer${type.min !== undefined ? ` >= ${type.min}` : ''}${type.max !== undefined ? ` and <= ${type.max}` : ''}`;
+    case 'duration':
+      return 'a duration such as 500ms, 15s, 2m';
+    case 'path':
+      return 'a path (no newlines or NUL)';
+    case 'ssh':
+      return 'an SSH target user@host[:port]';
+    case 'enum':
+      return `one of ${type.values.join(', ')}`;
+    case 'bool':
+      return 'true or false';
+    case 'string':
+      return type.hint ?? (type.pattern ? `a string matching ${type.pattern}` : 'a string');
+    case 'hostport':
+      return 'host:port such as 127.0.0.1:50052';
+    case 'url':
+      return `an http(s) URL${type.optional ? ' or empty' : ''}`;
   }
 }
 
 /** Parse one raw value by type; throws a plain Error with the expectation (context is added by the caller). */
 export function parseByType(type: KeyType, raw: string): unknown {
   const v = raw.trim();
-  const bad = (): never => { throw new Error(`expected ${expected(type)}`); };
+  const bad = (): never => {
+    throw new Error(`expected ${expected(type)}`);
+  };
   switch (type.kind) {
-    case 'ipv4': return isIpv4(v) ? v : bad();
+    case 'ipv4':
+      return isIpv4(v) ? v : bad();
     case 'cidr': {
       const [ip, len, ...rest] = v.split('/');
       if (rest.length || !isIpv4(ip) || !/^\d{1,2}$/.test(len ?? '') || Number(len) > 32) bad();
       return v;
     }
-    case 'mac': return /^[0-9a-fA-F]{2}(:[0-9a-fA-F]{2}){5}$/.test(v) ? v.toLowerCase() : bad();
+    case 'mac':
+      return /^[0-9a-fA-F]{2}(:[0-9a-fA-F]{2}){5}$/.test(v) ? v.toLowerCase() : bad();
     case 'port': {
       if (!/^\d{1,5}$/.test(v)) bad();
       const n = Number(v);
@@ -81,18 +97,29 @@ export function parseByType(type: KeyType, raw: string): unknown {
       return n;
     }
     case 'duration':
-      try { return parseDuration(v); } catch { return bad(); }
-    case 'path': return /[\n\0]/.test(raw) ? bad() : v;
+      try {
+        return parseDuration(v);
+      } catch {
+        return bad();
+      }
+    case 'path':
+      return /[\n\0]/.test(raw) ? bad() : v;
     case 'ssh':
-      try { return parseSshTarget(v); } catch (e) { throw new Error(`expected an SSH target user@host[:port] (${(e as Error).message.replace(/^expected /, '')})`); }
-    case 'enum': return type.values.includes(v) ? v : bad();
+      try {
+        return parseSshTarget(v);
+      } catch (e) {
+        throw new Error(`expected an SSH target user@host[:port] (${(e as Error).message.replace(/^expected /, '')})`);
+      }
+    case 'enum':
+      return type.values.includes(v) ? v : bad();
     case 'bool': {
       const l = v.toLowerCase();
       if (['true', '1', 'yes', 'on'].includes(l)) return true;
       if (['false', '0', 'no', 'off'].includes(l)) return false;
       return bad();
     }
-    case 'string': return !type.pattern || type.pattern.test(v) ? v : bad();
+    case 'string':
+      return !type.pattern || type.pattern.test(v) ? v : bad();
     case 'hostport': {
       const m = /^([A-Za-z0-9.-]+|\[[0-9a-fA-F:]+\]):(\d{1,5})$/.exec(v);
       if (!m || Number(m[2]) < 1 || Number(m[2]) > 65535) bad();
@@ -103,7 +130,9 @@ export function parseByType(type: KeyType, raw: string): unknown {
       try {
         const u = new URL(v);
         return u.protocol === 'http:' || u.protocol === 'https:' ? v : bad();
-      } catch { return bad(); }
+      } catch {
+        return bad();
+      }
     }
   }
 }
@@ -141,12 +170,17 @@ export function suggestKey(name: string): KeyName | undefined {
   let bestD = Infinity;
   for (const k of KEY_NAMES) {
     const dist = editDistance(up, k);
-    if (dist < bestD) { bestD = dist; best = k; }
+    if (dist < bestD) {
+      bestD = dist;
+      best = k;
+    }
   }
   return best !== undefined && bestD <= Math.max(2, Math.floor(name.length / 4)) ? best : undefined;
 }
 
 export function unknownKey(name: string, origin: string): ConfigError {
   const s = suggestKey(name);
-  return new ConfigError(`unknown config key ${name} (from ${origin})${s ? `; did you mean ${s}?` : ''} (declared keys are in lib/config/keys.ts)`);
+  return new ConfigError(
+    `unknown config key ${name} (from ${origin})${s ? `; did you mean ${s}?` : ''} (declared keys are in lib/config/keys.ts)`,
+  );
 }

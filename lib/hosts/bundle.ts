@@ -7,7 +7,10 @@ import { existsSync } from 'node:fs';
 import { copyFile, mkdir, readdir, readFile, rename, stat, writeFile } from 'node:fs/promises';
 import { basename, dirname, join, relative } from 'node:path';
 
-export interface RemoteEntry { out: string; src: string }
+export interface RemoteEntry {
+  out: string;
+  src: string;
+}
 
 export const REMOTE_ENTRIES: readonly RemoteEntry[] = [
   { out: 'switch-model.mjs', src: 'p4/model/main.ts' },
@@ -22,7 +25,8 @@ export const REMOTE_DIST = join('dist', 'remote');
 const CACHE_FILE = '.bundle-cache.json';
 
 // ESM output, but bundled CommonJS dependencies (grpc-js, protobufjs, prom-client) call require().
-const BANNER = "import { createRequire as __p4cfCreateRequire } from 'node:module'; const require = __p4cfCreateRequire(import.meta.url);";
+const BANNER =
+  "import { createRequire as __p4cfCreateRequire } from 'node:module'; const require = __p4cfCreateRequire(import.meta.url);";
 
 export interface BundleOptions {
   /** Output names (e.g. 'loadgen.mjs') that must be built; a missing source for one of these throws. */
@@ -32,15 +36,28 @@ export interface BundleOptions {
   log?: (msg: string) => void;
 }
 
-export interface BundleResult { dir: string; built: string[]; cached: string[]; missing: string[]; assets: string[] }
+export interface BundleResult {
+  dir: string;
+  built: string[];
+  cached: string[];
+  missing: string[];
+  assets: string[];
+}
 
-interface CacheEntry { inputs: Record<string, string>; outHash: string }
+interface CacheEntry {
+  inputs: Record<string, string>;
+  outHash: string;
+}
 type Cache = Record<string, CacheEntry>;
 
 const sha = (b: Uint8Array | string) => createHash('sha256').update(b).digest('hex');
 
 async function hashFile(path: string): Promise<string | undefined> {
-  try { return sha(await readFile(path)); } catch { return undefined; }
+  try {
+    return sha(await readFile(path));
+  } catch {
+    return undefined;
+  }
 }
 
 /** Inputs under node_modules are covered by the lockfile's hash instead of being read one by one. */
@@ -58,14 +75,22 @@ async function buildEntry(projectDir: string, distDir: string, e: RemoteEntry): 
   const r = await build({
     absWorkingDir: projectDir,
     entryPoints: [join(projectDir, e.src)],
-    bundle: true, platform: 'node', format: 'esm', target: 'node20',
-    write: false, metafile: true, sourcemap: false, logLevel: 'silent',
+    bundle: true,
+    platform: 'node',
+    format: 'esm',
+    target: 'node20',
+    write: false,
+    metafile: true,
+    sourcemap: false,
+    logLevel: 'silent',
     outfile: join(distDir, e.out),
     banner: { js: BANNER },
     // Optional native accelerators of ws: absent is fine, ws falls back to JS.
     external: ['bufferutil', 'utf-8-validate'],
   }).catch((err: Error & { errors?: { text: string; location?: { file: string; line: number } }[] }) => {
-    const detail = err.errors?.map((x) => `${x.location ? `${x.location.file}:${x.location.line}: ` : ''}${x.text}`).join('\n  ') ?? err.message;
+    const detail =
+      err.errors?.map((x) => `${x.location ? `${x.location.file}:${x.location.line}: ` : ''}${x.text}`).join('\n  ') ??
+      err.message;
     throw new Error(`bundle ${e.out} from ${e.src} failed:\n  ${detail}`);
   });
   const out = r.outputFiles.find((f) => f.path.endsWith(e.out));
@@ -135,15 +160,23 @@ export async function bundleRemoteDetailed(projectDir: string, opts: BundleOptio
   }
   const cachePath = join(distDir, CACHE_FILE);
   let cache: Cache = {};
-  try { cache = JSON.parse(await readFile(cachePath, 'utf8')) as Cache; } catch { /* first build */ }
+  try {
+    cache = JSON.parse(await readFile(cachePath, 'utf8')) as Cache;
+  } catch {
+    /* first build */
+  }
   const res: BundleResult = { dir: distDir, built: [], cached: [], missing: [], assets: [] };
   for (const e of REMOTE_ENTRIES) {
     if (!existsSync(join(projectDir, e.src))) {
-      if (opts.require?.includes(e.out)) throw new Error(`bundleRemote: ${e.out} is needed but its source ${e.src} does not exist in ${projectDir}`);
+      if (opts.require?.includes(e.out))
+        throw new Error(`bundleRemote: ${e.out} is needed but its source ${e.src} does not exist in ${projectDir}`);
       res.missing.push(e.out);
       continue;
     }
-    if (!opts.force && (await upToDate(projectDir, distDir, e, cache[e.out]))) { res.cached.push(e.out); continue; }
+    if (!opts.force && (await upToDate(projectDir, distDir, e, cache[e.out]))) {
+      res.cached.push(e.out);
+      continue;
+    }
     cache[e.out] = await buildEntry(projectDir, distDir, e);
     res.built.push(e.out);
   }
@@ -151,7 +184,9 @@ export async function bundleRemoteDetailed(projectDir: string, opts: BundleOptio
   const tmp = join(distDir, `.${CACHE_FILE}.${process.pid}.tmp`);
   await writeFile(tmp, JSON.stringify(cache, null, 1));
   await rename(tmp, cachePath);
-  opts.log?.(`bundle ${relative(projectDir, distDir)}: built ${res.built.join(' ') || 'nothing'}; cached ${res.cached.join(' ') || 'nothing'}` +
-    `${res.missing.length ? `; not yet written: ${res.missing.join(' ')}` : ''}${res.assets.length ? `; assets ${res.assets.map((a) => basename(a)).join(' ')}` : ''}`);
+  opts.log?.(
+    `bundle ${relative(projectDir, distDir)}: built ${res.built.join(' ') || 'nothing'}; cached ${res.cached.join(' ') || 'nothing'}` +
+      `${res.missing.length ? `; not yet written: ${res.missing.join(' ')}` : ''}${res.assets.length ? `; assets ${res.assets.map((a) => basename(a)).join(' ')}` : ''}`,
+  );
   return res;
 }

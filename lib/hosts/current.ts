@@ -14,13 +14,18 @@ export function withHosts<T>(src: HostSource, fn: () => T): T {
 
 function active(): HostSource {
   const src = current.getStore();
-  if (!src) throw new Error('onTofino/onServer/onLocal used outside a run: call them in a phase run by runPhases (experiments/lib.ts), or inside withHosts(ctx, …)');
+  if (!src)
+    throw new Error(
+      'onTofino/onServer/onLocal used outside a run: call them in a phase run by runPhases (experiments/lib.ts), or inside withHosts(ctx, …)',
+    );
   return src;
 }
 
 const lazy: HostSource = {
   host: (name: HostName): Host => active().host(name),
-  get signal() { return current.getStore()?.signal; },
+  get signal() {
+    return current.getStore()?.signal;
+  },
 };
 
 export const { onTofino, onServer, onLocal, on } = hostsOf(lazy);

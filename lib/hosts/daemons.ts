@@ -36,18 +36,27 @@ interface DaemonSpec {
   ready: Readiness;
 }
 
-interface DaemonDeps { log: Logger; cleanup: Cleanup; dryRun: boolean }
+interface DaemonDeps {
+  log: Logger;
+  cleanup: Cleanup;
+  dryRun: boolean;
+}
 
 type DaemonFailure = 'exited' | 'timeout';
 
 /** A daemon did not come up: it exited while starting, or readiness timed out. */
 export class DaemonError extends Error {
   constructor(
-    readonly host: string, readonly daemon: string, readonly failure: DaemonFailure,
-    readonly detail: string, readonly logTail: string,
+    readonly host: string,
+    readonly daemon: string,
+    readonly failure: DaemonFailure,
+    readonly detail: string,
+    readonly logTail: string,
   ) {
-    super(`[${host}] ${daemon} ${failure === 'exited' ? 'exited while starting' : 'did not become ready'}: ${detail}` +
-      `\n${daemon} log (last lines):\n${logTail || '(empty)'}`);
+    super(
+      `[${host}] ${daemon} ${failure === 'exited' ? 'exited while starting' : 'did not become ready'}: ${detail}` +
+        `\n${daemon} log (last lines):\n${logTail || '(empty)'}`,
+    );
     this.name = 'DaemonError';
   }
 }
@@ -55,12 +64,15 @@ export class DaemonError extends Error {
 /** PID from the PID file when that process still runs with the recorded start time. */
 export async function recordedPid(host: Host, dir: string, name: string): Promise<number | undefined> {
   const f = pidFile(dir, name);
-  const r = await host.exec([
-    sh`[ -f ${f} ] || exit 0`,
-    sh`read p st < ${f} || exit 0`,
-    `cur=$(awk '{print $22}' /proc/$p/stat 2>/dev/null || true)`,
-    `if [ -n "$cur" ] && [ "$cur" = "$st" ]; then echo "$p"; fi`,
-  ].join('\n'), { quiet: true, allowFail: true });
+  const r = await host.exec(
+    [
+      sh`[ -f ${f} ] || exit 0`,
+      sh`read p st < ${f} || exit 0`,
+      `cur=$(awk '{print $22}' /proc/$p/stat 2>/dev/null || true)`,
+      `if [ -n "$cur" ] && [ "$cur" = "$st" ]; then echo "$p"; fi`,
+    ].join('\n'),
+    { quiet: true, allowFail: true },
+  );
   const pid = Number(r.stdout.trim());
   return Number.isInteger(pid) && pid > 1 ? pid : undefined;
 }
@@ -88,7 +100,10 @@ async function logTail(host: Host, dir: string, name: string, lines = 20): Promi
  */
 async function alive(host: Host, pid: number, startTime: string): Promise<boolean> {
   // state and start time follow the parenthesised command name (which may hold spaces)
-  const r = await host.exec(`awk '{ sub(/^.*\\) /, ""); print $1, $20 }' /proc/${pid}/stat 2>/dev/null`, { quiet: true, allowFail: true });
+  const r = await host.exec(`awk '{ sub(/^.*\\) /, ""); print $1, $20 }' /proc/${pid}/stat 2>/dev/null`, {
+    quiet: true,
+    allowFail: true,
+  });
   const [state, st] = r.stdout.trim().split(/\s+/);
   return Boolean(state) && state !== 'Z' && (!startTime || st === startTime);
 }
@@ -102,7 +117,13 @@ async function waitReady(host: Host, spec: DaemonSpec, pid: number, startTime: s
     when: `${spec.name} exits`,
     check: async () => {
       if (await alive(host, pid, startTime)) return;
-      throw new DaemonError(host.name, spec.name, 'exited', `pid ${pid} is gone after ${Date.now() - t0} ms (last state of ${ready.what}: ${last})`, await logTail(host, spec.dir, spec.name));
+      throw new DaemonError(
+        host.name,
+        spec.name,
+        'exited',
+        `pid ${pid} is gone after ${Date.now() - t0} ms (last state of ${ready.what}: ${last})`,
+        await logTail(host, spec.dir, spec.name),
+      );
     },
   };
   const probe = async () => {
@@ -111,10 +132,22 @@ async function waitReady(host: Host, spec: DaemonSpec, pid: number, startTime: s
     return r;
   };
   try {
-    await waitUntil(host, ready.what, probe, { timeoutMs: ready.timeoutMs, intervalMs: ready.intervalMs, log: deps.log, dryRun: deps.dryRun, giveUp });
+    await waitUntil(host, ready.what, probe, {
+      timeoutMs: ready.timeoutMs,
+      intervalMs: ready.intervalMs,
+      log: deps.log,
+      dryRun: deps.dryRun,
+      giveUp,
+    });
   } catch (e) {
     if (!(e instanceof HealthTimeoutError)) throw e;
-    throw new DaemonError(host.name, spec.name, 'timeout', `timed out after ${ready.timeoutMs} ms waiting for ${ready.what}; last state: ${last || '(nothing observed)'}`, await logTail(host, spec.dir, spec.name));
+    throw new DaemonError(
+      host.name,
+      spec.name,
+      'timeout',
+      `timed out after ${ready.timeoutMs} ms waiting for ${ready.what}; last state: ${last || '(nothing observed)'}`,
+      await logTail(host, spec.dir, spec.name),
+    );
   }
 }
 
@@ -123,18 +156,26 @@ async function waitReady(host: Host, spec: DaemonSpec, pid: number, startTime: s
  * its stop as an undo unless it outlives the run, and wait until it is ready. Returns its PID.
  */
 export async function startDaemon(host: Host, spec: DaemonSpec, deps: DaemonDeps): Promise<number> {
-  for (const k of Object.keys(spec.env ?? {})) if (!/^[A-Za-z_]\w*$/.test(k)) throw new Error(`${spec.name}: bad environment variable name ${JSON.stringify(k)}`);
+  for (const k of Object.keys(spec.env ?? {}))
+    if (!/^[A-Za-z_]\w*$/.test(k)) throw new Error(`${spec.name}: bad environment variable name ${JSON.stringify(k)}`);
   // backgroundScript makes the log's folder, which is spec.dir
-  const r = await host.exec(backgroundScript(spec.command, { name: spec.name, logFile: logFile(spec.dir, spec.name), cwd: spec.cwd, env: spec.env }),
-    { quiet: true, timeoutMs: 30_000, dryRunStdout: `<${spec.name} pid> <start-time>` });
+  const r = await host.exec(
+    backgroundScript(spec.command, { name: spec.name, logFile: logFile(spec.dir, spec.name), cwd: spec.cwd, env: spec.env }),
+    { quiet: true, timeoutMs: 30_000, dryRunStdout: `<${spec.name} pid> <start-time>` },
+  );
   const [pidText, startTime = ''] = r.stdout.trim().split(/\s+/);
   const pid = Number(pidText);
-  if (!Number.isInteger(pid) || pid <= 1) throw new Error(`[${host.name}] starting ${spec.name} printed no PID (got ${JSON.stringify(r.stdout)})`);
+  if (!Number.isInteger(pid) || pid <= 1)
+    throw new Error(`[${host.name}] starting ${spec.name} printed no PID (got ${JSON.stringify(r.stdout)})`);
   await host.exec(sh`echo ${`${pid} ${startTime}`} > ${pidFile(spec.dir, spec.name)}`, { quiet: true });
   if (!spec.outlivesRun) {
     deps.cleanup.add(`stop ${spec.name} on ${host.name} (pid ${pid})`, async () => {
       // the start time recorded now: a PID reused since is left alone
-      await host.exec(sh`sh -c ${stopGroupScript(pid, startTime)}; rm -f ${pidFile(spec.dir, spec.name)}`, { quiet: true, allowFail: true, timeoutMs: 15_000 });
+      await host.exec(sh`sh -c ${stopGroupScript(pid, startTime)}; rm -f ${pidFile(spec.dir, spec.name)}`, {
+        quiet: true,
+        allowFail: true,
+        timeoutMs: 15_000,
+      });
     });
   }
   deps.log.host(host.name, `started ${spec.name} (pid ${pid}, log ${logFile(spec.dir, spec.name)})`);

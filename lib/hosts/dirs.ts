@@ -4,4 +4,5 @@ import { hostDir } from '../config/load.ts';
 
 export type RemoteHost = 'tofino' | 'lakewood' | 'loveland';
 
-export const remoteDir = (ctx: { config: Pick<Config, 'REMOTE_PROJECT_DIR'> }, host: RemoteHost): string => hostDir(ctx.config.REMOTE_PROJECT_DIR, host);
+export const remoteDir = (ctx: { config: Pick<Config, 'REMOTE_PROJECT_DIR'> }, host: RemoteHost): string =>
+  hostDir(ctx.config.REMOTE_PROJECT_DIR, host);

@@ -3,7 +3,11 @@
 import { asUndo, registerForward } from './exec.ts';
 import type { Host, HostDeps } from './types.ts';
 
-export interface PlanStep { host: string; kind: 'exec' | 'upload' | 'download' | 'background' | 'forward' | 'http'; text: string }
+export interface PlanStep {
+  host: string;
+  kind: 'exec' | 'upload' | 'download' | 'background' | 'forward' | 'http';
+  text: string;
+}
 export interface Plan {
   steps: PlanStep[];
   byHost(): Record<string, string[]>;
@@ -19,7 +23,7 @@ const FAKE_PID_BASE = 9_000_000;
 export function createPlan(print: (line: string) => void = (l) => process.stdout.write(l + '\n')): Plan {
   const steps: PlanStep[] = [];
   const labels = new Map<number, string>();
-  const readable = (text: string) => labels.size ? text.replace(/\b9\d{6}\b/g, (n) => labels.get(Number(n)) ?? n) : text;
+  const readable = (text: string) => (labels.size ? text.replace(/\b9\d{6}\b/g, (n) => labels.get(Number(n)) ?? n) : text);
   return {
     steps,
     byHost() {
@@ -52,7 +56,12 @@ export interface DryRunHostOptions extends HostDeps {
  * `opts.dryRunStdout` (default empty) with exit 0; background processes get stand-in PIDs and,
  * as on a real host, an undo in `deps.cleanup`, so the plan ends with the stops a run would do.
  */
-export function createDryRunHost(name: string, plan: Plan, print?: ((line: string) => void) | DryRunHostOptions, deps: HostDeps = {}): Host {
+export function createDryRunHost(
+  name: string,
+  plan: Plan,
+  print?: ((line: string) => void) | DryRunHostOptions,
+  deps: HostDeps = {},
+): Host {
   const o: DryRunHostOptions = typeof print === 'function' ? { ...deps, print } : { ...deps, ...print };
   const rec = (kind: PlanStep['kind'], text: string) => plan.record(name, kind, text, o.print);
   const sudo = Boolean(o.sudo);
@@ -60,12 +69,16 @@ export function createDryRunHost(name: string, plan: Plan, print?: ((line: strin
     name,
     sudo,
     async exec(cmd, opts = {}) {
-      rec('exec', `${opts.sudo ?? sudo ? 'sudo -n ' : ''}${opts.cwd ? `(cd ${opts.cwd}) ` : ''}${cmd}`);
+      rec('exec', `${(opts.sudo ?? sudo) ? 'sudo -n ' : ''}${opts.cwd ? `(cd ${opts.cwd}) ` : ''}${cmd}`);
       const stdout = (opts.dryRunStdout ?? '').replace(/<[^<>]*\bpid>/g, (label) => String(plan.fakePid(label)));
       return { stdout, stderr: '', code: 0 };
     },
-    async upload(l, r) { rec('upload', `upload ${l} → ${r}`); },
-    async download(r, l) { rec('download', `download ${r} → ${l}`); },
+    async upload(l, r) {
+      rec('upload', `upload ${l} → ${r}`);
+    },
+    async download(r, l) {
+      rec('download', `download ${r} → ${l}`);
+    },
     async background(cmd, bo) {
       rec('background', `background ${bo.name}: ${sudo ? 'sudo -n ' : ''}${cmd} > ${bo.logFile}`);
       const label = `<${bo.name} pid>`;
@@ -77,7 +90,9 @@ export function createDryRunHost(name: string, plan: Plan, print?: ((line: strin
     },
     async forward(remotePort, remoteHost = '127.0.0.1', localPort = 0) {
       rec('forward', `forward localhost:${localPort || '<free port>'} → ${remoteHost}:${remotePort}`);
-      const close = async () => { rec('forward', `close forward localhost:${localPort || '<free port>'}`); };
+      const close = async () => {
+        rec('forward', `close forward localhost:${localPort || '<free port>'}`);
+      };
       return registerForward(name, o, { localPort, close }, `${remoteHost}:${remotePort}`);
     },
     async close() {},

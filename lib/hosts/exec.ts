@@ -64,13 +64,26 @@ function streamer(name: string, log: Logger | undefined, quiet: boolean | undefi
  * Runs the wrapped command, calling onStdout/onStderr per chunk, and ends it when `signal`
  * fires; resolves with the exit code.
  */
-export type RunWrapped = (wrapped: string, onStdout: (b: Buffer | string) => void, onStderr: (b: Buffer | string) => void, signal?: AbortSignal) => Promise<ExecResult>;
+export type RunWrapped = (
+  wrapped: string,
+  onStdout: (b: Buffer | string) => void,
+  onStderr: (b: Buffer | string) => void,
+  signal?: AbortSignal,
+) => Promise<ExecResult>;
 
 /**
  * exec of the SSH and local hosts: wrap, stream lines as `[host] line`, throw RemoteError on failure.
  * `sudo`: the host's policy; `isRoot`: the login user is root, so `opts.sudo: true` needs no sudo.
  */
-export async function execWith(name: string, log: Logger | undefined, sudo: boolean, cmd: string, opts: ExecOpts, run: RunWrapped, isRoot = false): Promise<ExecResult> {
+export async function execWith(
+  name: string,
+  log: Logger | undefined,
+  sudo: boolean,
+  cmd: string,
+  opts: ExecOpts,
+  run: RunWrapped,
+  isRoot = false,
+): Promise<ExecResult> {
   if (opts.signal?.aborted) throw new CommandAbortedError(name, cmd, false);
   const wrapped = wrapCommand(cmd, opts, opts.sudo === undefined ? sudo : opts.sudo && (sudo || !isRoot));
   const out = streamer(name, log, opts.quiet);
@@ -84,13 +97,19 @@ export async function execWith(name: string, log: Logger | undefined, sudo: bool
     if (e instanceof RemoteError) throw e;
     throw new RemoteError(name, cmd, -1, '', (e as Error).message.replace(`[${name}] `, ''));
   } finally {
-    out.flush(); err.flush();
+    out.flush();
+    err.flush();
   }
   if (opts.signal?.aborted) throw new CommandAbortedError(name, cmd, true);
   if (r.code === 0 || opts.allowFail) return r;
   const timedOut = Boolean(opts.timeoutMs) && (r.code === 124 || r.code === 137) && Date.now() - t0 >= opts.timeoutMs! - 50;
-  throw new RemoteError(name, cmd, r.code, tail(r.stderr || r.stdout),
-    timedOut ? `command timed out after ${opts.timeoutMs} ms (exit ${r.code})` : undefined);
+  throw new RemoteError(
+    name,
+    cmd,
+    r.code,
+    tail(r.stderr || r.stdout),
+    timedOut ? `command timed out after ${opts.timeoutMs} ms (exit ${r.code})` : undefined,
+  );
 }
 
 /** background of the SSH and local hosts: start in its own process group, register the stop as an undo. */
@@ -98,7 +117,8 @@ export async function startBackground(host: Host, deps: HostDeps, cmd: string, b
   const r = await host.exec(backgroundScript(cmd, bo), { quiet: true, timeoutMs: 30_000 });
   const [pidText, start = ''] = r.stdout.trim().split(/\s+/);
   const pid = Number(pidText);
-  if (!Number.isInteger(pid) || pid <= 1) throw new RemoteError(host.name, cmd, 0, '', `background start printed no PID (got ${JSON.stringify(r.stdout)})`);
+  if (!Number.isInteger(pid) || pid <= 1)
+    throw new RemoteError(host.name, cmd, 0, '', `background start printed no PID (got ${JSON.stringify(r.stdout)})`);
   deps.log?.host(host.name, `started ${bo.name} (pid ${pid}, log ${bo.logFile})`);
   const stop = asUndo(deps, `stop ${bo.name} on ${host.name} (pid ${pid})`, async () => {
     await host.exec(sh`sh -c ${stopGroupScript(pid, start)}`, { quiet: true, timeoutMs: 10_000 });
@@ -121,10 +141,16 @@ export function asUndo(deps: HostDeps, label: string, release: () => Promise<voi
 }
 
 export function registerForward(hostName: string, deps: HostDeps, f: Forward, remote: string): Forward {
-  return { localPort: f.localPort, close: asUndo(deps, `close forward localhost:${f.localPort} → ${hostName} ${remote}`, f.close) };
+  return {
+    localPort: f.localPort,
+    close: asUndo(deps, `close forward localhost:${f.localPort} → ${hostName} ${remote}`, f.close),
+  };
 }
 
-export function listenLocal(localPort: number, onConn: (s: net.Socket) => void): Promise<{ port: number; close(): Promise<void> }> {
+export function listenLocal(
+  localPort: number,
+  onConn: (s: net.Socket) => void,
+): Promise<{ port: number; close(): Promise<void> }> {
   const sockets = new Set<net.Socket>();
   const server = net.createServer((s) => {
     sockets.add(s);
@@ -137,7 +163,11 @@ export function listenLocal(localPort: number, onConn: (s: net.Socket) => void):
       const port = (server.address() as net.AddressInfo).port;
       resolve({
         port,
-        close: () => new Promise<void>((res) => { for (const s of sockets) s.destroy(); server.close(() => res()); }),
+        close: () =>
+          new Promise<void>((res) => {
+            for (const s of sockets) s.destroy();
+            server.close(() => res());
+          }),
       });
     });
   });

@@ -2,7 +2,13 @@
 // host pins keys with these; an unknown or changed key is refused.
 import { createHash, createHmac } from 'node:crypto';
 
-export interface KnownHostEntry { patterns: string[]; hashed?: { salt: Buffer; hash: Buffer }; type: string; key: Buffer; line: number }
+export interface KnownHostEntry {
+  patterns: string[];
+  hashed?: { salt: Buffer; hash: Buffer };
+  type: string;
+  key: Buffer;
+  line: number;
+}
 
 export function parseKnownHosts(text: string): KnownHostEntry[] {
   const out: KnownHostEntry[] = [];
@@ -14,7 +20,13 @@ export function parseKnownHosts(text: string): KnownHostEntry[] {
     const key = Buffer.from(b64, 'base64');
     if (hosts.startsWith('|1|')) {
       const [, , salt, hash] = hosts.split('|');
-      out.push({ patterns: [], hashed: { salt: Buffer.from(salt, 'base64'), hash: Buffer.from(hash, 'base64') }, type, key, line: i + 1 });
+      out.push({
+        patterns: [],
+        hashed: { salt: Buffer.from(salt, 'base64'), hash: Buffer.from(hash, 'base64') },
+        type,
+        key,
+        line: i + 1,
+      });
     } else out.push({ patterns: hosts.split(','), type, key, line: i + 1 });
   });
   return out;
@@ -28,9 +40,8 @@ export function knownHostsName(host: string, port: number): string {
 export function entriesFor(entries: KnownHostEntry[], host: string, port: number): KnownHostEntry[] {
   const name = knownHostsName(host, port);
   return entries.filter((e) =>
-    e.hashed
-      ? createHmac('sha1', e.hashed.salt).update(name).digest().equals(e.hashed.hash)
-      : e.patterns.includes(name));
+    e.hashed ? createHmac('sha1', e.hashed.salt).update(name).digest().equals(e.hashed.hash) : e.patterns.includes(name),
+  );
 }
 
 export function fingerprint(key: Buffer): string {
@@ -39,7 +50,11 @@ export function fingerprint(key: Buffer): string {
 
 /** The key type named inside an SSH public key blob. */
 export function keyType(blob: Buffer): string {
-  try { return blob.subarray(4, 4 + blob.readUInt32BE(0)).toString(); } catch { return 'unknown'; }
+  try {
+    return blob.subarray(4, 4 + blob.readUInt32BE(0)).toString();
+  } catch {
+    return 'unknown';
+  }
 }
 
 /** Host key algorithms to offer for a pinned key type (an RSA key is signed with SHA-2 today). */

@@ -12,19 +12,40 @@ export interface LocalHostOptions extends HostDeps {
   sudo?: boolean;
 }
 
-function runLocal(wrapped: string, stdin: string | Buffer | undefined, out: (b: Buffer) => void, err: (b: Buffer) => void, signal?: AbortSignal): Promise<ExecResult> {
+function runLocal(
+  wrapped: string,
+  stdin: string | Buffer | undefined,
+  out: (b: Buffer) => void,
+  err: (b: Buffer) => void,
+  signal?: AbortSignal,
+): Promise<ExecResult> {
   return new Promise((resolve, reject) => {
     // Its own process group, so an abort ends the command and everything it started.
     const p = spawn('sh', ['-c', wrapped], { stdio: ['pipe', 'pipe', 'pipe'], detached: true });
     const stdout: Buffer[] = [];
     const stderr: Buffer[] = [];
-    const onAbort = () => { try { if (p.pid) process.kill(-p.pid, 'SIGKILL'); } catch { /* already gone */ } };
+    const onAbort = () => {
+      try {
+        if (p.pid) process.kill(-p.pid, 'SIGKILL');
+      } catch {
+        /* already gone */
+      }
+    };
     signal?.addEventListener('abort', onAbort, { once: true });
-    p.stdout.on('data', (b: Buffer) => { stdout.push(b); out(b); });
-    p.stderr.on('data', (b: Buffer) => { stderr.push(b); err(b); });
+    p.stdout.on('data', (b: Buffer) => {
+      stdout.push(b);
+      out(b);
+    });
+    p.stderr.on('data', (b: Buffer) => {
+      stderr.push(b);
+      err(b);
+    });
     p.stdin.on('error', () => {}); // a command that exits without reading its stdin
     p.stdin.end(stdin ?? '');
-    p.once('error', (e) => { signal?.removeEventListener('abort', onAbort); reject(e); });
+    p.once('error', (e) => {
+      signal?.removeEventListener('abort', onAbort);
+      reject(e);
+    });
     p.once('close', (code) => {
       signal?.removeEventListener('abort', onAbort);
       resolve({ stdout: Buffer.concat(stdout).toString(), stderr: Buffer.concat(stderr).toString(), code: code ?? 128 + 9 });
@@ -37,9 +58,21 @@ export function createLocalHost(deps: LocalHostOptions = {}, name = 'local'): Ho
   const host: Host = {
     name,
     sudo,
-    exec: (cmd, opts = {}) => execWith(name, deps.log, sudo, cmd, opts, (wrapped, out, err, signal) => runLocal(wrapped, opts.stdin, out, err, signal), process.getuid?.() === 0),
+    exec: (cmd, opts = {}) =>
+      execWith(
+        name,
+        deps.log,
+        sudo,
+        cmd,
+        opts,
+        (wrapped, out, err, signal) => runLocal(wrapped, opts.stdin, out, err, signal),
+        process.getuid?.() === 0,
+      ),
     async upload(localPath, remotePath) {
-      await host.exec(sh`mkdir -p ${dirname(remotePath)} && rm -rf ${remotePath}.p4cf-tmp && cp -a ${localPath} ${remotePath}.p4cf-tmp && rm -rf ${remotePath} && mv ${remotePath}.p4cf-tmp ${remotePath}`, { quiet: true });
+      await host.exec(
+        sh`mkdir -p ${dirname(remotePath)} && rm -rf ${remotePath}.p4cf-tmp && cp -a ${localPath} ${remotePath}.p4cf-tmp && rm -rf ${remotePath} && mv ${remotePath}.p4cf-tmp ${remotePath}`,
+        { quiet: true },
+      );
     },
     async download(remotePath, localPath) {
       await host.upload(remotePath, localPath);

@@ -2,7 +2,9 @@
 // so values are POSIX single-quoted words with zx's `$` word semantics (one value = one word,
 // an array = several words, '' = an empty word). zx's own quote() emits bash-only $'…'.
 const RAW = Symbol('raw shell text');
-export interface RawShell { [RAW]: string }
+export interface RawShell {
+  [RAW]: string;
+}
 
 /** Text inserted into an `sh` template without quoting (e.g. a redirection you wrote yourself). */
 export function raw(text: string): RawShell {
@@ -31,7 +33,9 @@ export function quote(value: unknown): string {
 /** Tagged template that shell-quotes every interpolated value; arrays become quoted words. */
 export function sh(strings: TemplateStringsArray, ...values: unknown[]): string {
   let out = strings[0];
-  values.forEach((v, i) => { out += quote(v) + strings[i + 1]; });
+  values.forEach((v, i) => {
+    out += quote(v) + strings[i + 1];
+  });
   return out;
 }
 

@@ -11,11 +11,19 @@ export interface RunOpts {
   env?: Record<string, string>;
   input?: string;
 }
-export interface RunResult { stdout: string; stderr: string; code: number }
+export interface RunResult {
+  stdout: string;
+  stderr: string;
+  code: number;
+}
 
 /** A local command failed; the message names the command, exit code and the end of its stderr. */
 export class CommandError extends Error {
-  constructor(readonly command: string, readonly code: number, readonly stderrTail: string) {
+  constructor(
+    readonly command: string,
+    readonly code: number,
+    readonly stderrTail: string,
+  ) {
     super(`[local] \`${command}\` exited with code ${code}${stderrTail ? `: ${stderrTail}` : ''}`);
     this.name = 'CommandError';
   }
@@ -34,16 +42,24 @@ export function run(argv: string[], opts: RunOpts = {}): Promise<RunResult> {
     });
     let stdout = '';
     let stderr = '';
-    child.stdout!.on('data', (c: Buffer) => { stdout += c; });
-    child.stderr!.on('data', (c: Buffer) => { stderr += c; });
+    child.stdout!.on('data', (c: Buffer) => {
+      stdout += c;
+    });
+    child.stderr!.on('data', (c: Buffer) => {
+      stderr += c;
+    });
     if (opts.input !== undefined) child.stdin!.end(opts.input);
     const timer = opts.timeoutMs
-      ? setTimeout(() => { stderr += `\n(killed after ${opts.timeoutMs} ms)`; child.kill('SIGKILL'); }, opts.timeoutMs)
+      ? setTimeout(() => {
+          stderr += `\n(killed after ${opts.timeoutMs} ms)`;
+          child.kill('SIGKILL');
+        }, opts.timeoutMs)
       : undefined;
     child.on('error', (e) => {
       if (timer) clearTimeout(timer);
       const r = { stdout, stderr: `${stderr}${e.message}`, code: 127 };
-      if (opts.allowFail) resolve(r); else reject(new CommandError(command, 127, e.message));
+      if (opts.allowFail) resolve(r);
+      else reject(new CommandError(command, 127, e.message));
     });
     child.on('close', (code, signal) => {
       if (timer) clearTimeout(timer);

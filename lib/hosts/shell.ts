@@ -34,8 +34,12 @@ export class HostOutput {
     readonly stderr: string,
     readonly exitCode: number,
   ) {}
-  get ok(): boolean { return this.exitCode === 0; }
-  text(): string { return this.stdout; }
+  get ok(): boolean {
+    return this.exitCode === 0;
+  }
+  text(): string {
+    return this.stdout;
+  }
   /** stdout split into lines, without the empty one after the last newline. */
   lines(): string[] {
     const l = this.stdout.split(/\r?\n/);
@@ -43,22 +47,41 @@ export class HostOutput {
     return l;
   }
   json<T = unknown>(): T {
-    try { return JSON.parse(this.stdout) as T; } catch (e) {
-      throw new RemoteError(this.host, this.command, this.exitCode, '', `output is not JSON (${(e as Error).message}): ${this.stdout.slice(0, 200)}`);
+    try {
+      return JSON.parse(this.stdout) as T;
+    } catch (e) {
+      throw new RemoteError(
+        this.host,
+        this.command,
+        this.exitCode,
+        '',
+        `output is not JSON (${(e as Error).message}): ${this.stdout.slice(0, 200)}`,
+      );
     }
   }
-  toString(): string { return this.stdout; }
+  toString(): string {
+    return this.stdout;
+  }
   /** As a value in another template: stdout without its trailing newline (as in zx). */
-  valueOf(): string { return this.stdout.trimEnd(); }
+  valueOf(): string {
+    return this.stdout.trimEnd();
+  }
 }
 
 /** A command that has not finished, like zx's ProcessPromise: chain options before awaiting. */
 export class HostCommand implements PromiseLike<HostOutput> {
   private started?: Promise<HostOutput>;
 
-  constructor(private readonly host: () => Host, readonly command: string, private readonly opts: CommandOptions, private readonly signal: () => AbortSignal | undefined) {
+  constructor(
+    private readonly host: () => Host,
+    readonly command: string,
+    private readonly opts: CommandOptions,
+    private readonly signal: () => AbortSignal | undefined,
+  ) {
     // Started on the next microtask, so options chained in the same expression apply (as in zx).
-    queueMicrotask(() => { this.run(); });
+    queueMicrotask(() => {
+      this.run();
+    });
   }
 
   private set(change: CommandOptions): this {
@@ -66,21 +89,42 @@ export class HostCommand implements PromiseLike<HostOutput> {
     Object.assign(this.opts, change);
     return this;
   }
-  nothrow(): this { return this.set({ nothrow: true }); }
-  quiet(): this { return this.set({ verbose: false }); }
-  verbose(): this { return this.set({ verbose: true }); }
-  timeout(ms: number): this { return this.set({ timeoutMs: ms }); }
+  nothrow(): this {
+    return this.set({ nothrow: true });
+  }
+  quiet(): this {
+    return this.set({ verbose: false });
+  }
+  verbose(): this {
+    return this.set({ verbose: true });
+  }
+  timeout(ms: number): this {
+    return this.set({ timeoutMs: ms });
+  }
   /** In a dry run, answer `placeholder` (the plan keeps going with it). */
-  dryRun(placeholder: string): this { return this.set({ dryRun: placeholder }); }
+  dryRun(placeholder: string): this {
+    return this.set({ dryRun: placeholder });
+  }
 
   private run(): Promise<HostOutput> {
     if (this.started) return this.started;
     const o = this.opts;
     let h: Host;
-    try { h = this.host(); } catch (e) { return (this.started = Promise.reject(e)); }
+    try {
+      h = this.host();
+    } catch (e) {
+      return (this.started = Promise.reject(e));
+    }
     const exec: ExecOpts = {
-      quiet: !o.verbose, allowFail: o.nothrow, timeoutMs: o.timeoutMs, stdin: o.input, cwd: o.cwd, env: o.env,
-      sudo: o.sudo, dryRunStdout: o.dryRun, signal: this.signal(),
+      quiet: !o.verbose,
+      allowFail: o.nothrow,
+      timeoutMs: o.timeoutMs,
+      stdin: o.input,
+      cwd: o.cwd,
+      env: o.env,
+      sudo: o.sudo,
+      dryRunStdout: o.dryRun,
+      signal: this.signal(),
     };
     this.started = h.exec(this.command, exec).then((r) => new HostOutput(h.name, this.command, r.stdout, r.stderr, r.code));
     return this.started;
@@ -88,14 +132,27 @@ export class HostCommand implements PromiseLike<HostOutput> {
 
   // `any` for the rejection reason, as Promise itself declares it.
   // biome-ignore lint/suspicious/noThenProperty: awaitable on purpose, like zx's ProcessPromise
-  then<A = HostOutput, B = never>(ok?: ((v: HostOutput) => A | PromiseLike<A>) | null, fail?: ((e: any) => B | PromiseLike<B>) | null): Promise<A | B> {
+  then<A = HostOutput, B = never>(
+    ok?: ((v: HostOutput) => A | PromiseLike<A>) | null,
+    fail?: ((e: any) => B | PromiseLike<B>) | null,
+  ): Promise<A | B> {
     return this.run().then(ok, fail);
   }
-  catch<B = never>(fail?: ((e: any) => B | PromiseLike<B>) | null): Promise<HostOutput | B> { return this.run().catch(fail); }
-  finally(fn?: (() => void) | null): Promise<HostOutput> { return this.run().finally(fn); }
-  text(): Promise<string> { return this.run().then((r) => r.text()); }
-  lines(): Promise<string[]> { return this.run().then((r) => r.lines()); }
-  json<T = unknown>(): Promise<T> { return this.run().then((r) => r.json<T>()); }
+  catch<B = never>(fail?: ((e: any) => B | PromiseLike<B>) | null): Promise<HostOutput | B> {
+    return this.run().catch(fail);
+  }
+  finally(fn?: (() => void) | null): Promise<HostOutput> {
+    return this.run().finally(fn);
+  }
+  text(): Promise<string> {
+    return this.run().then((r) => r.text());
+  }
+  lines(): Promise<string[]> {
+    return this.run().then((r) => r.lines());
+  }
+  json<T = unknown>(): Promise<T> {
+    return this.run().then((r) => r.json<T>());
+  }
 }
 
 /** A tagged template that runs on one host; called with options it gives a helper with those defaults. */
@@ -131,11 +188,23 @@ const isTemplate = (v: unknown): v is TemplateStringsArray => Array.isArray(v) &
 
 function onHost(src: HostSource, name: HostName, base: CommandOptions): OnHost {
   const f = ((first: TemplateStringsArray | CommandOptions, ...values: unknown[]) => {
-    if (isTemplate(first)) return new HostCommand(() => src.host(name), sh(first, ...values), { ...base }, () => src.signal);
+    if (isTemplate(first))
+      return new HostCommand(
+        () => src.host(name),
+        sh(first, ...values),
+        { ...base },
+        () => src.signal,
+      );
     return onHost(src, name, { ...base, ...first });
   }) as OnHost;
   Object.defineProperty(f, 'hostName', { value: name });
-  f.script = (text: string) => new HostCommand(() => src.host(name), text, { ...base }, () => src.signal);
+  f.script = (text: string) =>
+    new HostCommand(
+      () => src.host(name),
+      text,
+      { ...base },
+      () => src.signal,
+    );
   return f;
 }
 
@@ -147,7 +216,8 @@ export function hostsOf(src: HostSource): Hosts {
     onTofino: onHost(src, 'tofino', {}),
     onLocal: onHost(src, 'local', {}),
     onServer(name, opts = {}) {
-      if (!SERVER_NAMES.includes(name)) throw new Error(`onServer(${JSON.stringify(name)}): expected a server name, lakewood or loveland`);
+      if (!SERVER_NAMES.includes(name))
+        throw new Error(`onServer(${JSON.stringify(name)}): expected a server name, lakewood or loveland`);
       return onHost(src, name, opts);
     },
     on: (name, opts = {}) => onHost(src, name, opts),

@@ -16,8 +16,12 @@ export interface ExecOpts {
    * login user is root).
    */
   sudo?: boolean;
-  cwd?: string; env?: Record<string, string>; stdin?: string | Buffer;
-  timeoutMs?: number; quiet?: boolean; allowFail?: boolean;
+  cwd?: string;
+  env?: Record<string, string>;
+  stdin?: string | Buffer;
+  timeoutMs?: number;
+  quiet?: boolean;
+  allowFail?: boolean;
   /** The run's abort signal: an aborted signal refuses to start the command and ends a running one. */
   signal?: AbortSignal;
   /**
@@ -27,10 +31,25 @@ export interface ExecOpts {
    */
   dryRunStdout?: string;
 }
-export interface ExecResult { stdout: string; stderr: string; code: number }
-export interface BackgroundOpts { name: string; logFile: string; cwd?: string; env?: Record<string, string> }
-export interface BackgroundProc { pid: number; stop(): Promise<void> }
-export interface Forward { localPort: number; close(): Promise<void> }
+export interface ExecResult {
+  stdout: string;
+  stderr: string;
+  code: number;
+}
+export interface BackgroundOpts {
+  name: string;
+  logFile: string;
+  cwd?: string;
+  env?: Record<string, string>;
+}
+export interface BackgroundProc {
+  pid: number;
+  stop(): Promise<void>;
+}
+export interface Forward {
+  localPort: number;
+  close(): Promise<void>;
+}
 
 export interface Host {
   name: string;

@@ -13,8 +13,17 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { rewriteSourceAddress } from './criu-image.ts';
 
-export interface AddressChange { oldIp: string; newIp: string; oldMac: string; newMac: string }
-export interface RewriteReport { sockets: number; config: number; network: number }
+export interface AddressChange {
+  oldIp: string;
+  newIp: string;
+  oldMac: string;
+  newMac: string;
+}
+export interface RewriteReport {
+  sockets: number;
+  config: number;
+  network: number;
+}
 
 const macB64 = (mac: string) => Buffer.from(mac.split(':').map((h) => parseInt(h, 16))).toString('base64');
 
@@ -57,9 +66,15 @@ export function rewriteCheckpointDir(dir: string, ch: AddressChange): RewriteRep
   if (!existsSync(config)) throw new Error(`${config} is missing: not an extracted podman checkpoint`);
   const r = rewriteSourceAddress(readFileSync(files), ch.oldIp, ch.newIp);
   if (r.changed) writeFileSync(files, r.image);
-  const report = { sockets: r.changed, config: rewriteJson(config, ch), network: existsSync(network) ? rewriteJson(network, ch) : 0 };
+  const report = {
+    sockets: r.changed,
+    config: rewriteJson(config, ch),
+    network: existsSync(network) ? rewriteJson(network, ch) : 0,
+  };
   if (!report.config) {
-    throw new Error(`config.dump names neither ${ch.oldIp} nor ${ch.oldMac}: the restore would not take ${ch.newIp} (container not started with --ip/--mac-address?)`);
+    throw new Error(
+      `config.dump names neither ${ch.oldIp} nor ${ch.oldMac}: the restore would not take ${ch.newIp} (container not started with --ip/--mac-address?)`,
+    );
   }
   return report;
 }

@@ -27,12 +27,19 @@ const ISK_DST_ADDR = 12;
 const AF_INET = 2;
 
 export class CriuImageError extends Error {
-  constructor(message: string) { super(message); this.name = 'CriuImageError'; }
+  constructor(message: string) {
+    super(message);
+    this.name = 'CriuImageError';
+  }
 }
 
 // ---- protobuf wire format ------------------------------------------------------------------
 
-interface Field { no: number; wire: number; value: bigint | Buffer }
+interface Field {
+  no: number;
+  wire: number;
+  value: bigint | Buffer;
+}
 
 function readVarint(b: Buffer, pos: number): [bigint, number] {
   let v = 0n;
@@ -64,8 +71,11 @@ export function decodeFields(b: Buffer): Field[] {
     const [key, p1] = readVarint(b, pos);
     const no = Number(key >> 3n);
     const wire = Number(key & 7n);
-    if (wire === 0) { const [v, p2] = readVarint(b, p1); out.push({ no, wire, value: v }); pos = p2; }
-    else if (wire === 2) {
+    if (wire === 0) {
+      const [v, p2] = readVarint(b, p1);
+      out.push({ no, wire, value: v });
+      pos = p2;
+    } else if (wire === 2) {
       const [len, p2] = readVarint(b, p1);
       const end = p2 + Number(len);
       if (end > b.length) throw new CriuImageError(`field ${no}: length ${len} runs past the message end`);
@@ -82,29 +92,39 @@ export function decodeFields(b: Buffer): Field[] {
 }
 
 export function encodeFields(fields: Field[]): Buffer {
-  return Buffer.concat(fields.flatMap((f) => {
-    const key = writeVarint(BigInt(f.no) << 3n | BigInt(f.wire));
-    if (f.wire === 0) return [key, writeVarint(f.value as bigint)];
-    if (f.wire === 2) return [key, writeVarint(BigInt((f.value as Buffer).length)), f.value as Buffer];
-    return [key, f.value as Buffer];
-  }));
+  return Buffer.concat(
+    fields.flatMap((f) => {
+      const key = writeVarint((BigInt(f.no) << 3n) | BigInt(f.wire));
+      if (f.wire === 0) return [key, writeVarint(f.value as bigint)];
+      if (f.wire === 2) return [key, writeVarint(BigInt((f.value as Buffer).length)), f.value as Buffer];
+      return [key, f.value as Buffer];
+    }),
+  );
 }
 
 // ---- image files ---------------------------------------------------------------------------
 
-export interface CriuImage { magic: number; entries: Buffer[] }
+export interface CriuImage {
+  magic: number;
+  entries: Buffer[];
+}
 
 export function readImage(b: Buffer, expectMagic?: number): CriuImage {
   if (b.length < 8) throw new CriuImageError(`image of ${b.length} bytes has no header`);
-  if (b.readUInt32LE(0) !== IMG_COMMON_MAGIC) throw new CriuImageError(`not a CRIU image: head magic 0x${b.readUInt32LE(0).toString(16)}, expected 0x${IMG_COMMON_MAGIC.toString(16)}`);
+  if (b.readUInt32LE(0) !== IMG_COMMON_MAGIC)
+    throw new CriuImageError(
+      `not a CRIU image: head magic 0x${b.readUInt32LE(0).toString(16)}, expected 0x${IMG_COMMON_MAGIC.toString(16)}`,
+    );
   const magic = b.readUInt32LE(4);
-  if (expectMagic !== undefined && magic !== expectMagic) throw new CriuImageError(`image magic 0x${magic.toString(16)}, expected 0x${expectMagic.toString(16)}`);
+  if (expectMagic !== undefined && magic !== expectMagic)
+    throw new CriuImageError(`image magic 0x${magic.toString(16)}, expected 0x${expectMagic.toString(16)}`);
   const entries: Buffer[] = [];
   let pos = 8;
   while (pos < b.length) {
     if (pos + 4 > b.length) throw new CriuImageError(`truncated entry size at byte ${pos}`);
     const size = b.readUInt32LE(pos);
-    if (pos + 4 + size > b.length) throw new CriuImageError(`entry at byte ${pos} claims ${size} bytes, ${b.length - pos - 4} left`);
+    if (pos + 4 + size > b.length)
+      throw new CriuImageError(`entry at byte ${pos} claims ${size} bytes, ${b.length - pos - 4} left`);
     entries.push(b.subarray(pos + 4, pos + 4 + size));
     pos += 4 + size;
   }
@@ -115,7 +135,14 @@ export function writeImage(img: CriuImage): Buffer {
   const head = Buffer.alloc(8);
   head.writeUInt32LE(IMG_COMMON_MAGIC, 0);
   head.writeUInt32LE(img.magic, 4);
-  return Buffer.concat([head, ...img.entries.flatMap((e) => { const n = Buffer.alloc(4); n.writeUInt32LE(e.length); return [n, e]; })]);
+  return Buffer.concat([
+    head,
+    ...img.entries.flatMap((e) => {
+      const n = Buffer.alloc(4);
+      n.writeUInt32LE(e.length);
+      return [n, e];
+    }),
+  ]);
 }
 
 // ---- inet sockets --------------------------------------------------------------------------
@@ -123,7 +150,8 @@ export function writeImage(img: CriuImage): Buffer {
 /** 192.168.12.2 → the u32 CRIU stores (address bytes in network order, read little-endian). */
 export function ipv4Word(ip: string): bigint {
   const parts = ip.split('.').map(Number);
-  if (parts.length !== 4 || parts.some((p) => !Number.isInteger(p) || p < 0 || p > 255)) throw new CriuImageError(`not an IPv4 address: ${JSON.stringify(ip)}`);
+  if (parts.length !== 4 || parts.some((p) => !Number.isInteger(p) || p < 0 || p > 255))
+    throw new CriuImageError(`not an IPv4 address: ${JSON.stringify(ip)}`);
   return BigInt(Buffer.from(parts).readUInt32LE(0));
 }
 
@@ -133,7 +161,12 @@ export function wordIpv4(w: bigint): string {
   return [...b].join('.');
 }
 
-export interface InetSocket { srcAddr: string; srcPort: number; dstAddr: string; dstPort: number }
+export interface InetSocket {
+  srcAddr: string;
+  srcPort: number;
+  dstAddr: string;
+  dstPort: number;
+}
 
 function iskOf(entry: Buffer): Field[] | undefined {
   const isk = decodeFields(entry).find((f) => f.no === FILE_ENTRY_ISK && f.wire === 2);
@@ -150,8 +183,10 @@ export function inetSockets(filesImg: Buffer): InetSocket[] {
     if (!f) continue;
     const num = (no: number) => f.find((x) => x.no === no)?.value as bigint | undefined;
     out.push({
-      srcAddr: wordIpv4(num(ISK_SRC_ADDR) ?? 0n), srcPort: Number(num(ISK_SRC_PORT) ?? 0n),
-      dstAddr: wordIpv4(num(ISK_DST_ADDR) ?? 0n), dstPort: Number(num(ISK_DST_PORT) ?? 0n),
+      srcAddr: wordIpv4(num(ISK_SRC_ADDR) ?? 0n),
+      srcPort: Number(num(ISK_SRC_PORT) ?? 0n),
+      dstAddr: wordIpv4(num(ISK_DST_ADDR) ?? 0n),
+      dstPort: Number(num(ISK_DST_PORT) ?? 0n),
     });
   }
   return out;
@@ -176,7 +211,10 @@ export function rewriteSourceAddress(filesImg: Buffer, from: string, to: string)
       if (!isk.some((x) => x.no === ISK_FAMILY && x.value === BigInt(AF_INET))) return f;
       if (!isk.some((x) => x.no === ISK_SRC_ADDR && x.value === fromW)) return f;
       touched = true;
-      return { ...f, value: encodeFields(isk.map((x) => (x.no === ISK_SRC_ADDR && x.value === fromW ? { ...x, value: toW } : x))) };
+      return {
+        ...f,
+        value: encodeFields(isk.map((x) => (x.no === ISK_SRC_ADDR && x.value === fromW ? { ...x, value: toW } : x))),
+      };
     });
     if (!touched) return e;
     changed++;

@@ -29,7 +29,9 @@ const configLines = (): string[] => [
 
 /** One line summarising what is applied, for the timing JSON and the log. */
 export const criuSettingsSummary = (): string =>
-  Object.entries(CRIU_SETTINGS).map(([k, v]) => (v ? `${k}=${v}` : k)).join(' ');
+  Object.entries(CRIU_SETTINGS)
+    .map(([k, v]) => (v ? `${k}=${v}` : k))
+    .join(' ');
 
 /** `podman run` arguments that make every checkpoint/restore of the container read the file. */
 export const criuRunArgs = (): string[] => ['--annotation', `org.criu.config=${CRIU_CONFIG_PATH}`];
@@ -45,9 +47,11 @@ const EVIDENCE = 'criu-config';
 
 /** Prints `criu-config parsed|not-parsed|no-log` for the CRIU log at `logPath` (a shell word). */
 export function criuEvidenceCmd(logPath: string): string {
-  return `if [ ! -r ${logPath} ]; then echo "${EVIDENCE} no-log"; `
-    + `elif grep -qF ${quote(`Parsing config file ${CRIU_CONFIG_PATH}`)} ${logPath}; then echo "${EVIDENCE} parsed"; `
-    + `else echo "${EVIDENCE} not-parsed"; fi`;
+  return (
+    `if [ ! -r ${logPath} ]; then echo "${EVIDENCE} no-log"; ` +
+    `elif grep -qF ${quote(`Parsing config file ${CRIU_CONFIG_PATH}`)} ${logPath}; then echo "${EVIDENCE} parsed"; ` +
+    `else echo "${EVIDENCE} not-parsed"; fi`
+  );
 }
 
 export function parseCriuEvidence(stdout: string): CriuConfigEvidence {

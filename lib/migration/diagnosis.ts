@@ -25,10 +25,12 @@ const KNOWN: KnownCause[] = [
   {
     cause: 'send-queue-replay',
     match: /Can't restore send queue data.*Broken pipe/i,
-    summary: () => 'CRIU could not replay the unsent data of a TCP send queue (Broken pipe): the socket had unsent '
-      + 'data at checkpoint time, so quiesce/drain did not finish before the dump',
-    hint: 'make sure the server is quiesced (SIGUSR2) and the send queues reach 0 before the checkpoint '
-      + '(raise DRAIN_TIMEOUT, check that the peer still ACKs during the drain)',
+    summary: () =>
+      'CRIU could not replay the unsent data of a TCP send queue (Broken pipe): the socket had unsent ' +
+      'data at checkpoint time, so quiesce/drain did not finish before the dump',
+    hint:
+      'make sure the server is quiesced (SIGUSR2) and the send queues reach 0 before the checkpoint ' +
+      '(raise DRAIN_TIMEOUT, check that the peer still ACKs during the drain)',
   },
   {
     cause: 'queue-replay',
@@ -39,8 +41,9 @@ const KNOWN: KnownCause[] = [
   {
     cause: 'address-missing',
     match: /Can't bind inet socket back[^:]*:\s*Cannot assign requested address/i,
-    summary: () => 'CRIU could not bind a TCP socket to its address: the server IP was not configured in the '
-      + 'container network namespace when the sockets were restored',
+    summary: () =>
+      'CRIU could not bind a TCP socket to its address: the server IP was not configured in the ' +
+      'container network namespace when the sockets were restored',
     hint: 'the restored container needs its static IP before CRIU rebuilds sockets; check the podman network on the target',
   },
   {
@@ -63,13 +66,15 @@ const KNOWN: KnownCause[] = [
   },
   {
     cause: 'image-damaged',
-    match: /(Magic doesn't match for \S+|Read \d+ bytes while \d+ expected|Unexpected EOF|magic mismatch|Corrupted image|Can't read .*\.img|Failed to read|Unable to open .*\.img|Can't open .*(inventory|\.img)|No such file or directory.*\.img|\.img.*No such file)/i,
+    match:
+      /(Magic doesn't match for \S+|Read \d+ bytes while \d+ expected|Unexpected EOF|magic mismatch|Corrupted image|Can't read .*\.img|Failed to read|Unable to open .*\.img|Can't open .*(inventory|\.img)|No such file or directory.*\.img|\.img.*No such file)/i,
     summary: (m) => `the checkpoint image is damaged or incomplete (${m[1]})`,
     hint: 'the checkpoint tar was truncated or altered after the dump; keep size verification on (CR_SKIP_VERIFY=false)',
   },
   {
     cause: 'archive-damaged',
-    match: /(unexpected EOF|invalid tar header|archive\/tar|unpacking|failed to read .*checkpoint|not a valid .*tar|import.*checkpoint.*(failed|error)|config\.dump)/i,
+    match:
+      /(unexpected EOF|invalid tar header|archive\/tar|unpacking|failed to read .*checkpoint|not a valid .*tar|import.*checkpoint.*(failed|error)|config\.dump)/i,
     summary: (m) => `podman could not unpack the checkpoint archive (${m[1]})`,
     hint: 'the checkpoint tar is damaged; check the transfer and the free space on the target',
   },
@@ -80,7 +85,10 @@ const HARMLESS = [/rlimit: Can't setup RLIMIT_NOFILE for self/i];
 
 /** Strip CRIU's "(00.123456)      1: " prefix. */
 function stripPrefix(line: string): string {
-  return line.replace(/^\(\s*\d+\.\d+\)\s*/, '').replace(/^\s*\d+:\s+/, '').trim();
+  return line
+    .replace(/^\(\s*\d+\.\d+\)\s*/, '')
+    .replace(/^\s*\d+:\s+/, '')
+    .trim();
 }
 
 /** Error lines of a CRIU log, in order, without the harmless ones. */
@@ -98,7 +106,10 @@ export function criuErrorLines(logText: string): string[] {
  */
 export function diagnoseRestore(criuLog: string, podmanStderr = ''): RestoreDiagnosis {
   const errors = criuErrorLines(criuLog);
-  const podmanLines = podmanStderr.split('\n').map((l) => l.trim()).filter(Boolean);
+  const podmanLines = podmanStderr
+    .split('\n')
+    .map((l) => l.trim())
+    .filter(Boolean);
   const candidates = [...errors, ...podmanLines];
   for (const k of KNOWN) {
     for (const line of candidates) {
@@ -108,17 +119,20 @@ export function diagnoseRestore(criuLog: string, podmanStderr = ''): RestoreDiag
   }
   const first = errors[0] ?? podmanLines.filter((l) => /error/i.test(l)).pop() ?? podmanLines.pop();
   return {
-    summary: first
-      ? `restore failed: ${first}`
-      : 'restore failed and neither the CRIU log nor podman said why',
+    summary: first ? `restore failed: ${first}` : 'restore failed and neither the CRIU log nor podman said why',
     cause: 'unknown',
-    hint: criuLog ? 'read the full CRIU restore log saved beside this diagnosis' : 'no CRIU log was found: podman failed before CRIU ran; see podman\'s output',
+    hint: criuLog
+      ? 'read the full CRIU restore log saved beside this diagnosis'
+      : "no CRIU log was found: podman failed before CRIU ran; see podman's output",
     errors,
   };
 }
 
 /** The text saved as migration_<i>_restore_diagnosis.txt. */
-export function formatDiagnosis(d: RestoreDiagnosis, ctx: { index: number; host: string; logPath?: string; podmanStderr?: string }): string {
+export function formatDiagnosis(
+  d: RestoreDiagnosis,
+  ctx: { index: number; host: string; logPath?: string; podmanStderr?: string },
+): string {
   const lines = [
     `migration ${ctx.index}: restore on ${ctx.host} failed`,
     `cause: ${d.cause}`,
@@ -127,6 +141,15 @@ export function formatDiagnosis(d: RestoreDiagnosis, ctx: { index: number; host:
   ];
   if (ctx.logPath) lines.push(`CRIU restore log: ${ctx.logPath}`);
   if (d.errors.length) lines.push('', 'CRIU errors:', ...d.errors.slice(0, 20).map((e) => `  ${e}`));
-  if (ctx.podmanStderr?.trim()) lines.push('', 'podman stderr (tail):', ...ctx.podmanStderr.trim().split('\n').slice(-15).map((e) => `  ${e}`));
+  if (ctx.podmanStderr?.trim())
+    lines.push(
+      '',
+      'podman stderr (tail):',
+      ...ctx.podmanStderr
+        .trim()
+        .split('\n')
+        .slice(-15)
+        .map((e) => `  ${e}`),
+    );
   return lines.join('\n') + '\n';
 }

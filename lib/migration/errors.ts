@@ -6,10 +6,18 @@ import type { StepName } from './steps.ts';
 
 /** A step of the procedure failed (before any recovery was tried). */
 export class StepFailure extends Error {
-  constructor(public step: StepName, message: string,
-    public detail?: { host?: string; code?: number; stderr?: string; /** the command did not return (SSH lost, timeout): how far it got is unknown */ interrupted?: boolean;
+  constructor(
+    public step: StepName,
+    message: string,
+    public detail?: {
+      host?: string;
+      code?: number;
+      stderr?: string /** the command did not return (SSH lost, timeout): how far it got is unknown */;
+      interrupted?: boolean;
       /** the run was interrupted (Ctrl-C) between steps: the step named did not start */ aborted?: boolean;
-      /** the server container had no live process: nothing was signalled */ serverDown?: boolean }) {
+      /** the server container had no live process: nothing was signalled */ serverDown?: boolean;
+    },
+  ) {
     super(message);
     this.name = 'StepFailure';
   }
@@ -17,8 +25,11 @@ export class StepFailure extends Error {
 
 /** The restore step failed inside podman/CRIU; carries the diagnosis and where it was saved. */
 export class RestoreFailure extends StepFailure {
-  constructor(public host: string, public diagnosis: RestoreDiagnosis,
-    public evidence: { podmanOutput: string; criuLog: string; criuLogPath?: string }) {
+  constructor(
+    public host: string,
+    public diagnosis: RestoreDiagnosis,
+    public evidence: { podmanOutput: string; criuLog: string; criuLogPath?: string },
+  ) {
     super('restore', `restore on ${host} failed: ${diagnosis.summary} (cause ${diagnosis.cause}; ${diagnosis.hint})`, { host });
     this.name = 'RestoreFailure';
   }
@@ -41,14 +52,28 @@ export interface MigrationErrorInfo {
 }
 
 export class MigrationError extends Error implements MigrationErrorInfo {
-  index: number; source: ServerName; target: ServerName; step: StepName;
-  recovered: boolean; recovery: string; diagnosisFile?: string; cause: Error;
+  index: number;
+  source: ServerName;
+  target: ServerName;
+  step: StepName;
+  recovered: boolean;
+  recovery: string;
+  diagnosisFile?: string;
+  cause: Error;
   constructor(i: MigrationErrorInfo) {
-    super(`migration ${i.index} ${i.source}→${i.target} failed at step ${i.step}: ${i.cause.message}`
-      + `${i.diagnosisFile ? ` Diagnosis: ${i.diagnosisFile}.` : ''}${i.recovery ? ` — ${i.recovery}` : ''}`);
+    super(
+      `migration ${i.index} ${i.source}→${i.target} failed at step ${i.step}: ${i.cause.message}` +
+        `${i.diagnosisFile ? ` Diagnosis: ${i.diagnosisFile}.` : ''}${i.recovery ? ` — ${i.recovery}` : ''}`,
+    );
     this.name = 'MigrationError';
-    this.index = i.index; this.source = i.source; this.target = i.target; this.step = i.step;
-    this.recovered = i.recovered; this.recovery = i.recovery; this.diagnosisFile = i.diagnosisFile; this.cause = i.cause;
+    this.index = i.index;
+    this.source = i.source;
+    this.target = i.target;
+    this.step = i.step;
+    this.recovered = i.recovered;
+    this.recovery = i.recovery;
+    this.diagnosisFile = i.diagnosisFile;
+    this.cause = i.cause;
   }
 }
 
@@ -64,7 +89,11 @@ export function restoreLogPath(podmanOutput: string): string | undefined {
  * A restore script's result, read once: undefined when podman's restore itself succeeded (a
  * later step may still have failed), else podman's output and the CRIU log it names.
  */
-export function parseRestoreFailure(r: { code: number; stdout: string; stderr: string }): { podmanOutput: string; logPath?: string } | undefined {
+export function parseRestoreFailure(r: {
+  code: number;
+  stdout: string;
+  stderr: string;
+}): { podmanOutput: string; logPath?: string } | undefined {
   if (r.code === 0) return undefined;
   const at = r.stdout.indexOf(RESTORE_FAILED);
   if (at < 0) return undefined;

@@ -36,8 +36,10 @@ export const THAW = 'case "$frz" in *freezer.state) echo THAWED > "$frz";; *cgro
  * CRIU's loop slept. Prints nothing when the log lacks the lines.
  */
 export function criuFreezerWaitCmd(logPath: string): string {
-  return `[ -r ${logPath} ] && awk '/freezing cgroup/ && !a { a = substr($1, 2) + 0 } `
-    + `a && /freezer.state=FROZEN/ { printf "criu_freezer_wait_ms %.1f\\n", (substr($1, 2) - a) * 1000; exit }' ${logPath} || true`;
+  return (
+    `[ -r ${logPath} ] && awk '/freezing cgroup/ && !a { a = substr($1, 2) + 0 } ` +
+    `a && /freezer.state=FROZEN/ { printf "criu_freezer_wait_ms %.1f\\n", (substr($1, 2) - a) * 1000; exit }' ${logPath} || true`
+  );
 }
 
 export const parseFreezerWait = (stdout: string): number | undefined => {

@@ -69,15 +69,28 @@ export function serverLocation(ctx: Pick<MigrationContext, 'state'>): ServerName
   return v === 'loveland' ? 'loveland' : 'lakewood';
 }
 
-async function resolveTransferMethod(ctx: MigrationContext, r: Pick<MigrationRun, 'src' | 'dst' | 'srcDir' | 'dstDir' | 'srcNode'>): Promise<TransferMethod> {
+async function resolveTransferMethod(
+  ctx: MigrationContext,
+  r: Pick<MigrationRun, 'src' | 'dst' | 'srcDir' | 'dstDir' | 'srcNode'>,
+): Promise<TransferMethod> {
   const c = ctx.config;
   if (c.TRANSFER_METHOD !== 'auto') return c.TRANSFER_METHOD;
   const chosen = ctx.state.get('transferMethod');
   if (chosen === 'socat' || chosen === 'node') return chosen;
   // Measured outside the downtime, with a file the size of a typical checkpoint.
-  const t = await calibrateTransfer({ source: r.src, target: r.dst, sourceDir: r.srcDir, targetDir: r.dstDir, bindIp: r.srcNode.directIp, port: c.TRANSFER_PORT, bytes: 8 << 20,
-    tools: { source: netToolPath(c, r.src.name), target: netToolPath(c, r.dst.name) } });
-  ctx.log.info(`transfer calibration (8 MiB ${r.src.name}→${r.dst.name}): socat ${t.socatMs.toFixed(1)} ms, node ${t.nodeMs.toFixed(1)} ms → using ${t.method}`);
+  const t = await calibrateTransfer({
+    source: r.src,
+    target: r.dst,
+    sourceDir: r.srcDir,
+    targetDir: r.dstDir,
+    bindIp: r.srcNode.directIp,
+    port: c.TRANSFER_PORT,
+    bytes: 8 << 20,
+    tools: { source: netToolPath(c, r.src.name), target: netToolPath(c, r.dst.name) },
+  });
+  ctx.log.info(
+    `transfer calibration (8 MiB ${r.src.name}→${r.dst.name}): socat ${t.socatMs.toFixed(1)} ms, node ${t.nodeMs.toFixed(1)} ms → using ${t.method}`,
+  );
   ctx.state.set('transferMethod', t.method);
   return t.method;
 }
@@ -85,7 +98,9 @@ async function resolveTransferMethod(ctx: MigrationContext, r: Pick<MigrationRun
 /** The server's PID and container id as last recorded (build or the previous restore). */
 function knownServer(ctx: MigrationContext): { pid: number; id: string } | undefined {
   const v = ctx.state.get('serverProc') as { pid?: number; id?: string } | undefined;
-  return v && Number.isInteger(v.pid) && v.pid! > 1 && typeof v.id === 'string' && v.id.length >= 12 ? { pid: v.pid!, id: v.id } : undefined;
+  return v && Number.isInteger(v.pid) && v.pid! > 1 && typeof v.id === 'string' && v.id.length >= 12
+    ? { pid: v.pid!, id: v.id }
+    : undefined;
 }
 
 /**
@@ -97,7 +112,11 @@ export const MIGRATION_STATE = {
   writes: ['serverHost', 'serverProc', 'transferMethod'],
 } as const;
 
-export interface MigrateOptions { direction: Direction; index: number; engine?: Engine }
+export interface MigrateOptions {
+  direction: Direction;
+  index: number;
+  engine?: Engine;
+}
 
 /**
  * Run one migration; writes migration_timing_<index>.txt/.json into ctx.dir and returns the timing
@@ -114,14 +133,26 @@ export async function migrate(ctx: MigrationContext, opts: MigrateOptions): Prom
     say('dry run: the commands below are the plan');
   } else {
     const here = serverLocation(ctx);
-    if (here !== source) throw new Error(`${tag}: direction ${opts.direction} needs the server on ${source}, but state.json says it is on ${here}`);
+    if (here !== source)
+      throw new Error(`${tag}: direction ${opts.direction} needs the server on ${source}, but state.json says it is on ${here}`);
   }
   const srcDir = checkpointDir(c, source);
   const dstDir = checkpointDir(c, target);
   const base = {
-    ctx, c, index: i, tag, source, target, src: ctx.host(source), dst: ctx.host(target),
-    srcNode: serverNode(c, source), dstNode: serverNode(c, target),
-    srcDir, dstDir, srcTar: `${srcDir}/checkpoint.tar`, dstTar: `${dstDir}/checkpoint.tar`,
+    ctx,
+    c,
+    index: i,
+    tag,
+    source,
+    target,
+    src: ctx.host(source),
+    dst: ctx.host(target),
+    srcNode: serverNode(c, source),
+    dstNode: serverNode(c, target),
+    srcDir,
+    dstDir,
+    srcTar: `${srcDir}/checkpoint.tar`,
+    dstTar: `${dstDir}/checkpoint.tar`,
   };
   const signal = ctx.signal;
   if (signal?.aborted) throw abortReason(signal);
@@ -129,17 +160,32 @@ export async function migrate(ctx: MigrationContext, opts: MigrateOptions): Prom
   try {
     await checkLivePath(ctx, base);
   } catch (e) {
-    if (e instanceof LivePathError) e.message = `${tag} ${source}→${target} refused, nothing was changed (the server still runs on ${source}): ${e.message}`;
+    if (e instanceof LivePathError)
+      e.message = `${tag} ${source}→${target} refused, nothing was changed (the server still runs on ${source}): ${e.message}`;
     throw e;
   }
   // A dry run cannot measure: it plans with socat where a real run would calibrate first.
-  const method = ctx.dryRun ? (c.TRANSFER_METHOD === 'auto' ? 'socat' : c.TRANSFER_METHOD) : await resolveTransferMethod(ctx, base);
+  const method = ctx.dryRun
+    ? c.TRANSFER_METHOD === 'auto'
+      ? 'socat'
+      : c.TRANSFER_METHOD
+    : await resolveTransferMethod(ctx, base);
   if (ctx.dryRun && c.TRANSFER_METHOD === 'auto' && ctx.state.get('transferMethod') === undefined) {
-    say('TRANSFER_METHOD=auto: a real run first sends 8 MiB with socat and with node over the direct link and keeps the faster; planned with socat');
+    say(
+      'TRANSFER_METHOD=auto: a real run first sends 8 MiB with socat and with node over the direct link and keeps the faster; planned with socat',
+    );
   }
   const r: MigrationRun = {
-    ...base, method, known: knownServer(ctx), m: {}, legEndNs: 0n, signal,
-    v: { size: 0, pid: 0, id: '', switchMs: 0, extra: {} }, done: new Set(), step: 'prepareTarget', say,
+    ...base,
+    method,
+    known: knownServer(ctx),
+    m: {},
+    legEndNs: 0n,
+    signal,
+    v: { size: 0, pid: 0, id: '', switchMs: 0, extra: {} },
+    done: new Set(),
+    step: 'prepareTarget',
+    say,
   };
   say(`start (transfer via ${method})`);
   // From the quiesce on, the steps run to their end whatever the run's signal says (a recovery
@@ -151,16 +197,28 @@ export async function migrate(ctx: MigrationContext, opts: MigrateOptions): Prom
       throw await failed(engine, r, e as Error);
     }
   });
-  if (signal?.aborted) ctx.log.warn(`${tag}: interrupted after the restore — finished on ${target}: the server runs there and the switch points to it`);
+  if (signal?.aborted)
+    ctx.log.warn(
+      `${tag}: interrupted after the restore — finished on ${target}: the server runs there and the switch points to it`,
+    );
   let result: MigrationTiming | undefined;
-  if (!ctx.dryRun) { // a dry run measured nothing: no timing, no file
+  if (!ctx.dryRun) {
+    // a dry run measured nothing: no timing, no file
     result = timingOf(r, engine);
     writeTiming(ctx.dir, i, result);
-    for (const [k, v] of [['dump', result.criu_config_dump], ['restore', result.criu_config_restore]] as const) {
-      if (v !== 'parsed') ctx.log.warn(`${tag}: CRIU's ${k} log does not show ${CRIU_CONFIG_PATH} was read (${v}): the migration's CRIU settings may not have applied`);
+    for (const [k, v] of [
+      ['dump', result.criu_config_dump],
+      ['restore', result.criu_config_restore],
+    ] as const) {
+      if (v !== 'parsed')
+        ctx.log.warn(
+          `${tag}: CRIU's ${k} log does not show ${CRIU_CONFIG_PATH} was read (${v}): the migration's CRIU settings may not have applied`,
+        );
     }
-    say(`done: checkpoint ${result.checkpoint_ms} ms, transfer ${result.transfer_ms} ms, restore ${result.restore_ms} ms, `
-      + `switch ${result.switch_ms} ms, time_to_ready ${result.time_to_ready_ms} ms, ${r.v.size} bytes`);
+    say(
+      `done: checkpoint ${result.checkpoint_ms} ms, transfer ${result.transfer_ms} ms, restore ${result.restore_ms} ms, ` +
+        `switch ${result.switch_ms} ms, time_to_ready ${result.time_to_ready_ms} ms, ${r.v.size} bytes`,
+    );
   }
   // the checkpoint stays on the source until the next migration overwrites it; drop the target copy
   await uninterruptible(() => r.dst.exec(sh`rm -f ${r.dstTar}`, { quiet: true, allowFail: true }));
@@ -169,8 +227,12 @@ export async function migrate(ctx: MigrationContext, opts: MigrateOptions): Prom
 
 function timingOf(r: MigrationRun, engine: Engine): MigrationTiming {
   const t = computeTiming(r.m as MigrationMarks, {
-    sourceNode: r.source, targetNode: r.target, serverIp: addressRecord(r).backend_ip_after, targetSwPort: r.dstNode.swPort,
-    transferMethod: r.method, checkpointSizeBytes: r.v.size,
+    sourceNode: r.source,
+    targetNode: r.target,
+    serverIp: addressRecord(r).backend_ip_after,
+    targetSwPort: r.dstNode.swPort,
+    transferMethod: r.method,
+    checkpointSizeBytes: r.v.size,
   });
   t.index = r.index;
   t.engine = engine.name;
@@ -191,7 +253,12 @@ async function failed(engine: Engine, r: MigrationRun, e: Error): Promise<Migrat
   let diagnosisFile: string | undefined;
   if (e instanceof RestoreFailure) {
     diagnosisFile = join(ctx.dir, `migration_${i}_restore_diagnosis.txt`);
-    const text = formatDiagnosis(e.diagnosis, { index: i, host: r.target, logPath: e.evidence.criuLogPath, podmanStderr: e.evidence.podmanOutput });
+    const text = formatDiagnosis(e.diagnosis, {
+      index: i,
+      host: r.target,
+      logPath: e.evidence.criuLogPath,
+      podmanStderr: e.evidence.podmanOutput,
+    });
     mkdirSync(ctx.dir, { recursive: true });
     writeFileSync(diagnosisFile, text);
     if (e.evidence.criuLog) writeFileSync(join(ctx.dir, `migration_${i}_restore.log`), e.evidence.criuLog);

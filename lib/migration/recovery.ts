@@ -10,23 +10,41 @@ import { backendOn, serviceIp } from '../server/backend.ts';
 import { RestoreFailure, StepFailure } from './errors.ts';
 import { restoreLeg, type Engine, type MigrationRun } from './steps.ts';
 
-export interface Recovery { recovered: boolean; recovery: string }
+export interface Recovery {
+  recovered: boolean;
+  recovery: string;
+}
 
 /** The same run, seen as a restore on the source (its checkpoint, node and host as the target). */
 function onSource(r: MigrationRun): MigrationRun {
-  return { ...r, dst: r.src, dstNode: r.srcNode, dstDir: r.srcDir, dstTar: r.srcTar, target: r.source,
-    v: { ...r.v, extra: {} }, done: new Set(), m: { ...r.m } };
+  return {
+    ...r,
+    dst: r.src,
+    dstNode: r.srcNode,
+    dstDir: r.srcDir,
+    dstTar: r.srcTar,
+    target: r.source,
+    v: { ...r.v, extra: {} },
+    done: new Set(),
+    m: { ...r.m },
+  };
 }
 
 export async function recover(e: Engine, r: MigrationRun, failure: Error, reason: string): Promise<Recovery> {
   if (r.ctx.dryRun) return { recovered: false, recovery: '' };
   if (failure instanceof StepFailure && failure.detail?.serverDown && !r.done.has('quiesce')) {
-    return { recovered: false, recovery: `nothing was changed; the server container was already down on ${failure.detail.host ?? r.source} before the migration.` };
+    return {
+      recovered: false,
+      recovery: `nothing was changed; the server container was already down on ${failure.detail.host ?? r.source} before the migration.`,
+    };
   }
   if (failure instanceof StepFailure && failure.detail?.aborted) reason = `interrupted before step ${failure.step}`;
   if (r.step === 'quiesce' && failure instanceof StepFailure && failure.detail?.interrupted) {
     // the source script may or may not have paused the server: a SIGUSR2 now could pause it
-    return { recovered: false, recovery: `the source script on ${r.source} did not return; check whether the server there is paused (a second SIGUSR2 resumes it).` };
+    return {
+      recovered: false,
+      recovery: `the source script on ${r.source} did not return; check whether the server there is paused (a second SIGUSR2 resumes it).`,
+    };
   }
   try {
     if (r.done.has('checkpoint')) return await restoreOnSource(e, r, reason);
@@ -59,7 +77,9 @@ async function restoreOnSource(e: Engine, r: MigrationRun, reason: string): Prom
     try {
       await restoreLeg(e, s, r.src);
     } catch (err) {
-      throw new Error(`[${source}] restore from ${r.srcTar} failed: ${err instanceof RestoreFailure ? err.diagnosis.summary : (err as Error).message}`);
+      throw new Error(
+        `[${source}] restore from ${r.srcTar} failed: ${err instanceof RestoreFailure ? err.diagnosis.summary : (err as Error).message}`,
+      );
     }
     ctx.state.set('serverProc', { pid: s.v.pid, id: s.v.id });
     ctx.state.set('serverHost', source);
@@ -76,11 +96,21 @@ async function restoreOnSource(e: Engine, r: MigrationRun, reason: string): Prom
       switchNote = `the switch could not be pointed back (${(ce as Error).message}); it was never moved if the service answers through it`;
       ctx.log.warn(`recovering: ${switchNote}`);
     }
-    await ctx.host('lakewood').exec(sh`ip neigh replace ${c.H2_IP} lladdr ${c.H2_MAC} dev ${c.MACSHIM_IF} nud permanent`, { quiet: true, allowFail: true });
+    await ctx.host('lakewood').exec(sh`ip neigh replace ${c.H2_IP} lladdr ${c.H2_MAC} dev ${c.MACSHIM_IF} nud permanent`, {
+      quiet: true,
+      allowFail: true,
+    });
     ctx.log.warn(`recovered: the server runs on ${source} again; ${switchNote}`);
-    await waitForHealth(ctx.host('lakewood'), workloadFor(c).health(c), { timeoutMs: 10_000, intervalMs: 200, tool: netToolPath(c, 'lakewood') });
+    await waitForHealth(ctx.host('lakewood'), workloadFor(c).health(c), {
+      timeoutMs: 10_000,
+      intervalMs: 200,
+      tool: netToolPath(c, 'lakewood'),
+    });
     ctx.log.warn('recovered: the service answers its health check through the switch again');
-    return { recovered: true, recovery: `The service was restored on ${source} from the same checkpoint and answers through the switch again (${switchNote}).` };
+    return {
+      recovered: true,
+      recovery: `The service was restored on ${source} from the same checkpoint and answers through the switch again (${switchNote}).`,
+    };
   } catch (err) {
     ctx.state.set('serverHost', 'none');
     return { recovered: false, recovery: `Restoring on ${source} ALSO failed: ${(err as Error).message}` };
@@ -92,7 +122,11 @@ async function stopListener(r: MigrationRun): Promise<void> {
   const pid = r.v.listener;
   if (!pid || !Number.isInteger(pid) || pid <= 1) return;
   // only a `timeout …` leader (how the offer started it) is ours to stop
-  await r.src.exec(`if grep -qs '^timeout' /proc/${pid}/cmdline; then kill -TERM -${pid} 2>/dev/null; fi; true`, { quiet: true, allowFail: true, timeoutMs: 10_000 });
+  await r.src.exec(`if grep -qs '^timeout' /proc/${pid}/cmdline; then kill -TERM -${pid} 2>/dev/null; fi; true`, {
+    quiet: true,
+    allowFail: true,
+    timeoutMs: 10_000,
+  });
 }
 
 /** What a failed transfer wrote on the target: the next restore there must not find it, nor the disk miss its space. */

@@ -5,16 +5,26 @@
 
 export const mark = (name: string): string => `echo "mark ${name} $(date +%s%N)"`;
 
-export interface ScriptOutput { marks: Record<string, bigint>; values: Record<string, string>; lines: string[] }
+export interface ScriptOutput {
+  marks: Record<string, bigint>;
+  values: Record<string, string>;
+  lines: string[];
+}
 
 /** Parse `mark NAME NS` and `KEY VALUE` lines. */
 export function parseScriptOutput(stdout: string): ScriptOutput {
   const marks: Record<string, bigint> = {};
   const values: Record<string, string> = {};
-  const lines = stdout.split('\n').map((l) => l.trim()).filter(Boolean);
+  const lines = stdout
+    .split('\n')
+    .map((l) => l.trim())
+    .filter(Boolean);
   for (const l of lines) {
     const m = l.match(/^mark (\w+) (\d+)$/);
-    if (m) { marks[m[1]] = BigInt(m[2]); continue; }
+    if (m) {
+      marks[m[1]] = BigInt(m[2]);
+      continue;
+    }
     const kv = l.match(/^([\w-]+) (.*)$/);
     if (kv) values[kv[1]] = kv[2];
     else values[l] = '';
@@ -26,7 +36,10 @@ export function parseScriptOutput(stdout: string): ScriptOutput {
 export function markMs(o: ScriptOutput, from: string, to: string): number {
   const a = o.marks[from];
   const b = o.marks[to];
-  if (a === undefined || b === undefined) throw new Error(`script output lacks mark ${a === undefined ? from : to} (got: ${Object.keys(o.marks).join(', ') || 'none'})`);
+  if (a === undefined || b === undefined)
+    throw new Error(
+      `script output lacks mark ${a === undefined ? from : to} (got: ${Object.keys(o.marks).join(', ') || 'none'})`,
+    );
   return Number(b - a) / 1e6;
 }
 

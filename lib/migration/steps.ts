@@ -20,8 +20,17 @@ import { nowNs, type MigrationMarks } from './timing.ts';
 import type { TransferMethod } from './transfer.ts';
 
 export const STEPS = [
-  'prepareTarget', 'quiesce', 'drain', 'checkpoint', 'transfer', 'removeSource',
-  'restore', 'networkFixup', 'resume', 'switchUpdate', 'postSwitch',
+  'prepareTarget',
+  'quiesce',
+  'drain',
+  'checkpoint',
+  'transfer',
+  'removeSource',
+  'restore',
+  'networkFixup',
+  'resume',
+  'switchUpdate',
+  'postSwitch',
 ] as const;
 export type StepName = (typeof STEPS)[number];
 
@@ -36,7 +45,9 @@ export interface ScriptStep {
 }
 
 /** A step run from the orchestrator (its own exec calls, HTTP, files). */
-export interface CallStep { run(r: MigrationRun): Promise<void> }
+export interface CallStep {
+  run(r: MigrationRun): Promise<void>;
+}
 
 export interface Engine {
   name: string;
@@ -78,9 +89,16 @@ export interface MigrationRun {
   /** When the current host leg returned (orchestrator clock). */
   legEndNs: bigint;
   /** Figures and names the steps report; the finer ones go into the timing JSON as they are. */
-  v: { size: number; sourceId?: string; pid: number; id: string; switchMs: number; extra: Record<string, string | number>;
+  v: {
+    size: number;
+    sourceId?: string;
+    pid: number;
+    id: string;
+    switchMs: number;
+    extra: Record<string, string | number>;
     /** PID of the source's detached transfer listener (its process group), to stop it after a failure. */
-    listener?: number };
+    listener?: number;
+  };
   /** The run's abort signal, captured before the steps run shielded from it (migrate.ts). */
   signal?: AbortSignal;
   /** Steps that completed; recovery decides from these. */
@@ -94,12 +112,24 @@ export interface MigrationRun {
  * Runs script steps back to back on one host in one exec. The leg's first mark is `startMark`;
  * each step's lines end with its mark, so the first missing mark names the step that failed.
  */
-export async function hostLeg(r: MigrationRun, host: Host, startMark: string, steps: [StepName, ScriptStep][],
-  opts: { timeoutMs: number; dryRunStdout?: string; errexit: boolean }): Promise<ScriptOutput> {
-  const script = [...(opts.errexit ? ['set -e'] : []), mark(startMark), ...steps.map(([, s]) => `${s.script(r)}\n${mark(s.mark)}`)].join('\n');
+export async function hostLeg(
+  r: MigrationRun,
+  host: Host,
+  startMark: string,
+  steps: [StepName, ScriptStep][],
+  opts: { timeoutMs: number; dryRunStdout?: string; errexit: boolean },
+): Promise<ScriptOutput> {
+  const script = [
+    ...(opts.errexit ? ['set -e'] : []),
+    mark(startMark),
+    ...steps.map(([, s]) => `${s.script(r)}\n${mark(s.mark)}`),
+  ].join('\n');
   r.step = steps[0][0];
-  const res = await host.exec(script, { quiet: true, allowFail: true, timeoutMs: opts.timeoutMs, dryRunStdout: opts.dryRunStdout })
-    .catch((e: Error) => { throw new StepFailure(r.step, `[${host.name}] ${e.message}`, { host: host.name, interrupted: true }); });
+  const res = await host
+    .exec(script, { quiet: true, allowFail: true, timeoutMs: opts.timeoutMs, dryRunStdout: opts.dryRunStdout })
+    .catch((e: Error) => {
+      throw new StepFailure(r.step, `[${host.name}] ${e.message}`, { host: host.name, interrupted: true });
+    });
   r.legEndNs = nowNs();
   const out = parseScriptOutput(res.stdout);
   const failedAt = r.ctx.dryRun ? undefined : steps.find(([, s]) => out.marks[s.mark] === undefined);
@@ -113,8 +143,11 @@ export async function hostLeg(r: MigrationRun, host: Host, startMark: string, st
     const [name, s] = failedAt;
     r.step = name;
     if (s.failed) throw await s.failed(r, res, out);
-    throw new StepFailure(name, `[${host.name}] step ${name} failed (exit ${res.code}): ${tail(res.stderr || res.stdout, 8)}`,
-      { host: host.name, code: res.code, stderr: res.stderr });
+    throw new StepFailure(name, `[${host.name}] step ${name} failed (exit ${res.code}): ${tail(res.stderr || res.stdout, 8)}`, {
+      host: host.name,
+      code: res.code,
+      stderr: res.stderr,
+    });
   }
   return out;
 }
@@ -129,7 +162,12 @@ async function callStep(r: MigrationRun, name: StepName, s: CallStep): Promise<v
 /** Two call steps in parallel; a failure of either is raised after both settled (first one wins). */
 async function parallel(r: MigrationRun, a: [StepName, CallStep], b: [StepName, CallStep]): Promise<void> {
   const run = async ([name, s]: [StepName, CallStep]) => {
-    try { await s.run(r); r.done.add(name); } catch (e) { throw e instanceof StepFailure ? e : new StepFailure(name, (e as Error).message); }
+    try {
+      await s.run(r);
+      r.done.add(name);
+    } catch (e) {
+      throw e instanceof StepFailure ? e : new StepFailure(name, (e as Error).message);
+    }
   };
   const res = await Promise.allSettled([run(a), run(b)]);
   const failed = res.find((x) => x.status === 'rejected') as PromiseRejectedResult | undefined;
@@ -151,13 +189,27 @@ function stopIfAborted(r: MigrationRun, before: StepName): void {
 export async function runProcedure(e: Engine, r: MigrationRun): Promise<void> {
   r.m.start = nowNs();
   // target preparation overlaps the source's work; awaited before anything touches the target
-  const prep = e.prepareTarget.run(r).then(() => { r.done.add('prepareTarget'); });
+  const prep = e.prepareTarget.run(r).then(() => {
+    r.done.add('prepareTarget');
+  });
   prep.catch(() => {}); // awaited below; avoid an unhandled rejection meanwhile
-  await hostLeg(r, r.src, 'start', [['quiesce', e.quiesce], ['drain', e.drain], ['checkpoint', e.checkpoint], ['transfer', e.transfer.offer]],
-    { timeoutMs: r.c.DRAIN_TIMEOUT + 180_000, errexit: true });
+  await hostLeg(
+    r,
+    r.src,
+    'start',
+    [
+      ['quiesce', e.quiesce],
+      ['drain', e.drain],
+      ['checkpoint', e.checkpoint],
+      ['transfer', e.transfer.offer],
+    ],
+    { timeoutMs: r.c.DRAIN_TIMEOUT + 180_000, errexit: true },
+  );
   r.done.delete('transfer'); // only offered; done once the target has the data
   r.step = 'prepareTarget';
-  await prep.catch((err) => { throw err instanceof StepFailure ? err : new StepFailure('prepareTarget', (err as Error).message); });
+  await prep.catch((err) => {
+    throw err instanceof StepFailure ? err : new StepFailure('prepareTarget', (err as Error).message);
+  });
   stopIfAborted(r, 'transfer');
 
   r.m.transferStart = nowNs();
@@ -172,7 +224,8 @@ export async function runProcedure(e: Engine, r: MigrationRun): Promise<void> {
   r.ctx.state.set('serverHost', r.target);
   r.ctx.state.set('serverProc', { pid: r.v.pid, id: r.v.id });
   // interrupted now: finishing on the target (one switch call) is the shortest way back to service
-  if (r.signal?.aborted) r.say('interrupted after the restore: finishing the migration on the target (switch update) before stopping');
+  if (r.signal?.aborted)
+    r.say('interrupted after the restore: finishing the migration on the target (switch update) before stopping');
 
   await callStep(r, 'switchUpdate', e.switchUpdate);
   r.m.switchDone = nowNs();
@@ -185,6 +238,15 @@ export async function runProcedure(e: Engine, r: MigrationRun): Promise<void> {
  * errexit before the restore: its step reports podman's failure itself.
  */
 export function restoreLeg(e: Engine, r: MigrationRun, host: Host): Promise<ScriptOutput> {
-  return hostLeg(r, host, 'restore_start', [['restore', e.restore], ['networkFixup', e.networkFixup], ['resume', e.resume]],
-    { timeoutMs: 180_000, dryRunStdout: 'id <restored container id>\npid <restored server pid>', errexit: false });
+  return hostLeg(
+    r,
+    host,
+    'restore_start',
+    [
+      ['restore', e.restore],
+      ['networkFixup', e.networkFixup],
+      ['resume', e.resume],
+    ],
+    { timeoutMs: 180_000, dryRunStdout: 'id <restored container id>\npid <restored server pid>', errexit: false },
+  );
 }

@@ -11,19 +11,19 @@ export function nowNs(): bigint {
 
 /** Instants of one migration, in ns (see nowNs). Optional ones are absent when a step did not run. */
 export interface MigrationMarks {
-  start: bigint;               // migration begins (before target preparation and quiesce)
-  quiesced?: bigint;           // server paused (SIGUSR2 sent)
-  drained?: bigint;            // send queues empty (or drain timed out)
-  checkpointDone: bigint;      // podman checkpoint --export returned
-  transferStart: bigint;       // data starts to flow to the target
-  transferEnd: bigint;         // bytes arrived on the target
-  transferDone: bigint;        // size verified (or verification skipped)
-  sourceStopStart: bigint;     // removing the source container
+  start: bigint; // migration begins (before target preparation and quiesce)
+  quiesced?: bigint; // server paused (SIGUSR2 sent)
+  drained?: bigint; // send queues empty (or drain timed out)
+  checkpointDone: bigint; // podman checkpoint --export returned
+  transferStart: bigint; // data starts to flow to the target
+  transferEnd: bigint; // bytes arrived on the target
+  transferDone: bigint; // size verified (or verification skipped)
+  sourceStopStart: bigint; // removing the source container
   sourceStopDone: bigint;
-  restoreStart: bigint;        // podman container restore begins
-  restoreDone: bigint;         // restored, network fixed, server resumed
-  switchDone: bigint;          // POST /updateForward answered
-  end: bigint;                 // post-switch steps done
+  restoreStart: bigint; // podman container restore begins
+  restoreDone: bigint; // restored, network fixed, server resumed
+  switchDone: bigint; // POST /updateForward answered
+  end: bigint; // post-switch steps done
 }
 
 export interface MigrationMeta {
@@ -37,11 +37,29 @@ export interface MigrationMeta {
 
 /** Keys of the original timing file, in its order. */
 export const TIMING_KEYS = [
-  'migration_start_ns', 'checkpoint_done_ns', 'transfer_done_ns', 'restore_done_ns',
-  'switch_update_done_ns', 'migration_end_ns', 'total_ms', 'checkpoint_ms', 'transfer_ms',
-  'restore_ms', 'switch_ms', 'checkpoint_size_bytes', 'source_node', 'target_node', 'server_ip',
-  'target_sw_port', 'transfer_method', 'pre_transfer_ms', 'post_transfer_ms', 'pre_restore_ms',
-  'post_switch_ms', 'source_stop_ms', 'time_to_ready_ms',
+  'migration_start_ns',
+  'checkpoint_done_ns',
+  'transfer_done_ns',
+  'restore_done_ns',
+  'switch_update_done_ns',
+  'migration_end_ns',
+  'total_ms',
+  'checkpoint_ms',
+  'transfer_ms',
+  'restore_ms',
+  'switch_ms',
+  'checkpoint_size_bytes',
+  'source_node',
+  'target_node',
+  'server_ip',
+  'target_sw_port',
+  'transfer_method',
+  'pre_transfer_ms',
+  'post_transfer_ms',
+  'pre_restore_ms',
+  'post_switch_ms',
+  'source_stop_ms',
+  'time_to_ready_ms',
 ] as const;
 
 export type TimingKey = (typeof TIMING_KEYS)[number];
@@ -62,12 +80,18 @@ const ms = (from: bigint, to: bigint): number => {
  */
 export function computeTiming(m: MigrationMarks, meta: MigrationMeta): MigrationTiming {
   const order: [string, bigint][] = [
-    ['start', m.start], ['checkpointDone', m.checkpointDone], ['transferDone', m.transferDone],
-    ['restoreDone', m.restoreDone], ['switchDone', m.switchDone], ['end', m.end],
+    ['start', m.start],
+    ['checkpointDone', m.checkpointDone],
+    ['transferDone', m.transferDone],
+    ['restoreDone', m.restoreDone],
+    ['switchDone', m.switchDone],
+    ['end', m.end],
   ];
   for (let i = 1; i < order.length; i++) {
     if (order[i][1] < order[i - 1][1]) {
-      throw new Error(`timing marks out of order: ${order[i][0]} (${order[i][1]}) is before ${order[i - 1][0]} (${order[i - 1][1]})`);
+      throw new Error(
+        `timing marks out of order: ${order[i][0]} (${order[i][1]}) is before ${order[i - 1][0]} (${order[i - 1][1]})`,
+      );
     }
   }
   const t: MigrationTiming = {
@@ -104,8 +128,10 @@ export function computeTiming(m: MigrationMarks, meta: MigrationMeta): Migration
 
 /** key=value lines with exactly the original keys, in order (the bash analysis reads these). */
 export function formatTimingTxt(t: MigrationTiming): string {
-  return TIMING_KEYS.map((k) => {
-    if (t[k] === undefined) throw new Error(`timing record lacks key ${k}`);
-    return `${k}=${t[k]}`;
-  }).join('\n') + '\n';
+  return (
+    TIMING_KEYS.map((k) => {
+      if (t[k] === undefined) throw new Error(`timing record lacks key ${k}`);
+      return `${k}=${t[k]}`;
+    }).join('\n') + '\n'
+  );
 }

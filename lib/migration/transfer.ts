@@ -14,7 +14,7 @@ export interface TransferSpec {
   target: Host;
   sourceFile: string;
   targetFile: string;
-  bindIp: string;       // source's direct-link address
+  bindIp: string; // source's direct-link address
   port: number;
   /** p4cf-net's path on each end (the node method). */
   tools: { source: string; target: string };
@@ -34,7 +34,14 @@ export function serveCommand(method: TransferMethod, file: string, ip: string, p
  * down link ends in seconds, not at the command's timeout); a stalled pull leaves a short file,
  * which the size check reports.
  */
-export function pullCommand(method: TransferMethod, ip: string, port: number, file: string, tool: string, stallMs = 5000): string {
+export function pullCommand(
+  method: TransferMethod,
+  ip: string,
+  port: number,
+  file: string,
+  tool: string,
+  stallMs = 5000,
+): string {
   const s = Math.max(0.1, stallMs / 1000);
   // connect attempts: refused ones are retried every 20 ms while the listener starts (≈ stallMs in all)
   const retries = Math.max(1, Math.round(stallMs / 20));
@@ -51,19 +58,30 @@ async function fileSize(host: Host, path: string): Promise<number> {
 }
 
 /** Transfer one file; returns the wall time of the data movement in ms (orchestrator clock). */
-async function transferFile(spec: TransferSpec, method: TransferMethod): Promise<{ ms: number; startedNs: bigint; endedNs: bigint }> {
+async function transferFile(
+  spec: TransferSpec,
+  method: TransferMethod,
+): Promise<{ ms: number; startedNs: bigint; endedNs: bigint }> {
   const timeoutMs = spec.timeoutMs ?? 120_000;
   const startedNs = BigInt(Math.round((performance.timeOrigin + performance.now()) * 1e6));
   const t0 = performance.now();
-  const serve = spec.source.exec(serveCommand(method, spec.sourceFile, spec.bindIp, spec.port, spec.tools.source), { quiet: true, timeoutMs });
-  const pull = spec.target.exec(pullCommand(method, spec.bindIp, spec.port, spec.targetFile, spec.tools.target), { quiet: true, timeoutMs });
+  const serve = spec.source.exec(serveCommand(method, spec.sourceFile, spec.bindIp, spec.port, spec.tools.source), {
+    quiet: true,
+    timeoutMs,
+  });
+  const pull = spec.target.exec(pullCommand(method, spec.bindIp, spec.port, spec.targetFile, spec.tools.target), {
+    quiet: true,
+    timeoutMs,
+  });
   // If one side fails, the other would hang until its timeout: report the first failure.
   const results = await Promise.allSettled([serve, pull]);
   const failed = results.find((r) => r.status === 'rejected') as PromiseRejectedResult | undefined;
   if (failed) {
     if (results[0].status === 'fulfilled' || results[1].status === 'fulfilled') throw failed.reason;
-    throw new Error(`checkpoint transfer (${method}) ${spec.source.name} ${spec.bindIp}:${spec.port} → ${spec.target.name} failed: `
-      + results.map((r) => (r as PromiseRejectedResult).reason?.message).join(' | '));
+    throw new Error(
+      `checkpoint transfer (${method}) ${spec.source.name} ${spec.bindIp}:${spec.port} → ${spec.target.name} failed: ` +
+        results.map((r) => (r as PromiseRejectedResult).reason?.message).join(' | '),
+    );
   }
   const ms = performance.now() - t0;
   const endedNs = BigInt(Math.round((performance.timeOrigin + performance.now()) * 1e6));
@@ -74,8 +92,10 @@ async function transferFile(spec: TransferSpec, method: TransferMethod): Promise
 async function verifyTransfer(spec: TransferSpec): Promise<number> {
   const [a, b] = await Promise.all([fileSize(spec.source, spec.sourceFile), fileSize(spec.target, spec.targetFile)]);
   if (a !== b) {
-    throw new Error(`checkpoint transfer incomplete: ${spec.source.name}:${spec.sourceFile} has ${a} bytes, `
-      + `${spec.target.name}:${spec.targetFile} has ${b} bytes (set CR_SKIP_VERIFY=true only to debug)`);
+    throw new Error(
+      `checkpoint transfer incomplete: ${spec.source.name}:${spec.sourceFile} has ${a} bytes, ` +
+        `${spec.target.name}:${spec.targetFile} has ${b} bytes (set CR_SKIP_VERIFY=true only to debug)`,
+    );
   }
   return b;
 }
@@ -84,8 +104,9 @@ async function verifyTransfer(spec: TransferSpec): Promise<number> {
  * Measure socat against the Node stream with a file of `bytes` random bytes on the same path
  * as the checkpoint will take; returns the faster and both figures.
  */
-export async function calibrateTransfer(spec: Omit<TransferSpec, 'sourceFile' | 'targetFile'> & { sourceDir: string; targetDir: string; bytes: number }):
-  Promise<{ method: TransferMethod; socatMs: number; nodeMs: number }> {
+export async function calibrateTransfer(
+  spec: Omit<TransferSpec, 'sourceFile' | 'targetFile'> & { sourceDir: string; targetDir: string; bytes: number },
+): Promise<{ method: TransferMethod; socatMs: number; nodeMs: number }> {
   const src = `${spec.sourceDir}/p4cf-calibrate.bin`;
   const dst = `${spec.targetDir}/p4cf-calibrate.bin.recv`;
   await spec.source.exec(sh`mkdir -p ${spec.sourceDir} && head -c ${spec.bytes} /dev/urandom > ${src}`, { quiet: true });

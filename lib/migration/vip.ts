@@ -33,8 +33,8 @@ export function rewriteTarScript(r: Pick<MigrationRun, 'c' | 'source' | 'target'
     'd=$(mktemp -d)',
     // the whole archive is unpacked and packed again: GNU tar's --delete cannot walk the archive
     // podman (Go's archive/tar) writes ("Skipping to next header")
-    sh`if ! out=$(tar -xpf ${r.dstTar} -C "$d" 2>&1 && node ${netToolPath(r.c, r.target)} ckpt-rewrite "$d" ${from.ip} ${to.ip} ${from.mac} ${to.mac} 2>&1 `
-      + sh`&& (cd "$d" && tar --numeric-owner -cf ${r.dstTar} $(ls -A)) 2>&1); then`,
+    sh`if ! out=$(tar -xpf ${r.dstTar} -C "$d" 2>&1 && node ${netToolPath(r.c, r.target)} ckpt-rewrite "$d" ${from.ip} ${to.ip} ${from.mac} ${to.mac} 2>&1 ` +
+      sh`&& (cd "$d" && tar --numeric-owner -cf ${r.dstTar} $(ls -A)) 2>&1); then`,
     `  rm -rf "$d"; echo "ckpt-rewrite-failed (${members})"; echo "$out"; exit 4`,
     'fi',
     'echo "$out" | grep "^rewrite "',
@@ -82,7 +82,9 @@ export function withMigrationMode(c: Pick<Config, 'MIGRATION_MODE'>, engine: Eng
         const to = backendOn(r.c, r.target);
         const sw = await controllerFor(r.ctx).call('POST', '/migrateNode', { old_ipv4: from.ip, new_ipv4: to.ip });
         r.v.switchMs = sw.ms;
-        r.say(`selector member ${from.ip} → ${to.ip} (/migrateNode, ${sw.ms.toFixed(1)} ms); time to ready ${(Number(nowNs() - r.m.start!) / 1e6).toFixed(0)} ms`);
+        r.say(
+          `selector member ${from.ip} → ${to.ip} (/migrateNode, ${sw.ms.toFixed(1)} ms); time to ready ${(Number(nowNs() - r.m.start!) / 1e6).toFixed(0)} ms`,
+        );
       },
     },
   };
@@ -100,7 +102,6 @@ export function addressRecord(r: Pick<MigrationRun, 'c' | 'source' | 'target'>):
   };
 }
 
-
 // `eth0addr 192.168.12.3/24` (printed inside the container's netns)
 const ETH0_ADDR = `echo "eth0addr $(ip -4 -o addr show dev eth0 | awk '{print $4}' | tr '\\n' ' ')"`;
 
@@ -111,6 +112,10 @@ export const clientPeersCmd = (c: Pick<Config, 'SIGNALING_PORT'>): string =>
 /** `192.168.12.10:8080 x4` from the peer column of clientPeersCmd's output (distinct peers, counted). */
 export function summarizePeers(stdout: string): string {
   const n = new Map<string, number>();
-  for (const p of stdout.split('\n').map((l) => l.trim()).filter(Boolean)) n.set(p, (n.get(p) ?? 0) + 1);
+  for (const p of stdout
+    .split('\n')
+    .map((l) => l.trim())
+    .filter(Boolean))
+    n.set(p, (n.get(p) ?? 0) + 1);
   return [...n].map(([p, k]) => `${p} x${k}`).join(', ');
 }

@@ -7,7 +7,10 @@ import { localSwitchDaemon } from './local/switch-model.ts';
 import { hwSwitchDaemon } from './hw/switchd.ts';
 
 /** A process found running that this project did not start. */
-export interface ForeignProcess { pid: number; cmdline: string }
+export interface ForeignProcess {
+  pid: number;
+  cmdline: string;
+}
 
 export interface SwitchDaemon {
   /** Base name of its PID file and log in the switch's project dir. */

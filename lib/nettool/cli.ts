@@ -16,7 +16,8 @@ import { createReadStream, createWriteStream } from 'node:fs';
 import { connect, createServer } from 'node:net';
 import { rewriteCheckpointDir } from '../migration/ckpt-rewrite.ts';
 
-const USAGE = 'usage: p4cf-net tcp-probe HOST PORT | http-probe URL | serve FILE IP PORT | pull IP PORT FILE [STALL_MS] | http-post URL (token line + JSON on stdin) | hold HOST PORT N MS | ckpt-rewrite DIR OLD_IP NEW_IP OLD_MAC NEW_MAC';
+const USAGE =
+  'usage: p4cf-net tcp-probe HOST PORT | http-probe URL | serve FILE IP PORT | pull IP PORT FILE [STALL_MS] | http-post URL (token line + JSON on stdin) | hold HOST PORT N MS | ckpt-rewrite DIR OLD_IP NEW_IP OLD_MAC NEW_MAC';
 
 function fail(msg: string, code = 1): never {
   console.error(msg);
@@ -32,17 +33,32 @@ function port(s: string | undefined): number {
 function tcpProbe(host: string, p: number): void {
   const s = connect(p, host);
   s.setTimeout(2000);
-  s.on('connect', () => { console.log('open'); process.exit(0); });
-  s.on('timeout', () => { console.log('connect timeout'); process.exit(1); });
-  s.on('error', (e: NodeJS.ErrnoException) => { console.log(e.code ?? e.message); process.exit(1); });
+  s.on('connect', () => {
+    console.log('open');
+    process.exit(0);
+  });
+  s.on('timeout', () => {
+    console.log('connect timeout');
+    process.exit(1);
+  });
+  s.on('error', (e: NodeJS.ErrnoException) => {
+    console.log(e.code ?? e.message);
+    process.exit(1);
+  });
 }
 
 function httpProbe(url: string): void {
   const c = new AbortController();
   setTimeout(() => c.abort(), 3000).unref();
   fetch(url, { signal: c.signal }).then(
-    (r) => { console.log(`HTTP ${r.status}`); process.exit(r.status === 200 ? 0 : 1); },
-    (e: Error & { cause?: { code?: string } }) => { console.log(String(e.cause?.code ?? e.message)); process.exit(1); },
+    (r) => {
+      console.log(`HTTP ${r.status}`);
+      process.exit(r.status === 200 ? 0 : 1);
+    },
+    (e: Error & { cause?: { code?: string } }) => {
+      console.log(String(e.cause?.code ?? e.message));
+      process.exit(1);
+    },
   );
 }
 
@@ -91,7 +107,10 @@ async function httpPost(url: string): Promise<void> {
   const nl = text.indexOf('\n');
   const token = nl < 0 ? '' : text.slice(0, nl).trim();
   const body = nl < 0 ? text : text.slice(nl + 1);
-  const headers: Record<string, string> = { 'content-type': 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) };
+  const headers: Record<string, string> = {
+    'content-type': 'application/json',
+    ...(token ? { authorization: `Bearer ${token}` } : {}),
+  };
   const t0 = performance.now();
   try {
     const r = await fetch(url, { method: 'POST', headers, body, signal: AbortSignal.timeout(5000) });
@@ -110,12 +129,24 @@ function hold(host: string, p: number, n: number, ms: number): void {
   const socks = Array.from({ length: n }, () => {
     const s = connect(p, host);
     s.setTimeout(3000);
-    s.once('connect', () => { held++; s.setTimeout(0); if (++settled === n) console.log(`held ${held}`); });
-    s.once('timeout', () => { s.destroy(); if (++settled === n) console.log(`held ${held}`); });
-    s.on('error', () => { if (++settled === n) console.log(`held ${held}`); });
+    s.once('connect', () => {
+      held++;
+      s.setTimeout(0);
+      if (++settled === n) console.log(`held ${held}`);
+    });
+    s.once('timeout', () => {
+      s.destroy();
+      if (++settled === n) console.log(`held ${held}`);
+    });
+    s.on('error', () => {
+      if (++settled === n) console.log(`held ${held}`);
+    });
     return s;
   });
-  setTimeout(() => { for (const s of socks) s.destroy(); process.exit(held === n ? 0 : 1); }, ms);
+  setTimeout(() => {
+    for (const s of socks) s.destroy();
+    process.exit(held === n ? 0 : 1);
+  }, ms);
 }
 
 function ms(s: string | undefined): number {
@@ -126,20 +157,35 @@ function ms(s: string | undefined): number {
 }
 
 const [sub, ...a] = process.argv.slice(2);
-const need = (n: number) => { if (a.length !== n || a.some((x) => !x)) fail(`${sub} needs ${n} argument(s)\n${USAGE}`, 2); };
+const need = (n: number) => {
+  if (a.length !== n || a.some((x) => !x)) fail(`${sub} needs ${n} argument(s)\n${USAGE}`, 2);
+};
 switch (sub) {
-  case 'tcp-probe': need(2); tcpProbe(a[0], port(a[1])); break;
-  case 'http-probe': need(1); httpProbe(a[0]); break;
-  case 'serve': need(3); serve(a[0], a[1], port(a[2])); break;
+  case 'tcp-probe':
+    need(2);
+    tcpProbe(a[0], port(a[1]));
+    break;
+  case 'http-probe':
+    need(1);
+    httpProbe(a[0]);
+    break;
+  case 'serve':
+    need(3);
+    serve(a[0], a[1], port(a[2]));
+    break;
   case 'pull':
     if (a.length !== 4) need(3);
     pull(a[0], port(a[1]), a[2], ms(a[3]));
     break;
-  case 'http-post': need(1); void httpPost(a[0]); break;
+  case 'http-post':
+    need(1);
+    void httpPost(a[0]);
+    break;
   case 'hold': {
     need(4);
     const [n, ms] = [Number(a[2]), Number(a[3])];
-    if (!Number.isInteger(n) || n < 1 || n > 1000 || !Number.isInteger(ms) || ms < 1 || ms > 600_000) fail(`hold: N must be 1-1000 and MS 1-600000\n${USAGE}`, 2);
+    if (!Number.isInteger(n) || n < 1 || n > 1000 || !Number.isInteger(ms) || ms < 1 || ms > 600_000)
+      fail(`hold: N must be 1-1000 and MS 1-600000\n${USAGE}`, 2);
     hold(a[0], port(a[1]), n, ms);
     break;
   }
@@ -148,8 +194,11 @@ switch (sub) {
     try {
       const r = rewriteCheckpointDir(a[0], { oldIp: a[1], newIp: a[2], oldMac: a[3], newMac: a[4] });
       console.log(`rewrite sockets=${r.sockets} config=${r.config} network=${r.network}`);
-    } catch (e) { fail(`ckpt-rewrite ${a[0]}: ${(e as Error).message}`); }
+    } catch (e) {
+      fail(`ckpt-rewrite ${a[0]}: ${(e as Error).message}`);
+    }
     break;
   }
-  default: fail(`unknown command ${JSON.stringify(sub ?? '')}\n${USAGE}`, 2);
+  default:
+    fail(`unknown command ${JSON.stringify(sub ?? '')}\n${USAGE}`, 2);
 }

@@ -14,7 +14,12 @@ export interface Cleanup {
   runAll(reason?: string): Promise<{ ran: string[]; failed: { label: string; error: string }[] }>;
 }
 
-interface Entry { id: number; label: string; fn: () => Promise<void> | void; timeoutMs: number }
+interface Entry {
+  id: number;
+  label: string;
+  fn: () => Promise<void> | void;
+  timeoutMs: number;
+}
 
 export const DEFAULT_UNDO_TIMEOUT_MS = 15_000;
 
@@ -71,7 +76,9 @@ export function createCleanup(opts: { log?: Logger; timeoutMs?: number } = {}): 
           }
         }
         return { ran, failed };
-      })().finally(() => { running = undefined; });
+      })().finally(() => {
+        running = undefined;
+      });
       return running;
     },
   };
@@ -91,7 +98,11 @@ export class InterruptedError extends Error {
  * First SIGINT/SIGTERM/SIGHUP calls onInterrupt (the runner aborts the phase, then runs cleanup).
  * A second one exits at once, listing what may be left behind. Returns uninstall().
  */
-export function installSignalHandlers(o: { cleanup: Cleanup; log: Logger; onInterrupt: (sig: NodeJS.Signals) => void }): () => void {
+export function installSignalHandlers(o: {
+  cleanup: Cleanup;
+  log: Logger;
+  onInterrupt: (sig: NodeJS.Signals) => void;
+}): () => void {
   let count = 0;
   const handler = (sig: NodeJS.Signals) => {
     count++;
@@ -109,10 +120,17 @@ export function installSignalHandlers(o: { cleanup: Cleanup; log: Logger; onInte
   };
   const sigs: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
   for (const s of sigs) process.on(s, handler);
-  return () => { for (const s of sigs) process.off(s, handler); };
+  return () => {
+    for (const s of sigs) process.off(s, handler);
+  };
 }
 
-export interface ErrorReport { error: unknown; phase?: string; host?: string; logTail: string[] }
+export interface ErrorReport {
+  error: unknown;
+  phase?: string;
+  host?: string;
+  logTail: string[];
+}
 
 /** error.log: message, stack, phase and host of the failure, then the last lines of experiment.log. */
 export function writeErrorLog(dir: string, r: ErrorReport): string {

@@ -84,11 +84,16 @@ export function createContext(o: ContextOptions): RunContext {
   const make = (name: HostName): Host => {
     if (o.makeHost) return o.makeHost(name);
     const key = name === 'local' ? undefined : SSH_KEY_OF[name as keyof typeof SSH_KEY_OF];
-    if (name !== 'local' && !key) throw new Error(`unknown host ${JSON.stringify(name)}; expected tofino, lakewood, loveland or local`);
+    if (name !== 'local' && !key)
+      throw new Error(`unknown host ${JSON.stringify(name)}; expected tofino, lakewood, loveland or local`);
     if (plan) return createDryRunHost(name, plan, { cleanup, sudo: key ? usesSudo(config.SUDO, config[key].user) : false });
     if (!key) return createLocalHost({ log, cleanup });
     return createSshHost({
-      name, target: config[key], log, cleanup, sudo: config.SUDO,
+      name,
+      target: config[key],
+      log,
+      cleanup,
+      sudo: config.SUDO,
       privateKeyPath: localPath(projectDir, config.SSH_KEY),
       knownHostsPath: localPath(projectDir, config.SSH_KNOWN_HOSTS),
       connectTimeoutMs: config.SSH_CONNECT_TIMEOUT,
@@ -100,13 +105,27 @@ export function createContext(o: ContextOptions): RunContext {
     add: (label, fn, opts) => cleanup.add(label, () => inUndo.run(true, () => withHosts(full, fn)), opts),
   };
   const ctx: Omit<RunContext, keyof Hosts> = {
-    config, origins: loaded.origins, dir: o.dir, log, cleanup: runCleanup, state: o.state,
-    dryRun: Boolean(o.dryRun), projectDir, mode: loaded.mode, manifest: o.manifest, plan,
-    get signal() { return inUndo.getStore() ? NEVER : aborter.signal; },
+    config,
+    origins: loaded.origins,
+    dir: o.dir,
+    log,
+    cleanup: runCleanup,
+    state: o.state,
+    dryRun: Boolean(o.dryRun),
+    projectDir,
+    mode: loaded.mode,
+    manifest: o.manifest,
+    plan,
+    get signal() {
+      return inUndo.getStore() ? NEVER : aborter.signal;
+    },
     abort: (reason) => aborter.abort(reason),
     host(name) {
       let h = hosts.get(name);
-      if (!h) { h = withSignal(make(name), () => full.signal); hosts.set(name, h); }
+      if (!h) {
+        h = withSignal(make(name), () => full.signal);
+        hosts.set(name, h);
+      }
       return h;
     },
     async closeHosts() {

@@ -25,9 +25,16 @@ export interface LockInfo {
 }
 
 export class LockHeldError extends Error {
-  constructor(readonly where: string, readonly path: string, readonly holder: LockInfo | undefined, detail: string) {
-    super(`${where}: another p4cf run holds ${path}: ${holder ? describeHolder(holder) : detail}. `
-      + 'Wait for it to end (or stop it with Ctrl-C); one testbed runs one experiment at a time.');
+  constructor(
+    readonly where: string,
+    readonly path: string,
+    readonly holder: LockInfo | undefined,
+    detail: string,
+  ) {
+    super(
+      `${where}: another p4cf run holds ${path}: ${holder ? describeHolder(holder) : detail}. ` +
+        'Wait for it to end (or stop it with Ctrl-C); one testbed runs one experiment at a time.',
+    );
     this.name = 'LockHeldError';
   }
 }
@@ -47,14 +54,23 @@ export function procStart(pid: number): string | undefined {
 }
 
 export function myLockInfo(dir: string, now = new Date()): LockInfo {
-  return { run: basename(dir), dir, pid: process.pid, pidStart: procStart(process.pid) ?? '', host: hostname(), startedAt: now.toISOString() };
+  return {
+    run: basename(dir),
+    dir,
+    pid: process.pid,
+    pidStart: procStart(process.pid) ?? '',
+    host: hostname(),
+    startedAt: now.toISOString(),
+  };
 }
 
 export function parseLockInfo(text: string): LockInfo | undefined {
   try {
     const v = JSON.parse(text) as Partial<LockInfo>;
     if (typeof v.run === 'string' && Number.isInteger(v.pid) && typeof v.host === 'string') return v as LockInfo;
-  } catch { /* not ours or torn: treated as unreadable */ }
+  } catch {
+    /* not ours or torn: treated as unreadable */
+  }
   return undefined;
 }
 
@@ -100,12 +116,19 @@ export function lockLocal(path: string, me: LockInfo, o: LockOpts): HeldLock {
         },
       };
     } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw new Error(`cannot create lock file ${path}: ${(e as Error).message}`);
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST')
+        throw new Error(`cannot create lock file ${path}: ${(e as Error).message}`);
     }
     const text = readText(path);
     const holder = parseLockInfo(text);
     if (holder && !holderGone(holder)) throw new LockHeldError('local testbed', path, holder, '');
-    if (!holder && text.trim()) throw new LockHeldError('local testbed', path, undefined, `unreadable lock file (remove it if no run is active: rm ${path})`);
+    if (!holder && text.trim())
+      throw new LockHeldError(
+        'local testbed',
+        path,
+        undefined,
+        `unreadable lock file (remove it if no run is active: rm ${path})`,
+      );
     o.warn(`taking over a stale lock ${path}${holder ? `: ${describeHolder(holder)} is no longer running` : ' (empty file)'}`);
     rmSync(path, { force: true });
   }
@@ -113,7 +136,11 @@ export function lockLocal(path: string, me: LockInfo, o: LockOpts): HeldLock {
 }
 
 function readText(path: string): string {
-  try { return readFileSync(path, 'utf8'); } catch { return ''; }
+  try {
+    return readFileSync(path, 'utf8');
+  } catch {
+    return '';
+  }
 }
 
 // ---- hardware: one file on each lab host ---------------------------------------------------------
@@ -144,7 +171,9 @@ export async function lockHosts(hosts: Record<string, Host>, me: LockInfo, o: Lo
   const info = JSON.stringify(me);
   const taken: [Host, string][] = [];
   const releaseAll = async () => {
-    await Promise.all(taken.map(([h, p]) => h.exec(remoteReleaseScript(p, me), { quiet: true, allowFail: true, timeoutMs: 10_000 })));
+    await Promise.all(
+      taken.map(([h, p]) => h.exec(remoteReleaseScript(p, me), { quiet: true, allowFail: true, timeoutMs: 10_000 })),
+    );
   };
   try {
     for (const [role, h] of Object.entries(hosts)) {
@@ -153,10 +182,22 @@ export async function lockHosts(hosts: Record<string, Host>, me: LockInfo, o: Lo
       if (r.stdout.startsWith('HELD')) {
         const holder = parseLockInfo(r.stdout.slice(4).trim());
         if (holder && !holderGone(holder)) throw new LockHeldError(h.name, path, holder, '');
-        if (!holder) throw new LockHeldError(h.name, path, undefined, `unreadable lock file (if no run is active: ssh to ${h.name} and rm ${path})`);
+        if (!holder)
+          throw new LockHeldError(
+            h.name,
+            path,
+            undefined,
+            `unreadable lock file (if no run is active: ssh to ${h.name} and rm ${path})`,
+          );
         o.warn(`[${h.name}] taking over a stale lock ${path}: ${describeHolder(holder)} is no longer running`);
         r = await h.exec(remoteAcquireScript(path, info, true), { quiet: true, timeoutMs: 10_000 });
-        if (!r.stdout.startsWith('ACQUIRED')) throw new LockHeldError(h.name, path, parseLockInfo(r.stdout.slice(4).trim()), 'taken by another run at the same moment');
+        if (!r.stdout.startsWith('ACQUIRED'))
+          throw new LockHeldError(
+            h.name,
+            path,
+            parseLockInfo(r.stdout.slice(4).trim()),
+            'taken by another run at the same moment',
+          );
       } else if (!r.stdout.startsWith('ACQUIRED')) {
         throw new Error(`[${h.name}] lock ${path}: unexpected answer ${JSON.stringify(r.stdout.slice(0, 200))}`);
       }

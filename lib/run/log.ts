@@ -61,19 +61,28 @@ export function createLogger(opts: LoggerOptions = {}): Logger {
       if (buffer.length > BUFFER_MAX) buffer = buffer.slice(-BUFFER_MAX);
       return;
     }
-    try { appendFileSync(file, stamped + '\n'); } catch (e) {
+    try {
+      appendFileSync(file, stamped + '\n');
+    } catch (e) {
       // A full disk must not stop the experiment or its cleanup, but the user should know the log is short.
-      if (!fileFailed && !opts.silent) err.write(`WARN cannot write ${file} (${(e as Error).message}); it misses lines from here on (said once)\n`);
+      if (!fileFailed && !opts.silent)
+        err.write(`WARN cannot write ${file} (${(e as Error).message}); it misses lines from here on (said once)\n`);
       fileFailed = true;
     }
   };
   const toTerm = (stream: NodeJS.WritableStream, line: string) => {
     if (opts.silent) return;
-    if (liveLine) { stream.write('\r\x1b[K'); liveLine = false; }
+    if (liveLine) {
+      stream.write('\r\x1b[K');
+      liveLine = false;
+    }
     stream.write(line + '\n');
   };
   const emit = (line: string, stream = out) => {
-    for (const l of line.split('\n')) { toTerm(stream, l); toFile(l); }
+    for (const l of line.split('\n')) {
+      toTerm(stream, l);
+      toFile(l);
+    }
   };
 
   const logger: Logger = {
@@ -99,18 +108,28 @@ export function createLogger(opts: LoggerOptions = {}): Logger {
         const left = Math.max(0, totalMs - (Date.now() - start));
         const line = `${label}: ${formatDuration(left)} left${note ? ` (${note})` : ''}`;
         if (opts.silent) return;
-        if (tty) { (out as NodeJS.WritableStream).write(`\r\x1b[K${line}`); liveLine = true; }
-        else if (Date.now() - lastPrint >= every) { lastPrint = Date.now(); emit(line); }
+        if (tty) {
+          (out as NodeJS.WritableStream).write(`\r\x1b[K${line}`);
+          liveLine = true;
+        } else if (Date.now() - lastPrint >= every) {
+          lastPrint = Date.now();
+          emit(line);
+        }
       };
       toFile(`${label}: waiting up to ${formatDuration(totalMs)}`);
       render();
       const timer = setInterval(render, tty ? 250 : Math.min(every, 1000));
       timer.unref();
       return {
-        update(n) { note = n; },
+        update(n) {
+          note = n;
+        },
         stop() {
           clearInterval(timer);
-          if (liveLine && !opts.silent) { out.write('\r\x1b[K'); liveLine = false; }
+          if (liveLine && !opts.silent) {
+            out.write('\r\x1b[K');
+            liveLine = false;
+          }
         },
       };
     },
@@ -120,7 +139,9 @@ export function createLogger(opts: LoggerOptions = {}): Logger {
       if (buffer.length) appendFileSync(path, buffer.join('\n') + '\n');
       buffer = [];
     },
-    get file() { return file; },
+    get file() {
+      return file;
+    },
     tail(n) {
       if (file && existsSync(file)) return readFileSync(file, 'utf8').split('\n').filter(Boolean).slice(-n);
       return buffer.slice(-n);
@@ -139,6 +160,11 @@ export function lineSplitter(onLine: (line: string) => void): { push(chunk: Buff
       rest = parts.pop() ?? '';
       for (const p of parts) onLine(p);
     },
-    flush() { if (rest) { onLine(rest); rest = ''; } },
+    flush() {
+      if (rest) {
+        onLine(rest);
+        rest = '';
+      }
+    },
   };
 }

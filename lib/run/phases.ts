@@ -19,8 +19,20 @@ export interface Phase {
 
 /** The full order of a run. */
 export const PHASE_ORDER = [
-  'testbed', 'preflight', 'sync', 'images', 'switchd', 'controller', 'clean', 'build',
-  'workload', 'steady', 'migrate', 'post', 'collect', 'analyze',
+  'testbed',
+  'preflight',
+  'sync',
+  'images',
+  'switchd',
+  'controller',
+  'clean',
+  'build',
+  'workload',
+  'steady',
+  'migrate',
+  'post',
+  'collect',
+  'analyze',
 ] as const;
 
 export interface Selection {
@@ -43,12 +55,17 @@ export class SelectionError extends Error {
 function check(all: string[], names: string[], flag: string): void {
   const bad = names.filter((n) => !all.includes(n));
   if (bad.length)
-    throw new SelectionError(`${flag}: unknown phase${bad.length > 1 ? 's' : ''} ${bad.join(', ')}; valid phases in order: ${all.join(' ')}`);
+    throw new SelectionError(
+      `${flag}: unknown phase${bad.length > 1 ? 's' : ''} ${bad.join(', ')}; valid phases in order: ${all.join(' ')}`,
+    );
 }
 
 /** Split a comma list, trimming blanks: "a, b," → [a, b]. */
 export function splitList(v: string): string[] {
-  return v.split(',').map((s) => s.trim()).filter(Boolean);
+  return v
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
 }
 
 /**
@@ -79,7 +96,8 @@ export function selectPhases(all: string[], sel: Selection): string[] {
     if (sel.resume && !sel.from && sel.resumeDone) {
       // Continue with the first phase that did not finish ok.
       const next = all.findIndex((n) => !sel.resumeDone!.includes(n));
-      if (next < 0) throw new SelectionError('--resume: every phase of that run already finished ok; pick phases with --phase or --from');
+      if (next < 0)
+        throw new SelectionError('--resume: every phase of that run already finished ok; pick phases with --phase or --from');
       from = next;
       if (from > to) throw new SelectionError(`--resume: the run continues at ${all[from]}, which is after --to ${sel.to}`);
     }

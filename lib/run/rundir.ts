@@ -1,7 +1,18 @@
 // The run folder: results/run_YYYYMMDD_HHMMSS with experiment.log, config.json, manifest.json,
 // state.json. A folder is never reused by a new run (mkdir is the lock); --resume opens an old one.
 import { execFileSync } from 'node:child_process';
-import { accessSync, constants, existsSync, mkdirSync, readFileSync, realpathSync, renameSync, statSync, writeFileSync, type Stats } from 'node:fs';
+import {
+  accessSync,
+  constants,
+  existsSync,
+  mkdirSync,
+  readFileSync,
+  realpathSync,
+  renameSync,
+  statSync,
+  writeFileSync,
+  type Stats,
+} from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { configRecord, redactArgv, type LoadedConfig } from '../config/load.ts';
 import { ConfigError } from '../config/values.ts';
@@ -21,13 +32,25 @@ export function checkResultsDir(path: string, origin: string): void {
   let p = resolve(path);
   while (true) {
     let st: Stats;
-    try { st = statSync(p); } catch { const up = dirname(p); if (up === p) break; p = up; continue; }
+    try {
+      st = statSync(p);
+    } catch {
+      const up = dirname(p);
+      if (up === p) break;
+      p = up;
+      continue;
+    }
     if (!st.isDirectory()) throw bad(`${p} is a file, not a folder; expected a folder for the run folders`);
     break;
   }
   const real = realpathSync(p);
-  if (/^\/(proc|sys|dev)(\/|$)/.test(real)) throw bad(`${real} is on a kernel pseudo file system; expected a folder on disk (e.g. results)`);
-  try { accessSync(p, constants.W_OK); } catch { throw bad(`${p} is not writable by this user`); }
+  if (/^\/(proc|sys|dev)(\/|$)/.test(real))
+    throw bad(`${real} is on a kernel pseudo file system; expected a folder on disk (e.g. results)`);
+  try {
+    accessSync(p, constants.W_OK);
+  } catch {
+    throw bad(`${p} is not writable by this user`);
+  }
 }
 
 /** Create a new run folder; a same-second collision gets `_2`, `_3`, … Returns its absolute path. */
@@ -40,7 +63,8 @@ export function createRunDir(resultsDir: string, now = new Date()): string {
       mkdirSync(dir); // not recursive: fails if it exists, so two runs never share a folder
       return dir;
     } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw new Error(`cannot create run folder ${dir}: ${(e as Error).message}`);
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST')
+        throw new Error(`cannot create run folder ${dir}: ${(e as Error).message}`);
     }
   }
   throw new Error(`cannot create a run folder under ${resultsDir}: 999 folders named ${base}_N exist`);
@@ -68,7 +92,13 @@ export function writeConfigJson(dir: string, loaded: LoadedConfig): void {
 // ---------------------------------------------------------------------------------------------
 // manifest
 
-export interface PhaseRecord { name: string; status: 'ok' | 'failed' | 'skipped' | 'interrupted'; durationMs: number; startedAt: string; error?: string }
+export interface PhaseRecord {
+  name: string;
+  status: 'ok' | 'failed' | 'skipped' | 'interrupted';
+  durationMs: number;
+  startedAt: string;
+  error?: string;
+}
 export interface Manifest {
   git: { commit: string; dirty: boolean } | { error: string };
   argv: string[];
@@ -86,8 +116,17 @@ export interface Manifest {
 
 export function gitInfo(projectDir: string): Manifest['git'] {
   try {
-    const commit = execFileSync('git', ['rev-parse', 'HEAD'], { cwd: projectDir, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }).trim();
-    const dirty = execFileSync('git', ['status', '--porcelain', '--untracked-files=no'], { cwd: projectDir, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }).trim() !== '';
+    const commit = execFileSync('git', ['rev-parse', 'HEAD'], {
+      cwd: projectDir,
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'pipe'],
+    }).trim();
+    const dirty =
+      execFileSync('git', ['status', '--porcelain', '--untracked-files=no'], {
+        cwd: projectDir,
+        encoding: 'utf8',
+        stdio: ['ignore', 'pipe', 'pipe'],
+      }).trim() !== '';
     return { commit, dirty };
   } catch (e) {
     return { error: `git unavailable: ${(e as Error).message.split('\n')[0]}` };
@@ -112,7 +151,10 @@ export function phasesDone(m: Pick<Manifest, 'phases'>): string[] {
 }
 
 /** Open manifest.json of `dir` (creating it for a new run, or appending a resume entry). */
-export function openManifest(dir: string, o: { argv: string[]; projectDir: string; mode: string; resume?: boolean }): ManifestHandle {
+export function openManifest(
+  dir: string,
+  o: { argv: string[]; projectDir: string; mode: string; resume?: boolean },
+): ManifestHandle {
   const path = join(dir, 'manifest.json');
   let data: Manifest;
   if (o.resume && existsSync(path)) {
@@ -121,15 +163,36 @@ export function openManifest(dir: string, o: { argv: string[]; projectDir: strin
     data.status = 'running';
     delete data.end;
   } else {
-    data = { git: gitInfo(o.projectDir), argv: redactArgv(o.argv), mode: o.mode, versions: {}, start: new Date().toISOString(), status: 'running', phases: [] };
+    data = {
+      git: gitInfo(o.projectDir),
+      argv: redactArgv(o.argv),
+      mode: o.mode,
+      versions: {},
+      start: new Date().toISOString(),
+      status: 'running',
+      phases: [],
+    };
   }
   const h: ManifestHandle = {
     data,
     save: () => writeJson(path, data),
-    setVersions(host, v) { data.versions[host] = { ...data.versions[host], ...v }; h.save(); },
-    setTestbed(topic, value) { data.testbed = { ...data.testbed, [topic]: value }; h.save(); },
-    phase(rec) { data.phases.push(rec); h.save(); },
-    finish(status) { data.status = status; data.end = new Date().toISOString(); h.save(); },
+    setVersions(host, v) {
+      data.versions[host] = { ...data.versions[host], ...v };
+      h.save();
+    },
+    setTestbed(topic, value) {
+      data.testbed = { ...data.testbed, [topic]: value };
+      h.save();
+    },
+    phase(rec) {
+      data.phases.push(rec);
+      h.save();
+    },
+    finish(status) {
+      data.status = status;
+      data.end = new Date().toISOString();
+      h.save();
+    },
   };
   h.save();
   return h;
@@ -151,7 +214,9 @@ export class StateKeyError extends Error {
     public key: string,
     public op: 'get' | 'set',
   ) {
-    super(`phase ${phase} ${op === 'get' ? 'reads' : 'writes'} state key ${key} but does not declare it in ${op === 'get' ? 'reads (or writes)' : 'writes'}`);
+    super(
+      `phase ${phase} ${op === 'get' ? 'reads' : 'writes'} state key ${key} but does not declare it in ${op === 'get' ? 'reads (or writes)' : 'writes'}`,
+    );
     this.name = 'StateKeyError';
   }
 }
@@ -194,7 +259,10 @@ export function openState(path?: string): RunState {
   return {
     get: <T>(key: string) => data[key] as T | undefined,
     set(key, value) {
-      if (value === undefined) { const { [key]: _, ...rest } = data; data = rest; } else data = { ...data, [key]: value };
+      if (value === undefined) {
+        const { [key]: _, ...rest } = data;
+        data = rest;
+      } else data = { ...data, [key]: value };
       if (path) writeJson(path, data);
     },
     all: () => ({ ...data }),

@@ -12,17 +12,34 @@ export function abortReason(signal: AbortSignal): Error {
 export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
   if (signal?.aborted) return Promise.reject(abortReason(signal));
   return new Promise((resolve, reject) => {
-    const onAbort = () => { clearTimeout(t); reject(abortReason(signal!)); };
-    const t = setTimeout(() => { signal?.removeEventListener('abort', onAbort); resolve(); }, ms);
+    const onAbort = () => {
+      clearTimeout(t);
+      reject(abortReason(signal!));
+    };
+    const t = setTimeout(() => {
+      signal?.removeEventListener('abort', onAbort);
+      resolve();
+    }, ms);
     signal?.addEventListener('abort', onAbort, { once: true });
   });
 }
 
-export async function countdown(ctx: Pick<RunContext, 'dryRun' | 'log'> & { signal?: AbortSignal }, label: string, ms: number,
-  progress?: () => string | undefined, opts: { everyMs?: number; check?: () => Promise<void> } = {}): Promise<void> {
-  if (ctx.dryRun) { ctx.log.info(`dry run: would wait ${label}: ${ms} ms`); return; }
+export async function countdown(
+  ctx: Pick<RunContext, 'dryRun' | 'log'> & { signal?: AbortSignal },
+  label: string,
+  ms: number,
+  progress?: () => string | undefined,
+  opts: { everyMs?: number; check?: () => Promise<void> } = {},
+): Promise<void> {
+  if (ctx.dryRun) {
+    ctx.log.info(`dry run: would wait ${label}: ${ms} ms`);
+    return;
+  }
   if (ctx.signal?.aborted) throw abortReason(ctx.signal);
-  if (ms <= 0) { ctx.log.info(`${label}: ${ms} ms`); return; }
+  if (ms <= 0) {
+    ctx.log.info(`${label}: ${ms} ms`);
+    return;
+  }
   const cd = ctx.log.countdown(label, ms);
   const end = Date.now() + ms;
   const every = opts.everyMs ?? 1000;
@@ -34,5 +51,7 @@ export async function countdown(ctx: Pick<RunContext, 'dryRun' | 'log'> & { sign
       const note = progress?.();
       if (note) cd.update(note);
     }
-  } finally { cd.stop(); }
+  } finally {
+    cd.stop();
+  }
 }

@@ -7,7 +7,11 @@
 import type { Config } from '../config/keys.ts';
 import type { ServerName } from './net.ts';
 
-export interface Backend { ip: string; mac: string; key: 'H2' | 'H3' }
+export interface Backend {
+  ip: string;
+  mac: string;
+  key: 'H2' | 'H3';
+}
 
 type ModeKeys = Pick<Config, 'MIGRATION_MODE' | 'H2_IP' | 'H2_MAC' | 'H3_IP' | 'H3_MAC'>;
 
@@ -18,11 +22,18 @@ export function backendOn(c: ModeKeys, server: ServerName): Backend {
 }
 
 /** The address the load generator connects to (and health-gates through the data path). */
-export const serviceIp = (c: Pick<Config, 'MIGRATION_MODE' | 'VIP' | 'H2_IP'>): string => (c.MIGRATION_MODE === 'vip' ? c.VIP : c.H2_IP);
+export const serviceIp = (c: Pick<Config, 'MIGRATION_MODE' | 'VIP' | 'H2_IP'>): string =>
+  c.MIGRATION_MODE === 'vip' ? c.VIP : c.H2_IP;
 
 export const isVip = (c: Pick<Config, 'MIGRATION_MODE'>): boolean => c.MIGRATION_MODE === 'vip';
 
-export interface ExtraBackend { k: number; name: string; server: ServerName; ip: string; mac: string }
+export interface ExtraBackend {
+  k: number;
+  name: string;
+  server: ServerName;
+  ip: string;
+  mac: string;
+}
 
 /** Host number `n` of the container subnet (HW_SUBNET's network address + n). */
 export function subnetHost(cidr: string, n: number): string {
@@ -32,7 +43,8 @@ export function subnetHost(cidr: string, n: number): string {
 }
 
 /** The MAC of an address by the H2/H3 convention: 02:42 and the four address bytes. */
-export const macOf = (ip: string): string => ['02', '42', ...ip.split('.').map((b) => Number(b).toString(16).padStart(2, '0'))].join(':');
+export const macOf = (ip: string): string =>
+  ['02', '42', ...ip.split('.').map((b) => Number(b).toString(16).padStart(2, '0'))].join(':');
 
 /** Backends 2..BACKENDS (backend 1 is the migrated server container). */
 export function extraBackends(c: Pick<Config, 'BACKENDS' | 'HW_SUBNET' | 'SERVER_CONTAINER'>): ExtraBackend[] {

@@ -13,8 +13,18 @@ import { sampleValue, scrapeMetrics } from '../../experiments/workload/promtext.
 import { backendOn, extraBackends } from './backend.ts';
 import type { ServerName } from './net.ts';
 
-export interface BackendCount { k: number; ip: string; server: ServerName; container: string; established: number | null }
-export interface Split { at: string; backends: BackendCount[]; /** loadgen_connection_drops_total at that moment */ client_drops?: number | null }
+export interface BackendCount {
+  k: number;
+  ip: string;
+  server: ServerName;
+  container: string;
+  established: number | null;
+}
+export interface Split {
+  at: string;
+  backends: BackendCount[] /** loadgen_connection_drops_total at that moment */;
+  client_drops?: number | null;
+}
 
 interface BalanceCtx {
   config: Config;
@@ -33,16 +43,22 @@ export const establishedCmd = (name: string, port: number): string =>
 function backends(ctx: BalanceCtx): Omit<BackendCount, 'established'>[] {
   const c = ctx.config;
   const here: ServerName = ctx.state.get('serverHost') === 'loveland' ? 'loveland' : 'lakewood';
-  return [{ k: 1, ip: backendOn(c, here).ip, server: here, container: c.SERVER_CONTAINER },
-    ...extraBackends(c).map((b) => ({ k: b.k, ip: b.ip, server: b.server, container: b.name }))];
+  return [
+    { k: 1, ip: backendOn(c, here).ip, server: here, container: c.SERVER_CONTAINER },
+    ...extraBackends(c).map((b) => ({ k: b.k, ip: b.ip, server: b.server, container: b.name })),
+  ];
 }
 
 export async function connectionSplit(ctx: BalanceCtx, at: string): Promise<Split> {
-  const out = await Promise.all(backends(ctx).map(async (b) => {
-    const r = await ctx.host(b.server).exec(establishedCmd(b.container, ctx.config.SIGNALING_PORT), { quiet: true, allowFail: true, dryRunStdout: '0' });
-    const n = Number(r.stdout.trim());
-    return { ...b, established: r.code === 0 && Number.isInteger(n) ? n : null };
-  }));
+  const out = await Promise.all(
+    backends(ctx).map(async (b) => {
+      const r = await ctx
+        .host(b.server)
+        .exec(establishedCmd(b.container, ctx.config.SIGNALING_PORT), { quiet: true, allowFail: true, dryRunStdout: '0' });
+      const n = Number(r.stdout.trim());
+      return { ...b, established: r.code === 0 && Number.isInteger(n) ? n : null };
+    }),
+  );
   return { at, backends: out, client_drops: await clientDrops(ctx) };
 }
 
@@ -52,11 +68,13 @@ async function clientDrops(ctx: BalanceCtx): Promise<number | null> {
   try {
     const samples = await scrapeMetrics(`http://127.0.0.1:${ctx.config.SSH_TUNNEL_LOCAL_PORT}/metrics`, 3000);
     return sampleValue(samples, 'loadgen_connection_drops_total') ?? null;
-  } catch { return null; }
+  } catch {
+    return null;
+  }
 }
 
 const dropsBetween = (a: Split, b: Split): string =>
-  (a.client_drops == null || b.client_drops == null ? '?' : String(b.client_drops - a.client_drops));
+  a.client_drops == null || b.client_drops == null ? '?' : String(b.client_drops - a.client_drops);
 const showSplit = (s: Split) => s.backends.map((b) => `${b.ip}: ${b.established ?? '?'}`).join(', ');
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -73,7 +91,10 @@ export interface MemberExperiment {
  * Deactivate the last backend with /setMemberStatus, watch its established connections, open new
  * connections through the VIP, re-activate it, watch again. Writes backends.json into the run folder.
  */
-export async function memberExperiment(ctx: BalanceCtx, opts: { holdConnections?: number; settleMs?: number } = {}): Promise<MemberExperiment | undefined> {
+export async function memberExperiment(
+  ctx: BalanceCtx,
+  opts: { holdConnections?: number; settleMs?: number } = {},
+): Promise<MemberExperiment | undefined> {
   const c = ctx.config;
   const say = (m: string) => ctx.log.step('balance', m);
   const all = backends(ctx);
@@ -89,19 +110,31 @@ export async function memberExperiment(ctx: BalanceCtx, opts: { holdConnections?
     return undefined;
   }
   await ctl.call('POST', '/setMemberStatus', { ipv4: member.ip, active: false });
-  const undo = ctx.cleanup.add(`re-activate selector member ${member.ip}`, async () => { await ctl.call('POST', '/setMemberStatus', { ipv4: member.ip, active: true }); });
+  const undo = ctx.cleanup.add(`re-activate selector member ${member.ip}`, async () => {
+    await ctl.call('POST', '/setMemberStatus', { ipv4: member.ip, active: true });
+  });
   say(`member ${member.ip} (backend ${member.k}) deactivated (/setMemberStatus)`);
   await sleep(settle);
   splits.push(await connectionSplit(ctx, `member ${member.ip} inactive, +${settle} ms`));
   say(`connection split: ${showSplit(splits[1])}`);
   // new connections while it is inactive: held on lakewood, counted on the backends meanwhile
   const lakewood = ctx.host('lakewood');
-  const hold = lakewood.exec(netTool(netToolPath(c, 'lakewood'), 'hold', c.VIP, c.SIGNALING_PORT, n, 2500), { quiet: true, allowFail: true, timeoutMs: 20_000 });
+  const hold = lakewood.exec(netTool(netToolPath(c, 'lakewood'), 'hold', c.VIP, c.SIGNALING_PORT, n, 2500), {
+    quiet: true,
+    allowFail: true,
+    timeoutMs: 20_000,
+  });
   await sleep(1200);
   splits.push(await connectionSplit(ctx, `member ${member.ip} inactive, ${n} new connections held`));
   const held = Number(/held (\d+)/.exec((await hold).stdout)?.[1] ?? NaN);
-  const grew = Object.fromEntries(splits[2].backends.map((b, i) => [b.ip, (b.established ?? 0) - (splits[1].backends[i].established ?? 0)]));
-  say(`new connections while inactive: ${Object.entries(grew).map(([ip, d]) => `${ip} +${d}`).join(', ')} (held ${Number.isNaN(held) ? '?' : held}/${n})`);
+  const grew = Object.fromEntries(
+    splits[2].backends.map((b, i) => [b.ip, (b.established ?? 0) - (splits[1].backends[i].established ?? 0)]),
+  );
+  say(
+    `new connections while inactive: ${Object.entries(grew)
+      .map(([ip, d]) => `${ip} +${d}`)
+      .join(', ')} (held ${Number.isNaN(held) ? '?' : held}/${n})`,
+  );
   await ctl.call('POST', '/setMemberStatus', { ipv4: member.ip, active: true });
   undo();
   say(`member ${member.ip} re-activated`);
@@ -111,12 +144,19 @@ export async function memberExperiment(ctx: BalanceCtx, opts: { holdConnections?
   const before = splits[0].backends.at(-1)!.established;
   const during = splits[1].backends.at(-1)!.established;
   const after = splits[3].backends.at(-1)!.established;
-  const finding = `the deactivated member held ${before ?? '?'} established connection(s) before, ${during ?? '?'} ${settle} ms after the deactivation `
-    + `and ${after ?? '?'} ${settle} ms after the re-activation (server side: sockets whose client has gone stay until keepalive ends them); `
-    + `the load generator counted ${dropsBetween(splits[0], splits[1])} connection drop(s) after the deactivation and ${dropsBetween(splits[2], splits[3])} `
-    + `after the re-activation (the selector re-hashes over the active members: established flows can land on a backend without their socket); `
-    + `${grew[member.ip] ?? 0} of the ${n} new connections reached the inactive member`;
-  const result: MemberExperiment = { member: member.ip, splits, new_connections: grew, new_connections_held: Number.isNaN(held) ? null : held, finding };
+  const finding =
+    `the deactivated member held ${before ?? '?'} established connection(s) before, ${during ?? '?'} ${settle} ms after the deactivation ` +
+    `and ${after ?? '?'} ${settle} ms after the re-activation (server side: sockets whose client has gone stay until keepalive ends them); ` +
+    `the load generator counted ${dropsBetween(splits[0], splits[1])} connection drop(s) after the deactivation and ${dropsBetween(splits[2], splits[3])} ` +
+    `after the re-activation (the selector re-hashes over the active members: established flows can land on a backend without their socket); ` +
+    `${grew[member.ip] ?? 0} of the ${n} new connections reached the inactive member`;
+  const result: MemberExperiment = {
+    member: member.ip,
+    splits,
+    new_connections: grew,
+    new_connections_held: Number.isNaN(held) ? null : held,
+    finding,
+  };
   writeFileSync(join(ctx.dir, 'backends.json'), JSON.stringify(result, null, 2) + '\n');
   say(finding);
   return result;

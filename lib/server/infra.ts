@@ -14,7 +14,22 @@ export const P4CF_LABEL = 'p4cf=1';
 
 /** iptables arguments of the rule that drops outgoing TCP RSTs on the switch NIC (exact spec, for -C/-D). */
 export function rstRuleArgs(nic: string): string[] {
-  return ['OUTPUT', '-o', nic, '-p', 'tcp', '--tcp-flags', 'RST', 'RST', '-m', 'comment', '--comment', 'p4cf-rst-drop', '-j', 'DROP'];
+  return [
+    'OUTPUT',
+    '-o',
+    nic,
+    '-p',
+    'tcp',
+    '--tcp-flags',
+    'RST',
+    'RST',
+    '-m',
+    'comment',
+    '--comment',
+    'p4cf-rst-drop',
+    '-j',
+    'DROP',
+  ];
 }
 
 /**
@@ -26,8 +41,10 @@ export function rstRuleArgs(nic: string): string[] {
  */
 export function checkSharedNetwork(config: Config): void {
   if (config.TESTBED === 'local' && config.LAKEWOOD_NIC !== config.LOVELAND_NIC) {
-    throw new Error(`LAKEWOOD_NIC (${config.LAKEWOOD_NIC}) and LOVELAND_NIC (${config.LOVELAND_NIC}) differ: on the local testbed `
-      + 'both servers share one podman network definition, whose macvlan parent must exist under one name on both');
+    throw new Error(
+      `LAKEWOOD_NIC (${config.LAKEWOOD_NIC}) and LOVELAND_NIC (${config.LOVELAND_NIC}) differ: on the local testbed ` +
+        'both servers share one podman network definition, whose macvlan parent must exist under one name on both',
+    );
   }
 }
 
@@ -59,7 +76,10 @@ export function directLinkSetup(config: Pick<Config, 'DIRECT_LINK_SETUP' | 'TEST
  */
 export function nicTuneScript(config: Config, node: ServerNode): string {
   const lines = [
-    ...OFFLOAD_SETS[nicOffloadMode(config)].map((f) => sh`if out=$(ethtool -K ${node.nic} ${f} off 2>&1); then echo ${`${f} ok`}; else echo "${f} unsupported: $(echo "$out" | tr '\n' ' ')"; fi`),
+    ...OFFLOAD_SETS[nicOffloadMode(config)].map(
+      (f) =>
+        sh`if out=$(ethtool -K ${node.nic} ${f} off 2>&1); then echo ${`${f} ok`}; else echo "${f} unsupported: $(echo "$out" | tr '\n' ' ')"; fi`,
+    ),
     sh`ip link set ${node.nic} mtu ${config.NIC_MTU}`,
     sh`ip link set ${node.nic} promisc on`,
     sh`ip link set ${node.nic} up`,
@@ -89,7 +109,6 @@ export function rstRuleDelCmd(nic: string): string {
   return sh`i=0; while [ $i -lt 10 ] && iptables -C ${a} 2>/dev/null; do iptables -D ${a}; i=$((i+1)); done; echo removed=$i`;
 }
 
-
 /**
  * The server container. UV_USE_IO_URING=0: libuv (Node >= 20.3) may use io_uring, whose rings
  * CRIU cannot dump. The CRIU annotation points every checkpoint/restore at the migration's CRIU
@@ -97,8 +116,10 @@ export function rstRuleDelCmd(nic: string): string {
  */
 export function serverRunCmd(config: Config, as?: { name: string; ip: string; mac: string }): string {
   const { name, ip, mac } = as ?? { name: config.SERVER_CONTAINER, ip: config.H2_IP, mac: config.H2_MAC };
-  return sh`podman run -d --name ${name} --network ${config.HW_NET} --ip ${ip} --mac-address ${mac.toLowerCase()} `
-    + sh`--ulimit nofile=4096:4096 --ulimit nproc=4096:4096 --env UV_USE_IO_URING=0 ${criuRunArgs()} --label ${P4CF_LABEL} ${workloadFor(config).image(config)} ${workloadFor(config).serverArgs(config)}`;
+  return (
+    sh`podman run -d --name ${name} --network ${config.HW_NET} --ip ${ip} --mac-address ${mac.toLowerCase()} ` +
+    sh`--ulimit nofile=4096:4096 --ulimit nproc=4096:4096 --env UV_USE_IO_URING=0 ${criuRunArgs()} --label ${P4CF_LABEL} ${workloadFor(config).image(config)} ${workloadFor(config).serverArgs(config)}`
+  );
 }
 
 /** The shim on lakewood: a macvlan (vepa) on the switch NIC, so load reaches the server through the switch. */
@@ -115,10 +136,14 @@ export function shimScript(config: Config, nic: string): string {
     sh`ip neigh replace ${config.H2_IP} lladdr ${config.H2_MAC.toLowerCase()} dev ${config.MACSHIM_IF} nud permanent`,
     // vip mode: the load generator talks to the VIP only. Any MAC does: the switch's forward entry
     // of the backend the selector picks rewrites the destination MAC.
-    config.MIGRATION_MODE === 'vip' ? sh`ip neigh replace ${config.VIP} lladdr ${config.H2_MAC.toLowerCase()} dev ${config.MACSHIM_IF} nud permanent` : '',
+    config.MIGRATION_MODE === 'vip'
+      ? sh`ip neigh replace ${config.VIP} lladdr ${config.H2_MAC.toLowerCase()} dev ${config.MACSHIM_IF} nud permanent`
+      : '',
     rtoRouteCmd(config, config.MACSHIM_IF, config.SHIM_IP),
     keepaliveCmd(),
-  ].filter(Boolean).join('\n');
+  ]
+    .filter(Boolean)
+    .join('\n');
 }
 
 /** Removes what build made on one server; prints what it removed. Tolerates absent pieces. */
@@ -132,7 +157,9 @@ export function cleanServerScript(config: Config, node: ServerNode, opts: { shim
     sh`rm -f ${`${opts.checkpointDir}/checkpoint.tar`} ${`${opts.checkpointDir}/p4cf-calibrate.bin`} ${`${opts.checkpointDir}/p4cf-calibrate.bin.recv`}`,
   ];
   if (opts.shim) {
-    lines.push(sh`if ip -d link show ${config.MACSHIM_IF} 2>/dev/null | grep -q macvlan; then ip link del ${config.MACSHIM_IF} && echo ${`removed shim ${config.MACSHIM_IF}`}; fi`);
+    lines.push(
+      sh`if ip -d link show ${config.MACSHIM_IF} 2>/dev/null | grep -q macvlan; then ip link del ${config.MACSHIM_IF} && echo ${`removed shim ${config.MACSHIM_IF}`}; fi`,
+    );
   }
   return lines.join('\n');
 }

@@ -24,10 +24,22 @@ export interface ServerNode {
 
 export function serverNode(config: Config, name: ServerName): ServerNode {
   if (name === 'lakewood') {
-    return { name, nic: config.LAKEWOOD_NIC, swPort: config.LAKEWOOD_SW_PORT, directIp: config.LAKEWOOD_DIRECT_IP, directIf: config.LAKEWOOD_DIRECT_IF };
+    return {
+      name,
+      nic: config.LAKEWOOD_NIC,
+      swPort: config.LAKEWOOD_SW_PORT,
+      directIp: config.LAKEWOOD_DIRECT_IP,
+      directIf: config.LAKEWOOD_DIRECT_IF,
+    };
   }
   if (name === 'loveland') {
-    return { name, nic: config.LOVELAND_NIC, swPort: config.LOVELAND_SW_PORT, directIp: config.LOVELAND_DIRECT_IP, directIf: config.LOVELAND_DIRECT_IF };
+    return {
+      name,
+      nic: config.LOVELAND_NIC,
+      swPort: config.LOVELAND_SW_PORT,
+      directIp: config.LOVELAND_DIRECT_IP,
+      directIf: config.LOVELAND_DIRECT_IF,
+    };
   }
   throw new Error(`unknown server ${JSON.stringify(name)}: expected lakewood or loveland`);
 }
@@ -43,7 +55,8 @@ export const containerPidCmd = (name: string): string => sh`podman inspect --for
 
 export function parsePid(stdout: string, what: string): number {
   const pid = Number(stdout.trim());
-  if (!Number.isInteger(pid) || pid <= 1) throw new Error(`${what}: expected a PID, got ${JSON.stringify(stdout.trim())} (container not running?)`);
+  if (!Number.isInteger(pid) || pid <= 1)
+    throw new Error(`${what}: expected a PID, got ${JSON.stringify(stdout.trim())} (container not running?)`);
   return pid;
 }
 
@@ -55,11 +68,7 @@ export function rtoRouteCmd(config: Config, dev: string, src: string): string {
   return sh`ip route replace ${config.HW_SUBNET} dev ${dev} proto kernel scope link src ${src} rto_min ${`${config.RTO_MIN_MS}ms`}`;
 }
 
-const KEEPALIVE = [
-  'net.ipv4.tcp_keepalive_time=1',
-  'net.ipv4.tcp_keepalive_intvl=1',
-  'net.ipv4.tcp_keepalive_probes=3',
-];
+const KEEPALIVE = ['net.ipv4.tcp_keepalive_time=1', 'net.ipv4.tcp_keepalive_intvl=1', 'net.ipv4.tcp_keepalive_probes=3'];
 /** Keepalive sysctls (per network namespace): dead peers are noticed within seconds. */
 export const keepaliveCmd = (): string => `sysctl -q -w ${KEEPALIVE.join(' ')}`;
 
@@ -84,8 +93,12 @@ const ETH0_MAC = "ip -o link show dev eth0 2>/dev/null | sed -n 's/.* link\\/eth
  * netns, move it into the container, address it. Then rto_min, route cache flush, static ARP
  * for the shim, keepalives, and a gratuitous ARP when arping exists.
  */
-export function containerNetScript(config: Config, node: ServerNode, pid: PidRef,
-  opts: { forceRecreate?: boolean; backend?: { ip: string; mac: string } } = {}): string {
+export function containerNetScript(
+  config: Config,
+  node: ServerNode,
+  pid: PidRef,
+  opts: { forceRecreate?: boolean; backend?: { ip: string; mac: string } } = {},
+): string {
   const tmp = 'p4cfmv0';
   // the container's address on this server (H2 everywhere in same-ip mode; H3 on loveland in vip
   // mode; an extra backend's own when given)
@@ -98,13 +111,15 @@ export function containerNetScript(config: Config, node: ServerNode, pid: PidRef
     sh`ip link add ${tmp} link ${node.nic} type macvlan mode vepa`,
     sh`ip link set ${tmp} address ${mac}`,
     sh`ip link set ${tmp} netns ${pid}`,
-    ns([
-      sh`ip link set ${tmp} name eth0`,
-      'sysctl -q -w net.ipv4.conf.eth0.arp_notify=1',
-      sh`ip addr add ${`${ip}/${plen}`} dev eth0`,
-      'ip link set eth0 up',
-      sh`ip route replace default via ${config.HW_GATEWAY} dev eth0`,
-    ].join('\n')),
+    ns(
+      [
+        sh`ip link set ${tmp} name eth0`,
+        'sysctl -q -w net.ipv4.conf.eth0.arp_notify=1',
+        sh`ip addr add ${`${ip}/${plen}`} dev eth0`,
+        'ip link set eth0 up',
+        sh`ip route replace default via ${config.HW_GATEWAY} dev eth0`,
+      ].join('\n'),
+    ),
   ].join('\n');
   const check = ns(ETH0_MAC);
   const lines = [
@@ -112,12 +127,16 @@ export function containerNetScript(config: Config, node: ServerNode, pid: PidRef
     opts.forceRecreate
       ? `echo "re-creating eth0 on ${node.nic}"\n${recreate}`
       : `cur=$(${check})\nif [ "$cur" != ${quote(mac)} ]; then echo "eth0 has MAC '$cur', re-creating it on ${node.nic} with ${mac}"\n${recreate}\nfi`,
-    ns([
-      rtoRouteCmd(config, 'eth0', ip),
-      'ip route flush cache',
-      sh`ip neigh replace ${config.SHIM_IP} lladdr ${config.SHIM_MAC} dev eth0 nud permanent`,
-      keepaliveCmd(),
-    ].filter(Boolean).join('\n')),
+    ns(
+      [
+        rtoRouteCmd(config, 'eth0', ip),
+        'ip route flush cache',
+        sh`ip neigh replace ${config.SHIM_IP} lladdr ${config.SHIM_MAC} dev eth0 nud permanent`,
+        keepaliveCmd(),
+      ]
+        .filter(Boolean)
+        .join('\n'),
+    ),
     // arping is optional: the switch forwards ARP by target IP and both ends use static entries,
     // so a gratuitous ARP only refreshes third parties' caches. Its absence is reported, not hidden.
     // Detached: arping waits its 1 s interval after the one packet, which must not hold the resume.
@@ -138,8 +157,9 @@ export function drainScript(pid: PidRef, timeoutMs: number): string {
   const dir = `/proc/${quote(pid)}/net`;
   // st 0A = LISTEN (its tx_queue is the accept backlog, not data); field 5 is tx_queue:rx_queue in
   // hex, summed by hand (mawk has no strtonum)
-  const awk = `FNR>1 && $4!="0A" { h=tolower(substr($5,1,index($5,":")-1)); v=0; `
-    + `for (k=1; k<=length(h); k++) v = v*16 + index("0123456789abcdef", substr(h,k,1)) - 1; s+=v } END { print s+0 }`;
+  const awk =
+    `FNR>1 && $4!="0A" { h=tolower(substr($5,1,index($5,":")-1)); v=0; ` +
+    `for (k=1; k<=length(h); k++) v = v*16 + index("0123456789abcdef", substr(h,k,1)) - 1; s+=v } END { print s+0 }`;
   const read = `q=$(awk ${quote(awk)} $f) || q=unreadable`;
   return [
     `f=${dir}/tcp; [ -r ${dir}/tcp6 ] && f="$f ${dir}/tcp6"`,

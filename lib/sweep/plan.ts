@@ -6,7 +6,10 @@ import { loadConfig } from '../config/load.ts';
 import type { Config, KeyName } from '../config/keys.ts';
 import { ConfigError, KEY_NAMES, parseKey, suggestKey } from '../config/values.ts';
 
-export interface Vary { key: KeyName; values: string[] }
+export interface Vary {
+  key: KeyName;
+  values: string[];
+}
 
 /** One run of the sweep: the point's parameters and which repetition. */
 export interface PlannedRun {
@@ -32,11 +35,17 @@ export function parseVary(arg: string, origin = '--vary'): Vary {
   const name = arg.slice(0, eq);
   if (!(KEY_NAMES as string[]).includes(name)) {
     const s = suggestKey(name);
-    throw new ConfigError(`${origin} ${name}: unknown config key${s ? `; did you mean ${s}?` : ''} (declared keys are in lib/config/keys.ts)`);
+    throw new ConfigError(
+      `${origin} ${name}: unknown config key${s ? `; did you mean ${s}?` : ''} (declared keys are in lib/config/keys.ts)`,
+    );
   }
   const key = name as KeyName;
-  const values = arg.slice(eq + 1).split(',').map((v) => v.trim());
-  if (values.some((v) => v === '')) throw new ConfigError(`${origin} ${arg}: empty value in the list (expected KEY=VALUE1,VALUE2,…)`);
+  const values = arg
+    .slice(eq + 1)
+    .split(',')
+    .map((v) => v.trim());
+  if (values.some((v) => v === ''))
+    throw new ConfigError(`${origin} ${arg}: empty value in the list (expected KEY=VALUE1,VALUE2,…)`);
   if (new Set(values).size !== values.length) throw new ConfigError(`${origin} ${arg}: a value is listed twice`);
   for (const v of values) parseKey(key, v, `${origin} ${key}`);
   return { key, values };
@@ -45,7 +54,8 @@ export function parseVary(arg: string, origin = '--vary'): Vary {
 /** The runs of the sweep in order: points in nested-loop order (first --vary outermost), each R times. */
 export function expandPlan(varies: Vary[], o: { zip?: boolean; repeat?: number } = {}): SweepPlan {
   const repeat = o.repeat ?? 1;
-  if (!Number.isInteger(repeat) || repeat < 1 || repeat > 1000) throw new ConfigError(`--repeat ${repeat}: expected an integer 1..1000`);
+  if (!Number.isInteger(repeat) || repeat < 1 || repeat > 1000)
+    throw new ConfigError(`--repeat ${repeat}: expected an integer 1..1000`);
   if (!varies.length) throw new ConfigError('sweep: give at least one --vary KEY=VALUE1,VALUE2');
   const keys = varies.map((v) => v.key);
   const dup = keys.find((k, i) => keys.indexOf(k) !== i);
@@ -54,10 +64,16 @@ export function expandPlan(varies: Vary[], o: { zip?: boolean; repeat?: number }
   if (o.zip) {
     const n = varies[0].values.length;
     const off = varies.find((v) => v.values.length !== n);
-    if (off) throw new ConfigError(`--zip pairs the lists value by value, but ${varies[0].key} has ${n} values and ${off.key} ${off.values.length}`);
+    if (off)
+      throw new ConfigError(
+        `--zip pairs the lists value by value, but ${varies[0].key} has ${n} values and ${off.key} ${off.values.length}`,
+      );
     points = Array.from({ length: n }, (_, i) => Object.fromEntries(varies.map((v) => [v.key, v.values[i]])));
   } else {
-    points = varies.reduce<Record<string, string>[]>((acc, v) => acc.flatMap((p) => v.values.map((x) => ({ ...p, [v.key]: x }))), [{}]);
+    points = varies.reduce<Record<string, string>[]>(
+      (acc, v) => acc.flatMap((p) => v.values.map((x) => ({ ...p, [v.key]: x }))),
+      [{}],
+    );
   }
   const runs: PlannedRun[] = [];
   points.forEach((params, pi) => {
@@ -67,13 +83,18 @@ export function expandPlan(varies: Vary[], o: { zip?: boolean; repeat?: number }
 }
 
 /** The `--set` arguments that give a run its point. */
-export const pointArgs = (params: Record<string, string>): string[] => Object.entries(params).flatMap(([k, v]) => ['--set', `${k}=${v}`]);
+export const pointArgs = (params: Record<string, string>): string[] =>
+  Object.entries(params).flatMap(([k, v]) => ['--set', `${k}=${v}`]);
 
 /**
  * Load the full configuration of every point (run options first, then the point's values, as
  * run.ts will); collects every point's error so one exit names them all.
  */
-export function validatePoints(plan: SweepPlan, configArgs: string[], o: { cwd: string; env?: Record<string, string | undefined> }): Config[] {
+export function validatePoints(
+  plan: SweepPlan,
+  configArgs: string[],
+  o: { cwd: string; env?: Record<string, string | undefined> },
+): Config[] {
   const seen = new Map<number, Config>();
   const errors: string[] = [];
   for (const r of plan.runs) {
@@ -89,7 +110,10 @@ export function validatePoints(plan: SweepPlan, configArgs: string[], o: { cwd: 
   return [...seen.values()];
 }
 
-export const describePoint = (params: Record<string, string>): string => Object.entries(params).map(([k, v]) => `${k}=${v}`).join(' ');
+export const describePoint = (params: Record<string, string>): string =>
+  Object.entries(params)
+    .map(([k, v]) => `${k}=${v}`)
+    .join(' ');
 
 /** Fixed cost of a local run outside its waits (testbed check, sync, build, workload start, collect, analyze). */
 export const RUN_OVERHEAD_MS = 30_000;
@@ -97,6 +121,10 @@ export const RUN_OVERHEAD_MS = 30_000;
 const MIGRATION_MS = 1_000;
 
 /** How long one run of this configuration is expected to take (before any run has been timed). */
-export function estimateRunMs(c: Pick<Config, 'STEADY_STATE' | 'POST_MIGRATION' | 'MIGRATIONS' | 'LOADGEN_CONNECTIONS' | 'LOADGEN_RAMP'>): number {
-  return RUN_OVERHEAD_MS + c.STEADY_STATE + c.MIGRATIONS * (MIGRATION_MS + c.POST_MIGRATION) + c.LOADGEN_CONNECTIONS * c.LOADGEN_RAMP;
+export function estimateRunMs(
+  c: Pick<Config, 'STEADY_STATE' | 'POST_MIGRATION' | 'MIGRATIONS' | 'LOADGEN_CONNECTIONS' | 'LOADGEN_RAMP'>,
+): number {
+  return (
+    RUN_OVERHEAD_MS + c.STEADY_STATE + c.MIGRATIONS * (MIGRATION_MS + c.POST_MIGRATION) + c.LOADGEN_CONNECTIONS * c.LOADGEN_RAMP
+  );
 }

@@ -12,14 +12,25 @@ export interface ControllerClient {
   /** Base URL in use, e.g. http://127.0.0.1:41234 (through the forward). */
   url: string;
   /** JSON call; throws with method, path, status and the controller's error text unless allowFail. */
-  call<T = unknown>(method: 'GET' | 'POST', path: string, body?: unknown, opts?: { timeoutMs?: number; allowFail?: boolean }): Promise<{ status: number; body: T; ms: number }>;
+  call<T = unknown>(
+    method: 'GET' | 'POST',
+    path: string,
+    body?: unknown,
+    opts?: { timeoutMs?: number; allowFail?: boolean },
+  ): Promise<{ status: number; body: T; ms: number }>;
   /** GET /health → status code, 0 when unreachable (never throws). */
   health(timeoutMs?: number): Promise<{ status: number; body: unknown }>;
   close(): Promise<void>;
 }
 
 export class ControllerError extends Error {
-  constructor(public method: string, public path: string, public status: number, public detail: string, public url: string) {
+  constructor(
+    public method: string,
+    public path: string,
+    public status: number,
+    public detail: string,
+    public url: string,
+  ) {
     super(`controller ${method} ${path} at ${url} ${status ? `answered ${status}` : 'unreachable'}: ${detail}`);
     this.name = 'ControllerError';
   }
@@ -56,19 +67,26 @@ export function controllerClient(deps: Deps): ControllerClient {
   };
 
   const client: ControllerClient = {
-    get url() { return base || `(ssh forward to ${config.CONTROLLER_LISTEN}:${config.CONTROLLER_PORT} on tofino)`; },
+    get url() {
+      return base || `(ssh forward to ${config.CONTROLLER_LISTEN}:${config.CONTROLLER_PORT} on tofino)`;
+    },
     async call<T>(method: 'GET' | 'POST', path: string, body?: unknown, opts: { timeoutMs?: number; allowFail?: boolean } = {}) {
       const url = await baseUrl();
       if (deps.plan) {
         const sent = body === undefined ? (method === 'POST' ? '{}' : '') : JSON.stringify(body);
-        deps.plan.record('local', 'http', `${method} ${url}${path}${sent ? ` ${sent}` : ''}${config.CONTROLLER_TOKEN ? ' (Authorization: Bearer $CONTROLLER_TOKEN)' : ''}`);
+        deps.plan.record(
+          'local',
+          'http',
+          `${method} ${url}${path}${sent ? ` ${sent}` : ''}${config.CONTROLLER_TOKEN ? ' (Authorization: Bearer $CONTROLLER_TOKEN)' : ''}`,
+        );
         return { status: 200, body: undefined as T, ms: 0 };
       }
       const t0 = performance.now();
       let res: Response;
       try {
         res = await fetch(url + path, {
-          method, headers: headers(),
+          method,
+          headers: headers(),
           body: body === undefined ? (method === 'POST' ? '{}' : undefined) : JSON.stringify(body),
           signal: AbortSignal.timeout(opts.timeoutMs ?? 10_000),
         });
@@ -79,9 +97,16 @@ export function controllerClient(deps: Deps): ControllerClient {
       const text = await res.text();
       const ms = performance.now() - t0;
       let parsed: unknown = text;
-      try { parsed = text ? JSON.parse(text) : undefined; } catch { /* keep text */ }
+      try {
+        parsed = text ? JSON.parse(text) : undefined;
+      } catch {
+        /* keep text */
+      }
       if (!res.ok && !opts.allowFail) {
-        const detail = typeof parsed === 'object' && parsed && 'error' in parsed ? String((parsed as { error: unknown }).error) : text.slice(0, 500);
+        const detail =
+          typeof parsed === 'object' && parsed && 'error' in parsed
+            ? String((parsed as { error: unknown }).error)
+            : text.slice(0, 500);
         throw new ControllerError(method, path, res.status, detail, url);
       }
       return { status: res.status, body: parsed as T, ms };
@@ -109,13 +134,21 @@ export function controllerClient(deps: Deps): ControllerClient {
 const perContext = new WeakMap<object, ControllerClient>();
 
 /** The run's controller client (created on first use, closed by the run's cleanup). */
-export function controllerFor(ctx: { config: Config; host(name: 'tofino'): Host; cleanup: { add(label: string, fn: () => Promise<void>): () => void }; plan?: Plan }): ControllerClient {
+export function controllerFor(ctx: {
+  config: Config;
+  host(name: 'tofino'): Host;
+  cleanup: { add(label: string, fn: () => Promise<void>): () => void };
+  plan?: Plan;
+}): ControllerClient {
   let c = perContext.get(ctx);
   if (!c) {
     c = controllerClient({ config: ctx.config, tofino: () => ctx.host('tofino'), plan: ctx.plan });
     perContext.set(ctx, c);
     const created = c;
-    ctx.cleanup.add('close the controller connection', async () => { perContext.delete(ctx); await created.close(); });
+    ctx.cleanup.add('close the controller connection', async () => {
+      perContext.delete(ctx);
+      await created.close();
+    });
   }
   return c;
 }
@@ -140,17 +173,37 @@ export const controllerUrlForServers = (c: SwitchUpdateConfig): string =>
  * POST `path` from `host` with p4cf-net at `tool` (the token travels on stdin, never on a command
  * line); the ms are measured on that host. Throws ControllerError like a call from this machine.
  */
-export async function postFromHost(host: Host, tool: string, c: SwitchUpdateConfig & Pick<Config, 'CONTROLLER_TOKEN'>, path: string, body: unknown): Promise<{ status: number; ms: number }> {
+export async function postFromHost(
+  host: Host,
+  tool: string,
+  c: SwitchUpdateConfig & Pick<Config, 'CONTROLLER_TOKEN'>,
+  path: string,
+  body: unknown,
+): Promise<{ status: number; ms: number }> {
   const url = `${controllerUrlForServers(c)}${path}`;
   const r = await host.exec(sh`node ${tool} http-post ${url}`, {
-    quiet: true, allowFail: true, timeoutMs: 15_000, stdin: `${c.CONTROLLER_TOKEN}\n${JSON.stringify(body)}`, dryRunStdout: 'HTTP 200 0',
+    quiet: true,
+    allowFail: true,
+    timeoutMs: 15_000,
+    stdin: `${c.CONTROLLER_TOKEN}\n${JSON.stringify(body)}`,
+    dryRunStdout: 'HTTP 200 0',
   });
   const m = /^HTTP (\d{3}) ([\d.]+)/.exec(r.stdout);
   if (r.code !== 0 || !m) {
     const answer = r.stdout.split('\n').slice(1).join(' ').trim();
     let detail = answer || tail(r.stderr || r.stdout, 3);
-    try { detail = String((JSON.parse(answer) as { error?: unknown }).error ?? detail); } catch { /* not JSON */ }
-    throw new ControllerError('POST', path, m ? Number(m[1]) : 0, `${detail} (sent from ${host.name})`, controllerUrlForServers(c));
+    try {
+      detail = String((JSON.parse(answer) as { error?: unknown }).error ?? detail);
+    } catch {
+      /* not JSON */
+    }
+    throw new ControllerError(
+      'POST',
+      path,
+      m ? Number(m[1]) : 0,
+      `${detail} (sent from ${host.name})`,
+      controllerUrlForServers(c),
+    );
   }
   return { status: Number(m[1]), ms: Number(m[2]) };
 }

@@ -21,7 +21,13 @@ export interface Dataplane {
   close(): Promise<void>;
 }
 
-export interface DataplaneOpts { schema: Schema; ports: Map<number, string>; tableName: string; dry: boolean; log: (line: string) => void }
+export interface DataplaneOpts {
+  schema: Schema;
+  ports: Map<number, string>;
+  tableName: string;
+  dry: boolean;
+  log: (line: string) => void;
+}
 
 /** Feeds a ruleset to `nft -f -`; one file is one transaction, so the old rules stay on failure. */
 export function nftApply(text: string, timeoutMs = 10_000): Promise<void> {
@@ -29,8 +35,13 @@ export function nftApply(text: string, timeoutMs = 10_000): Promise<void> {
     const p = spawn('nft', ['-f', '-'], { stdio: ['pipe', 'ignore', 'pipe'] });
     let stderr = '';
     const timer = setTimeout(() => p.kill('SIGKILL'), timeoutMs);
-    p.stderr.on('data', (d) => { stderr += d; });
-    p.on('error', (e) => { clearTimeout(timer); reject(new Error(`nft -f -: ${e.message}`)); });
+    p.stderr.on('data', (d) => {
+      stderr += d;
+    });
+    p.on('error', (e) => {
+      clearTimeout(timer);
+      reject(new Error(`nft -f -: ${e.message}`));
+    });
     p.on('close', (code) => {
       clearTimeout(timer);
       if (code === 0) resolve();
@@ -44,7 +55,9 @@ async function setLink(ifname: string, up: boolean): Promise<void> {
   try {
     await run('ip', ['link', 'set', 'dev', ifname, up ? 'up' : 'down'], { timeout: 10_000 });
   } catch (e: any) {
-    throw new Error(`ip link set dev ${ifname} ${up ? 'up' : 'down'} failed (exit ${e.code}): ${String(e.stderr ?? e.message).trim()}`);
+    throw new Error(
+      `ip link set dev ${ifname} ${up ? 'up' : 'down'} failed (exit ${e.code}): ${String(e.stderr ?? e.message).trim()}`,
+    );
   }
 }
 
@@ -118,7 +131,9 @@ export function createDataplane(o: DataplaneOpts): Dataplane {
       if (o.dry) return;
       ifaces!.close();
       await session!.close();
-      await nftApply(`table netdev ${o.tableName} {}\ndelete table netdev ${o.tableName}\n`).catch((e) => o.log(`[dataplane] cleanup: ${e.message}`));
+      await nftApply(`table netdev ${o.tableName} {}\ndelete table netdev ${o.tableName}\n`).catch((e) =>
+        o.log(`[dataplane] cleanup: ${e.message}`),
+      );
     },
   };
 }

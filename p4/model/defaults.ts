@@ -22,7 +22,8 @@ export type Defaults = Map<number, Entry>;
 
 const shortName = (t: TableSpec) => t.name.split('.').pop() ?? t.name;
 /** Match tables have a default entry; the SDE's other table types do not support DEFAULT_ENTRY_GET. */
-export const hasDefaultEntry = (t: TableSpec): boolean => t.table_type === 'MatchAction_Direct' || t.table_type === 'MatchAction_Indirect_Selector';
+export const hasDefaultEntry = (t: TableSpec): boolean =>
+  t.table_type === 'MatchAction_Direct' || t.table_type === 'MatchAction_Indirect_Selector';
 
 function programDefault(t: TableSpec): Entry {
   const d = P4_DEFAULTS[shortName(t)];
@@ -37,22 +38,36 @@ const sameData = (a: Map<number, Value>, b: Map<number, Value>) =>
   a.size === b.size && [...a].every(([id, v]) => JSON.stringify(b.get(id)) === JSON.stringify(v));
 
 /** Applies a default-entry update to `defaults` (in place); returns a description for the log. */
-export function writeDefault(schema: Schema, defaults: Defaults, type: string, raw: WireTableEntry): { table: TableSpec; key: string } {
+export function writeDefault(
+  schema: Schema,
+  defaults: Defaults,
+  type: string,
+  raw: WireTableEntry,
+): { table: TableSpec; key: string } {
   const table = schema.byId.get(raw.table_id);
   if (!table) throw modelError(Code.NOT_FOUND, `no table with id ${raw.table_id}`);
-  if ((raw.key?.fields ?? []).length) throw modelError(Code.INVALID_ARGUMENT, `table ${table.name}: Non-empty key for default entry`);
+  if ((raw.key?.fields ?? []).length)
+    throw modelError(Code.INVALID_ARGUMENT, `table ${table.name}: Non-empty key for default entry`);
   const where = `table ${table.name} default entry`;
-  if (type === 'INSERT') throw modelError(Code.UNIMPLEMENTED, `${where}: INSERT of default entry is not supported. Please use MODIFY instead`);
+  if (type === 'INSERT')
+    throw modelError(Code.UNIMPLEMENTED, `${where}: INSERT of default entry is not supported. Please use MODIFY instead`);
   if (!hasDefaultEntry(table)) throw modelError(Code.UNIMPLEMENTED, `${where}: a ${table.table_type} table has no default entry`);
   const d = P4_DEFAULTS[shortName(table)];
   if (type === 'DELETE') {
     defaults.set(table.id, programDefault(table));
     return { table, key: '(default, reset)' };
   }
-  if (type !== 'MODIFY') throw modelError(Code.UNIMPLEMENTED, `${where}: update type ${type} is not supported for a default entry (MODIFY sets, DELETE resets)`);
+  if (type !== 'MODIFY')
+    throw modelError(
+      Code.UNIMPLEMENTED,
+      `${where}: update type ${type} is not supported for a default entry (MODIFY sets, DELETE resets)`,
+    );
   if (table.table_type === 'MatchAction_Indirect_Selector') {
     if ((raw.data?.fields ?? []).length === 0) return { table, key: '(default)' };
-    throw modelError(Code.UNIMPLEMENTED, `${where}: a default member or group is not modelled (the model's data plane sends every miss of ${shortName(table)} on unchanged)`);
+    throw modelError(
+      Code.UNIMPLEMENTED,
+      `${where}: a default member or group is not modelled (the model's data plane sends every miss of ${shortName(table)} on unchanged)`,
+    );
   }
   const { actionId, data } = decodeData(table, raw.data, false, true);
   const cur = defaults.get(table.id) ?? programDefault(table);

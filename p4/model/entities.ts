@@ -3,13 +3,29 @@
 // the table's default entry; is_default_entry reads the default alone.
 import { status as Code } from '@grpc/grpc-js';
 import type { Schema, TableSpec } from './schema.ts';
-import { type Entry, type Value, type WireTableEntry, decodeKey, encodeEntry, keyString, keyUint, modelError, modelledTable, readEntries } from './tables.ts';
+import {
+  type Entry,
+  type Value,
+  type WireTableEntry,
+  decodeKey,
+  encodeEntry,
+  keyString,
+  keyUint,
+  modelError,
+  modelledTable,
+  readEntries,
+} from './tables.ts';
 import { hasDefaultEntry } from './defaults.ts';
 import { type Tables, tableOf } from './write.ts';
 
 /** Thrown for what switchd refuses for the whole Read (check_and_return), not per entity. */
 export class RpcLevelError extends Error {
-  constructor(readonly code: number, message: string) { super(message); }
+  constructor(
+    readonly code: number,
+    message: string,
+  ) {
+    super(message);
+  }
 }
 
 const ALL = { predef: 'ALL', args: 0 };
@@ -38,8 +54,14 @@ function portEntry(table: TableSpec, e: Entry, portUp: PortUp): Entry {
     }
   }
   for (const [id, v] of e.data) data.set(id, v);
-  const enabled = (() => { const v = data.get(byName('$PORT_ENABLE')?.id ?? -1); return v?.kind === 'bool' && v.v; })();
-  const set = (n: string, v: boolean) => { const f = byName(n); if (f) data.set(f.id, { kind: 'bool', v }); };
+  const enabled = (() => {
+    const v = data.get(byName('$PORT_ENABLE')?.id ?? -1);
+    return v?.kind === 'bool' && v.v;
+  })();
+  const set = (n: string, v: boolean) => {
+    const f = byName(n);
+    if (f) data.set(f.id, { kind: 'bool', v });
+  };
   set('$PORT_UP', enabled && (portUp(keyUint(e.key)) ?? true));
   set('$IS_VALID', true);
   set('$IS_INTERNAL', false);
@@ -63,7 +85,8 @@ export function tableByName(schema: Schema, name: string): TableSpec | undefined
 
 function readId(schema: Schema, raw: any): object[] {
   if (raw.object !== 'table_object') {
-    if (raw.object === 'learn_object') throw modelError(Code.NOT_FOUND, `Learn Obj not found. (the load balancer has no learn filters)`);
+    if (raw.object === 'learn_object')
+      throw modelError(Code.NOT_FOUND, `Learn Obj not found. (the load balancer has no learn filters)`);
     throw modelError(Code.INVALID_ARGUMENT, 'Wrong Option for ID get');
   }
   const o = raw.table_object;
@@ -72,14 +95,20 @@ function readId(schema: Schema, raw: any): object[] {
   let id: number | undefined = table.id;
   if (o.names === 'action_name') {
     const a = table.actions.find((x) => x.name === o.action_name.action || x.name.endsWith(`.${o.action_name.action}`));
-    if (!a) throw modelError(Code.NOT_FOUND, `Id get faild. (table ${table.name} has no action ${JSON.stringify(o.action_name.action)})`);
+    if (!a)
+      throw modelError(
+        Code.NOT_FOUND,
+        `Id get faild. (table ${table.name} has no action ${JSON.stringify(o.action_name.action)})`,
+      );
     id = a.id;
   } else if (o.names === 'key_field_name') {
     // switchd ignores the status of the key/data field look-ups: an unknown name answers id 0.
     id = table.key.find((k) => k.name === o.key_field_name.field)?.id ?? 0;
   } else if (o.names === 'data_field_name') {
     const { action, field } = o.data_field_name;
-    const fields = action ? table.actions.find((x) => x.name === action || x.name.endsWith(`.${action}`))?.data ?? [] : table.data;
+    const fields = action
+      ? (table.actions.find((x) => x.name === action || x.name.endsWith(`.${action}`))?.data ?? [])
+      : table.data;
     id = fields.find((f) => f.name === field)?.id ?? 0;
   }
   return [{ object_id: { ...raw, id } }];
@@ -100,7 +129,13 @@ function readAttribute(schema: Schema, tables: Tables, clientId: number, raw: an
 }
 
 /** The entities a Read of one request entity returns, or throws its per-entity error. */
-export function readEntity(schema: Schema, tables: Tables, clientId: number, ent: any, portUp: PortUp = () => undefined): object[] {
+export function readEntity(
+  schema: Schema,
+  tables: Tables,
+  clientId: number,
+  ent: any,
+  portUp: PortUp = () => undefined,
+): object[] {
   switch (ent.entity) {
     case 'table_entry': {
       const raw = ent.table_entry as WireTableEntry;
@@ -115,9 +150,12 @@ export function readEntity(schema: Schema, tables: Tables, clientId: number, ent
       const table = tableOf(schema, ent.table_usage.table_id, 'Unable to find table');
       return [{ table_usage: { table_id: table.id, usage: tables.state.get(table.id)?.size ?? 0 } }];
     }
-    case 'table_attribute': return readAttribute(schema, tables, clientId, ent.table_attribute);
-    case 'table_operation': throw new RpcLevelError(Code.UNIMPLEMENTED, 'Read operation not available on TableOperation');
-    case 'object_id': return readId(schema, ent.object_id);
+    case 'table_attribute':
+      return readAttribute(schema, tables, clientId, ent.table_attribute);
+    case 'table_operation':
+      throw new RpcLevelError(Code.UNIMPLEMENTED, 'Read operation not available on TableOperation');
+    case 'object_id':
+      return readId(schema, ent.object_id);
     case 'handle': {
       const h = ent.handle;
       if (h.value !== 'key') throw modelError(Code.INVALID_ARGUMENT, 'Invalid key is mandatory for get handle operation.');
@@ -126,6 +164,7 @@ export function readEntity(schema: Schema, tables: Tables, clientId: number, ent
       if (!e) throw modelError(Code.NOT_FOUND, `Entry not found in table:${table.name}`);
       return [{ handle: { table_id: table.id, handle_id: e.handle ?? 0 } }];
     }
-    default: throw modelError(Code.INVALID_ARGUMENT, 'Invalid Read entity received');
+    default:
+      throw modelError(Code.INVALID_ARGUMENT, 'Invalid Read entity received');
   }
 }

@@ -85,9 +85,16 @@ export function createInterfaces(log: (line: string) => void = () => {}): Interf
   watch();
   return {
     async current() {
-      if (!monitor && !closed) { watch(); stale = true; }
+      if (!monitor && !closed) {
+        watch();
+        stale = true;
+      }
       let names: Set<string> | undefined;
-      try { names = parseProcNetDev(readFileSync('/proc/net/dev', 'utf8')); } catch { names = undefined; }
+      try {
+        names = parseProcNetDev(readFileSync('/proc/net/dev', 'utf8'));
+      } catch {
+        names = undefined;
+      }
       if (stale || !cache || !names || !sameNames(names, cache)) {
         // Cleared before the read: an event arriving meanwhile marks the fresh list stale again.
         stale = false;

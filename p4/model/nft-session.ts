@@ -38,7 +38,13 @@ export function createNftSession(o: NftSessionOpts = {}): NftSession {
   const maxBatches = o.maxBatches ?? 5000;
   const log = o.log ?? (() => {});
   // Per child, so a retired child exiting later cannot disturb its successor.
-  interface Child { p: ChildProcess; stderr: string; exited?: string; wake?: () => void; batches: number }
+  interface Child {
+    p: ChildProcess;
+    stderr: string;
+    exited?: string;
+    wake?: () => void;
+    batches: number;
+  }
   let cur: Child | undefined;
   let seq = 0;
   let chain: Promise<unknown> = Promise.resolve();
@@ -50,9 +56,15 @@ export function createNftSession(o: NftSessionOpts = {}): NftSession {
     const p = spawn(cmd, [...args, '-i'], { stdio: ['pipe', 'ignore', 'pipe'], env: { ...process.env, HOME: '/dev/null' } });
     const c: Child = { p, stderr: '', batches: 0 };
     p.stderr!.setEncoding('utf8');
-    p.stderr!.on('data', (d: string) => { c.stderr += d; c.wake?.(); });
+    p.stderr!.on('data', (d: string) => {
+      c.stderr += d;
+      c.wake?.();
+    });
     p.stdin!.on('error', () => {}); // EPIPE when the child died; reported through 'exit'
-    p.on('error', (e) => { c.exited = `cannot run nft -i: ${e.message}`; c.wake?.(); });
+    p.on('error', (e) => {
+      c.exited = `cannot run nft -i: ${e.message}`;
+      c.wake?.();
+    });
     p.on('exit', (code, sig) => {
       c.exited = `nft -i exited (${sig ?? `code ${code}`})${c.stderr.trim() ? `: ${meaningful(c.stderr).slice(-4).join(' | ')}` : ''}`;
       if (cur === c) cur = undefined;
@@ -78,7 +90,10 @@ export function createNftSession(o: NftSessionOpts = {}): NftSession {
       }
       await new Promise<void>((resolve) => {
         const t = setTimeout(resolve, left);
-        c.wake = () => { clearTimeout(t); resolve(); };
+        c.wake = () => {
+          clearTimeout(t);
+          resolve();
+        };
       });
       c.wake = undefined;
     }
@@ -108,8 +123,14 @@ export function createNftSession(o: NftSessionOpts = {}): NftSession {
       cur = undefined;
       if (!p || p.exitCode !== null || p.signalCode !== null) return;
       await new Promise<void>((resolve) => {
-        const t = setTimeout(() => { p.kill('SIGKILL'); resolve(); }, 2000);
-        p.once('exit', () => { clearTimeout(t); resolve(); });
+        const t = setTimeout(() => {
+          p.kill('SIGKILL');
+          resolve();
+        }, 2000);
+        p.once('exit', () => {
+          clearTimeout(t);
+          resolve();
+        });
         p.stdin!.end();
       });
     },

@@ -38,7 +38,12 @@ const ip = (b: Buffer): string => [...b].join('.');
 const mac = (b: Buffer): string => [...b].map((x) => x.toString(16).padStart(2, '0')).join(':');
 
 function actionName(t: TableSpec, e: Entry): string {
-  return t.actions.find((a) => a.id === e.actionId)?.name.split('.').pop() ?? '';
+  return (
+    t.actions
+      .find((a) => a.id === e.actionId)
+      ?.name.split('.')
+      .pop() ?? ''
+  );
 }
 function param(t: TableSpec, e: Entry, name: string): Buffer {
   const spec = t.actions.find((a) => a.id === e.actionId)?.data.find((d) => d.name === name);
@@ -69,7 +74,8 @@ export function renderDelta(tableName: string, from: Map<string, MapElements>, t
     if (gone.length) dels.push(`delete element netdev ${tableName} ${name} { ${gone.join(', ')} }`);
     if (come.length) adds.push(`add element netdev ${tableName} ${name} { ${come.map(([k, v]) => `${k} : ${v}`).join(', ')} }`);
   }
-  for (const name of from.keys()) if (!to.has(name)) throw new Error(`renderDelta: map ${name} is gone; the table needs a full apply`);
+  for (const name of from.keys())
+    if (!to.has(name)) throw new Error(`renderDelta: map ${name} is gone; the table needs a full apply`);
   return [...dels, ...adds].join('; ');
 }
 
@@ -79,8 +85,14 @@ export function renderRuleset(inp: RenderInput): Rendered {
   const T = (s: string) => tableBySuffix(schema, s);
   const portIf = (where: string, port: number): string | undefined => {
     const ifname = ports.get(port);
-    if (!ifname) { warnings.push(`${where}: dev port ${port} has no interface (--port ${port}=IFNAME); packets to it are dropped`); return undefined; }
-    if (!present.has(ifname)) { warnings.push(`${where}: interface ${ifname} of dev port ${port} does not exist; packets to it are dropped`); return undefined; }
+    if (!ifname) {
+      warnings.push(`${where}: dev port ${port} has no interface (--port ${port}=IFNAME); packets to it are dropped`);
+      return undefined;
+    }
+    if (!present.has(ifname)) {
+      warnings.push(`${where}: interface ${ifname} of dev port ${port} does not exist; packets to it are dropped`);
+      return undefined;
+    }
     return ifname;
   };
 
@@ -130,7 +142,12 @@ export function renderRuleset(inp: RenderInput): Rendered {
       return;
     }
     const g = groups.get(target.id);
-    const active = g ? groupMembers(selT!, g).filter((m) => m.active).map((m) => memberDst.get(m.member)).filter((d): d is string => !!d) : [];
+    const active = g
+      ? groupMembers(selT!, g)
+          .filter((m) => m.active)
+          .map((m) => memberDst.get(m.member))
+          .filter((d): d is string => !!d)
+      : [];
     if (active.length === 0) {
       warnings.push(`node_selector ${vip}: group ${target.id} has no active member; its packets are dropped`);
       selRules.push(`ip daddr ${vip} drop`);
@@ -139,17 +156,30 @@ export function renderRuleset(inp: RenderInput): Rendered {
     const map = `sel_${i}`;
     selMaps.push([map, new Map(active.map((d, k) => [String(k), d]))]);
     const h = (fields: string) => `meta mark set jhash ${fields} mod ${active.length} seed ${HASH_SEED}`;
-    selRules.push(`ip daddr ${vip} meta l4proto tcp ${h('ip saddr . ip daddr . ip protocol . tcp sport . tcp dport')} ip daddr set meta mark map @${map} goto l3`);
+    selRules.push(
+      `ip daddr ${vip} meta l4proto tcp ${h('ip saddr . ip daddr . ip protocol . tcp sport . tcp dport')} ip daddr set meta mark map @${map} goto l3`,
+    );
     selRules.push(`ip daddr ${vip} ${h('ip saddr . ip daddr . ip protocol')} ip daddr set meta mark map @${map} goto l3`);
   });
 
   const portChains: string[] = [];
   for (const [port, ifname] of [...ports].sort((a, b) => a[0] - b[0])) {
-    if (!present.has(ifname)) { warnings.push(`dev port ${port}: interface ${ifname} does not exist; no ingress on it`); continue; }
-    portChains.push(`  chain port_${port} {\n    type filter hook ingress device ${JSON.stringify(ifname)} priority 0; policy accept;\n    goto pipeline\n  }\n`);
+    if (!present.has(ifname)) {
+      warnings.push(`dev port ${port}: interface ${ifname} does not exist; no ingress on it`);
+      continue;
+    }
+    portChains.push(
+      `  chain port_${port} {\n    type filter hook ingress device ${JSON.stringify(ifname)} priority 0; policy accept;\n    goto pipeline\n  }\n`,
+    );
   }
 
-  const maps = new Map<string, MapElements>([['arp_fwd', arpFwd], ['fwd_port', fwdPort], ['fwd_mac', fwdMac], ['client_src', snat], ...selMaps]);
+  const maps = new Map<string, MapElements>([
+    ['arp_fwd', arpFwd],
+    ['fwd_port', fwdPort],
+    ['fwd_mac', fwdMac],
+    ['client_src', snat],
+    ...selMaps,
+  ]);
   const none: MapElements = new Map();
   const compose = (full: boolean) => {
     const m = (name: string, type: string) => mapBlock(name, type, full ? maps.get(name)! : none);
@@ -181,7 +211,8 @@ export function renderRuleset(inp: RenderInput): Rendered {
       `    goto l3\n` +
       `  }\n` +
       portChains.join('') +
-      `}\n`);
+      `}\n`
+    );
   };
   return { text: compose(true), skeleton: compose(false), maps, warnings: [...new Set(warnings)] };
 }

@@ -3,7 +3,13 @@
 // schema; BfRtPortCfgTable::tableEntryAdd itself insists on $SPEED and $FEC.
 // Used by gen-bfrt.ts (the schema), the model (reads) and test/p4-schema.test.ts.
 
-export interface PortField { id: number; name: string; type: Record<string, unknown>; readOnly: boolean; annotations: object[] }
+export interface PortField {
+  id: number;
+  name: string;
+  type: Record<string, unknown>;
+  readOnly: boolean;
+  annotations: object[];
+}
 
 const IMP = { name: '$bfrt_field_imp_level', value: '2' };
 const cls = (value: string) => ({ name: '$bfrt_port_type_class', value });
@@ -12,16 +18,51 @@ const u32 = (d?: number) => ({ type: 'uint32', ...(d === undefined ? {} : { defa
 const i32 = { type: 'int32', default_value: '0' };
 const bool = (d?: boolean) => ({ type: 'bool', ...(d === undefined ? {} : { default_value: d }) });
 
-const f = (id: number, name: string, type: Record<string, unknown>, readOnly = false, annotations: object[] = []): PortField => ({ id, name, type, readOnly, annotations });
+const f = (id: number, name: string, type: Record<string, unknown>, readOnly = false, annotations: object[] = []): PortField => ({
+  id,
+  name,
+  type,
+  readOnly,
+  annotations,
+});
 
 export const PORT_FIELDS: PortField[] = [
-  f(1, '$SPEED', str(['BF_SPEED_NONE', 'BF_SPEED_1G', 'BF_SPEED_10G', 'BF_SPEED_25G', 'BF_SPEED_40G', 'BF_SPEED_40G_NB',
-    'BF_SPEED_40G_NON_BREAKABLE', 'BF_SPEED_50G', 'BF_SPEED_100G', 'BF_SPEED_200G', 'BF_SPEED_400G']), false, [IMP]),
-  f(2, '$FEC', str(['BF_FEC_TYP_NONE', 'BF_FEC_TYP_FIRECODE', 'BF_FEC_TYP_REED_SOLOMON', 'BF_FEC_TYP_FC', 'BF_FEC_TYP_RS']), false, [IMP]),
+  f(
+    1,
+    '$SPEED',
+    str([
+      'BF_SPEED_NONE',
+      'BF_SPEED_1G',
+      'BF_SPEED_10G',
+      'BF_SPEED_25G',
+      'BF_SPEED_40G',
+      'BF_SPEED_40G_NB',
+      'BF_SPEED_40G_NON_BREAKABLE',
+      'BF_SPEED_50G',
+      'BF_SPEED_100G',
+      'BF_SPEED_200G',
+      'BF_SPEED_400G',
+    ]),
+    false,
+    [IMP],
+  ),
+  f(
+    2,
+    '$FEC',
+    str(['BF_FEC_TYP_NONE', 'BF_FEC_TYP_FIRECODE', 'BF_FEC_TYP_REED_SOLOMON', 'BF_FEC_TYP_FC', 'BF_FEC_TYP_RS']),
+    false,
+    [IMP],
+  ),
   f(3, '$N_LANES', u32(1)),
   f(4, '$PORT_ENABLE', bool(false), false, [IMP]),
   f(5, '$AUTO_NEGOTIATION', str(['PM_AN_DEFAULT', 'PM_AN_FORCE_ENABLE', 'PM_AN_FORCE_DISABLE']), false, [IMP]),
-  f(6, '$LOOPBACK_MODE', str(['BF_LPBK_NONE', 'BF_LPBK_MAC_NEAR', 'BF_LPBK_MAC_FAR', 'BF_LPBK_PCS_NEAR', 'BF_LPBK_SERDES_NEAR', 'BF_LPBK_SERDES_FAR']), false, [IMP]),
+  f(
+    6,
+    '$LOOPBACK_MODE',
+    str(['BF_LPBK_NONE', 'BF_LPBK_MAC_NEAR', 'BF_LPBK_MAC_FAR', 'BF_LPBK_PCS_NEAR', 'BF_LPBK_SERDES_NEAR', 'BF_LPBK_SERDES_FAR']),
+    false,
+    [IMP],
+  ),
   f(7, '$TX_MTU', u32(10240)),
   f(8, '$RX_MTU', u32(10240)),
   f(9, '$TX_PFC_EN_MAP', u32(0)),

@@ -25,7 +25,11 @@ export function parseLinkLine(line: string): { name: string; up: boolean } | und
   return { name: m[1], up: !line.startsWith('Deleted ') && linkUp(m[3], m[2].split(',')) };
 }
 
-export function watchPorts(ports: Map<number, string>, onChange: (port: number, up: boolean) => void, log: (l: string) => void): PortWatch {
+export function watchPorts(
+  ports: Map<number, string>,
+  onChange: (port: number, up: boolean) => void,
+  log: (l: string) => void,
+): PortWatch {
   const byName = new Map([...ports].map(([p, n]) => [n, p]));
   const up = new Map<number, boolean>();
   let closed = false;
@@ -35,11 +39,13 @@ export function watchPorts(ports: Map<number, string>, onChange: (port: number, 
     up.set(port, isUp);
     if (notify) onChange(port, isUp);
   };
-  run('ip', ['-j', 'link', 'show'], { timeout: 10_000 }).then(({ stdout }) => {
-    for (const l of JSON.parse(stdout) as { ifname: string; operstate: string; flags: string[] }[]) {
-      if (!up.has(byName.get(l.ifname) ?? -1)) set(l.ifname, linkUp(l.operstate, l.flags ?? []), false);
-    }
-  }).catch((e) => log(`[ports] ip -j link show failed: ${e.message}`));
+  run('ip', ['-j', 'link', 'show'], { timeout: 10_000 })
+    .then(({ stdout }) => {
+      for (const l of JSON.parse(stdout) as { ifname: string; operstate: string; flags: string[] }[]) {
+        if (!up.has(byName.get(l.ifname) ?? -1)) set(l.ifname, linkUp(l.operstate, l.flags ?? []), false);
+      }
+    })
+    .catch((e) => log(`[ports] ip -j link show failed: ${e.message}`));
 
   let monitor: ChildProcess | undefined;
   const start = () => {
@@ -51,12 +57,18 @@ export function watchPorts(ports: Map<number, string>, onChange: (port: number, 
     p.on('exit', () => {
       if (closed || monitor !== p) return;
       log('[ports] ip monitor link ended; restarting it');
-      setTimeout(() => { if (!closed) start(); }, 500).unref();
+      setTimeout(() => {
+        if (!closed) start();
+      }, 500).unref();
     });
   };
   start();
   return {
     state: () => new Map(up),
-    close() { closed = true; monitor?.stdin?.end(); monitor = undefined; },
+    close() {
+      closed = true;
+      monitor?.stdin?.end();
+      monitor = undefined;
+    },
   };
 }

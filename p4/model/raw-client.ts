@@ -16,7 +16,12 @@ export interface RawClient {
   subscribe(deviceId?: number, notifications?: Record<string, boolean>): Promise<{ status: { code: number; message: string } }>;
   bind(program: string): Promise<unknown>;
   getConfig(): Promise<any>;
-  write(program: string, updates: { type: string; entry: object }[], atomicity?: string, metadata?: Record<string, string>): Promise<any>;
+  write(
+    program: string,
+    updates: { type: string; entry: object }[],
+    atomicity?: string,
+    metadata?: Record<string, string>,
+  ): Promise<any>;
   /** The table entries a Read of `entry` returns, without the default entry switchd appends to a whole-table read. */
   read(program: string, entry: object): Promise<any[]>;
   /** Every entity a Read of these entities returns (ReadResponse.entities of all responses). */
@@ -40,22 +45,31 @@ export function rawClient(address: string, clientId: number): RawClient {
   let stream: grpc.ClientDuplexStream<any, any> | undefined;
   const target = { device_id: 0, pipe_id: 0xffff };
   const streamMessages: any[] = [];
-  const md = (m?: Record<string, string>) => { const x = new grpc.Metadata(); for (const [k, v] of Object.entries(m ?? {})) x.set(k, v); return x; };
+  const md = (m?: Record<string, string>) => {
+    const x = new grpc.Metadata();
+    for (const [k, v] of Object.entries(m ?? {})) x.set(k, v);
+    return x;
+  };
   const writeUpdates = (program: string, updates: object[], atomicity = 'CONTINUE_ON_ERROR', metadata?: Record<string, string>) =>
     call((cb) => stub.Write({ target, client_id: clientId, p4_name: program, atomicity, updates }, md(metadata), cb));
-  const readEntities = (program: string, entities: object[], metadata?: Record<string, string>) => new Promise<any[]>((resolve, reject) => {
-    const out: any[] = [];
-    const s = stub.Read({ target, client_id: clientId, p4_name: program, entities }, md(metadata));
-    s.on('data', (r: any) => out.push(...r.entities));
-    s.on('error', reject);
-    s.on('end', () => resolve(out));
-  });
+  const readEntities = (program: string, entities: object[], metadata?: Record<string, string>) =>
+    new Promise<any[]>((resolve, reject) => {
+      const out: any[] = [];
+      const s = stub.Read({ target, client_id: clientId, p4_name: program, entities }, md(metadata));
+      s.on('data', (r: any) => out.push(...r.entities));
+      s.on('error', reject);
+      s.on('end', () => resolve(out));
+    });
   return {
-    stub, clientId, streamMessages,
+    stub,
+    clientId,
+    streamMessages,
     subscribe(deviceId = 0, notifications: Record<string, boolean> = {}) {
       stream = stub.StreamChannel();
       const s = stream!;
-      s.on('error', () => { /* cancelled on close */ });
+      s.on('error', () => {
+        /* cancelled on close */
+      });
       return new Promise((resolve, reject) => {
         const timer = setTimeout(() => reject(new Error(`no Subscribe answer from ${address} in 5 s`)), 5000);
         let first = true;
@@ -68,21 +82,44 @@ export function rawClient(address: string, clientId: number): RawClient {
         s.write({ client_id: clientId, subscribe: { is_master: true, device_id: deviceId, notifications } });
       });
     },
-    bind: (program) => call((cb) => stub.SetForwardingPipelineConfig({ device_id: 0, client_id: clientId, action: 'BIND', config: [{ p4_name: program }] }, cb)),
+    bind: (program) =>
+      call((cb) =>
+        stub.SetForwardingPipelineConfig(
+          { device_id: 0, client_id: clientId, action: 'BIND', config: [{ p4_name: program }] },
+          cb,
+        ),
+      ),
     getConfig: () => call((cb) => stub.GetForwardingPipelineConfig({ device_id: 0, client_id: clientId }, cb)),
     write: (program, updates, atomicity, metadata) =>
-      writeUpdates(program, updates.map((u) => ({ type: u.type, entity: { table_entry: u.entry } })), atomicity, metadata),
+      writeUpdates(
+        program,
+        updates.map((u) => ({ type: u.type, entity: { table_entry: u.entry } })),
+        atomicity,
+        metadata,
+      ),
     read: async (program, entry) =>
       (await readEntities(program, [{ table_entry: entry }])).map((e) => e.table_entry).filter((e) => e && !e.is_default_entry),
     readEntities,
     writeUpdates,
-    closeStream() { stream?.cancel(); stream = undefined; },
-    close() { stream?.cancel(); stream = undefined; stub.close(); },
+    closeStream() {
+      stream?.cancel();
+      stream = undefined;
+    },
+    close() {
+      stream?.cancel();
+      stream = undefined;
+      stub.close();
+    },
   };
 }
 
 /** One per-update result from grpc-status-details-bin (canonical_code 0: that update worked). */
-export interface UpdateError { canonical_code: number; message: string; space: string; code: number }
+export interface UpdateError {
+  canonical_code: number;
+  message: string;
+  space: string;
+  code: number;
+}
 
 /**
  * The per-update errors of a failed Write/Read, read the way Intel's bfrt_grpc client does
@@ -97,7 +134,8 @@ export function updateErrors(err: any): UpdateError[] | undefined {
   const st = (def['bfrt_proto.RpcStatus'] as any).deserialize(bin);
   const errType = def['bfrt_proto.Error'] as any;
   return (st.details ?? []).map((a: any) => {
-    if (a.type_url !== 'type.googleapis.com/bfrt_proto.Error') throw new Error(`status detail of type ${a.type_url}, expected bfrt_proto.Error`);
+    if (a.type_url !== 'type.googleapis.com/bfrt_proto.Error')
+      throw new Error(`status detail of type ${a.type_url}, expected bfrt_proto.Error`);
     return errType.deserialize(a.value) as UpdateError;
   });
 }
@@ -105,7 +143,11 @@ export function updateErrors(err: any): UpdateError[] | undefined {
 // ---- encoders for the wire shapes --------------------------------------------------------
 export const ipBytes = (ip: string): Buffer => Buffer.from(ip.split('.').map(Number));
 export const macBytes = (mac: string): Buffer => Buffer.from(mac.split(':').map((x) => parseInt(x, 16)));
-export const uintBytes = (n: number, bytes: number): Buffer => { const b = Buffer.alloc(bytes); b.writeUIntBE(n, 0, bytes); return b; };
+export const uintBytes = (n: number, bytes: number): Buffer => {
+  const b = Buffer.alloc(bytes);
+  b.writeUIntBE(n, 0, bytes);
+  return b;
+};
 
 /** Resolves names to ids in a served bf-rt.json, as every client must. */
 export function resolver(bfrtJson: string) {
@@ -130,7 +172,9 @@ export function resolver(bfrtJson: string) {
 
 /** TableEntry builders for the load balancer's tables, with the ids of a served bf-rt.json. */
 export function lbEntries(r: ReturnType<typeof resolver>) {
-  const exact = (t: any, name: string, value: Buffer) => ({ key: { fields: [{ field_id: r.keyId(t, name), exact: { value } }] } });
+  const exact = (t: any, name: string, value: Buffer) => ({
+    key: { fields: [{ field_id: r.keyId(t, name), exact: { value } }] },
+  });
   const paramId = (a: any, name: string): number => a.data.find((d: any) => d.name === name).id;
   return {
     exact,
@@ -144,31 +188,53 @@ export function lbEntries(r: ReturnType<typeof resolver>) {
     arp(ip: string, port: number) {
       const t = r.table('arp_forward');
       const a = r.action(t, 'set_egress_port');
-      return { table_id: t.id, ...exact(t, 'hdr.arp.target_proto_addr', ipBytes(ip)), data: { action_id: a.id, fields: [{ field_id: paramId(a, 'port'), stream: uintBytes(port, 2) }] } };
+      return {
+        table_id: t.id,
+        ...exact(t, 'hdr.arp.target_proto_addr', ipBytes(ip)),
+        data: { action_id: a.id, fields: [{ field_id: paramId(a, 'port'), stream: uintBytes(port, 2) }] },
+      };
     },
     member(id: number, dst: string) {
       const t = r.table('action_selector_ap');
       const a = r.action(t, 'set_rewrite_dst');
-      return { table_id: t.id, ...exact(t, '$ACTION_MEMBER_ID', uintBytes(id, 4)), data: { action_id: a.id, fields: [{ field_id: paramId(a, 'new_dst'), stream: ipBytes(dst) }] } };
+      return {
+        table_id: t.id,
+        ...exact(t, '$ACTION_MEMBER_ID', uintBytes(id, 4)),
+        data: { action_id: a.id, fields: [{ field_id: paramId(a, 'new_dst'), stream: ipBytes(dst) }] },
+      };
     },
     group(id: number, members: number[], active = members.map(() => true)) {
       const t = r.table('action_selector');
-      return { table_id: t.id, ...exact(t, '$SELECTOR_GROUP_ID', uintBytes(id, 4)), data: { fields: [
-        { field_id: r.dataId(t, '$MAX_GROUP_SIZE'), stream: uintBytes(4, 4) },
-        { field_id: r.dataId(t, '$ACTION_MEMBER_ID'), int_arr_val: { val: members } },
-        { field_id: r.dataId(t, '$ACTION_MEMBER_STATUS'), bool_arr_val: { val: active } },
-      ] } };
+      return {
+        table_id: t.id,
+        ...exact(t, '$SELECTOR_GROUP_ID', uintBytes(id, 4)),
+        data: {
+          fields: [
+            { field_id: r.dataId(t, '$MAX_GROUP_SIZE'), stream: uintBytes(4, 4) },
+            { field_id: r.dataId(t, '$ACTION_MEMBER_ID'), int_arr_val: { val: members } },
+            { field_id: r.dataId(t, '$ACTION_MEMBER_STATUS'), bool_arr_val: { val: active } },
+          ],
+        },
+      };
     },
     snat(srcPort: number, newSrc: string) {
       const t = r.table('client_snat');
       const a = r.action(t, 'set_rewrite_src');
-      return { table_id: t.id, ...exact(t, 'hdr.tcp.src_port', uintBytes(srcPort, 2)), data: { action_id: a.id, fields: [{ field_id: paramId(a, 'new_src'), stream: ipBytes(newSrc) }] } };
+      return {
+        table_id: t.id,
+        ...exact(t, 'hdr.tcp.src_port', uintBytes(srcPort, 2)),
+        data: { action_id: a.id, fields: [{ field_id: paramId(a, 'new_src'), stream: ipBytes(newSrc) }] },
+      };
     },
     /** node_selector: the VIP to a selector group or to one member */
     vip(ip: string, ref: { group?: number; member?: number }) {
       const t = r.table('node_selector');
       const name = ref.group !== undefined ? '$SELECTOR_GROUP_ID' : '$ACTION_MEMBER_ID';
-      return { table_id: t.id, ...exact(t, 'hdr.ipv4.dst_addr', ipBytes(ip)), data: { fields: [{ field_id: r.dataId(t, name), stream: uintBytes(ref.group ?? ref.member!, 4) }] } };
+      return {
+        table_id: t.id,
+        ...exact(t, 'hdr.ipv4.dst_addr', ipBytes(ip)),
+        data: { fields: [{ field_id: r.dataId(t, name), stream: uintBytes(ref.group ?? ref.member!, 4) }] },
+      };
     },
   };
 }
@@ -206,9 +272,19 @@ export interface ModelProcess {
  */
 export function startModel(o: ModelOptions): Promise<ModelProcess> {
   const repo = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
-  const args = ['--import', 'tsx', join(repo, 'p4', 'model', 'main.ts'), '--listen', o.listen, '--program', o.program ?? 'tna_load_balancer',
-    ...(o.names ? ['--names', o.names] : []), ...(o.ports ?? []).flatMap(([p, i]) => ['--port', `${p}=${i}`]),
-    ...(o.dry ? ['--dry-dataplane'] : []), ...(o.nftTable ? ['--nft-table', o.nftTable] : [])];
+  const args = [
+    '--import',
+    'tsx',
+    join(repo, 'p4', 'model', 'main.ts'),
+    '--listen',
+    o.listen,
+    '--program',
+    o.program ?? 'tna_load_balancer',
+    ...(o.names ? ['--names', o.names] : []),
+    ...(o.ports ?? []).flatMap(([p, i]) => ['--port', `${p}=${i}`]),
+    ...(o.dry ? ['--dry-dataplane'] : []),
+    ...(o.nftTable ? ['--nft-table', o.nftTable] : []),
+  ];
   const [cmd, argv] = o.netns ? ['ip', ['netns', 'exec', o.netns, process.execPath, ...args]] : [process.execPath, args];
   const child: ChildProcess = spawn(cmd, argv, { cwd: repo, stdio: ['ignore', 'pipe', 'pipe'] });
   const logs: string[] = [];
@@ -225,7 +301,11 @@ export function startModel(o: ModelOptions): Promise<ModelProcess> {
     const pid = child.pid;
     const timer = setTimeout(() => {
       void stop('SIGKILL');
-      reject(new Error(`switch model (${o.listen}) did not print its ready line within ${o.readyMs ?? 30_000} ms; log:\n${logs.join('\n')}`));
+      reject(
+        new Error(
+          `switch model (${o.listen}) did not print its ready line within ${o.readyMs ?? 30_000} ms; log:\n${logs.join('\n')}`,
+        ),
+      );
     }, o.readyMs ?? 30_000);
     const lines = (stream: NodeJS.ReadableStream) => {
       let partial = '';

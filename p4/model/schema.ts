@@ -6,19 +6,49 @@ export type NameMode = 'pipe' | 'plain';
 
 export interface FieldType {
   type: 'bytes' | 'uint8' | 'uint16' | 'uint32' | 'uint64' | 'int32' | 'bool' | 'string' | 'float';
-  width?: number; choices?: string[]; default_value?: unknown;
+  width?: number;
+  choices?: string[];
+  default_value?: unknown;
 }
-export interface KeyFieldSpec { id: number; name: string; match_type: string; mandatory: boolean; type: FieldType }
+export interface KeyFieldSpec {
+  id: number;
+  name: string;
+  match_type: string;
+  mandatory: boolean;
+  type: FieldType;
+}
 export interface DataFieldSpec {
-  id: number; name: string; repeated: boolean; mandatory: boolean; read_only?: boolean; type: FieldType; oneofGroup?: number;
+  id: number;
+  name: string;
+  repeated: boolean;
+  mandatory: boolean;
+  read_only?: boolean;
+  type: FieldType;
+  oneofGroup?: number;
 }
-export interface ActionSpec { id: number; name: string; action_scope?: string; data: DataFieldSpec[] }
+export interface ActionSpec {
+  id: number;
+  name: string;
+  action_scope?: string;
+  data: DataFieldSpec[];
+}
 export interface TableSpec {
-  id: number; name: string; table_type: string; size: number; depends_on: number[];
-  key: KeyFieldSpec[]; actions: ActionSpec[]; data: DataFieldSpec[];
-  has_const_default_action?: boolean; attributes: string[];
+  id: number;
+  name: string;
+  table_type: string;
+  size: number;
+  depends_on: number[];
+  key: KeyFieldSpec[];
+  actions: ActionSpec[];
+  data: DataFieldSpec[];
+  has_const_default_action?: boolean;
+  attributes: string[];
 }
-export interface Schema { tables: TableSpec[]; byId: Map<number, TableSpec>; byName: Map<string, TableSpec> }
+export interface Schema {
+  tables: TableSpec[];
+  byId: Map<number, TableSpec>;
+  byName: Map<string, TableSpec>;
+}
 
 /** Bytes a value of this field type takes on the wire (big-endian, ceil(width/8)). */
 const INT_BITS: Record<string, number> = { uint8: 8, uint16: 16, uint32: 32, int32: 32, uint64: 64 };
@@ -33,12 +63,19 @@ function dataFields(raw: any[]): DataFieldSpec[] {
   const out: DataFieldSpec[] = [];
   raw.forEach((d, i) => {
     if (d.singleton) out.push({ ...pick(d.singleton), mandatory: !!d.mandatory, read_only: !!d.read_only });
-    else if (d.oneof) for (const o of d.oneof) out.push({ ...pick(o), mandatory: false, read_only: !!d.read_only, oneofGroup: i });
+    else if (d.oneof)
+      for (const o of d.oneof) out.push({ ...pick(o), mandatory: false, read_only: !!d.read_only, oneofGroup: i });
     else if (d.id !== undefined) out.push(pick(d));
   });
   return out;
 }
-const pick = (f: any): DataFieldSpec => ({ id: f.id, name: f.name, repeated: !!f.repeated, mandatory: !!f.mandatory, type: f.type });
+const pick = (f: any): DataFieldSpec => ({
+  id: f.id,
+  name: f.name,
+  repeated: !!f.repeated,
+  mandatory: !!f.mandatory,
+  type: f.type,
+});
 
 /** Parses bf-rt.json text; `plain` strips the `pipe.` prefix from table names (as the SDE model does). */
 export function parseSchema(texts: string[], names: NameMode): Schema {
@@ -48,12 +85,27 @@ export function parseSchema(texts: string[], names: NameMode): Schema {
     if (doc.schema_version !== '1.0.0') throw new Error(`bf-rt.json schema_version ${doc.schema_version}: expected 1.0.0`);
     for (const t of doc.tables) {
       tables.push({
-        id: t.id, name: names === 'plain' ? String(t.name).replace(/^pipe\./, '') : t.name,
-        table_type: t.table_type, size: t.size, depends_on: t.depends_on ?? [],
-        key: (t.key ?? []).map((k: any) => ({ id: k.id, name: k.name, match_type: k.match_type, mandatory: !!k.mandatory, type: k.type })),
-        actions: (t.action_specs ?? []).map((a: any) => ({ id: a.id, name: a.name, action_scope: a.action_scope, data: dataFields(a.data ?? []) })),
+        id: t.id,
+        name: names === 'plain' ? String(t.name).replace(/^pipe\./, '') : t.name,
+        table_type: t.table_type,
+        size: t.size,
+        depends_on: t.depends_on ?? [],
+        key: (t.key ?? []).map((k: any) => ({
+          id: k.id,
+          name: k.name,
+          match_type: k.match_type,
+          mandatory: !!k.mandatory,
+          type: k.type,
+        })),
+        actions: (t.action_specs ?? []).map((a: any) => ({
+          id: a.id,
+          name: a.name,
+          action_scope: a.action_scope,
+          data: dataFields(a.data ?? []),
+        })),
         data: dataFields(t.data ?? []),
-        has_const_default_action: t.has_const_default_action, attributes: t.attributes ?? [],
+        has_const_default_action: t.has_const_default_action,
+        attributes: t.attributes ?? [],
       });
     }
   }

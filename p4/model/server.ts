@@ -29,14 +29,25 @@ export interface ModelOpts {
   watchPorts?: (onChange: (port: number, up: boolean) => void) => PortWatch;
 }
 
-export interface Model { server: grpc.Server; state(): State; tables(): Tables; boundClient(): number | undefined; close(): void }
+export interface Model {
+  server: grpc.Server;
+  state(): State;
+  tables(): Tables;
+  boundClient(): number | undefined;
+  close(): void;
+}
 
 export function createModel(o: ModelOpts): Model {
   const pkgDef = protoLoader.loadSync(o.protoPath, LOADER_OPTS);
   const proto = grpc.loadPackageDefinition(pkgDef) as any;
   const service = proto.bfrt_proto.BfRuntime.service as grpc.ServiceDefinition;
 
-  let tables: Tables = { state: emptyState(o.schema), defaults: initialDefaults(o.schema), entryScope: new Map(), portNotify: new Map() };
+  let tables: Tables = {
+    state: emptyState(o.schema),
+    defaults: initialDefaults(o.schema),
+    entryScope: new Map(),
+    portNotify: new Map(),
+  };
   const streams = new Map<number, grpc.ServerDuplexStream<any, any>>();
   /** client id → the notifications its Subscribe asked for */
   const notifications = new Map<number, Record<string, boolean>>();
@@ -50,10 +61,15 @@ export function createModel(o: ModelOpts): Model {
   const codeName = (c: number) => grpc.status[c] ?? String(c);
 
   const checkDevice = (id: number | undefined) => {
-    if ((id ?? 0) !== o.deviceId) throw modelError(grpc.status.INVALID_ARGUMENT, `device ${id} does not exist (this switch has device ${o.deviceId})`);
+    if ((id ?? 0) !== o.deviceId)
+      throw modelError(grpc.status.INVALID_ARGUMENT, `device ${id} does not exist (this switch has device ${o.deviceId})`);
   };
   const checkP4Name = (name: string | undefined) => {
-    if (name && name !== o.program) throw modelError(grpc.status.INVALID_ARGUMENT, `program ${JSON.stringify(name)} is not loaded (this switch runs ${o.program})`);
+    if (name && name !== o.program)
+      throw modelError(
+        grpc.status.INVALID_ARGUMENT,
+        `program ${JSON.stringify(name)} is not loaded (this switch runs ${o.program})`,
+      );
   };
 
   function release(clientId: number, call: grpc.ServerDuplexStream<any, any>, why: string) {
@@ -85,7 +101,16 @@ export function createModel(o: ModelOpts): Model {
           return;
         }
         if ((msg.subscribe?.device_id ?? 0) !== o.deviceId) {
-          call.write({ subscribe: { ...msg.subscribe, status: { code: grpc.status.INVALID_ARGUMENT, message: `device ${msg.subscribe?.device_id} does not exist`, details: [] } } });
+          call.write({
+            subscribe: {
+              ...msg.subscribe,
+              status: {
+                code: grpc.status.INVALID_ARGUMENT,
+                message: `device ${msg.subscribe?.device_id} does not exist`,
+                details: [],
+              },
+            },
+          });
           logRpc('StreamChannel.Subscribe', `client=${id}`, 'INVALID_ARGUMENT', t0);
           return;
         }
@@ -95,8 +120,13 @@ export function createModel(o: ModelOpts): Model {
         call.write({ subscribe: { ...msg.subscribe, status: { code: 0, message: 'Subscribe successful', details: [] } } });
         logRpc('StreamChannel.Subscribe', `client=${id} device=${o.deviceId}`, 'OK', t0);
       });
-      const done = (why: string) => { if (clientId !== undefined) release(clientId, call, why); };
-      call.on('end', () => { done('closed its stream'); call.end(); });
+      const done = (why: string) => {
+        if (clientId !== undefined) release(clientId, call, why);
+      };
+      call.on('end', () => {
+        done('closed its stream');
+        call.end();
+      });
       call.on('cancelled', () => done('cancelled its stream'));
       call.on('error', () => done('stream failed'));
       call.on('close', () => done('stream closed'));
@@ -115,11 +145,18 @@ export function createModel(o: ModelOpts): Model {
           return cb(null, { set_forwarding_pipeline_config_response_type: 'WARM_INIT_FINISHED' });
         }
         if (r.action !== 'BIND' && r.action !== 'VERIFY_AND_WARM_INIT_BEGIN_AND_END') {
-          throw modelError(grpc.status.UNIMPLEMENTED, `action ${r.action} is not supported by the model (BIND, VERIFY, VERIFY_AND_WARM_INIT_BEGIN_AND_END)`);
+          throw modelError(
+            grpc.status.UNIMPLEMENTED,
+            `action ${r.action} is not supported by the model (BIND, VERIFY, VERIFY_AND_WARM_INIT_BEGIN_AND_END)`,
+          );
         }
-        if (!streams.has(id)) throw modelError(grpc.status.FAILED_PRECONDITION, `client ${id} has not subscribed on a StreamChannel`);
+        if (!streams.has(id))
+          throw modelError(grpc.status.FAILED_PRECONDITION, `client ${id} has not subscribed on a StreamChannel`);
         if (bound !== undefined && bound !== id) {
-          throw modelError(grpc.status.ALREADY_EXISTS, `program ${o.program} is already bound to client ${bound}; only one client may bind at a time`);
+          throw modelError(
+            grpc.status.ALREADY_EXISTS,
+            `program ${o.program} is already bound to client ${bound}; only one client may bind at a time`,
+          );
         }
         bound = id;
         logRpc('SetForwardingPipelineConfig', `client=${id} action=${r.action} program=${o.program}`, 'OK', t0);
@@ -135,10 +172,13 @@ export function createModel(o: ModelOpts): Model {
       try {
         checkDevice(call.request.device_id);
         cb(null, {
-          config: [{
-            p4_name: o.program, bfruntime_info: Buffer.from(o.programJson),
-            profiles: [{ profile_name: 'pipe', context: Buffer.from('{}'), binary: Buffer.alloc(0), pipe_scope: [0, 1, 2, 3] }],
-          }],
+          config: [
+            {
+              p4_name: o.program,
+              bfruntime_info: Buffer.from(o.programJson),
+              profiles: [{ profile_name: 'pipe', context: Buffer.from('{}'), binary: Buffer.alloc(0), pipe_scope: [0, 1, 2, 3] }],
+            },
+          ],
           non_p4_config: { bfruntime_info: Buffer.from(o.nonP4Json) },
         });
         logRpc('GetForwardingPipelineConfig', `client=${call.request.client_id}`, 'OK', t0);
@@ -158,18 +198,28 @@ export function createModel(o: ModelOpts): Model {
         try {
           checkDevice(r.target?.device_id);
           if (bound !== id) {
-            throw modelError(grpc.status.FAILED_PRECONDITION, bound === undefined
-              ? `client ${id} is not bound to a program; bind with SetForwardingPipelineConfig first`
-              : `client ${id} is not bound; program ${o.program} is bound to client ${bound}`);
+            throw modelError(
+              grpc.status.FAILED_PRECONDITION,
+              bound === undefined
+                ? `client ${id} is not bound to a program; bind with SetForwardingPipelineConfig first`
+                : `client ${id} is not bound; program ${o.program} is bound to client ${bound}`,
+            );
           }
           checkP4Name(r.p4_name);
-          if (r.atomicity === 'DATAPLANE_ATOMIC') throw modelError(grpc.status.UNIMPLEMENTED, "DATAPLANE_ATOMIC isn't implemented (as in bf_switchd 9.13: use ROLLBACK_ON_ERROR)");
+          if (r.atomicity === 'DATAPLANE_ATOMIC')
+            throw modelError(
+              grpc.status.UNIMPLEMENTED,
+              "DATAPLANE_ATOMIC isn't implemented (as in bf_switchd 9.13: use ROLLBACK_ON_ERROR)",
+            );
         } catch (e: any) {
           logRpc('Write', `client=${id}`, `${codeName(e.code)} (${e.message})`, t0);
           return cb(rpcError(e.code ?? grpc.status.INTERNAL, e.message));
         }
         const ctx = {
-          schema: o.schema, clientId: id, ports: o.ports, ignoreNotFound: meta('ignore_not_found'),
+          schema: o.schema,
+          clientId: id,
+          ports: o.ports,
+          ignoreNotFound: meta('ignore_not_found'),
           portNotificationsSubscribed: !!notifications.get(id)?.enable_port_status_change_notifications,
         };
         let batch: ReturnType<typeof runBatch>;
@@ -196,8 +246,17 @@ export function createModel(o: ModelOpts): Model {
         const errors = outcomes.map((x) => x.error);
         const ops = outcomes.map((x) => (x.error ? `${x.op} ${x.error.message}` : x.op));
         const failed = batchError('Write', errors);
-        logRpc('Write', `client=${id} ${r.atomicity ?? 'CONTINUE_ON_ERROR'} ${ops.join('; ')}`,
-          failed ? `UNKNOWN (${errors.filter(Boolean).length} of ${errors.length} failed: ${errors.filter(Boolean).map((x) => codeName(x!.code)).join(', ')})` : 'OK', t0);
+        logRpc(
+          'Write',
+          `client=${id} ${r.atomicity ?? 'CONTINUE_ON_ERROR'} ${ops.join('; ')}`,
+          failed
+            ? `UNKNOWN (${errors.filter(Boolean).length} of ${errors.length} failed: ${errors
+                .filter(Boolean)
+                .map((x) => codeName(x!.code))
+                .join(', ')})`
+            : 'OK',
+          t0,
+        );
         if (failed) return cb(failed);
         // error_in_resp metadata: every update's status also in the response; otherwise only the
         // INSERT_OR_MODIFY "already exists" notes switchd adds.
@@ -229,8 +288,10 @@ export function createModel(o: ModelOpts): Model {
             errors.push({ code: e.code ?? grpc.status.INTERNAL, message: e.message });
           }
         }
-        const status = String(call.metadata.get('error_in_resp')[0] ?? '') === '1'
-          ? errors.map((e) => ({ canonical_code: e?.code ?? 0, message: e?.message ?? '', space: '' })) : [];
+        const status =
+          String(call.metadata.get('error_in_resp')[0] ?? '') === '1'
+            ? errors.map((e) => ({ canonical_code: e?.code ?? 0, message: e?.message ?? '', space: '' }))
+            : [];
         // switchd writes the one response with what it could read, then the status.
         call.write({ entities, status });
         const failed = batchError('Read', errors);
@@ -256,7 +317,12 @@ export function createModel(o: ModelOpts): Model {
     for (const [client, on] of tables.portNotify) {
       const s = streams.get(client);
       if (!on || !s || !added) continue;
-      s.write({ port_status_change_notification: { table_entry: { table_id: portTable.id, key: { fields: [{ field_id: keyId, exact: { value } }] } }, port_up: up } });
+      s.write({
+        port_status_change_notification: {
+          table_entry: { table_id: portTable.id, key: { fields: [{ field_id: keyId, exact: { value } }] } },
+          port_up: up,
+        },
+      });
       o.log(`[rpc] StreamChannel port_status_change_notification client=${client} port=${port} up=${up}`);
     }
   });

@@ -43,8 +43,10 @@ export const rpcError = (code: number, message: string): { code: number; details
  * grpc-status-details-bin one Any-packed bfrt_proto.Error per update up to the last failed one
  * (an all-zero Error, i.e. OK, for those that worked). undefined when nothing failed.
  */
-export function batchError(what: 'Write' | 'Read', results: ({ code: number; message: string } | undefined)[]):
-  { code: number; details: string; metadata: Metadata } | undefined {
+export function batchError(
+  what: 'Write' | 'Read',
+  results: ({ code: number; message: string } | undefined)[],
+): { code: number; details: string; metadata: Metadata } | undefined {
   const last = results.map((r) => !!r).lastIndexOf(true);
   if (last < 0) return undefined;
   const message = `${what} Error Status`;

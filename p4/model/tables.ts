@@ -17,7 +17,12 @@ export type Value =
   | { kind: 'float'; v: number };
 
 /** `handle`: the entry handle switchd hands out (kept across MODIFY, as pipe_mgr does). */
-export interface Entry { key: Map<number, Buffer>; actionId: number; data: Map<number, Value>; handle?: number }
+export interface Entry {
+  key: Map<number, Buffer>;
+  actionId: number;
+  data: Map<number, Value>;
+  handle?: number;
+}
 let nextHandle = 1;
 /** table id → (key string → entry). Entries are never mutated, so a Write can work on a shallow copy. */
 export type State = Map<number, Map<string, Entry>>;
@@ -31,26 +36,47 @@ export const emptyState = (schema: Schema): State => new Map(schema.tables.map((
 export const copyState = (s: State): State => new Map([...s].map(([id, m]) => [id, new Map(m)]));
 
 // ---- wire shapes (as @grpc/proto-loader decodes them with keepCase and oneofs) -------------
-export interface WireKeyField { field_id: number; match_type?: string; exact?: { value: Buffer }; [k: string]: unknown }
+export interface WireKeyField {
+  field_id: number;
+  match_type?: string;
+  exact?: { value: Buffer };
+  [k: string]: unknown;
+}
 export interface WireDataField {
-  field_id: number; value?: string; stream?: Buffer; str_val?: string; bool_val?: boolean; float_val?: number;
-  int_arr_val?: { val: number[] }; bool_arr_val?: { val: boolean[] }; [k: string]: unknown;
+  field_id: number;
+  value?: string;
+  stream?: Buffer;
+  str_val?: string;
+  bool_val?: boolean;
+  float_val?: number;
+  int_arr_val?: { val: number[] };
+  bool_arr_val?: { val: boolean[] };
+  [k: string]: unknown;
 }
 export interface WireTableEntry {
-  table_id: number; value?: string; key?: { fields: WireKeyField[] } | null;
-  data?: { action_id: number; fields: WireDataField[] } | null; is_default_entry?: boolean; handle_id?: number;
+  table_id: number;
+  value?: string;
+  key?: { fields: WireKeyField[] } | null;
+  data?: { action_id: number; fields: WireDataField[] } | null;
+  is_default_entry?: boolean;
+  handle_id?: number;
 }
 
 export const keyString = (key: Map<number, Buffer>): string =>
-  [...key].sort((a, b) => a[0] - b[0]).map(([id, b]) => `${id}:${b.toString('hex')}`).join(',');
+  [...key]
+    .sort((a, b) => a[0] - b[0])
+    .map(([id, b]) => `${id}:${b.toString('hex')}`)
+    .join(',');
 
 /** Human-readable key for logs and error messages, e.g. `hdr.ipv4.dst_addr=192.168.12.10`. */
 export function describeKey(table: TableSpec, key: Map<number, Buffer>): string {
   if (key.size === 0) return '(all)';
-  return [...key].map(([id, b]) => {
-    const f = table.key.find((k) => k.id === id);
-    return `${f?.name ?? id}=${formatBytes(b, f ? bitWidth(f.type) : 0, f?.name ?? '')}`;
-  }).join(' ');
+  return [...key]
+    .map(([id, b]) => {
+      const f = table.key.find((k) => k.id === id);
+      return `${f?.name ?? id}=${formatBytes(b, f ? bitWidth(f.type) : 0, f?.name ?? '')}`;
+    })
+    .join(' ');
 }
 function formatBytes(b: Buffer, width: number, name: string): string {
   if (width === 32 && /addr|dst|src/.test(name) && b.length === 4) return [...b].join('.');
@@ -62,10 +88,13 @@ const bufToUint = (b: Buffer): number => (b.length === 0 ? 0 : b.readUIntBE(0, M
 
 function checkWidth(what: string, b: Buffer, bits: number, bytes: number): void {
   if (b.length !== bytes) {
-    throw modelError(Code.INVALID_ARGUMENT, `${what}: value has ${b.length} bytes, expected ${bytes} (${bits}-bit field, big-endian)`);
+    throw modelError(
+      Code.INVALID_ARGUMENT,
+      `${what}: value has ${b.length} bytes, expected ${bytes} (${bits}-bit field, big-endian)`,
+    );
   }
   const extra = bytes * 8 - bits;
-  if (extra > 0 && (b[0] >> (8 - extra)) !== 0) {
+  if (extra > 0 && b[0] >> (8 - extra) !== 0) {
     throw modelError(Code.INVALID_ARGUMENT, `${what}: value 0x${b.toString('hex')} exceeds ${bits} bits`);
   }
 }
@@ -74,9 +103,14 @@ export function decodeKey(table: TableSpec, raw: WireTableEntry['key']): Map<num
   const key = new Map<number, Buffer>();
   for (const f of raw?.fields ?? []) {
     const spec = table.key.find((k) => k.id === f.field_id);
-    if (!spec) throw modelError(Code.INVALID_ARGUMENT, `table ${table.name}: no key field with id ${f.field_id} (known: ${table.key.map((k) => `${k.id}=${k.name}`).join(', ')})`);
+    if (!spec)
+      throw modelError(
+        Code.INVALID_ARGUMENT,
+        `table ${table.name}: no key field with id ${f.field_id} (known: ${table.key.map((k) => `${k.id}=${k.name}`).join(', ')})`,
+      );
     const mt = f.match_type ?? (f.exact ? 'exact' : 'none');
-    if (mt !== 'exact' || !f.exact) throw modelError(Code.INVALID_ARGUMENT, `table ${table.name} key ${spec.name}: match type ${mt}, expected exact`);
+    if (mt !== 'exact' || !f.exact)
+      throw modelError(Code.INVALID_ARGUMENT, `table ${table.name} key ${spec.name}: match type ${mt}, expected exact`);
     const value = Buffer.from(f.exact.value ?? Buffer.alloc(0));
     checkWidth(`table ${table.name} key ${spec.name}`, value, bitWidth(spec.type), byteWidth(spec.type));
     if (key.has(spec.id)) throw modelError(Code.INVALID_ARGUMENT, `table ${table.name}: key field ${spec.name} given twice`);
@@ -93,7 +127,11 @@ function requireFullKey(table: TableSpec, key: Map<number, Buffer>): void {
 }
 
 function decodeValue(where: string, spec: DataFieldSpec, f: WireDataField): Value {
-  const kind = f.value ?? Object.keys(f).find((k) => ['stream', 'str_val', 'bool_val', 'int_arr_val', 'bool_arr_val', 'float_val'].includes(k) && f[k] != null);
+  const kind =
+    f.value ??
+    Object.keys(f).find(
+      (k) => ['stream', 'str_val', 'bool_val', 'int_arr_val', 'bool_arr_val', 'float_val'].includes(k) && f[k] != null,
+    );
   const t = spec.type.type;
   // BfRtTableData::setValue refuses read-only fields (BF_INVALID_ARG).
   if (spec.read_only) throw modelError(Code.INVALID_ARGUMENT, `${where}: ${spec.name} is read-only`);
@@ -106,7 +144,8 @@ function decodeValue(where: string, spec: DataFieldSpec, f: WireDataField): Valu
     return { kind: 'ints', v: [...(f.int_arr_val?.val ?? [])].map(Number) };
   }
   if (spec.repeated && t === 'bool') {
-    if (kind !== 'bool_arr_val') throw modelError(Code.INVALID_ARGUMENT, `${where}: ${spec.name} needs bool_arr_val, got ${kind}`);
+    if (kind !== 'bool_arr_val')
+      throw modelError(Code.INVALID_ARGUMENT, `${where}: ${spec.name} needs bool_arr_val, got ${kind}`);
     return { kind: 'bools', v: [...(f.bool_arr_val?.val ?? [])] };
   }
   if (t === 'bool') {
@@ -117,7 +156,10 @@ function decodeValue(where: string, spec: DataFieldSpec, f: WireDataField): Valu
     if (kind !== 'str_val') throw modelError(Code.INVALID_ARGUMENT, `${where}: ${spec.name} needs str_val, got ${kind}`);
     const v = String(f.str_val);
     if (spec.type.choices && !spec.type.choices.includes(v)) {
-      throw modelError(Code.INVALID_ARGUMENT, `${where}: ${spec.name} = ${JSON.stringify(v)} is not one of ${spec.type.choices.join(', ')}`);
+      throw modelError(
+        Code.INVALID_ARGUMENT,
+        `${where}: ${spec.name} = ${JSON.stringify(v)} is not one of ${spec.type.choices.join(', ')}`,
+      );
     }
     return { kind: 'str', v };
   }
@@ -127,28 +169,50 @@ function decodeValue(where: string, spec: DataFieldSpec, f: WireDataField): Valu
   return { kind: 'stream', v: b };
 }
 
-export function decodeData(table: TableSpec, raw: WireTableEntry['data'], forModify: boolean, forDefault = false): { actionId: number; data: Map<number, Value> } {
+export function decodeData(
+  table: TableSpec,
+  raw: WireTableEntry['data'],
+  forModify: boolean,
+  forDefault = false,
+): { actionId: number; data: Map<number, Value> } {
   const data = new Map<number, Value>();
   const fields = raw?.fields ?? [];
   if (table.actions.length > 0) {
     const action = table.actions.find((a) => a.id === raw?.action_id);
     if (!action) {
-      throw modelError(Code.INVALID_ARGUMENT, `table ${table.name}: action id ${raw?.action_id ?? 0} is not an action of this table (known: ${table.actions.map((a) => `${a.id}=${a.name}`).join(', ')})`);
+      throw modelError(
+        Code.INVALID_ARGUMENT,
+        `table ${table.name}: action id ${raw?.action_id ?? 0} is not an action of this table (known: ${table.actions.map((a) => `${a.id}=${a.name}`).join(', ')})`,
+      );
     }
-    if (action.action_scope === (forDefault ? 'TableOnly' : 'DefaultOnly')) throw modelError(Code.INVALID_ARGUMENT, `table ${table.name}: action ${action.name} is ${action.action_scope === 'TableOnly' ? 'table-only, not allowed as the default' : 'default-only, not allowed in an entry'}`);
+    if (action.action_scope === (forDefault ? 'TableOnly' : 'DefaultOnly'))
+      throw modelError(
+        Code.INVALID_ARGUMENT,
+        `table ${table.name}: action ${action.name} is ${action.action_scope === 'TableOnly' ? 'table-only, not allowed as the default' : 'default-only, not allowed in an entry'}`,
+      );
     for (const f of fields) {
       const spec = action.data.find((d) => d.id === f.field_id);
-      if (!spec) throw modelError(Code.INVALID_ARGUMENT, `table ${table.name} action ${action.name}: no parameter with id ${f.field_id}`);
+      if (!spec)
+        throw modelError(Code.INVALID_ARGUMENT, `table ${table.name} action ${action.name}: no parameter with id ${f.field_id}`);
       data.set(spec.id, decodeValue(`table ${table.name} action ${action.name}`, spec, f));
     }
     const missing = action.data.filter((d) => !data.has(d.id)).map((d) => d.name);
-    if (missing.length) throw modelError(Code.INVALID_ARGUMENT, `table ${table.name} action ${action.name}: parameter(s) ${missing.join(', ')} missing`);
+    if (missing.length)
+      throw modelError(
+        Code.INVALID_ARGUMENT,
+        `table ${table.name} action ${action.name}: parameter(s) ${missing.join(', ')} missing`,
+      );
     return { actionId: action.id, data };
   }
-  if (raw?.action_id) throw modelError(Code.INVALID_ARGUMENT, `table ${table.name} has no actions, got action id ${raw.action_id}`);
+  if (raw?.action_id)
+    throw modelError(Code.INVALID_ARGUMENT, `table ${table.name} has no actions, got action id ${raw.action_id}`);
   for (const f of fields) {
     const spec = table.data.find((d) => d.id === f.field_id);
-    if (!spec) throw modelError(Code.INVALID_ARGUMENT, `table ${table.name}: no data field with id ${f.field_id} (known: ${table.data.map((d) => `${d.id}=${d.name}`).join(', ')})`);
+    if (!spec)
+      throw modelError(
+        Code.INVALID_ARGUMENT,
+        `table ${table.name}: no data field with id ${f.field_id} (known: ${table.data.map((d) => `${d.id}=${d.name}`).join(', ')})`,
+      );
     data.set(spec.id, decodeValue(`table ${table.name}`, spec, f));
   }
   const oneofs = new Map<number, number>();
@@ -156,10 +220,12 @@ export function decodeData(table: TableSpec, raw: WireTableEntry['data'], forMod
     const g = table.data.find((d) => d.id === id)?.oneofGroup;
     if (g !== undefined) oneofs.set(g, (oneofs.get(g) ?? 0) + 1);
   }
-  if ([...oneofs.values()].some((n) => n > 1)) throw modelError(Code.INVALID_ARGUMENT, `table ${table.name}: more than one field of a oneof given`);
+  if ([...oneofs.values()].some((n) => n > 1))
+    throw modelError(Code.INVALID_ARGUMENT, `table ${table.name}: more than one field of a oneof given`);
   if (!forModify) {
     const missing = table.data.filter((d) => d.mandatory && !data.has(d.id)).map((d) => d.name);
-    if (missing.length) throw modelError(Code.INVALID_ARGUMENT, `table ${table.name}: data field(s) ${missing.join(', ')} missing`);
+    if (missing.length)
+      throw modelError(Code.INVALID_ARGUMENT, `table ${table.name}: data field(s) ${missing.join(', ')} missing`);
   }
   return { actionId: 0, data };
 }
@@ -169,7 +235,11 @@ export const fieldId = (table: TableSpec, name: string): number | undefined => t
 const relatedTable = (schema: Schema, table: TableSpec, type: string): TableSpec | undefined =>
   table.depends_on.map((id) => schema.byId.get(id)).find((t) => t?.table_type === type);
 /** The key of a member/group id in an action profile or selector (their one uint32 key field). */
-const uintKey = (t: TableSpec, n: number): Map<number, Buffer> => { const b = Buffer.alloc(4); b.writeUInt32BE(n >>> 0); return new Map([[t.key[0]?.id ?? 1, b]]); };
+const uintKey = (t: TableSpec, n: number): Map<number, Buffer> => {
+  const b = Buffer.alloc(4);
+  b.writeUInt32BE(n >>> 0);
+  return new Map([[t.key[0]?.id ?? 1, b]]);
+};
 
 /** The members of a selector group with their status, in group order. */
 export function groupMembers(table: TableSpec, e: Entry): { member: number; active: boolean }[] {
@@ -198,16 +268,23 @@ function checkReferences(schema: Schema, state: State, table: TableSpec, e: Entr
     const ids = e.data.get(fieldId(table, '$ACTION_MEMBER_ID') ?? -1);
     const st = e.data.get(fieldId(table, '$ACTION_MEMBER_STATUS') ?? -1);
     if (st?.kind === 'bools' && ids?.kind === 'ints' && st.v.length !== ids.v.length) {
-      throw modelError(Code.INVALID_ARGUMENT, `${where}: $ACTION_MEMBER_STATUS has ${st.v.length} values for ${ids.v.length} members`);
+      throw modelError(
+        Code.INVALID_ARGUMENT,
+        `${where}: $ACTION_MEMBER_STATUS has ${st.v.length} values for ${ids.v.length} members`,
+      );
     }
     const max = e.data.get(fieldId(table, '$MAX_GROUP_SIZE') ?? -1);
     const dflt = Number(table.data.find((d) => d.name === '$MAX_GROUP_SIZE')?.type.default_value ?? 0);
     const maxSize = max?.kind === 'stream' ? bufToUint(max.v) : dflt;
-    if (members.length > maxSize) throw modelError(Code.INVALID_ARGUMENT, `${where}: ${members.length} members exceed $MAX_GROUP_SIZE ${maxSize}`);
+    if (members.length > maxSize)
+      throw modelError(Code.INVALID_ARGUMENT, `${where}: ${members.length} members exceed $MAX_GROUP_SIZE ${maxSize}`);
     for (const { member } of members) {
       // BfRtSelectorTable::tableEntryAdd: a member that does not exist is BF_INVALID_ARG.
       if (!ap || !state.get(ap.id)?.has(keyString(uintKey(ap, member)))) {
-        throw modelError(Code.INVALID_ARGUMENT, `${where}: member ${member} does not exist in ${ap?.name ?? 'the action profile'}`);
+        throw modelError(
+          Code.INVALID_ARGUMENT,
+          `${where}: member ${member} does not exist in ${ap?.name ?? 'the action profile'}`,
+        );
       }
     }
   }
@@ -217,7 +294,10 @@ function checkReferences(schema: Schema, state: State, table: TableSpec, e: Entr
     const ref = relatedTable(schema, table, target.kind === 'member' ? 'Action' : 'Selector');
     // getActionState: a missing member or group is BF_OBJECT_NOT_FOUND.
     if (!ref || !state.get(ref.id)?.has(keyString(uintKey(ref, target.id)))) {
-      throw modelError(Code.NOT_FOUND, `${where}: ${target.kind} ${target.id} does not exist in ${ref?.name ?? 'the referenced table'}`);
+      throw modelError(
+        Code.NOT_FOUND,
+        `${where}: ${target.kind} ${target.id} does not exist in ${ref?.name ?? 'the referenced table'}`,
+      );
     }
   }
 }
@@ -227,7 +307,8 @@ function checkNotReferenced(schema: Schema, state: State, table: TableSpec, key:
   const id = keyUint(key);
   for (const user of schema.tables.filter((t) => t.depends_on.includes(table.id))) {
     for (const e of state.get(user.id)?.values() ?? []) {
-      const inGroup = user.table_type === 'Selector' && table.table_type === 'Action' && groupMembers(user, e).some((m) => m.member === id);
+      const inGroup =
+        user.table_type === 'Selector' && table.table_type === 'Action' && groupMembers(user, e).some((m) => m.member === id);
       const t = user.table_type === 'MatchAction_Indirect_Selector' ? indirectTarget(user, e) : undefined;
       const direct = t !== undefined && t.id === id && (t.kind === 'member') === (table.table_type === 'Action');
       if (inGroup || direct) {
@@ -243,7 +324,8 @@ export interface UpdateOpts {
   ignoreNotFound?: boolean;
 }
 export interface UpdateResult {
-  table: TableSpec; key: string;
+  table: TableSpec;
+  key: string;
   /** INSERT_OR_MODIFY found the entry: switchd adds Error{canonical_code OK, code ALREADY_EXISTS} to the response */
   existed?: boolean;
   /** DELETE of a missing entry under ignore_not_found */
@@ -277,13 +359,22 @@ export function modelledTable(schema: Schema, id: number): TableSpec {
   const table = schema.byId.get(id);
   if (!table) throw modelError(Code.NOT_FOUND, `no table with id ${id}`);
   if (!MODELLED.includes(table.table_type)) {
-    throw modelError(Code.UNIMPLEMENTED, `table ${table.name}: ${table.table_type} tables are not modelled (${WHY_NOT[table.table_type] ?? 'not used by the load balancer'})`);
+    throw modelError(
+      Code.UNIMPLEMENTED,
+      `table ${table.name}: ${table.table_type} tables are not modelled (${WHY_NOT[table.table_type] ?? 'not used by the load balancer'})`,
+    );
   }
   return table;
 }
 
 /** Applies one update to `state` (in place) or throws a ModelError naming table, key and reason. */
-export function applyUpdate(schema: Schema, state: State, type: string, raw: WireTableEntry, opts: UpdateOpts = {}): UpdateResult {
+export function applyUpdate(
+  schema: Schema,
+  state: State,
+  type: string,
+  raw: WireTableEntry,
+  opts: UpdateOpts = {},
+): UpdateResult {
   const table = modelledTable(schema, raw.table_id);
   if (raw.is_default_entry) throw new Error('default entries are written through defaults.ts');
   const entries = state.get(table.id)!;
@@ -301,7 +392,10 @@ export function applyUpdate(schema: Schema, state: State, type: string, raw: Wir
   }
   if (type === 'UNSPECIFIED') throw modelError(Code.INVALID_ARGUMENT, `${where}: Unspecified update type`);
   if (type === 'MODIFY_INC' || type === 'RESET') {
-    throw modelError(Code.UNIMPLEMENTED, `${where}: update type ${type} is not modelled (INSERT, MODIFY, DELETE, INSERT_OR_MODIFY are)`);
+    throw modelError(
+      Code.UNIMPLEMENTED,
+      `${where}: update type ${type} is not modelled (INSERT, MODIFY, DELETE, INSERT_OR_MODIFY are)`,
+    );
   }
   if (key.size === 0) throw modelError(Code.INVALID_ARGUMENT, `table ${table.name}: Table key cannot be empty`);
   requireFullKey(table, key);
@@ -317,7 +411,8 @@ export function applyUpdate(schema: Schema, state: State, type: string, raw: Wir
       if (!old && table.size > 0 && entries.size >= table.size) {
         throw modelError(Code.RESOURCE_EXHAUSTED, `${where}: table is full (size ${table.size})`);
       }
-      const { actionId, data } = old && type !== 'INSERT' ? modifiedData(table, old, raw.data) : decodeData(table, raw.data, false);
+      const { actionId, data } =
+        old && type !== 'INSERT' ? modifiedData(table, old, raw.data) : decodeData(table, raw.data, false);
       if (!old) checkPortAdd(table, data, where);
       const e: Entry = { key, actionId, data, handle: old?.handle ?? nextHandle++ };
       checkReferences(schema, state, table, e, where);
@@ -358,13 +453,20 @@ export function readEntries(schema: Schema, state: State, raw: WireTableEntry): 
 export function encodeEntry(table: TableSpec, e: Entry): object {
   const fields = [...e.data].map(([id, v]) => {
     switch (v.kind) {
-      case 'stream': return { field_id: id, stream: v.v };
-      case 'str': return { field_id: id, str_val: v.v };
-      case 'bool': return { field_id: id, bool_val: v.v };
-      case 'ints': return { field_id: id, int_arr_val: { val: v.v } };
-      case 'bools': return { field_id: id, bool_arr_val: { val: v.v } };
-      case 'float': return { field_id: id, float_val: v.v };
-      default: throw new Error(`table ${table.name}: data field ${id} of unknown kind ${JSON.stringify((v as { kind: unknown }).kind)}`);
+      case 'stream':
+        return { field_id: id, stream: v.v };
+      case 'str':
+        return { field_id: id, str_val: v.v };
+      case 'bool':
+        return { field_id: id, bool_val: v.v };
+      case 'ints':
+        return { field_id: id, int_arr_val: { val: v.v } };
+      case 'bools':
+        return { field_id: id, bool_arr_val: { val: v.v } };
+      case 'float':
+        return { field_id: id, float_val: v.v };
+      default:
+        throw new Error(`table ${table.name}: data field ${id} of unknown kind ${JSON.stringify((v as { kind: unknown }).kind)}`);
     }
   });
   return {

@@ -18,7 +18,10 @@ export interface Tables {
   portNotify: Map<number, boolean>;
 }
 export const copyTables = (t: Tables): Tables => ({
-  state: copyState(t.state), defaults: new Map(t.defaults), entryScope: new Map(t.entryScope), portNotify: new Map(t.portNotify),
+  state: copyState(t.state),
+  defaults: new Map(t.defaults),
+  entryScope: new Map(t.entryScope),
+  portNotify: new Map(t.portNotify),
 });
 
 export interface WriteCtx {
@@ -30,10 +33,28 @@ export interface WriteCtx {
   ignoreNotFound: boolean;
 }
 
-export interface UpdateOutcome { error?: ModelError; op: string; /** extra WriteResponse.status entry */ response?: object }
-export interface BatchResult { tables: Tables; outcomes: UpdateOutcome[]; changed: boolean }
+export interface UpdateOutcome {
+  error?: ModelError;
+  op: string /** extra WriteResponse.status entry */;
+  response?: object;
+}
+export interface BatchResult {
+  tables: Tables;
+  outcomes: UpdateOutcome[];
+  changed: boolean;
+}
 
-const ATTRIBUTES = ['idle_table', 'entry_scope', 'dyn_key_mask', 'dyn_hashing', 'byte_count_adj', 'port_status_notify', 'intvl_ms', 'pre_device_config', 'selector_update_notify'];
+const ATTRIBUTES = [
+  'idle_table',
+  'entry_scope',
+  'dyn_key_mask',
+  'dyn_hashing',
+  'byte_count_adj',
+  'port_status_notify',
+  'intvl_ms',
+  'pre_device_config',
+  'selector_update_notify',
+];
 
 export function tableOf(schema: Schema, id: number, what = 'Table not found.'): TableSpec {
   const t = schema.byId.get(id);
@@ -44,20 +65,27 @@ export function tableOf(schema: Schema, id: number, what = 'Table not found.'): 
 function writeAttribute(ctx: WriteCtx, tables: Tables, raw: any): string {
   const table = tableOf(ctx.schema, raw.table_id);
   const which = raw.attribute as string | undefined;
-  if (!which || !ATTRIBUTES.includes(which)) throw modelError(Code.INVALID_ARGUMENT, `table ${table.name}: Invalid Attribute Type.`);
+  if (!which || !ATTRIBUTES.includes(which))
+    throw modelError(Code.INVALID_ARGUMENT, `table ${table.name}: Invalid Attribute Type.`);
   if (which === 'entry_scope' && table.attributes.includes('EntryScope')) {
     tables.entryScope.set(table.id, raw.entry_scope);
     return `attribute entry_scope table=${table.name}`;
   }
   if (which === 'port_status_notify' && table.table_type === 'PortConfigure') {
     if (!ctx.portNotificationsSubscribed) {
-      throw modelError(Code.INVALID_ARGUMENT, `table ${table.name}: Port status change notifications are not enabled for client ${ctx.clientId} (Subscribe with enable_port_status_change_notifications)`);
+      throw modelError(
+        Code.INVALID_ARGUMENT,
+        `table ${table.name}: Port status change notifications are not enabled for client ${ctx.clientId} (Subscribe with enable_port_status_change_notifications)`,
+      );
     }
     tables.portNotify.set(ctx.clientId, !!raw.port_status_notify?.enable);
     return `attribute port_status_notify=${!!raw.port_status_notify?.enable} table=${table.name}`;
   }
   // attributeAllocate answers BF_NOT_SUPPORTED for an attribute the table does not have.
-  throw modelError(Code.UNIMPLEMENTED, `table ${table.name}: attribute ${which} is not modelled for a ${table.table_type} table (modelled: entry_scope on match tables, port_status_notify on $PORT)`);
+  throw modelError(
+    Code.UNIMPLEMENTED,
+    `table ${table.name}: attribute ${which} is not modelled for a ${table.table_type} table (modelled: entry_scope on match tables, port_status_notify on $PORT)`,
+  );
 }
 
 function applyOne(ctx: WriteCtx, tables: Tables, u: any): UpdateOutcome {
@@ -77,15 +105,26 @@ function applyOne(ctx: WriteCtx, tables: Tables, u: any): UpdateOutcome {
       }
     }
     const op = `${u.type} table=${r.table.name} key=${r.key}`;
-    if (r.existed) return { op, response: { canonical_code: 0, code: Code.ALREADY_EXISTS, message: 'Entry aleady exists, perform MODIFY', space: '' } };
-    if (r.notFound) return { op, response: { canonical_code: 0, code: Code.NOT_FOUND, message: 'entry not found (ignore_not_found)', space: '' } };
+    if (r.existed)
+      return {
+        op,
+        response: { canonical_code: 0, code: Code.ALREADY_EXISTS, message: 'Entry aleady exists, perform MODIFY', space: '' },
+      };
+    if (r.notFound)
+      return {
+        op,
+        response: { canonical_code: 0, code: Code.NOT_FOUND, message: 'entry not found (ignore_not_found)', space: '' },
+      };
     return { op };
   }
   if (kind === 'table_usage') throw modelError(Code.UNIMPLEMENTED, 'Write operation not available on TableUsage');
   if (kind === 'table_attribute') return { op: writeAttribute(ctx, tables, u.entity.table_attribute) };
   if (kind === 'table_operation') {
     const t = tableOf(ctx.schema, u.entity.table_operation.table_id);
-    throw modelError(Code.UNIMPLEMENTED, `table ${t.name}: Operation not supported (${u.entity.table_operation.table_operations_type || 'no type'}: the load balancer has no counters, registers or idle timers to sync)`);
+    throw modelError(
+      Code.UNIMPLEMENTED,
+      `table ${t.name}: Operation not supported (${u.entity.table_operation.table_operations_type || 'no type'}: the load balancer has no counters, registers or idle timers to sync)`,
+    );
   }
   throw modelError(Code.UNIMPLEMENTED, `Invalid update. (${kind ?? 'no entity'} cannot be written)`);
 }

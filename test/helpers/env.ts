@@ -12,5 +12,9 @@ export function warnIfNotRoot(what: string): void {
  * PID 1 reaps it (about every 2 s in this sandbox), and `kill(pid, 0)` still succeeds on it.
  */
 export function isRunning(pid: number): boolean {
-  try { return !/^\S+ \(.*\) Z /.test(readFileSync(`/proc/${pid}/stat`, 'utf8')); } catch { return false; }
+  try {
+    return !/^\S+ \(.*\) Z /.test(readFileSync(`/proc/${pid}/stat`, 'utf8'));
+  } catch {
+    return false;
+  }
 }

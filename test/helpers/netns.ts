@@ -12,14 +12,22 @@ export async function sh(cmd: string, args: string[], opts: { timeoutMs?: number
   try {
     if (opts.input !== undefined) {
       return await new Promise((resolve, reject) => {
-        const p = execFile(cmd, args, { timeout: opts.timeoutMs ?? 20_000 }, (err, stdout, stderr) => (err ? reject(Object.assign(err, { stderr })) : resolve(stdout)));
+        const p = execFile(cmd, args, { timeout: opts.timeoutMs ?? 20_000 }, (err, stdout, stderr) =>
+          err ? reject(Object.assign(err, { stderr })) : resolve(stdout),
+        );
         p.stdin!.end(opts.input);
       });
     }
     const { stdout } = await run(cmd, args, { timeout: opts.timeoutMs ?? 20_000 });
     return stdout;
   } catch (e: any) {
-    throw new Error(`${cmd} ${args.join(' ')} failed (exit ${e.code}): ${String(e.stderr ?? e.message).trim().split('\n').slice(-5).join(' | ')}`);
+    throw new Error(
+      `${cmd} ${args.join(' ')} failed (exit ${e.code}): ${String(e.stderr ?? e.message)
+        .trim()
+        .split('\n')
+        .slice(-5)
+        .join(' | ')}`,
+    );
   }
 }
 
@@ -37,9 +45,20 @@ export interface Netns {
   /** Adds a namespace with loopback up. */
   add(name: string): Promise<string>;
   /** A veth pair: `a` in namespace `nsA`, `b` in `nsB`, both up. Options set addresses and MACs. */
-  veth(a: { ns: string; name: string; addr?: string; mac?: string }, b: { ns: string; name: string; addr?: string; mac?: string }): Promise<void>;
+  veth(
+    a: { ns: string; name: string; addr?: string; mac?: string },
+    b: { ns: string; name: string; addr?: string; mac?: string },
+  ): Promise<void>;
   /** A macvlan on `parent` (in `parentNs`) moved into `ns` with the given name, address and mode. */
-  macvlan(o: { parentNs: string; parent: string; ns: string; name: string; addr?: string; mac?: string; mode?: 'vepa' | 'bridge' | 'private' }): Promise<void>;
+  macvlan(o: {
+    parentNs: string;
+    parent: string;
+    ns: string;
+    name: string;
+    addr?: string;
+    mac?: string;
+    mode?: 'vepa' | 'bridge' | 'private';
+  }): Promise<void>;
   /**
    * A veth from this process's (root) namespace to `name` in `ns`, addressed on both ends: the
    * management link through which this process reaches a daemon (e.g. the switch model) in `ns`.
@@ -82,7 +101,18 @@ export function netns(prefix: string): Netns {
     },
     async macvlan(o) {
       checkName('link', o.name, prefix);
-      await inNs(o.parentNs, 'ip', ['link', 'add', 'link', o.parent, 'name', o.name, 'type', 'macvlan', 'mode', o.mode ?? 'vepa']);
+      await inNs(o.parentNs, 'ip', [
+        'link',
+        'add',
+        'link',
+        o.parent,
+        'name',
+        o.name,
+        'type',
+        'macvlan',
+        'mode',
+        o.mode ?? 'vepa',
+      ]);
       await inNs(o.parentNs, 'ip', ['link', 'set', 'dev', o.name, 'netns', o.ns]);
       await configure(o.ns, o.name, o.addr, o.mac);
     },
@@ -112,7 +142,9 @@ export function netns(prefix: string): Netns {
 export async function iperf(serverNs: string, clientNs: string, addr: string, seconds: number): Promise<number> {
   const srv = spawn('ip', ['netns', 'exec', serverNs, 'iperf3', '-s', '-1', '-B', addr], { stdio: ['ignore', 'pipe', 'pipe'] });
   let srvOut = '';
-  srv.stdout.on('data', (d) => { srvOut += d; });
+  srv.stdout.on('data', (d) => {
+    srvOut += d;
+  });
   try {
     // iperf3 buffers its banner when stdout is a pipe: wait for the listening socket instead.
     const end = Date.now() + 10_000;

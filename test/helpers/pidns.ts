@@ -17,7 +17,11 @@ export interface PidNs {
 export async function openPidNs(): Promise<PidNs> {
   // PID 1 there is sleep: it never reaps, so an exited daemon stays a zombie — the case the
   // daemon checks must treat as gone.
-  const child: ChildProcess = spawn('unshare', ['--pid', '--fork', '--mount-proc', '--net', 'sh', '-c', 'ip link set lo up && echo up && exec sleep 3600'], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const child: ChildProcess = spawn(
+    'unshare',
+    ['--pid', '--fork', '--mount-proc', '--net', 'sh', '-c', 'ip link set lo up && echo up && exec sleep 3600'],
+    { stdio: ['ignore', 'pipe', 'inherit'] },
+  );
   await new Promise<void>((res, rej) => {
     child.once('error', rej);
     child.once('exit', (code) => rej(new Error(`unshare exited with ${code}`)));
@@ -33,7 +37,11 @@ export async function openPidNs(): Promise<PidNs> {
       return { ...base, exec: (cmd, opts) => base.exec(sh`nsenter -t ${inner} ${spaces} sh -c ${cmd}`, opts) };
     },
     close() {
-      try { process.kill(inner, 'SIGKILL'); } catch { /* already gone */ }
+      try {
+        process.kill(inner, 'SIGKILL');
+      } catch {
+        /* already gone */
+      }
       child.kill('SIGKILL');
     },
   };

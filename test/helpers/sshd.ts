@@ -22,7 +22,6 @@ export interface Sshd {
   stop(): Promise<void>;
 }
 
-
 function keygen(path: string): void {
   execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', 'p4ca-test', '-f', path]);
 }
@@ -31,9 +30,15 @@ function keygen(path: string): void {
 function answers(port: number): Promise<boolean> {
   return new Promise((res) => {
     const s = net.connect(port, '127.0.0.1');
-    s.once('data', () => { s.destroy(); res(true); });
+    s.once('data', () => {
+      s.destroy();
+      res(true);
+    });
     s.once('error', () => res(false));
-    setTimeout(() => { s.destroy(); res(false); }, 500);
+    setTimeout(() => {
+      s.destroy();
+      res(false);
+    }, 500);
   });
 }
 
@@ -52,38 +57,45 @@ export async function startSshd(opts: { user?: string } = {}): Promise<Sshd> {
   writeFileSync(join(dir, 'known_hosts'), `[127.0.0.1]:${port} ${hostPub}\n`);
   writeFileSync(join(dir, 'known_hosts.wrong'), `[127.0.0.1]:${port} ${otherPub}\n`);
   const conf = join(dir, 'sshd_config');
-  writeFileSync(conf, [
-    `Port ${port}`,
-    'ListenAddress 127.0.0.1',
-    `HostKey ${join(dir, 'host_ed25519')}`,
-    `PidFile ${join(dir, 'sshd.pid')}`,
-    `AuthorizedKeysFile ${join(dir, 'authorized_keys')}`,
-    'StrictModes no',
-    'PasswordAuthentication no',
-    'KbdInteractiveAuthentication no',
-    'PubkeyAuthentication yes',
-    'PermitRootLogin prohibit-password',
-    'UsePAM no',
-    'MaxSessions 50',
-    'MaxStartups 50:30:100',
-    'AllowTcpForwarding yes',
-    'Subsystem sftp internal-sftp',
-    'LogLevel ERROR',
-    // Debian's bash sources ~/.bashrc for every SSH command when SHLVL < 1; this machine's root
-    // .bashrc runs pyenv init (~150 ms), which would swamp what the tests and bench measure.
-    'SetEnv SHLVL=1',
-    '',
-  ].join('\n'));
+  writeFileSync(
+    conf,
+    [
+      `Port ${port}`,
+      'ListenAddress 127.0.0.1',
+      `HostKey ${join(dir, 'host_ed25519')}`,
+      `PidFile ${join(dir, 'sshd.pid')}`,
+      `AuthorizedKeysFile ${join(dir, 'authorized_keys')}`,
+      'StrictModes no',
+      'PasswordAuthentication no',
+      'KbdInteractiveAuthentication no',
+      'PubkeyAuthentication yes',
+      'PermitRootLogin prohibit-password',
+      'UsePAM no',
+      'MaxSessions 50',
+      'MaxStartups 50:30:100',
+      'AllowTcpForwarding yes',
+      'Subsystem sftp internal-sftp',
+      'LogLevel ERROR',
+      // Debian's bash sources ~/.bashrc for every SSH command when SHLVL < 1; this machine's root
+      // .bashrc runs pyenv init (~150 ms), which would swamp what the tests and bench measure.
+      'SetEnv SHLVL=1',
+      '',
+    ].join('\n'),
+  );
   // sshd refuses to start without its privilege separation dir.
   if (!existsSync('/run/sshd')) execFileSync('mkdir', ['-p', '/run/sshd']);
   const child = spawn('/usr/sbin/sshd', ['-D', '-e', '-f', conf], { stdio: ['ignore', 'ignore', 'pipe'] });
   let stderr = '';
-  child.stderr!.on('data', (b) => { stderr += b.toString(); });
+  child.stderr!.on('data', (b) => {
+    stderr += b.toString();
+  });
   const exited = new Promise<number | null>((res) => child.once('exit', (c) => res(c)));
   try {
     await Promise.race([
       waitFor(`the throwaway sshd's banner on 127.0.0.1:${port}`, () => answers(port), 10_000),
-      exited.then((c) => { throw new Error(`sshd exited with ${c}: ${stderr.trim()}`); }),
+      exited.then((c) => {
+        throw new Error(`sshd exited with ${c}: ${stderr.trim()}`);
+      }),
     ]);
   } catch (e) {
     if (child.exitCode === null) child.kill('SIGKILL');
@@ -92,7 +104,10 @@ export async function startSshd(opts: { user?: string } = {}): Promise<Sshd> {
   }
   const pid = child.pid!;
   return {
-    dir, port, user, pid,
+    dir,
+    port,
+    user,
+    pid,
     keyPath: join(dir, 'client_ed25519'),
     knownHostsPath: join(dir, 'known_hosts'),
     wrongKnownHostsPath: join(dir, 'known_hosts.wrong'),

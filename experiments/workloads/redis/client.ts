@@ -15,7 +15,9 @@ import { cliArgs, durationMs, intIn } from '../../../lib/run/cli.ts';
 import { connect, parseInfo, RespConnectionError, text, type RespConnection } from './resp.ts';
 
 export interface ClientOptions {
-  host: string; port: number; connections: number;
+  host: string;
+  port: number;
+  connections: number;
   /** Ticks per second per connection; one tick = SET new key, GET lagged key, GET cursor key. */
   rate: number;
   rampMs: number;
@@ -26,9 +28,15 @@ export interface ClientOptions {
 }
 
 export interface Counters {
-  writes_acked: number; reads_verified: number; failed_commands: number;
-  lost_writes: number; stale_reads: number; reconnects: number; connected: number;
-  state_bytes: number; verify_lag: number;
+  writes_acked: number;
+  reads_verified: number;
+  failed_commands: number;
+  lost_writes: number;
+  stale_reads: number;
+  reconnects: number;
+  connected: number;
+  state_bytes: number;
+  verify_lag: number;
 }
 
 export interface ClientHandle {
@@ -49,7 +57,17 @@ const VALUE = (nonce: string, c: number, seq: number) => `${nonce}:${c}:${seq}`;
 export function startClient(o: ClientOptions): ClientHandle {
   const log = o.log ?? (() => {});
   const nonce = randomBytes(4).toString('hex');
-  const k: Counters = { writes_acked: 0, reads_verified: 0, failed_commands: 0, lost_writes: 0, stale_reads: 0, reconnects: 0, connected: 0, state_bytes: 0, verify_lag: 0 };
+  const k: Counters = {
+    writes_acked: 0,
+    reads_verified: 0,
+    failed_commands: 0,
+    lost_writes: 0,
+    stale_reads: 0,
+    reconnects: 0,
+    connected: 0,
+    state_bytes: 0,
+    verify_lag: 0,
+  };
   const acked: number[][] = Array.from({ length: o.connections }, () => []);
   let lat: number[] = [];
   const latAll: number[] = [];
@@ -86,46 +104,69 @@ export function startClient(o: ClientOptions): ClientHandle {
     const t0 = performance.now();
     const v = await fn();
     const ms = performance.now() - t0;
-    lat.push(ms); latAll.push(ms);
+    lat.push(ms);
+    latAll.push(ms);
     return v;
   };
 
   function check(c: number, seq: number, got: string | null): 'ok' | 'lost' | 'stale' {
-    if (got === null) { log(`LOST: connection ${c} seq ${seq} was acknowledged, reads back nil`); return 'lost'; }
-    if (got !== VALUE(nonce, c, seq)) { log(`STALE: connection ${c} seq ${seq} reads back ${JSON.stringify(got.slice(0, 60))}`); return 'stale'; }
+    if (got === null) {
+      log(`LOST: connection ${c} seq ${seq} was acknowledged, reads back nil`);
+      return 'lost';
+    }
+    if (got !== VALUE(nonce, c, seq)) {
+      log(`STALE: connection ${c} seq ${seq} reads back ${JSON.stringify(got.slice(0, 60))}`);
+      return 'stale';
+    }
     return 'ok';
   }
   function count(r: 'ok' | 'lost' | 'stale'): void {
-    if (r === 'lost') k.lost_writes++; else if (r === 'stale') k.stale_reads++; else k.reads_verified++;
+    if (r === 'lost') k.lost_writes++;
+    else if (r === 'stale') k.stale_reads++;
+    else k.reads_verified++;
   }
   const busy: boolean[] = [];
 
   function tickLoop(c: number): void {
     let seq = 0;
     let cursor = 0;
-    const t = setInterval(() => {
-      const conn = conns[c];
-      if (stopping || busy[c] || !conn) return;
-      busy[c] = true;
-      const mine = acked[c];
-      const s = ++seq;
-      const ops: Promise<void>[] = [
-        timed(() => conn.command(['SET', KEY(nonce, c, s), VALUE(nonce, c, s)])).then((r) => {
-          if (text(r) === 'OK') { mine.push(s); k.writes_acked++; } else k.failed_commands++;
-        }),
-      ];
-      const reads: number[] = [];
-      if (mine.length > o.lag) reads.push(mine[mine.length - 1 - o.lag]);
-      // two cursor reads per tick against one new key: the sweep over every acknowledged key
-      // outruns the writes, so each key (also those written long before a migration) is re-read
-      for (let j = 0; j < 2 && mine.length; j++) { reads.push(mine[cursor]); cursor = (cursor + 1) % mine.length; }
-      for (const q of reads) ops.push(timed(() => conn.command(['GET', KEY(nonce, c, q)])).then((r) => count(check(c, q, text(r)))));
-      k.verify_lag = mine.length - cursor; // keys left in the current sweep
-      void Promise.allSettled(ops).then((rs) => {
-        for (const r of rs) if (r.status === 'rejected') { k.failed_commands++; if (!(r.reason instanceof RespConnectionError)) log(`command failed: ${(r.reason as Error).message}`); }
-        busy[c] = false;
-      });
-    }, Math.max(1, Math.round(1000 / o.rate)));
+    const t = setInterval(
+      () => {
+        const conn = conns[c];
+        if (stopping || busy[c] || !conn) return;
+        busy[c] = true;
+        const mine = acked[c];
+        const s = ++seq;
+        const ops: Promise<void>[] = [
+          timed(() => conn.command(['SET', KEY(nonce, c, s), VALUE(nonce, c, s)])).then((r) => {
+            if (text(r) === 'OK') {
+              mine.push(s);
+              k.writes_acked++;
+            } else k.failed_commands++;
+          }),
+        ];
+        const reads: number[] = [];
+        if (mine.length > o.lag) reads.push(mine[mine.length - 1 - o.lag]);
+        // two cursor reads per tick against one new key: the sweep over every acknowledged key
+        // outruns the writes, so each key (also those written long before a migration) is re-read
+        for (let j = 0; j < 2 && mine.length; j++) {
+          reads.push(mine[cursor]);
+          cursor = (cursor + 1) % mine.length;
+        }
+        for (const q of reads)
+          ops.push(timed(() => conn.command(['GET', KEY(nonce, c, q)])).then((r) => count(check(c, q, text(r)))));
+        k.verify_lag = mine.length - cursor; // keys left in the current sweep
+        void Promise.allSettled(ops).then((rs) => {
+          for (const r of rs)
+            if (r.status === 'rejected') {
+              k.failed_commands++;
+              if (!(r.reason instanceof RespConnectionError)) log(`command failed: ${(r.reason as Error).message}`);
+            }
+          busy[c] = false;
+        });
+      },
+      Math.max(1, Math.round(1000 / o.rate)),
+    );
     timers.push(t);
   }
 
@@ -136,19 +177,29 @@ export function startClient(o: ClientOptions): ClientHandle {
       const block = Buffer.alloc(1 << 20, 0x5a);
       const inFlight: Promise<unknown>[] = [];
       for (let i = 0; i < o.stateMb; i++) {
-        inFlight.push(c.command(['SET', `p4cf:state:${i}`, block]).then(() => { k.state_bytes += block.length; }));
+        inFlight.push(
+          c.command(['SET', `p4cf:state:${i}`, block]).then(() => {
+            k.state_bytes += block.length;
+          }),
+        );
         if (inFlight.length >= 8) await inFlight.shift();
       }
       await Promise.all(inFlight);
       log(`preloaded ${o.stateMb} MB of state (${o.stateMb} keys of 1 MiB)`);
-    } finally { c.close(); }
+    } finally {
+      c.close();
+    }
   }
 
   const infoSlot = o.connections;
   async function pollInfo(): Promise<void> {
     const c = conns[infoSlot];
     if (!c || stopping) return;
-    try { info = parseInfo(text(await c.command(['INFO'])) ?? ''); } catch { /* counted by the connection's drop */ }
+    try {
+      info = parseInfo(text(await c.command(['INFO'])) ?? '');
+    } catch {
+      /* counted by the connection's drop */
+    }
   }
 
   const ready = (async () => {
@@ -168,13 +219,19 @@ export function startClient(o: ClientOptions): ClientHandle {
 
   return {
     counters: () => ({ ...k }),
-    takeLatencies: () => { const l = lat; lat = []; return l; },
+    takeLatencies: () => {
+      const l = lat;
+      lat = [];
+      return l;
+    },
     allLatencies: () => latAll,
     info: () => info,
     ready,
     async finalCheck() {
       const c = await connect({ host: o.host, port: o.port, timeoutMs: 5000 });
-      let checked = 0, lost = 0, stale = 0;
+      let checked = 0,
+        lost = 0,
+        stale = 0;
       try {
         for (let cn = 0; cn < o.connections; cn++) {
           const seqs = acked[cn];
@@ -183,12 +240,15 @@ export function startClient(o: ClientOptions): ClientHandle {
             const r = await c.command(['MGET', ...batch.map((s) => KEY(nonce, cn, s))]);
             (r as (Buffer | null)[]).forEach((v, j) => {
               const res = check(cn, batch[j], v === null ? null : v.toString());
-              if (res === 'lost') lost++; else if (res === 'stale') stale++;
+              if (res === 'lost') lost++;
+              else if (res === 'stale') stale++;
             });
             checked += batch.length;
           }
         }
-      } finally { c.close(); }
+      } finally {
+        c.close();
+      }
       return { checked, lost, stale };
     },
     async stop() {
@@ -218,9 +278,12 @@ export function metricsText(k: Counters, latencies: number[], info: Record<strin
     ['redis_client_reconnects_total', 'counter', k.reconnects],
     ['redis_client_verify_lag_keys', 'gauge', k.verify_lag],
     ['redis_client_state_bytes', 'gauge', k.state_bytes],
-    ['redis_client_latency_avg_ms', 'gauge', s.avg], ['redis_client_latency_p50_ms', 'gauge', s.p50],
-    ['redis_client_latency_p95_ms', 'gauge', s.p95], ['redis_client_latency_p99_ms', 'gauge', s.p99],
-    ['redis_client_latency_max_ms', 'gauge', s.max], ['redis_client_latency_samples', 'gauge', s.count],
+    ['redis_client_latency_avg_ms', 'gauge', s.avg],
+    ['redis_client_latency_p50_ms', 'gauge', s.p50],
+    ['redis_client_latency_p95_ms', 'gauge', s.p95],
+    ['redis_client_latency_p99_ms', 'gauge', s.p99],
+    ['redis_client_latency_max_ms', 'gauge', s.max],
+    ['redis_client_latency_samples', 'gauge', s.count],
     ['redis_server_connected_clients', 'gauge', num(info.connected_clients)],
     ['redis_server_connections_received_total', 'counter', num(info.total_connections_received)],
     ['redis_server_net_input_bytes_total', 'counter', num(info.total_net_input_bytes)],
@@ -241,37 +304,95 @@ async function main(): Promise<void> {
       host: { type: 'string', arg: 'IP', required: true, help: 'redis server address' },
       port: { type: 'string', arg: 'PORT', default: '6379', parse: intIn(1, 65535), help: 'redis port (default 6379)' },
       connections: { type: 'string', arg: 'N', default: '4', parse: intIn(1, 100_000), help: 'connections (default 4)' },
-      rate: { type: 'string', arg: 'N', default: '30', parse: intIn(1, 100_000), help: 'ticks per second per connection (default 30)' },
-      ramp: { type: 'string', arg: 'DURATION', default: '200ms', parse: durationMs, help: 'pause between opening two connections (default 200ms)' },
-      lag: { type: 'string', arg: 'N', default: '30', parse: intIn(0, 1_000_000), help: 'ticks between writing a key and its lagged read (default 30)' },
-      'metrics-port': { type: 'string', arg: 'PORT', default: '9090', parse: intIn(0, 65535), help: 'Prometheus port (default 9090; 0 = any)' },
-      'metrics-listen': { type: 'string', arg: 'ADDR', default: '127.0.0.1', help: 'Prometheus listen address (default 127.0.0.1)' },
-      'state-mb': { type: 'string', arg: 'MB', default: '0', parse: intIn(0, 1 << 16), help: 'MB preloaded into redis (STATE_MB; default 0)' },
+      rate: {
+        type: 'string',
+        arg: 'N',
+        default: '30',
+        parse: intIn(1, 100_000),
+        help: 'ticks per second per connection (default 30)',
+      },
+      ramp: {
+        type: 'string',
+        arg: 'DURATION',
+        default: '200ms',
+        parse: durationMs,
+        help: 'pause between opening two connections (default 200ms)',
+      },
+      lag: {
+        type: 'string',
+        arg: 'N',
+        default: '30',
+        parse: intIn(0, 1_000_000),
+        help: 'ticks between writing a key and its lagged read (default 30)',
+      },
+      'metrics-port': {
+        type: 'string',
+        arg: 'PORT',
+        default: '9090',
+        parse: intIn(0, 65535),
+        help: 'Prometheus port (default 9090; 0 = any)',
+      },
+      'metrics-listen': {
+        type: 'string',
+        arg: 'ADDR',
+        default: '127.0.0.1',
+        help: 'Prometheus listen address (default 127.0.0.1)',
+      },
+      'state-mb': {
+        type: 'string',
+        arg: 'MB',
+        default: '0',
+        parse: intIn(0, 1 << 16),
+        help: 'MB preloaded into redis (STATE_MB; default 0)',
+      },
     },
   });
   const log = (m: string) => console.log(`${new Date().toISOString()} ${m}`);
   const o: ClientOptions = {
-    host: a.host, port: a.port, connections: a.connections, rate: a.rate,
-    rampMs: a.ramp, lag: a.lag, stateMb: a['state-mb'], log,
+    host: a.host,
+    port: a.port,
+    connections: a.connections,
+    rate: a.rate,
+    rampMs: a.ramp,
+    lag: a.lag,
+    stateMb: a['state-mb'],
+    log,
   };
   const client = startClient(o);
   const http: Server = createServer((req, res) => {
-    if (req.url !== '/metrics') { res.writeHead(404).end(); return; }
+    if (req.url !== '/metrics') {
+      res.writeHead(404).end();
+      return;
+    }
     res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4' });
     res.end(metricsText(client.counters(), client.takeLatencies(), client.info(), o.connections));
   });
-  http.on('error', (e) => { log(`metrics on ${a['metrics-listen']}:${a['metrics-port']} failed: ${e.message}`); process.exit(1); });
-  http.listen(a['metrics-port'], a['metrics-listen'], () => log(`metrics listening on ${a['metrics-listen']}:${a['metrics-port']}`));
-  client.ready.catch((e) => { log(`start failed: ${(e as Error).message}`); process.exit(1); });
+  http.on('error', (e) => {
+    log(`metrics on ${a['metrics-listen']}:${a['metrics-port']} failed: ${e.message}`);
+    process.exit(1);
+  });
+  http.listen(a['metrics-port'], a['metrics-listen'], () =>
+    log(`metrics listening on ${a['metrics-listen']}:${a['metrics-port']}`),
+  );
+  client.ready.catch((e) => {
+    log(`start failed: ${(e as Error).message}`);
+    process.exit(1);
+  });
   let down = false;
   const shutdown = async (sig: string) => {
     if (down) return;
     down = true;
     await client.stop();
     let final: unknown;
-    try { final = await client.finalCheck(); } catch (e) { final = { error: (e as Error).message }; }
+    try {
+      final = await client.finalCheck();
+    } catch (e) {
+      final = { error: (e as Error).message };
+    }
     const l = summarize(client.allLatencies());
-    log(`${sig}: summary ${JSON.stringify({ ...client.counters(), final_check: final, latency_ms: { p50: l.p50, p95: l.p95, p99: l.p99, max: l.max, n: l.count } })}`);
+    log(
+      `${sig}: summary ${JSON.stringify({ ...client.counters(), final_check: final, latency_ms: { p50: l.p50, p95: l.p95, p99: l.p99, max: l.max, n: l.count } })}`,
+    );
     http.close();
     process.exit(0);
   };
@@ -280,5 +401,8 @@ async function main(): Promise<void> {
 }
 
 if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
-  main().catch((e) => { console.error((e as Error).message); process.exit(2); });
+  main().catch((e) => {
+    console.error((e as Error).message);
+    process.exit(2);
+  });
 }

@@ -8,15 +8,27 @@ export type RespValue = string | number | null | Buffer | RespValue[];
 
 /** The server answered with an error reply (-ERR …); the connection stays usable. */
 export class RespServerError extends Error {
-  constructor(message: string) { super(message); this.name = 'RespServerError'; }
+  constructor(message: string) {
+    super(message);
+    this.name = 'RespServerError';
+  }
 }
 /** The connection closed or failed while the command was in flight (or before it was sent). */
 export class RespConnectionError extends Error {
-  constructor(message: string, public readonly cause?: Error) { super(message); this.name = 'RespConnectionError'; }
+  constructor(
+    message: string,
+    public readonly cause?: Error,
+  ) {
+    super(message);
+    this.name = 'RespConnectionError';
+  }
 }
 /** The bytes on the wire are not RESP. */
 export class RespProtocolError extends Error {
-  constructor(message: string) { super(message); this.name = 'RespProtocolError'; }
+  constructor(message: string) {
+    super(message);
+    this.name = 'RespProtocolError';
+  }
 }
 
 /** One command as a RESP array of bulk strings. */
@@ -40,8 +52,10 @@ export function parseReply(buf: Buffer, pos = 0): Parsed {
   const line = buf.toString('utf8', pos + 1, eol);
   const next = eol + 2;
   switch (type) {
-    case '+': return { value: line, end: next };
-    case '-': return { value: new RespServerError(line), end: next };
+    case '+':
+      return { value: line, end: next };
+    case '-':
+      return { value: new RespServerError(line), end: next };
     case ':': {
       const n = Number(line);
       if (!Number.isInteger(n)) throw new RespProtocolError(`integer reply "${line}" is not an integer`);
@@ -69,7 +83,8 @@ export function parseReply(buf: Buffer, pos = 0): Parsed {
       }
       return { value: out, end: p };
     }
-    default: throw new RespProtocolError(`unknown reply type byte 0x${buf[pos].toString(16)} at offset ${pos}`);
+    default:
+      throw new RespProtocolError(`unknown reply type byte 0x${buf[pos].toString(16)} at offset ${pos}`);
   }
 }
 
@@ -84,9 +99,17 @@ export interface RespConnection {
   close(): void;
 }
 
-interface Pending { resolve(v: RespValue): void; reject(e: Error): void }
+interface Pending {
+  resolve(v: RespValue): void;
+  reject(e: Error): void;
+}
 
-export interface ConnectOptions { host: string; port: number; timeoutMs?: number; keepAliveMs?: number }
+export interface ConnectOptions {
+  host: string;
+  port: number;
+  timeoutMs?: number;
+  keepAliveMs?: number;
+}
 
 /** Opens a connection; rejects with RespConnectionError when it cannot connect within timeoutMs. */
 export function connect(o: ConnectOptions): Promise<RespConnection> {
@@ -98,10 +121,18 @@ export function connect(o: ConnectOptions): Promise<RespConnection> {
     let failure: Error | undefined;
     let connected = false;
     let finish!: (e: Error | undefined) => void;
-    const done = new Promise<Error | undefined>((r) => { finish = r; });
-    const timer = setTimeout(() => sock.destroy(new Error(`connect timeout after ${o.timeoutMs ?? 5000} ms`)), o.timeoutMs ?? 5000);
+    const done = new Promise<Error | undefined>((r) => {
+      finish = r;
+    });
+    const timer = setTimeout(
+      () => sock.destroy(new Error(`connect timeout after ${o.timeoutMs ?? 5000} ms`)),
+      o.timeoutMs ?? 5000,
+    );
 
-    const fail = (e: Error) => { failure ??= e; sock.destroy(); };
+    const fail = (e: Error) => {
+      failure ??= e;
+      sock.destroy();
+    };
     sock.on('data', (chunk) => {
       buf = buf.length ? Buffer.concat([buf, chunk]) : chunk;
       let pos = 0;
@@ -112,17 +143,24 @@ export function connect(o: ConnectOptions): Promise<RespConnection> {
           pos = r.end;
           const p = pending.shift();
           if (!p) throw new RespProtocolError('reply without a command in flight');
-          if (r.value instanceof RespServerError) p.reject(r.value); else p.resolve(r.value);
+          if (r.value instanceof RespServerError) p.reject(r.value);
+          else p.resolve(r.value);
         }
-      } catch (e) { fail(e as Error); return; }
+      } catch (e) {
+        fail(e as Error);
+        return;
+      }
       buf = pos === buf.length ? Buffer.alloc(0) : buf.subarray(pos);
     });
-    sock.on('error', (e) => { failure ??= e; });
+    sock.on('error', (e) => {
+      failure ??= e;
+    });
     sock.on('close', () => {
       closed = true;
       clearTimeout(timer);
       const why = failure ? `${failure.message}` : 'closed by the peer';
-      for (const p of pending.splice(0)) p.reject(new RespConnectionError(`connection to ${o.host}:${o.port} lost with the command in flight: ${why}`, failure));
+      for (const p of pending.splice(0))
+        p.reject(new RespConnectionError(`connection to ${o.host}:${o.port} lost with the command in flight: ${why}`, failure));
       if (!connected) rejectConnect(new RespConnectionError(`cannot connect to ${o.host}:${o.port}: ${why}`, failure));
       finish(failure);
     });
@@ -133,19 +171,30 @@ export function connect(o: ConnectOptions): Promise<RespConnection> {
       resolveConnect({
         command(args) {
           if (closed) return Promise.reject(new RespConnectionError(`connection to ${o.host}:${o.port} is closed`, failure));
-          return new Promise((resolve, reject) => { pending.push({ resolve, reject }); sock.write(encodeCommand(args)); });
+          return new Promise((resolve, reject) => {
+            pending.push({ resolve, reject });
+            sock.write(encodeCommand(args));
+          });
         },
-        get inFlight() { return pending.length; },
-        get closed() { return closed; },
+        get inFlight() {
+          return pending.length;
+        },
+        get closed() {
+          return closed;
+        },
         done,
-        close() { sock.end(); setTimeout(() => sock.destroy(), 1000).unref(); },
+        close() {
+          sock.end();
+          setTimeout(() => sock.destroy(), 1000).unref();
+        },
       });
     });
   });
 }
 
 /** A reply as text (bulk strings are Buffers). */
-export const text = (v: RespValue): string | null => (v === null ? null : Buffer.isBuffer(v) ? v.toString('utf8') : Array.isArray(v) ? JSON.stringify(v) : String(v));
+export const text = (v: RespValue): string | null =>
+  v === null ? null : Buffer.isBuffer(v) ? v.toString('utf8') : Array.isArray(v) ? JSON.stringify(v) : String(v);
 
 /** INFO's "key:value" lines as a record. */
 export function parseInfo(info: string): Record<string, string> {

@@ -15,11 +15,20 @@ export const stream: Workload = {
   description: 'WebSocket stream server (frames at LOADGEN_FPS, pings echoed) and its load generator',
   image: (c) => c.SERVER_IMAGE,
   bundles: ['stream-server.mjs', 'loadgen.mjs'],
-  ensureImage: (host, image, o) => ensureServerImage(host, { image, bundleFile: join(o.dist, 'stream-server.mjs'), workDir: o.workDir, log: o.log, dryRun: o.dryRun }),
+  ensureImage: (host, image, o) =>
+    ensureServerImage(host, {
+      image,
+      bundleFile: join(o.dist, 'stream-server.mjs'),
+      workDir: o.workDir,
+      log: o.log,
+      dryRun: o.dryRun,
+    }),
   serverArgs,
   health: (c) => ({ kind: 'http', url: `http://${serviceIp(c)}:${c.SIGNALING_PORT}/health` }),
   client: {
-    bundle: 'loadgen.mjs', args: loadgenArgs, connectedMetric: 'loadgen_connected_clients',
+    bundle: 'loadgen.mjs',
+    args: loadgenArgs,
+    connectedMetric: 'loadgen_connected_clients',
     describe: (c) => `ws://${serviceIp(c)}:${c.SIGNALING_PORT}/ (${c.LOADGEN_CONNECTIONS} connections)`,
   },
   serverMetrics: true,

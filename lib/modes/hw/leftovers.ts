@@ -32,14 +32,32 @@ export interface Leftover {
 
 type Ctx = { config: Config; host(name: HostName): Host };
 
-interface ContainerRow { id: string; name: string; label: string; ips: string[] }
+interface ContainerRow {
+  id: string;
+  name: string;
+  label: string;
+  ips: string[];
+}
 
 /** Output of the inspect template in containerScript: `id|name|p4cf label|ip,ip,`. */
 export function parseContainers(text: string): ContainerRow[] {
-  return text.split('\n').map((l) => l.trim()).filter(Boolean).map((l) => {
-    const [id = '', name = '', label = '', ips = ''] = l.split('|');
-    return { id, name: name.replace(/^\//, ''), label, ips: ips.split(',').map((s) => s.trim()).filter(Boolean) };
-  }).filter((r) => r.id);
+  return text
+    .split('\n')
+    .map((l) => l.trim())
+    .filter(Boolean)
+    .map((l) => {
+      const [id = '', name = '', label = '', ips = ''] = l.split('|');
+      return {
+        id,
+        name: name.replace(/^\//, ''),
+        label,
+        ips: ips
+          .split(',')
+          .map((s) => s.trim())
+          .filter(Boolean),
+      };
+    })
+    .filter((r) => r.id);
 }
 
 const containerScript = [
@@ -60,19 +78,26 @@ function killScript(pid: number, startTime: string): string {
 }
 
 async function startTimeAndCmdline(host: Host, pid: number): Promise<{ start: string; cmdline: string }> {
-  const r = await host.exec(`awk '{ sub(/^.*\\) /, ""); print $20 }' /proc/${pid}/stat 2>/dev/null; tr '\\0' ' ' < /proc/${pid}/cmdline 2>/dev/null`, { quiet: true, allowFail: true });
+  const r = await host.exec(
+    `awk '{ sub(/^.*\\) /, ""); print $20 }' /proc/${pid}/stat 2>/dev/null; tr '\\0' ' ' < /proc/${pid}/cmdline 2>/dev/null`,
+    { quiet: true, allowFail: true },
+  );
   const [start = '', ...rest] = r.stdout.split('\n');
   return { start: start.trim(), cmdline: rest.join(' ').trim() };
 }
 
 async function containers(c: Config, host: Host, name: Leftover['host']): Promise<Leftover[]> {
   const r = await host.exec(containerScript, { quiet: true, allowFail: true });
-  return parseContainers(r.stdout).filter((row) => row.ips.includes(c.H2_IP) && row.label !== '1').map((row) => ({
-    host: name, kind: 'container' as const, adoptable: false,
-    what: `container ${row.name} (${row.id.slice(0, 12)}) holds ${c.H2_IP} (H2_IP) and was not made by p4cf (no p4cf label)`,
-    removeCommand: sh`podman rm -f ${row.id.slice(0, 12)}`,
-    removeScript: sh`podman rm -f -t 1 ${row.id} >/dev/null && echo ${`removed container ${row.name} (${row.id.slice(0, 12)})`}`,
-  }));
+  return parseContainers(r.stdout)
+    .filter((row) => row.ips.includes(c.H2_IP) && row.label !== '1')
+    .map((row) => ({
+      host: name,
+      kind: 'container' as const,
+      adoptable: false,
+      what: `container ${row.name} (${row.id.slice(0, 12)}) holds ${c.H2_IP} (H2_IP) and was not made by p4cf (no p4cf label)`,
+      removeCommand: sh`podman rm -f ${row.id.slice(0, 12)}`,
+      removeScript: sh`podman rm -f -t 1 ${row.id} >/dev/null && echo ${`removed container ${row.name} (${row.id.slice(0, 12)})`}`,
+    }));
 }
 
 async function listeners(c: Config, tofino: Host, dir: string): Promise<Leftover[]> {
@@ -83,9 +108,12 @@ async function listeners(c: Config, tofino: Host, dir: string): Promise<Leftover
   for (const pid of pids) {
     const { start, cmdline } = await startTimeAndCmdline(tofino, pid);
     out.push({
-      host: 'tofino', kind: 'listener', adoptable: false,
+      host: 'tofino',
+      kind: 'listener',
+      adoptable: false,
       what: `pid ${pid} (${cmdline || '?'}) listens on the controller port ${c.CONTROLLER_PORT} (CONTROLLER_PORT) and is not p4cf's controller`,
-      removeCommand: `kill ${pid}`, removeScript: killScript(pid, start),
+      removeCommand: `kill ${pid}`,
+      removeScript: killScript(pid, start),
     });
   }
   return out;
@@ -99,11 +127,16 @@ async function switchds(c: Config, tofino: Host, dir: string): Promise<Leftover[
     const { start } = await startTimeAndCmdline(tofino, p.pid);
     const adoptable = p.cmdline.includes(program);
     out.push({
-      host: 'tofino', kind: 'switchd', adoptable,
-      what: `pid ${p.pid} (${p.cmdline}) is a ${SWITCHD_PROCESS} p4cf did not start` + (adoptable
-        ? ` serving ${program}: the switchd phase adopts it (never stops it)`
-        : `, and its command line does not name ${program} (ARCH=${c.ARCH}): p4cf cannot start its own beside it (the device is busy)`),
-      removeCommand: `kill ${p.pid}`, removeScript: killScript(p.pid, start),
+      host: 'tofino',
+      kind: 'switchd',
+      adoptable,
+      what:
+        `pid ${p.pid} (${p.cmdline}) is a ${SWITCHD_PROCESS} p4cf did not start` +
+        (adoptable
+          ? ` serving ${program}: the switchd phase adopts it (never stops it)`
+          : `, and its command line does not name ${program} (ARCH=${c.ARCH}): p4cf cannot start its own beside it (the device is busy)`),
+      removeCommand: `kill ${p.pid}`,
+      removeScript: killScript(p.pid, start),
     });
   }
   return out;
@@ -111,20 +144,31 @@ async function switchds(c: Config, tofino: Host, dir: string): Promise<Leftover[
 
 async function shims(c: Config, lakewood: Host): Promise<Leftover[]> {
   // ip, not /sys/class/net: sysfs shows the network namespace of whoever mounted it
-  const r = await lakewood.exec([
-    'ip -d -o link show type macvlan 2>/dev/null | while IFS= read -r l; do',
-    `  n=$(printf "%s\\n" "$l" | sed -n 's/^[0-9]*: \\([^@:]*\\).*/\\1/p'); a=$(printf "%s\\n" "$l" | sed -n 's/.*\\\\ *alias \\(.*\\)$/\\1/p')`,
-    `  echo "$n|$a|$(ip -o -4 addr show dev "$n" | awk '{print $4}' | tr '\\n' ',')"`,
-    'done',
-  ].join('\n'), { quiet: true, allowFail: true });
-  return r.stdout.split('\n').filter(Boolean).map((l) => l.split('|')).filter(([n, alias, ips = '']) =>
-    n && alias.trim() !== SHIM_ALIAS && (n === c.MACSHIM_IF || ips.split(',').some((a) => a.split('/')[0] === c.SHIM_IP)),
-  ).map(([n, , ips = '']) => ({
-    host: 'lakewood' as const, kind: 'shim' as const, adoptable: false,
-    what: `macvlan ${n}${ips ? ` (${ips.replace(/,$/, '')})` : ''} was not made by p4cf (MACSHIM_IF=${c.MACSHIM_IF}, SHIM_IP=${c.SHIM_IP})`,
-    removeCommand: sh`ip link del ${n}`,
-    removeScript: sh`ip link del ${n} && echo ${`removed ${n}`}`,
-  }));
+  const r = await lakewood.exec(
+    [
+      'ip -d -o link show type macvlan 2>/dev/null | while IFS= read -r l; do',
+      `  n=$(printf "%s\\n" "$l" | sed -n 's/^[0-9]*: \\([^@:]*\\).*/\\1/p'); a=$(printf "%s\\n" "$l" | sed -n 's/.*\\\\ *alias \\(.*\\)$/\\1/p')`,
+      `  echo "$n|$a|$(ip -o -4 addr show dev "$n" | awk '{print $4}' | tr '\\n' ',')"`,
+      'done',
+    ].join('\n'),
+    { quiet: true, allowFail: true },
+  );
+  return r.stdout
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => l.split('|'))
+    .filter(
+      ([n, alias, ips = '']) =>
+        n && alias.trim() !== SHIM_ALIAS && (n === c.MACSHIM_IF || ips.split(',').some((a) => a.split('/')[0] === c.SHIM_IP)),
+    )
+    .map(([n, , ips = '']) => ({
+      host: 'lakewood' as const,
+      kind: 'shim' as const,
+      adoptable: false,
+      what: `macvlan ${n}${ips ? ` (${ips.replace(/,$/, '')})` : ''} was not made by p4cf (MACSHIM_IF=${c.MACSHIM_IF}, SHIM_IP=${c.SHIM_IP})`,
+      removeCommand: sh`ip link del ${n}`,
+      removeScript: sh`ip link del ${n} && echo ${`removed ${n}`}`,
+    }));
 }
 
 /** Everything of other tools on the hosts that a run would collide with (or adopt). */
@@ -133,7 +177,7 @@ export async function findLeftovers(ctx: Ctx): Promise<Leftover[]> {
   const dir = hostDir(c.REMOTE_PROJECT_DIR, 'tofino');
   const tofino = ctx.host('tofino');
   const found = await Promise.all([
-    switchds(c, tofino, dir).then(async (s) => [...s, ...await listeners(c, tofino, dir)]),
+    switchds(c, tofino, dir).then(async (s) => [...s, ...(await listeners(c, tofino, dir))]),
     containers(c, ctx.host('lakewood'), 'lakewood'),
     containers(c, ctx.host('loveland'), 'loveland'),
     shims(c, ctx.host('lakewood')),
@@ -150,8 +194,10 @@ function leftoverList(list: Leftover[]): string {
 /** Other tools' leftovers a run would collide with; the message names each and how to remove them. */
 export class ForeignLeftoversError extends Error {
   constructor(readonly leftovers: Leftover[]) {
-    super(`found what other tools left on the testbed; a run would collide with it (IP conflict, bind error or a second switchd), so nothing was changed:\n`
-      + `${leftoverList(leftovers)}\nremove them all (after a listing and a question) with: ${CLEAN_FOREIGN} [--config FILE]`);
+    super(
+      `found what other tools left on the testbed; a run would collide with it (IP conflict, bind error or a second switchd), so nothing was changed:\n` +
+        `${leftoverList(leftovers)}\nremove them all (after a listing and a question) with: ${CLEAN_FOREIGN} [--config FILE]`,
+    );
     this.name = 'ForeignLeftoversError';
   }
 }
@@ -191,10 +237,16 @@ export async function removeLeftovers(ctx: Ctx, o: RemoveOptions): Promise<Lefto
   const kept = all.filter((l) => l.adoptable && !o.includeAdoptable);
   const todo = all.filter((l) => !kept.includes(l));
   for (const l of kept) o.say(`kept: [${l.host}] ${l.what} (add --switchd to stop it too)`);
-  if (!todo.length) { o.say('foreign: nothing of other tools found'); return []; }
+  if (!todo.length) {
+    o.say('foreign: nothing of other tools found');
+    return [];
+  }
   o.say(`foreign: found ${todo.length} leftover(s) of other tools:\n${leftoverList(todo)}`);
   if (!o.yes) {
-    if (!o.ask) throw new NotConfirmedError('not removing without confirmation: no terminal to ask on; run again with --yes to remove the leftovers listed above');
+    if (!o.ask)
+      throw new NotConfirmedError(
+        'not removing without confirmation: no terminal to ask on; run again with --yes to remove the leftovers listed above',
+      );
     if (!(await o.ask(`remove these ${todo.length}? [y/N] `))) throw new NotConfirmedError('not confirmed: nothing removed');
   }
   for (const l of todo) {

@@ -20,7 +20,9 @@ type SwitchdConfig = Pick<Config, 'SDE' | 'SDE_INSTALL' | 'ARCH' | 'SWITCHD_CONF
 
 function absolute(key: string, value: string): string {
   if (!value || !isAbsolute(value)) {
-    throw new Error(`${key}=${JSON.stringify(value)}: expected an absolute path on the switch (e.g. /opt/bf-sde${key === 'SDE_INSTALL' ? '/install' : ''})`);
+    throw new Error(
+      `${key}=${JSON.stringify(value)}: expected an absolute path on the switch (e.g. /opt/bf-sde${key === 'SDE_INSTALL' ? '/install' : ''})`,
+    );
   }
   return posix.normalize(value).replace(/\/+$/, '') || '/';
 }
@@ -51,7 +53,9 @@ export function switchdConfPath(config: SwitchdConfig, projectDir?: string): str
   if (!conf) throw new Error('SWITCHD_CONF is empty: expected the switchd conf file, e.g. conf/{program}.conf');
   const base = posix.basename(conf);
   if (base.includes(other)) {
-    throw new Error(`SWITCHD_CONF=${config.SWITCHD_CONF} names ${other}, but ARCH=${config.ARCH} runs ${program}; use conf/{program}.conf or a conf for ${program}`);
+    throw new Error(
+      `SWITCHD_CONF=${config.SWITCHD_CONF} names ${other}, but ARCH=${config.ARCH} runs ${program}; use conf/{program}.conf or a conf for ${program}`,
+    );
   }
   if (isAbsolute(conf)) return posix.normalize(conf);
   const dir = projectDir ?? config.REMOTE_PROJECT_DIR.replaceAll('{host}', 'tofino');
@@ -68,9 +72,15 @@ export function switchdCommand(config: SwitchdConfig, opts: { projectDir?: strin
   const env = sdeEnv(config);
   const conf = switchdConfPath(config, opts.projectDir);
   return [
-    `${env.SDE_INSTALL}/bin/bf_switchd`, '--background',
-    '--status-port', String(opts.statusPort ?? SWITCHD_STATUS_PORT),
-    '--install-dir', env.SDE_INSTALL,
-    '--conf-file', conf,
-  ].map(quote).join(' ');
+    `${env.SDE_INSTALL}/bin/bf_switchd`,
+    '--background',
+    '--status-port',
+    String(opts.statusPort ?? SWITCHD_STATUS_PORT),
+    '--install-dir',
+    env.SDE_INSTALL,
+    '--conf-file',
+    conf,
+  ]
+    .map(quote)
+    .join(' ');
 }

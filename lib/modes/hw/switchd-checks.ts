@@ -16,15 +16,24 @@ const HUGEPAGES_NEEDED = 128;
 const ASIC_DRIVERS = ['bf_kdrv', 'bf_kpkt'] as const;
 
 /** Where the checks read the kernel's state; tests point them at files of their own. */
-export interface HwProbeFiles { meminfo: string; modules: string }
+export interface HwProbeFiles {
+  meminfo: string;
+  modules: string;
+}
 const HW_PROBE_FILES: HwProbeFiles = { meminfo: '/proc/meminfo', modules: '/proc/modules' };
 
-interface ConfArtifact { what: string; key: string; path: string }
+interface ConfArtifact {
+  what: string;
+  key: string;
+  path: string;
+}
 
 /** Every file a switchd conf names, resolved against --install-dir; `virtual` for a model conf. */
 function confArtifacts(confText: string, confLabel: string, installDir: string): { artifacts: ConfArtifact[]; virtual: boolean } {
   let conf: any;
-  try { conf = JSON.parse(confText); } catch (e) {
+  try {
+    conf = JSON.parse(confText);
+  } catch (e) {
     throw new Error(`switchd conf ${confLabel} is not JSON: ${(e as Error).message}`);
   }
   const abs = (p: string) => (isAbsolute(p) ? posix.normalize(p) : posix.join(installDir, p));
@@ -43,7 +52,10 @@ function confArtifacts(confText: string, confLabel: string, installDir: string):
       }
     }
   }
-  if (!artifacts.some((a) => a.key === 'bfrt-config')) throw new Error(`switchd conf ${confLabel} names no p4_programs with a bfrt-config: expected p4/conf/<program>.conf's layout`);
+  if (!artifacts.some((a) => a.key === 'bfrt-config'))
+    throw new Error(
+      `switchd conf ${confLabel} names no p4_programs with a bfrt-config: expected p4/conf/<program>.conf's layout`,
+    );
   const virtual = (conf?.chip_list ?? []).some((chip: any) => chip?.virtual === true);
   return { artifacts, virtual };
 }
@@ -61,47 +73,78 @@ function meminfoValue(text: string, key: string): number | undefined {
 }
 
 /** Everything that would stop bf_switchd from starting; [] when nothing. */
-export async function switchdStartProblems(host: Host, c: SwitchDaemonContext, files: Partial<HwProbeFiles> = {}): Promise<string[]> {
+export async function switchdStartProblems(
+  host: Host,
+  c: SwitchDaemonContext,
+  files: Partial<HwProbeFiles> = {},
+): Promise<string[]> {
   const f = { ...HW_PROBE_FILES, ...files };
   const { config, dir } = c;
   const device = config.SWITCHD_DEVICE;
   const conf = switchdConfPath(config, dir);
   const compile = `compile it on the switch: SDE_INSTALL=${config.SDE_INSTALL} npx tsx hw/compile-p4.ts --arch ${config.ARCH} --conf <the same conf> (README, "Running on a Tofino testbed")`;
   const r = await host.exec(sh`cat ${conf}`, { quiet: true, allowFail: true, dryRunStdout: localConf(c.projectDir, conf) });
-  if (r.code !== 0) return [`switchd conf ${conf} is missing on the switch (SWITCHD_CONF=${config.SWITCHD_CONF}; the sync phase uploads p4/conf/ to ${dir}/conf): ${r.stderr.trim() || `exit ${r.code}`}`];
+  if (r.code !== 0)
+    return [
+      `switchd conf ${conf} is missing on the switch (SWITCHD_CONF=${config.SWITCHD_CONF}; the sync phase uploads p4/conf/ to ${dir}/conf): ${r.stderr.trim() || `exit ${r.code}`}`,
+    ];
   let parsed: ReturnType<typeof confArtifacts>;
-  try { parsed = confArtifacts(r.stdout, conf, config.SDE_INSTALL); } catch (e) { return [(e as Error).message]; }
+  try {
+    parsed = confArtifacts(r.stdout, conf, config.SDE_INSTALL);
+  } catch (e) {
+    return [(e as Error).message];
+  }
 
-  const probe = await host.exec([
-    ...parsed.artifacts.map((a) => sh`[ -e ${a.path} ] || echo ${`missing ${a.path}`}`),
-    sh`grep -E '^HugePages_(Total|Free):' ${f.meminfo} 2>/dev/null || echo ${`nomeminfo ${f.meminfo}`}`,
-    ...(parsed.virtual ? [] : [
-      sh`awk '$1 == "bf_kdrv" || $1 == "bf_kpkt" { print "module", $1, $5 }' ${f.modules} 2>/dev/null`,
-      sh`[ -e ${device} ] && echo ${`device ${device}`}`,
-    ]),
-  ].join('\n'), { quiet: true, allowFail: true, dryRunStdout: `HugePages_Total: ${HUGEPAGES_NEEDED}\nHugePages_Free: ${HUGEPAGES_NEEDED}\nmodule bf_kdrv Live\ndevice ${device}` });
+  const probe = await host.exec(
+    [
+      ...parsed.artifacts.map((a) => sh`[ -e ${a.path} ] || echo ${`missing ${a.path}`}`),
+      sh`grep -E '^HugePages_(Total|Free):' ${f.meminfo} 2>/dev/null || echo ${`nomeminfo ${f.meminfo}`}`,
+      ...(parsed.virtual
+        ? []
+        : [
+            sh`awk '$1 == "bf_kdrv" || $1 == "bf_kpkt" { print "module", $1, $5 }' ${f.modules} 2>/dev/null`,
+            sh`[ -e ${device} ] && echo ${`device ${device}`}`,
+          ]),
+    ].join('\n'),
+    {
+      quiet: true,
+      allowFail: true,
+      dryRunStdout: `HugePages_Total: ${HUGEPAGES_NEEDED}\nHugePages_Free: ${HUGEPAGES_NEEDED}\nmodule bf_kdrv Live\ndevice ${device}`,
+    },
+  );
   const out = probe.stdout;
   const lines = new Set(out.split('\n').map((l) => l.trim()));
   const problems: string[] = [];
   for (const a of parsed.artifacts) {
     if (!lines.has(`missing ${a.path}`)) continue;
-    problems.push(a.key.startsWith('agent')
-      ? `${a.what} ${a.path} (${a.key} in ${conf}) is missing: the SDE was built without the platform; build it with a BSP profile (hw/write-profile.ts, hw/profile-apply.ts)`
-      : `${a.what} ${a.path} (${a.key} in ${conf}) is missing: the P4 program is not compiled there; ${compile}`);
+    problems.push(
+      a.key.startsWith('agent')
+        ? `${a.what} ${a.path} (${a.key} in ${conf}) is missing: the SDE was built without the platform; build it with a BSP profile (hw/write-profile.ts, hw/profile-apply.ts)`
+        : `${a.what} ${a.path} (${a.key} in ${conf}) is missing: the P4 program is not compiled there; ${compile}`,
+    );
   }
   const total = meminfoValue(out, 'HugePages_Total');
   const free = meminfoValue(out, 'HugePages_Free');
   const fix = `reserve them as run_switchd.sh does: sudo sysctl -w vm.nr_hugepages=${HUGEPAGES_NEEDED} (and vm.nr_hugepages = ${HUGEPAGES_NEEDED} in /etc/sysctl.conf)`;
-  if (total === undefined) problems.push(`cannot read hugepages from ${f.meminfo}: bf_switchd needs ${HUGEPAGES_NEEDED} for its DMA pool`);
-  else if (total < HUGEPAGES_NEEDED) problems.push(`hugepages: HugePages_Total is ${total} in ${f.meminfo}, bf_switchd needs ${HUGEPAGES_NEEDED} for its DMA pool; ${fix}`);
-  else if (!free) problems.push(`hugepages: none free (HugePages_Free 0 of ${total} in ${f.meminfo}); another process holds them (a bf_switchd not started by p4cf?)`);
+  if (total === undefined)
+    problems.push(`cannot read hugepages from ${f.meminfo}: bf_switchd needs ${HUGEPAGES_NEEDED} for its DMA pool`);
+  else if (total < HUGEPAGES_NEEDED)
+    problems.push(
+      `hugepages: HugePages_Total is ${total} in ${f.meminfo}, bf_switchd needs ${HUGEPAGES_NEEDED} for its DMA pool; ${fix}`,
+    );
+  else if (!free)
+    problems.push(
+      `hugepages: none free (HugePages_Free 0 of ${total} in ${f.meminfo}); another process holds them (a bf_switchd not started by p4cf?)`,
+    );
   // the device node is what bf_switchd opens; the modules only explain why it is missing
   if (!parsed.virtual && !lines.has(`device ${device}`)) {
     const live = [...out.matchAll(/^module (\S+) (\S+)$/gm)].filter((m) => m[2] === 'Live').map((m) => m[1]);
     const load = `sudo SDE_INSTALL=${config.SDE_INSTALL} npx tsx hw/kernel-modules.ts --modules bf_kdrv`;
-    problems.push(live.length
-      ? `device node ${device} (SWITCHD_DEVICE) is missing although ${live.join(', ')} is loaded; reload the driver (${load})`
-      : `device node ${device} (SWITCHD_DEVICE) is missing and no ASIC kernel driver is loaded (neither ${ASIC_DRIVERS.join(' nor ')} in ${f.modules}); load it: ${load}`);
+    problems.push(
+      live.length
+        ? `device node ${device} (SWITCHD_DEVICE) is missing although ${live.join(', ')} is loaded; reload the driver (${load})`
+        : `device node ${device} (SWITCHD_DEVICE) is missing and no ASIC kernel driver is loaded (neither ${ASIC_DRIVERS.join(' nor ')} in ${f.modules}); load it: ${load}`,
+    );
   }
   return problems;
 }

@@ -14,17 +14,25 @@ export const SWITCHD_PROCESS = 'bf_switchd';
 
 /** Running processes named `comm` (zombies left out: they hold no device), except `ownPid`. */
 export async function processesNamed(host: Host, comm: string, ownPid?: number): Promise<ForeignProcess[]> {
-  const r = await host.exec([
-    sh`for p in $(pgrep -x ${comm}); do`,
-    sh`  [ "$p" = ${String(ownPid ?? 0)} ] && continue`,
-    `  s=$(awk '{ sub(/^.*\\) /, ""); print $1 }' /proc/$p/stat 2>/dev/null); [ -z "$s" ] || [ "$s" = Z ] && continue`,
-    `  echo "$p $(tr '\\0' ' ' < /proc/$p/cmdline)"`,
-    'done',
-  ].join('\n'), { quiet: true, allowFail: true });
-  return r.stdout.split('\n').map((l) => l.trim()).filter(Boolean).map((l) => {
-    const i = l.indexOf(' ');
-    return { pid: Number(i < 0 ? l : l.slice(0, i)), cmdline: i < 0 ? '' : l.slice(i + 1).trim() };
-  }).filter((p) => Number.isInteger(p.pid) && p.pid > 1);
+  const r = await host.exec(
+    [
+      sh`for p in $(pgrep -x ${comm}); do`,
+      sh`  [ "$p" = ${String(ownPid ?? 0)} ] && continue`,
+      `  s=$(awk '{ sub(/^.*\\) /, ""); print $1 }' /proc/$p/stat 2>/dev/null); [ -z "$s" ] || [ "$s" = Z ] && continue`,
+      `  echo "$p $(tr '\\0' ' ' < /proc/$p/cmdline)"`,
+      'done',
+    ].join('\n'),
+    { quiet: true, allowFail: true },
+  );
+  return r.stdout
+    .split('\n')
+    .map((l) => l.trim())
+    .filter(Boolean)
+    .map((l) => {
+      const i = l.indexOf(' ');
+      return { pid: Number(i < 0 ? l : l.slice(0, i)), cmdline: i < 0 ? '' : l.slice(i + 1).trim() };
+    })
+    .filter((p) => Number.isInteger(p.pid) && p.pid > 1);
 }
 
 export function hwSwitchDaemon(c: SwitchDaemonContext, files?: Partial<HwProbeFiles>): SwitchDaemon {

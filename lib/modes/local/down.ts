@@ -10,14 +10,22 @@ import { sshdProcess } from './sshd.ts';
 import { emulateHwDown } from './emulate-hw.ts';
 
 async function podmanNames(kind: 'container' | 'network', prefix: string, log: (m: string) => void): Promise<string[]> {
-  const argv = kind === 'container' ? ['podman', 'ps', '-a', '--format', '{{.Names}}'] : ['podman', 'network', 'ls', '--format', '{{.Name}}'];
+  const argv =
+    kind === 'container'
+      ? ['podman', 'ps', '-a', '--format', '{{.Names}}']
+      : ['podman', 'network', 'ls', '--format', '{{.Name}}'];
   const r = await run(argv, { allowFail: true, timeoutMs: 30_000 });
   if (r.code !== 0) {
     // down goes on with the rest; say what may be left instead of reporting a clean removal
-    log(`warning: \`${showCommand(argv)}\` exited with code ${r.code} (${(r.stderr.trim() || r.stdout.trim()).split('\n').pop() ?? ''}): podman ${kind}s named ${prefix}* were not removed`);
+    log(
+      `warning: \`${showCommand(argv)}\` exited with code ${r.code} (${(r.stderr.trim() || r.stdout.trim()).split('\n').pop() ?? ''}): podman ${kind}s named ${prefix}* were not removed`,
+    );
     return [];
   }
-  return r.stdout.split('\n').map((s) => s.trim()).filter((n) => n.startsWith(prefix));
+  return r.stdout
+    .split('\n')
+    .map((s) => s.trim())
+    .filter((n) => n.startsWith(prefix));
 }
 
 /**
@@ -66,7 +74,9 @@ export async function testbedDown(config: TestbedConfig, opts: TestbedOptions = 
     for (const s of r.stdout.split('\n')) if (/^\d+$/.test(s.trim())) leftovers.push(Number(s));
   }
   if (leftovers.length) {
-    log(`stopping ${leftovers.length} processes left in the testbed namespaces: ${leftovers.map((p) => `${p} ${comm(p)}`).join(', ')}`);
+    log(
+      `stopping ${leftovers.length} processes left in the testbed namespaces: ${leftovers.map((p) => `${p} ${comm(p)}`).join(', ')}`,
+    );
     await stopPids(leftovers, 3_000);
   }
 
@@ -74,19 +84,30 @@ export async function testbedDown(config: TestbedConfig, opts: TestbedOptions = 
   // must not meet the root-side veths of the old namespaces.
   const rootLinks = await links();
   for (const h of L.hosts) {
-    if (rootLinks.has(h.rootVeth)) { await run(['ip', 'link', 'del', h.rootVeth]); removed.push(`link ${h.rootVeth}`); }
+    if (rootLinks.has(h.rootVeth)) {
+      await run(['ip', 'link', 'del', h.rootVeth]);
+      removed.push(`link ${h.rootVeth}`);
+    }
   }
   for (const v of L.veths.filter((x) => x.a.ns && nss.has(x.a.ns))) {
     const r = await run(ipn(v.a.ns, 'link', 'del', v.a.ifname), { allowFail: true });
     if (r.code === 0) removed.push(`link ${v.a.ifname}`);
   }
-  if (rootLinks.has(L.bridge.name)) { await run(['ip', 'link', 'del', L.bridge.name]); removed.push(`bridge ${L.bridge.name}`); }
-  for (const h of ours) { await run(['ip', 'netns', 'del', h.ns]); removed.push(`namespace ${h.ns}`); }
+  if (rootLinks.has(L.bridge.name)) {
+    await run(['ip', 'link', 'del', L.bridge.name]);
+    removed.push(`bridge ${L.bridge.name}`);
+  }
+  for (const h of ours) {
+    await run(['ip', 'netns', 'del', h.ns]);
+    removed.push(`namespace ${h.ns}`);
+  }
   const nft = await run(['nft', 'delete', 'table', 'inet', L.nftTable], { allowFail: true });
   if (nft.code === 0) removed.push(`nft table ${L.nftTable}`);
-  removed.push(...await emulateHwDown(L, log));
+  removed.push(...(await emulateHwDown(L, log)));
 
   const ms = Date.now() - t0;
-  log(`testbed ${L.prefix}* down in ${(ms / 1000).toFixed(1)} s (${removed.length ? `removed ${removed.length}: ${removed.join(', ')}` : 'nothing was there'})`);
+  log(
+    `testbed ${L.prefix}* down in ${(ms / 1000).toFixed(1)} s (${removed.length ? `removed ${removed.length}: ${removed.join(', ')}` : 'nothing was there'})`,
+  );
   return { removed, ms };
 }

@@ -1,7 +1,13 @@
 // Reading and naming the testbed's network pieces with iproute2: namespaces, links per namespace.
 import { run } from '../../hosts/run-local.ts';
 
-export interface LinkInfo { ifname: string; operstate: string; flags: string[]; master?: string; mtu: number }
+export interface LinkInfo {
+  ifname: string;
+  operstate: string;
+  flags: string[];
+  master?: string;
+  mtu: number;
+}
 
 export async function netnsList(): Promise<Set<string>> {
   const r = await run(['ip', '-j', 'netns', 'list'], { allowFail: true });

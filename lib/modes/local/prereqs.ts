@@ -11,7 +11,10 @@ import { tail } from '../../run/text.ts';
 // ---------------------------------------------------------------------------------------------
 // what is needed
 
-export interface PackageNeed { pkg: string; why: string }
+export interface PackageNeed {
+  pkg: string;
+  why: string;
+}
 
 export const DEBIAN_PACKAGES: readonly PackageNeed[] = [
   { pkg: 'podman', why: 'runs the server container' },
@@ -39,9 +42,21 @@ export const DEBIAN_PACKAGES: readonly PackageNeed[] = [
 
 /** Build dependencies of CRIU 4.2.1, all from bookworm. */
 export const CRIU_BUILD_DEPS: readonly string[] = [
-  'build-essential', 'pkg-config', 'libprotobuf-dev', 'libprotobuf-c-dev', 'protobuf-c-compiler',
-  'protobuf-compiler', 'python3-protobuf', 'libnl-3-dev', 'libnl-route-3-dev', 'libnet1-dev',
-  'libcap-dev', 'libbsd-dev', 'libgnutls28-dev', 'libnftables-dev', 'uuid-dev',
+  'build-essential',
+  'pkg-config',
+  'libprotobuf-dev',
+  'libprotobuf-c-dev',
+  'protobuf-c-compiler',
+  'protobuf-compiler',
+  'python3-protobuf',
+  'libnl-3-dev',
+  'libnl-route-3-dev',
+  'libnet1-dev',
+  'libcap-dev',
+  'libbsd-dev',
+  'libgnutls28-dev',
+  'libnftables-dev',
+  'uuid-dev',
 ];
 
 /** 4.1.1 passes `criu check` but cannot dump TCP sockets on this kernel; the fix landed in 4.2. */
@@ -72,7 +87,7 @@ export const PODMAN_DROPIN_TEXT = [
   '# Written by p4cf (lib/modes/local/prereqs.ts).',
   '# crun 1.8.1 fails on this kernel ("cgroups in hybrid mode not supported"); runc works and runs',
   '# the criu found in PATH. The sandbox lacks CAP_SYS_RESOURCE, so containers cannot raise rlimits',
-  '# to podman\'s defaults: ask for lower ones.',
+  "# to podman's defaults: ask for lower ones.",
   '[engine]',
   'runtime = "runc"',
   '',
@@ -119,11 +134,15 @@ export type CriuDecision =
 export function decideCriu(p: CriuProbe, installDir = CRIU_INSTALL_DIR): CriuDecision {
   if (!p.version) return { action: 'build', reason: 'criu is not installed' };
   if (compareVersions(p.version, CRIU_MIN_VERSION) < 0) {
-    return { action: 'build', reason: `criu ${p.version} at ${p.path ?? '?'} is older than ${CRIU_MIN_VERSION} (cannot dump TCP sockets on this kernel)` };
+    return {
+      action: 'build',
+      reason: `criu ${p.version} at ${p.path ?? '?'} is older than ${CRIU_MIN_VERSION} (cannot dump TCP sockets on this kernel)`,
+    };
   }
   if (p.checkOk === false) {
     const ours = p.path === join(installDir, 'criu') && compareVersions(p.version, CRIU_SOURCE_VERSION) >= 0;
-    if (ours) return { action: 'fail', reason: `criu ${p.version} at ${p.path} fails \`criu check\`: ${tail(p.checkOutput ?? '', 5)}` };
+    if (ours)
+      return { action: 'fail', reason: `criu ${p.version} at ${p.path} fails \`criu check\`: ${tail(p.checkOutput ?? '', 5)}` };
     return { action: 'build', reason: `criu ${p.version} at ${p.path ?? '?'} fails \`criu check\`` };
   }
   return { action: 'ok', reason: `criu ${p.version} at ${p.path ?? '?'}${p.checkOk ? ', check passed' : ''}` };
@@ -132,7 +151,11 @@ export function decideCriu(p: CriuProbe, installDir = CRIU_INSTALL_DIR): CriuDec
 /** Packages from `wanted` that dpkg-query output (`${Package} ${db:Status-Status}` lines) does not show installed. */
 export function missingPackages(dpkgOutput: string, wanted: readonly string[]): string[] {
   const installed = new Set(
-    dpkgOutput.split('\n').map((l) => l.trim().split(/\s+/)).filter((f) => f[1] === 'installed').map((f) => f[0].replace(/:.*$/, '')),
+    dpkgOutput
+      .split('\n')
+      .map((l) => l.trim().split(/\s+/))
+      .filter((f) => f[1] === 'installed')
+      .map((f) => f[0].replace(/:.*$/, '')),
   );
   return wanted.filter((p) => !installed.has(p));
 }
@@ -158,7 +181,11 @@ export function mergeCriuConf(existing: string, settings: Readonly<Record<string
   return text === existing ? existing : text;
 }
 
-export interface Platform { root: boolean; debianLike: boolean; osName: string }
+export interface Platform {
+  root: boolean;
+  debianLike: boolean;
+  osName: string;
+}
 
 /** Debian-like if /etc/os-release says ID=debian or ID_LIKE contains debian. */
 export function parseOsRelease(text: string): { debianLike: boolean; osName: string } {
@@ -168,7 +195,9 @@ export function parseOsRelease(text: string): { debianLike: boolean; osName: str
 }
 
 export function platform(): Platform {
-  const os = existsSync('/etc/os-release') ? parseOsRelease(readFileSync('/etc/os-release', 'utf8')) : { debianLike: false, osName: 'unknown OS' };
+  const os = existsSync('/etc/os-release')
+    ? parseOsRelease(readFileSync('/etc/os-release', 'utf8'))
+    : { debianLike: false, osName: 'unknown OS' };
   return { root: process.getuid?.() === 0, ...os };
 }
 
@@ -197,7 +226,9 @@ async function probeCriu(runCheck: boolean): Promise<CriuProbe> {
 export async function planPrerequisites(): Promise<PrereqPlan> {
   const pkgs = DEBIAN_PACKAGES.map((p) => p.pkg);
   const hasDpkg = (await run(['sh', '-c', 'command -v dpkg-query'], { allowFail: true })).code === 0;
-  const dq = hasDpkg ? await run(['dpkg-query', '-W', '-f=${Package} ${db:Status-Status}\\n', ...pkgs], { allowFail: true }) : { stdout: '' };
+  const dq = hasDpkg
+    ? await run(['dpkg-query', '-W', '-f=${Package} ${db:Status-Status}\\n', ...pkgs], { allowFail: true })
+    : { stdout: '' };
   const probe = await probeCriu(process.getuid?.() === 0);
   const current = existsSync(CRIU_CONF) ? readFileSync(CRIU_CONF, 'utf8') : '';
   const wanted = mergeCriuConf(current);
@@ -218,15 +249,23 @@ export function manualInstructions(p: PrereqPlan): string {
   const out: string[] = ['Install these by hand (as root, on Debian 12 or similar):'];
   if (p.missingPackages.length) out.push(`  apt-get update && apt-get install -y ${p.missingPackages.join(' ')}`);
   if (p.criu.action !== 'ok') {
-    out.push(`  CRIU >= ${CRIU_MIN_VERSION} (${p.criu.reason}): build ${CRIU_SOURCE_VERSION} from Debian sid's source package:`,
+    out.push(
+      `  CRIU >= ${CRIU_MIN_VERSION} (${p.criu.reason}): build ${CRIU_SOURCE_VERSION} from Debian sid's source package:`,
       `    printf '${SID_SOURCES.trim().replace(/\n/g, '\\n')}\\n' > ${SID_SOURCES_FILE}`,
       `    apt-get update && apt-get install -y ${CRIU_BUILD_DEPS.join(' ')}`,
       `    cd $(mktemp -d) && apt-get source --download-only ${CRIU_SOURCE_PACKAGE}   # a 404 for the .debian.tar.xz is fine`,
       `    tar xf criu_${CRIU_SOURCE_VERSION}.orig.tar.xz && cd criu-${CRIU_SOURCE_VERSION} && make -j2 criu`,
-      `    install -m 0755 criu/criu ${CRIU_INSTALL_DIR}/criu && criu check`);
+      `    install -m 0755 criu/criu ${CRIU_INSTALL_DIR}/criu && criu check`,
+    );
   }
   if (p.criuConf) out.push(`  ${CRIU_CONF} must contain: network-lock nftables, skip-in-flight`);
-  if (p.podmanDropIn) out.push(`  ${PODMAN_DROPIN}:`, ...PODMAN_DROPIN_TEXT.trim().split('\n').map((l) => `    ${l}`));
+  if (p.podmanDropIn)
+    out.push(
+      `  ${PODMAN_DROPIN}:`,
+      ...PODMAN_DROPIN_TEXT.trim()
+        .split('\n')
+        .map((l) => `    ${l}`),
+    );
   return out.join('\n');
 }
 
@@ -242,10 +281,15 @@ export interface PrereqOptions {
 }
 
 export class PrereqError extends Error {
-  constructor(message: string) { super(message); this.name = 'PrereqError'; }
+  constructor(message: string) {
+    super(message);
+    this.name = 'PrereqError';
+  }
 }
 
-interface AptState { updated: boolean }
+interface AptState {
+  updated: boolean;
+}
 
 async function aptUpdate(state: AptState, log: (m: string) => void): Promise<void> {
   if (state.updated) return;
@@ -287,14 +331,22 @@ export async function buildCriu(opts: { log?: (m: string) => void; installDir?: 
   const dir = mkdtempSync(join(tmpdir(), 'p4cf-criu-'));
   try {
     log(`apt-get source --download-only ${CRIU_SOURCE_PACKAGE} (in ${dir})`);
-    const src = await run(['apt-get', 'source', '--download-only', CRIU_SOURCE_PACKAGE], { cwd: dir, allowFail: true, timeoutMs: 600_000 });
+    const src = await run(['apt-get', 'source', '--download-only', CRIU_SOURCE_PACKAGE], {
+      cwd: dir,
+      allowFail: true,
+      timeoutMs: 600_000,
+    });
     const orig = `criu_${CRIU_SOURCE_VERSION}.orig.tar.xz`;
     if (!existsSync(join(dir, orig))) {
-      throw new PrereqError(`apt-get source ${CRIU_SOURCE_PACKAGE} did not deliver ${orig} (exit ${src.code}): ${tail(src.stderr || src.stdout, 8)}`);
+      throw new PrereqError(
+        `apt-get source ${CRIU_SOURCE_PACKAGE} did not deliver ${orig} (exit ${src.code}): ${tail(src.stderr || src.stdout, 8)}`,
+      );
     }
     if (src.code !== 0) log(`apt-get source exited ${src.code} but ${orig} arrived; the Debian packaging is not needed`);
     await run(['tar', 'xf', orig], { cwd: dir });
-    const srcDir = readdirSync(dir).map((n) => join(dir, n)).find((p) => /criu-\d/.test(p) && existsSync(join(p, 'Makefile')));
+    const srcDir = readdirSync(dir)
+      .map((n) => join(dir, n))
+      .find((p) => /criu-\d/.test(p) && existsSync(join(p, 'Makefile')));
     if (!srcDir) throw new PrereqError(`unpacking ${orig} in ${dir} gave no criu-* source folder`);
     log(`make -j2 criu (in ${srcDir})`);
     await run(['make', '-j2', 'criu'], { cwd: srcDir, timeoutMs: 1_800_000 });
@@ -302,7 +354,8 @@ export async function buildCriu(opts: { log?: (m: string) => void; installDir?: 
     const target = join(installDir, 'criu');
     await run(['install', '-m', '0755', join(srcDir, 'criu', 'criu'), target]);
     const v = parseCriuVersion((await run([target, '--version'])).stdout);
-    if (!v || compareVersions(v, CRIU_MIN_VERSION) < 0) throw new PrereqError(`built ${target} reports version ${v ?? '?'}, expected >= ${CRIU_MIN_VERSION}`);
+    if (!v || compareVersions(v, CRIU_MIN_VERSION) < 0)
+      throw new PrereqError(`built ${target} reports version ${v ?? '?'}, expected >= ${CRIU_MIN_VERSION}`);
     log(`installed criu ${v} to ${target} in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
     return target;
   } finally {
@@ -322,7 +375,9 @@ export async function ensurePrerequisites(opts: PrereqOptions = {}): Promise<{ c
   const plan = await planPrerequisites();
   const forced = !!opts.forceCriuBuild;
   if (planIsEmpty(plan) && !forced) {
-    log(`all present (${DEBIAN_PACKAGES.length} packages, ${plan.criu.reason}, ${CRIU_CONF}, ${PODMAN_DROPIN}) in ${Date.now() - t0} ms`);
+    log(
+      `all present (${DEBIAN_PACKAGES.length} packages, ${plan.criu.reason}, ${CRIU_CONF}, ${PODMAN_DROPIN}) in ${Date.now() - t0} ms`,
+    );
     return { changed: [] };
   }
   if (!plat.root || !plat.debianLike) {

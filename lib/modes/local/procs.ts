@@ -10,7 +10,9 @@ export function readPid(file: string): number | undefined {
   try {
     const n = Number.parseInt(readFileSync(file, 'utf8').trim(), 10);
     return Number.isInteger(n) && n > 0 ? n : undefined;
-  } catch { return undefined; }
+  } catch {
+    return undefined;
+  }
 }
 
 // A daemonized process is reparented to PID 1, which may reap late: a zombie counts as gone.
@@ -18,15 +20,25 @@ export function pidAlive(pid: number): boolean {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
     return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
-  } catch { return false; }
+  } catch {
+    return false;
+  }
 }
 
 export function comm(pid: number): string {
-  try { return readFileSync(`/proc/${pid}/comm`, 'utf8').trim(); } catch { return '?'; }
+  try {
+    return readFileSync(`/proc/${pid}/comm`, 'utf8').trim();
+  } catch {
+    return '?';
+  }
 }
 
 export function cmdline(pid: number): string | undefined {
-  try { return readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').join(' ').trim(); } catch { return undefined; }
+  try {
+    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').join(' ').trim();
+  } catch {
+    return undefined;
+  }
 }
 
 /** Live processes whose command line names `path` (e.g. a program of a tree this testbed made). */
@@ -42,16 +54,32 @@ export function processesNaming(path: string): number[] {
 /** SIGTERM, wait (bounded), then SIGKILL. Only PIDs we recorded or found in our own namespaces. */
 export async function stopPids(pids: number[], graceMs = 2_000): Promise<void> {
   const live = pids.filter(pidAlive);
-  for (const p of live) { try { process.kill(p, 'SIGTERM'); } catch { /* already gone */ } }
+  for (const p of live) {
+    try {
+      process.kill(p, 'SIGTERM');
+    } catch {
+      /* already gone */
+    }
+  }
   const until = Date.now() + graceMs;
   while (Date.now() < until && live.some(pidAlive)) await sleep(25);
-  for (const p of live.filter(pidAlive)) { try { process.kill(p, 'SIGKILL'); } catch { /* gone */ } }
+  for (const p of live.filter(pidAlive)) {
+    try {
+      process.kill(p, 'SIGKILL');
+    } catch {
+      /* gone */
+    }
+  }
 }
 
 export function tcpOpen(host: string, port: number, timeoutMs: number): Promise<boolean> {
   return new Promise((res) => {
     const s = connect({ host, port });
-    const done = (ok: boolean): void => { clearTimeout(t); s.destroy(); res(ok); };
+    const done = (ok: boolean): void => {
+      clearTimeout(t);
+      s.destroy();
+      res(ok);
+    };
     const t = setTimeout(() => done(false), timeoutMs);
     s.once('connect', () => done(true));
     s.once('error', () => done(false));
@@ -66,6 +94,10 @@ export function fileTail(path: string, bytes = 1500): string {
       const buf = Buffer.alloc(Math.min(bytes, size));
       readSync(fd, buf, 0, buf.length, size - buf.length);
       return buf.toString().trim();
-    } finally { closeSync(fd); }
-  } catch { return ''; }
+    } finally {
+      closeSync(fd);
+    }
+  } catch {
+    return '';
+  }
 }

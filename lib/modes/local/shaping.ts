@@ -10,11 +10,35 @@ import { quote } from '../../hosts/quote.ts';
 import type { Config } from '../../config/keys.ts';
 import { hostNamespace } from './testbed.ts';
 
-export interface LinkShape { rate: string; delay: string; jitter: string; loss: string }
-export interface ShapedEnd { label: string; ns: string; ifname: string; shape: LinkShape }
+export interface LinkShape {
+  rate: string;
+  delay: string;
+  jitter: string;
+  loss: string;
+}
+export interface ShapedEnd {
+  label: string;
+  ns: string;
+  ifname: string;
+  shape: LinkShape;
+}
 
-export type LinkConfig = Pick<Config, 'TESTBED_PREFIX' | 'LINK_RATE' | 'LINK_DELAY' | 'LINK_JITTER' | 'LINK_LOSS' | 'DIRECT_LINK_RATE' | 'DIRECT_LINK_DELAY'
-  | 'LAKEWOOD_NIC' | 'LOVELAND_NIC' | 'LAKEWOOD_DIRECT_IF' | 'LOVELAND_DIRECT_IF' | 'LAKEWOOD_SW_PORT' | 'LOVELAND_SW_PORT'>;
+export type LinkConfig = Pick<
+  Config,
+  | 'TESTBED_PREFIX'
+  | 'LINK_RATE'
+  | 'LINK_DELAY'
+  | 'LINK_JITTER'
+  | 'LINK_LOSS'
+  | 'DIRECT_LINK_RATE'
+  | 'DIRECT_LINK_DELAY'
+  | 'LAKEWOOD_NIC'
+  | 'LOVELAND_NIC'
+  | 'LAKEWOOD_DIRECT_IF'
+  | 'LOVELAND_DIRECT_IF'
+  | 'LAKEWOOD_SW_PORT'
+  | 'LOVELAND_SW_PORT'
+>;
 
 const isSet = (s: LinkShape) => Boolean(s.rate || s.delay || s.jitter || s.loss);
 
@@ -29,7 +53,10 @@ export function linkEnds(c: LinkConfig): ShapedEnd[] {
   const direct: LinkShape = { rate: c.DIRECT_LINK_RATE, delay: c.DIRECT_LINK_DELAY, jitter: '', loss: '' };
   const ns = (h: 'tofino' | 'lakewood' | 'loveland') => hostNamespace(c, h);
   const out: ShapedEnd[] = [];
-  for (const [host, nic, port] of [['lakewood', c.LAKEWOOD_NIC, c.LAKEWOOD_SW_PORT], ['loveland', c.LOVELAND_NIC, c.LOVELAND_SW_PORT]] as const) {
+  for (const [host, nic, port] of [
+    ['lakewood', c.LAKEWOOD_NIC, c.LAKEWOOD_SW_PORT],
+    ['loveland', c.LOVELAND_NIC, c.LOVELAND_SW_PORT],
+  ] as const) {
     out.push({ label: `switch port ${port} (switch side)`, ns: ns('tofino'), ifname: `${c.TESTBED_PREFIX}p${port}`, shape: sw });
     out.push({ label: `switch port ${port} (${host} side)`, ns: ns(host), ifname: nic, shape: sw });
   }
@@ -76,12 +103,23 @@ export function applyCmds(e: ShapedEnd): string[] {
   const s = e.shape;
   const out: string[] = [];
   if (s.rate) out.push(inNs(e.ns, `tc qdisc replace dev ${dev} root handle 1: tbf ${tbfArgs(s).join(' ')}`));
-  if (s.delay) out.push(inNs(e.ns, `tc qdisc replace dev ${dev} ${s.rate ? 'parent 1:1 handle 10:' : 'root'} netem ${netemArgs(s).map(quote).join(' ')}`));
+  if (s.delay)
+    out.push(
+      inNs(
+        e.ns,
+        `tc qdisc replace dev ${dev} ${s.rate ? 'parent 1:1 handle 10:' : 'root'} netem ${netemArgs(s).map(quote).join(' ')}`,
+      ),
+    );
   if (s.loss) {
     const t = lossTable(e);
     const n = lossThreshold(s.loss);
     const rule = n >= 1_000_000 ? 'drop' : `numgen random mod 1000000 < ${n} drop`; // numgen's range ends at 999999
-    out.push(inNs(e.ns, `nft -f - <<'EOF'\ntable netdev ${t} {\n  chain in {\n    type filter hook ingress device ${quote(e.ifname)} priority -500;\n    ${rule}\n  }\n}\nEOF`));
+    out.push(
+      inNs(
+        e.ns,
+        `nft -f - <<'EOF'\ntable netdev ${t} {\n  chain in {\n    type filter hook ingress device ${quote(e.ifname)} priority -500;\n    ${rule}\n  }\n}\nEOF`,
+      ),
+    );
   }
   return out;
 }
@@ -89,18 +127,28 @@ export function applyCmds(e: ShapedEnd): string[] {
 /** Removes what applyCmds made on this end (a tbf/netem root qdisc, the loss table); absent is fine. */
 export function removeCmd(e: ShapedEnd): string {
   const dev = quote(e.ifname);
-  return inNs(e.ns, `sh -c ${quote(`if tc qdisc show dev ${dev} root | grep -Eq '^qdisc (tbf|netem) '; then tc qdisc del dev ${dev} root; fi; `
-    + `if nft list table netdev ${lossTable(e)} >/dev/null 2>&1; then nft delete table netdev ${lossTable(e)}; fi`)}`);
+  return inNs(
+    e.ns,
+    `sh -c ${quote(
+      `if tc qdisc show dev ${dev} root | grep -Eq '^qdisc (tbf|netem) '; then tc qdisc del dev ${dev} root; fi; ` +
+        `if nft list table netdev ${lossTable(e)} >/dev/null 2>&1; then nft delete table netdev ${lossTable(e)}; fi`,
+    )}`,
+  );
 }
 
-export const showCmd = (e: ShapedEnd): string => inNs(e.ns, `sh -c ${quote(`tc qdisc show dev ${quote(e.ifname)}; nft list table netdev ${lossTable(e)} 2>/dev/null || true`)}`);
+export const showCmd = (e: ShapedEnd): string =>
+  inNs(e.ns, `sh -c ${quote(`tc qdisc show dev ${quote(e.ifname)}; nft list table netdev ${lossTable(e)} 2>/dev/null || true`)}`);
 
 /** Whether this kernel can add delay (sch_netem); probed on a throwaway dummy-free path: `tc qdisc add dev lo` in a namespace. */
-export const NETEM_PROBE = `sh -c ${quote("ip netns add p4cf-netem-probe && ip -n p4cf-netem-probe link set lo up && nsenter --net=/run/netns/p4cf-netem-probe tc qdisc add dev lo root netem delay 1ms; r=$?; ip netns del p4cf-netem-probe; exit $r")}`;
+export const NETEM_PROBE = `sh -c ${quote('ip netns add p4cf-netem-probe && ip -n p4cf-netem-probe link set lo up && nsenter --net=/run/netns/p4cf-netem-probe tc qdisc add dev lo root netem delay 1ms; r=$?; ip netns del p4cf-netem-probe; exit $r')}`;
 
 /** One line per shaped end for the log and the manifest. */
 export function describeEnd(e: ShapedEnd): string {
   const s = e.shape;
-  const parts = [s.rate && `rate ${s.rate} (tbf)`, s.delay && `delay ${s.delay}${s.jitter ? ` ± ${s.jitter}` : ''} (netem)`, s.loss && `loss ${s.loss} (nftables)`].filter(Boolean);
+  const parts = [
+    s.rate && `rate ${s.rate} (tbf)`,
+    s.delay && `delay ${s.delay}${s.jitter ? ` ± ${s.jitter}` : ''} (netem)`,
+    s.loss && `loss ${s.loss} (nftables)`,
+  ].filter(Boolean);
   return `${e.label} ${e.ns}/${e.ifname}: ${parts.join(', ')}`;
 }

@@ -13,7 +13,9 @@ const SSHD_READY_MS = 5_000;
 /** known_hosts text with every line for `hostPatterns` replaced by `entries` (other lines kept). */
 export function mergeKnownHosts(existing: string, hostPatterns: string[], entries: string[]): string {
   const ours = new Set(hostPatterns);
-  const kept = existing.split('\n').filter((l) => l.trim() !== '' && !(l.split(/\s+/)[0] ?? '').split(',').some((h) => ours.has(h)));
+  const kept = existing
+    .split('\n')
+    .filter((l) => l.trim() !== '' && !(l.split(/\s+/)[0] ?? '').split(',').some((h) => ours.has(h)));
   return `${[...kept, ...entries].join('\n')}\n`;
 }
 
@@ -61,7 +63,11 @@ export function sshdConfigText(h: HostLayout, opts: SshdMode): string {
 }
 
 const netnsInode = (ns: string): number | undefined => {
-  try { return statSync(join(NETNS_DIR, ns)).ino; } catch { return undefined; }
+  try {
+    return statSync(join(NETNS_DIR, ns)).ino;
+  } catch {
+    return undefined;
+  }
 };
 
 /**
@@ -74,20 +80,30 @@ export function sshdProcess(h: HostLayout): { pid?: number; ours: boolean; alive
   if (!pid) return { ours: false, alive: false, why: 'no PID file' };
   const cmd = cmdline(pid);
   if (cmd === undefined) return { pid, ours: false, alive: false, why: `PID ${pid} is gone` };
-  if (!cmd.includes(join(h.dir, 'sshd_config'))) return { pid, ours: false, alive: false, why: `PID ${pid} is not our sshd (${cmd.slice(0, 60)})` };
+  if (!cmd.includes(join(h.dir, 'sshd_config')))
+    return { pid, ours: false, alive: false, why: `PID ${pid} is not our sshd (${cmd.slice(0, 60)})` };
   if (!pidAlive(pid)) return { pid, ours: false, alive: false, why: `PID ${pid} has exited` };
   let netLink = '';
-  try { netLink = readlinkSync(`/proc/${pid}/ns/net`); } catch { /* raced with exit */ }
+  try {
+    netLink = readlinkSync(`/proc/${pid}/ns/net`);
+  } catch {
+    /* raced with exit */
+  }
   const ino = netnsInode(h.ns);
-  if (ino === undefined || netLink !== `net:[${ino}]`) return { pid, ours: true, alive: false, why: `PID ${pid} runs in a stale network namespace` };
+  if (ino === undefined || netLink !== `net:[${ino}]`)
+    return { pid, ours: true, alive: false, why: `PID ${pid} runs in a stale network namespace` };
   return { pid, ours: true, alive: true };
 }
 
 export function rootAccountLocked(): boolean {
   try {
-    const line = readFileSync('/etc/shadow', 'utf8').split('\n').find((l) => l.startsWith('root:'));
+    const line = readFileSync('/etc/shadow', 'utf8')
+      .split('\n')
+      .find((l) => l.startsWith('root:'));
     return (line?.split(':')[1] ?? '').startsWith('!');
-  } catch { return false; }
+  } catch {
+    return false;
+  }
 }
 
 export async function ensureKeys(L: TestbedLayout, log: (m: string) => void): Promise<string> {
@@ -112,7 +128,11 @@ export async function ensureKeys(L: TestbedLayout, log: (m: string) => void): Pr
   }
   mkdirSync(dirname(L.knownHosts), { recursive: true });
   const before = existsSync(L.knownHosts) ? readFileSync(L.knownHosts, 'utf8') : '';
-  const after = mergeKnownHosts(before, L.hosts.map((h) => knownHostsName(h.mgmtIp, h.ssh.port)), entries);
+  const after = mergeKnownHosts(
+    before,
+    L.hosts.map((h) => knownHostsName(h.mgmtIp, h.ssh.port)),
+    entries,
+  );
   if (after !== before) {
     writeFileSync(L.knownHosts, after);
     log(`pinned ${L.hosts.length} host keys in ${L.knownHosts}`);
@@ -138,12 +158,16 @@ export async function ensureSshd(h: HostLayout, mode: SshdMode, log: (m: string)
   }
   if (await tcpOpen(h.mgmtIp, h.ssh.port, 300)) {
     // another checkout's testbed (other state dir) holds the address: say so instead of a bind error
-    const r = await run(['nsenter', `--net=${join(NETNS_DIR, h.ns)}`, 'ss', '-Hltnp', `sport = :${h.ssh.port}`], { allowFail: true });
+    const r = await run(['nsenter', `--net=${join(NETNS_DIR, h.ns)}`, 'ss', '-Hltnp', `sport = :${h.ssh.port}`], {
+      allowFail: true,
+    });
     const holder = /pid=(\d+)/.exec(r.stdout)?.[1];
-    const cmd = holder ? cmdline(Number(holder)) ?? '' : '';
-    throw new TestbedError(`[${h.name}] ${h.mgmtIp}:${h.ssh.port} in ${h.ns} is already served by a process this checkout did not start` +
-      `${holder ? ` (PID ${holder}: ${cmd || 'unknown'})` : ''} — probably the testbed of another checkout. Run \`npx tsx experiments/testbed.ts down\`` +
-      ` (it stops every process inside the ${h.ns.replace(h.name, '')}* namespaces), then up again.`);
+    const cmd = holder ? (cmdline(Number(holder)) ?? '') : '';
+    throw new TestbedError(
+      `[${h.name}] ${h.mgmtIp}:${h.ssh.port} in ${h.ns} is already served by a process this checkout did not start` +
+        `${holder ? ` (PID ${holder}: ${cmd || 'unknown'})` : ''} — probably the testbed of another checkout. Run \`npx tsx experiments/testbed.ts down\`` +
+        ` (it stops every process inside the ${h.ns.replace(h.name, '')}* namespaces), then up again.`,
+    );
   }
   // sshd refuses to start without its privilege-separation dir, which only the system unit creates
   mkdirSync('/run/sshd', { recursive: true, mode: 0o755 });
@@ -154,7 +178,9 @@ export async function ensureSshd(h: HostLayout, mode: SshdMode, log: (m: string)
   const argv = ['nsenter', `--net=${join(NETNS_DIR, h.ns)}`, '/usr/sbin/sshd', '-f', cfgPath, '-E', logFile];
   const r = await run(argv, { allowFail: true, timeoutMs: 10_000 });
   if (r.code !== 0) {
-    throw new TestbedError(`[${h.name}] \`${showCommand(argv)}\` exited with code ${r.code}: ${(r.stderr.trim() || fileTail(logFile)).slice(-800)}`);
+    throw new TestbedError(
+      `[${h.name}] \`${showCommand(argv)}\` exited with code ${r.code}: ${(r.stderr.trim() || fileTail(logFile)).slice(-800)}`,
+    );
   }
   const until = Date.now() + SSHD_READY_MS;
   while (Date.now() < until) {
@@ -165,6 +191,7 @@ export async function ensureSshd(h: HostLayout, mode: SshdMode, log: (m: string)
     }
     await sleep(20);
   }
-  throw new TestbedError(`[${h.name}] sshd did not listen on ${h.mgmtIp}:${h.ssh.port} within ${SSHD_READY_MS} ms; ${logFile}: ${fileTail(logFile, 800)}`);
+  throw new TestbedError(
+    `[${h.name}] sshd did not listen on ${h.mgmtIp}:${h.ssh.port} within ${SSHD_READY_MS} ms; ${logFile}: ${fileTail(logFile, 800)}`,
+  );
 }
-

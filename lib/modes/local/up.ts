@@ -4,7 +4,18 @@ import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { emulateHwUp, hwEmulationPresent } from './emulate-hw.ts';
 import { ensureKeys, ensureSshd, rootAccountLocked, type SshdMode } from './sshd.ts';
-import { hostNamespace, NETNS_DIR, requireRoot, TestbedError, testbedLayout, type TestbedConfig, type TestbedHostName, type TestbedLayout, type TestbedOptions, type VethSpec } from './layout.ts';
+import {
+  hostNamespace,
+  NETNS_DIR,
+  requireRoot,
+  TestbedError,
+  testbedLayout,
+  type TestbedConfig,
+  type TestbedHostName,
+  type TestbedLayout,
+  type TestbedOptions,
+  type VethSpec,
+} from './layout.ts';
 import { ipn, links, netnsList, type LinkInfo } from './links.ts';
 import { ensurePrerequisites } from './prereqs.ts';
 import { run } from '../../hosts/run-local.ts';
@@ -12,16 +23,33 @@ import { sleep } from './procs.ts';
 
 const SWITCH_PORT_MTU = 9216; // like a real switch port: never the bottleneck when the build raises NIC_MTU
 
-
-async function ensureVeth(v: VethSpec, have: Map<string | undefined, Map<string, LinkInfo>>, log: (m: string) => void): Promise<boolean> {
+async function ensureVeth(
+  v: VethSpec,
+  have: Map<string | undefined, Map<string, LinkInfo>>,
+  log: (m: string) => void,
+): Promise<boolean> {
   const aThere = have.get(v.a.ns)?.has(v.a.ifname) ?? false;
   const bThere = have.get(v.b.ns)?.has(v.b.ifname) ?? false;
   if (aThere && bThere) return false;
   // a lone end means its peer (or namespace) was lost: rebuild the pair from scratch
   if (aThere) await run(ipn(v.a.ns, 'link', 'del', v.a.ifname));
   if (bThere) await run(ipn(v.b.ns, 'link', 'del', v.b.ifname));
-  await run(['ip', 'link', 'add', v.a.ifname, ...(v.a.ns ? ['netns', v.a.ns] : []), 'type', 'veth', 'peer', 'name', v.b.ifname, ...(v.b.ns ? ['netns', v.b.ns] : [])]);
-  log(`created ${v.label}: ${v.a.ns ?? 'root'}/${v.a.ifname} ↔ ${v.b.ns ?? 'root'}/${v.b.ifname}${aThere || bThere ? ' (replaced a lone end)' : ''}`);
+  await run([
+    'ip',
+    'link',
+    'add',
+    v.a.ifname,
+    ...(v.a.ns ? ['netns', v.a.ns] : []),
+    'type',
+    'veth',
+    'peer',
+    'name',
+    v.b.ifname,
+    ...(v.b.ns ? ['netns', v.b.ns] : []),
+  ]);
+  log(
+    `created ${v.label}: ${v.a.ns ?? 'root'}/${v.a.ifname} ↔ ${v.b.ns ?? 'root'}/${v.b.ifname}${aThere || bThere ? ' (replaced a lone end)' : ''}`,
+  );
   return true;
 }
 
@@ -49,7 +77,12 @@ async function ensureMgmtGuard(L: TestbedLayout): Promise<void> {
 // announce with the matching source (arp_announce=2). Without this the server NIC, which carries no
 // address, answers ARP for the macvlan shim's 192.168.12.100 with the NIC's own MAC (ARP flux), and
 // the data path would learn a MAC the switch does not route on.
-const SERVER_SYSCTLS = ['net.ipv4.conf.all.arp_ignore=1', 'net.ipv4.conf.default.arp_ignore=1', 'net.ipv4.conf.all.arp_announce=2', 'net.ipv4.conf.default.arp_announce=2'];
+const SERVER_SYSCTLS = [
+  'net.ipv4.conf.all.arp_ignore=1',
+  'net.ipv4.conf.default.arp_ignore=1',
+  'net.ipv4.conf.all.arp_announce=2',
+  'net.ipv4.conf.default.arp_announce=2',
+];
 // The switch ports are wires of the P4 pipeline: no IPv6 link-local addresses, router solicitations
 // or MLD reports of their own. New links in the namespace inherit `default`.
 const SWITCH_SYSCTLS = ['net.ipv6.conf.all.disable_ipv6=1', 'net.ipv6.conf.default.disable_ipv6=1'];
@@ -65,7 +98,10 @@ async function waitLinksUp(L: TestbedLayout, log: (m: string) => void, timeoutMs
   do {
     const have = new Map<string | undefined, Map<string, LinkInfo>>([[undefined, await links()]]);
     for (const h of L.hosts) have.set(h.ns, await links(h.ns));
-    down = L.veths.flatMap((v) => [v.a, v.b]).filter((e) => have.get(e.ns)?.get(e.ifname)?.operstate !== 'UP').map((e) => `${e.ns ?? 'root'}/${e.ifname}`);
+    down = L.veths
+      .flatMap((v) => [v.a, v.b])
+      .filter((e) => have.get(e.ns)?.get(e.ifname)?.operstate !== 'UP')
+      .map((e) => `${e.ns ?? 'root'}/${e.ifname}`);
     if (!down.length) return;
     await sleep(50);
   } while (Date.now() < until);
@@ -73,7 +109,10 @@ async function waitLinksUp(L: TestbedLayout, log: (m: string) => void, timeoutMs
 }
 
 export interface UpResult {
-  layout: TestbedLayout; created: string[]; sshdPids: Record<TestbedHostName, number>; ms: number;
+  layout: TestbedLayout;
+  created: string[];
+  sshdPids: Record<TestbedHostName, number>;
+  ms: number;
   /** With emulateHw: the hardware overlay that points at the emulated lab. */
   overlay?: string;
 }
@@ -88,8 +127,10 @@ export async function testbedUp(config: TestbedConfig, opts: TestbedOptions = {}
   const L = testbedLayout(config, opts);
   requireRoot('testbed up');
   if (!opts.emulateHw && hwEmulationPresent(L)) {
-    throw new TestbedError(`testbed ${L.prefix}* is dressed as the lab (up --emulate-hw): its sshd refuses root logins. ` +
-      'Run with --config .testbed/config_hw.env, repair it with `npx tsx experiments/testbed.ts up --emulate-hw`, or take it down first');
+    throw new TestbedError(
+      `testbed ${L.prefix}* is dressed as the lab (up --emulate-hw): its sshd refuses root logins. ` +
+        'Run with --config .testbed/config_hw.env, repair it with `npx tsx experiments/testbed.ts up --emulate-hw`, or take it down first',
+    );
   }
   if (opts.prerequisites !== false) await ensurePrerequisites({ log: (m) => log(`prereqs: ${m}`) });
   const created: string[] = [];
@@ -112,9 +153,13 @@ export async function testbedUp(config: TestbedConfig, opts: TestbedOptions = {}
     const clash = (await run(['ip', '-j', 'route', 'show', 'match', L.bridge.ip])).stdout;
     // a broader route (e.g. 10.0.0.0/8 on the uplink) is harmless: our /len is more specific and wins
     const lenOf = (dst: string): number => (dst.includes('/') ? Number(dst.split('/')[1]) : 32);
-    const other = (JSON.parse(clash || '[]') as { dst: string; dev?: string }[])
-      .find((r) => r.dst !== 'default' && r.dev && r.dev !== L.bridge.name && lenOf(r.dst) >= L.bridge.prefixLen);
-    if (other) throw new TestbedError(`MGMT_SUBNET ${L.bridge.subnet} overlaps route ${other.dst} on ${other.dev} of this machine: choose another MGMT_SUBNET`);
+    const other = (JSON.parse(clash || '[]') as { dst: string; dev?: string }[]).find(
+      (r) => r.dst !== 'default' && r.dev && r.dev !== L.bridge.name && lenOf(r.dst) >= L.bridge.prefixLen,
+    );
+    if (other)
+      throw new TestbedError(
+        `MGMT_SUBNET ${L.bridge.subnet} overlaps route ${other.dst} on ${other.dev} of this machine: choose another MGMT_SUBNET`,
+      );
     await run(['ip', 'link', 'add', L.bridge.name, 'type', 'bridge']);
     created.push(`bridge ${L.bridge.name}`);
     log(`created bridge ${L.bridge.name}`);
@@ -160,6 +205,8 @@ export async function testbedUp(config: TestbedConfig, opts: TestbedOptions = {}
   for (const h of L.hosts) sshdPids[h.name] = await ensureSshd(h, mode, log);
 
   const ms = Date.now() - t0;
-  log(`testbed ${L.prefix}* up in ${(ms / 1000).toFixed(1)} s (${created.length ? `created: ${created.join(', ')}` : 'everything was already in place'})`);
+  log(
+    `testbed ${L.prefix}* up in ${(ms / 1000).toFixed(1)} s (${created.length ? `created: ${created.join(', ')}` : 'everything was already in place'})`,
+  );
   return { layout: L, created, sshdPids, ms, overlay };
 }

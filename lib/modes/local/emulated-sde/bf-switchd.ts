@@ -30,11 +30,21 @@ export interface Board {
 
 const OPTIONS = {
   help: { type: 'boolean', short: 'h' },
-  'install-dir': { type: 'string' }, 'conf-file': { type: 'string' }, 'tcp-port-base': { type: 'string' },
-  'skip-p4': { type: 'boolean' }, 'skip-hld': { type: 'string' }, 'skip-port-add': { type: 'boolean' },
-  'skip-dma': { type: 'boolean' }, 'status-port': { type: 'string' }, 'bfrt-grpc-port': { type: 'string' },
-  'kernel-pkt': { type: 'boolean' }, background: { type: 'boolean' }, ucli: { type: 'boolean' },
-  'server-listen-local-only': { type: 'boolean' }, 'init-mode': { type: 'string' }, 'p4rt-server': { type: 'string' },
+  'install-dir': { type: 'string' },
+  'conf-file': { type: 'string' },
+  'tcp-port-base': { type: 'string' },
+  'skip-p4': { type: 'boolean' },
+  'skip-hld': { type: 'string' },
+  'skip-port-add': { type: 'boolean' },
+  'skip-dma': { type: 'boolean' },
+  'status-port': { type: 'string' },
+  'bfrt-grpc-port': { type: 'string' },
+  'kernel-pkt': { type: 'boolean' },
+  background: { type: 'boolean' },
+  ucli: { type: 'boolean' },
+  'server-listen-local-only': { type: 'boolean' },
+  'init-mode': { type: 'string' },
+  'p4rt-server': { type: 'string' },
   'shell-no-wait': { type: 'boolean' },
 } as const;
 
@@ -62,23 +72,42 @@ function port(flag: string, v: string | undefined, dflt: number): number {
 }
 
 /** Every problem of the conf, with the path it names; the programs it loads. */
-export function confProblems(confText: string, confPath: string, installDir: string, board: Pick<Board, 'chipFamily'>): { problems: string[]; programs: { name: string; bfrt: string }[] } {
+export function confProblems(
+  confText: string,
+  confPath: string,
+  installDir: string,
+  board: Pick<Board, 'chipFamily'>,
+): { problems: string[]; programs: { name: string; bfrt: string }[] } {
   let conf: any;
-  try { conf = JSON.parse(confText); } catch (e) { return { problems: [`${confPath} is not JSON: ${(e as Error).message}`], programs: [] }; }
+  try {
+    conf = JSON.parse(confText);
+  } catch (e) {
+    return { problems: [`${confPath} is not JSON: ${(e as Error).message}`], programs: [] };
+  }
   const problems: string[] = [];
   const at = (p: string): string => (isAbsolute(p) ? p : join(installDir, p));
   const need = (what: string, p: unknown, kind: 'file' | 'dir' = 'file'): void => {
-    if (typeof p !== 'string' || !p) { problems.push(`${confPath}: ${what} is missing`); return; }
+    if (typeof p !== 'string' || !p) {
+      problems.push(`${confPath}: ${what} is missing`);
+      return;
+    }
     const full = at(p);
     let st;
-    try { st = statSync(full); } catch { problems.push(`${what} ${p}: ${full} does not exist`); return; }
+    try {
+      st = statSync(full);
+    } catch {
+      problems.push(`${what} ${p}: ${full} does not exist`);
+      return;
+    }
     if (kind === 'file' ? !st.isFile() : !st.isDirectory()) problems.push(`${what} ${p}: ${full} is not a ${kind}`);
   };
   const chip = conf?.chip_list?.[0];
   if (!chip) problems.push(`${confPath}: no chip_list entry`);
   else {
-    if (String(chip.chip_family ?? '').toLowerCase() !== board.chipFamily) problems.push(`${confPath}: chip_family ${JSON.stringify(chip.chip_family)}, but this board has a ${board.chipFamily}`);
-    if (chip.virtual) problems.push(`${confPath}: chip "virtual": true is the software model's conf (tofino-model); this is the hardware switch`);
+    if (String(chip.chip_family ?? '').toLowerCase() !== board.chipFamily)
+      problems.push(`${confPath}: chip_family ${JSON.stringify(chip.chip_family)}, but this board has a ${board.chipFamily}`);
+    if (chip.virtual)
+      problems.push(`${confPath}: chip "virtual": true is the software model's conf (tofino-model); this is the hardware switch`);
     if (chip.sds_fw_path !== undefined) need('sds_fw_path', chip.sds_fw_path, 'dir');
   }
   const dev = conf?.p4_devices?.[0];
@@ -110,11 +139,16 @@ export function hugepagesTotal(meminfo: string): number {
 let quitting = false;
 function lockDevice(device: string): Promise<void> {
   return new Promise((res) => {
-    const holder = spawn('flock', ['--nonblock', '--conflict-exit-code', '75', device, 'sh', '-c', 'echo locked; exec cat >/dev/null'], { stdio: ['pipe', 'pipe', 'inherit'] });
+    const holder = spawn(
+      'flock',
+      ['--nonblock', '--conflict-exit-code', '75', device, 'sh', '-c', 'echo locked; exec cat >/dev/null'],
+      { stdio: ['pipe', 'pipe', 'inherit'] },
+    );
     holder.stdout.once('data', () => res());
     holder.once('exit', (code) => {
       if (quitting) return;
-      if (code === 75) fail(`device ${device} is busy (EBUSY): another bf_switchd holds it; stop that one first (pgrep -x bf_switchd)`);
+      if (code === 75)
+        fail(`device ${device} is busy (EBUSY): another bf_switchd holds it; stop that one first (pgrep -x bf_switchd)`);
       fail(`lost the lock on ${device} (flock exited with ${code})`);
     });
   });
@@ -128,38 +162,72 @@ async function main(): Promise<void> {
     console.log(`bf_switchd: ${(e as Error).message}\n${USAGE}`);
     process.exit(1);
   }
-  if (values.help) { console.log(USAGE); process.exit(0); }
+  if (values.help) {
+    console.log(USAGE);
+    process.exit(0);
+  }
   const installDir = values['install-dir'] as string | undefined;
   const confFile = values['conf-file'] as string | undefined;
   // the real bf_switchd exits 0 here
   if (!installDir || !confFile) fail('--install-dir and --conf-file must be specified', 0);
-  if (!values.background) fail('no --background: bf_switchd would start its interactive shell on stdin; run it with --background');
+  if (!values.background)
+    fail('no --background: bf_switchd would start its interactive shell on stdin; run it with --background');
   const statusPort = values['status-port'] === undefined ? undefined : port('status-port', values['status-port'] as string, 0);
   const grpcPort = port('bfrt-grpc-port', values['bfrt-grpc-port'] as string | undefined, 50052);
 
   const here = dirname(fileURLToPath(import.meta.url));
   const boardPath = resolve(here, '..', '..', 'share', 'p4cf-emulation', 'board.json');
   let board: Board;
-  try { board = JSON.parse(readFileSync(boardPath, 'utf8')) as Board; } catch (e) { fail(`emulated board description ${boardPath}: ${(e as Error).message}`); }
+  try {
+    board = JSON.parse(readFileSync(boardPath, 'utf8')) as Board;
+  } catch (e) {
+    fail(`emulated board description ${boardPath}: ${(e as Error).message}`);
+  }
   const install = resolve(installDir);
-  for (const d of ['bin', 'lib', 'share']) if (!existsSync(join(install, d))) fail(`--install-dir ${installDir}: ${join(install, d)} does not exist (expected an SDE install prefix)`);
+  for (const d of ['bin', 'lib', 'share'])
+    if (!existsSync(join(install, d)))
+      fail(`--install-dir ${installDir}: ${join(install, d)} does not exist (expected an SDE install prefix)`);
   let confText: string;
-  try { confText = readFileSync(confFile, 'utf8'); } catch (e) { fail(`--conf-file ${confFile}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`); }
+  try {
+    confText = readFileSync(confFile, 'utf8');
+  } catch (e) {
+    fail(`--conf-file ${confFile}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+  }
   const { problems, programs } = confProblems(confText, confFile, install, board);
   for (const p of programs) {
     const ours = join(board.modelDir, `${p.name}.bf-rt.json`);
-    if (!existsSync(ours)) { problems.push(`program ${p.name}: this emulated switch runs only the programs it has a model for (${board.modelDir}/*.bf-rt.json)`); continue; }
-    if (existsSync(p.bfrt) && readFileSync(p.bfrt, 'utf8') !== readFileSync(ours, 'utf8')) problems.push(`program ${p.name}: ${p.bfrt} is not the bf-rt.json the model implements (${ours}); recompile with hw/compile-p4.ts`);
+    if (!existsSync(ours)) {
+      problems.push(
+        `program ${p.name}: this emulated switch runs only the programs it has a model for (${board.modelDir}/*.bf-rt.json)`,
+      );
+      continue;
+    }
+    if (existsSync(p.bfrt) && readFileSync(p.bfrt, 'utf8') !== readFileSync(ours, 'utf8'))
+      problems.push(
+        `program ${p.name}: ${p.bfrt} is not the bf-rt.json the model implements (${ours}); recompile with hw/compile-p4.ts`,
+      );
   }
   if (problems.length) fail(`conf ${confFile}:\n  ${problems.join('\n  ')}`);
-  if (programs.length !== 1) fail(`conf ${confFile}: the emulated switch loads exactly one program; the conf names ${programs.length}`);
+  if (programs.length !== 1)
+    fail(`conf ${confFile}: the emulated switch loads exactly one program; the conf names ${programs.length}`);
 
   const pages = hugepagesTotal(readFileSync('/proc/meminfo', 'utf8'));
-  if (pages < board.hugepages) fail(`DMA memory: HugePages_Total is ${pages} in /proc/meminfo, need at least ${board.hugepages} (sysctl -w vm.nr_hugepages=${board.hugepages})`);
+  if (pages < board.hugepages)
+    fail(
+      `DMA memory: HugePages_Total is ${pages} in /proc/meminfo, need at least ${board.hugepages} (sysctl -w vm.nr_hugepages=${board.hugepages})`,
+    );
   let st;
-  try { st = statSync(board.device); } catch { fail(`device ${board.device} does not exist: is the kernel driver (bf_kdrv) loaded?`); }
+  try {
+    st = statSync(board.device);
+  } catch {
+    fail(`device ${board.device} does not exist: is the kernel driver (bf_kdrv) loaded?`);
+  }
   if (!st.isCharacterDevice()) fail(`device ${board.device} is not a character device`);
-  try { accessSync(board.device, constants.R_OK | constants.W_OK); } catch (e) { fail(`cannot open device ${board.device}: ${(e as NodeJS.ErrnoException).code} (bf_switchd must run as root)`); }
+  try {
+    accessSync(board.device, constants.R_OK | constants.W_OK);
+  } catch (e) {
+    fail(`cannot open device ${board.device}: ${(e as NodeJS.ErrnoException).code} (bf_switchd must run as root)`);
+  }
   await lockDevice(board.device);
   log(`device ${board.device} opened; ${pages} hugepages; conf ${confFile}; program ${programs[0].name}`);
 
@@ -173,8 +241,17 @@ async function main(): Promise<void> {
     status.unref();
   }
   const portArgs = Object.entries(board.ports).flatMap(([dev, ifname]) => ['--port', `${dev}=${ifname}`]);
-  const model = spawn(process.execPath, [join(board.modelDir, 'switch-model.mjs'), '--listen', `${listen}:${grpcPort}`, '--program', programs[0].name, ...portArgs], { stdio: 'inherit' });
-  for (const sig of ['SIGTERM', 'SIGINT', 'SIGQUIT'] as const) process.on(sig, () => { quitting = true; log(`received ${sig}, quitting`); model.kill('SIGTERM'); });
+  const model = spawn(
+    process.execPath,
+    [join(board.modelDir, 'switch-model.mjs'), '--listen', `${listen}:${grpcPort}`, '--program', programs[0].name, ...portArgs],
+    { stdio: 'inherit' },
+  );
+  for (const sig of ['SIGTERM', 'SIGINT', 'SIGQUIT'] as const)
+    process.on(sig, () => {
+      quitting = true;
+      log(`received ${sig}, quitting`);
+      model.kill('SIGTERM');
+    });
   model.once('exit', (code, sig) => {
     quitting = true;
     log(`switch model exited (${sig ?? code})`);
