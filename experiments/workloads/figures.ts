@@ -1,19 +1,5 @@
-// Helpers the workloads' figures() share: how much a counter column rose over a run.
+// Helpers the workloads' figures() share: a column's largest and last value over a run.
 type Rows = ReadonlyArray<{ v: Record<string, number | null> }>;
-
-/** Last minus first non-empty value of a counter column; null when the column never has a value.
- * The client runs for the whole run (never restarted), so its counters only rise. */
-export function counterIncrease(rows: Rows, col: string): number | null {
-  let first: number | null = null;
-  let last: number | null = null;
-  for (const r of rows) {
-    const x = r.v[col];
-    if (x === null || x === undefined) continue;
-    first ??= x;
-    last = x;
-  }
-  return first === null || last === null ? null : last - first;
-}
 
 /** Largest non-empty value of a column; null when it never has one. */
 export function columnMax(rows: Rows, col: string): number | null {

@@ -6,7 +6,7 @@ import { netToolPath } from '../nettool/index.ts';
 import { waitForHealth } from '../../experiments/workloads/health.ts';
 import { workloadFor } from '../../experiments/workloads/index.ts';
 import { controllerFor } from '../switch/controller-client.ts';
-import { backendOn, serviceIp } from '../server/backend.ts';
+import { backendOn } from '../server/backend.ts';
 import { RestoreFailure, StepFailure } from './errors.ts';
 import { restoreLeg, type Engine, type MigrationRun } from './steps.ts';
 

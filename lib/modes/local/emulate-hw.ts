@@ -217,7 +217,7 @@ async function bundleTool(src: string, out: string): Promise<void> {
 async function ensureSde(
   E: HwEmulation,
   config: EmulationConfig,
-  L: Pick<TestbedLayout, 'prefix'>,
+  _L: Pick<TestbedLayout, 'prefix'>,
   projectDir: string,
   switchPorts: TestbedLayout['switchPorts'],
   log: (m: string) => void,

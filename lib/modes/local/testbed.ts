@@ -8,8 +8,8 @@
 //   emulate-hw.ts   `up --emulate-hw`: the testbed dressed as the lab (non-root user, emulated SDE)
 //   procs.ts    generic /proc and socket helpers
 export { hostNamespace, mgmtAddresses, switchPortIfaces, TESTBED_HOSTS, TestbedError, testbedLayout } from './layout.ts';
-export type { HostLayout, TestbedConfig, TestbedHostName, TestbedLayout, TestbedOptions, VethSpec } from './layout.ts';
-export { mergeKnownHosts, sshdConfigText } from './sshd.ts';
-export { testbedUp, type UpResult } from './up.ts';
+export type { TestbedConfig, TestbedHostName } from './layout.ts';
+export { mergeKnownHosts } from './sshd.ts';
+export { testbedUp } from './up.ts';
 export { testbedDown } from './down.ts';
-export { formatStatus, testbedStatus, type TestbedStatus } from './status.ts';
+export { formatStatus, testbedStatus } from './status.ts';

@@ -49,10 +49,9 @@ export function includedFiles(
   return { found, missing, system };
 }
 
-function main(): void {
-  let parsed;
+function parseOptions() {
   try {
-    parsed = parseArgs({
+    return parseArgs({
       args: process.argv.slice(2),
       allowPositionals: true,
       strict: true,
@@ -69,8 +68,12 @@ function main(): void {
       },
     });
   } catch (e) {
-    fail((e as Error).message);
+    return fail((e as Error).message);
   }
+}
+
+function main(): void {
+  const parsed = parseOptions();
   const v = parsed.values;
   if (v.help) {
     console.log(
@@ -118,7 +121,7 @@ function main(): void {
     const text = readFileSync(f, 'utf8');
     const inc = includedFiles(f, text, includeDirs);
     if (inc.missing.length) fail(`#include not found: ${inc.missing.join('; ')}`);
-    inc.system.forEach((s) => systemIncludes.add(s));
+    for (const s of inc.system) systemIncludes.add(s);
     queue.push(...inc.found);
     if (f !== source && !accepted.has(createHash('sha256').update(text).digest('hex'))) unknown.push(f);
   }

@@ -92,7 +92,7 @@ export function confProblems(
       return;
     }
     const full = at(p);
-    let st;
+    let st: ReturnType<typeof statSync>;
     try {
       st = statSync(full);
     } catch {
@@ -216,7 +216,7 @@ async function main(): Promise<void> {
     fail(
       `DMA memory: HugePages_Total is ${pages} in /proc/meminfo, need at least ${board.hugepages} (sysctl -w vm.nr_hugepages=${board.hugepages})`,
     );
-  let st;
+  let st: ReturnType<typeof statSync>;
   try {
     st = statSync(board.device);
   } catch {
