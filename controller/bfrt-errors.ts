@@ -4,7 +4,7 @@
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 import { protoPath } from '../p4/assets.ts';
-import type { Update } from './bfrt.ts';
+import type { Update } from './bfrt-types.ts';
 
 /**
  * kind 'rejected': the switch answered and refused (→ HTTP 502);

@@ -5,83 +5,12 @@
 import * as grpc from '@grpc/grpc-js';
 import pRetry from 'p-retry';
 import { BfrtError, loadProto, perUpdate, switchMessage } from './bfrt-errors.ts';
-import {
-  byName,
-  hasName,
-  dataField,
-  decodeBytes,
-  decodeDataField,
-  keyField,
-  parseBfrtJson,
-  type TableInfo,
-  type Value,
-} from './schema.ts';
+import { decodeEntry, encodeEntry } from './bfrt-entries.ts';
+import type { BfrtClient, BfrtOptions, DecodedEntry, Update } from './bfrt-types.ts';
+import { byName, hasName, parseBfrtJson, type TableInfo, type Value } from './schema.ts';
 
-export type UpdateType = 'INSERT' | 'MODIFY' | 'DELETE' | 'INSERT_OR_MODIFY';
-
-/** A table entry named the way a person would write it; names resolve through bf-rt.json. */
-export interface EntrySpec {
-  table: string;
-  key?: Record<string, Value>;
-  action?: string;
-  data?: Record<string, Value>;
-}
-
-export interface Update {
-  type: UpdateType;
-  entry: EntrySpec;
-}
-
+export type { BfrtClient, BfrtOptions, EntrySpec, Update } from './bfrt-types.ts';
 export { BfrtError } from './bfrt-errors.ts';
-
-/** An entry read back, decoded to names and readable values. */
-export interface DecodedEntry {
-  table: string;
-  key: Record<string, unknown>;
-  action?: string;
-  data: Record<string, unknown>;
-}
-
-export interface BfrtOptions {
-  addr: string;
-  program: string;
-  deviceId?: number;
-  clientId?: number;
-  log?: (line: string) => void;
-  /** Per RPC deadline. */
-  rpcTimeoutMs?: number;
-  /** Attempts of one (re)connection round before giving up; Infinity for a daemon. */
-  connectRetries?: number;
-  /** Called after every Write RPC (for metrics). */
-  onWrite?: (ms: number, tables: string[], ok: boolean) => void;
-}
-
-export interface SessionState {
-  connected: boolean;
-  bound: boolean;
-  addr: string;
-  program: string;
-  reconnects: number;
-  lastError?: string;
-  tables: number;
-}
-
-export interface BfrtClient {
-  readonly program: string;
-  /** Resolves once the first session is up (subscribed, bound, schema loaded). */
-  connect(): Promise<void>;
-  state(): SessionState;
-  write(updates: Update[], label?: string): Promise<{ ms: number }>;
-  read(table: string, key?: Record<string, Value>): Promise<DecodedEntry[]>;
-  /** Remove every entry of a table (delete without key; per-entry delete as fallback). */
-  clear(table: string): Promise<void>;
-  hasTable(name: string): boolean;
-  hasAction(table: string, action: string): boolean;
-  table(name: string): TableInfo;
-  /** Registered hooks run (in order) after every successful re-connection, not the first. */
-  onReconnect(fn: () => Promise<void>): void;
-  close(): Promise<void>;
-}
 
 const ALL_PIPES = 0xffff;
 
@@ -298,55 +227,12 @@ export function createBfrtClient(opts: BfrtOptions): BfrtClient {
     }
   }
 
-  function encodeEntry(spec: EntrySpec, withData: boolean): Record<string, unknown> {
-    const t = table(spec.table);
-    try {
-      const entry: Record<string, unknown> = { table_id: t.id };
-      if (spec.key) {
-        entry.key = {
-          fields: Object.entries(spec.key).map(([n, v]) => keyField(byName(t.keys, n, `key field of ${t.name}`), v, t.name)),
-        };
-      }
-      if (withData && (spec.action || spec.data)) {
-        const action = spec.action ? byName(t.actions, spec.action, `action of ${t.name}`) : undefined;
-        const fields = Object.entries(spec.data ?? {}).map(([n, v]) => {
-          const f =
-            action && hasName(action.data, n)
-              ? byName(action.data, n, `data field of ${action.name}`)
-              : byName(t.data, n, `data field of ${t.name}`);
-          return dataField(f, v, action ? `${t.name} ${action.name}` : t.name);
-        });
-        entry.data = { action_id: action?.id ?? 0, fields };
-      }
-      return entry;
-    } catch (e) {
-      if (e instanceof BfrtError) throw e;
-      throw new BfrtError((e as Error).message, 'invalid');
-    }
-  }
-
-  function decodeEntry(e: any): DecodedEntry {
-    const t = tables.find((x) => x.id === e.table_id);
-    const out: DecodedEntry = { table: t?.name ?? `#${e.table_id}`, key: {}, data: {} };
-    for (const kf of e.key?.fields ?? []) {
-      const f = t?.keys.find((k) => k.id === kf.field_id);
-      const name = f?.name ?? `#${kf.field_id}`;
-      const m = kf[kf.match_type ?? 'exact'] ?? {};
-      const raw = m.value ?? m.low;
-      out.key[name] = raw ? decodeBytes(raw, f ?? { kind: 'bytes', width: raw.length * 8 }) : null;
-    }
-    const action = t?.actions.find((a) => a.id === e.data?.action_id);
-    if (action) out.action = action.name;
-    for (const df of e.data?.fields ?? []) {
-      const f = action?.data.find((x) => x.id === df.field_id) ?? t?.data.find((x) => x.id === df.field_id);
-      out.data[f?.name ?? `#${df.field_id}`] = decodeDataField(f, df);
-    }
-    return out;
-  }
-
   async function write(updates: Update[], label?: string): Promise<{ ms: number }> {
     requireSession();
-    const encoded = updates.map((u) => ({ type: u.type, entity: { table_entry: encodeEntry(u.entry, u.type !== 'DELETE') } }));
+    const encoded = updates.map((u) => ({
+      type: u.type,
+      entity: { table_entry: encodeEntry(table(u.entry.table), u.entry, u.type !== 'DELETE') },
+    }));
     const names = updates.map((u) => `${u.type} ${table(u.entry.table).name.replace(/^pipe\./, '')}`);
     const t0 = performance.now();
     let ok = false;
@@ -378,7 +264,7 @@ export function createBfrtClient(opts: BfrtOptions): BfrtClient {
 
   async function read(tableName: string, key?: Record<string, Value>): Promise<DecodedEntry[]> {
     requireSession();
-    const entry = encodeEntry({ table: tableName, key }, false);
+    const entry = encodeEntry(table(tableName), { table: tableName, key }, false);
     const c = client as any;
     return new Promise((resolve, reject) => {
       const out: DecodedEntry[] = [];
@@ -389,7 +275,7 @@ export function createBfrtClient(opts: BfrtOptions): BfrtClient {
       call.on('data', (res: any) => {
         // switchd appends the table's default entry (no key, is_default_entry) to a whole-table read.
         for (const en of res.entities ?? [])
-          if (en.table_entry && !en.table_entry.is_default_entry) out.push(decodeEntry(en.table_entry));
+          if (en.table_entry && !en.table_entry.is_default_entry) out.push(decodeEntry(tables, en.table_entry));
       });
       call.on('error', (err: grpc.ServiceError) => {
         if (isDead(err.code)) markDead(`Read: ${switchMessage(err)}`);
