@@ -3,6 +3,7 @@
 // server container on the source to checkpoint, the data path through the switch, and the direct
 // link to carry the checkpoint. A dead part refuses the migration with nothing changed; the same
 // probes, minus the link, watch the testbed during steady and post (componentProbe).
+import { workloadFor } from '../../experiments/workloads/index.ts';
 import { sh } from '../hosts/quote.ts';
 import type { Host } from '../hosts/types.ts';
 import { netTool, netToolPath } from '../nettool/index.ts';
@@ -73,21 +74,20 @@ export async function checkController(ctx: MigrationContext): Promise<void> {
   throw new LivePathError('controller', 'tofino', `controller /health at ${ctl.url} ${why}`);
 }
 
-/** The stream server answers /health from lakewood through the switch. */
+/** The workload's server answers its health check from lakewood through the switch (the service address: H2_IP, or the VIP). */
 export async function checkDataPath(ctx: MigrationContext): Promise<void> {
   const c = ctx.config;
-  const url = `http://${c.H2_IP}:${c.SIGNALING_PORT}/health`;
-  const probe = () =>
-    ctx
-      .host('lakewood')
-      .exec(netTool(netToolPath(c, 'lakewood'), 'http-probe', url), { quiet: true, allowFail: true, timeoutMs: 6000 });
+  const check = workloadFor(c).health(c);
+  const what = check.kind === 'http' ? check.url : check.what;
+  const cmd = check.kind === 'http' ? netTool(netToolPath(c, 'lakewood'), 'http-probe', check.url) : check.cmd;
+  const probe = () => ctx.host('lakewood').exec(cmd, { quiet: true, allowFail: true, timeoutMs: 6000 });
   let r = await probe();
   if (r.code !== 0 && !ctx.dryRun) r = await probe(); // one lost SYN is no reason to refuse
   if (r.code !== 0 && !ctx.dryRun) {
     throw new LivePathError(
       'datapath',
       'lakewood',
-      `data path: ${url} from lakewood through the switch does not answer (${r.stdout.trim() || r.stderr.trim().split('\n').pop() || `exit ${r.code}`})`,
+      `data path: ${what} from lakewood through the switch does not answer (${r.stdout.trim() || r.stderr.trim().split('\n').pop() || `exit ${r.code}`})`,
     );
   }
 }
