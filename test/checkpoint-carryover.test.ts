@@ -14,7 +14,8 @@ import { sh } from '../lib/hosts/quote.ts';
 import { bundleRemote } from '../lib/hosts/bundle.ts';
 import { ensureServerImage } from '../experiments/workload/image.ts';
 import { waitFor } from '../lib/run/poll.ts';
-import { checkpointExportCmd, restoreImportCmd } from '../lib/migration/podman.ts';
+import { checkpointExportCmd, dropRestoredImagesCmd, restoreImportCmd } from '../lib/migration/podman.ts';
+import { quote } from '../lib/hosts/quote.ts';
 
 if (!isRoot) console.warn('checkpoint-carryover.test: skipping: needs root (namespaces, podman, CRIU)');
 
@@ -127,6 +128,8 @@ describe.skipIf(!isRoot)('repeated checkpoint export / import of the server cont
         await x(inS(checkpointExportCmd(tar, C)));
         await x(sh`podman rm -f ${C}`);
         await x(inS(restoreImportCmd(tar)));
+        // as the migration's post-switch step does once CRIU's restore log is read
+        await x(dropRestoredImagesCmd(quote((await x(sh`podman inspect --format ${'{{.Id}}'} ${C}`)).stdout.trim())));
         await x(sh`podman kill --signal USR2 ${C}`);
         const list = (await x(sh`tar -tf ${tar}`)).stdout;
         counts.push({ files: list.split('\n').filter(Boolean).length, tcp: tcpImages(list) });

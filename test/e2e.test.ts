@@ -158,7 +158,7 @@ describe.skipIf(!isRoot)('end to end on the local testbed', () => {
     const log = readFileSync(join(dir, 'experiment.log'), 'utf8');
     expect(log).toMatch(/recovered: the server runs on lakewood again/);
     // the service answered through the switch again before the run stopped
-    expect(log).toMatch(/the service answers \/health through the switch again/);
+    expect(log).toMatch(/the service answers its health check through the switch again/);
     const rows = csvRows(dir);
     expect(Number(rows[rows.length - 1].frames_lost || 0)).toBe(0);
     assertNothingLeft(dir);

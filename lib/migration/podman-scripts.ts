@@ -1,6 +1,7 @@
 // The podman engine's host scripts and commands (podman.ts composes them into the steps): the PID
 // lookup and its guard, the quiesce/resume signal of the workload, the checkpoint export and restore
 // import, the target's pull, the TCP-metrics flush and the test hook's checkpoint damage.
+import { userdataDir } from './criu.ts';
 import { quote, sh } from '../hosts/quote.ts';
 import type { Host } from '../hosts/types.ts';
 import { netToolPath } from '../nettool/index.ts';
@@ -74,14 +75,18 @@ export const checkpointExportCmd = (tar: string, name: string): string =>
   sh`podman container checkpoint --export ${tar} --compress none --keep --tcp-established ${name}`;
 
 /**
- * The restore, without `--keep`: with it podman leaves the imported images in the restored
- * container's checkpoint folder, the next dump writes into that folder without emptying it, and the
- * next export carries every earlier dump's tcp-stream-<inode>.img along (one per connection per
- * migration: 2560 files after 40 migrations with 64 connections, and podman's import costs ~1 ms a
- * file: restore 0.46 → 3.6 s). A failed restore keeps its files (restore.log) either way.
+ * The restore, with `--keep` so CRIU's restore.log stays for the evidence that the migration's CRIU
+ * settings were read. `--keep` also leaves the imported images in the restored container's
+ * checkpoint folder, and the next dump writes into that folder without emptying it: the next export
+ * would carry every earlier dump's tcp-stream-<inode>.img along (2560 files after 40 migrations
+ * with 64 connections; podman's import costs ~1 ms a file: restore 0.46 → 3.6 s). So once the log is
+ * read, dropRestoredImagesCmd empties that folder (outside the downtime).
  */
 export const restoreImportCmd = (tar: string): string =>
-  sh`podman container restore --import ${tar} --tcp-established --ignore-static-mac`;
+  sh`podman container restore --import ${tar} --keep --tcp-established --ignore-static-mac`;
+
+/** Removes the images a `--keep` restore left in the container's checkpoint folder (`idExpr`: a quoted id or "$id"). */
+export const dropRestoredImagesCmd = (idExpr: string): string => `rm -rf ${userdataDir(idExpr)}/checkpoint`;
 
 /** What quiesce means for the workload: its signal to the server (stream: SIGUSR2), or nothing (redis). */
 export function quiesceCommand(c: Config): string {

@@ -24,6 +24,7 @@ import {
   pullScript,
   quiesceCommand,
   restoreImportCmd,
+  dropRestoredImagesCmd,
   resumeCommand,
 } from './podman-scripts.ts';
 import { mark, maybeMs, nsOfMs, parseScriptOutput } from './scripts.ts';
@@ -32,7 +33,14 @@ import { nowNs } from './timing.ts';
 import { serveCommand } from './transfer.ts';
 
 // The engine's commands, importable from the engine's module as before they moved.
-export { checkpointExportCmd, pidGuard, quiesceCommand, restoreImportCmd, resumeCommand } from './podman-scripts.ts';
+export {
+  checkpointExportCmd,
+  dropRestoredImagesCmd,
+  pidGuard,
+  quiesceCommand,
+  restoreImportCmd,
+  resumeCommand,
+} from './podman-scripts.ts';
 
 /**
  * Test hook, documented in the README: P4CF_TEST_CORRUPT_CHECKPOINT=1 damages the TCP images
@@ -291,7 +299,10 @@ export const podmanEngine: Engine = {
                 ?.slice(FLUSH_FAILED.length);
         if (failed) r.ctx.log.warn(`${r.tag}: ip tcp_metrics flush on ${where} failed: ${failed.trim()}`);
       };
-      const evidence = r.v.id ? `${criuEvidenceCmd(`${userdataDir(quote(r.v.id))}/restore.log`)}\n` : '';
+      // the restore's CRIU log first, then the images --keep left beside it go (see restoreImportCmd)
+      const evidence = r.v.id
+        ? `${criuEvidenceCmd(`${userdataDir(quote(r.v.id))}/restore.log`)}\n${dropRestoredImagesCmd(quote(r.v.id))}\n`
+        : '';
       await Promise.all([
         r.dst.exec(`${evidence}${inNetns(r.v.pid, FLUSH_TCP_METRICS)}`, { quiet: true, allowFail: true }).then((x) => {
           r.v.extra.criu_config_restore = r.v.id ? parseCriuEvidence(x.stdout) : 'no-log';

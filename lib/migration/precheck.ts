@@ -173,7 +173,8 @@ export async function componentProbe(ctx: MigrationContext, where: ServerName): 
 
 /** countdown's `check`: componentProbe at most every `everyMs` (the wait's own tick is 1 s). */
 export function componentWatch(ctx: MigrationContext, where: () => ServerName, everyMs = 2000): () => Promise<void> {
-  let last = 0;
+  // the first probe one interval in: the phase before has just checked the same components
+  let last = Date.now();
   return async () => {
     if (ctx.dryRun || Date.now() - last < everyMs) return;
     last = Date.now();
