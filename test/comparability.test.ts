@@ -37,3 +37,30 @@ describe('comparability with the published scripts', () => {
     );
   });
 });
+
+import { execFileSync } from 'node:child_process';
+import { transferPortPick } from '../lib/migration/migrate.ts';
+import { ensureLocalNetTool } from '../lib/nettool/index.ts';
+
+describe('the transfer port (published scripts: a free one per migration)', () => {
+  it('auto: free on hardware, TRANSFER_PORT on the local testbed; either can be chosen', () => {
+    expect(transferPortPick(cfg(HW))).toBe('free');
+    expect(transferPortPick(cfg())).toBe('fixed');
+    expect(transferPortPick(cfg(HW, ['--set', 'TRANSFER_PORT_PICK=fixed']))).toBe('fixed');
+  });
+  it('p4cf-net free-port prints a port that is free on that address', async () => {
+    const tool = await ensureLocalNetTool();
+    const port = Number(
+      execFileSync(process.execPath, [tool, 'free-port', '127.0.0.1'], { encoding: 'utf8', timeout: 10_000 }).trim(),
+    );
+    expect(Number.isInteger(port) && port > 1024 && port < 65536).toBe(true);
+    // and nothing holds it after the tool exits: it can be bound at once
+    const net = await import('node:net');
+    await new Promise<void>((res, rej) => {
+      const s = net
+        .createServer()
+        .once('error', rej)
+        .listen(port, '127.0.0.1', () => s.close(() => res()));
+    });
+  });
+});

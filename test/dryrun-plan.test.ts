@@ -84,7 +84,9 @@ describe('hardware dry run', () => {
       at('lakewood', /podman container checkpoint --export \S+ --compress none --keep --tcp-established p4cf-server/),
     ).toBeGreaterThan(0);
     expect(at('loveland', /socat -u -T 5 TCP:192\.168\.10\.2:19500/)).toBeGreaterThan(0);
-    expect(at('loveland', /podman container restore --import \S+ --keep --tcp-established --ignore-static-mac/)).toBeGreaterThan(0);
+    expect(at('loveland', /podman container restore --import \S+ --keep --tcp-established --ignore-static-mac/)).toBeGreaterThan(
+      0,
+    );
     expect(at('lakewood', /socat -u -T 5 TCP:192\.168\.10\.3:19500/)).toBeGreaterThan(0);
     // stand-in PIDs are printed as what they stand for
     expect(plan).toMatch(/> \/opt\/p4cf\/tofino\/switchd\.pid/);

@@ -22,6 +22,7 @@ const run = (c: Config) =>
     srcTar: '/ck/src/checkpoint.tar',
     dstTar: '/ck/dst/checkpoint.tar',
     method: 'socat',
+    port: c.TRANSFER_PORT,
     known: { pid: 4711, id: 'a'.repeat(64) },
     srcNode: { ...serverNode(c, 'lakewood'), directIp: '192.168.10.2' },
     dstNode: serverNode(c, 'loveland'),

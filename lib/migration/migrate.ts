@@ -9,7 +9,7 @@ import { hostDir } from '../config/load.ts';
 import { sh } from '../hosts/quote.ts';
 import type { Host } from '../hosts/types.ts';
 import type { Plan } from '../hosts/dryrun.ts';
-import { netToolPath } from '../nettool/index.ts';
+import { netTool, netToolPath } from '../nettool/index.ts';
 import { serverNode, type ServerName } from '../server/net.ts';
 import { criuSettingsSummary, CRIU_CONFIG_PATH } from './criu.ts';
 import { directLinkSetup, nicOffloadMode } from '../server/infra.ts';
@@ -95,6 +95,31 @@ async function resolveTransferMethod(
   return t.method;
 }
 
+/** TRANSFER_PORT_PICK: the fixed TRANSFER_PORT, or a port the source finds free on its direct-link address now. */
+export function transferPortPick(c: Pick<Config, 'TRANSFER_PORT_PICK' | 'TESTBED'>): 'fixed' | 'free' {
+  if (c.TRANSFER_PORT_PICK !== 'auto') return c.TRANSFER_PORT_PICK;
+  return c.TESTBED === 'hw' ? 'free' : 'fixed';
+}
+
+async function transferPort(
+  ctx: MigrationContext,
+  r: { src: Host; srcNode: { directIp: string }; source: string },
+): Promise<number> {
+  const c = ctx.config;
+  if (transferPortPick(c) === 'fixed') return c.TRANSFER_PORT;
+  const out = await r.src.exec(netTool(netToolPath(c, r.source), 'free-port', r.srcNode.directIp), {
+    quiet: true,
+    timeoutMs: 10_000,
+    dryRunStdout: String(c.TRANSFER_PORT),
+  });
+  const port = Number(out.stdout.trim());
+  if (!Number.isInteger(port) || port < 1 || port > 65535)
+    throw new Error(
+      `[${r.source}] no free transfer port on ${r.srcNode.directIp}: p4cf-net free-port printed ${JSON.stringify(out.stdout.trim())}`,
+    );
+  return port;
+}
+
 /** The server's PID and container id as last recorded (build or the previous restore). */
 function knownServer(ctx: MigrationContext): { pid: number; id: string } | undefined {
   const v = ctx.state.get('serverProc') as { pid?: number; id?: string } | undefined;
@@ -175,9 +200,11 @@ export async function migrate(ctx: MigrationContext, opts: MigrateOptions): Prom
       'TRANSFER_METHOD=auto: a real run first sends 8 MiB with socat and with node over the direct link and keeps the faster; planned with socat',
     );
   }
+  const port = await transferPort(ctx, base);
   const r: MigrationRun = {
     ...base,
     method,
+    port,
     known: knownServer(ctx),
     m: {},
     legEndNs: 0n,
@@ -241,6 +268,8 @@ function timingOf(r: MigrationRun, engine: Engine): MigrationTiming {
   // how comparable with the published figures (issue 11 h): which of the original's settings applied
   t.nic_offloads = nicOffloadMode(r.c);
   t.direct_link_setup = directLinkSetup(r.c);
+  t.transfer_port = r.port;
+  t.transfer_port_pick = transferPortPick(r.c);
   t.criu_config = `${CRIU_CONFIG_PATH}: ${criuSettingsSummary()}`;
   Object.assign(t, addressRecord(r), r.v.extra);
   return t;

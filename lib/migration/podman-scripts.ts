@@ -48,19 +48,12 @@ export function noServer(
 }
 
 /** Target: pull the checkpoint and print its size. */
-export function pullScript(r: Pick<MigrationRun, 'method' | 'srcNode' | 'c' | 'dstTar' | 'dstDir' | 'target'>): string {
+export function pullScript(r: Pick<MigrationRun, 'method' | 'srcNode' | 'c' | 'dstTar' | 'dstDir' | 'target' | 'port'>): string {
   return [
     'set -e',
     sh`mkdir -p ${r.dstDir} && rm -f ${r.dstTar}`,
     'echo "mark pull_start $(date +%s%N)"',
-    pullCommand(
-      r.method,
-      r.srcNode.directIp,
-      r.c.TRANSFER_PORT,
-      r.dstTar,
-      netToolPath(r.c, r.target),
-      r.c.TRANSFER_STALL_TIMEOUT,
-    ),
+    pullCommand(r.method, r.srcNode.directIp, r.port, r.dstTar, netToolPath(r.c, r.target), r.c.TRANSFER_STALL_TIMEOUT),
     'echo "mark pulled $(date +%s%N)"',
     sh`echo "size $(stat -c %s ${r.dstTar} 2>/dev/null || echo 0)"`,
   ].join('\n');

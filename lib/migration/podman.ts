@@ -140,7 +140,7 @@ export const podmanEngine: Engine = {
       script: (r) =>
         [
           sh`echo "size $(stat -c %s ${r.srcTar})"`,
-          `setsid timeout 120 ${serveCommand(r.method, r.srcTar, r.srcNode.directIp, r.c.TRANSFER_PORT, netToolPath(r.c, r.source))} >/dev/null 2>&1 </dev/null &`,
+          `setsid timeout 120 ${serveCommand(r.method, r.srcTar, r.srcNode.directIp, r.port, netToolPath(r.c, r.source))} >/dev/null 2>&1 </dev/null &`,
           'echo "listener $!"',
         ].join('\n'),
       read(r, o) {
@@ -157,7 +157,7 @@ export const podmanEngine: Engine = {
         // the run's signal ends a transfer (the checkpoint stays on the source, which recovers)
         const res = await r.dst.exec(pullScript(r), { quiet: true, allowFail: true, timeoutMs: 120_000, signal: r.signal });
         r.m.transferEnd = nowNs();
-        const link = `over the direct link ${r.source} ${r.srcNode.directIf} ${r.srcNode.directIp}:${r.c.TRANSFER_PORT} → ${r.target} ${r.dstNode.directIf} (${r.method})`;
+        const link = `over the direct link ${r.source} ${r.srcNode.directIf} ${r.srcNode.directIp}:${r.port} → ${r.target} ${r.dstNode.directIf} (${r.method})`;
         const limits = `connect timeout ${r.c.TRANSFER_STALL_TIMEOUT} ms, no data for ${r.c.TRANSFER_STALL_TIMEOUT} ms aborts`;
         if (res.code !== 0) {
           throw new StepFailure(

@@ -86,7 +86,7 @@ export const runcEngine: Engine = {
       script: (r) =>
         [
           `echo "size $(${bytesOf(imagesDir(r.srcDir))})"`,
-          `setsid timeout 120 sh -c ${quote(sh`tar -C ${imagesDir(r.srcDir)} -cf - . | socat -u STDIN ${`TCP-LISTEN:${r.c.TRANSFER_PORT},bind=${r.srcNode.directIp},reuseaddr`}`)} >/dev/null 2>&1 </dev/null &`,
+          `setsid timeout 120 sh -c ${quote(sh`tar -C ${imagesDir(r.srcDir)} -cf - . | socat -u STDIN ${`TCP-LISTEN:${r.port},bind=${r.srcNode.directIp},reuseaddr`}`)} >/dev/null 2>&1 </dev/null &`,
         ].join('\n'),
       read(r, o) {
         r.v.size = Number(o.values.size ?? 0);
@@ -102,7 +102,7 @@ export const runcEngine: Engine = {
           'set -e',
           sh`rm -rf ${dir} && mkdir -p ${dir}`,
           mark('pull_start'),
-          sh`socat -u ${`TCP:${r.srcNode.directIp}:${r.c.TRANSFER_PORT},retry=500,interval=0.02`} STDOUT | tar -C ${dir} -xf -`,
+          sh`socat -u ${`TCP:${r.srcNode.directIp}:${r.port},retry=500,interval=0.02`} STDOUT | tar -C ${dir} -xf -`,
           mark('pulled'),
           `echo "size $(${bytesOf(dir)})"`,
         ].join('\n');
@@ -111,7 +111,7 @@ export const runcEngine: Engine = {
         if (res.code !== 0) {
           throw new StepFailure(
             'transfer',
-            `image stream ${r.source} ${r.srcNode.directIp}:${r.c.TRANSFER_PORT} → ${r.target}:${dir} failed (exit ${res.code}): ${tail(res.stderr, 8)}`,
+            `image stream ${r.source} ${r.srcNode.directIp}:${r.port} → ${r.target}:${dir} failed (exit ${res.code}): ${tail(res.stderr, 8)}`,
             { host: r.target, code: res.code, stderr: res.stderr },
           );
         }

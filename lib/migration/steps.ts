@@ -82,6 +82,8 @@ export interface MigrationRun {
   srcTar: string;
   dstTar: string;
   method: TransferMethod;
+  /** The checkpoint transfer's TCP port on the source's direct-link address (TRANSFER_PORT_PICK). */
+  port: number;
   /** The server's PID and container id as last recorded (build or the previous restore). */
   known?: { pid: number; id: string };
   /** Orchestrator-clock instants (timing.ts). */

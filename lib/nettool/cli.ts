@@ -6,6 +6,7 @@
 //   pull IP PORT FILE [MS]   connect (retrying refused connects while the server starts, each attempt and
 //                            the whole connect phase bounded by MS, default 5000) and write the stream to
 //                            FILE; no data for MS ms aborts (exit 1)
+//   free-port IP             print a TCP port free on IP now (the checkpoint transfer's, TRANSFER_PORT_PICK=free)
 //   http-post URL            POST stdin's JSON (after a first line holding the bearer token, empty for
 //                            none: a token never goes on a command line); prints `HTTP <status> <ms>`
 //                            and the answer; exit 0 on 2xx (5 s timeout)
@@ -17,7 +18,7 @@ import { connect, createServer } from 'node:net';
 import { rewriteCheckpointDir } from '../migration/ckpt-rewrite.ts';
 
 const USAGE =
-  'usage: p4cf-net tcp-probe HOST PORT | http-probe URL | serve FILE IP PORT | pull IP PORT FILE [STALL_MS] | http-post URL (token line + JSON on stdin) | hold HOST PORT N MS | ckpt-rewrite DIR OLD_IP NEW_IP OLD_MAC NEW_MAC';
+  'usage: p4cf-net tcp-probe HOST PORT | http-probe URL | serve FILE IP PORT | pull IP PORT FILE [STALL_MS] | free-port IP | http-post URL (token line + JSON on stdin) | hold HOST PORT N MS | ckpt-rewrite DIR OLD_IP NEW_IP OLD_MAC NEW_MAC';
 
 function fail(msg: string, code = 1): never {
   console.error(msg);
@@ -181,6 +182,18 @@ switch (sub) {
     need(1);
     void httpPost(a[0]);
     break;
+  case 'free-port': {
+    // a port the kernel hands out on IP now (the published scripts picked a free transfer port)
+    need(1);
+    const srv = createServer();
+    srv.on('error', (e) => fail(`free-port ${a[0]}: ${e.message}`));
+    srv.listen(0, a[0], () => {
+      const addr = srv.address();
+      console.log(typeof addr === 'object' && addr ? addr.port : 0);
+      srv.close(() => process.exit(0));
+    });
+    break;
+  }
   case 'hold': {
     need(4);
     const [n, ms] = [Number(a[2]), Number(a[3])];

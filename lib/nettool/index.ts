@@ -35,6 +35,7 @@ export type NetToolCommand =
   | ['pull', string, number, string]
   | ['pull', string, number, string, number]
   | ['http-post', string]
+  | ['free-port', string]
   | ['hold', string, number, number, number]
   | ['ckpt-rewrite', string, string, string, string, string];
 

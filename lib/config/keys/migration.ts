@@ -23,6 +23,13 @@ export const MIGRATION_KEYS = {
     default: 'auto',
     description: 'Checkpoint transfer: auto measures socat against a Node stream once and keeps the faster',
   },
+  TRANSFER_PORT_PICK: {
+    group: 'migration',
+    type: t.enum(['auto', 'fixed', 'free'] as const),
+    default: 'auto',
+    description:
+      'fixed: the checkpoint transfer listens on TRANSFER_PORT; free: each migration asks the source for a free port on its direct-link address (as the published scripts did); auto = free on hardware, fixed on the local testbed',
+  },
   TRANSFER_PORT: {
     group: 'migration',
     type: t.port,
