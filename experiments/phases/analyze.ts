@@ -3,7 +3,6 @@
 // the event loop, so Ctrl-C could not reach the runner (tsx then SIGKILLs it and no undo runs).
 // It runs as experiments/plot.ts in a child process instead, which the run's signal ends.
 import { join } from 'node:path';
-import { sh } from '../../lib/hosts/quote.ts';
 import { tail } from '../../lib/run/text.ts';
 import type { Phase } from '../../lib/run/phases.ts';
 
@@ -21,9 +20,10 @@ export const phase: Phase = {
     }
     const tsx = join(ctx.projectDir, 'node_modules', 'tsx', 'dist', 'cli.mjs');
     const plot = join(ctx.projectDir, 'experiments', 'plot.ts');
-    const r = await ctx.host('local').exec(sh`${process.execPath} ${tsx} ${plot} ${ctx.dir}`, { quiet: true, allowFail: true });
-    for (const line of r.stdout.trimEnd().split('\n').filter(Boolean)) ctx.log.step('analyze', line);
-    if (r.code !== 0)
-      throw new Error(`analyze: experiments/plot.ts ${ctx.dir} failed (exit ${r.code}): ${tail(r.stderr || r.stdout, 8)}`);
+    // in a child: the analysis blocks the event loop, and Ctrl-C must still reach the runner
+    const r = await ctx.onLocal`${process.execPath} ${tsx} ${plot} ${ctx.dir}`.nothrow();
+    for (const line of r.lines().filter(Boolean)) ctx.log.step('analyze', line);
+    if (!r.ok)
+      throw new Error(`analyze: experiments/plot.ts ${ctx.dir} failed (exit ${r.exitCode}): ${tail(r.stderr || r.stdout, 8)}`);
   },
 };
