@@ -120,17 +120,7 @@ export const podmanEngine: Engine = {
         `if ! ${checkpointExportCmd(r.srcTar, r.c.SERVER_CONTAINER)} >/dev/null; then ${THAW}; exit 1; fi`,
         'echo checkpointed',
       ].join('\n'),
-    read(r, o) {
-      // the leg ended after the transfer offer: the checkpoint ended that long before
-      r.m.checkpointDone = r.legEndNs - nsOfMs(maybeMs(o, 'checkpointed', 'serving') ?? 0);
-      if (r.m.drained! > r.m.checkpointDone) r.m.drained = r.m.checkpointDone;
-      if (r.m.quiesced! > r.m.drained!) r.m.quiesced = r.m.drained;
-      const ms = maybeMs(o, 'frozen', 'checkpointed');
-      if (ms !== undefined) r.v.extra.podman_checkpoint_ms = round3(ms);
-      const fz = maybeMs(o, 'drained', 'frozen');
-      if (fz !== undefined) r.v.extra.freeze_ms = round3(fz);
-      r.v.extra.freeze = o.values.freeze ?? 'n/a';
-    },
+    read: (r, o) => readFrozenCheckpoint(r, o, 'podman_checkpoint_ms'),
   },
 
   transfer: {
@@ -324,7 +314,23 @@ export const podmanEngine: Engine = {
   },
 };
 
-const round3 = (x: number) => Math.round(x * 1000) / 1000;
+export const round3 = (x: number) => Math.round(x * 1000) / 1000;
+
+/**
+ * The checkpoint leg of an engine that freezes the cgroup first (mark `frozen`, then `checkpointed`):
+ * its orchestrator-clock end (the leg returned after the transfer offer, `serving`), the freeze and
+ * the dump under `dumpKey`.
+ */
+export function readFrozenCheckpoint(r: MigrationRun, o: ReturnType<typeof parseScriptOutput>, dumpKey: string): void {
+  r.m.checkpointDone = r.legEndNs - nsOfMs(maybeMs(o, 'checkpointed', 'serving') ?? 0);
+  if (r.m.drained! > r.m.checkpointDone) r.m.drained = r.m.checkpointDone;
+  if (r.m.quiesced! > r.m.drained!) r.m.quiesced = r.m.drained;
+  const fz = maybeMs(o, 'drained', 'frozen');
+  if (fz !== undefined) r.v.extra.freeze_ms = round3(fz);
+  const ck = maybeMs(o, 'frozen', 'checkpointed');
+  if (ck !== undefined) r.v.extra[dumpKey] = round3(ck);
+  r.v.extra.freeze = o.values.freeze ?? 'n/a';
+}
 
 /** Tell the collector a migration happened: its mark file (workload phase state) or SIGUSR1. */
 export async function markCollector(r: Pick<MigrationRun, 'ctx'>): Promise<void> {

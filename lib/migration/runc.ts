@@ -14,8 +14,8 @@ import { PID_VAR } from '../server/net.ts';
 import { criuEvidenceCmd, parseCriuEvidence, userdataDir, writeCriuConfigCmd } from './criu.ts';
 import { RESTORE_FAILED, StepFailure } from './errors.ts';
 import { criuFreezerWaitCmd, freezeScript, parseFreezerWait, THAW } from './freezer.ts';
-import { podmanEngine } from './podman.ts';
-import { mark, maybeMs, nsOfMs, parseScriptOutput } from './scripts.ts';
+import { podmanEngine, readFrozenCheckpoint, round3 } from './podman.ts';
+import { mark, maybeMs, parseScriptOutput } from './scripts.ts';
 import type { Engine, MigrationRun } from './steps.ts';
 import { nowNs } from './timing.ts';
 
@@ -23,7 +23,6 @@ import { nowNs } from './timing.ts';
 export const RUNC_ROOT = '/run/runc';
 /** Where conmon writes a container's exit code (podman's tmpdir /run/libpod, as root). */
 const EXITS_DIR = '/run/libpod/exits';
-const round3 = (x: number) => Math.round(x * 1000) / 1000;
 const imagesDir = (dir: string) => `${dir}/images`;
 /** Bytes of every file under a folder (the transfer's completeness check, both ends). */
 const bytesOf = (dir: string) => `find ${quote(dir)} -type f -printf '%s\\n' | awk '{ s += $1 } END { print s + 0 }'`;
@@ -68,16 +67,7 @@ export const runcEngine: Engine = {
           `--tcp-established "$cid"; then ${THAW}; tail -n 5 ${quote(`${r.srcDir}/work`)}/dump.log >&2 || true; exit 1; fi`,
         'echo checkpointed',
       ].join('\n'),
-    read(r, o) {
-      r.m.checkpointDone = r.legEndNs - nsOfMs(maybeMs(o, 'checkpointed', 'serving') ?? 0);
-      if (r.m.drained! > r.m.checkpointDone) r.m.drained = r.m.checkpointDone;
-      if (r.m.quiesced! > r.m.drained!) r.m.quiesced = r.m.drained;
-      const fz = maybeMs(o, 'drained', 'frozen');
-      if (fz !== undefined) r.v.extra.freeze_ms = round3(fz);
-      const ck = maybeMs(o, 'frozen', 'checkpointed');
-      if (ck !== undefined) r.v.extra.runc_checkpoint_ms = round3(ck);
-      r.v.extra.freeze = o.values.freeze ?? 'n/a';
-    },
+    read: (r, o) => readFrozenCheckpoint(r, o, 'runc_checkpoint_ms'),
   },
 
   transfer: {
