@@ -73,6 +73,18 @@ async function restoreOnSource(e: Engine, r: MigrationRun, reason: string): Prom
   if (r.target !== r.source) await removePartial(r);
   try {
     await r.src.exec(sh`podman rm -f --ignore ${c.SERVER_CONTAINER} >/dev/null`, { quiet: true, allowFail: true });
+    // A restored socket must not get a packet before CRIU has rebuilt it, or the kernel answers RST
+    // and the connection dies; a migration guarantees that by switching only after the restore.
+    // Here the switch may still point at the source: point it away (at the target's port, where
+    // nothing answers for this address) while the source restores, and back afterwards.
+    const back = backendOn(c, source); // H2 in same-ip mode; vip mode: the source's own backend address
+    if (!r.done.has('switchUpdate')) {
+      await controllerFor(ctx)
+        .call('POST', '/updateForward', { ipv4: back.ip, sw_port: r.dstNode.swPort, dst_mac: back.mac })
+        .catch((ce: Error) =>
+          ctx.log.warn(`recovering: could not hold the switch off ${source} during the restore (${ce.message})`),
+        );
+    }
     const s = onSource(r);
     try {
       await restoreLeg(e, s, r.src);
@@ -85,7 +97,6 @@ async function restoreOnSource(e: Engine, r: MigrationRun, reason: string): Prom
     ctx.state.set('serverHost', source);
     // Put the switch back. If the controller cannot (it is what failed), the switch was not moved
     // either when the switch update never reached it: the data path below decides.
-    const back = backendOn(c, source); // H2 in same-ip mode; vip mode: the source's own backend address
     let switchNote = `the switch forwards to port ${r.srcNode.swPort}`;
     try {
       await controllerFor(ctx).call('POST', '/updateForward', { ipv4: back.ip, sw_port: r.srcNode.swPort, dst_mac: back.mac });
