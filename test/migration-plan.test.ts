@@ -51,6 +51,7 @@ describe('migration plan logic', () => {
       srcDir: '/ck',
       srcTar: '/ck/checkpoint.tar',
       method: 'socat',
+      port: 19500,
       srcNode: { ...serverNode(config, 'lakewood'), directIp: '192.168.10.2' },
     } as unknown as MigrationRun;
     const e = podmanEngine;
