@@ -317,7 +317,11 @@ describe('no checkpoint without a live path (issue 12: items 3, 4, 5)', () => {
     expect(listener).toBeGreaterThan(0);
     expect(partial).toBeGreaterThan(listener);
     expect(restore).toBeGreaterThan(partial);
-    expect(ctl.calls.filter((c) => c.path === '/updateForward').map((c) => c.body.sw_port)).toEqual([config.LAKEWOOD_SW_PORT]);
+    // held off the source (at the target's port) while it restores, then back
+    expect(ctl.calls.filter((c) => c.path === '/updateForward').map((c) => c.body.sw_port)).toEqual([
+      config.LOVELAND_SW_PORT,
+      config.LAKEWOOD_SW_PORT,
+    ]);
   });
 
   it('a failed switch update restores on the source and points the switch back there', async () => {
@@ -327,7 +331,9 @@ describe('no checkpoint without a live path (issue 12: items 3, 4, 5)', () => {
     expect(e).toBeInstanceOf(MigrationError);
     expect(e.step).toBe('switchUpdate');
     expect(e.recovered).toBe(true);
+    // the failed update, the hold off the source during its restore, then back
     expect(ctl.calls.filter((c) => c.path === '/updateForward').map((c) => c.body.sw_port)).toEqual([
+      config.LOVELAND_SW_PORT,
       config.LOVELAND_SW_PORT,
       config.LAKEWOOD_SW_PORT,
     ]);
