@@ -65,8 +65,9 @@ client.collectDefaultMetrics({ register });
 for (const name of ['process_cpu_user_seconds_total', 'process_cpu_system_seconds_total', 'process_cpu_seconds_total']) {
   register.removeSingleMetric(name);
 }
+const gauge = (name: string, help: string) => new client.Gauge({ name, help, registers: [register] });
 const m = {
-  connected: new client.Gauge({ name: 'stream_connected_clients', help: 'Open WebSocket connections', registers: [register] }),
+  connected: gauge('stream_connected_clients', 'Open WebSocket connections'),
   total: new client.Counter({
     name: 'stream_total_clients',
     help: 'WebSocket connections accepted since start',
@@ -88,38 +89,20 @@ const m = {
     help: 'Echoes dropped because the bounded echo queue was full',
     registers: [register],
   }),
-  quiesced: new client.Gauge({ name: 'stream_quiesced', help: '1 while quiesced (SIGUSR2)', registers: [register] }),
-  uptime: new client.Gauge({
-    name: 'stream_uptime_seconds',
-    help: 'Seconds since the server started (wall clock)',
-    registers: [register],
-  }),
-  cpu: new client.Gauge({
-    name: 'stream_cpu_percent',
-    help: 'CPU use of this process since the previous scrape, percent of one core',
-    registers: [register],
-  }),
-  memory: new client.Gauge({ name: 'stream_memory_bytes', help: 'Resident set size', registers: [register] }),
-  cpuSeconds: new client.Gauge({
-    name: 'stream_cpu_seconds',
-    help: 'User+system CPU seconds of this process as the kernel counts them (restarts from 0 after a CRIU restore)',
-    registers: [register],
-  }),
-  stateBytes: new client.Gauge({
-    name: 'stream_state_bytes',
-    help: 'Application state held and kept dirty (--state-mb)',
-    registers: [register],
-  }),
-  buffered: new client.Gauge({
-    name: 'stream_buffered_bytes',
-    help: 'Bytes written by the server and not yet handed to the kernel, summed over the connections (ws bufferedAmount)',
-    registers: [register],
-  }),
-  echoQueued: new client.Gauge({
-    name: 'stream_echo_queued',
-    help: 'Pongs waiting in the echo queues, summed over the connections',
-    registers: [register],
-  }),
+  quiesced: gauge('stream_quiesced', '1 while quiesced (SIGUSR2)'),
+  uptime: gauge('stream_uptime_seconds', 'Seconds since the server started (wall clock)'),
+  cpu: gauge('stream_cpu_percent', 'CPU use of this process since the previous scrape, percent of one core'),
+  memory: gauge('stream_memory_bytes', 'Resident set size'),
+  cpuSeconds: gauge(
+    'stream_cpu_seconds',
+    'User+system CPU seconds of this process as the kernel counts them (restarts from 0 after a CRIU restore)',
+  ),
+  stateBytes: gauge('stream_state_bytes', 'Application state held and kept dirty (--state-mb)'),
+  buffered: gauge(
+    'stream_buffered_bytes',
+    'Bytes written by the server and not yet handed to the kernel, summed over the connections (ws bufferedAmount)',
+  ),
+  echoQueued: gauge('stream_echo_queued', 'Pongs waiting in the echo queues, summed over the connections'),
   restores: new client.Counter({
     name: 'stream_cpu_clock_resets_total',
     help: 'Times the CPU usage went backwards (a CRIU restore)',
