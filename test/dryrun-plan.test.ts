@@ -127,13 +127,16 @@ describe('hardware dry run, MIGRATION_MODE=vip', () => {
     // H2 → H3 on loveland: the rewrite of the imported checkpoint comes before its restore, then H3 → H2 on lakewood
     const rewrite = at(
       'loveland',
-      /p4cf-net\.mjs ckpt-rewrite "\$d" 192\.168\.12\.2 192\.168\.12\.3 02:42:c0:a8:0c:02 02:42:c0:a8:0c:03/,
+      /p4cf-net\.mjs ckpt-rewrite \/var\/tmp\/p4cf\/loveland\/checkpoints\/checkpoint\.tar 192\.168\.12\.2 192\.168\.12\.3 02:42:c0:a8:0c:02 02:42:c0:a8:0c:03/,
     );
     expect(rewrite).toBeGreaterThan(0);
     expect(at('loveland', /podman container restore --import /)).toBeGreaterThan(rewrite);
     expect(at('loveland', /ip addr add 192\.168\.12\.3\/24 dev eth0/)).toBeGreaterThan(rewrite);
     expect(
-      at('lakewood', /p4cf-net\.mjs ckpt-rewrite "\$d" 192\.168\.12\.3 192\.168\.12\.2 02:42:c0:a8:0c:03 02:42:c0:a8:0c:02/),
+      at(
+        'lakewood',
+        /p4cf-net\.mjs ckpt-rewrite \/var\/tmp\/p4cf\/lakewood\/checkpoints\/checkpoint\.tar 192\.168\.12\.3 192\.168\.12\.2 02:42:c0:a8:0c:03 02:42:c0:a8:0c:02/,
+      ),
     ).toBeGreaterThan(0);
     // the clients' peers are read after each switch (they must name the VIP only)
     expect(mig.filter((l) => /^\[lakewood\] \$ (sudo -n )?ss -Htn state established '\( dport = :8080 \)'/.test(l))).toHaveLength(

@@ -15,30 +15,24 @@ import { inNetns, PID_VAR } from '../server/net.ts';
 import { backendOn, isVip } from '../server/backend.ts';
 import type { Config } from '../config/keys.ts';
 import { controllerFor } from '../switch/controller-client.ts';
+import { ADDRESS_MEMBERS } from './ckpt-rewrite.ts';
 import { maybeMs } from './scripts.ts';
 import type { Engine, MigrationRun } from './steps.ts';
 import { nowNs } from './timing.ts';
 
-/** The members of podman's exported checkpoint that carry the container's address. */
-export const ADDRESS_MEMBERS = ['config.dump', 'network.status', 'checkpoint/files.img'] as const;
-
-/** Target script lines: rewrite the address members of TAR in place (extract, edit, replace). */
+/** Target script lines: rewrite the address members of TAR where they lie in the archive. */
 export function rewriteTarScript(r: Pick<MigrationRun, 'c' | 'source' | 'target' | 'dstTar'>): string {
   const from = backendOn(r.c, r.source);
   const to = backendOn(r.c, r.target);
-  const members = ADDRESS_MEMBERS.join(' ');
   // a restore on the source (recovery) keeps the checkpoint's own address
   if (from.ip === to.ip) return 'echo "mark ckpt_rewritten $(date +%s%N)"';
   return [
-    'd=$(mktemp -d)',
-    // the whole archive is unpacked and packed again: GNU tar's --delete cannot walk the archive
-    // podman (Go's archive/tar) writes ("Skipping to next header")
-    sh`if ! out=$(tar -xpf ${r.dstTar} -C "$d" 2>&1 && node ${netToolPath(r.c, r.target)} ckpt-rewrite "$d" ${from.ip} ${to.ip} ${from.mac} ${to.mac} 2>&1 ` +
-      sh`&& (cd "$d" && tar --numeric-owner -cf ${r.dstTar} $(ls -A)) 2>&1); then`,
-    `  rm -rf "$d"; echo "ckpt-rewrite-failed (${members})"; echo "$out"; exit 4`,
+    // no unpack and pack of the whole archive (its size is the container's memory): p4cf-net edits
+    // the three small members in the tar itself (lib/migration/ckpt-tar.ts)
+    sh`if ! out=$(node ${netToolPath(r.c, r.target)} ckpt-rewrite ${r.dstTar} ${from.ip} ${to.ip} ${from.mac} ${to.mac} 2>&1); then`,
+    `  echo "ckpt-rewrite-failed (${ADDRESS_MEMBERS.join(' ')})"; echo "$out"; exit 4`,
     'fi',
     'echo "$out" | grep "^rewrite "',
-    'rm -rf "$d"',
     'echo "mark ckpt_rewritten $(date +%s%N)"',
   ].join('\n');
 }

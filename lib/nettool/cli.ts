@@ -11,14 +11,14 @@
 //                            none: a token never goes on a command line); prints `HTTP <status> <ms>`
 //                            and the answer; exit 0 on 2xx (5 s timeout)
 //   hold HOST PORT N MS      open N TCP connections, print `held K`, keep them MS ms, then close (new-connection probe)
-//   ckpt-rewrite DIR OLD_IP NEW_IP OLD_MAC NEW_MAC   give an extracted checkpoint a new address (vip mode)
+//   ckpt-rewrite TAR|DIR OLD_IP NEW_IP OLD_MAC NEW_MAC   give a checkpoint archive (or an extracted one) a new address (vip mode)
 // Probes print their state on stdout (the health gates show it); failures exit 1, bad usage 2.
-import { createReadStream, createWriteStream } from 'node:fs';
+import { createReadStream, createWriteStream, statSync } from 'node:fs';
 import { connect, createServer } from 'node:net';
-import { rewriteCheckpointDir } from '../migration/ckpt-rewrite.ts';
+import { rewriteCheckpointDir, rewriteCheckpointTar } from '../migration/ckpt-rewrite.ts';
 
 const USAGE =
-  'usage: p4cf-net tcp-probe HOST PORT | http-probe URL | serve FILE IP PORT | pull IP PORT FILE [STALL_MS] | free-port IP | http-post URL (token line + JSON on stdin) | hold HOST PORT N MS | ckpt-rewrite DIR OLD_IP NEW_IP OLD_MAC NEW_MAC';
+  'usage: p4cf-net tcp-probe HOST PORT | http-probe URL | serve FILE IP PORT | pull IP PORT FILE [STALL_MS] | free-port IP | http-post URL (token line + JSON on stdin) | hold HOST PORT N MS | ckpt-rewrite TAR|DIR OLD_IP NEW_IP OLD_MAC NEW_MAC';
 
 function fail(msg: string, code = 1): never {
   console.error(msg);
@@ -205,8 +205,11 @@ switch (sub) {
   case 'ckpt-rewrite': {
     need(5);
     try {
-      const r = rewriteCheckpointDir(a[0], { oldIp: a[1], newIp: a[2], oldMac: a[3], newMac: a[4] });
-      console.log(`rewrite sockets=${r.sockets} config=${r.config} network=${r.network}`);
+      const ch = { oldIp: a[1], newIp: a[2], oldMac: a[3], newMac: a[4] };
+      const r = statSync(a[0], { throwIfNoEntry: false })?.isFile()
+        ? rewriteCheckpointTar(a[0], ch)
+        : rewriteCheckpointDir(a[0], ch);
+      console.log(`rewrite sockets=${r.sockets} config=${r.config} network=${r.network}${'tar' in r ? ` tar=${r.tar}` : ''}`);
     } catch (e) {
       fail(`ckpt-rewrite ${a[0]}: ${(e as Error).message}`);
     }
