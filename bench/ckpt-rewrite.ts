@@ -3,9 +3,10 @@
 // `p4cf-net ckpt-rewrite DIR`, pack it again) against the current one (`p4cf-net ckpt-rewrite
 // TAR`, the three members edited where they lie, lib/migration/ckpt-tar.ts). Each run on a fresh
 // copy, alternating, as the target script runs it (sh, node started per run). Prints medians and
-// p90 of both and their difference. Needs root, podman + CRIU and the image localhost/p4cf-stream-server
+// p90 of both and their difference; the former grows with the checkpoint (--state-mb), the current
+// one does not. Needs root, podman + CRIU and the image localhost/p4cf-stream-server
 // (built by any local run); holds the machine-wide testbed lock. Container p4bc-ckpt, removed at the end.
-//   npx tsx bench/ckpt-rewrite.ts [--runs N]
+//   npx tsx bench/ckpt-rewrite.ts [--runs N] [--state-mb MB]
 import { execFileSync, spawnSync } from 'node:child_process';
 import { copyFileSync, mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -25,7 +26,16 @@ const tsx = join(root, 'node_modules', 'tsx', 'dist', 'cli.mjs');
 
 const { values: args } = cliArgs({
   command: 'npx tsx bench/ckpt-rewrite.ts',
-  options: { runs: { type: 'string', arg: 'N', default: '10', parse: intIn(1, 100), help: 'runs of each method (default 10)' } },
+  options: {
+    runs: { type: 'string', arg: 'N', default: '10', parse: intIn(1, 100), help: 'runs of each method (default 10)' },
+    'state-mb': {
+      type: 'string',
+      arg: 'MB',
+      default: '0',
+      parse: intIn(0, 4096),
+      help: "the stream server's STATE_MB (checkpoint size; default 0: about 8 MB)",
+    },
+  },
 });
 
 if (process.getuid?.() !== 0) {
@@ -49,7 +59,24 @@ const dir = mkdtempSync(join(tmpdir(), 'p4bc-'));
 const podman = (...a: string[]) => execFileSync('podman', a, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
 try {
   podman('rm', '-f', NAME);
-  podman('run', '-d', '--name', NAME, '--ip', IP, '--mac-address', MAC, IMAGE, '--port', '8080', '--metrics-port', '8081');
+  podman(
+    'run',
+    '-d',
+    '--name',
+    NAME,
+    '--ip',
+    IP,
+    '--mac-address',
+    MAC,
+    IMAGE,
+    '--port',
+    '8080',
+    '--metrics-port',
+    '8081',
+    ...(args['state-mb'] ? ['--state-mb', String(args['state-mb'])] : []),
+  );
+  // the state is allocated at start: give it a moment to be touched before the dump
+  if (args['state-mb']) await new Promise((r) => setTimeout(r, 2000 + args['state-mb'] * 5));
   const tar = join(dir, 'checkpoint.tar');
   podman('container', 'checkpoint', '--export', tar, '--compress', 'none', NAME);
   console.log(`checkpoint of ${IMAGE}: ${(statSync(tar).size / 1e6).toFixed(1)} MB`);
