@@ -2,7 +2,7 @@
 // vip-mode rewrite): archives written by GNU tar in its formats (gnu, ustar, pax; long names,
 // ./ prefixes, a member bigger than a block), checked by GNU tar reading them back.
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, openSync, closeSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, openSync, closeSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -76,6 +76,7 @@ describe('tar members', () => {
 
   it('an edit of another length writes the archive anew, which tar reads with the same members in order', () => {
     const tar = tarOf('resize', 'pax');
+    chmodSync(tar, 0o600);
     const list = names(tar);
     const grown = Buffer.from('files-img-v2, longer than before, and longer than one block: '.padEnd(700, 'x'));
     expect(
@@ -93,6 +94,7 @@ describe('tar members', () => {
     expect(member(tar, LONG).toString()).toBe('long name');
     expect(member(tar, 'checkpoint/pages-1.img').equals(pages)).toBe(true);
     expect(statSync(tar).size % 512).toBe(0);
+    expect(statSync(tar).mode & 0o777).toBe(0o600);
   });
 
   it('refuses a member it does not have and an archive that is not one', () => {

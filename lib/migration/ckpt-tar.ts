@@ -67,9 +67,10 @@ const cstr = (b: Buffer, off: number, len: number): string => {
   return s.toString('utf8', 0, z < 0 ? len : z);
 };
 
-const checksum = (h: Buffer): number => {
+/** The header checksum (unsigned bytes, the checksum field as spaces); `signed`: as some old writers summed. */
+const checksum = (h: Buffer, signed = false): number => {
   let sum = 0;
-  for (let i = 0; i < BLOCK; i++) sum += i >= 148 && i < 156 ? 0x20 : h[i];
+  for (let i = 0; i < BLOCK; i++) sum += i >= 148 && i < 156 ? 0x20 : signed ? (h[i] << 24) >> 24 : h[i];
   return sum;
 };
 
@@ -99,7 +100,9 @@ export function tarMembers(fd: number): { members: TarMember[]; end: number } {
   while (pos + BLOCK <= total) {
     const h = readAt(fd, pos, BLOCK);
     if (h.every((b) => b === 0)) return { members, end: pos };
-    if (checksum(h) !== num(h, 148, 8)) throw new TarError(`bad header checksum at byte ${pos}: not a tar archive, or damaged`);
+    const sum = num(h, 148, 8);
+    if (checksum(h) !== sum && checksum(h, true) !== sum)
+      throw new TarError(`bad header checksum at byte ${pos}: not a tar archive, or damaged`);
     const type = String.fromCharCode(h[156] || 0x30);
     const size = num(h, 124, 12);
     const data = pos + BLOCK;
@@ -160,7 +163,7 @@ export function replaceMembers(path: string, edits: ReadonlyMap<string, Buffer>)
     const big = edited.find((m) => m.paxSize && edits.get(m.name)!.length !== m.size);
     if (big) throw new TarError(`${path}: member ${big.name} has its size in a PAX record; cannot resize it`);
     const tmp = `${path}.p4cf-rewrite`;
-    const out = openSync(tmp, 'w');
+    const out = openSync(tmp, 'w', fstatSync(fd).mode & 0o7777);
     try {
       const copy = (from: number, to: number) => {
         for (let p = from; p < to; p += 1 << 20) writeSync(out, readAt(fd, p, Math.min(1 << 20, to - p)));
