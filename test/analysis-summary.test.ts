@@ -201,6 +201,46 @@ describe('summary.json of a bash-format run', () => {
   });
 });
 
+describe('link emulation in summary.json and report.html', () => {
+  it('shows the direct link setting and each transfer against the time its rate allows for the checkpoint', async () => {
+    const dir = join(root, 'run_links');
+    writeSyntheticRun(dir, { format: 'p4cf', migrations: 2, seed: 21 });
+    const cfgPath = join(dir, 'config.json');
+    const cfg = JSON.parse(readFileSync(cfgPath, 'utf8'));
+    cfg.DIRECT_LINK_RATE = { value: '20mbit', origin: '--set' };
+    cfg.LINK_RATE = { value: '', origin: 'default' };
+    writeFileSync(cfgPath, JSON.stringify(cfg));
+    // the manual measurement of issue 16: 12.2 MB in 5.05 s at 20mbit
+    for (const [i, bytes, wire] of [
+      [1, 12_200_000, 5050],
+      [2, 6_100_000, 2600],
+    ]) {
+      const p = join(dir, `migration_timing_${i}.json`);
+      const t = JSON.parse(readFileSync(p, 'utf8'));
+      writeFileSync(p, JSON.stringify({ ...t, checkpoint_size_bytes: bytes, transfer_wire_ms: wire }));
+    }
+    const r = await analyzeRun(dir);
+    const l = r.summary.links!;
+    expect(l.direct_link).toEqual({ rate: '20mbit', delay: '' });
+    // 12.2 MB × 1514/1448 × 8 / 20e6 bit/s, written out here
+    const atRate = ((((12_200_000 * 1514) / 1448) * 8) / 20e6) * 1000;
+    expect(l.transfers[0]).toMatchObject({ index: 1, checkpoint_bytes: 12_200_000, wire_ms: 5050 });
+    expect(l.transfers[0].at_rate_ms).toBeCloseTo(atRate, 6);
+    expect(l.transfers[0].ratio).toBeCloseTo(5050 / atRate, 6);
+    expect(l.transfers).toHaveLength(2);
+    const html = readFileSync(r.reportPath, 'utf8');
+    expect(html).toContain('<h2>Link emulation</h2>');
+    expect(html).toMatch(/Direct link \(checkpoint transfer\): <b>rate 20mbit<\/b>/);
+    expect(html).toContain('<td>5,050</td>');
+    expect(html).toContain(`<td>${Math.round(atRate).toLocaleString('en-US')}</td>`);
+  });
+
+  it('has no links section for a run without link emulation', () => {
+    expect(a.summary.links).toBeNull();
+    expect(readFileSync(a.reportPath, 'utf8')).not.toContain('Link emulation');
+  });
+});
+
 describe('timing files and missing files', () => {
   it('prefers migration_timing_<i>.json over the .txt of the same migration', async () => {
     const dir = join(root, 'run_prefer');

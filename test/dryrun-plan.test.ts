@@ -2,6 +2,7 @@
 // prints every command each phase would run on each host, without touching any. Its output is
 // kept as a file snapshot so a change to what a hardware run does shows up in review.
 // Update after an intended change with: npx vitest run test/dryrun-plan.test.ts -u
+// The vip-mode and redis plans have their own snapshots (dryrun-hw-vip.txt, dryrun-hw-redis.txt).
 // A local-mode dry run must also finish, and create neither a run folder nor a namespace.
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
@@ -97,6 +98,78 @@ describe('hardware dry run', () => {
     expect(plan).toMatch(/^\[lakewood\] \$ stop loadgen:/m);
     expect(plan).toMatch(/^\[local\] \$ stop collector:/m);
     await expect(plan).toMatchFileSnapshot('__snapshots__/dryrun-hw.txt');
+  });
+});
+
+// The other scenarios take hardware branches of their own: each plan is a snapshot too.
+const hwPlan = (set: string[]) => {
+  const r = runDry(['--config', 'config_hw.env.example', '--migrations', '2', ...set.flatMap((kv) => ['--set', kv])]);
+  expect(r.status, r.out.split('\n').slice(-15).join('\n')).toBe(0);
+  return normalisePlan(r.out);
+};
+
+describe('hardware dry run, MIGRATION_MODE=vip', () => {
+  it('moves the selector member, rewrites the checkpoint on the target before the restore, clients only at the VIP', async () => {
+    const plan = hwPlan(['MIGRATION_MODE=vip']);
+    for (const p of ['preflight', 'build', 'workload', 'migrate', 'post', 'analyze'])
+      expect(plan, p).toMatch(new RegExp(`^=== ${p} ok in`, 'm'));
+    const http = plan.split('\n').filter((l) => l.startsWith('[local] ') && / http:\/\//.test(l));
+    // vip mode keeps client_snat (replies leave with the VIP), and moves the member instead of the forward entry
+    expect(http.filter((l) => l.includes('/deleteClientSnat'))).toEqual([]);
+    expect(http.filter((l) => l.includes('/updateForward'))).toEqual([]);
+    expect(http.filter((l) => l.includes('/migrateNode'))).toEqual([
+      '[local] POST http://127.0.0.1:<forwarded port>/migrateNode {"old_ipv4":"192.168.12.2","new_ipv4":"192.168.12.3"}',
+      '[local] POST http://127.0.0.1:<forwarded port>/migrateNode {"old_ipv4":"192.168.12.3","new_ipv4":"192.168.12.2"}',
+    ]);
+    expect(plan).toMatch(/^\[lakewood\] background loadgen: .*--url ws:\/\/192\.168\.12\.10:8080\//m);
+    const mig = section(plan, 'migrate');
+    const at = (host: string, re: RegExp) => mig.findIndex((l) => hostOf(l) === host && re.test(l));
+    // H2 → H3 on loveland: the rewrite of the imported checkpoint comes before its restore, then H3 → H2 on lakewood
+    const rewrite = at(
+      'loveland',
+      /p4cf-net\.mjs ckpt-rewrite \/var\/tmp\/p4cf\/loveland\/checkpoints\/checkpoint\.tar 192\.168\.12\.2 192\.168\.12\.3 02:42:c0:a8:0c:02 02:42:c0:a8:0c:03/,
+    );
+    expect(rewrite).toBeGreaterThan(0);
+    expect(at('loveland', /podman container restore --import /)).toBeGreaterThan(rewrite);
+    expect(at('loveland', /ip addr add 192\.168\.12\.3\/24 dev eth0/)).toBeGreaterThan(rewrite);
+    expect(
+      at(
+        'lakewood',
+        /p4cf-net\.mjs ckpt-rewrite \/var\/tmp\/p4cf\/lakewood\/checkpoints\/checkpoint\.tar 192\.168\.12\.3 192\.168\.12\.2 02:42:c0:a8:0c:03 02:42:c0:a8:0c:02/,
+      ),
+    ).toBeGreaterThan(0);
+    // the clients' peers are read after each switch (they must name the VIP only)
+    expect(mig.filter((l) => /^\[lakewood\] \$ (sudo -n )?ss -Htn state established '\( dport = :8080 \)'/.test(l))).toHaveLength(
+      2,
+    );
+    await expect(plan).toMatchFileSnapshot('__snapshots__/dryrun-hw-vip.txt');
+  });
+});
+
+describe('hardware dry run, WORKLOAD=redis', () => {
+  it('checks and builds the redis image on lakewood, runs the RESP client, and has no quiesce signal', async () => {
+    const plan = hwPlan(['WORKLOAD=redis', 'STATE_MB=16']);
+    for (const p of ['preflight', 'images', 'workload', 'migrate', 'post', 'analyze'])
+      expect(plan, p).toMatch(new RegExp(`^=== ${p} ok in`, 'm'));
+    expect(section(plan, 'preflight').filter((l) => l.includes('redis-server'))).toEqual([
+      '[lakewood] $ sudo -n test -x /usr/bin/redis-server',
+    ]);
+    const images = section(plan, 'images');
+    expect(images.some((l) => /^\[lakewood\] \$ sudo -n ldd \/usr\/bin\/redis-server$/.test(l))).toBe(true);
+    expect(images.some((l) => /^\[lakewood\] \$ sudo -n podman import .*localhost\/p4cf-redis-server$/.test(l))).toBe(true);
+    expect(images.some((l) => /^\[loveland\] \$ sudo -n podman load /.test(l))).toBe(true);
+    expect(plan).toMatch(
+      /^\[lakewood\] \$ sudo -n podman run -d --name p4cf-server .* localhost\/p4cf-redis-server --port 8080 .*--save '' --appendonly no/m,
+    );
+    expect(plan).toMatch(
+      /^\[lakewood\] background loadgen: .*redis-client\.mjs --host 192\.168\.12\.2 --port 8080 .*--state-mb 16/m,
+    );
+    // nothing of the stream workload: no stream server bundle, no SIGUSR2 quiesce
+    expect(plan).not.toMatch(/stream-server\.mjs|loadgen\.mjs/);
+    const mig = section(plan, 'migrate');
+    expect(mig.filter((l) => /kill -USR2/.test(l))).toEqual([]);
+    expect(mig.filter((l) => /echo "quiesce none"/.test(l))).toHaveLength(2);
+    await expect(plan).toMatchFileSnapshot('__snapshots__/dryrun-hw-redis.txt');
   });
 });
 

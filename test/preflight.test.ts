@@ -101,6 +101,19 @@ describe('preflight', () => {
     expect(r.versions.lakewood).toMatchObject({ node: 'v20.11.1', criu: 'Version: 4.2', runtime: 'runc (runc version 1.1.5)' });
   });
 
+  it('WORKLOAD=redis: refuses a lakewood without redis-server, naming the file and the package', async () => {
+    const noRedis = fakeHost('lakewood', [[/^test -x '?\/usr\/bin\/redis-server/, { code: 1 }], ...serverAnswers(GOOD_SERVER)]);
+    const r = await runPreflight({ lakewood: noRedis }, { WORKLOAD: 'redis' });
+    expect(r.error?.message).toMatch(
+      /lakewood:\n\s+- \/usr\/bin\/redis-server is missing: WORKLOAD=redis builds its server image from it \(.*redis-server/,
+    );
+    expect(noRedis.seen.some((x) => x.cmd.startsWith('test -x'))).toBe(true);
+    // the stream workload builds from node, which the tool probe checks already: no extra check
+    const stream = fakeHost('lakewood', serverAnswers(GOOD_SERVER));
+    expect((await runPreflight({ lakewood: stream })).error).toBeUndefined();
+    expect(stream.seen.some((x) => x.cmd.startsWith('test -x'))).toBe(false);
+  });
+
   it('accepts crun when podman is configured with it and runc is not installed', async () => {
     const crunServer = {
       ...GOOD_SERVER,

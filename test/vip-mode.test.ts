@@ -2,9 +2,9 @@
 // (through the real p4cf-net bundle), the controller config, the load generator's target, the
 // engine overlay's scripts, the config refusals and the analysis of a vip run folder.
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { controllerConfigFromP4cf } from '../controller/config-from-p4cf.ts';
 import { loadgenArgs } from '../experiments/workload/commands.ts';
@@ -14,11 +14,10 @@ import { loadConfig } from '../lib/config/load.ts';
 import { ConfigError } from '../lib/config/values.ts';
 import { encodeFields, FILES_MAGIC, inetSockets, ipv4Word, writeImage } from '../lib/migration/criu-image.ts';
 import { rewriteCheckpointDir } from '../lib/migration/ckpt-rewrite.ts';
-import { rewriteTarScript, summarizePeers, withMigrationMode } from '../lib/migration/vip.ts';
+import { rewriteTarScript, startRewriterScript, summarizePeers, withMigrationMode } from '../lib/migration/vip.ts';
 import { podmanEngine } from '../lib/migration/podman.ts';
 import { ensureLocalNetTool } from '../lib/nettool/index.ts';
 import { backendOn, extraBackends, serviceIp } from '../lib/server/backend.ts';
-import { runRunner } from './helpers/runner.ts';
 import { containerNetScript, serverNode } from '../lib/server/net.ts';
 
 const tmp = mkdtempSync(join(tmpdir(), 'p4cf-vip-'));
@@ -108,11 +107,39 @@ describe('checkpoint rewrite for a new backend address', () => {
       { encoding: 'utf8' },
     );
     expect(out.trim()).toBe('rewrite sockets=1 config=2 network=2');
+    // and on the archive as podman exports it (members edited where they lie)
+    const e = checkpointDir('e');
+    const tar = join(tmp, 'e.tar');
+    execFileSync('tar', ['-C', e, '-cf', tar, 'config.dump', 'network.status', 'checkpoint']);
+    const onTar = execFileSync(process.execPath, [tool, 'ckpt-rewrite', tar, ...Object.values(change)], { encoding: 'utf8' });
+    expect(onTar.trim()).toBe('rewrite sockets=1 config=2 network=2 tar=in-place');
+    expect(JSON.parse(execFileSync('tar', ['-xOf', tar, 'config.dump'], { encoding: 'utf8' })).newNetworks['switch-net']).toEqual(
+      {
+        static_ips: ['192.168.12.3'],
+        static_mac: '02:42:c0:a8:0c:03',
+      },
+    );
     expect(() =>
       execFileSync(process.execPath, [tool, 'ckpt-rewrite', join(tmp, 'none'), ...Object.values(change)], { stdio: 'pipe' }),
     ).toThrow(/files\.img is missing/);
   });
 });
+
+/** Whether `pid` has ended within 5 s (a zombie awaiting its reaping counts as ended). */
+async function gone(pid: number): Promise<boolean> {
+  for (let i = 0; i < 50; i++) {
+    const stat = (() => {
+      try {
+        return readFileSync(`/proc/${pid}/stat`, 'utf8');
+      } catch {
+        return '';
+      }
+    })();
+    if (!stat || / Z /.test(stat.slice(stat.lastIndexOf(')')))) return true;
+    await new Promise((res) => setTimeout(res, 100));
+  }
+  return false;
+}
 
 describe('vip mode wiring', () => {
   it('clients target the VIP; the container is H2 on lakewood and H3 on loveland', () => {
@@ -136,11 +163,68 @@ describe('vip mode wiring', () => {
     const e = withMigrationMode(c, podmanEngine);
     expect(e.name).toBe('podman+vip');
     expect(withMigrationMode(cfg(), podmanEngine)).toBe(podmanEngine);
-    const r = { c, source: 'lakewood' as const, target: 'loveland' as const, dstTar: '/x/checkpoint.tar' };
-    const s = rewriteTarScript(r);
-    expect(s).toContain('ckpt-rewrite "$d" 192.168.12.2 192.168.12.3 02:42:c0:a8:0c:02 02:42:c0:a8:0c:03');
-    expect(s.indexOf('ckpt-rewrite')).toBeLessThan(s.indexOf('tar --numeric-owner -cf'));
-    expect(rewriteTarScript({ ...r, target: 'lakewood' })).not.toContain('ckpt-rewrite');
+    const r = { c, source: 'lakewood' as const, target: 'loveland' as const, dstTar: '/x/checkpoint.tar', dstDir: '/x' };
+    // the archive itself is edited: no unpack and pack of the checkpoint inside the downtime
+    const cold = rewriteTarScript(r);
+    expect(cold).toContain('ckpt-rewrite /x/checkpoint.tar 192.168.12.2 192.168.12.3 02:42:c0:a8:0c:02 02:42:c0:a8:0c:03');
+    expect(cold).not.toMatch(/\btar -|kill -0/);
+    // with a rewriter started ahead: `go` to it, its own start as the fallback
+    const warm = rewriteTarScript(r, 4242);
+    expect(warm).toMatch(/kill -0 4242 .*echo go > "\$1"' sh \/x\/\.p4cf-rewrite\.go; then/);
+    expect(warm).toContain('ckpt-rewrite /x/checkpoint.tar');
+    expect(startRewriterScript(r)).toMatch(
+      /mkfifo \/x\/\.p4cf-rewrite\.go \/x\/\.p4cf-rewrite\.done\nsetsid timeout 300 node \S+p4cf-net\.mjs ckpt-rewrite-when /,
+    );
+    expect(rewriteTarScript({ ...r, target: 'lakewood' }, 4242)).not.toContain('ckpt-rewrite');
+  });
+  it('the rewriter started ahead edits the archive on `go`; a dead one is replaced by a fresh start', async () => {
+    const tool = await ensureLocalNetTool();
+    // REMOTE_PROJECT_DIR where this checkout's bundle is, so the target scripts run here as they would there
+    const c = { ...cfg('MIGRATION_MODE=vip'), REMOTE_PROJECT_DIR: dirname(tool) };
+    const run = (script: string) => execFileSync('sh', ['-c', script], { encoding: 'utf8' });
+    for (const kind of ['warm', 'cold'] as const) {
+      const dstDir = join(tmp, `ahead-${kind}`);
+      const d = checkpointDir(`ahead-src-${kind}`);
+      mkdirSync(dstDir, { recursive: true });
+      const dstTar = join(dstDir, 'checkpoint.tar');
+      execFileSync('tar', ['-C', d, '-cf', dstTar, 'config.dump', 'network.status', 'checkpoint']);
+      const r = { c, source: 'lakewood' as const, target: 'loveland' as const, dstTar, dstDir };
+      const pid = Number(/^rewriter (\d+)$/m.exec(run(startRewriterScript(r)))?.[1]);
+      expect(pid).toBeGreaterThan(1);
+      if (kind === 'cold') {
+        process.kill(pid, 'SIGKILL');
+        await new Promise((res) => setTimeout(res, 200));
+      }
+      const out = run(rewriteTarScript(r, pid));
+      expect(out).toContain(`rewriter ${kind}`);
+      expect(out).toContain('rewrite sockets=1 config=2 network=2 tar=in-place');
+      expect(out).toMatch(/^mark ckpt_rewritten \d+$/m);
+      expect(
+        JSON.parse(execFileSync('tar', ['-xOf', dstTar, 'config.dump'], { encoding: 'utf8' })).newNetworks['switch-net']
+          .static_ips,
+      ).toEqual(['192.168.12.3']);
+      expect(readdirSync(dstDir)).toEqual(['checkpoint.tar']);
+      // the warm rewriter has finished; the killed one is gone
+      expect(await gone(pid), `rewriter ${pid} still runs`).toBe(true);
+    }
+  });
+  it('a rewriter started ahead whose FIFO closes without `go` ends and touches nothing', async () => {
+    const tool = await ensureLocalNetTool();
+    const c = { ...cfg('MIGRATION_MODE=vip'), REMOTE_PROJECT_DIR: dirname(tool) };
+    const dstDir = join(tmp, 'ahead-none');
+    mkdirSync(dstDir, { recursive: true });
+    const dstTar = join(dstDir, 'checkpoint.tar');
+    writeFileSync(dstTar, 'not touched');
+    const pid = Number(
+      /^rewriter (\d+)$/m.exec(
+        execFileSync('sh', ['-c', startRewriterScript({ c, source: 'lakewood', target: 'loveland', dstTar, dstDir })], {
+          encoding: 'utf8',
+        }),
+      )?.[1],
+    );
+    execFileSync('sh', ['-c', `timeout 5 sh -c ': > "$1"' sh ${join(dstDir, '.p4cf-rewrite.go')}`]);
+    expect(await gone(pid), `rewriter ${pid} still runs`).toBe(true);
+    expect(readFileSync(dstTar, 'utf8')).toBe('not touched');
   });
   it('summarizes what the clients are connected to', () => {
     expect(summarizePeers('192.168.12.10:8080\n192.168.12.10:8080\n\n')).toBe('192.168.12.10:8080 x2');
@@ -194,22 +278,6 @@ describe('BACKENDS', () => {
       /BACKENDS=3 \(from --set\): backend 3 takes 192\.168\.12\.23 .* is VIP=192\.168\.12\.23 \(from --set\)/,
     );
   });
-});
-
-describe('hardware dry-run plan in vip mode', () => {
-  it('plans the rewrite on the target, /migrateNode, and keeps client_snat', async () => {
-    const r = await runRunner(
-      ['--config', 'config_hw.env.example', '--dry-run', '--set', 'MIGRATION_MODE=vip', '--migrations', '2'],
-      {},
-      120_000,
-    );
-    expect(r.code, r.stderr.slice(-2000)).toBe(0);
-    expect(r.stdout).toContain('ws://192.168.12.10:8080/');
-    expect(r.stdout).toMatch(/p4cf-net\.mjs ckpt-rewrite "\$d" 192\.168\.12\.2 192\.168\.12\.3/);
-    expect(r.stdout).toMatch(/p4cf-net\.mjs ckpt-rewrite "\$d" 192\.168\.12\.3 192\.168\.12\.2/);
-    expect(r.stdout).toContain('/migrateNode {"old_ipv4":"192.168.12.2","new_ipv4":"192.168.12.3"}');
-    expect(r.stdout).not.toContain('/deleteClientSnat');
-  }, 130_000);
 });
 
 describe('analysis of the mode', () => {

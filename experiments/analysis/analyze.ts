@@ -3,6 +3,7 @@
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { addFirstDataToTimings } from './first-data.ts';
+import { linksLine } from './links.ts';
 import { loadRun } from './load.ts';
 import { buildPlots } from './plots.ts';
 import { specToSvg, svgToPng } from './render.ts';
@@ -92,6 +93,8 @@ export function summaryLines(r: AnalyzeResult): string[] {
     const l = s.workload.lossless;
     lines.splice(4, 0, `workload ${s.workload.name}: lossless ${l.ok === null ? 'not decided' : l.ok ? 'yes' : 'NO'} (${l.why})`);
   }
+  const links = linksLine(s.links);
+  if (links) lines.splice(3, 0, links);
   if (s.notes.length) lines.push(`notes (${s.notes.length}):`, ...s.notes.map((n) => `  - ${n}`));
   lines.push(`report: ${r.reportPath}`);
   return lines;

@@ -1,6 +1,7 @@
 // report.html of one run: self-contained (plots inline as data: URIs, inline CSS, no scripts).
 import type { RunData } from './load.ts';
 import { DESCRIBE_HEAD, describeCells, esc, fmt, page, svgDataUri, table, valueHtml } from './html.ts';
+import { renderLinks } from './links.ts';
 import { renderMode } from './mode.ts';
 import { PUBLISHED } from './published.ts';
 import type { Summary } from './summary.ts';
@@ -121,6 +122,7 @@ export function renderReport(run: RunData, s: Summary, plots: RenderedPlot[]): s
           extra.map(([k, d]) => [k, ...describeCells(d)]),
         ),
     );
+  parts.push(renderLinks(s.links));
   const cs = s.checkpoint_size_bytes;
   parts.push(
     `<p>Checkpoint size: mean ${fmt(cs.mean === null ? null : cs.mean / 1e6, 2)} MB (min ${fmt(cs.min === null ? null : cs.min / 1e6, 2)}, max ${fmt(cs.max === null ? null : cs.max / 1e6, 2)}, n ${cs.n}). <span class="pub">Published: 6.4–8.1 MB.</span></p>`,

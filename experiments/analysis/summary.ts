@@ -1,5 +1,6 @@
 // Turns a loaded run into the figures of summary.json. Every statistic goes through lib/stats.
 import { describe, mean, type Describe } from '../../lib/analysis/stats.ts';
+import { linksOf, type LinkSummary } from './links.ts';
 import { modeOf, type ModeSummary } from './mode.ts';
 import type { RunData } from './load.ts';
 import { PUBLISHED } from './published.ts';
@@ -113,6 +114,8 @@ export interface Summary {
   published: typeof PUBLISHED;
   /** same-ip or vip, and the backend addresses of each migration (mode.ts). */
   mode: ModeSummary;
+  /** Link emulation of the run and the transfers it shaped (links.ts); null when none. */
+  links: LinkSummary | null;
   notes: string[];
 }
 
@@ -271,6 +274,7 @@ export function computeSummary(run: RunData): Summary {
 
   return {
     mode: modeOf(run),
+    links: linksOf(run),
     run: {
       dir: run.dir,
       name: run.name,

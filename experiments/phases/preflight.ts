@@ -6,6 +6,7 @@
 import type { Phase, RunContext } from '../../lib/run/phases.ts';
 import { SSH_KEY_OF } from '../../lib/run/context.ts';
 import { refuseLeftovers } from '../../lib/modes/hw/leftovers.ts';
+import { workloadFor } from '../workloads/index.ts';
 
 // `version` is a shell snippet printing one line; only run when the tool exists. Tools sharing an
 // `either` group are alternatives: one of them is enough.
@@ -171,6 +172,17 @@ async function missingLinks(ctx: RunContext, name: Target, nics: string[]): Prom
   return problems;
 }
 
+/** The files the workload's image is built from on lakewood (the images phase), e.g. redis-server. */
+async function missingImageSources(ctx: RunContext): Promise<string[]> {
+  const w = workloadFor(ctx.config);
+  const problems: string[] = [];
+  for (const s of w.imageSources ?? []) {
+    const r = await ctx.on('lakewood')`test -x ${s.path}`.nothrow();
+    if (!r.ok) problems.push(`${s.path} is missing: WORKLOAD=${w.name} builds its server image from it (${s.hint})`);
+  }
+  return problems;
+}
+
 export const phase: Phase = {
   name: 'preflight',
   description: 'SSH reachability, sudo, required tools and versions (Node.js, podman, CRIU, container runtime), NICs present',
@@ -192,9 +204,10 @@ export const phase: Phase = {
           .filter(Boolean)
           .map((p) => `SDE path missing: ${p} (SDE / SDE_INSTALL)`);
       }),
-      checkHost(ctx, 'lakewood', serverTools, () =>
-        missingLinks(ctx, 'lakewood', [config.LAKEWOOD_NIC, config.LAKEWOOD_DIRECT_IF]),
-      ),
+      checkHost(ctx, 'lakewood', serverTools, async () => [
+        ...(await missingLinks(ctx, 'lakewood', [config.LAKEWOOD_NIC, config.LAKEWOOD_DIRECT_IF])),
+        ...(await missingImageSources(ctx)),
+      ]),
       checkHost(ctx, 'loveland', serverTools, () =>
         missingLinks(ctx, 'loveland', [config.LOVELAND_NIC, config.LOVELAND_DIRECT_IF]),
       ),

@@ -36,6 +36,9 @@ export interface Workload {
   image(c: Config): string;
   /** dist/remote entries the workload needs (its server bundle if any, its client). */
   bundles: readonly string[];
+  /** Files on lakewood the image is built from besides the tools preflight checks anyway (node):
+   * preflight refuses a run whose lakewood lacks one, before anything changes. */
+  imageSources?: ReadonlyArray<{ path: string; hint: string }>;
   /** Builds the image unless it is up to date; returns id and source hash. */
   ensureImage(host: Host, image: string, o: ImageOptions): Promise<{ id: string; sourceHash: string; built: boolean }>;
   /** Arguments after the image's entrypoint. */

@@ -10,35 +10,83 @@
 //     configured nodes that stay where their server is, so nothing else changes on the switch;
 //     client_snat keeps giving the replies the VIP as source.
 import { sh } from '../hosts/quote.ts';
-import { netToolPath } from '../nettool/index.ts';
+import { netTool, netToolPath } from '../nettool/index.ts';
 import { inNetns, PID_VAR } from '../server/net.ts';
 import { backendOn, isVip } from '../server/backend.ts';
 import type { Config } from '../config/keys.ts';
 import { controllerFor } from '../switch/controller-client.ts';
+import { ADDRESS_MEMBERS } from './ckpt-rewrite.ts';
 import { maybeMs } from './scripts.ts';
 import type { Engine, MigrationRun } from './steps.ts';
 import { nowNs } from './timing.ts';
 
-/** The members of podman's exported checkpoint that carry the container's address. */
-export const ADDRESS_MEMBERS = ['config.dump', 'network.status', 'checkpoint/files.img'] as const;
+/** The FIFOs of the rewriter started ahead on the target (next to the checkpoint it will edit). */
+const rewriterFifos = (r: Pick<MigrationRun, 'dstDir'>) => ({
+  go: `${r.dstDir}/.p4cf-rewrite.go`,
+  done: `${r.dstDir}/.p4cf-rewrite.done`,
+});
 
-/** Target script lines: rewrite the address members of TAR in place (extract, edit, replace). */
-export function rewriteTarScript(r: Pick<MigrationRun, 'c' | 'source' | 'target' | 'dstTar'>): string {
+/** Rewriters started ahead, by migration (the pid on the target). */
+const warmRewriters = new WeakMap<object, number>();
+
+/**
+ * Target script (prepare step, while the source checkpoints): start the rewriter now, so node's
+ * start is out of the downtime; it waits for `go` on a FIFO. Bounded by `timeout`: if the
+ * migration ends another way (failure, recovery on the source) it exits on its own.
+ */
+export function startRewriterScript(r: Pick<MigrationRun, 'c' | 'source' | 'target' | 'dstTar' | 'dstDir'>): string {
   const from = backendOn(r.c, r.source);
   const to = backendOn(r.c, r.target);
-  const members = ADDRESS_MEMBERS.join(' ');
+  const f = rewriterFifos(r);
+  const rewriter = netTool(
+    netToolPath(r.c, r.target),
+    'ckpt-rewrite-when',
+    f.go,
+    f.done,
+    r.dstTar,
+    from.ip,
+    to.ip,
+    from.mac,
+    to.mac,
+  );
+  return [
+    sh`mkdir -p ${r.dstDir} && rm -f ${f.go} ${f.done} && mkfifo ${f.go} ${f.done}`,
+    `setsid timeout ${REWRITER_TIMEOUT_S} ${rewriter} >/dev/null 2>&1 </dev/null &`,
+    'echo "rewriter $!"',
+  ].join('\n');
+}
+/** How long a rewriter started ahead waits for its checkpoint (then the restore rewrites itself). */
+const REWRITER_TIMEOUT_S = 300;
+
+/**
+ * Target script lines before the restore: give the address members of TAR the new address where
+ * they lie in the archive (no unpack and pack of the whole checkpoint, lib/migration/ckpt-tar.ts),
+ * by the rewriter started ahead when it runs (`rewriter warm`), else by starting one (`cold`).
+ */
+export function rewriteTarScript(
+  r: Pick<MigrationRun, 'c' | 'source' | 'target' | 'dstTar' | 'dstDir'>,
+  warmPid?: number,
+): string {
+  const from = backendOn(r.c, r.source);
+  const to = backendOn(r.c, r.target);
   // a restore on the source (recovery) keeps the checkpoint's own address
   if (from.ip === to.ip) return 'echo "mark ckpt_rewritten $(date +%s%N)"';
+  const f = rewriterFifos(r);
+  const cold = sh`out=$(node ${netToolPath(r.c, r.target)} ckpt-rewrite ${r.dstTar} ${from.ip} ${to.ip} ${from.mac} ${to.mac} 2>&1)`;
   return [
-    'd=$(mktemp -d)',
-    // the whole archive is unpacked and packed again: GNU tar's --delete cannot walk the archive
-    // podman (Go's archive/tar) writes ("Skipping to next header")
-    sh`if ! out=$(tar -xpf ${r.dstTar} -C "$d" 2>&1 && node ${netToolPath(r.c, r.target)} ckpt-rewrite "$d" ${from.ip} ${to.ip} ${from.mac} ${to.mac} 2>&1 ` +
-      sh`&& (cd "$d" && tar --numeric-owner -cf ${r.dstTar} $(ls -A)) 2>&1); then`,
-    `  rm -rf "$d"; echo "ckpt-rewrite-failed (${members})"; echo "$out"; exit 4`,
-    'fi',
-    'echo "$out" | grep "^rewrite "',
-    'rm -rf "$d"',
+    ...(warmPid
+      ? [
+          // the open of the FIFO waits for the rewriter to read it; a dead one is not waited for long
+          sh`if kill -0 ${warmPid} 2>/dev/null && timeout 5 sh -c 'echo go > "$1"' sh ${f.go}; then`,
+          sh`  echo "rewriter warm"; out=$(timeout 60 cat ${f.done})`,
+          'else',
+          `  echo "rewriter cold"; ${cold}`,
+          'fi',
+        ]
+      : ['echo "rewriter cold"', cold]),
+    sh`rm -f ${f.go} ${f.done}`,
+    `case "$out" in "rewrite "*) ;; *) echo "ckpt-rewrite-failed (${ADDRESS_MEMBERS.join(' ')})"; echo "$out"; exit 4;; esac`,
+    'echo "$out"',
     'echo "mark ckpt_rewritten $(date +%s%N)"',
   ].join('\n');
 }
@@ -49,14 +97,23 @@ export function withMigrationMode(c: Pick<Config, 'MIGRATION_MODE'>, engine: Eng
   return {
     ...engine,
     name: `${engine.name}+vip`,
+    prepareTarget: {
+      async run(r) {
+        await engine.prepareTarget.run(r);
+        const out = await r.dst.exec(startRewriterScript(r), { quiet: true, dryRunStdout: 'rewriter <rewriter pid>' });
+        const pid = Number(/^rewriter (\d+)$/m.exec(out.stdout)?.[1]);
+        if (pid > 1) warmRewriters.set(r, pid);
+      },
+    },
     restore: {
       ...engine.restore,
-      script: (r) => `${rewriteTarScript(r)}\n${engine.restore.script(r)}`,
+      script: (r) => `${rewriteTarScript(r, warmRewriters.get(r))}\n${engine.restore.script(r)}`,
       read(r, o) {
         engine.restore.read?.(r, o);
         const ms = maybeMs(o, 'restore_start', 'ckpt_rewritten');
         if (ms !== undefined) r.v.extra.ckpt_rewrite_ms = Math.round(ms * 1000) / 1000;
         r.v.extra.ckpt_rewrite = o.values.rewrite ?? 'n/a';
+        if (o.values.rewriter) r.v.extra.ckpt_rewriter = o.values.rewriter;
       },
     },
     networkFixup: {

@@ -11,14 +11,23 @@
 //                            none: a token never goes on a command line); prints `HTTP <status> <ms>`
 //                            and the answer; exit 0 on 2xx (5 s timeout)
 //   hold HOST PORT N MS      open N TCP connections, print `held K`, keep them MS ms, then close (new-connection probe)
-//   ckpt-rewrite DIR OLD_IP NEW_IP OLD_MAC NEW_MAC   give an extracted checkpoint a new address (vip mode)
+//   ckpt-rewrite TAR|DIR OLD_IP NEW_IP OLD_MAC NEW_MAC   give a checkpoint archive (or an extracted one) a new address (vip mode)
+//   ckpt-rewrite-when GO DONE TAR OLD_IP NEW_IP OLD_MAC NEW_MAC   the same, started ahead: waits for `go` on
+//                            the FIFO GO, then rewrites TAR and writes its result line to the FIFO DONE
 // Probes print their state on stdout (the health gates show it); failures exit 1, bad usage 2.
-import { createReadStream, createWriteStream } from 'node:fs';
+import { createReadStream, createWriteStream, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { connect, createServer } from 'node:net';
-import { rewriteCheckpointDir } from '../migration/ckpt-rewrite.ts';
+import { rewriteCheckpointDir, rewriteCheckpointTar } from '../migration/ckpt-rewrite.ts';
 
 const USAGE =
-  'usage: p4cf-net tcp-probe HOST PORT | http-probe URL | serve FILE IP PORT | pull IP PORT FILE [STALL_MS] | free-port IP | http-post URL (token line + JSON on stdin) | hold HOST PORT N MS | ckpt-rewrite DIR OLD_IP NEW_IP OLD_MAC NEW_MAC';
+  'usage: p4cf-net tcp-probe HOST PORT | http-probe URL | serve FILE IP PORT | pull IP PORT FILE [STALL_MS] | free-port IP | http-post URL (token line + JSON on stdin) | hold HOST PORT N MS | ckpt-rewrite TAR|DIR OLD_IP NEW_IP OLD_MAC NEW_MAC | ckpt-rewrite-when GO DONE TAR OLD_IP NEW_IP OLD_MAC NEW_MAC';
+
+/** `rewrite sockets=N config=N network=N [tar=in-place|rewritten]` for a checkpoint archive or folder. */
+function rewriteLine(path: string, [oldIp, newIp, oldMac, newMac]: string[]): string {
+  const ch = { oldIp, newIp, oldMac, newMac };
+  const r = statSync(path, { throwIfNoEntry: false })?.isFile() ? rewriteCheckpointTar(path, ch) : rewriteCheckpointDir(path, ch);
+  return `rewrite sockets=${r.sockets} config=${r.config} network=${r.network}${'tar' in r ? ` tar=${r.tar}` : ''}`;
+}
 
 function fail(msg: string, code = 1): never {
   console.error(msg);
@@ -205,11 +214,25 @@ switch (sub) {
   case 'ckpt-rewrite': {
     need(5);
     try {
-      const r = rewriteCheckpointDir(a[0], { oldIp: a[1], newIp: a[2], oldMac: a[3], newMac: a[4] });
-      console.log(`rewrite sockets=${r.sockets} config=${r.config} network=${r.network}`);
+      console.log(rewriteLine(a[0], a.slice(1)));
     } catch (e) {
       fail(`ckpt-rewrite ${a[0]}: ${(e as Error).message}`);
     }
+    break;
+  }
+  case 'ckpt-rewrite-when': {
+    need(7);
+    // started while the checkpoint is made and moved, so node's start is not in the downtime;
+    // anything but `go` (the FIFO closed empty: the migration went another way) ends it
+    if (readFileSync(a[0], 'utf8').trim() !== 'go') break;
+    let line: string;
+    try {
+      line = rewriteLine(a[2], a.slice(3));
+    } catch (e) {
+      line = `ckpt-rewrite ${a[2]}: ${(e as Error).message}`;
+    }
+    writeFileSync(a[1], `${line}\n`);
+    process.exitCode = line.startsWith('rewrite ') ? 0 : 1;
     break;
   }
   default:

@@ -114,6 +114,7 @@ export const redis: Workload = {
   description: "Debian's redis-server (persistence off) and a RESP client writing sequence-numbered keys and reading them back",
   image: () => REDIS_IMAGE,
   bundles: ['redis-client.mjs'],
+  imageSources: [{ path: REDIS_BINARY, hint: "Debian's package redis-server (apt-get install redis-server)" }],
   ensureImage: (host, image, o) =>
     ensureBinaryImage(host, {
       image,

@@ -47,5 +47,12 @@ export const NAME = /^[a-z0-9][a-z0-9_.-]*$/;
 export const NAMEHINT = 'a lowercase name (letters, digits, _ . -)';
 export const RATE = /^$|^\d+(\.\d+)?(bit|kbit|mbit|gbit)$/;
 export const RATEHINT = 'empty (unshaped) or a rate with its unit: 25gbit, 1gbit, 100mbit, 500kbit';
+const RATE_UNITS: Record<string, number> = { bit: 1, kbit: 1e3, mbit: 1e6, gbit: 1e9 };
+/** Bits per second of a RATE value (tc's decimal units: 1mbit = 10^6 bit/s). */
+export const rateBitsPerS = (rate: string): number => {
+  const m = /^(\d+(?:\.\d+)?)(bit|kbit|mbit|gbit)$/.exec(rate);
+  if (!m) throw new Error(`not a rate: ${JSON.stringify(rate)}`);
+  return Number(m[1]) * RATE_UNITS[m[2]];
+};
 export const TIME = /^$|^\d+(\.\d+)?(us|ms|s)$/;
 export const TIMEHINT = 'empty or a time with its unit: 5ms, 200us, 1s';

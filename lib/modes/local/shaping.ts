@@ -8,6 +8,7 @@
 //                 with nftables, which the switch model needs anyway)
 import { quote } from '../../hosts/quote.ts';
 import type { Config } from '../../config/keys.ts';
+import { rateBitsPerS } from '../../config/keys/types.ts';
 import { hostNamespace } from './testbed.ts';
 
 export interface LinkShape {
@@ -65,23 +66,19 @@ export function linkEnds(c: LinkConfig): ShapedEnd[] {
   return out;
 }
 
-const RATE_UNITS: Record<string, number> = { bit: 1, kbit: 1e3, mbit: 1e6, gbit: 1e9 };
 const TIME_UNITS: Record<string, number> = { us: 1e-6, ms: 1e-3, s: 1 };
 
-export const rateBitsPerS = (rate: string): number => {
-  const m = /^(\d+(?:\.\d+)?)(bit|kbit|mbit|gbit)$/.exec(rate);
-  if (!m) throw new Error(`not a rate: ${JSON.stringify(rate)}`);
-  return Number(m[1]) * RATE_UNITS[m[2]];
-};
 const seconds = (t: string): number => {
   const m = /^(\d+(?:\.\d+)?)(us|ms|s)$/.exec(t);
   return m ? Number(m[1]) * TIME_UNITS[m[2]] : 0;
 };
 
-/** tbf arguments: the burst must hold a full GSO packet (64 KiB on a veth) and 4 ms of the rate. */
+/** tbf's bucket: it must hold a full GSO packet (64 KiB on a veth) and 4 ms of the rate. A transfer's
+ * first `burst` bytes pass unshaped (the bucket starts full). */
+export const tbfBurstBytes = (rate: string): number => Math.max(2 * 65536, Math.ceil((rateBitsPerS(rate) / 8) * 0.004));
+
 export function tbfArgs(s: LinkShape): string[] {
-  const bytesPerS = rateBitsPerS(s.rate) / 8;
-  const burst = Math.max(2 * 65536, Math.ceil(bytesPerS * 0.004));
+  const burst = tbfBurstBytes(s.rate);
   // queue for the bandwidth-delay product plus 100 ms, so the shaper never tail-drops a migration's flows
   const latencyMs = Math.ceil(100 + 2 * seconds(s.delay) * 1000);
   return ['rate', s.rate, 'burst', String(burst), 'latency', `${latencyMs}ms`];
