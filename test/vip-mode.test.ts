@@ -19,6 +19,10 @@ import { podmanEngine } from '../lib/migration/podman.ts';
 import { ensureLocalNetTool } from '../lib/nettool/index.ts';
 import { backendOn, extraBackends, serviceIp } from '../lib/server/backend.ts';
 import { containerNetScript, serverNode } from '../lib/server/net.ts';
+import type { MigrationRun } from '../lib/migration/steps.ts';
+import { createLocalHost } from '../lib/hosts/local.ts';
+import { createCleanup } from '../lib/run/cleanup.ts';
+import { createLogger } from '../lib/run/log.ts';
 
 const tmp = mkdtempSync(join(tmpdir(), 'p4cf-vip-'));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
@@ -189,10 +193,10 @@ describe('vip mode wiring', () => {
       const dstTar = join(dstDir, 'checkpoint.tar');
       execFileSync('tar', ['-C', d, '-cf', dstTar, 'config.dump', 'network.status', 'checkpoint']);
       const r = { c, source: 'lakewood' as const, target: 'loveland' as const, dstTar, dstDir };
-      const pid = Number(/^rewriter (\d+)$/m.exec(run(startRewriterScript(r)))?.[1]);
+      const pid = Number(/^rewriter (\d+) \d+$/m.exec(run(startRewriterScript(r)))?.[1]);
       expect(pid).toBeGreaterThan(1);
       if (kind === 'cold') {
-        process.kill(pid, 'SIGKILL');
+        process.kill(-pid, 'SIGKILL'); // its group: timeout and the node under it
         await new Promise((res) => setTimeout(res, 200));
       }
       const out = run(rewriteTarScript(r, pid));
@@ -216,7 +220,7 @@ describe('vip mode wiring', () => {
     const dstTar = join(dstDir, 'checkpoint.tar');
     writeFileSync(dstTar, 'not touched');
     const pid = Number(
-      /^rewriter (\d+)$/m.exec(
+      /^rewriter (\d+) \d+$/m.exec(
         execFileSync('sh', ['-c', startRewriterScript({ c, source: 'lakewood', target: 'loveland', dstTar, dstDir })], {
           encoding: 'utf8',
         }),
@@ -225,6 +229,36 @@ describe('vip mode wiring', () => {
     execFileSync('sh', ['-c', `timeout 5 sh -c ': > "$1"' sh ${join(dstDir, '.p4cf-rewrite.go')}`]);
     expect(await gone(pid), `rewriter ${pid} still runs`).toBe(true);
     expect(readFileSync(dstTar, 'utf8')).toBe('not touched');
+  });
+  it("a migration that fails before its restore: the run's cleanup stops the waiting rewriter; a restore releases that undo", async () => {
+    const tool = await ensureLocalNetTool();
+    const c = { ...cfg('MIGRATION_MODE=vip'), REMOTE_PROJECT_DIR: dirname(tool) };
+    const log = createLogger({ out: { write: () => true } as never, err: { write: () => true } as never, tty: false });
+    const e = withMigrationMode(c, { ...podmanEngine, prepareTarget: { run: async () => {} } });
+    for (const ends of ['failure', 'restore'] as const) {
+      const cleanup = createCleanup({ log });
+      const dstDir = join(tmp, `undo-${ends}`);
+      const r = {
+        c,
+        source: 'lakewood',
+        target: 'loveland',
+        dstTar: join(dstDir, 'checkpoint.tar'),
+        dstDir,
+        dst: createLocalHost(),
+        ctx: { cleanup },
+        v: { extra: {} },
+      } as unknown as MigrationRun;
+      await e.prepareTarget.run(r);
+      const pending = cleanup.pending();
+      expect(pending).toEqual([expect.stringMatching(/^stop the checkpoint rewriter on loveland \(pid \d+\)$/)]);
+      const pid = Number(/pid (\d+)/.exec(pending[0])?.[1]);
+      if (ends === 'restore') {
+        e.restore.read?.(r, { values: {}, marks: {} } as never);
+        expect(cleanup.pending()).toEqual([]);
+        process.kill(-pid, 'SIGTERM');
+      } else await cleanup.runAll('test');
+      expect(await gone(pid), `rewriter ${pid} still runs`).toBe(true);
+    }
   });
   it('summarizes what the clients are connected to', () => {
     expect(summarizePeers('192.168.12.10:8080\n192.168.12.10:8080\n\n')).toBe('192.168.12.10:8080 x2');

@@ -10,6 +10,7 @@
 //     configured nodes that stay where their server is, so nothing else changes on the switch;
 //     client_snat keeps giving the replies the VIP as source.
 import { sh } from '../hosts/quote.ts';
+import { stopGroupScript } from '../hosts/exec.ts';
 import { netTool, netToolPath } from '../nettool/index.ts';
 import { inNetns, PID_VAR } from '../server/net.ts';
 import { backendOn, isVip } from '../server/backend.ts';
@@ -26,8 +27,8 @@ const rewriterFifos = (r: Pick<MigrationRun, 'dstDir'>) => ({
   done: `${r.dstDir}/.p4cf-rewrite.done`,
 });
 
-/** Rewriters started ahead, by migration (the pid on the target). */
-const warmRewriters = new WeakMap<object, number>();
+/** Rewriters started ahead, by migration: the pid on the target, and the undo that stops it. */
+const warmRewriters = new WeakMap<object, { pid: number; release: () => void }>();
 
 /**
  * Target script (prepare step, while the source checkpoints): start the rewriter now, so node's
@@ -52,7 +53,8 @@ export function startRewriterScript(r: Pick<MigrationRun, 'c' | 'source' | 'targ
   return [
     sh`mkdir -p ${r.dstDir} && rm -f ${f.go} ${f.done} && mkfifo ${f.go} ${f.done}`,
     `setsid timeout ${REWRITER_TIMEOUT_S} ${rewriter} >/dev/null 2>&1 </dev/null &`,
-    'echo "rewriter $!"',
+    // its start time too, so the undo never signals a reused PID
+    `echo "rewriter $! $(awk '{print $22}' /proc/$!/stat 2>/dev/null)"`,
   ].join('\n');
 }
 /** How long a rewriter started ahead waits for its checkpoint (then the restore rewrites itself). */
@@ -77,7 +79,8 @@ export function rewriteTarScript(
     ...(warmPid
       ? [
           // the open of the FIFO waits for the rewriter to read it; a dead one is not waited for long
-          sh`if kill -0 ${warmPid} 2>/dev/null && timeout 5 sh -c 'echo go > "$1"' sh ${f.go}; then`,
+          // (nor a zombie: an orphan's may wait long for PID 1 to reap it)
+          sh`if kill -0 ${warmPid} 2>/dev/null && ! grep -qs ${') Z '} /proc/${warmPid}/stat && timeout 5 sh -c 'echo go > "$1"' sh ${f.go}; then`,
           sh`  echo "rewriter warm"; out=$(timeout 60 cat ${f.done})`,
           'else',
           `  echo "rewriter cold"; ${cold}`,
@@ -100,15 +103,26 @@ export function withMigrationMode(c: Pick<Config, 'MIGRATION_MODE'>, engine: Eng
     prepareTarget: {
       async run(r) {
         await engine.prepareTarget.run(r);
-        const out = await r.dst.exec(startRewriterScript(r), { quiet: true, dryRunStdout: 'rewriter <rewriter pid>' });
-        const pid = Number(/^rewriter (\d+)$/m.exec(out.stdout)?.[1]);
-        if (pid > 1) warmRewriters.set(r, pid);
+        const out = await r.dst.exec(startRewriterScript(r), {
+          quiet: true,
+          dryRunStdout: 'rewriter <rewriter pid> <start-time>',
+        });
+        const m = /^rewriter (\d+)(?: (\S+))?$/m.exec(out.stdout);
+        const pid = Number(m?.[1]);
+        if (!(pid > 1)) return;
+        // a migration that fails before its restore leaves the rewriter waiting: the run's
+        // cleanup stops it; the restore, which hands it the checkpoint or replaces it, releases it
+        const release = r.ctx.cleanup.add(`stop the checkpoint rewriter on ${r.target} (pid ${pid})`, async () => {
+          await r.dst.exec(sh`sh -c ${stopGroupScript(pid, m?.[2] ?? '')}`, { quiet: true, allowFail: true, timeoutMs: 10_000 });
+        });
+        warmRewriters.set(r, { pid, release });
       },
     },
     restore: {
       ...engine.restore,
-      script: (r) => `${rewriteTarScript(r, warmRewriters.get(r))}\n${engine.restore.script(r)}`,
+      script: (r) => `${rewriteTarScript(r, warmRewriters.get(r)?.pid)}\n${engine.restore.script(r)}`,
       read(r, o) {
+        warmRewriters.get(r)?.release();
         engine.restore.read?.(r, o);
         const ms = maybeMs(o, 'restore_start', 'ckpt_rewritten');
         if (ms !== undefined) r.v.extra.ckpt_rewrite_ms = Math.round(ms * 1000) / 1000;
