@@ -28,7 +28,7 @@ import {
   testbedLayout,
   testbedStatus,
   testbedUp,
-  TESTBED_HOSTS,
+  testbedHosts,
   type TestbedConfig,
   type TestbedHostName,
 } from '../lib/modes/local/testbed.ts';
@@ -129,10 +129,15 @@ describe('testbed layout', () => {
   it('derives management addresses from MGMT_SUBNET', () => {
     expect(mgmtAddresses('10.199.0.0/24')).toMatchObject({
       control: '10.199.0.1',
-      tofino: '10.199.0.2',
-      lakewood: '10.199.0.3',
-      loveland: '10.199.0.4',
+      host: { tofino: '10.199.0.2', lakewood: '10.199.0.3', loveland: '10.199.0.4' },
     });
+    expect(mgmtAddresses('10.199.0.0/24', ['a', 'b', 'c']).host).toEqual({
+      tofino: '10.199.0.2',
+      a: '10.199.0.3',
+      b: '10.199.0.4',
+      c: '10.199.0.5',
+    });
+    expect(() => mgmtAddresses('10.199.0.0/29', ['a', 'b', 'c', 'd', 'e'])).toThrow(/room for \.1-\.7 \(5 servers\)/);
     expect(() => mgmtAddresses('10.199.0.5/24')).toThrow(/host bits.*10\.199\.0\.0\/24/);
     expect(() => mgmtAddresses('10.199.0.0/30')).toThrow(/prefix length/);
   });
@@ -243,7 +248,7 @@ describe.skipIf(!isRoot)('local testbed (root)', () => {
     const r = await testbedUp(config, opts);
     expect(r.created).toContain(`namespace ${P}lakewood`);
     expect(existsSync(L.knownHosts)).toBe(true);
-    for (const name of TESTBED_HOSTS) {
+    for (const name of testbedHosts(config)) {
       const h = L.hosts.find((x) => x.name === name)!;
       const out = await host(name).exec(`echo "$P4CF_HOST"; ip -o -4 addr show dev ${h.nsVeth}`, { quiet: true });
       expect(out.stdout.split('\n')[0]).toBe(name);

@@ -4,7 +4,8 @@
 // direct-link NICs. Versions and runtimes go into manifest.json. Every problem of every host is
 // reported at once, so one run shows the whole list.
 import type { Phase, RunContext } from '../../lib/run/phases.ts';
-import { SSH_KEY_OF } from '../../lib/run/context.ts';
+import { sshKeyOf } from '../../lib/run/context.ts';
+import { serverNode } from '../../lib/server/net.ts';
 import { refuseLeftovers } from '../../lib/modes/hw/leftovers.ts';
 
 // `version` is a shell snippet printing one line; only run when the tool exists. Tools sharing an
@@ -111,7 +112,8 @@ interface HostCheck {
   problems: string[];
   versions: Record<string, string>;
 }
-type Target = 'tofino' | 'lakewood' | 'loveland';
+/** tofino or a server. */
+type Target = string;
 
 export function sudoersHint(user: string): string {
   return `${user} ALL=(ALL) NOPASSWD: ALL`;
@@ -119,7 +121,7 @@ export function sudoersHint(user: string): string {
 
 async function checkHost(ctx: RunContext, name: Target, tools: Tool[], extra: () => Promise<string[]>): Promise<HostCheck> {
   const on = ctx.on(name);
-  const user = ctx.config[SSH_KEY_OF[name]].user;
+  const user = ctx.config[sshKeyOf(ctx.config, name)!].user;
   const problems: string[] = [];
   let versions: Record<string, string> = {};
   try {
@@ -174,7 +176,7 @@ async function missingLinks(ctx: RunContext, name: Target, nics: string[]): Prom
 export const phase: Phase = {
   name: 'preflight',
   description: 'SSH reachability, sudo, required tools and versions (Node.js, podman, CRIU, container runtime), NICs present',
-  hosts: () => ['tofino', 'lakewood', 'loveland'],
+  hosts: (ctx) => ['tofino', ...ctx.config.SERVERS],
   reads: [],
   writes: [],
   async run(ctx) {
@@ -192,11 +194,12 @@ export const phase: Phase = {
           .filter(Boolean)
           .map((p) => `SDE path missing: ${p} (SDE / SDE_INSTALL)`);
       }),
-      checkHost(ctx, 'lakewood', serverTools, () =>
-        missingLinks(ctx, 'lakewood', [config.LAKEWOOD_NIC, config.LAKEWOOD_DIRECT_IF]),
-      ),
-      checkHost(ctx, 'loveland', serverTools, () =>
-        missingLinks(ctx, 'loveland', [config.LOVELAND_NIC, config.LOVELAND_DIRECT_IF]),
+      // every server at once: the phase takes as long as the slowest host, not their sum
+      ...config.SERVERS.map((name) =>
+        checkHost(ctx, name, serverTools, () => {
+          const node = serverNode(config, name);
+          return missingLinks(ctx, name, [node.nic, node.directIf]);
+        }),
       ),
     ]);
     for (const c of checks) {

@@ -1,6 +1,6 @@
 // Phase `testbed`: bring the local testbed up (or repair it) before anything talks to the hosts.
 import type { Phase, RunContext } from '../../lib/run/phases.ts';
-import { TESTBED_HOSTS, testbedUp } from '../../lib/modes/local/testbed.ts';
+import { testbedHosts, testbedUp } from '../../lib/modes/local/testbed.ts';
 import { applyCmds, describeEnd, linkEnds, NETEM_PROBE, removeCmd, shapedEnds } from '../../lib/modes/local/shaping.ts';
 
 export const phase: Phase = {
@@ -15,7 +15,9 @@ export const phase: Phase = {
   when: (ctx) => ctx.config.TESTBED === 'local',
   async run(ctx) {
     if (ctx.dryRun) {
-      ctx.log.info(`[dry-run] would bring up the local testbed ${ctx.config.TESTBED_PREFIX}{${TESTBED_HOSTS.join(',')}}`);
+      ctx.log.info(
+        `[dry-run] would bring up the local testbed ${ctx.config.TESTBED_PREFIX}{${testbedHosts(ctx.config).join(',')}}`,
+      );
       return;
     }
     await testbedUp(ctx.config, { projectDir: ctx.projectDir, log: (m) => ctx.log.step('testbed', m) });

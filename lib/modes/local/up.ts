@@ -187,7 +187,18 @@ export async function testbedUp(config: TestbedConfig, opts: TestbedOptions = {}
     await run(ipn(tofinoNs, 'link', 'set', p.swIf, 'mtu', String(SWITCH_PORT_MTU), 'up'));
     await run(ipn(hostNamespace(config, p.host), 'link', 'set', p.hostIf, 'up'));
   }
-  for (const side of ['lakewood', 'loveland'] as const) {
+  if (L.directBridge) {
+    const b = L.directBridge;
+    if (!have.get(b.ns)?.has(b.name)) {
+      await run(ipn(b.ns, 'link', 'add', b.name, 'type', 'bridge'));
+      created.push(`bridge ${b.name}`);
+      log(`created bridge ${b.name} in ${b.ns} (direct network of ${Object.keys(L.direct).length} servers)`);
+    }
+    await run(ipn(b.ns, 'link', 'set', b.name, 'up'));
+    for (const v of L.veths.filter((x) => x.a.ns === b.ns && x.a.ifname.startsWith(`${L.prefix}d`)))
+      await run(ipn(b.ns, 'link', 'set', v.a.ifname, 'master', b.name, 'up'));
+  }
+  for (const side of Object.keys(L.direct)) {
     const d = L.direct[side];
     await run(ipn(hostNamespace(config, side), 'addr', 'replace', `${d.ip}/24`, 'dev', d.ifname));
     await run(ipn(hostNamespace(config, side), 'link', 'set', d.ifname, 'up'));
