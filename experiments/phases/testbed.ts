@@ -7,7 +7,7 @@ export const phase: Phase = {
   name: 'testbed',
   description:
     'Local testbed only: install missing prerequisites, then create or repair the namespaces, links, management ' +
-    'bridge and sshd of tofino/lakewood/loveland. It is NOT torn down at the end of a run (reused by the next ' +
+    'bridge and sshd of tofino and each of SERVERS (a direct bridge for three or more). It is NOT torn down at the end of a run (reused by the next ' +
     'run); `npx tsx experiments/testbed.ts down` removes it.',
   hosts: () => ['local'],
   reads: [],

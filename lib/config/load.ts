@@ -248,7 +248,7 @@ function vipProblems(c: Config, origins: Record<KeyName, string>): string[] {
   }
   if (c.H2_MAC.toLowerCase() === c.H3_MAC.toLowerCase()) {
     out.push(
-      `H3_MAC=${c.H3_MAC} (from ${origins.H3_MAC}) equals H2_MAC (from ${origins.H2_MAC}) ${why}: the container takes H3_MAC on loveland, which must differ from its lakewood MAC`,
+      `H3_MAC=${c.H3_MAC} (from ${origins.H3_MAC}) equals H2_MAC (from ${origins.H2_MAC}) ${why}: the container takes H3_MAC on the second server, which must differ from its MAC on the first`,
     );
   }
   const taken = new Map<string, string>([

@@ -119,7 +119,7 @@ export async function memberExperiment(
   await sleep(settle);
   splits.push(await connectionSplit(ctx, `member ${member.ip} inactive, +${settle} ms`));
   say(`connection split: ${showSplit(splits[1])}`);
-  // new connections while it is inactive: held on lakewood, counted on the backends meanwhile
+  // new connections while it is inactive: held on LOADGEN_HOST, counted on the backends meanwhile
   const lg = ctx.host(loadgenHost(c));
   const hold = lg.exec(netTool(netToolPath(c, lg.name), 'hold', c.VIP, c.SIGNALING_PORT, n, 2500), {
     quiet: true,
