@@ -359,6 +359,33 @@ describe.skipIf(!isRoot)('local testbed (root)', () => {
     expect(ping.code).toBe(0);
   });
 
+  it('grows to three servers on a direct bridge, back to the two-server cable; down removes the third', async () => {
+    await closeHosts();
+    const three = testConfig(dir, {
+      SERVERS: 'lakewood,loveland,boulder',
+      BOULDER_NIC: `${P}nic`,
+      BOULDER_DIRECT_IF: `${P}direct`,
+    });
+    const r3 = await testbedUp(three, { ...opts, prerequisites: false });
+    expect(r3.created).toEqual(
+      expect.arrayContaining([
+        `namespace ${P}boulder`,
+        'switch port 156 ↔ boulder',
+        `bridge ${P}direct`,
+        `direct boulder ↔ bridge ${P}direct`,
+      ]),
+    );
+    const ping = (from: string, ip: string) => shOk(['ip', 'netns', 'exec', `${P}${from}`, 'ping', '-c', '1', '-W', '2', ip]);
+    expect(ping('boulder', three.LOVELAND_DIRECT_IP), 'boulder → loveland over the bridge').toBe(true);
+    expect(ping('lakewood', three.BOULDER_DIRECT_IP), 'lakewood → boulder over the bridge').toBe(true);
+    const r2 = await testbedUp(config, { ...opts, prerequisites: false });
+    expect(r2.created).toContain('direct lakewood ↔ loveland');
+    expect(sh(['ip', '-n', `${P}tofino`, '-o', 'link', 'show'])).not.toContain(`${P}direct`);
+    expect(ping('lakewood', config.LOVELAND_DIRECT_IP), 'lakewood → loveland on the cable').toBe(true);
+    // boulder is still there (up removes nothing it is not asked about); the next test's down removes it
+    expect(ourNamespaces()).toContain(`${P}boulder`);
+  });
+
   it('goes down completely, leaving what it did not create', async () => {
     await closeHosts();
     sh(['ip', 'netns', 'add', decoyNs]); // same prefix, not ours: must survive
