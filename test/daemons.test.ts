@@ -1,14 +1,14 @@
 // The one daemon lifecycle (lib/hosts/daemons.ts) on this machine: a run-scoped daemon gets a PID
 // file with its start time and an undo that stops its group and removes the file; one that exits
 // while starting is reported at once with its log tail; a stopped or reused PID is not "running".
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { createCleanup } from '../lib/run/cleanup.ts';
 import { createLogger } from '../lib/run/log.ts';
 import { createLocalHost } from '../lib/hosts/local.ts';
-import { DaemonError, recordedPid, startDaemon, stopDaemon } from '../lib/hosts/daemons.ts';
+import { DaemonError, daemonFingerprint, recordedDaemon, recordedPid, startDaemon, stopDaemon } from '../lib/hosts/daemons.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'p4daemon-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -98,10 +98,44 @@ describe('startDaemon / stopDaemon', () => {
   });
 
   it('does not count a PID file whose start time does not match as running', async () => {
-    const { writeFileSync } = await import('node:fs');
     writeFileSync(join(dir, 'd4.pid'), `${process.pid} 1\n`);
     expect(await recordedPid(host, dir, 'd4')).toBeUndefined();
     expect(await stopDaemon(host, dir, 'd4')).toBeUndefined();
     expect(running(process.pid)).toBe(true);
+  });
+
+  it('records what it was started with: command, environment and folder, as a fingerprint', async () => {
+    const spec = {
+      name: 'd5',
+      dir,
+      cwd: dir,
+      outlivesRun: true,
+      env: { A: '1', B: '2' },
+      command: `touch ${dir}/ready5; exec sleep 30`,
+      ready: fileReady(join(dir, 'ready5')),
+    };
+    const pid = await startDaemon(host, spec, { log, cleanup: createCleanup({ log }), dryRun: false });
+    try {
+      expect(await recordedDaemon(host, dir, 'd5')).toEqual({ pid, fingerprint: daemonFingerprint(spec) });
+      // the order of the environment does not matter; its values, the command and the folder do
+      expect(daemonFingerprint({ ...spec, env: { B: '2', A: '1' } })).toBe(daemonFingerprint(spec));
+      for (const other of [
+        { ...spec, env: { A: '1', B: '3' } },
+        { ...spec, command: 'exec sleep 31' },
+        { ...spec, cwd: '/' },
+      ])
+        expect(daemonFingerprint(other)).not.toBe(daemonFingerprint(spec));
+    } finally {
+      await stopDaemon(host, dir, 'd5');
+    }
+    // a PID file of an older version (no fingerprint) still names its running process
+    const old = await startDaemon(host, { ...spec, name: 'd6' }, { log, cleanup: createCleanup({ log }), dryRun: false });
+    try {
+      const [p, st] = readFileSync(join(dir, 'd6.pid'), 'utf8').trim().split(' ');
+      writeFileSync(join(dir, 'd6.pid'), `${p} ${st}\n`);
+      expect(await recordedDaemon(host, dir, 'd6')).toEqual({ pid: old, fingerprint: '' });
+    } finally {
+      await stopDaemon(host, dir, 'd6');
+    }
   });
 });

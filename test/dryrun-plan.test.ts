@@ -90,7 +90,7 @@ describe('hardware dry run', () => {
     expect(at('lakewood', /socat -u -T 5 TCP:192\.168\.10\.3:19500/)).toBeGreaterThan(0);
     // stand-in PIDs are printed as what they stand for
     expect(plan).toMatch(/> \/opt\/p4cf\/tofino\/switchd\.pid/);
-    expect(plan).toMatch(/echo '<switchd pid> <start-time>' > \/opt\/p4cf\/tofino\/switchd\.pid/);
+    expect(plan).toMatch(/echo '<switchd pid> <start-time> [0-9a-f]{16}' > \/opt\/p4cf\/tofino\/switchd\.pid/);
     expect(plan).toMatch(/nsenter -t <server pid> -n/);
     // the run's undos close the plan: controller, load generator and collector stopped, shim and rules removed
     expect(plan).toMatch(/^\[tofino\] \$ (sudo -n )?sh -c 'p=<controller pid>$/m);

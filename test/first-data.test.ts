@@ -118,3 +118,20 @@ describe('the RTO stall: pongs answered again after the switch update (issue 13)
     expect(t).toMatchObject({ first_data_after_switch_ms: 4, first_pong_after_switch_ms: 3100, last_pong_after_switch_ms: 5200 });
   });
 });
+
+describe("the RTO stall of a request/response workload: the redis client's replies", () => {
+  // a SET sent 0.3 s into the freeze, answered 1.9 s after the switch update at T0+4 s
+  const log = [
+    `2026-12-01T10:00:00.000Z first-reply-after-gap conn=2 seq=41 gap_ms=5600.2 at_ns=${T0 + 5_900_000_000n}`,
+    `2026-12-01T10:00:01.000Z first-reply-after-gap conn=0 seq=40 gap_ms=5100.0 at_ns=${T0 + 5_400_000_000n}`,
+  ].join('\n');
+
+  it('count as the client→server stall, like pongs', () => {
+    expect(parseGapEvents(log)).toEqual([]);
+    expect(pongStall(parseGapEvents(log, 'pong'), T0, T0 + 4_000_000_000n)).toEqual({
+      first_pong_after_switch_ms: 1400,
+      last_pong_after_switch_ms: 1900,
+      pong_stalled_connections: 2,
+    });
+  });
+});

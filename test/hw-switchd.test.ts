@@ -154,6 +154,24 @@ describe.skipIf(!root)('hardware switchd start (fake SDE, stand-in bf_switchd)',
     expect(again).toEqual({ pid: r.pid, fresh: false, adopted: false });
   });
 
+  it('restarts a bf_switchd it started with other settings (a sweep point that changes them), instead of reusing it', async () => {
+    const first = await ensureSwitchDaemon(ctx, sd());
+    const other = { ...sd(), env: { ...sd().env, P4CF_TEST_SETTING: 'another' } };
+    const r = await ensureSwitchDaemon(ctx, other);
+    expect(r).toMatchObject({ fresh: true, adopted: false });
+    expect(r.pid).not.toBe(first.pid);
+    const tofino = ctx.host('tofino');
+    // gone, or a zombie no one reaps in this PID namespace
+    const state = await tofino.exec(`awk '{ sub(/^.*\\) /, ""); print $1 }' /proc/${first.pid}/stat 2>/dev/null`, {
+      quiet: true,
+      allowFail: true,
+    });
+    expect(['', 'Z']).toContain(state.stdout.trim());
+    expect(await recordedPid(tofino, join(project, 'tofino'), 'switchd')).toBe(r.pid);
+    // the same settings again: reused
+    expect(await ensureSwitchDaemon(ctx, other)).toEqual({ pid: r.pid, fresh: false, adopted: false });
+  });
+
   it('adopts a bf_switchd it did not start: no second one, not fresh, never recorded or stopped', async () => {
     const tofino = ctx.host('tofino');
     await tofino.exec(

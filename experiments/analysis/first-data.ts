@@ -12,10 +12,14 @@ export interface GapEvent {
   atNs: bigint;
 }
 
+/**
+ * `what`: 'data' = server→client frames resuming; 'pong' = client requests answered again — the
+ * stream load generator's pongs and the redis client's replies (`first-reply-after-gap`).
+ */
 export function parseGapEvents(log: string, what: 'data' | 'pong' = 'data'): GapEvent[] {
   const out: GapEvent[] = [];
   const re = new RegExp(
-    `first-${what}-after-gap conn=(\\d+) seq=(\\d+) gap_ms=(\\d+(?:\\.\\d+)?)(?: rtt_ms=\\S+)? at_ns=(\\d+)`,
+    `first-${what === 'pong' ? '(?:pong|reply)' : what}-after-gap conn=(\\d+) seq=(\\d+) gap_ms=(\\d+(?:\\.\\d+)?)(?: rtt_ms=\\S+)? at_ns=(\\d+)`,
     'g',
   );
   for (const m of log.matchAll(re)) {

@@ -204,18 +204,25 @@ export function renderReport(run: RunData, s: Summary, plots: RenderedPlot[]): s
     `<p class="pub">Published: data flow resumes ${pub.data_resumes_after_switch_s.low}–${pub.data_resumes_after_switch_s.high} s after the switch update (with rto_min 5 ms).</p>`,
   );
 
-  parts.push('<h2>RTO stall: pings answered again after the switch update</h2>');
+  parts.push('<h2>RTO stall: client requests answered again after the switch update</h2>');
   parts.push(
     table(
       ['measure', ...DESCRIBE_HEAD],
-      [["slowest connection's first pong after the switch update, ms", ...describeCells(s.pong_stall_ms, 1)]],
+      [
+        [
+          "slowest connection's first answer (pong or redis reply) after the switch update, ms",
+          ...describeCells(s.pong_stall_ms, 1),
+        ],
+      ],
     ),
   );
   parts.push(
-    "<p>Pings travel client→server. Those sent while the server was frozen are lost and the client's TCP retransmits them on its " +
-      "retransmission timer, which doubles after every miss (its floor is rto_min: RTO_MIN_MS, 0 = the kernel's 200 ms), so they are answered " +
-      'only at the first timer expiry after the switch update. Data frames (server→client) are new data of the restored socket and flow at once. ' +
-      "From the load generator's first-pong-after-gap lines (ns timestamps) against switch_update_done_ns.</p>",
+    "<p>Requests travel client→server (the stream load generator's pings, the redis client's commands). Those sent while the server was frozen " +
+      "are lost and the client's TCP retransmits them when its retransmission timer expires — the timer doubles after every miss (its floor is " +
+      "rto_min: RTO_MIN_MS, 0 = the kernel's 200 ms) — or earlier when the server's own segments reach the client: a streaming server resumes " +
+      'sending at once after the restore, and pongs were seen to come back with its frames. A request/response workload (redis) has only the ' +
+      "timer: its server has nothing to send until the retransmitted request arrives. From the client's first-pong-after-gap / " +
+      'first-reply-after-gap lines (ns timestamps) against switch_update_done_ns.</p>',
   );
 
   parts.push('<h2>Per migration</h2>');
@@ -231,7 +238,7 @@ export function renderReport(run: RunData, s: Summary, plots: RenderedPlot[]): s
         'switch',
         'size (MB)',
         'first data after switch',
-        'first / last pong after switch',
+        'first / last answer after switch',
         'RTT after (mean/max)',
         'frames lost',
         'pings unanswered',

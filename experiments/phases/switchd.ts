@@ -6,7 +6,7 @@
 import { programForArch } from '../../p4/assets.ts';
 import { probePort, waitForPort } from '../../lib/run/health.ts';
 import { netToolPath } from '../../lib/nettool/index.ts';
-import { recordedPid, startDaemon } from '../../lib/hosts/daemons.ts';
+import { daemonFingerprint, recordedDaemon, startDaemon, stopDaemon } from '../../lib/hosts/daemons.ts';
 import type { Phase, RunContext } from '../../lib/run/phases.ts';
 import { switchDaemon, type SwitchDaemon } from '../../lib/modes/switch-daemon.ts';
 import { remoteDir } from '../../lib/hosts/dirs.ts';
@@ -50,11 +50,20 @@ export async function ensureSwitchDaemon(
       tool,
     });
 
-  const own = await recordedPid(tofino, dir, sd.name);
-  if (own) {
-    ctx.log.step('switchd', `${sd.name} already runs (pid ${own}, started by an earlier run: left running)`);
+  const own = await recordedDaemon(tofino, dir, sd.name);
+  const wanted = daemonFingerprint({ command: sd.command, env: sd.env, cwd: dir });
+  if (own && own.fingerprint === wanted) {
+    ctx.log.step('switchd', `${sd.name} already runs (pid ${own.pid}, started by an earlier run with these settings: reused)`);
     await grpc(10_000);
-    return { pid: own, fresh: false, adopted: false };
+    return { pid: own.pid, fresh: false, adopted: false };
+  }
+  if (own) {
+    // e.g. the previous sweep point ran another program, ARCH or port set
+    ctx.log.step(
+      'switchd',
+      `${sd.name} pid ${own.pid} was started with other settings (fingerprint ${own.fingerprint || 'not recorded'}, now ${wanted}): restarting it`,
+    );
+    await stopDaemon(tofino, dir, sd.name);
   }
   const foreign = await sd.foreign(tofino);
   if (foreign.length) {

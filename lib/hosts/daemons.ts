@@ -1,8 +1,10 @@
 // One lifecycle for the daemons this project runs on testbed hosts (switch model, hardware
 // switchd, controller): start in its own process group with a PID file beside it on the host
-// ("PID STARTTIME"), so a later run or experiments/clean.ts can tell whether exactly that process
-// still runs and stop exactly its group — never by name; a readiness gate that reports a daemon
+// ("PID STARTTIME FINGERPRINT"), so a later run or experiments/clean.ts can tell whether exactly that
+// process still runs, and with which command and environment, and stop exactly its group — never
+// by name; a readiness gate that reports a daemon
 // that exits while starting at once, with its log tail, instead of after the whole timeout.
+import { createHash } from 'node:crypto';
 import type { Cleanup } from '../run/cleanup.ts';
 import type { Logger } from '../run/log.ts';
 import type { Host } from './types.ts';
@@ -61,20 +63,46 @@ export class DaemonError extends Error {
   }
 }
 
-/** PID from the PID file when that process still runs with the recorded start time. */
-export async function recordedPid(host: Host, dir: string, name: string): Promise<number | undefined> {
+/**
+ * What a daemon was started with (command, environment, working folder), as a short hash: a
+ * later run reuses it only when it would start the same one (a sweep point that changes the
+ * switch model's program or ports must not inherit the previous point's model).
+ */
+export function daemonFingerprint(spec: { command: string; env?: Record<string, string>; cwd?: string }): string {
+  const env = Object.entries(spec.env ?? {}).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+  return createHash('sha256')
+    .update(JSON.stringify([spec.command, env, spec.cwd ?? '']))
+    .digest('hex')
+    .slice(0, 16);
+}
+
+/**
+ * The recorded daemon when that process still runs with the recorded start time; `fingerprint`
+ * is '' for a PID file written before fingerprints were recorded.
+ */
+export async function recordedDaemon(
+  host: Host,
+  dir: string,
+  name: string,
+): Promise<{ pid: number; fingerprint: string } | undefined> {
   const f = pidFile(dir, name);
   const r = await host.exec(
     [
       sh`[ -f ${f} ] || exit 0`,
-      sh`read p st < ${f} || exit 0`,
+      sh`read p st fp < ${f} || exit 0`,
       `cur=$(awk '{print $22}' /proc/$p/stat 2>/dev/null || true)`,
-      `if [ -n "$cur" ] && [ "$cur" = "$st" ]; then echo "$p"; fi`,
+      `if [ -n "$cur" ] && [ "$cur" = "$st" ]; then echo "$p \${fp:-}"; fi`,
     ].join('\n'),
     { quiet: true, allowFail: true },
   );
-  const pid = Number(r.stdout.trim());
-  return Number.isInteger(pid) && pid > 1 ? pid : undefined;
+  const [pidText, fingerprint = ''] = r.stdout.trim().split(/\s+/);
+  const pid = Number(pidText);
+  return Number.isInteger(pid) && pid > 1 ? { pid, fingerprint } : undefined;
+}
+
+/** PID from the PID file when that process still runs with the recorded start time. */
+export async function recordedPid(host: Host, dir: string, name: string): Promise<number | undefined> {
+  return (await recordedDaemon(host, dir, name))?.pid;
 }
 
 /**
@@ -167,7 +195,9 @@ export async function startDaemon(host: Host, spec: DaemonSpec, deps: DaemonDeps
   const pid = Number(pidText);
   if (!Number.isInteger(pid) || pid <= 1)
     throw new Error(`[${host.name}] starting ${spec.name} printed no PID (got ${JSON.stringify(r.stdout)})`);
-  await host.exec(sh`echo ${`${pid} ${startTime}`} > ${pidFile(spec.dir, spec.name)}`, { quiet: true });
+  await host.exec(sh`echo ${`${pid} ${startTime} ${daemonFingerprint(spec)}`} > ${pidFile(spec.dir, spec.name)}`, {
+    quiet: true,
+  });
   if (!spec.outlivesRun) {
     deps.cleanup.add(`stop ${spec.name} on ${host.name} (pid ${pid})`, async () => {
       // the start time recorded now: a PID reused since is left alone

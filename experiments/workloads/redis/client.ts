@@ -61,6 +61,13 @@ async function main(): Promise<void> {
         default: '127.0.0.1',
         help: 'Prometheus listen address (default 127.0.0.1)',
       },
+      'gap-log': {
+        type: 'string',
+        arg: 'DURATION',
+        default: '200ms',
+        parse: durationMs,
+        help: 'log SETs answered after longer than this (default 200ms)',
+      },
       'state-mb': {
         type: 'string',
         arg: 'MB',
@@ -79,6 +86,7 @@ async function main(): Promise<void> {
     rampMs: a.ramp,
     lag: a.lag,
     stateMb: a['state-mb'],
+    gapLogMs: a['gap-log'],
     log,
   };
   const client = startClient(o);

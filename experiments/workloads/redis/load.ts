@@ -4,6 +4,7 @@
 // again and again. Counts failed commands, lost writes (acknowledged, read back as nil), stale reads
 // (another value), reconnects and latency.
 import { randomBytes } from 'node:crypto';
+import { nowNs } from '../../../lib/migration/timing.ts';
 import { connect, parseInfo, RespConnectionError, text, type RespConnection } from './resp.ts';
 
 export interface ClientOptions {
@@ -16,6 +17,8 @@ export interface ClientOptions {
   /** Ticks between writing a key and the lagged read of it. */
   lag: number;
   stateMb: number;
+  /** A SET answered after longer than this is logged as `first-reply-after-gap` (the RTO stall's trace). */
+  gapLogMs?: number;
   log?: (m: string) => void;
 }
 
@@ -48,6 +51,7 @@ const VALUE = (nonce: string, c: number, seq: number) => `${nonce}:${c}:${seq}`;
 
 export function startClient(o: ClientOptions): ClientHandle {
   const log = o.log ?? (() => {});
+  const gapLogMs = o.gapLogMs ?? 200;
   const nonce = randomBytes(4).toString('hex');
   const k: Counters = {
     writes_acked: 0,
@@ -129,8 +133,14 @@ export function startClient(o: ClientOptions): ClientHandle {
         busy[c] = true;
         const mine = acked[c];
         const s = ++seq;
+        const sentAt = performance.now();
         const ops: Promise<void>[] = [
           timed(() => conn.command(['SET', KEY(nonce, c, s), VALUE(nonce, c, s)])).then((r) => {
+            const tookMs = performance.now() - sentAt;
+            // a request sent into a freeze is answered only when the client's TCP retransmits it
+            // (the server has nothing to send until then): the reply's instant, on the migration's
+            // clock, against the switch update gives the RTO stall (analysis/first-data.ts)
+            if (tookMs > gapLogMs) log(`first-reply-after-gap conn=${c} seq=${s} gap_ms=${tookMs.toFixed(1)} at_ns=${nowNs()}`);
             if (text(r) === 'OK') {
               mine.push(s);
               k.writes_acked++;
