@@ -18,6 +18,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { IFNAME, type Config, type ServerValues } from '../../config/keys.ts';
 import { type ServerField, serverKey } from '../../config/keys/servers.ts';
+import { serverNode } from '../../server/net.ts';
 
 export type TestbedConfig = Pick<
   Config,
@@ -112,8 +113,7 @@ export function mgmtAddresses(
   return { control: intToIp(net + 1), prefixLen: len, host };
 }
 
-type ServerKey = `${string}_${ServerField}`;
-const key = (name: string, field: ServerField): ServerKey => serverKey(name, field) as ServerKey;
+const key = (name: string, field: ServerField): string => serverKey(name, field);
 
 /** Switch-side interface of each server port, keyed by dev port: the switch model binds these. */
 export function switchPortIfaces(
@@ -121,7 +121,7 @@ export function switchPortIfaces(
 ): Record<number, string> {
   return Object.fromEntries(
     config.SERVERS.map((s) => {
-      const port = config[key(s, 'SW_PORT') as `${string}_SW_PORT`];
+      const port = serverNode(config, s).swPort;
       return [port, `${config.TESTBED_PREFIX}p${port}`];
     }),
   );
@@ -140,11 +140,10 @@ export function testbedLayout(config: TestbedConfig, opts: Pick<TestbedOptions, 
   const servers = config.SERVERS;
   const addrs = mgmtAddresses(config.MGMT_SUBNET, servers);
   const sshKeyOf = (name: TestbedHostName) => (name === 'tofino' ? 'TOFINO_SSH' : key(name, 'SSH'));
-  const str = (k: ServerKey) => String(config[k as `${string}_NIC`]);
-  const num = (k: ServerKey) => Number(config[k as `${string}_SW_PORT`]);
+  const node = (s: string) => serverNode(config, s);
   const hosts = testbedHosts(config).map((name): HostLayout => {
-    const k = sshKeyOf(name);
-    const ssh = config[k as `${string}_SSH`];
+    const k = sshKeyOf(name) as `${string}_SSH`;
+    const ssh = config[k];
     const want = addrs.host[name];
     if (ssh.host !== want) {
       throw new TestbedError(
@@ -162,8 +161,10 @@ export function testbedLayout(config: TestbedConfig, opts: Pick<TestbedOptions, 
       dir: join(stateDir, `${P}hosts`, name),
     };
   });
-  for (const k of servers.flatMap((s) => [key(s, 'NIC'), key(s, 'DIRECT_IF')])) {
-    const v = str(k);
+  for (const [k, v] of servers.flatMap((s) => [
+    [key(s, 'NIC'), node(s).nic],
+    [key(s, 'DIRECT_IF'), node(s).directIf],
+  ])) {
     if (!IFNAME.test(v))
       throw new TestbedError(`${k} ${JSON.stringify(v)}: expected an interface name of 1-15 letters, digits, _ . -`);
     if (v === `${P}mgmt` || v === 'lo')
@@ -172,9 +173,9 @@ export function testbedLayout(config: TestbedConfig, opts: Pick<TestbedOptions, 
       );
   }
   for (const s of servers) {
-    if (str(key(s, 'NIC')) === str(key(s, 'DIRECT_IF')))
+    if (node(s).nic === node(s).directIf)
       throw new TestbedError(
-        `${key(s, 'NIC')} and ${key(s, 'DIRECT_IF')} are both ${str(key(s, 'NIC'))}: expected two different interface names`,
+        `${key(s, 'NIC')} and ${key(s, 'DIRECT_IF')} are both ${node(s).nic}: expected two different interface names`,
       );
   }
   const portOwner = new Map<number, string>();
@@ -182,26 +183,26 @@ export function testbedLayout(config: TestbedConfig, opts: Pick<TestbedOptions, 
   for (const s of servers) {
     const pk = key(s, 'SW_PORT');
     const ik = key(s, 'DIRECT_IP');
-    const other = portOwner.get(num(pk));
-    if (other) throw new TestbedError(`${other} and ${pk} are both ${num(pk)}: expected a different dev port per server`);
-    portOwner.set(num(pk), pk);
-    const otherIp = ipOwner.get(str(ik));
-    const first = str(key(servers[0], 'DIRECT_IP'));
-    if (otherIp || ipToInt(first) >>> 8 !== ipToInt(str(ik)) >>> 8)
+    const { swPort, directIp } = node(s);
+    const other = portOwner.get(swPort);
+    if (other) throw new TestbedError(`${other} and ${pk} are both ${swPort}: expected a different dev port per server`);
+    portOwner.set(swPort, pk);
+    const first = node(servers[0]).directIp;
+    if (ipOwner.has(directIp) || ipToInt(first) >>> 8 !== ipToInt(directIp) >>> 8)
       throw new TestbedError(
-        `${key(servers[0], 'DIRECT_IP')} ${first} and ${ik} ${str(ik)}: expected a different address per server, all in one /24`,
+        `${key(servers[0], 'DIRECT_IP')} ${first} and ${ik} ${directIp}: expected a different address per server, all in one /24`,
       );
-    ipOwner.set(str(ik), ik);
+    ipOwner.set(directIp, ik);
   }
   const ns = (h: TestbedHostName): string => hostNamespace(config, h);
   const ports = switchPortIfaces(config);
   const switchPorts = servers.map((s) => ({
-    devPort: num(key(s, 'SW_PORT')),
-    swIf: ports[num(key(s, 'SW_PORT'))],
+    devPort: node(s).swPort,
+    swIf: ports[node(s).swPort],
     host: s,
-    hostIf: str(key(s, 'NIC')),
+    hostIf: node(s).nic,
   }));
-  const direct = Object.fromEntries(servers.map((s) => [s, { ifname: str(key(s, 'DIRECT_IF')), ip: str(key(s, 'DIRECT_IP')) }]));
+  const direct = Object.fromEntries(servers.map((s) => [s, { ifname: node(s).directIf, ip: node(s).directIp }]));
   // Two servers: one cable between them, as in the published lab. More: a bridge joins them (one
   // direct network), kept in the switch namespace so `down` removes it with that namespace.
   const directBridge = servers.length > 2 ? { ns: ns('tofino'), name: `${P}direct` } : undefined;

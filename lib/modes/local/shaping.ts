@@ -8,7 +8,7 @@
 //                 with nftables, which the switch model needs anyway)
 import { quote } from '../../hosts/quote.ts';
 import type { Config, ServerValues } from '../../config/keys.ts';
-import { serverKey } from '../../config/keys/servers.ts';
+import { serverNode } from '../../server/net.ts';
 import { hostNamespace } from './testbed.ts';
 
 export interface LinkShape {
@@ -51,12 +51,12 @@ export function linkEnds(c: LinkConfig): ShapedEnd[] {
   const ns = (h: string) => hostNamespace(c, h);
   const out: ShapedEnd[] = [];
   for (const host of c.SERVERS) {
-    const port = c[serverKey(host, 'SW_PORT') as `${string}_SW_PORT`];
+    const { swPort: port, nic } = serverNode(c, host);
     out.push({ label: `switch port ${port} (switch side)`, ns: ns('tofino'), ifname: `${c.TESTBED_PREFIX}p${port}`, shape: sw });
     out.push({
       label: `switch port ${port} (${host} side)`,
       ns: ns(host),
-      ifname: c[serverKey(host, 'NIC') as `${string}_NIC`],
+      ifname: nic,
       shape: sw,
     });
   }
@@ -65,7 +65,7 @@ export function linkEnds(c: LinkConfig): ShapedEnd[] {
     out.push({
       label: `direct link (${host} side)`,
       ns: ns(host),
-      ifname: c[serverKey(host, 'DIRECT_IF') as `${string}_DIRECT_IF`],
+      ifname: serverNode(c, host).directIf,
       shape: direct,
     });
   return out;
