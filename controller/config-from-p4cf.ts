@@ -2,6 +2,8 @@
 // controller_config.json (CONTROLLER_CONFIG empty).
 import type { Config } from '../lib/config/keys.ts';
 import { extraBackends } from '../lib/server/backend.ts';
+import { homeServer, loadgenHost } from '../lib/migration/schedule.ts';
+import { serverNode } from '../lib/server/net.ts';
 import { programForArch } from '../p4/assets.ts';
 import { parseControllerConfig, type ControllerConfig } from './config.ts';
 
@@ -13,7 +15,10 @@ export function controllerConfigFromP4cf(config: Config): ControllerConfig {
     fec: config.SWITCH_PORT_FEC,
     an: config.SWITCH_PORT_AN,
   });
-  const ports = [...new Set([config.LAKEWOOD_SW_PORT, config.LOVELAND_SW_PORT])];
+  const port_of = (server: string) => serverNode(config, server).swPort;
+  // every server's port (one per server: load.ts), in SERVERS order
+  const ports = [...new Set(config.SERVERS.map(port_of))];
+  const [first, second] = config.SERVERS;
   const raw = {
     id: 0,
     client_id: 0,
@@ -23,25 +28,25 @@ export function controllerConfigFromP4cf(config: Config): ControllerConfig {
     service_port: config.SIGNALING_PORT,
     port_setup: ports.map(port),
     nodes: [
-      { ipv4: config.H2_IP, sw_port: config.LAKEWOOD_SW_PORT, dst_mac: config.H2_MAC, is_lb_node: true },
+      { ipv4: config.H2_IP, sw_port: port_of(homeServer(config)), dst_mac: config.H2_MAC, is_lb_node: true },
       // vip mode: the one server container is the only backend; H3 is where it goes (a forward
       // entry for /migrateNode to re-target the member to), not a second member that would take
       // the connections hashed onto it before anything runs there.
       {
         ipv4: config.H3_IP,
-        sw_port: config.LOVELAND_SW_PORT,
+        sw_port: port_of(homeServer(config) === second ? first : second),
         dst_mac: config.H3_MAC,
         is_lb_node: config.MIGRATION_MODE !== 'vip',
       },
       // BACKENDS ≥ 2 (vip mode): the other containers behind the VIP, each a member.
       ...extraBackends(config).map((b) => ({
         ipv4: b.ip,
-        sw_port: b.server === 'lakewood' ? config.LAKEWOOD_SW_PORT : config.LOVELAND_SW_PORT,
+        sw_port: port_of(b.server),
         dst_mac: b.mac,
         is_lb_node: true,
       })),
-      // The load generator's macvlan shim sits on lakewood's switch port.
-      { ipv4: config.SHIM_IP, sw_port: config.LAKEWOOD_SW_PORT, dst_mac: config.SHIM_MAC, is_lb_node: false },
+      // The load generator's macvlan shim sits on LOADGEN_HOST's switch port.
+      { ipv4: config.SHIM_IP, sw_port: port_of(loadgenHost(config)), dst_mac: config.SHIM_MAC, is_lb_node: false },
     ],
   };
   // Validate here so a bad p4cf value fails on the control machine, not on the switch.

@@ -13,7 +13,6 @@ import { CONFIG_OPTIONS, configArgv } from '../lib/config/sources.ts';
 import { cliArgs } from '../lib/run/cli.ts';
 import { createContext } from '../lib/run/context.ts';
 import { createLogger } from '../lib/run/log.ts';
-import { killIfCmdline, runScript } from '../lib/server/infra.ts';
 import { stopDaemon } from '../lib/hosts/daemons.ts';
 import { switchDaemon } from '../lib/modes/switch-daemon.ts';
 import { MODEL_NFT_TABLE } from '../p4/model/nft.ts';
@@ -30,9 +29,8 @@ async function askTty(q: string): Promise<boolean> {
     rl.close();
   }
 }
-import { cleanServers, previousState, stalePids } from './phases/clean.ts';
+import { cleanServers, killStale, previousState } from './phases/clean.ts';
 import { remoteDir } from '../lib/hosts/dirs.ts';
-import { CLIENT_BUNDLES } from './workloads/index.ts';
 
 const { values, given } = cliArgs({
   command: 'npx tsx experiments/clean.ts',
@@ -60,12 +58,7 @@ try {
   if (foreign)
     await removeLeftovers(ctx, { yes, includeAdoptable: withSwitchd, say, ask: process.stdin.isTTY ? askTty : undefined });
   const prev = previousState(resolve(loaded.projectDir, loaded.config.RESULTS_DIR), '');
-  if (prev) {
-    const p = stalePids(prev.state);
-    for (const pid of p.lakewood)
-      for (const b of CLIENT_BUNDLES) await runScript(ctx.onServer('lakewood'), killIfCmdline(pid, b), 'clean', say);
-    for (const pid of p.local) await runScript(ctx.onLocal, killIfCmdline(pid, 'collector'), 'clean', say);
-  }
+  if (prev) await killStale(ctx, prev.state, say);
   await cleanServers(ctx, (m) => log.step('clean', m));
   const tofino = ctx.host('tofino');
   const dir = remoteDir(ctx, 'tofino');

@@ -25,7 +25,8 @@ export type { Config } from '../lib/config/keys.ts';
 export { countdown } from '../lib/run/wait.ts';
 
 // the testbed's pieces a custom step usually needs
-export { SERVERS, serverNode } from '../lib/server/net.ts';
+export { serverNode } from '../lib/server/net.ts';
+export { homeServer, loadgenHost, migrationHops, type Hop } from '../lib/migration/schedule.ts';
 export { directionFor, endpoints, migrate, MIGRATION_STATE, serverLocation, type Direction } from '../lib/migration/migrate.ts';
 export { workloadFiles } from './workload/lifecycle.ts';
 

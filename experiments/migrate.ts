@@ -1,4 +1,4 @@
-// One migration by hand: `npx tsx experiments/migrate.ts --direction lakewood_loveland|loveland_lakewood [--resume RUN_DIR]`.
+// One migration by hand: `npx tsx experiments/migrate.ts --direction SOURCE_TARGET (e.g. lakewood_loveland) [--resume RUN_DIR]`.
 // Works on a testbed where the server container runs (e.g. while a run is paused, or with
 // --resume of a run folder whose state.json says where the server is). Writes the timing files
 // into the run folder (a new one unless --resume) and prints them.
@@ -17,7 +17,12 @@ const { values, given } = cliArgs({
   command: 'npx tsx experiments/migrate.ts',
   summary: 'One migration by hand, on a testbed where the server container runs; writes and prints its timing files.',
   options: {
-    direction: { type: 'string', arg: 'lakewood_loveland|loveland_lakewood', required: true, help: 'which way to migrate' },
+    direction: {
+      type: 'string',
+      arg: 'SOURCE_TARGET',
+      required: true,
+      help: 'which way to migrate: two of SERVERS, e.g. lakewood_loveland',
+    },
     resume: { type: 'string', arg: 'RUN_DIR', help: 'write into this run folder (its state.json says where the server is)' },
     ...CONFIG_OPTIONS,
   },
@@ -29,8 +34,8 @@ const log = createLogger();
 const cleanup = createCleanup({ log });
 let dir = '';
 try {
-  const direction = parseDirection(dirArg);
   const loaded = loadConfig({ argv: configArgv(given) });
+  const direction = parseDirection(loaded.config, dirArg);
   if (resumeArg) {
     dir = resolve(resumeArg);
     if (!existsSync(join(dir, 'state.json'))) throw new Error(`--resume ${resumeArg}: no state.json in ${dir}`);

@@ -136,7 +136,7 @@ async function takeRunLock(ctx: RunContext, dir: string): Promise<HeldLock> {
   const me = myLockInfo(dir);
   const warn = (m: string) => ctx.log.warn(m);
   if (ctx.mode.testbed === 'local') return lockLocal(localLockPath(ctx.config.TESTBED_PREFIX), me, { warn });
-  const roles = ['tofino', 'lakewood', 'loveland'] as const;
+  const roles = ['tofino', ...ctx.config.SERVERS];
   return lockHosts(Object.fromEntries(roles.map((r) => [r, ctx.host(r)])), me, { warn });
 }
 

@@ -1,9 +1,10 @@
 // Pure logic of the controller: bf-rt.json name resolution, value encoding, config validation.
+import { defaultConfig } from '../lib/config/load.ts';
 import { describe, expect, it } from 'vitest';
 import { parseControllerConfig } from '../controller/config.ts';
 import { controllerConfigFromP4cf } from '../controller/config-from-p4cf.ts';
 import { byName, dataField, decodeBytes, encodeBytes, keyField, parseBfrtJson } from '../controller/schema.ts';
-import { KEYS, type Config } from '../lib/config/keys.ts';
+import { KEYS } from '../lib/config/keys.ts';
 
 const bfrt = JSON.stringify({
   schema_version: '1.0.0',
@@ -163,15 +164,8 @@ describe('controller config', () => {
 });
 
 describe('controller config from p4cf keys', () => {
+  const cfg = defaultConfig(['--set', 'ARCH=tf2']);
   const defaults = Object.fromEntries(Object.entries(KEYS).map(([k, d]) => [k, d.default])) as Record<string, string>;
-  // Only the keys the builder reads, converted the way lib/config/load.ts does.
-  const cfg = {
-    ...defaults,
-    LAKEWOOD_SW_PORT: 140,
-    LOVELAND_SW_PORT: 148,
-    SIGNALING_PORT: 8080,
-    ARCH: 'tf2',
-  } as unknown as Config;
   it('maps servers, shim, VIP, ports and program', () => {
     const c = controllerConfigFromP4cf(cfg);
     expect(c.program).toBe('t2na_load_balancer');
@@ -189,5 +183,20 @@ describe('controller config from p4cf keys', () => {
       { ipv4: defaults.H3_IP, sw_port: 148, dst_mac: defaults.H3_MAC, is_lb_node: true },
       { ipv4: defaults.SHIM_IP, sw_port: 140, dst_mac: defaults.SHIM_MAC, is_lb_node: false },
     ]);
+  });
+
+  it('sets up the port of every server, and puts the shim on LOADGEN_HOST', () => {
+    const c = controllerConfigFromP4cf(
+      defaultConfig([
+        '--set',
+        'SERVERS=lakewood,loveland,boulder',
+        '--set',
+        'BOULDER_SW_PORT=160',
+        '--set',
+        'LOADGEN_HOST=boulder',
+      ]),
+    );
+    expect(c.port_setup.map((p) => p.dev_port)).toEqual([140, 148, 160]);
+    expect(c.nodes.find((n) => n.ipv4 === defaults.SHIM_IP)?.sw_port).toBe(160);
   });
 });

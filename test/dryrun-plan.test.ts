@@ -194,3 +194,47 @@ describe('local dry run', () => {
     expect(ns.stdout.split('\n').filter((l) => l.startsWith(prefix))).toEqual([]);
   });
 });
+
+describe('hardware dry run, three servers', () => {
+  // hostOf knows the published hosts; a third server's lines are matched by name
+  const on = (host: string, l: string) => l.startsWith(`[${host}] `);
+  it('plans three servers round-robin: each hop on its hosts, every server prepared, the switch pointed at each port', () => {
+    const boulder = [
+      'SSH=p4cf@boulder.lab.example',
+      'NIC=enp101s0np1',
+      'SW_PORT=156',
+      'DIRECT_IP=192.168.10.4',
+      'DIRECT_IF=enp179s0f1',
+    ];
+    const r = runDry([
+      '--config',
+      'config_hw.env.example',
+      '--set',
+      'SERVERS=lakewood,loveland,boulder',
+      '--set',
+      'MIGRATION_SCHEDULE=round-robin',
+      ...boulder.flatMap((kv) => ['--set', `BOULDER_${kv}`]),
+      '--migrations',
+      '3',
+    ]);
+    expect(r.status, r.out.split('\n').slice(-15).join('\n')).toBe(0);
+    const plan = normalisePlan(r.out);
+    for (const p of ['preflight', 'sync', 'images', 'clean', 'build'])
+      expect(
+        section(plan, p).some((l) => on('boulder', l)),
+        `${p} on boulder`,
+      ).toBe(true);
+    expect(plan).toMatch(/^\[boulder\] \$ sudo -n ip -o link show dev enp179s0f1$/m);
+    const updates = plan.split('\n').filter((l) => l.includes('/updateForward'));
+    expect(updates.map((l) => /"sw_port":(\d+)/.exec(l)?.[1])).toEqual(['148', '156', '140']);
+    const mig = section(plan, 'migrate');
+    expect(
+      mig.filter((l) => /^\[migrate\] migration \d \S+: start/.test(l)).map((l) => /migration \d (\S+):/.exec(l)?.[1]),
+    ).toEqual(['lakewood→loveland', 'loveland→boulder', 'boulder→lakewood']);
+    // boulder pulls from loveland's direct address, lakewood from boulder's
+    expect(mig.some((l) => on('boulder', l) && /socat -u -T 5 TCP:192\.168\.10\.3:19500/.test(l))).toBe(true);
+    expect(mig.some((l) => hostOf(l) === 'lakewood' && /socat -u -T 5 TCP:192\.168\.10\.4:19500/.test(l))).toBe(true);
+    // the load generator stays on lakewood
+    expect(plan).toMatch(/^\[lakewood\] background loadgen:/m);
+  });
+});

@@ -1,6 +1,7 @@
 // The engines' host scripts (issue 13), without a testbed: MIGRATION_ENGINE picks the step record;
 // runc never goes through podman's export/import; both freeze the cgroup before the dump and thaw
 // it when the dump fails. The freezer script itself runs here against a fake cgroup tree.
+import { defaultConfig } from '../lib/config/load.ts';
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -13,7 +14,7 @@ import { freezeScript, THAW } from '../lib/migration/freezer.ts';
 import type { MigrationRun } from '../lib/migration/steps.ts';
 import { serverNode } from '../lib/server/net.ts';
 
-const config = Object.fromEntries(Object.entries(KEYS).map(([k, d]) => [k, parseByType(d.type, d.default)])) as unknown as Config;
+const config = defaultConfig();
 const run = (c: Config) =>
   ({
     c,

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { KEYS, type Config, type KeyName } from '../lib/config/keys.ts';
-import { parseByType } from '../lib/config/values.ts';
+import { defaultConfig } from '../lib/config/load.ts';
+import type { Config, KeyName } from '../lib/config/keys.ts';
 import { directionFor, endpoints, parseDirection } from '../lib/migration/migrate.ts';
 import { parseRestoreFailure, restoreLogPath } from '../lib/migration/errors.ts';
 import { containerNetScript, prefixLength, rtoRouteCmd, serverNode } from '../lib/server/net.ts';
@@ -9,20 +9,22 @@ import { podmanEngine } from '../lib/migration/podman.ts';
 import type { MigrationRun } from '../lib/migration/steps.ts';
 import { rstRuleArgs } from '../lib/server/infra.ts';
 
-const config = Object.fromEntries(Object.entries(KEYS).map(([k, d]) => [k, parseByType(d.type, d.default)])) as unknown as Config;
+const config = defaultConfig();
 const withKey = <K extends KeyName>(k: K, v: Config[K]): Config => ({ ...config, [k]: v });
 
 describe('migration plan logic', () => {
   it('alternates directions: odd lakewood→loveland, even back', () => {
-    expect([1, 2, 3, 4].map(directionFor)).toEqual([
+    expect([1, 2, 3, 4].map((i) => directionFor(config, i))).toEqual([
       'lakewood_loveland',
       'loveland_lakewood',
       'lakewood_loveland',
       'loveland_lakewood',
     ]);
     expect(endpoints('loveland_lakewood')).toEqual({ source: 'loveland', target: 'lakewood' });
-    expect(() => directionFor(0)).toThrow(/≥ 1/);
-    expect(() => parseDirection('lakewood-loveland')).toThrow(/lakewood_loveland or loveland_lakewood/);
+    expect(() => directionFor(config, 0)).toThrow(/≥ 1/);
+    expect(() => parseDirection(config, 'lakewood-loveland')).toThrow(/SOURCE_TARGET.*lakewood, loveland/);
+    expect(() => parseDirection(config, 'lakewood_lakewood')).toThrow(/two different/);
+    expect(parseDirection(config, 'loveland_lakewood')).toBe('loveland_lakewood');
   });
 
   it('honours RTO_MIN_MS, and leaves the kernel default at 0', () => {

@@ -1,6 +1,7 @@
 // The migration's failure paths with scripted hosts (the commands are the real ones; only what the
 // hosts answer is made up): a failed step becomes a MigrationError with typed fields, recovery
 // acts on the step that failed, and a failed restore is diagnosed once into the run folder.
+import { defaultConfig } from '../lib/config/load.ts';
 import { spawnSync } from 'node:child_process';
 import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -8,8 +9,7 @@ import { join } from 'node:path';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { KEYS, type Config } from '../lib/config/keys.ts';
-import { parseByType } from '../lib/config/values.ts';
+import type { Config } from '../lib/config/keys.ts';
 import type { ExecResult, Host } from '../lib/hosts/types.ts';
 import { migrate, MigrationError, type MigrationContext } from '../lib/migration/migrate.ts';
 import { pidGuard, podmanEngine } from '../lib/migration/podman.ts';
@@ -58,7 +58,7 @@ beforeAll(async () => {
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
   const port = (server.address() as AddressInfo).port;
   config = {
-    ...Object.fromEntries(Object.entries(KEYS).map(([k, d]) => [k, parseByType(d.type, d.default)])),
+    ...defaultConfig(),
     TRANSFER_METHOD: 'socat',
     CONTROLLER_URL: `http://127.0.0.1:${port}`,
   } as unknown as Config;

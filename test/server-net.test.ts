@@ -3,15 +3,14 @@
 // drain must count the namespace's queued bytes and never report an unreadable namespace as
 // drained, and a missing arping is reported.
 // Run under the machine-wide lock: flock /tmp/p4cf-testbed.lock npx vitest run test/server-net.test.ts
+import { defaultConfig } from '../lib/config/load.ts';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { KEYS, type Config } from '../lib/config/keys.ts';
-import { parseByType } from '../lib/config/values.ts';
 import { ARPING_MISSING, containerNetScript, drainScript, serverNode } from '../lib/server/net.ts';
 import { isRoot, warnIfNotRoot } from './helpers/env.ts';
 import { inNs, netns } from './helpers/netns.ts';
 
-const config = Object.fromEntries(Object.entries(KEYS).map(([k, d]) => [k, parseByType(d.type, d.default)])) as unknown as Config;
+const config = defaultConfig();
 const P = 'p4h2n-';
 const run = (script: string) => spawnSync('sh', ['-c', script], { encoding: 'utf8', timeout: 20_000 });
 

@@ -28,7 +28,7 @@ import {
   testbedLayout,
   testbedStatus,
   testbedUp,
-  TESTBED_HOSTS,
+  testbedHosts,
   type TestbedConfig,
   type TestbedHostName,
 } from '../lib/modes/local/testbed.ts';
@@ -129,10 +129,15 @@ describe('testbed layout', () => {
   it('derives management addresses from MGMT_SUBNET', () => {
     expect(mgmtAddresses('10.199.0.0/24')).toMatchObject({
       control: '10.199.0.1',
-      tofino: '10.199.0.2',
-      lakewood: '10.199.0.3',
-      loveland: '10.199.0.4',
+      host: { tofino: '10.199.0.2', lakewood: '10.199.0.3', loveland: '10.199.0.4' },
     });
+    expect(mgmtAddresses('10.199.0.0/24', ['a', 'b', 'c']).host).toEqual({
+      tofino: '10.199.0.2',
+      a: '10.199.0.3',
+      b: '10.199.0.4',
+      c: '10.199.0.5',
+    });
+    expect(() => mgmtAddresses('10.199.0.0/29', ['a', 'b', 'c', 'd', 'e'])).toThrow(/room for \.1-\.7 \(5 servers\)/);
     expect(() => mgmtAddresses('10.199.0.5/24')).toThrow(/host bits.*10\.199\.0\.0\/24/);
     expect(() => mgmtAddresses('10.199.0.0/30')).toThrow(/prefix length/);
   });
@@ -243,7 +248,7 @@ describe.skipIf(!isRoot)('local testbed (root)', () => {
     const r = await testbedUp(config, opts);
     expect(r.created).toContain(`namespace ${P}lakewood`);
     expect(existsSync(L.knownHosts)).toBe(true);
-    for (const name of TESTBED_HOSTS) {
+    for (const name of testbedHosts(config)) {
       const h = L.hosts.find((x) => x.name === name)!;
       const out = await host(name).exec(`echo "$P4CF_HOST"; ip -o -4 addr show dev ${h.nsVeth}`, { quiet: true });
       expect(out.stdout.split('\n')[0]).toBe(name);
@@ -352,6 +357,33 @@ describe.skipIf(!isRoot)('local testbed (root)', () => {
     expect((await host('loveland').exec('echo "$P4CF_HOST"', { quiet: true })).stdout.trim()).toBe('loveland');
     const ping = await host('lakewood').exec(`ping -c 1 -W 2 ${config.LOVELAND_DIRECT_IP}`, { quiet: true, allowFail: true });
     expect(ping.code).toBe(0);
+  });
+
+  it('grows to three servers on a direct bridge, back to the two-server cable; down removes the third', async () => {
+    await closeHosts();
+    const three = testConfig(dir, {
+      SERVERS: 'lakewood,loveland,boulder',
+      BOULDER_NIC: `${P}nic`,
+      BOULDER_DIRECT_IF: `${P}direct`,
+    });
+    const r3 = await testbedUp(three, { ...opts, prerequisites: false });
+    expect(r3.created).toEqual(
+      expect.arrayContaining([
+        `namespace ${P}boulder`,
+        'switch port 156 ↔ boulder',
+        `bridge ${P}direct`,
+        `direct boulder ↔ bridge ${P}direct`,
+      ]),
+    );
+    const ping = (from: string, ip: string) => shOk(['ip', 'netns', 'exec', `${P}${from}`, 'ping', '-c', '1', '-W', '2', ip]);
+    expect(ping('boulder', three.LOVELAND_DIRECT_IP), 'boulder → loveland over the bridge').toBe(true);
+    expect(ping('lakewood', three.BOULDER_DIRECT_IP), 'lakewood → boulder over the bridge').toBe(true);
+    const r2 = await testbedUp(config, { ...opts, prerequisites: false });
+    expect(r2.created).toContain('direct lakewood ↔ loveland');
+    expect(sh(['ip', '-n', `${P}tofino`, '-o', 'link', 'show'])).not.toContain(`${P}direct`);
+    expect(ping('lakewood', config.LOVELAND_DIRECT_IP), 'lakewood → loveland on the cable').toBe(true);
+    // boulder is still there (up removes nothing it is not asked about); the next test's down removes it
+    expect(ourNamespaces()).toContain(`${P}boulder`);
   });
 
   it('goes down completely, leaving what it did not create', async () => {

@@ -92,7 +92,7 @@ export function migrationBarsPlot(summary: Summary): PlotSpec {
 
 export function rttByLocationPlot(rows: MetricsRow[], migs: MigrationSummary[]): PlotSpec {
   // Where the container runs at each row: the first source until a migration ends, then its target.
-  let where = migs[0]?.source_node ?? 'lakewood';
+  let where = migs[0]?.source_node ?? 'server';
   const changes = migs
     .filter((m) => m.end_s !== null && m.target_node)
     .map((m) => ({ at: m.end_s!, to: m.target_node!, start: m.start_s ?? m.end_s! }));

@@ -5,18 +5,18 @@
 //   npx tsx experiments/examples/rate-limit.ts --migrations 2      (any flag of experiments/run.ts)
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { insertAfter, onServer, phases, runPhases, SERVERS, serverNode, type Phase } from '../lib.ts';
+import { insertAfter, onServer, phases, runPhases, serverNode, type Phase } from '../lib.ts';
 
 const RATE = '1gbit';
 
 const rateLimit: Phase = {
   name: 'rate-limit',
   description: `limit each server's switch NIC to ${RATE} (tc tbf); removed at the end of the run`,
-  hosts: () => [...SERVERS],
+  hosts: (ctx) => [...ctx.config.SERVERS],
   reads: [],
   writes: [],
   async run(ctx) {
-    for (const server of SERVERS) {
+    for (const server of ctx.config.SERVERS) {
       const { nic } = serverNode(ctx.config, server);
       const before = await onServer(server)`tc qdisc show dev ${nic}`;
       if (!ctx.dryRun) writeFileSync(join(ctx.dir, `qdisc-${server}.txt`), before.stdout);

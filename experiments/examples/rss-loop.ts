@@ -1,5 +1,5 @@
 // Example: the standard setup and workload, then a migration loop of your own in place of the
-// `migrate` phase: MIGRATIONS migrations back and forth, and after each one the restored server's
+// `migrate` phase: MIGRATIONS migrations along MIGRATION_SCHEDULE, and after each one the restored server's
 // memory (VmRSS) next to its time_to_ready in rss.csv in the run folder.
 //
 //   npx tsx experiments/examples/rss-loop.ts --migrations 4 --post-migration 5
@@ -21,7 +21,7 @@ import {
 const rssLoop: Phase = {
   name: 'rss-loop',
   description: "MIGRATIONS migrations; the restored server's VmRSS after each into rss.csv",
-  hosts: () => ['lakewood', 'loveland', 'tofino'],
+  hosts: (ctx) => [...ctx.config.SERVERS, 'tofino'],
   // the state migrate() uses (phases see only the keys they declare)
   reads: [...MIGRATION_STATE.reads],
   writes: [...MIGRATION_STATE.writes],
@@ -29,7 +29,7 @@ const rssLoop: Phase = {
     const c = ctx.config;
     const rows = ['migration,from,to,time_to_ready_ms,vmrss_kb'];
     for (let i = 1; i <= c.MIGRATIONS; i++) {
-      const direction = directionFor(i);
+      const direction = directionFor(c, i);
       const { source, target } = endpoints(direction);
       const timing = await migrate(ctx, { direction, index: i });
       const pid = await onServer(target)`podman inspect --format ${'{{.State.Pid}}'} ${c.SERVER_CONTAINER}`.dryRun(

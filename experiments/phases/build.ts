@@ -1,6 +1,6 @@
 // Phase build: per server the podman macvlan network (VEPA) on the switch NIC, NIC tuning and the
-// RST drop rule; on lakewood the server container (fixed IP/MAC) with rto_min, static ARP and
-// keepalives in its netns, and the load generator's macvlan shim. Every piece registers its undo,
+// RST drop rule; on the first server of the schedule the server container (fixed IP/MAC) with
+// rto_min, static ARP and keepalives in its netns; on LOADGEN_HOST the load generator's macvlan shim. Every piece registers its undo,
 // so the run's end (or a failure) removes it after collect has fetched the logs.
 import {
   checkSharedNetwork,
@@ -16,15 +16,17 @@ import {
   serverRunCmd,
   shimScript,
 } from '../../lib/server/infra.ts';
-import { containerNetScript, containerPidCmd, parsePid, serverNode, SERVERS } from '../../lib/server/net.ts';
+import { containerNetScript, containerPidCmd, parsePid, serverNode } from '../../lib/server/net.ts';
+import { homeServer, loadgenHost } from '../../lib/migration/schedule.ts';
 import type { Phase } from '../../lib/run/phases.ts';
 import { extraBackends } from '../../lib/server/backend.ts';
 import { tail } from '../../lib/run/text.ts';
 
 export const phase: Phase = {
   name: 'build',
-  description: 'macvlan network, NIC tuning and RST rule per server; server container and load generator shim on lakewood',
-  hosts: () => ['lakewood', 'loveland'],
+  description:
+    'macvlan network, NIC tuning and RST rule per server; server container on its first server, load generator shim on LOADGEN_HOST',
+  hosts: (ctx) => [...ctx.config.SERVERS],
   reads: [],
   writes: ['serverHost', 'serverProc'],
   async run(ctx) {
@@ -36,7 +38,7 @@ export const phase: Phase = {
     checkSharedNetwork(c);
     const say = (m: string) => ctx.log.step('build', m);
 
-    for (const name of SERVERS) {
+    for (const name of c.SERVERS) {
       const on = onServer(name);
       const node = serverNode(c, name);
       // Each undo is registered before its resource is made: a Ctrl-C ends the command, but the
@@ -65,14 +67,18 @@ export const phase: Phase = {
     }
 
     // The container first: the shim's static ARP entry and the switch entry point at it.
-    const lakewood = onServer('lakewood');
-    const lwNode = serverNode(c, 'lakewood');
+    const home = homeServer(c);
+    const first = onServer(home);
+    const firstNode = serverNode(c, home);
+    const lg = loadgenHost(c);
+    const shimOn = onServer(lg);
+    const shimNode = serverNode(c, lg);
     cleanup.add(
       `remove container ${c.SERVER_CONTAINER}`,
       async () => {
         // wherever it is now (it moves with every migration)
         const failed: string[] = [];
-        for (const name of SERVERS) {
+        for (const name of c.SERVERS) {
           const r = await onServer(name)`podman rm -f -t 1 --ignore ${c.SERVER_CONTAINER} >/dev/null`.nothrow();
           if (!r.ok) failed.push(`${name}: exit ${r.exitCode} ${tail(r.stderr, 3)}`);
         }
@@ -80,16 +86,16 @@ export const phase: Phase = {
       },
       { timeoutMs: 30_000 },
     );
-    const id = (await lakewood.script(serverRunCmd(c)).timeout(60_000).dryRun('<container id>')).lines().pop()?.trim() ?? '';
-    ctx.state.set('serverHost', 'lakewood');
+    const id = (await first.script(serverRunCmd(c)).timeout(60_000).dryRun('<container id>')).lines().pop()?.trim() ?? '';
+    ctx.state.set('serverHost', home);
     const pid = parsePid(
-      (await lakewood.script(containerPidCmd(c.SERVER_CONTAINER)).dryRun('<server pid>')).stdout,
+      (await first.script(containerPidCmd(c.SERVER_CONTAINER)).dryRun('<server pid>')).stdout,
       `PID of ${c.SERVER_CONTAINER}`,
     );
     ctx.state.set('serverProc', { pid, id });
-    await runScript(lakewood, containerNetScript(c, lwNode, pid), 'container net', say);
+    await runScript(first, containerNetScript(c, firstNode, pid), 'container net', say);
     say(
-      `container ${c.SERVER_CONTAINER} runs on lakewood (pid ${pid}) at ${c.H2_IP} / ${c.H2_MAC}` +
+      `container ${c.SERVER_CONTAINER} runs on ${home} (pid ${pid}) at ${c.H2_IP} / ${c.H2_MAC}` +
         (c.MIGRATION_MODE === 'vip' ? ` — backend H2 behind VIP ${c.VIP}` : ''),
     );
 
@@ -109,12 +115,12 @@ export const phase: Phase = {
       say(`backend ${b.k} ${b.name} runs on ${b.server} (pid ${bpid}) at ${b.ip} / ${b.mac} behind VIP ${c.VIP}`);
     }
 
-    cleanup.add(`remove shim ${c.MACSHIM_IF} on lakewood`, async () => {
-      await lakewood`if ip link show ${c.MACSHIM_IF} >/dev/null 2>&1; then ip link del ${c.MACSHIM_IF}; fi`;
+    cleanup.add(`remove shim ${c.MACSHIM_IF} on ${lg}`, async () => {
+      await shimOn`if ip link show ${c.MACSHIM_IF} >/dev/null 2>&1; then ip link del ${c.MACSHIM_IF}; fi`;
     });
-    await lakewood.script(shimScript(c, lwNode.nic));
+    await shimOn.script(shimScript(c, shimNode.nic));
     say(
-      `shim ${c.MACSHIM_IF} ${c.SHIM_IP} / ${c.SHIM_MAC} on lakewood ${lwNode.nic}; rto_min ${c.RTO_MIN_MS || 'kernel default'} ms`,
+      `shim ${c.MACSHIM_IF} ${c.SHIM_IP} / ${c.SHIM_MAC} on ${lg} ${shimNode.nic}; rto_min ${c.RTO_MIN_MS || 'kernel default'} ms`,
     );
   },
 };

@@ -22,28 +22,33 @@ async function tryStep(ctx: RunContext, what: string, fn: () => Promise<void>): 
 export const phase: Phase = {
   name: 'collect',
   description: 'fetch server, switch and controller logs and the table snapshot into the run folder',
-  hosts: () => ['lakewood', 'loveland', 'tofino'],
+  hosts: (ctx) => [...ctx.config.SERVERS, 'tofino'],
   reads: ['serverHost'],
   writes: [],
   async run(ctx) {
     const c = ctx.config;
     const where = serverLocation(ctx);
     const tdir = remoteDir(ctx, 'tofino');
-    await tryStep(ctx, 'server log', async () => {
-      const r = await ctx.onServer(where)`podman logs ${c.SERVER_CONTAINER}`.nothrow();
-      if (!ctx.dryRun) writeFileSync(join(ctx.dir, 'server.log'), r.stdout + (r.stderr ? `\n--- stderr ---\n${r.stderr}` : ''));
-    });
     const daemon = switchDaemon({ config: c, dir: tdir, projectDir: ctx.projectDir }).name;
-    for (const f of [daemon, CONTROLLER_NAME]) {
-      await tryStep(ctx, `${f}.log`, async () => {
-        const r = await ctx.onTofino`tail -n 5000 ${logFile(tdir, f)}`.nothrow();
-        if (!ctx.dryRun && r.ok) writeFileSync(join(ctx.dir, `${f}.log`), r.stdout);
-      });
-    }
-    await tryStep(ctx, 'table snapshot', async () => {
-      const r = await controllerFor(ctx).call('GET', '/tables', undefined, { timeoutMs: 10_000 });
-      if (!ctx.dryRun) writeFileSync(join(ctx.dir, 'tables.json'), JSON.stringify(r.body, null, 2) + '\n');
-    });
+    // the server and the switch at once: each host's steps stay in order, the hosts do not wait for each other
+    await Promise.all([
+      tryStep(ctx, `server log (${where})`, async () => {
+        const r = await ctx.onServer(where)`podman logs ${c.SERVER_CONTAINER}`.nothrow();
+        if (!ctx.dryRun) writeFileSync(join(ctx.dir, 'server.log'), r.stdout + (r.stderr ? `\n--- stderr ---\n${r.stderr}` : ''));
+      }),
+      (async () => {
+        for (const f of [daemon, CONTROLLER_NAME]) {
+          await tryStep(ctx, `${f}.log (tofino)`, async () => {
+            const r = await ctx.onTofino`tail -n 5000 ${logFile(tdir, f)}`.nothrow();
+            if (!ctx.dryRun && r.ok) writeFileSync(join(ctx.dir, `${f}.log`), r.stdout);
+          });
+        }
+        await tryStep(ctx, 'table snapshot', async () => {
+          const r = await controllerFor(ctx).call('GET', '/tables', undefined, { timeoutMs: 10_000 });
+          if (!ctx.dryRun) writeFileSync(join(ctx.dir, 'tables.json'), JSON.stringify(r.body, null, 2) + '\n');
+        });
+      })(),
+    ]);
     ctx.log.step(
       'collect',
       `logs in ${ctx.dir}; the run's container, shim, network and rules are removed by its undos at the end`,

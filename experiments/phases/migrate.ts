@@ -1,4 +1,5 @@
-// Phase migrate: MIGRATIONS live migrations, alternating lakewood→loveland (odd) and back (even),
+// Phase migrate: MIGRATIONS live migrations along MIGRATION_SCHEDULE (lib/migration/schedule.ts;
+// alternate: the first server → the second (odd) and back (even)),
 // each followed by POST_MIGRATION of measurement (the last one's wait belongs to `post`).
 import { directionFor, endpoints, migrate, MIGRATION_STATE, serverLocation } from '../../lib/migration/migrate.ts';
 import { writeFileSync } from 'node:fs';
@@ -6,6 +7,7 @@ import { join } from 'node:path';
 import { backendOn } from '../../lib/server/backend.ts';
 import { connectionSplit, memberExperiment } from '../../lib/server/balance.ts';
 import type { ServerName } from '../../lib/server/net.ts';
+import { loadgenHost } from '../../lib/migration/schedule.ts';
 import type { RunContext } from '../../lib/run/phases.ts';
 import { liveHandles } from '../workload/lifecycle.ts';
 import { componentWatch } from '../../lib/migration/precheck.ts';
@@ -14,8 +16,8 @@ import { countdown } from '../../lib/run/wait.ts';
 
 export const phase: Phase = {
   name: 'migrate',
-  description: 'MIGRATIONS live migrations of the server container, alternating between lakewood and loveland',
-  hosts: () => ['lakewood', 'loveland', 'tofino'],
+  description: 'MIGRATIONS live migrations of the server container between the servers, as MIGRATION_SCHEDULE says',
+  hosts: (ctx) => [...ctx.config.SERVERS, 'tofino'],
   reads: [...MIGRATION_STATE.reads, 'migrationsDone'],
   writes: [...MIGRATION_STATE.writes, 'migrationsDone'],
   async run(ctx) {
@@ -33,8 +35,9 @@ export const phase: Phase = {
         ctx.log.step('migrate', `migration ${i} already done (state.json), skipping`);
         continue;
       }
-      const t = await migrate(ctx, { direction: directionFor(i), index: i });
-      if (t && ctx.config.MIGRATION_MODE === 'vip') await repointServerMetrics(ctx, endpoints(directionFor(i)).target);
+      const direction = directionFor(ctx.config, i);
+      const t = await migrate(ctx, { direction, index: i });
+      if (t && ctx.config.MIGRATION_MODE === 'vip') await repointServerMetrics(ctx, endpoints(direction).target);
       if (t) times.push(Number(t.time_to_ready_ms));
       ctx.state.set('migrationsDone', i);
       if (balance) {
@@ -67,7 +70,10 @@ async function repointServerMetrics(ctx: RunContext, server: ServerName): Promis
   const ip = backendOn(c, server).ip;
   const old = live.serverMetrics;
   await old.close();
-  live.serverMetrics = await ctx.host('lakewood').forward(c.METRICS_PORT, ip, c.SSH_TUNNEL_METRICS_PORT);
+  live.serverMetrics = await ctx.host(loadgenHost(c)).forward(c.METRICS_PORT, ip, c.SSH_TUNNEL_METRICS_PORT);
   live.forwards = live.forwards.map((f) => (f === old ? live.serverMetrics! : f));
-  ctx.log.step('migrate', `server metrics forward 127.0.0.1:${c.SSH_TUNNEL_METRICS_PORT} → ${ip}:${c.METRICS_PORT} via lakewood`);
+  ctx.log.step(
+    'migrate',
+    `server metrics forward 127.0.0.1:${c.SSH_TUNNEL_METRICS_PORT} → ${ip}:${c.METRICS_PORT} via ${loadgenHost(c)}`,
+  );
 }

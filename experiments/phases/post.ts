@@ -1,5 +1,6 @@
 // Phase post: measure POST_MIGRATION after the last migration, then stop the workload
 // (collector first, so the last CSV row is still live; then the load generator, whose log is fetched).
+import { loadgenHost } from '../../lib/migration/schedule.ts';
 import type { Phase } from '../../lib/run/phases.ts';
 import { countdown } from '../../lib/run/wait.ts';
 import { stopWorkload } from '../workload/lifecycle.ts';
@@ -9,7 +10,7 @@ import { componentWatch } from '../../lib/migration/precheck.ts';
 export const phase: Phase = {
   name: 'post',
   description: 'wait POST_MIGRATION after the last migration, then stop the collector and the load generator',
-  hosts: () => ['local', 'lakewood'],
+  hosts: (ctx) => ['local', loadgenHost(ctx.config)],
   reads: ['workload', 'serverHost'],
   writes: ['workload'],
   async run(ctx) {

@@ -4,7 +4,8 @@
 // direct-link NICs. Versions and runtimes go into manifest.json. Every problem of every host is
 // reported at once, so one run shows the whole list.
 import type { Phase, RunContext } from '../../lib/run/phases.ts';
-import { SSH_KEY_OF } from '../../lib/run/context.ts';
+import { sshKeyOf } from '../../lib/run/context.ts';
+import { serverNode } from '../../lib/server/net.ts';
 import { refuseLeftovers } from '../../lib/modes/hw/leftovers.ts';
 import { workloadFor } from '../workloads/index.ts';
 
@@ -112,7 +113,8 @@ interface HostCheck {
   problems: string[];
   versions: Record<string, string>;
 }
-type Target = 'tofino' | 'lakewood' | 'loveland';
+/** tofino or a server. */
+type Target = string;
 
 export function sudoersHint(user: string): string {
   return `${user} ALL=(ALL) NOPASSWD: ALL`;
@@ -120,7 +122,7 @@ export function sudoersHint(user: string): string {
 
 async function checkHost(ctx: RunContext, name: Target, tools: Tool[], extra: () => Promise<string[]>): Promise<HostCheck> {
   const on = ctx.on(name);
-  const user = ctx.config[SSH_KEY_OF[name]].user;
+  const user = ctx.config[sshKeyOf(ctx.config, name)!].user;
   const problems: string[] = [];
   let versions: Record<string, string> = {};
   try {
@@ -173,11 +175,11 @@ async function missingLinks(ctx: RunContext, name: Target, nics: string[]): Prom
 }
 
 /** The files the workload's image is built from on lakewood (the images phase), e.g. redis-server. */
-async function missingImageSources(ctx: RunContext): Promise<string[]> {
+async function missingImageSources(ctx: RunContext, host: string): Promise<string[]> {
   const w = workloadFor(ctx.config);
   const problems: string[] = [];
   for (const s of w.imageSources ?? []) {
-    const r = await ctx.on('lakewood')`test -x ${s.path}`.nothrow();
+    const r = await ctx.on(host)`test -x ${s.path}`.nothrow();
     if (!r.ok) problems.push(`${s.path} is missing: WORKLOAD=${w.name} builds its server image from it (${s.hint})`);
   }
   return problems;
@@ -186,7 +188,7 @@ async function missingImageSources(ctx: RunContext): Promise<string[]> {
 export const phase: Phase = {
   name: 'preflight',
   description: 'SSH reachability, sudo, required tools and versions (Node.js, podman, CRIU, container runtime), NICs present',
-  hosts: () => ['tofino', 'lakewood', 'loveland'],
+  hosts: (ctx) => ['tofino', ...ctx.config.SERVERS],
   reads: [],
   writes: [],
   async run(ctx) {
@@ -204,12 +206,16 @@ export const phase: Phase = {
           .filter(Boolean)
           .map((p) => `SDE path missing: ${p} (SDE / SDE_INSTALL)`);
       }),
-      checkHost(ctx, 'lakewood', serverTools, async () => [
-        ...(await missingLinks(ctx, 'lakewood', [config.LAKEWOOD_NIC, config.LAKEWOOD_DIRECT_IF])),
-        ...(await missingImageSources(ctx)),
-      ]),
-      checkHost(ctx, 'loveland', serverTools, () =>
-        missingLinks(ctx, 'loveland', [config.LOVELAND_NIC, config.LOVELAND_DIRECT_IF]),
+      // every server at once: the phase takes as long as the slowest host, not their sum
+      ...config.SERVERS.map((name, i) =>
+        checkHost(ctx, name, serverTools, async () => {
+          const node = serverNode(config, name);
+          return [
+            ...(await missingLinks(ctx, name, [node.nic, node.directIf])),
+            // the image is built on the first server
+            ...(i === 0 ? await missingImageSources(ctx, name) : []),
+          ];
+        }),
       ),
     ]);
     for (const c of checks) {

@@ -9,7 +9,8 @@ import { switchDaemon } from '../../lib/modes/switch-daemon.ts';
 import { NETTOOL } from '../../lib/nettool/index.ts';
 import { workloadFor } from '../workloads/index.ts';
 
-type Target = 'tofino' | 'lakewood' | 'loveland';
+/** tofino or a server. */
+type Target = string;
 
 /**
  * Files each host needs from dist/remote: programs by role (the switch daemon's bundle, if it has
@@ -30,8 +31,8 @@ export function filesFor(
 
 export const phase: Phase = {
   name: 'sync',
-  description: 'bundle the remote programs and upload them to the switch and both servers',
-  hosts: () => ['local', 'tofino', 'lakewood', 'loveland'],
+  description: 'bundle the remote programs and upload them to the switch and every server (in parallel)',
+  hosts: (ctx) => ['local', 'tofino', ...ctx.config.SERVERS],
   reads: [],
   writes: ['remoteDirs'],
   async run(ctx) {
@@ -49,7 +50,7 @@ export const phase: Phase = {
         : required;
     const dirs: Record<string, string> = {};
     await Promise.all(
-      (['tofino', 'lakewood', 'loveland'] as const).map(async (h) => {
+      ['tofino', ...ctx.config.SERVERS].map(async (h) => {
         const host = ctx.host(h);
         const dir = remoteDir(ctx, h);
         dirs[h] = dir;

@@ -1,5 +1,5 @@
 // Phase workload: health-gate the server through the data path, start the load generator on
-// lakewood (to H2_IP through the shim, never through SSH), SSH forwards for the two metrics
+// LOADGEN_HOST (to H2_IP through the shim, never through SSH), SSH forwards for the two metrics
 // endpoints only, and the collector on this machine writing metrics.csv into the run folder.
 // stopWorkload() (workload/lifecycle.ts, called by the post phase) ends them.
 import { existsSync, readFileSync } from 'node:fs';
@@ -10,6 +10,7 @@ import { waitUntil } from '../../lib/run/health.ts';
 import { netToolPath } from '../../lib/nettool/index.ts';
 import type { Phase, RunContext } from '../../lib/run/phases.ts';
 import { remoteDir } from '../../lib/hosts/dirs.ts';
+import { loadgenHost } from '../../lib/migration/schedule.ts';
 import { collectorArgs } from '../workload/commands.ts';
 import { waitForHealth } from '../workloads/health.ts';
 import { workloadFor } from '../workloads/index.ts';
@@ -17,30 +18,32 @@ import { liveWorkload, STATE_KEY, stopWorkload, workloadFiles, type WorkloadStat
 import { sampleValue, scrapeMetrics } from '../workload/promtext.ts';
 
 async function ensureLoadgen(ctx: RunContext, dir: string): Promise<string> {
-  const lakewood = ctx.onServer('lakewood');
+  const lg = loadgenHost(ctx.config);
+  const on = ctx.onServer(lg);
   const bundle = workloadFor(ctx.config).client.bundle;
   const path = `${dir}/${bundle}`;
-  const r = await lakewood`test -f ${path}`.nothrow();
+  const r = await on`test -f ${path}`.nothrow();
   if (!r.ok && !ctx.dryRun) {
     const dist = await bundleRemote(ctx.projectDir, { require: [bundle] });
-    ctx.log.step('workload', `${bundle} missing on lakewood (sync skipped?); uploading it to ${path}`);
-    await lakewood`mkdir -p ${dir}`;
-    await ctx.host('lakewood').upload(join(dist, bundle), path);
+    ctx.log.step('workload', `${bundle} missing on ${lg} (sync skipped?); uploading it to ${path}`);
+    await on`mkdir -p ${dir}`;
+    await ctx.host(lg).upload(join(dist, bundle), path);
   }
   return path;
 }
 
 export const phase: Phase = {
   name: 'workload',
-  description: 'start the load generator on lakewood, metrics forwards and the collector (metrics.csv)',
-  hosts: () => ['lakewood', 'local'],
+  description: 'start the load generator on LOADGEN_HOST, metrics forwards and the collector (metrics.csv)',
+  hosts: (ctx) => [loadgenHost(ctx.config), 'local'],
   reads: ['remoteDirs'],
   writes: [STATE_KEY],
   async run(ctx) {
     const { config: c, onServer } = ctx;
     const w = workloadFor(c);
     const step = (m: string) => ctx.log.step('workload', m);
-    const lakewood = ctx.host('lakewood');
+    const lg = loadgenHost(c);
+    const lgHost = ctx.host(lg);
     const local = ctx.host('local');
     const files = workloadFiles(ctx.dir);
     const state = liveWorkload(ctx.dir);
@@ -49,39 +52,39 @@ export const phase: Phase = {
     ctx.cleanup.add('stop workload (collector, load generator, forwards)', () => stopWorkload(ctx), { timeoutMs: 40_000 });
 
     // Like the original: the server must answer /health through the data path (40 x 0.5 s).
-    await waitForHealth(lakewood, w.health(c), {
+    await waitForHealth(lgHost, w.health(c), {
       timeoutMs: 20_000,
       intervalMs: 500,
       log: ctx.log,
       dryRun: ctx.dryRun,
-      tool: netToolPath(c, 'lakewood'),
+      tool: netToolPath(c, lg),
     });
 
-    const dir = ctx.state.get<Record<string, string>>('remoteDirs')?.lakewood ?? remoteDir(ctx, 'lakewood');
+    const dir = ctx.state.get<Record<string, string>>('remoteDirs')?.[lg] ?? remoteDir(ctx, lg);
     const loadgenPath = await ensureLoadgen(ctx, dir);
     const loadgenLog = `${dir}/logs/loadgen.log`;
-    await onServer('lakewood')`mkdir -p ${dir}/logs && rm -f ${loadgenLog}`;
+    await onServer(lg)`mkdir -p ${dir}/logs && rm -f ${loadgenLog}`;
     // exec: the recorded PID is node itself, so a signal reaches it directly.
-    state.loadgen = await lakewood.background(`exec node ${sh`${loadgenPath} ${w.client.args(c)}`}`, {
+    state.loadgen = await lgHost.background(`exec node ${sh`${loadgenPath} ${w.client.args(c)}`}`, {
       name: 'loadgen',
       logFile: loadgenLog,
     });
-    step(`load generator pid ${state.loadgen.pid} on lakewood → ${w.client.describe(c)}`);
+    step(`load generator pid ${state.loadgen.pid} on ${lg} → ${w.client.describe(c)}`);
 
-    state.forwards.push(await lakewood.forward(c.LOADGEN_METRICS_PORT, '127.0.0.1', c.SSH_TUNNEL_LOCAL_PORT));
+    state.forwards.push(await lgHost.forward(c.LOADGEN_METRICS_PORT, '127.0.0.1', c.SSH_TUNNEL_LOCAL_PORT));
     // the metrics port is not behind the VIP: this forward goes to the backend's own address
     // (a vip-mode migration re-points it, lib/migration/vip.ts)
     if (w.serverMetrics) {
-      state.serverMetrics = await lakewood.forward(c.METRICS_PORT, c.H2_IP, c.SSH_TUNNEL_METRICS_PORT);
+      state.serverMetrics = await lgHost.forward(c.METRICS_PORT, c.H2_IP, c.SSH_TUNNEL_METRICS_PORT);
       state.forwards.push(state.serverMetrics);
     }
     step(
-      `forwards: 127.0.0.1:${c.SSH_TUNNEL_LOCAL_PORT} → lakewood 127.0.0.1:${c.LOADGEN_METRICS_PORT}; 127.0.0.1:${c.SSH_TUNNEL_METRICS_PORT} → ${c.H2_IP}:${c.METRICS_PORT} via lakewood`,
+      `forwards: 127.0.0.1:${c.SSH_TUNNEL_LOCAL_PORT} → ${lg} 127.0.0.1:${c.LOADGEN_METRICS_PORT}; 127.0.0.1:${c.SSH_TUNNEL_METRICS_PORT} → ${c.H2_IP}:${c.METRICS_PORT} via ${lg}`,
     );
 
     if (!ctx.dryRun) {
       await waitUntil(
-        lakewood,
+        lgHost,
         `load generator: ${c.LOADGEN_CONNECTIONS} connections open`,
         async () => {
           const s = await scrapeMetrics(`http://127.0.0.1:${c.SSH_TUNNEL_LOCAL_PORT}/metrics`, 3000);
@@ -101,6 +104,7 @@ export const phase: Phase = {
 
     const st: WorkloadState = {
       loadgenPid: state.loadgen.pid,
+      loadgenHost: lg,
       loadgenLog,
       collectorPid: state.collector.pid,
       csv: files.csv,

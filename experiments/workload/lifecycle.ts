@@ -1,6 +1,7 @@
 // The workload's state across phases: its files in the run folder, what state.json records, the
 // live handles of this process, and stopWorkload() (called by `post` and by the run's undo), which
 // ends the pieces in the order that keeps the last CSV row live.
+import { loadgenHost } from '../../lib/migration/schedule.ts';
 import { readFileSync } from 'node:fs';
 import { workloadFor } from '../workloads/index.ts';
 import { join } from 'node:path';
@@ -13,7 +14,9 @@ export const STATE_KEY = 'workload';
 
 export interface WorkloadState {
   loadgenPid: number;
-  loadgenLog: string; // on lakewood
+  /** The server it runs on (LOADGEN_HOST). */
+  loadgenHost?: string;
+  loadgenLog: string; // on loadgenHost
   collectorPid: number; // on this machine
   csv: string;
   markFile: string;
@@ -91,9 +94,15 @@ export async function stopWorkload(ctx: RunContext): Promise<void> {
   await attempt('load generator', async () => {
     if (handles?.loadgen) await handles.loadgen.stop();
     else if (st)
-      await killByPid(ctx.onServer('lakewood'), st.loadgenPid, workloadFor(ctx.config).client.bundle, 'load generator', step);
+      await killByPid(
+        ctx.onServer(st.loadgenHost ?? loadgenHost(ctx.config)),
+        st.loadgenPid,
+        workloadFor(ctx.config).client.bundle,
+        'load generator',
+        step,
+      );
     if (st?.loadgenLog) {
-      await ctx.host('lakewood').download(st.loadgenLog, files.loadgenLog);
+      await ctx.host(st.loadgenHost ?? loadgenHost(ctx.config)).download(st.loadgenLog, files.loadgenLog);
       const summary = ctx.dryRun ? undefined : /summary (\{.*\})/.exec(readFileSync(files.loadgenLog, 'utf8'))?.[1];
       step(`load generator stopped; log in loadgen.log${summary ? `; ${summary}` : ''}`);
     }

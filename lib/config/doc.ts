@@ -5,13 +5,36 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { KEYS, type KeyDecl, type KeyType } from './keys.ts';
+import { SERVER_FIELDS, SERVER_KEY_TEMPLATE } from './keys/servers.ts';
+import { configKeys, declOf } from './servers.ts';
 
 export const README_START = '<!-- config-reference:start -->';
 export const README_END = '<!-- config-reference:end -->';
 export const REGEN_COMMAND = 'npm run docs:config';
 
 const projectDir = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
-const entries = () => Object.entries(KEYS) as [string, KeyDecl][];
+/** config.env lists the keys of the default SERVERS (the published two), each with its value. */
+const envEntries = (): [string, KeyDecl][] => {
+  const servers = KEYS.SERVERS.default.split(',');
+  return configKeys(servers).map((k) => [k, declOf(k, servers, KEYS.MGMT_SUBNET.default)!]);
+};
+/** The reference lists each server key once, as its template `<NAME>_<FIELD>`. */
+const docEntries = (): [string, KeyDecl][] =>
+  (Object.entries(KEYS) as [string, KeyDecl][]).flatMap(([k, d]) => [
+    [k, d] as [string, KeyDecl],
+    ...SERVER_FIELDS.filter((f) => SERVER_KEY_TEMPLATE[f].after === k).map((f): [string, KeyDecl] => {
+      const tpl = SERVER_KEY_TEMPLATE[f];
+      return [
+        `<NAME>_${f}`,
+        {
+          group: tpl.group,
+          type: tpl.type,
+          default: tpl.defaultDoc,
+          description: `${tpl.description.replaceAll('{name}', 'server <NAME> (one key per name in SERVERS)')}`,
+        },
+      ];
+    }),
+  ]);
 
 function typeText(t: KeyType): string {
   switch (t.kind) {
@@ -35,6 +58,8 @@ function typeText(t: KeyType): string {
       return 'MAC';
     case 'duration':
       return 'duration (500ms, 15s, 2m)';
+    case 'list':
+      return `comma-separated list (${t.min}-${t.max} names)`;
     default:
       return t.kind;
   }
@@ -52,7 +77,7 @@ export function renderConfigEnv(): string {
     '# Override per run with config_hw.env (or --config FILE), environment variables, or --set KEY=VALUE.',
   ];
   let group = '';
-  for (const [k, d] of entries()) {
+  for (const [k, d] of envEntries()) {
     if (d.group !== group) {
       group = d.group;
       out.push('', `# --- ${group} ${'-'.repeat(Math.max(3, 90 - group.length))}`);
@@ -73,7 +98,7 @@ export function renderReadmeTable(): string {
     `Generated from \`lib/config/keys.ts\` by \`${REGEN_COMMAND}\`. Layers, later wins: \`config.env\` → \`config_hw.env\` (or \`--config FILE\`) → environment variables (declared names only) → flags (\`--steady-state\`, \`--post-migration\`, \`--migrations\`, \`--set KEY=VALUE\`). A hardware overlay that sets any \`*_SSH\` key and no \`TESTBED\` selects \`TESTBED=hw\`. \`npx tsx experiments/run.ts --print-config\` shows every effective value and where it came from.`,
   ];
   let group = '';
-  for (const [k, d] of entries()) {
+  for (const [k, d] of docEntries()) {
     if (d.group !== group) {
       group = d.group;
       out.push('', `### ${group}`, '', '| key | type | default | description |', '| --- | --- | --- | --- |');

@@ -4,9 +4,11 @@
 // The parsing of one value is in values.ts, files and flags in sources.ts.
 import { existsSync } from 'node:fs';
 import { basename, isAbsolute, resolve } from 'node:path';
-import { KEYS, type Config, type KeyName } from './keys.ts';
+import { KEYS, type Config, type ConfigKey, type KeyName } from './keys.ts';
+import { parseServerKey } from './keys/servers.ts';
+import { configKeys, declOf, serverProblems, unknownServerKey } from './servers.ts';
 import { parseConfigFlags, readEnvFile, type FileEntry } from './sources.ts';
-import { ConfigError, isSecret, KEY_NAMES, parseKey, show, unknownKey } from './values.ts';
+import { ConfigError, isSecret, KEY_NAMES, parseDeclared, parseKey, show, unknownKey } from './values.ts';
 import { extraBackends } from '../server/backend.ts';
 
 export interface Mode {
@@ -17,13 +19,15 @@ export interface Mode {
 export interface LoadedConfig {
   config: Config;
   /** `default`, `config.env:12`, `config_hw.env:7`, `env`, `--steady-state`, `--set` … */
-  origins: Record<KeyName, string>;
+  origins: Record<ConfigKey, string>;
   /** The raw string each value was parsed from (before unit conversion). */
-  raw: Record<KeyName, string>;
+  raw: Record<ConfigKey, string>;
   mode: Mode;
   projectDir: string;
   /** Legal but risky settings (printed by the runner). */
   warnings: string[];
+  /** Every key of this configuration (the declared ones and those of each server), in order. */
+  keys: ConfigKey[];
 }
 
 export interface LoadOptions {
@@ -35,12 +39,20 @@ export interface LoadOptions {
   cwd?: string;
   /** Hardware overlay file (same as --config). */
   configFile?: string;
+  /** false: read no config.env and no overlay (the declared defaults, then env and flags). */
+  files?: boolean;
+}
+
+/** The configuration of the declared defaults alone (and `argv`'s --set): for tests and tools. */
+export function defaultConfig(argv: string[] = []): Config {
+  return loadConfig({ env: {}, files: false, argv }).config;
 }
 
 // ---------------------------------------------------------------------------------------------
 // layering
 
 const SSH_KEYS = KEY_NAMES.filter((k) => KEYS[k].type.kind === 'ssh');
+const isSshKey = (k: string) => SSH_KEYS.includes(k as KeyName) || parseServerKey(k)?.field === 'SSH';
 
 /** Load, layer and validate the configuration. Throws ConfigError before anything touches a host. */
 export function loadConfig(opts: LoadOptions = {}): LoadedConfig {
@@ -48,27 +60,33 @@ export function loadConfig(opts: LoadOptions = {}): LoadedConfig {
   const env = opts.env ?? process.env;
   const flags = parseConfigFlags(opts.argv ?? []);
 
-  const raw = {} as Record<KeyName, string>;
-  const origins = {} as Record<KeyName, string>;
+  const raw = {} as Record<ConfigKey, string>;
+  const origins = {} as Record<ConfigKey, string>;
   for (const k of KEY_NAMES) {
     raw[k] = KEYS[k].default;
     origins[k] = 'default';
   }
+  // Keys of servers (<NAME>_SSH, …): which exist depends on SERVERS, known only after all layers.
+  const serverEntries: FileEntry[] = [];
 
   const apply = (entries: FileEntry[]) => {
     for (const e of entries) {
-      if (!(e.key in KEYS)) throw unknownKey(e.key, e.origin);
-      raw[e.key as KeyName] = e.value;
-      origins[e.key as KeyName] = e.origin;
+      if (parseServerKey(e.key) && !(e.key in KEYS)) serverEntries.push(e);
+      else if (!(e.key in KEYS)) throw unknownKey(e.key, e.origin);
+      else {
+        raw[e.key as KeyName] = e.value;
+        origins[e.key as KeyName] = e.origin;
+      }
     }
   };
 
+  const files = opts.files !== false;
   const base = resolve(projectDir, 'config.env');
-  if (existsSync(base)) apply(readEnvFile(base));
+  if (files && existsSync(base)) apply(readEnvFile(base));
 
   const overlayArg = flags.configFile ?? opts.configFile;
   const defaultOverlay = resolve(projectDir, 'config_hw.env');
-  const overlay = overlayArg ? resolve(projectDir, overlayArg) : existsSync(defaultOverlay) ? defaultOverlay : undefined;
+  const overlay = overlayArg ? resolve(projectDir, overlayArg) : files && existsSync(defaultOverlay) ? defaultOverlay : undefined;
   let modeWhy = overlayArg ? '' : 'no config_hw.env and no --config';
   if (overlay) {
     if (overlayArg && !existsSync(overlay)) throw new ConfigError(`--config ${overlayArg}: file ${overlay} does not exist`);
@@ -77,7 +95,7 @@ export function loadConfig(opts: LoadOptions = {}): LoadedConfig {
     apply(entries);
     const via = overlayArg ? `--config ${overlayArg}` : `${label} present`;
     const explicit = entries.find((e) => e.key === 'TESTBED');
-    const sshEntry = entries.find((e) => SSH_KEYS.includes(e.key as KeyName));
+    const sshEntry = entries.find((e) => isSshKey(e.key));
     if (explicit) modeWhy = `${via}, TESTBED set at ${explicit.origin}`;
     else if (sshEntry) {
       // A hardware overlay that names SSH targets is a hardware testbed unless it says otherwise.
@@ -94,18 +112,41 @@ export function loadConfig(opts: LoadOptions = {}): LoadedConfig {
       origins[k] = 'env';
     }
   }
-
+  const sets: FileEntry[] = [];
   for (const s of flags.sets) {
-    if (!(s.key in KEYS)) throw unknownKey(s.key, s.origin);
-    raw[s.key as KeyName] = s.value;
-    origins[s.key as KeyName] = s.origin;
+    if (parseServerKey(s.key) && !(s.key in KEYS)) sets.push(s);
+    else if (!(s.key in KEYS)) throw unknownKey(s.key, s.origin);
+    else {
+      raw[s.key as KeyName] = s.value;
+      origins[s.key as KeyName] = s.origin;
+    }
   }
 
-  const config = {} as Record<KeyName, unknown>;
+  // SERVERS decides which server keys exist: parse it first, then layer theirs (files, env, --set).
+  const servers = parseKey('SERVERS', raw.SERVERS, origins.SERVERS) as string[];
+  const keys = configKeys(servers);
+  for (const k of keys.slice()) {
+    if (k in KEYS) continue;
+    raw[k] = declOf(k, servers, raw.MGMT_SUBNET)!.default;
+    origins[k] = 'default';
+  }
+  const serverLayer = [
+    ...serverEntries,
+    ...keys.filter((k) => !(k in KEYS) && env[k] !== undefined).map((k) => ({ key: k, value: env[k]!, origin: 'env' })),
+    ...sets,
+  ];
+  for (const e of serverLayer) {
+    const name = parseServerKey(e.key)!.name;
+    if (!servers.includes(name)) throw new ConfigError(unknownServerKey(e.key, e.origin, name, servers, origins.SERVERS));
+    raw[e.key as ConfigKey] = e.value;
+    origins[e.key as ConfigKey] = e.origin;
+  }
+
+  const config = {} as Record<ConfigKey, unknown>;
   const errors: string[] = [];
-  for (const k of KEY_NAMES) {
+  for (const k of keys) {
     try {
-      config[k] = parseKey(k, raw[k], origins[k]);
+      config[k] = parseDeclared(k, declOf(k, servers, raw.MGMT_SUBNET)!, raw[k], origins[k]);
     } catch (e) {
       errors.push((e as Error).message);
     }
@@ -125,6 +166,7 @@ export function loadConfig(opts: LoadOptions = {}): LoadedConfig {
     mode: { testbed, why: modeWhy },
     projectDir,
     warnings: configWarnings(config as Config),
+    keys,
   };
 }
 
@@ -146,8 +188,8 @@ const localDefault = (origin: string) => origin === 'default' || origin.startsWi
 
 function crossKeyProblems(
   c: Config,
-  raw: Record<KeyName, string>,
-  origins: Record<KeyName, string>,
+  raw: Record<ConfigKey, string>,
+  origins: Record<ConfigKey, string>,
   testbed: 'local' | 'hw',
 ): string[] {
   const out: string[] = [];
@@ -177,16 +219,13 @@ function crossKeyProblems(
       `SWITCH_UPDATE_FROM=source (from ${origins.SWITCH_UPDATE_FROM}) needs the servers to reach the controller, but CONTROLLER_LISTEN=${c.CONTROLLER_LISTEN} (from ${origins.CONTROLLER_LISTEN}) is loopback: set CONTROLLER_LISTEN to the switch's management address (and CONTROLLER_TOKEN)`,
     );
   }
-  if (testbed === 'hw') {
+  if (testbed === 'hw' && localDefault(origins.TOFINO_SSH)) {
     // Falling back to the local testbed's management address would send the run to the wrong machine.
-    for (const k of SSH_KEYS) {
-      if (localDefault(origins[k])) {
-        out.push(
-          `${k} is not set for the hardware testbed (it would be the local testbed's ${raw[k]} from ${origins[k]}): set it in the hardware overlay (config_hw.env or --config FILE), the environment or with --set`,
-        );
-      }
-    }
+    out.push(
+      `TOFINO_SSH is not set for the hardware testbed (it would be the local testbed's ${raw.TOFINO_SSH} from ${origins.TOFINO_SSH}): set it in the hardware overlay (config_hw.env or --config FILE), the environment or with --set`,
+    );
   }
+  out.push(...serverProblems(c, raw, origins, testbed, localDefault));
   return out;
 }
 
@@ -209,7 +248,7 @@ function vipProblems(c: Config, origins: Record<KeyName, string>): string[] {
   }
   if (c.H2_MAC.toLowerCase() === c.H3_MAC.toLowerCase()) {
     out.push(
-      `H3_MAC=${c.H3_MAC} (from ${origins.H3_MAC}) equals H2_MAC (from ${origins.H2_MAC}) ${why}: the container takes H3_MAC on loveland, which must differ from its lakewood MAC`,
+      `H3_MAC=${c.H3_MAC} (from ${origins.H3_MAC}) equals H2_MAC (from ${origins.H2_MAC}) ${why}: the container takes H3_MAC on the second server, which must differ from its MAC on the first`,
     );
   }
   const taken = new Map<string, string>([
@@ -281,12 +320,14 @@ export function redactArgv(argv: string[]): string[] {
   return argv.map((a, i) => (a.startsWith('--set=') ? `--set=${hide(a.slice(6))}` : argv[i - 1] === '--set' ? hide(a) : a));
 }
 
+const secret = (k: ConfigKey) => k in KEYS && isSecret(k as KeyName);
+
 /** `{ key: { value, origin } }` with secrets redacted; the format of config.json. */
 export function configRecord(loaded: LoadedConfig): Record<string, { value: unknown; origin: string }> {
   const out: Record<string, { value: unknown; origin: string }> = {};
-  for (const k of KEY_NAMES) {
-    const v = loaded.config[k];
-    out[k] = { value: isSecret(k) && v !== '' ? '<redacted>' : v, origin: loaded.origins[k] };
+  for (const k of loaded.keys) {
+    const v = loaded.config[k as KeyName];
+    out[k] = { value: secret(k) && v !== '' ? '<redacted>' : v, origin: loaded.origins[k] };
   }
   return out;
 }
@@ -295,13 +336,15 @@ export function configRecord(loaded: LoadedConfig): Record<string, { value: unkn
 export function formatConfig(loaded: LoadedConfig): string {
   const lines = [`mode: ${loaded.mode.testbed} (${loaded.mode.why})`];
   let group = '';
-  const width = Math.max(...KEY_NAMES.map((k) => k.length));
-  for (const k of KEY_NAMES) {
-    if (KEYS[k].group !== group) {
-      group = KEYS[k].group;
+  const width = Math.max(...loaded.keys.map((k) => k.length));
+  const servers = loaded.config.SERVERS;
+  for (const k of loaded.keys) {
+    const g = declOf(k, servers, loaded.raw.MGMT_SUBNET)!.group;
+    if (g !== group) {
+      group = g;
       lines.push(`# ${group}`);
     }
-    const shown = isSecret(k) && loaded.raw[k] !== '' ? '<redacted>' : loaded.raw[k];
+    const shown = secret(k) && loaded.raw[k] !== '' ? '<redacted>' : loaded.raw[k];
     lines.push(`${k.padEnd(width)} = ${shown.padEnd(28)} # ${loaded.origins[k]}`);
   }
   return lines.join('\n');

@@ -2,8 +2,11 @@
 // errors that name the key, the value, what is expected and where the value came from.
 import { parseDuration } from '../run/cli.ts';
 import { KEYS, type KeyName, type KeyType, type SshTarget } from './keys.ts';
+import { SERVER_FIELDS, serverKey } from './keys/servers.ts';
 
 export const KEY_NAMES = Object.keys(KEYS) as KeyName[];
+/** The keys of the default SERVERS (LAKEWOOD_SSH, …), for suggestions without a loaded config. */
+const DEFAULT_SERVER_KEYS = KEYS.SERVERS.default.split(',').flatMap((s) => SERVER_FIELDS.map((f) => serverKey(s, f)));
 
 /** A bad key or value; `message` names the key, the value, what is expected and where it came from. */
 export class ConfigError extends Error {
@@ -64,6 +67,8 @@ function expected(type: KeyType): string {
       return 'host:port such as 127.0.0.1:50052';
     case 'url':
       return `an http(s) URL${type.optional ? ' or empty' : ''}`;
+    case 'list':
+      return `${type.min}-${type.max} distinct comma-separated names, each ${type.hint}`;
   }
 }
 
@@ -125,6 +130,13 @@ export function parseByType(type: KeyType, raw: string): unknown {
       if (!m || Number(m[2]) < 1 || Number(m[2]) > 65535) bad();
       return v;
     }
+    case 'list': {
+      const items = v.split(',').map((x) => x.trim());
+      if (items.length < type.min || items.length > type.max || !items.every((x) => type.pattern.test(x))) bad();
+      const dup = items.find((x, i) => items.indexOf(x) !== i);
+      if (dup !== undefined) throw new Error(`${show(dup)} appears twice; expected ${expected(type)}`);
+      return items;
+    }
     case 'url': {
       if (v === '' && type.optional) return '';
       try {
@@ -143,10 +155,15 @@ export function show(raw: string): string {
 
 /** Parse one key's raw value, with an error naming key, value, expected type and origin. */
 export function parseKey(key: KeyName, raw: string, origin: string): unknown {
+  return parseDeclared(key, KEYS[key], raw, origin);
+}
+
+/** parseKey for any declaration, e.g. a server's template key (keys/servers.ts). */
+export function parseDeclared(key: string, decl: { type: KeyType; secret?: boolean }, raw: string, origin: string): unknown {
   try {
-    return parseByType(KEYS[key].type, raw);
+    return parseByType(decl.type, raw);
   } catch (e) {
-    const value = (KEYS[key] as { secret?: boolean }).secret ? '<redacted>' : show(raw);
+    const value = decl.secret ? '<redacted>' : show(raw);
     throw new ConfigError(`${key}=${value} (from ${origin}): ${(e as Error).message}`);
   }
 }
@@ -163,12 +180,12 @@ function editDistance(a: string, b: string): number {
   return d[a.length][b.length];
 }
 
-/** The declared key closest to `name`, when close enough to be a likely typo. */
-export function suggestKey(name: string): KeyName | undefined {
+/** The declared key closest to `name` (or to one of `also`, e.g. the servers' keys), when close enough to be a likely typo. */
+export function suggestKey(name: string, also: readonly string[] = DEFAULT_SERVER_KEYS): string | undefined {
   const up = name.toUpperCase();
-  let best: KeyName | undefined;
+  let best: string | undefined;
   let bestD = Infinity;
-  for (const k of KEY_NAMES) {
+  for (const k of [...KEY_NAMES, ...also]) {
     const dist = editDistance(up, k);
     if (dist < bestD) {
       bestD = dist;

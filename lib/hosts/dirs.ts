@@ -2,7 +2,8 @@
 import type { Config } from '../config/keys.ts';
 import { hostDir } from '../config/load.ts';
 
-export type RemoteHost = 'tofino' | 'lakewood' | 'loveland';
+/** tofino or a server. */
+export type RemoteHost = string;
 
 export const remoteDir = (ctx: { config: Pick<Config, 'REMOTE_PROJECT_DIR'> }, host: RemoteHost): string =>
   hostDir(ctx.config.REMOTE_PROJECT_DIR, host);

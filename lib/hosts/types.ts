@@ -3,8 +3,9 @@
 import type { Cleanup } from '../run/cleanup.ts';
 import type { Logger } from '../run/log.ts';
 
-export type HostName = 'tofino' | 'lakewood' | 'loveland' | 'local';
-export type ServerName = 'lakewood' | 'loveland';
+/** A server: one of the config's SERVERS (lakewood, loveland, … ; checked when the config loads). */
+export type ServerName = string;
+export type HostName = 'tofino' | 'local' | ServerName;
 
 /** SUDO: how commands that need root are run. auto = through `sudo -n` when the login user is not root. */
 export type SudoMode = 'auto' | 'always' | 'never';

@@ -1,4 +1,4 @@
-// One live migration of the server container between lakewood and loveland: the entry point.
+// One live migration of the server container between two servers: the entry point.
 // The steps of the published procedure and their order are in steps.ts, their podman commands in
 // podman.ts. A failed step raises a MigrationError after the service was put back on the source
 // (recovery.ts); a failed restore is first diagnosed from CRIU's log into the run folder.
@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import type { Config } from '../config/keys.ts';
 import { hostDir } from '../config/load.ts';
 import { sh } from '../hosts/quote.ts';
-import type { Host } from '../hosts/types.ts';
+import type { Host, HostName } from '../hosts/types.ts';
 import type { Plan } from '../hosts/dryrun.ts';
 import { netTool, netToolPath } from '../nettool/index.ts';
 import { serverNode, type ServerName } from '../server/net.ts';
@@ -17,6 +17,7 @@ import { formatDiagnosis } from './diagnosis.ts';
 import { MigrationError, RestoreFailure, StepFailure } from './errors.ts';
 import { engineFor } from './engines.ts';
 import { recover } from './recovery.ts';
+import { homeServer, hopFor } from './schedule.ts';
 import { runProcedure, type Engine, type MigrationRun } from './steps.ts';
 import { computeTiming, formatTimingTxt, type MigrationMarks, type MigrationTiming } from './timing.ts';
 import { calibrateTransfer, type TransferMethod } from './transfer.ts';
@@ -27,8 +28,8 @@ import { abortReason } from '../run/wait.ts';
 
 export { MigrationError } from './errors.ts';
 
-export type Direction = 'lakewood_loveland' | 'loveland_lakewood';
-export const DIRECTIONS: readonly Direction[] = ['lakewood_loveland', 'loveland_lakewood'];
+/** `<source>_<target>`, e.g. lakewood_loveland (server names hold no `_`). */
+export type Direction = `${string}_${string}`;
 
 /** The parts of the run context a migration uses (a RunContext satisfies it). */
 export interface MigrationContext {
@@ -37,7 +38,7 @@ export interface MigrationContext {
   log: { info(m: string): void; warn(m: string): void; error(m: string): void; step(p: string, m: string): void };
   cleanup: { add(label: string, fn: () => Promise<void> | void, opts?: { timeoutMs?: number }): () => void };
   state: { get(key: string): unknown; set(key: string, value: unknown): void };
-  host(name: 'tofino' | 'lakewood' | 'loveland' | 'local'): Host;
+  host(name: HostName): Host;
   dryRun: boolean;
   /** Dry run: where the controller calls are written instead of sent. */
   plan?: Plan;
@@ -45,15 +46,18 @@ export interface MigrationContext {
   signal?: AbortSignal;
 }
 
-/** Migration i (1-based) goes lakewood→loveland when odd, back when even. */
-export function directionFor(index: number): Direction {
-  if (!Number.isInteger(index) || index < 1) throw new Error(`migration index must be an integer ≥ 1, got ${index}`);
-  return index % 2 === 1 ? 'lakewood_loveland' : 'loveland_lakewood';
+/** Migration i (1-based) of MIGRATION_SCHEDULE (schedule.ts); alternate: first→second when odd, back when even. */
+export function directionFor(c: Pick<Config, 'MIGRATION_SCHEDULE' | 'SERVERS'>, index: number): Direction {
+  const { from, to } = hopFor(c, index);
+  return `${from}_${to}`;
 }
 
-export function parseDirection(s: string): Direction {
-  if ((DIRECTIONS as readonly string[]).includes(s)) return s as Direction;
-  throw new Error(`--direction ${JSON.stringify(s)} is not valid: expected lakewood_loveland or loveland_lakewood`);
+export function parseDirection(c: Pick<Config, 'SERVERS'>, s: string): Direction {
+  const [from, to, ...rest] = s.split('_');
+  if (!rest.length && from !== to && c.SERVERS.includes(from) && c.SERVERS.includes(to ?? '')) return s as Direction;
+  throw new Error(
+    `--direction ${JSON.stringify(s)} is not valid: expected SOURCE_TARGET, two different of SERVERS (${c.SERVERS.join(', ')}), e.g. ${c.SERVERS[0]}_${c.SERVERS[1]}`,
+  );
 }
 
 export function endpoints(direction: Direction): { source: ServerName; target: ServerName } {
@@ -63,10 +67,10 @@ export function endpoints(direction: Direction): { source: ServerName; target: S
 
 export const checkpointDir = (config: Config, host: ServerName): string => hostDir(config.CHECKPOINT_DIR, host);
 
-/** Where the server container runs now (state), defaulting to lakewood where build starts it. */
-export function serverLocation(ctx: Pick<MigrationContext, 'state'>): ServerName {
+/** Where the server container runs now (state), defaulting to where build starts it. */
+export function serverLocation(ctx: Pick<MigrationContext, 'state' | 'config'>): ServerName {
   const v = ctx.state.get('serverHost');
-  return v === 'loveland' ? 'loveland' : 'lakewood';
+  return typeof v === 'string' && ctx.config.SERVERS.includes(v) ? v : homeServer(ctx.config);
 }
 
 async function resolveTransferMethod(

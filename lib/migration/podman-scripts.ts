@@ -59,7 +59,7 @@ export function pullScript(r: Pick<MigrationRun, 'method' | 'srcNode' | 'c' | 'd
   ].join('\n');
 }
 
-// After the switch both TCP ends (container, shim on lakewood) drop the per-destination metrics
+// After the switch both TCP ends (container, shim on LOADGEN_HOST) drop the per-destination metrics
 // (RTT, ssthresh) cached from before the migration; a failed flush prints a line, not an exit.
 export const FLUSH_FAILED = 'FLUSH-FAILED';
 export const FLUSH_TCP_METRICS = `if ! out=$(ip tcp_metrics flush all 2>&1); then echo "${FLUSH_FAILED} $out"; fi`;

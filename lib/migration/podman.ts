@@ -2,6 +2,7 @@
 // script: quiesce (SIGUSR2 to the server), drain, `podman container checkpoint --export`, then the
 // transfer listener detached (bounded by `timeout`) so the target can pull at once. Target script:
 // `podman container restore --import`, network fix-up in the container's netns, resume.
+import { loadgenHost } from './schedule.ts';
 import { writeFileSync } from 'node:fs';
 import { quote, sh } from '../hosts/quote.ts';
 import { tail } from '../run/text.ts';
@@ -299,7 +300,7 @@ export const podmanEngine: Engine = {
           warnFlush(`the container on ${r.target}`)(x);
         }),
         r.ctx
-          .host('lakewood')
+          .host(loadgenHost(c))
           .exec(
             [
               FLUSH_TCP_METRICS,
@@ -307,7 +308,7 @@ export const podmanEngine: Engine = {
             ].join('\n'),
             { quiet: true },
           )
-          .then(warnFlush('lakewood')),
+          .then(warnFlush(loadgenHost(c))),
         r.ctx.dryRun ? Promise.resolve() : markCollector(r),
       ]);
     },

@@ -3,6 +3,7 @@
 // server container on the source to checkpoint, the data path through the switch, and the direct
 // link to carry the checkpoint. A dead part refuses the migration with nothing changed; the same
 // probes, minus the link, watch the testbed during steady and post (componentProbe).
+import { loadgenHost } from './schedule.ts';
 import { workloadFor } from '../../experiments/workloads/index.ts';
 import { sh } from '../hosts/quote.ts';
 import type { Host } from '../hosts/types.ts';
@@ -74,20 +75,21 @@ export async function checkController(ctx: MigrationContext): Promise<void> {
   throw new LivePathError('controller', 'tofino', `controller /health at ${ctl.url} ${why}`);
 }
 
-/** The workload's server answers its health check from lakewood through the switch (the service address: H2_IP, or the VIP). */
+/** The workload's server answers its health check from LOADGEN_HOST through the switch (the service address: H2_IP, or the VIP). */
 export async function checkDataPath(ctx: MigrationContext): Promise<void> {
   const c = ctx.config;
   const check = workloadFor(c).health(c);
   const what = check.kind === 'http' ? check.url : check.what;
-  const cmd = check.kind === 'http' ? netTool(netToolPath(c, 'lakewood'), 'http-probe', check.url) : check.cmd;
-  const probe = () => ctx.host('lakewood').exec(cmd, { quiet: true, allowFail: true, timeoutMs: 6000 });
+  const lg = loadgenHost(c);
+  const cmd = check.kind === 'http' ? netTool(netToolPath(c, lg), 'http-probe', check.url) : check.cmd;
+  const probe = () => ctx.host(lg).exec(cmd, { quiet: true, allowFail: true, timeoutMs: 6000 });
   let r = await probe();
   if (r.code !== 0 && !ctx.dryRun) r = await probe(); // one lost SYN is no reason to refuse
   if (r.code !== 0 && !ctx.dryRun) {
     throw new LivePathError(
       'datapath',
-      'lakewood',
-      `data path: ${what} from lakewood through the switch does not answer (${r.stdout.trim() || r.stderr.trim().split('\n').pop() || `exit ${r.code}`})`,
+      lg,
+      `data path: ${what} from ${lg} through the switch does not answer (${r.stdout.trim() || r.stderr.trim().split('\n').pop() || `exit ${r.code}`})`,
     );
   }
 }

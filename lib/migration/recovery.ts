@@ -1,6 +1,7 @@
 // After a failed migration: put the service back on the source. Quiesced but not checkpointed:
 // resume it. Checkpointed: restore it on the source from the kept checkpoint with the engine's own
 // restore steps, point the switch back, and wait until it answers through the switch again.
+import { loadgenHost } from './schedule.ts';
 import { sh } from '../hosts/quote.ts';
 import { netToolPath } from '../nettool/index.ts';
 import { waitForHealth } from '../../experiments/workloads/health.ts';
@@ -107,15 +108,15 @@ async function restoreOnSource(e: Engine, r: MigrationRun, reason: string): Prom
       switchNote = `the switch could not be pointed back (${(ce as Error).message}); it was never moved if the service answers through it`;
       ctx.log.warn(`recovering: ${switchNote}`);
     }
-    await ctx.host('lakewood').exec(sh`ip neigh replace ${c.H2_IP} lladdr ${c.H2_MAC} dev ${c.MACSHIM_IF} nud permanent`, {
+    await ctx.host(loadgenHost(c)).exec(sh`ip neigh replace ${c.H2_IP} lladdr ${c.H2_MAC} dev ${c.MACSHIM_IF} nud permanent`, {
       quiet: true,
       allowFail: true,
     });
     ctx.log.warn(`recovered: the server runs on ${source} again; ${switchNote}`);
-    await waitForHealth(ctx.host('lakewood'), workloadFor(c).health(c), {
+    await waitForHealth(ctx.host(loadgenHost(c)), workloadFor(c).health(c), {
       timeoutMs: 10_000,
       intervalMs: 200,
-      tool: netToolPath(c, 'lakewood'),
+      tool: netToolPath(c, loadgenHost(c)),
     });
     ctx.log.warn('recovered: the service answers its health check through the switch again');
     return {

@@ -9,6 +9,7 @@
 //     new one. The forward/arp_forward entries of H2 (lakewood's port) and H3 (loveland's) are
 //     configured nodes that stay where their server is, so nothing else changes on the switch;
 //     client_snat keeps giving the replies the VIP as source.
+import { loadgenHost } from './schedule.ts';
 import { sh } from '../hosts/quote.ts';
 import { stopGroupScript } from '../hosts/exec.ts';
 import { netTool, netToolPath } from '../nettool/index.ts';
@@ -143,7 +144,7 @@ export function withMigrationMode(c: Pick<Config, 'MIGRATION_MODE'>, engine: Eng
       async run(r) {
         await engine.postSwitch.run(r);
         // what the clients' sockets on lakewood are connected to, after the switch: the VIP only
-        const ss = await r.ctx.host('lakewood').exec(clientPeersCmd(r.c), { quiet: true, allowFail: true });
+        const ss = await r.ctx.host(loadgenHost(r.c)).exec(clientPeersCmd(r.c), { quiet: true, allowFail: true });
         r.v.extra.client_peers = summarizePeers(ss.stdout) || 'none';
       },
     },
@@ -176,7 +177,7 @@ export function addressRecord(r: Pick<MigrationRun, 'c' | 'source' | 'target'>):
 // `eth0addr 192.168.12.3/24` (printed inside the container's netns)
 const ETH0_ADDR = `echo "eth0addr $(ip -4 -o addr show dev eth0 | awk '{print $4}' | tr '\\n' ' ')"`;
 
-/** Established TCP sockets on lakewood whose peer port is the service port: `ss` lines `LOCAL PEER`. */
+/** Established TCP sockets on LOADGEN_HOST whose peer port is the service port: `ss` lines `LOCAL PEER`. */
 export const clientPeersCmd = (c: Pick<Config, 'SIGNALING_PORT'>): string =>
   `ss -Htn state established '( dport = :${c.SIGNALING_PORT} )' | awk '{print $4}'`;
 

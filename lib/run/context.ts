@@ -2,7 +2,8 @@
 // (created lazily, one per name, reused for the whole run), the run's abort signal and the
 // `onTofino` / `onServer` / `onLocal` helpers over those hosts.
 import { AsyncLocalStorage } from 'node:async_hooks';
-import type { Config, KeyName } from '../config/keys.ts';
+import type { Config, ConfigKey } from '../config/keys.ts';
+import { serverKey } from '../config/keys/servers.ts';
 import { localPath, type LoadedConfig } from '../config/load.ts';
 import type { Cleanup } from './cleanup.ts';
 import type { Logger } from './log.ts';
@@ -16,7 +17,7 @@ import type { ManifestHandle, RunState } from './rundir.ts';
 
 export interface RunContext extends Hosts {
   config: Config;
-  origins: Record<KeyName, string>;
+  origins: Record<ConfigKey, string>;
   /** The run folder (in dry-run: where it would be; nothing is written there). */
   dir: string;
   log: Logger;
@@ -65,7 +66,11 @@ export function uninterruptible<T>(fn: () => T): T {
   return inUndo.run(true, fn);
 }
 
-export const SSH_KEY_OF = { tofino: 'TOFINO_SSH', lakewood: 'LAKEWOOD_SSH', loveland: 'LOVELAND_SSH' } as const;
+/** The key holding a host's SSH target (TOFINO_SSH, LAKEWOOD_SSH, …), or undefined for a name that is no host of this config. */
+export function sshKeyOf(config: Pick<Config, 'SERVERS'>, name: string): `${string}_SSH` | undefined {
+  if (name === 'tofino') return 'TOFINO_SSH';
+  return config.SERVERS.includes(name) ? (serverKey(name, 'SSH') as `${string}_SSH`) : undefined;
+}
 
 /** `h` whose exec runs under the run's signal unless the caller passes its own. */
 function withSignal(h: Host, signal: () => AbortSignal): Host {
@@ -83,9 +88,11 @@ export function createContext(o: ContextOptions): RunContext {
   const NEVER = new AbortController().signal;
   const make = (name: HostName): Host => {
     if (o.makeHost) return o.makeHost(name);
-    const key = name === 'local' ? undefined : SSH_KEY_OF[name as keyof typeof SSH_KEY_OF];
+    const key = name === 'local' ? undefined : sshKeyOf(config, name);
     if (name !== 'local' && !key)
-      throw new Error(`unknown host ${JSON.stringify(name)}; expected tofino, lakewood, loveland or local`);
+      throw new Error(
+        `unknown host ${JSON.stringify(name)}; expected tofino, local or one of SERVERS (${config.SERVERS.join(', ')})`,
+      );
     if (plan) return createDryRunHost(name, plan, { cleanup, sudo: key ? usesSudo(config.SUDO, config[key].user) : false });
     if (!key) return createLocalHost({ log, cleanup });
     return createSshHost({

@@ -3,7 +3,7 @@
 // connect to it directly. vip (the load balancer's own scenario, as the original P4ContainerFlow
 // demonstrated it): clients connect to VIP:SIGNALING_PORT only; the switch's node_selector hashes
 // onto the backend and client_snat gives the replies the VIP as source; the container is backend
-// H2 on lakewood and H3 on loveland, so every migration changes its IP and MAC.
+// H2 on the first server and H3 on the second (vip mode runs on two), so every migration changes its IP and MAC.
 import type { Config } from '../config/keys.ts';
 import type { ServerName } from './net.ts';
 
@@ -13,11 +13,11 @@ export interface Backend {
   key: 'H2' | 'H3';
 }
 
-type ModeKeys = Pick<Config, 'MIGRATION_MODE' | 'H2_IP' | 'H2_MAC' | 'H3_IP' | 'H3_MAC'>;
+type ModeKeys = Pick<Config, 'MIGRATION_MODE' | 'H2_IP' | 'H2_MAC' | 'H3_IP' | 'H3_MAC' | 'SERVERS'>;
 
-/** The container's address on `server`. */
+/** The container's address on `server` (vip mode has two servers: H2 on the first, H3 on the second; load.ts). */
 export function backendOn(c: ModeKeys, server: ServerName): Backend {
-  if (c.MIGRATION_MODE === 'vip' && server === 'loveland') return { ip: c.H3_IP, mac: c.H3_MAC.toLowerCase(), key: 'H3' };
+  if (c.MIGRATION_MODE === 'vip' && server === c.SERVERS[1]) return { ip: c.H3_IP, mac: c.H3_MAC.toLowerCase(), key: 'H3' };
   return { ip: c.H2_IP, mac: c.H2_MAC.toLowerCase(), key: 'H2' };
 }
 
@@ -47,11 +47,11 @@ export const macOf = (ip: string): string =>
   ['02', '42', ...ip.split('.').map((b) => Number(b).toString(16).padStart(2, '0'))].join(':');
 
 /** Backends 2..BACKENDS (backend 1 is the migrated server container). */
-export function extraBackends(c: Pick<Config, 'BACKENDS' | 'HW_SUBNET' | 'SERVER_CONTAINER'>): ExtraBackend[] {
+export function extraBackends(c: Pick<Config, 'BACKENDS' | 'HW_SUBNET' | 'SERVER_CONTAINER' | 'SERVERS'>): ExtraBackend[] {
   const out: ExtraBackend[] = [];
   for (let k = 2; k <= c.BACKENDS; k++) {
     const ip = subnetHost(c.HW_SUBNET, 20 + k);
-    out.push({ k, name: `${c.SERVER_CONTAINER}-b${k}`, server: k % 2 === 0 ? 'loveland' : 'lakewood', ip, mac: macOf(ip) });
+    out.push({ k, name: `${c.SERVER_CONTAINER}-b${k}`, server: c.SERVERS[k % 2 === 0 ? 1 : 0], ip, mac: macOf(ip) });
   }
   return out;
 }

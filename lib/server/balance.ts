@@ -2,11 +2,12 @@
 // the VIP, and what /setMemberStatus does to them. The split is counted on the backends
 // themselves (established sockets on SIGNALING_PORT in each container's netns), so it is what
 // the switch's hash really did, not what it was asked to do.
+import { homeServer, loadgenHost } from '../migration/schedule.ts';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Config } from '../config/keys.ts';
 import { sh } from '../hosts/quote.ts';
-import type { Host } from '../hosts/types.ts';
+import type { Host, HostName } from '../hosts/types.ts';
 import { netTool, netToolPath } from '../nettool/index.ts';
 import { controllerFor } from '../switch/controller-client.ts';
 import { sampleValue, scrapeMetrics } from '../../experiments/workload/promtext.ts';
@@ -30,7 +31,7 @@ interface BalanceCtx {
   config: Config;
   dir: string;
   dryRun: boolean;
-  host(name: 'tofino' | 'lakewood' | 'loveland' | 'local'): Host;
+  host(name: HostName): Host;
   state: { get(key: string): unknown };
   cleanup: { add(label: string, fn: () => Promise<void> | void): () => void };
   log: { step(p: string, m: string): void; warn(m: string): void };
@@ -42,7 +43,8 @@ export const establishedCmd = (name: string, port: number): string =>
 
 function backends(ctx: BalanceCtx): Omit<BackendCount, 'established'>[] {
   const c = ctx.config;
-  const here: ServerName = ctx.state.get('serverHost') === 'loveland' ? 'loveland' : 'lakewood';
+  const v = ctx.state.get('serverHost');
+  const here: ServerName = typeof v === 'string' && c.SERVERS.includes(v) ? v : homeServer(c);
   return [
     { k: 1, ip: backendOn(c, here).ip, server: here, container: c.SERVER_CONTAINER },
     ...extraBackends(c).map((b) => ({ k: b.k, ip: b.ip, server: b.server, container: b.name })),
@@ -117,9 +119,9 @@ export async function memberExperiment(
   await sleep(settle);
   splits.push(await connectionSplit(ctx, `member ${member.ip} inactive, +${settle} ms`));
   say(`connection split: ${showSplit(splits[1])}`);
-  // new connections while it is inactive: held on lakewood, counted on the backends meanwhile
-  const lakewood = ctx.host('lakewood');
-  const hold = lakewood.exec(netTool(netToolPath(c, 'lakewood'), 'hold', c.VIP, c.SIGNALING_PORT, n, 2500), {
+  // new connections while it is inactive: held on LOADGEN_HOST, counted on the backends meanwhile
+  const lg = ctx.host(loadgenHost(c));
+  const hold = lg.exec(netTool(netToolPath(c, lg.name), 'hold', c.VIP, c.SIGNALING_PORT, n, 2500), {
     quiet: true,
     allowFail: true,
     timeoutMs: 20_000,

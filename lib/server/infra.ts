@@ -2,12 +2,13 @@
 // the server container and the load generator's shim. Build creates it, every created piece
 // registers its undo, and clean (next run, or experiments/clean.ts) removes what a previous
 // run left — only things this project creates, identified by exact name, label or rule spec.
+import { serverKey } from '../config/keys/servers.ts';
 import type { Config } from '../config/keys.ts';
 import { quote, sh } from '../hosts/quote.ts';
 import type { HostOutput, OnHost } from '../hosts/shell.ts';
 import { criuRunArgs } from '../migration/criu.ts';
 import { workloadFor } from '../../experiments/workloads/index.ts';
-import { prefixLength, rtoRouteCmd, keepaliveCmd, type ServerNode } from './net.ts';
+import { prefixLength, rtoRouteCmd, keepaliveCmd, serverNode, type ServerNode } from './net.ts';
 
 /** Label on every container and network this project creates. */
 export const P4CF_LABEL = 'p4cf=1';
@@ -40,10 +41,13 @@ export function rstRuleArgs(nic: string): string[] {
  * then be equal.
  */
 export function checkSharedNetwork(config: Config): void {
-  if (config.TESTBED === 'local' && config.LAKEWOOD_NIC !== config.LOVELAND_NIC) {
+  if (config.TESTBED !== 'local') return;
+  const nics = config.SERVERS.map((s) => serverNode(config, s));
+  const odd = nics.filter((n) => n.nic !== nics[0].nic);
+  if (odd.length) {
+    const keys = [nics[0], ...odd].map((n) => `${serverKey(n.name, 'NIC')} (${n.nic})`).join(', ');
     throw new Error(
-      `LAKEWOOD_NIC (${config.LAKEWOOD_NIC}) and LOVELAND_NIC (${config.LOVELAND_NIC}) differ: on the local testbed ` +
-        'both servers share one podman network definition, whose macvlan parent must exist under one name on both',
+      `${keys} differ: on the local testbed all servers share one podman network definition, whose macvlan parent must exist under one name on each`,
     );
   }
 }
@@ -122,7 +126,7 @@ export function serverRunCmd(config: Config, as?: { name: string; ip: string; ma
   );
 }
 
-/** The shim on lakewood: a macvlan (vepa) on the switch NIC, so load reaches the server through the switch. */
+/** The shim on LOADGEN_HOST: a macvlan (vepa) on the switch NIC, so load reaches the server through the switch. */
 export function shimScript(config: Config, nic: string): string {
   const plen = prefixLength(config.HW_SUBNET);
   return [

@@ -1,8 +1,10 @@
 // Shell scripts for the server's networking, shared by the build phase and every migration:
-// the same steps set up the container on lakewood at the start and re-create them on the
+// the same steps set up the container on its first server at the start and re-create them on the
 // target after each restore. Pure builders (one script per step, run through one SSH exec so a
 // step costs one round trip), so the logic is testable without a testbed.
-import type { Config } from '../config/keys.ts';
+import type { Config, ServerValues } from '../config/keys.ts';
+import { type ServerField, serverKey } from '../config/keys/servers.ts';
+import type { ServerName } from '../hosts/types.ts';
 import { quote, raw, sh, type RawShell } from '../hosts/quote.ts';
 import { backendOn } from './backend.ts';
 
@@ -11,8 +13,7 @@ export type PidRef = number | RawShell;
 /** The shell variable $pid of a script. */
 export const PID_VAR: RawShell = raw('"$pid"');
 
-export type ServerName = 'lakewood' | 'loveland';
-export const SERVERS: readonly ServerName[] = ['lakewood', 'loveland'];
+export type { ServerName } from '../hosts/types.ts';
 
 export interface ServerNode {
   name: ServerName;
@@ -22,26 +23,18 @@ export interface ServerNode {
   directIf: string;
 }
 
-export function serverNode(config: Config, name: ServerName): ServerNode {
-  if (name === 'lakewood') {
-    return {
-      name,
-      nic: config.LAKEWOOD_NIC,
-      swPort: config.LAKEWOOD_SW_PORT,
-      directIp: config.LAKEWOOD_DIRECT_IP,
-      directIf: config.LAKEWOOD_DIRECT_IF,
-    };
-  }
-  if (name === 'loveland') {
-    return {
-      name,
-      nic: config.LOVELAND_NIC,
-      swPort: config.LOVELAND_SW_PORT,
-      directIp: config.LOVELAND_DIRECT_IP,
-      directIf: config.LOVELAND_DIRECT_IF,
-    };
-  }
-  throw new Error(`unknown server ${JSON.stringify(name)}: expected lakewood or loveland`);
+/** A server's keys (<NAME>_NIC, <NAME>_SW_PORT, …) as one record; `name` must be one of SERVERS. */
+export function serverNode(config: Pick<Config, 'SERVERS'> & ServerValues, name: ServerName): ServerNode {
+  if (!config.SERVERS.includes(name))
+    throw new Error(`unknown server ${JSON.stringify(name)}: expected one of SERVERS (${config.SERVERS.join(', ')})`);
+  const k = <F extends ServerField>(f: F) => serverKey(name, f);
+  return {
+    name,
+    nic: config[k('NIC') as `${string}_NIC`],
+    swPort: config[k('SW_PORT') as `${string}_SW_PORT`],
+    directIp: config[k('DIRECT_IP') as `${string}_DIRECT_IP`],
+    directIf: config[k('DIRECT_IF') as `${string}_DIRECT_IF`],
+  };
 }
 
 export function prefixLength(cidr: string): number {

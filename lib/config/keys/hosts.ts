@@ -1,6 +1,7 @@
-// Keys of the SSH logins to the switch and the two servers.
+// Keys of the SSH logins to the switch and the servers (the per-server ones are in servers.ts).
 // Part of KEYS (lib/config/keys.ts), which fixes the order of the groups.
 
+import { MAX_SERVERS, MIN_SERVERS, SERVER_NAME, SERVER_NAME_HINT } from './servers.ts';
 import { type KeyDecl, t } from './types.ts';
 
 export const HOSTS_KEYS = {
@@ -10,19 +11,26 @@ export const HOSTS_KEYS = {
     default: 'root@10.199.0.2:22',
     description: 'SSH target of the switch (runs switchd and the controller)',
   },
-  LAKEWOOD_SSH: {
+  SERVERS: {
     group: 'hosts',
-    type: t.ssh,
-    default: 'root@10.199.0.3:22',
-    description: 'SSH target of server lakewood (first home of the container; runs the load generator)',
+    type: t.list(SERVER_NAME, SERVER_NAME_HINT, MIN_SERVERS, MAX_SERVERS),
+    default: 'lakewood,loveland',
+    description:
+      'The servers, 2-8 names: each gets the keys <NAME>_SSH, <NAME>_NIC, <NAME>_SW_PORT, <NAME>_DIRECT_IP, <NAME>_DIRECT_IF (lib/config/keys/servers.ts); the container starts on the first',
   },
-  LOVELAND_SSH: { group: 'hosts', type: t.ssh, default: 'root@10.199.0.4:22', description: 'SSH target of server loveland' },
   SUDO: {
     group: 'hosts',
     type: t.enum(['auto', 'always', 'never'] as const),
     default: 'auto',
     description:
       'How root commands (podman, ip, nft, criu) run on the hosts: auto = through `sudo -n` when the *_SSH user is not root; always; never. Preflight checks `sudo -n true` and names the sudoers line to add',
+  },
+  LOADGEN_HOST: {
+    group: 'hosts',
+    type: t.string(/^$|^[a-z][a-z0-9]{0,8}$/, 'empty or one of SERVERS'),
+    default: '',
+    description:
+      'Server that runs the load generator and its shim (it stays there while the container moves); empty = the first of SERVERS',
   },
   SSH_KEY: {
     group: 'hosts',
@@ -47,7 +55,7 @@ export const HOSTS_KEYS = {
     type: t.cidr,
     default: '10.199.0.0/24',
     description:
-      'Local testbed only: management network (SSH, metrics) between this machine (.1) and tofino (.2), lakewood (.3), loveland (.4)',
+      'Local testbed only: management network (SSH, metrics) between this machine (.1), tofino (.2) and the servers (.3, .4, … in SERVERS order)',
   },
   REMOTE_PROJECT_DIR: {
     group: 'hosts',

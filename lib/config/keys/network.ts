@@ -1,4 +1,5 @@
-// Keys of the data network: container subnet, node addresses, NICs, switch ports, the direct link.
+// Keys of the data network: container subnet, node addresses, NIC settings, the direct link.
+// Each server's NIC, switch port and direct-link address are template keys (servers.ts).
 // Part of KEYS (lib/config/keys.ts), which fixes the order of the groups.
 
 import { type KeyDecl, IFNAME, IFHINT, NAME, NAMEHINT, t } from './types.ts';
@@ -24,66 +25,33 @@ export const NETWORK_KEYS = {
     group: 'network',
     type: t.ipv4,
     default: '192.168.12.2',
-    description: 'Server container address (kept across migrations in same-ip mode; its address on lakewood in vip mode)',
+    description: 'Server container address (kept across migrations in same-ip mode; its address on the first server in vip mode)',
   },
   H2_MAC: { group: 'network', type: t.mac, default: '02:42:c0:a8:0c:02', description: 'Server container fixed MAC' },
   H3_IP: {
     group: 'network',
     type: t.ipv4,
     default: '192.168.12.3',
-    description: "Node h3 address in the controller config; in vip mode the server container's address on loveland",
+    description: "Node h3 address in the controller config; in vip mode the server container's address on the second server",
   },
   H3_MAC: {
     group: 'network',
     type: t.mac,
     default: '02:42:c0:a8:0c:03',
-    description: "Node h3 MAC (the server container's MAC on loveland in vip mode)",
+    description: "Node h3 MAC (the server container's MAC on the second server in vip mode)",
   },
-  SHIM_IP: { group: 'network', type: t.ipv4, default: '192.168.12.100', description: 'Load generator shim address on lakewood' },
+  SHIM_IP: {
+    group: 'network',
+    type: t.ipv4,
+    default: '192.168.12.100',
+    description: 'Load generator shim address on LOADGEN_HOST',
+  },
   SHIM_MAC: { group: 'network', type: t.mac, default: '02:42:c0:a8:0c:64', description: 'Load generator shim MAC' },
   MACSHIM_IF: {
     group: 'network',
     type: t.string(IFNAME, IFHINT),
     default: 'macshim',
-    description: 'Name of the macvlan shim interface on lakewood',
-  },
-  LAKEWOOD_NIC: {
-    group: 'network',
-    type: t.string(IFNAME, IFHINT),
-    default: 'p4cf-nic',
-    description: 'lakewood NIC cabled to the switch',
-  },
-  LOVELAND_NIC: {
-    group: 'network',
-    type: t.string(IFNAME, IFHINT),
-    default: 'p4cf-nic',
-    description: 'loveland NIC cabled to the switch',
-  },
-  LAKEWOOD_SW_PORT: { group: 'network', type: t.int(0, 511), default: '140', description: 'Switch dev port of lakewood' },
-  LOVELAND_SW_PORT: { group: 'network', type: t.int(0, 511), default: '148', description: 'Switch dev port of loveland' },
-  LAKEWOOD_DIRECT_IP: {
-    group: 'network',
-    type: t.ipv4,
-    default: '192.168.10.2',
-    description: 'lakewood address on the direct server link (checkpoint transfer)',
-  },
-  LOVELAND_DIRECT_IP: {
-    group: 'network',
-    type: t.ipv4,
-    default: '192.168.10.3',
-    description: 'loveland address on the direct server link',
-  },
-  LAKEWOOD_DIRECT_IF: {
-    group: 'network',
-    type: t.string(IFNAME, IFHINT),
-    default: 'p4cf-direct',
-    description: 'lakewood interface of the direct link',
-  },
-  LOVELAND_DIRECT_IF: {
-    group: 'network',
-    type: t.string(IFNAME, IFHINT),
-    default: 'p4cf-direct',
-    description: 'loveland interface of the direct link',
+    description: 'Name of the macvlan shim interface on LOADGEN_HOST',
   },
   NIC_MTU: { group: 'network', type: t.int(576, 9216), default: '9000', description: 'MTU set on the switch NICs during build' },
   NIC_OFFLOADS: {

@@ -1,7 +1,7 @@
 // Keys of the run itself: which testbed, and what the experiment measures.
 // Part of KEYS (lib/config/keys.ts), which fixes the order of the groups.
 
-import { type KeyDecl, t } from './types.ts';
+import { type KeyDecl, SCHEDULE, SCHEDULE_HINT, t } from './types.ts';
 
 export const MODE_KEYS = {
   TESTBED: {
@@ -44,7 +44,14 @@ export const EXPERIMENT_KEYS = {
     type: t.int(0, 10000),
     default: '1',
     flag: '--migrations',
-    description: 'Number of migrations, alternating lakewood→loveland and back',
+    description: 'Number of migrations; MIGRATION_SCHEDULE says between which servers',
+  },
+  MIGRATION_SCHEDULE: {
+    group: 'experiment',
+    type: t.string(SCHEDULE, SCHEDULE_HINT),
+    default: 'alternate',
+    description:
+      'Where each migration goes: alternate = first ↔ second of SERVERS; round-robin = through SERVERS in order and back to the first; random:SEED = each time another server, drawn with that seed; list:a,b,… = the container visits these servers in order, cyclically (it starts on the first)',
   },
   RESULTS_DIR: {
     group: 'experiment',
@@ -57,14 +64,14 @@ export const EXPERIMENT_KEYS = {
     type: t.enum(['same-ip', 'vip'] as const),
     default: 'same-ip',
     description:
-      'same-ip: the published experiment (the container keeps H2_IP, clients connect to it, the switch only forwards); vip: clients connect to VIP:SIGNALING_PORT, the switch load-balances to the backend, and a migration to loveland restores the container as H3_IP/H3_MAC (socket addresses rewritten in the checkpoint, /migrateNode re-targets the member)',
+      'same-ip: the published experiment (the container keeps H2_IP, clients connect to it, the switch only forwards); vip: clients connect to VIP:SIGNALING_PORT, the switch load-balances to the backend, and a migration to the second server restores the container as H3_IP/H3_MAC (socket addresses rewritten in the checkpoint, /migrateNode re-targets the member)',
   },
   BACKENDS: {
     group: 'experiment',
     type: t.int(1, 4),
     default: '1',
     description:
-      'vip mode: server containers behind the VIP (1-4, the selector group size). Backend 1 is the migrated container (H2/H3); backend k ≥ 2 runs on loveland (even k) or lakewood (odd k) at HW_SUBNET host 20+k (MAC 02:42 + its address); with 2 or more the migrate phase first deactivates and re-activates the last member (/setMemberStatus) and records the connection split in backends.json',
+      'vip mode (two SERVERS only): server containers behind the VIP (1-4, the selector group size). Backend 1 is the migrated container (H2/H3); backend k ≥ 2 runs on the second (even k) or first (odd k) server at HW_SUBNET host 20+k (MAC 02:42 + its address); with 2 or more the migrate phase first deactivates and re-activates the last member (/setMemberStatus) and records the connection split in backends.json',
   },
   RTO_MIN_MS: {
     group: 'experiment',

@@ -13,7 +13,8 @@ export type KeyType =
   | { kind: 'bool' }
   | { kind: 'string'; pattern?: RegExp; hint?: string }
   | { kind: 'hostport' }
-  | { kind: 'url'; optional?: boolean };
+  | { kind: 'url'; optional?: boolean }
+  | { kind: 'list'; pattern: RegExp; hint: string; min: number; max: number };
 
 export interface KeyDecl {
   type: KeyType;
@@ -39,6 +40,8 @@ export const t = {
   string: (pattern?: RegExp, hint?: string) => ({ kind: 'string', pattern, hint }) as const,
   hostport: { kind: 'hostport' } as const,
   url: { kind: 'url', optional: true } as const,
+  /** Comma-separated distinct items, each matching `pattern`; parsed to a string array. */
+  list: (pattern: RegExp, hint: string, min: number, max: number) => ({ kind: 'list', pattern, hint, min, max }) as const,
 };
 
 export const IFNAME = /^[A-Za-z0-9_.-]{1,15}$/;
@@ -56,3 +59,5 @@ export const rateBitsPerS = (rate: string): number => {
 };
 export const TIME = /^$|^\d+(\.\d+)?(us|ms|s)$/;
 export const TIMEHINT = 'empty or a time with its unit: 5ms, 200us, 1s';
+export const SCHEDULE = /^(alternate|round-robin|random:\d{1,9}|list:[a-z][a-z0-9]{0,8}(,[a-z][a-z0-9]{0,8})+)$/;
+export const SCHEDULE_HINT = 'alternate, round-robin, random:SEED (an integer) or list:a,b,… (two or more server names)';

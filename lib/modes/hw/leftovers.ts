@@ -5,6 +5,7 @@
 // removes them), removed on request by `experiments/clean.ts --foreign`. Only what this project
 // did not make counts: its containers carry the p4cf label, its daemons a PID file, its shim the
 // link alias SHIM_ALIAS.
+import { loadgenHost } from '../../migration/schedule.ts';
 import { programForArch } from '../../../p4/assets.ts';
 import type { Config } from '../../config/keys.ts';
 import { recordedPid } from '../../hosts/daemons.ts';
@@ -142,9 +143,9 @@ async function switchds(c: Config, tofino: Host, dir: string): Promise<Leftover[
   return out;
 }
 
-async function shims(c: Config, lakewood: Host): Promise<Leftover[]> {
+async function shims(c: Config, lg: Host): Promise<Leftover[]> {
   // ip, not /sys/class/net: sysfs shows the network namespace of whoever mounted it
-  const r = await lakewood.exec(
+  const r = await lg.exec(
     [
       'ip -d -o link show type macvlan 2>/dev/null | while IFS= read -r l; do',
       `  n=$(printf "%s\\n" "$l" | sed -n 's/^[0-9]*: \\([^@:]*\\).*/\\1/p'); a=$(printf "%s\\n" "$l" | sed -n 's/.*\\\\ *alias \\(.*\\)$/\\1/p')`,
@@ -162,7 +163,7 @@ async function shims(c: Config, lakewood: Host): Promise<Leftover[]> {
         n && alias.trim() !== SHIM_ALIAS && (n === c.MACSHIM_IF || ips.split(',').some((a) => a.split('/')[0] === c.SHIM_IP)),
     )
     .map(([n, , ips = '']) => ({
-      host: 'lakewood' as const,
+      host: lg.name,
       kind: 'shim' as const,
       adoptable: false,
       what: `macvlan ${n}${ips ? ` (${ips.replace(/,$/, '')})` : ''} was not made by p4cf (MACSHIM_IF=${c.MACSHIM_IF}, SHIM_IP=${c.SHIM_IP})`,
@@ -178,9 +179,8 @@ export async function findLeftovers(ctx: Ctx): Promise<Leftover[]> {
   const tofino = ctx.host('tofino');
   const found = await Promise.all([
     switchds(c, tofino, dir).then(async (s) => [...s, ...(await listeners(c, tofino, dir))]),
-    containers(c, ctx.host('lakewood'), 'lakewood'),
-    containers(c, ctx.host('loveland'), 'loveland'),
-    shims(c, ctx.host('lakewood')),
+    ...c.SERVERS.map((s) => containers(c, ctx.host(s), s)),
+    shims(c, ctx.host(loadgenHost(c))),
   ]);
   return found.flat();
 }

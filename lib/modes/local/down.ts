@@ -1,7 +1,15 @@
 // `down`: remove everything `up` created and nothing else.
-import { rmSync } from 'node:fs';
+import { existsSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { requireRoot, testbedLayout, type TestbedConfig, type TestbedOptions } from './layout.ts';
+import { SERVER_NAME } from '../../config/keys/servers.ts';
+import {
+  type HostLayout,
+  requireRoot,
+  type TestbedConfig,
+  type TestbedLayout,
+  testbedLayout,
+  type TestbedOptions,
+} from './layout.ts';
 import { links, ipn, netnsList } from './links.ts';
 import { run } from '../../hosts/run-local.ts';
 import { showCommand } from '../../hosts/quote.ts';
@@ -29,6 +37,21 @@ async function podmanNames(kind: 'container' | 'network', prefix: string, log: (
 }
 
 /**
+ * Hosts `up` made (each has its folder under <stateDir>/<prefix>hosts) that the layout of this
+ * config does not list. Removing their namespace removes their veths (and so their ends in the
+ * switch namespace); the direct bridge lives in the switch namespace.
+ */
+function hostsUpMade(L: TestbedLayout): HostLayout[] {
+  const dir = join(L.stateDir, `${L.prefix}hosts`);
+  if (!existsSync(dir)) return [];
+  const known = new Set(L.hosts.map((h) => h.name));
+  const model = L.hosts[L.hosts.length - 1];
+  return readdirSync(dir)
+    .filter((n) => !known.has(n) && SERVER_NAME.test(n))
+    .map((n) => ({ ...model, name: n, ns: `${L.prefix}${n}`, rootVeth: `${L.prefix}m${n}`, dir: join(dir, n) }));
+}
+
+/**
  * Remove everything testbedUp created and nothing else: podman containers and networks whose names
  * start with the prefix, our sshd (by recorded PID), processes left in our namespaces, our links,
  * bridge, nft table and namespaces. Keys and known_hosts stay for the next `up`. Idempotent.
@@ -36,7 +59,9 @@ async function podmanNames(kind: 'container' | 'network', prefix: string, log: (
 export async function testbedDown(config: TestbedConfig, opts: TestbedOptions = {}): Promise<{ removed: string[]; ms: number }> {
   const log = opts.log ?? ((m: string) => console.log(`[testbed] ${m}`));
   const t0 = Date.now();
-  const L = testbedLayout(config, opts);
+  const L0 = testbedLayout(config, opts);
+  // a testbed brought up with more SERVERS than this config names: its other hosts are ours too
+  const L = { ...L0, hosts: [...L0.hosts, ...hostsUpMade(L0)] };
   requireRoot('testbed down');
   const removed: string[] = [];
 

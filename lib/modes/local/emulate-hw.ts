@@ -30,7 +30,7 @@ import { fileURLToPath } from 'node:url';
 import { parse as dotenvParse } from 'dotenv';
 import { programForArch } from '../../../p4/assets.ts';
 import { bundleRemote } from '../../hosts/bundle.ts';
-import { KEYS, type Config } from '../../config/keys.ts';
+import { KEYS, type Config, type ServerValues } from '../../config/keys.ts';
 import { TestbedError, type TestbedLayout } from './layout.ts';
 import { run } from '../../hosts/run-local.ts';
 import { processesNaming, stopPids } from './procs.ts';
@@ -73,22 +73,8 @@ export function hwEmulationLayout(L: Pick<TestbedLayout, 'prefix' | 'stateDir'>)
 export const hwEmulationPresent = (L: Pick<TestbedLayout, 'prefix' | 'stateDir'>): boolean =>
   existsSync(hwEmulationLayout(L).record);
 
-type EmulationConfig = Pick<
-  Config,
-  | 'ARCH'
-  | 'TESTBED_PREFIX'
-  | 'MGMT_SUBNET'
-  | 'SSH_KEY'
-  | 'SSH_KNOWN_HOSTS'
-  | 'LAKEWOOD_NIC'
-  | 'LOVELAND_NIC'
-  | 'LAKEWOOD_DIRECT_IF'
-  | 'LOVELAND_DIRECT_IF'
-  | 'LAKEWOOD_DIRECT_IP'
-  | 'LOVELAND_DIRECT_IP'
-  | 'LAKEWOOD_SW_PORT'
-  | 'LOVELAND_SW_PORT'
->;
+// the emulated lab is the published two-server one: it writes the keys of lakewood and loveland
+type EmulationConfig = Pick<Config, 'ARCH' | 'TESTBED_PREFIX' | 'MGMT_SUBNET' | 'SSH_KEY' | 'SSH_KNOWN_HOSTS'> & ServerValues;
 
 /**
  * The overlay text: the keys of config_hw.env.example in its order, each with the example's value

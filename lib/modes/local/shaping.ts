@@ -7,8 +7,9 @@
 //   loss          an nftables netdev ingress chain per end dropping at random (works on any kernel
 //                 with nftables, which the switch model needs anyway)
 import { quote } from '../../hosts/quote.ts';
-import type { Config } from '../../config/keys.ts';
+import type { Config, ServerValues } from '../../config/keys.ts';
 import { rateBitsPerS } from '../../config/keys/types.ts';
+import { serverNode } from '../../server/net.ts';
 import { hostNamespace } from './testbed.ts';
 
 export interface LinkShape {
@@ -27,19 +28,15 @@ export interface ShapedEnd {
 export type LinkConfig = Pick<
   Config,
   | 'TESTBED_PREFIX'
+  | 'SERVERS'
   | 'LINK_RATE'
   | 'LINK_DELAY'
   | 'LINK_JITTER'
   | 'LINK_LOSS'
   | 'DIRECT_LINK_RATE'
   | 'DIRECT_LINK_DELAY'
-  | 'LAKEWOOD_NIC'
-  | 'LOVELAND_NIC'
-  | 'LAKEWOOD_DIRECT_IF'
-  | 'LOVELAND_DIRECT_IF'
-  | 'LAKEWOOD_SW_PORT'
-  | 'LOVELAND_SW_PORT'
->;
+> &
+  ServerValues;
 
 const isSet = (s: LinkShape) => Boolean(s.rate || s.delay || s.jitter || s.loss);
 
@@ -52,17 +49,26 @@ export function shapedEnds(c: LinkConfig): ShapedEnd[] {
 export function linkEnds(c: LinkConfig): ShapedEnd[] {
   const sw: LinkShape = { rate: c.LINK_RATE, delay: c.LINK_DELAY, jitter: c.LINK_JITTER, loss: c.LINK_LOSS };
   const direct: LinkShape = { rate: c.DIRECT_LINK_RATE, delay: c.DIRECT_LINK_DELAY, jitter: '', loss: '' };
-  const ns = (h: 'tofino' | 'lakewood' | 'loveland') => hostNamespace(c, h);
+  const ns = (h: string) => hostNamespace(c, h);
   const out: ShapedEnd[] = [];
-  for (const [host, nic, port] of [
-    ['lakewood', c.LAKEWOOD_NIC, c.LAKEWOOD_SW_PORT],
-    ['loveland', c.LOVELAND_NIC, c.LOVELAND_SW_PORT],
-  ] as const) {
+  for (const host of c.SERVERS) {
+    const { swPort: port, nic } = serverNode(c, host);
     out.push({ label: `switch port ${port} (switch side)`, ns: ns('tofino'), ifname: `${c.TESTBED_PREFIX}p${port}`, shape: sw });
-    out.push({ label: `switch port ${port} (${host} side)`, ns: ns(host), ifname: nic, shape: sw });
+    out.push({
+      label: `switch port ${port} (${host} side)`,
+      ns: ns(host),
+      ifname: nic,
+      shape: sw,
+    });
   }
-  out.push({ label: 'direct link (lakewood side)', ns: ns('lakewood'), ifname: c.LAKEWOOD_DIRECT_IF, shape: direct });
-  out.push({ label: 'direct link (loveland side)', ns: ns('loveland'), ifname: c.LOVELAND_DIRECT_IF, shape: direct });
+  // the direct link's (or direct network's) server ends: what a checkpoint leaves through
+  for (const host of c.SERVERS)
+    out.push({
+      label: `direct link (${host} side)`,
+      ns: ns(host),
+      ifname: serverNode(c, host).directIf,
+      shape: direct,
+    });
   return out;
 }
 

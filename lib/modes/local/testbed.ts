@@ -7,7 +7,7 @@
 //   up.ts / down.ts / status.ts   the three commands of experiments/testbed.ts
 //   emulate-hw.ts   `up --emulate-hw`: the testbed dressed as the lab (non-root user, emulated SDE)
 //   procs.ts    generic /proc and socket helpers
-export { hostNamespace, mgmtAddresses, switchPortIfaces, TESTBED_HOSTS, TestbedError, testbedLayout } from './layout.ts';
+export { hostNamespace, mgmtAddresses, switchPortIfaces, testbedHosts, TestbedError, testbedLayout } from './layout.ts';
 export type { TestbedConfig, TestbedHostName } from './layout.ts';
 export { mergeKnownHosts } from './sshd.ts';
 export { testbedUp } from './up.ts';

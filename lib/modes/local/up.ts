@@ -31,9 +31,11 @@ async function ensureVeth(
   const aThere = have.get(v.a.ns)?.has(v.a.ifname) ?? false;
   const bThere = have.get(v.b.ns)?.has(v.b.ifname) ?? false;
   if (aThere && bThere) return false;
-  // a lone end means its peer (or namespace) was lost: rebuild the pair from scratch
-  if (aThere) await run(ipn(v.a.ns, 'link', 'del', v.a.ifname));
-  if (bThere) await run(ipn(v.b.ns, 'link', 'del', v.b.ifname));
+  // a lone end means its peer (or namespace) was lost: rebuild the pair from scratch. The end may
+  // be gone since `have` was read: replacing an earlier pair removed its peer (a testbed that had
+  // one direct cable between two servers, now joining three on the direct bridge).
+  if (aThere) await run(ipn(v.a.ns, 'link', 'del', v.a.ifname), { allowFail: true });
+  if (bThere) await run(ipn(v.b.ns, 'link', 'del', v.b.ifname), { allowFail: true });
   await run([
     'ip',
     'link',
@@ -51,6 +53,20 @@ async function ensureVeth(
     `created ${v.label}: ${v.a.ns ?? 'root'}/${v.a.ifname} ↔ ${v.b.ns ?? 'root'}/${v.b.ifname}${aThere || bThere ? ' (replaced a lone end)' : ''}`,
   );
   return true;
+}
+
+/**
+ * Two servers are joined by one cable; a testbed brought up with more had a bridge in the switch
+ * namespace instead, whose ports are the servers' direct interfaces: remove it and them, so the
+ * cable is made new (the servers' ends would otherwise look present).
+ */
+async function dropDirectBridge(L: TestbedLayout, tofinoNs: string, log: (m: string) => void): Promise<void> {
+  const name = `${L.prefix}direct`;
+  const here = await links(tofinoNs);
+  if (!here.has(name)) return;
+  for (const l of here.values()) if (l.master === name) await run(ipn(tofinoNs, 'link', 'del', l.ifname), { allowFail: true });
+  await run(ipn(tofinoNs, 'link', 'del', name), { allowFail: true });
+  log(`removed bridge ${name} in ${tofinoNs}: two servers are joined by one direct cable`);
 }
 
 async function ensureMgmtGuard(L: TestbedLayout): Promise<void> {
@@ -167,6 +183,7 @@ export async function testbedUp(config: TestbedConfig, opts: TestbedOptions = {}
   await run(['ip', 'addr', 'replace', `${L.bridge.ip}/${L.bridge.prefixLen}`, 'dev', L.bridge.name]);
   await run(['ip', 'link', 'set', L.bridge.name, 'up']);
 
+  if (!L.directBridge) await dropDirectBridge(L, tofinoNs, log);
   const have = new Map<string | undefined, Map<string, LinkInfo>>([[undefined, rootLinks]]);
   for (const h of L.hosts) have.set(h.ns, await links(h.ns));
   for (const v of L.veths) if (await ensureVeth(v, have, log)) created.push(v.label);
@@ -187,7 +204,18 @@ export async function testbedUp(config: TestbedConfig, opts: TestbedOptions = {}
     await run(ipn(tofinoNs, 'link', 'set', p.swIf, 'mtu', String(SWITCH_PORT_MTU), 'up'));
     await run(ipn(hostNamespace(config, p.host), 'link', 'set', p.hostIf, 'up'));
   }
-  for (const side of ['lakewood', 'loveland'] as const) {
+  if (L.directBridge) {
+    const b = L.directBridge;
+    if (!have.get(b.ns)?.has(b.name)) {
+      await run(ipn(b.ns, 'link', 'add', b.name, 'type', 'bridge'));
+      created.push(`bridge ${b.name}`);
+      log(`created bridge ${b.name} in ${b.ns} (direct network of ${Object.keys(L.direct).length} servers)`);
+    }
+    await run(ipn(b.ns, 'link', 'set', b.name, 'up'));
+    for (const v of L.veths.filter((x) => x.a.ns === b.ns && x.a.ifname.startsWith(`${L.prefix}d`)))
+      await run(ipn(b.ns, 'link', 'set', v.a.ifname, 'master', b.name, 'up'));
+  }
+  for (const side of Object.keys(L.direct)) {
     const d = L.direct[side];
     await run(ipn(hostNamespace(config, side), 'addr', 'replace', `${d.ip}/24`, 'dev', d.ifname));
     await run(ipn(hostNamespace(config, side), 'link', 'set', d.ifname, 'up'));
