@@ -4,7 +4,11 @@
 // migration_timing_<i>.json and summary.json and prints, for time_to_ready, restore and the
 // checkpoint size: the first and the last 10 migrations side by side, their ratio (baseline: the
 // first 10 migrations of the same run), the least-squares slope per migration with its 95% CI, the
-// drift over the run against the spread around the line; and the frames lost and connection drops.
+// drift over the run against the spread around the line, the same for the Theil–Sen slope (robust:
+// the machine is shared, and a burst of another job's load pulls least squares), a table per tenth of
+// the run (median and minimum time_to_ready, median restore and checkpoint size, the machine's load
+// average meanwhile: a floor that stays flat while the medians rise is load, not accumulation); and
+// the frames lost and connection drops.
 // Goal: flat within noise over 100 migrations with 64 connections, 0 frames lost.
 // Root only (the local testbed). A testbed this benchmark brought up is taken down again.
 //   npx tsx bench/soak.ts [--migrations 100] [--connections 64] [--post-migration 1]
@@ -12,7 +16,7 @@
 import { spawn } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { linearFit, mean, sd, type LinearFit } from '../lib/analysis/stats.ts';
+import { linearFit, mean, percentile, sd, theilSen, type LinearFit } from '../lib/analysis/stats.ts';
 import { cliArgs, intIn } from '../lib/run/cli.ts';
 
 const { values: args } = cliArgs({
@@ -79,6 +83,9 @@ const projectDir = resolve(import.meta.dirname, '..');
 const tsxCli = join(projectDir, 'node_modules', 'tsx', 'dist', 'cli.mjs');
 const testbedWasUp = RUN_DIR !== '' || existsSync('/run/netns/p4cf-tofino');
 
+/** The machine's 1-minute load average every 2 s while run.ts runs (other helpers' jobs show here). */
+const loadSamples: { at: number; load1: number }[] = [];
+
 /** run.ts as a child (its own lock, cleanup and exit code); progress lines pass through. */
 function runExperiment(): Promise<{ code: number; out: string }> {
   const argv = [
@@ -114,6 +121,11 @@ function runExperiment(): Promise<{ code: number; out: string }> {
       if (/\berror\b|failed/i.test(l) && !/0 failed/.test(l)) console.log(`  ${l.trim()}`);
     }
   };
+  const load = setInterval(
+    () => loadSamples.push({ at: Date.now(), load1: Number(readFileSync('/proc/loadavg', 'utf8').split(' ')[0]) }),
+    2000,
+  );
+  child.once('exit', () => clearInterval(load));
   child.stdout!.on('data', onData);
   child.stderr!.on('data', onData);
   const stop = (sig: NodeJS.Signals) => child.kill(sig);
@@ -145,7 +157,14 @@ interface Series {
   digits: number;
 }
 
-function readSeries(dir: string): { ttr: Series; restore: Series; checkpoint: Series; size: Series; count: number } {
+function readSeries(dir: string): {
+  ttr: Series;
+  restore: Series;
+  checkpoint: Series;
+  size: Series;
+  startsMs: number[];
+  count: number;
+} {
   const rows: Record<string, unknown>[] = [];
   for (let i = 1; existsSync(join(dir, `migration_timing_${i}.json`)); i++) {
     rows.push(JSON.parse(readFileSync(join(dir, `migration_timing_${i}.json`), 'utf8')) as Record<string, unknown>);
@@ -153,6 +172,7 @@ function readSeries(dir: string): { ttr: Series; restore: Series; checkpoint: Se
   const col = (k: string, scale = 1) => rows.map((r) => (r[k] === undefined || r[k] === '' ? NaN : Number(r[k]) * scale));
   return {
     count: rows.length,
+    startsMs: col('migration_start_ns', 1e-6),
     ttr: { label: 'time_to_ready', unit: 'ms', values: col('time_to_ready_ms'), digits: 0 },
     restore: { label: 'restore', unit: 'ms', values: col('restore_ms'), digits: 0 },
     checkpoint: { label: 'checkpoint', unit: 'ms', values: col('checkpoint_ms'), digits: 0 },
@@ -167,24 +187,48 @@ function line(s: Series): { text: string; fit: LinearFit | null; flat: boolean }
   const first = s.values.slice(0, WINDOW);
   const last = s.values.slice(-WINDOW);
   const [a, b] = [mean(first), mean(last)];
-  const fit = linearFit(
-    s.values.map((_, i) => i + 1),
-    s.values,
-  );
+  const xs = s.values.map((_, i) => i + 1);
+  const fit = linearFit(xs, s.values);
+  const ts = theilSen(xs, s.values);
   const drift = fit ? fit.slope * (s.values.length - 1) : NaN;
-  // Flat within noise: the slope's 95% CI contains 0, or the whole drift over the run is smaller
-  // than the spread of single migrations around the line.
+  const tsDrift = ts ? ts.slope * (s.values.length - 1) : NaN;
+  // Flat within noise: the robust slope's 95% CI contains 0, or its whole drift over the run is
+  // smaller than the spread of single migrations around the line. Least squares is printed beside
+  // it; one burst of load from another job on the machine is enough to tilt it.
   const flat =
-    !!fit &&
-    ((fit.slopeCi95 !== null && fit.slopeCi95.low <= 0 && fit.slopeCi95.high >= 0) ||
-      (fit.residualSd !== null && Math.abs(drift) < fit.residualSd));
+    !!ts &&
+    ((ts.ci95 !== null && ts.ci95.low <= 0 && ts.ci95.high >= 0) ||
+      (fit?.residualSd != null && Math.abs(tsDrift) < fit.residualSd));
   const d = s.digits + 1;
+  const u = s.unit;
   const text =
-    `${s.label.padEnd(16)} first ${WINDOW}: ${f(a, s.digits)} ± ${f(sd(first), s.digits)} ${s.unit}   last ${WINDOW}: ${f(b, s.digits)} ± ${f(sd(last), s.digits)} ${s.unit}   ` +
+    `${s.label.padEnd(16)} first ${WINDOW}: ${f(a, s.digits)} ± ${f(sd(first), s.digits)} ${u} (median ${f(percentile(first, 0.5), s.digits)})   ` +
+    `last ${WINDOW}: ${f(b, s.digits)} ± ${f(sd(last), s.digits)} ${u} (median ${f(percentile(last, 0.5), s.digits)})   ` +
     `last/first ${a && b !== null ? (b / a).toFixed(2) : 'n/a'}\n` +
-    `${''.padEnd(16)} slope ${f(fit?.slope, d)} ${s.unit}/migration (95% CI ${f(fit?.slopeCi95?.low, d)}..${f(fit?.slopeCi95?.high, d)}), ` +
-    `drift over the run ${f(drift, s.digits)} ${s.unit} vs spread (residual sd) ${f(fit?.residualSd, s.digits)} ${s.unit} → ${flat ? 'flat within noise' : 'NOT flat'}`;
+    `${''.padEnd(16)} least squares ${f(fit?.slope, d)} ${u}/migration (95% CI ${f(fit?.slopeCi95?.low, d)}..${f(fit?.slopeCi95?.high, d)}), drift ${f(drift, s.digits)} ${u}\n` +
+    `${''.padEnd(16)} Theil–Sen     ${f(ts?.slope, d)} ${u}/migration (95% CI ${f(ts?.ci95?.low, d)}..${f(ts?.ci95?.high, d)}), drift ${f(tsDrift, s.digits)} ${u} ` +
+    `vs spread (residual sd) ${f(fit?.residualSd, s.digits)} ${u} → ${flat ? 'flat within noise' : 'NOT flat'}`;
   return { text, fit, flat };
+}
+
+/** One line per tenth of the run: the trend without the single outliers, beside the machine's load. */
+function tenths(s: ReturnType<typeof readSeries>): string {
+  const parts = Math.min(10, s.count);
+  const out = [
+    `per tenth of the run: migrations | time_to_ready median / min ms | restore median ms | checkpoint median MB | load avg (1 min, this machine)`,
+  ];
+  for (let k = 0; k < parts; k++) {
+    const [lo, hi] = [Math.floor((k * s.count) / parts), Math.floor(((k + 1) * s.count) / parts)];
+    const pick = (x: Series) => x.values.slice(lo, hi).filter(Number.isFinite);
+    const ttr = pick(s.ttr);
+    const [from, to] = [s.startsMs[lo], s.startsMs[hi - 1]];
+    const load = loadSamples.filter((l) => l.at >= from && l.at <= to + 5000).map((l) => l.load1);
+    out.push(
+      `  ${`${lo + 1}-${hi}`.padEnd(8)} | ${f(percentile(ttr, 0.5), 0).padStart(5)} / ${f(Math.min(...ttr), 0).padStart(5)} | ` +
+        `${f(percentile(pick(s.restore), 0.5), 0).padStart(5)} | ${f(percentile(pick(s.size), 0.5), 2).padStart(6)} | ${load.length ? f(mean(load), 2) : 'n/a'}`,
+    );
+  }
+  return out.join('\n');
 }
 
 const t0 = Date.now();
@@ -209,6 +253,7 @@ try {
   console.log(`baseline: the first ${WINDOW} migrations of this run; goal: flat within noise, 0 frames lost`);
   const lines = [s.ttr, s.restore, s.checkpoint, s.size].map(line);
   for (const l of lines) console.log(l.text);
+  console.log(tenths(s));
   const fp = FAULT_PASS;
   const fpSlope = (fp.ttrLast - fp.ttrFirst) / (fp.migrations - 1);
   const ttrSlope = lines[0].fit?.slope ?? NaN;

@@ -9,7 +9,14 @@ import { createLocalHost } from '../lib/hosts/local.ts';
 import { sh } from '../lib/hosts/quote.ts';
 import type { Host } from '../lib/hosts/types.ts';
 import { bundleRemote } from '../lib/hosts/bundle.ts';
-import { ensureImageOn, ensureServerImage, inspectImage, parseLdd, SOURCE_HASH_LABEL } from '../experiments/workload/image.ts';
+import {
+  ensureImageOn,
+  ensureServerImage,
+  IMAGE_NODE_FLAGS,
+  inspectImage,
+  parseLdd,
+  SOURCE_HASH_LABEL,
+} from '../experiments/workload/image.ts';
 import { waitFor } from '../lib/run/poll.ts';
 import { loadConfig } from '../lib/config/load.ts';
 import { createContext } from '../lib/run/context.ts';
@@ -72,7 +79,7 @@ describe.skipIf(!isRoot)('server image (root)', () => {
     const ep = await local.exec(
       sh`podman image inspect --format ${'{{json .Config.Entrypoint}} {{index .Labels "' + SOURCE_HASH_LABEL + '"}}'} ${IMAGE}`,
     );
-    expect(ep.stdout).toContain('["/usr/local/bin/node","/app/stream-server.mjs"]');
+    expect(ep.stdout).toContain(JSON.stringify(['/usr/local/bin/node', ...IMAGE_NODE_FLAGS, '/app/stream-server.mjs']));
   });
 
   it('a container from it serves /health inside a test network namespace', async () => {

@@ -1,5 +1,5 @@
 import { describe as suite, expect, it } from 'vitest';
-import { bootstrapMedianCI, describe, ecdf, linearFit, mannWhitneyU, percentile, sd } from '../lib/analysis/stats.ts';
+import { bootstrapMedianCI, describe, ecdf, linearFit, mannWhitneyU, percentile, sd, theilSen } from '../lib/analysis/stats.ts';
 
 suite('percentile (R-7: linear interpolation between closest ranks)', () => {
   // Sorted: 15 20 35 40 50. h = (n-1)p. Hand-computed:
@@ -151,5 +151,35 @@ suite('linearFit (ordinary least squares)', () => {
     expect(linearFit([1, 2, 3], [1, Number.NaN, 3])!.slope).toBeCloseTo(1, 12);
     expect(linearFit([1], [1])).toBeNull();
     expect(() => linearFit([1, 2], [1])).toThrow(/2 x values but 1 y/);
+  });
+});
+
+suite('theilSen (median of pairwise slopes)', () => {
+  it('recovers an exact line and is not pulled by a burst of outliers', () => {
+    const xs = Array.from({ length: 30 }, (_, i) => i + 1);
+    expect(
+      theilSen(
+        xs,
+        xs.map((x) => 3 * x + 1),
+      )!.slope,
+    ).toBeCloseTo(3, 12);
+    // flat at 100 with five slow points late in the run (another job on the machine)
+    const ys = xs.map((x) => (x >= 22 && x <= 26 ? 400 : 100 + (x % 3)));
+    const ts = theilSen(xs, ys)!;
+    expect(Math.abs(ts.slope)).toBeLessThan(0.2);
+    expect(ts.ci95!.low).toBeLessThanOrEqual(0);
+    expect(ts.ci95!.high).toBeGreaterThanOrEqual(0);
+    expect(linearFit(xs, ys)!.slope).toBeGreaterThan(4);
+  });
+  it('gives a CI that excludes 0 for a real trend, null below two points, refuses unequal lengths', () => {
+    const xs = Array.from({ length: 40 }, (_, i) => i);
+    const ts = theilSen(
+      xs,
+      xs.map((x) => 2 * x + (x % 5) - 2),
+    )!;
+    expect(ts.slope).toBeCloseTo(2, 0);
+    expect(ts.ci95!.low).toBeGreaterThan(1.5);
+    expect(theilSen([1], [1])).toBeNull();
+    expect(() => theilSen([1, 2], [1])).toThrow(/2 x values but 1 y/);
   });
 });

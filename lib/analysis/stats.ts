@@ -260,3 +260,33 @@ export function linearFit(xs: readonly number[], ys: readonly number[]): LinearF
   const h = t975(n - 2) * slopeSe;
   return { n, slope, intercept, slopeSe, slopeCi95: { low: slope - h, high: slope + h }, residualSd };
 }
+
+export interface RobustSlope {
+  n: number;
+  /** Median of the slopes of all pairs with distinct x (Theil–Sen). */
+  slope: number;
+  /** 95% CI from the ranks of the pairwise slopes (Sen 1968, normal approximation; null below 3 points). */
+  ci95: { low: number; high: number } | null;
+}
+
+/**
+ * Theil–Sen slope: a burst of slow points (another job on a shared machine) moves it far less than
+ * it moves least squares, so a drift that is really there shows against the noise.
+ */
+export function theilSen(xs: readonly number[], ys: readonly number[]): RobustSlope | null {
+  if (xs.length !== ys.length) throw new Error(`theilSen: ${xs.length} x values but ${ys.length} y values`);
+  const pts = xs.map((x, i) => [x, ys[i]] as const).filter(([x, y]) => Number.isFinite(x) && Number.isFinite(y));
+  const n = pts.length;
+  const slopes: number[] = [];
+  for (let i = 0; i < n; i++)
+    for (let j = i + 1; j < n; j++) if (pts[j][0] !== pts[i][0]) slopes.push((pts[j][1] - pts[i][1]) / (pts[j][0] - pts[i][0]));
+  if (!slopes.length) return null;
+  slopes.sort((a, b) => a - b);
+  const slope = quantileSorted(slopes, 0.5);
+  if (n < 3) return { n, slope, ci95: null };
+  // ties in x or y are ignored in the variance: the CI is then slightly conservative
+  const c = 1.959963984540054 * Math.sqrt((n * (n - 1) * (2 * n + 5)) / 18);
+  const lo = Math.max(0, Math.floor((slopes.length - c) / 2) - 1);
+  const hi = Math.min(slopes.length - 1, Math.ceil((slopes.length + c) / 2));
+  return { n, slope, ci95: { low: slopes[lo], high: slopes[hi] } };
+}
