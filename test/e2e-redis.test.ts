@@ -7,12 +7,13 @@
 // shows the setting beside the transfer times. Run under the testbed lock:
 //   flock /tmp/p4cf-testbed.lock npx vitest run test/e2e-redis.test.ts
 import { execFileSync } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { tbfBurstBytes } from '../lib/modes/local/shaping.ts';
 import { isRoot, warnIfNotRoot } from './helpers/env.ts';
 import { projectDir, runRunner } from './helpers/runner.ts';
+import { useLocalTestbed } from './helpers/testbed-run.ts';
 
 warnIfNotRoot('test/e2e-redis.test.ts (a redis run on the local testbed)');
 
@@ -30,17 +31,7 @@ const RATE_BPS = 100e6;
 const HEADERS = 1514 / 1448;
 
 describe.skipIf(!isRoot)('redis workload end to end on the local testbed', () => {
-  const tsx = (script: string, ...args: string[]) =>
-    sh(process.execPath, [
-      join(projectDir, 'node_modules', 'tsx', 'dist', 'cli.mjs'),
-      join(projectDir, 'experiments', script),
-      ...args,
-    ]);
-  const testbedWasUp = existsSync('/run/netns/p4cf-tofino');
-  afterAll(() => {
-    tsx('clean.ts');
-    if (!testbedWasUp) tsx('testbed.ts', 'down');
-  });
+  useLocalTestbed();
 
   let dir = '';
 

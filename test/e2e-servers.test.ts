@@ -7,9 +7,10 @@
 import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { isRoot, warnIfNotRoot } from './helpers/env.ts';
-import { projectDir, runRunner } from './helpers/runner.ts';
+import { runRunner } from './helpers/runner.ts';
+import { runDirOf, useLocalTestbed } from './helpers/testbed-run.ts';
 
 warnIfNotRoot('test/e2e-servers.test.ts (three servers on the local testbed)');
 
@@ -26,31 +27,13 @@ const ENV = {
   MIGRATION_SCHEDULE: 'round-robin',
 };
 
-const runDirOf = (stdout: string): string => {
-  const m = stdout.match(/results in (\S+)/) ?? stdout.match(/run folder (\S+)/);
-  if (!m) throw new Error(`no run folder in the runner's output:\n${stdout.slice(-3000)}`);
-  return m[1].startsWith('/') ? m[1] : join(projectDir, m[1]);
-};
-
 describe.skipIf(!isRoot)('three servers, round-robin, on the local testbed', () => {
-  const testbedWasUp = existsSync(`/run/netns/${P}tofino`);
-  const tsx = (script: string, ...args: string[]) =>
-    execFileSync(
-      process.execPath,
-      [join(projectDir, 'node_modules', 'tsx', 'dist', 'cli.mjs'), join(projectDir, 'experiments', script), ...args],
-      { stdio: 'pipe', env: { ...process.env, ...ENV } },
-    );
-  afterAll(() => {
-    try {
-      tsx('clean.ts');
-    } catch {
-      /* the down below removes the testbed's containers too */
-    }
-    if (!testbedWasUp) {
-      tsx('testbed.ts', 'down');
-      // everything of the three-server testbed is gone: namespaces and the bridge in the switch's
-      expect(execFileSync('ip', ['netns', 'list'], { encoding: 'utf8' })).not.toContain(P);
-    }
+  const { wasUp } = useLocalTestbed({
+    env: ENV,
+    // everything of the three-server testbed is gone: namespaces and the bridge in the switch's
+    after: () => {
+      if (!wasUp) expect(execFileSync('ip', ['netns', 'list'], { encoding: 'utf8' })).not.toContain(P);
+    },
   });
 
   it('visits every server with nothing lost, and names each hop', async () => {

@@ -2,38 +2,17 @@
 // podman + CRIU, WebSocket load): two migrations H2 (lakewood) → H3 (loveland) → H2 behind the
 // VIP, every connection kept, no frame lost, the backend address changed in the timing files,
 // the clients connected to the VIP only, and report.html saying so.
-import { existsSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { isRoot, warnIfNotRoot } from './helpers/env.ts';
-import { projectDir, runRunner } from './helpers/runner.ts';
-import { execFileSync } from 'node:child_process';
+import { runRunner } from './helpers/runner.ts';
+import { runDirOf, useLocalTestbed } from './helpers/testbed-run.ts';
 
 warnIfNotRoot('test/e2e-vip.test.ts (vip-mode runs on the local testbed)');
 
-const runDirOf = (stdout: string): string => {
-  const m = stdout.match(/results in (\S+)/) ?? stdout.match(/run folder (\S+)/);
-  if (!m) throw new Error(`no run folder in the runner's output:\n${stdout.slice(-3000)}`);
-  return m[1].startsWith('/') ? m[1] : join(projectDir, m[1]);
-};
-
 describe.skipIf(!isRoot)('vip mode end to end on the local testbed', () => {
-  const testbedWasUp = existsSync('/run/netns/p4cf-tofino');
-  const tsx = (script: string, ...args: string[]) => {
-    try {
-      execFileSync(
-        process.execPath,
-        [join(projectDir, 'node_modules', 'tsx', 'dist', 'cli.mjs'), join(projectDir, 'experiments', script), ...args],
-        { stdio: 'pipe' },
-      );
-    } catch {
-      /* reported by the tests */
-    }
-  };
-  afterAll(() => {
-    tsx('clean.ts');
-    if (!testbedWasUp) tsx('testbed.ts', 'down');
-  });
+  useLocalTestbed();
 
   it('migrates H2 → H3 → H2 behind the VIP with every connection kept and nothing lost', async () => {
     const r = await runRunner(

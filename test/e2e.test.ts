@@ -4,21 +4,16 @@
 import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { parseTimingText } from '../experiments/analysis/load.ts';
 import { TIMING_KEYS } from '../lib/migration/timing.ts';
 import { isRoot, warnIfNotRoot } from './helpers/env.ts';
-import { projectDir, runRunner, spawnRunner } from './helpers/runner.ts';
+import { runRunner, spawnRunner } from './helpers/runner.ts';
+import { runDirOf, useLocalTestbed } from './helpers/testbed-run.ts';
 
 warnIfNotRoot('test/e2e.test.ts (full runs on the local testbed)');
 
 const CONNECTIONS = 4; // LOADGEN_CONNECTIONS default
-
-function runDirOf(stdout: string): string {
-  const m = stdout.match(/results in (\S+)/) ?? stdout.match(/run folder (\S+)/);
-  if (!m) throw new Error(`no run folder in the runner's output:\n${stdout.slice(-3000)}`);
-  return m[1].startsWith('/') ? m[1] : join(projectDir, m[1]);
-}
 
 function csvRows(dir: string): Record<string, string>[] {
   const [head, ...lines] = readFileSync(join(dir, 'metrics.csv'), 'utf8').trim().split('\n');
@@ -61,20 +56,9 @@ function assertNothingLeft(dir: string): void {
 }
 
 describe.skipIf(!isRoot)('end to end on the local testbed', () => {
-  const tsx = (script: string, ...args: string[]) =>
-    sh(process.execPath, [
-      join(projectDir, 'node_modules', 'tsx', 'dist', 'cli.mjs'),
-      join(projectDir, 'experiments', script),
-      ...args,
-    ]);
   // The runs bring the testbed up and leave it for reuse; a testbed this file brought up goes
   // down again, so the suite leaves the machine as it found it.
-  const testbedWasUp = existsSync('/run/netns/p4cf-tofino');
-  afterAll(() => {
-    // whatever a failed assertion left: the project's own clean-up (recorded PIDs, labels, exact names)
-    tsx('clean.ts');
-    if (!testbedWasUp) tsx('testbed.ts', 'down');
-  });
+  useLocalTestbed();
 
   it('runs the full experiment with three migrations and loses nothing', async () => {
     const r = await runRunner(['--steady-state', '3', '--post-migration', '5', '--migrations', '3'], {}, 400_000);

@@ -5,9 +5,10 @@
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { isRoot, isRunning, warnIfNotRoot } from './helpers/env.ts';
-import { projectDir, spawnRunner, type Spawned } from './helpers/runner.ts';
+import { spawnRunner, type Spawned } from './helpers/runner.ts';
+import { runDirOf, useLocalTestbed } from './helpers/testbed-run.ts';
 
 warnIfNotRoot('test/faults.test.ts (fault injection on the local testbed)');
 
@@ -18,12 +19,6 @@ const sh = (cmd: string, args: string[]): string => {
     return String((e as { stdout?: string }).stdout ?? '');
   }
 };
-
-function runDirOf(stdout: string): string {
-  const m = stdout.match(/results(?: \(partial\))? in (\S+)/) ?? stdout.match(/run folder (\S+)/);
-  if (!m) throw new Error(`no run folder in the runner's output:\n${stdout.slice(-3000)}`);
-  return m[1].startsWith('/') ? m[1] : join(projectDir, m[1]);
-}
 
 /** Nothing of the run is left: containers, networks, shim, recorded processes. */
 function assertNothingLeft(dir: string): void {
@@ -61,18 +56,8 @@ function stateOf(s: Spawned): Record<string, unknown> {
 }
 
 describe.skipIf(!isRoot)('faults on the local testbed (issue 12)', () => {
-  const tsx = (script: string, ...args: string[]) =>
-    sh(process.execPath, [
-      join(projectDir, 'node_modules', 'tsx', 'dist', 'cli.mjs'),
-      join(projectDir, 'experiments', script),
-      ...args,
-    ]);
-  const testbedWasUp = existsSync('/run/netns/p4cf-tofino');
-  afterAll(() => {
-    sh('ip', ['-n', 'p4cf-loveland', 'link', 'set', 'p4cf-direct', 'up']);
-    tsx('clean.ts');
-    if (!testbedWasUp) tsx('testbed.ts', 'down');
-  });
+  // the direct link a test downed comes back up whatever happened
+  useLocalTestbed({ before: () => sh('ip', ['-n', 'p4cf-loveland', 'link', 'set', 'p4cf-direct', 'up']) });
 
   it('SIGINT inside build: the build stops, then the undos run; nothing is created after cleanup starts', async () => {
     const s = spawnRunner(['--steady-state', '1', '--migrations', '1']);
