@@ -57,7 +57,15 @@ function stateOf(s: Spawned): Record<string, unknown> {
 
 describe.skipIf(!isRoot)('faults on the local testbed (issue 12)', () => {
   // the direct link a test downed comes back up whatever happened
-  useLocalTestbed({ before: () => sh('ip', ['-n', 'p4cf-loveland', 'link', 'set', 'p4cf-direct', 'up']) });
+  useLocalTestbed({
+    before: () => {
+      try {
+        sh('ip', ['-n', 'p4cf-loveland', 'link', 'set', 'p4cf-direct', 'up']);
+      } catch {
+        /* no testbed, no link to bring back */
+      }
+    },
+  });
 
   it('SIGINT inside build: the build stops, then the undos run; nothing is created after cleanup starts', async () => {
     const s = spawnRunner(['--steady-state', '1', '--migrations', '1']);
