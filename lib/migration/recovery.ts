@@ -7,7 +7,8 @@ import { waitForHealth } from '../../experiments/workloads/health.ts';
 import { workloadFor } from '../../experiments/workloads/index.ts';
 import { controllerFor } from '../switch/controller-client.ts';
 import { backendOn } from '../server/backend.ts';
-import { RestoreFailure, StepFailure } from './errors.ts';
+import { LazyPagesFailure, RestoreFailure, StepFailure } from './errors.ts';
+import { endHelpers } from './lazy-procs.ts';
 import { restoreLeg, type Engine, type MigrationRun } from './steps.ts';
 
 export interface Recovery {
@@ -32,6 +33,9 @@ function onSource(r: MigrationRun): MigrationRun {
 
 export async function recover(e: Engine, r: MigrationRun, failure: Error, reason: string): Promise<Recovery> {
   if (r.ctx.dryRun) return { recovered: false, recovery: '' };
+  await endHelpers(r); // the lazy engine's page server and lazy-pages daemon, if they still run
+  // after the switch, with pages lost: the failure says what is left (lazy-wait.ts; no rollback)
+  if (failure instanceof LazyPagesFailure) return { recovered: false, recovery: failure.state.recovery };
   if (failure instanceof StepFailure && failure.detail?.serverDown && !r.done.has('quiesce')) {
     return {
       recovered: false,

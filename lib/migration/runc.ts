@@ -23,12 +23,12 @@ import { nowNs } from './timing.ts';
 export const RUNC_ROOT = '/run/runc';
 /** Where conmon writes a container's exit code (podman's tmpdir /run/libpod, as root). */
 const EXITS_DIR = '/run/libpod/exits';
-const imagesDir = (dir: string) => `${dir}/images`;
+export const imagesDir = (dir: string) => `${dir}/images`;
 /** Bytes of every file under a folder (the transfer's completeness check, both ends). */
-const bytesOf = (dir: string) => `find ${quote(dir)} -type f -printf '%s\\n' | awk '{ s += $1 } END { print s + 0 }'`;
+export const bytesOf = (dir: string) => `find ${quote(dir)} -type f -printf '%s\\n' | awk '{ s += $1 } END { print s + 0 }'`;
 
 /** Container id on the restoring host: the recorded one (same record in shared storage), else podman's. */
-function idLookup(r: MigrationRun): string {
+export function idLookup(r: MigrationRun): string {
   return r.known ? `cid=${quote(r.known.id)}` : sh`cid=$(podman inspect --format '{{.Id}}' ${r.c.SERVER_CONTAINER})`;
 }
 

@@ -12,13 +12,15 @@
 //                            and the answer; exit 0 on 2xx (5 s timeout)
 //   hold HOST PORT N MS      open N TCP connections, print `held K`, keep them MS ms, then close (new-connection probe)
 //   ckpt-rewrite DIR OLD_IP NEW_IP OLD_MAC NEW_MAC   give an extracted checkpoint a new address (vip mode)
+//   lazy-strip SRC DST       DST = the images of SRC with only the pages a lazy restore reads itself (lazy engine)
 // Probes print their state on stdout (the health gates show it); failures exit 1, bad usage 2.
 import { createReadStream, createWriteStream } from 'node:fs';
 import { connect, createServer } from 'node:net';
 import { rewriteCheckpointDir } from '../migration/ckpt-rewrite.ts';
+import { stripLazyPages } from '../migration/lazy-images.ts';
 
 const USAGE =
-  'usage: p4cf-net tcp-probe HOST PORT | http-probe URL | serve FILE IP PORT | pull IP PORT FILE [STALL_MS] | free-port IP | http-post URL (token line + JSON on stdin) | hold HOST PORT N MS | ckpt-rewrite DIR OLD_IP NEW_IP OLD_MAC NEW_MAC';
+  'usage: p4cf-net tcp-probe HOST PORT | http-probe URL | serve FILE IP PORT | pull IP PORT FILE [STALL_MS] | free-port IP | http-post URL (token line + JSON on stdin) | hold HOST PORT N MS | ckpt-rewrite DIR OLD_IP NEW_IP OLD_MAC NEW_MAC | lazy-strip SRC DST';
 
 function fail(msg: string, code = 1): never {
   console.error(msg);
@@ -209,6 +211,16 @@ switch (sub) {
       console.log(`rewrite sockets=${r.sockets} config=${r.config} network=${r.network}`);
     } catch (e) {
       fail(`ckpt-rewrite ${a[0]}: ${(e as Error).message}`);
+    }
+    break;
+  }
+  case 'lazy-strip': {
+    need(2);
+    try {
+      const r = stripLazyPages(a[0], a[1]);
+      console.log(`lazy-strip files=${r.files} pages=${r.pages} lazy=${r.lazyPages} kept_bytes=${r.keptBytes}`);
+    } catch (e) {
+      fail(`lazy-strip ${a[0]}: ${(e as Error).message}`);
     }
     break;
   }
