@@ -1,5 +1,6 @@
 // The migration engines end to end on the local testbed, one testbed for all: MIGRATION_ENGINE=runc
-// with two migrations (there and back), nothing lost, the container podman's after each restore.
+// and MIGRATION_ENGINE=lazy with two migrations each (there and back), nothing lost, the container
+// podman's after each restore; lazy also reports when its last page arrived.
 // (The podman engine's full run is test/e2e.test.ts.) Short waits: this checks correctness, the
 // figures are bench/migration.ts's.
 import { existsSync, readFileSync } from 'node:fs';
@@ -62,6 +63,39 @@ describe.skipIf(!isRoot)('migration engines end to end', () => {
       expect(t.freeze, `migration ${i}`).toBe('frozen');
       for (const k of ['freeze_ms', 'runc_checkpoint_ms', 'podman_restore_ms'])
         expect(typeof t[k], `migration ${i} ${k}`).toBe('number');
+    }
+    const lost = column(dir, 'frames_lost');
+    expect(lost.length, 'metrics rows with frames_lost').toBeGreaterThan(0);
+    expect(lost[lost.length - 1], 'frames lost').toBe(0);
+    const drops = column(dir, 'connection_drops');
+    expect(Math.max(...drops) - Math.min(...drops), 'connection drops').toBe(0);
+  }, 320_000);
+
+  it('lazy: two migrations, 0 frames lost, no drop, every deferred page arrived after the resume', async () => {
+    const r = await runRunner(
+      ['--steady-state', '2', '--post-migration', '2', '--migrations', '2', '--set', 'MIGRATION_ENGINE=lazy'],
+      {},
+      300_000,
+    );
+    expect(r.code, `runner failed:\n${r.stdout.slice(-4000)}\n${r.stderr.slice(-2000)}`).toBe(0);
+    const dir = runDirOf(r.stdout);
+    expect(existsSync(join(dir, 'error.log'))).toBe(false);
+    for (const i of [1, 2]) {
+      const t = JSON.parse(readFileSync(join(dir, `migration_timing_${i}.json`), 'utf8')) as Record<string, unknown>;
+      expect(t.engine, `migration ${i}`).toBe('lazy');
+      expect(t.podman_ps_after, `migration ${i}: podman ps after the restore`).toMatch(/^Up\b/);
+      expect(t.criu_config_restore, `migration ${i}: the restore read the CRIU config that asks for lazy pages`).toBe('parsed');
+      const deferred = Number(t.lazy_pages_deferred);
+      expect(deferred, `migration ${i}: pages left on the source at the restore`).toBeGreaterThan(0);
+      // the daemon's own count: every page it had to fetch arrived
+      expect(t.lazy_pages_transferred, `migration ${i}`).toMatch(/^(\d+)\/\1$/);
+      expect(Number(String(t.lazy_pages_transferred).split('/')[1]), `migration ${i}: the daemon fetched what was left`).toBe(
+        deferred,
+      );
+      expect(Number(t.lazy_pages_done_ms), `migration ${i}: last page after the resume`).toBeGreaterThan(
+        Number(t.time_to_ready_ms) - Number(t.switch_ms),
+      );
+      expect(Number(t.lazy_pages_after_resume_ms), `migration ${i}`).toBeGreaterThanOrEqual(0);
     }
     const lost = column(dir, 'frames_lost');
     expect(lost.length, 'metrics rows with frames_lost').toBeGreaterThan(0);

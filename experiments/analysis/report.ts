@@ -219,6 +219,8 @@ export function renderReport(run: RunData, s: Summary, plots: RenderedPlot[]): s
   );
 
   parts.push('<h2>Per migration</h2>');
+  // the lazy engine's last page (post-copy): shown when a migration has it
+  const lazy = s.migrations.some((m) => m.lazy_pages_done_ms !== null);
   parts.push(
     table(
       [
@@ -232,6 +234,7 @@ export function renderReport(run: RunData, s: Summary, plots: RenderedPlot[]): s
         'size (MB)',
         'first data after switch',
         'first / last pong after switch',
+        ...(lazy ? ['last page arrived (lazy)'] : []),
         'RTT after (mean/max)',
         'frames lost',
         'pings unanswered',
@@ -248,6 +251,7 @@ export function renderReport(run: RunData, s: Summary, plots: RenderedPlot[]): s
         fmt(m.checkpoint_size_bytes === null ? null : m.checkpoint_size_bytes / 1e6, 2),
         fmt(m.first_data_after_switch_ms, 1),
         `${fmt(m.first_pong_after_switch_ms, 1)} / ${fmt(m.last_pong_after_switch_ms, 1)}`,
+        ...(lazy ? [fmt(m.lazy_pages_done_ms, 0)] : []),
         `${fmt(m.rtt_after.mean_ms, 2)} / ${fmt(m.rtt_after.max_ms, 1)}`,
         m.window.frames_lost === null ? '–' : String(m.window.frames_lost),
         m.window.pings_unanswered === null ? '–' : String(m.window.pings_unanswered),
