@@ -76,11 +76,12 @@ describe('MIGRATION_ENGINE', () => {
     const order = [
       'runc --root',
       'mark checkpointed',
+      'criu page-server --lazy-pages -D /ck/src/images --address 192.168.10.2 --port 19501',
+      'echo "pageserver $pageserver_pid"',
       'lazy-strip /ck/src/images /ck/src/lazy',
+      'kill -TERM -"$pageserver_pid"', // a failed copy ends the page server it started
       'mark stripped',
       'tar -C /ck/src/lazy -S -cf - . | socat -u STDIN TCP-LISTEN:19500,bind=192.168.10.2',
-      'criu page-server --lazy-pages -D /ck/src/images --address 192.168.10.2 --port 19501',
-      'echo "pageserver $!"',
     ];
     const withMarks = [e.quiesce, e.drain, e.checkpoint, e.transfer.offer]
       .map((x) => `${x.script(r)}\nmark ${x.mark}`)
@@ -99,7 +100,7 @@ describe('MIGRATION_ENGINE', () => {
       `cid=${'a'.repeat(64)}`,
       'mv /ck/dst/images "$ck"',
       'criu lazy-pages --page-server --address 192.168.10.2 --port 19501 -D "$CK" -W "$UD"',
-      'echo "lazydaemon $!"',
+      'echo "lazydaemon $lazydaemon_pid"',
       '-S "$ud/lazy-pages.socket"',
       'lazy-pages > /etc/criu/p4cf-migration.conf',
       'podman container restore --keep --tcp-established --ignore-static-mac p4cf-server',

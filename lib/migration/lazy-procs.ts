@@ -20,13 +20,13 @@ export const resumedAt = new WeakMap<MigrationRun['v'], bigint>();
 
 /**
  * Starts `cmd` detached in its own process group, bounded by `timeout`, and prints `NAME PID`; when
- * it ends, `done` gets its exit code and the host's clock in ns.
+ * it ends, `done` gets its exit code and the host's clock in ns. The script's $NAME_pid holds the PID.
  */
 export function detached(name: string, cmd: string, done: string, timeoutMs: number, env = ''): string {
   const body = `${cmd}; echo "$? $(date +%s%N)" > ${quote(done)}`;
   return [
     `${env}setsid timeout ${Math.ceil(timeoutMs / 1000)} sh -c ${quote(body)} </dev/null >/dev/null 2>&1 &`,
-    `echo "${name} $!"`,
+    `${name}_pid=$!; echo "${name} $${name}_pid"`,
   ].join('\n');
 }
 

@@ -65,16 +65,17 @@ export const lazyEngine: Engine = {
         const ps = helperFiles(r.srcDir, 'page-server');
         return [
           sh`rm -f ${ps.ready} ${ps.done} ${ps.log}`,
-          sh`if ! out=$(node ${netToolPath(r.c, r.source)} lazy-strip ${imagesDir(r.srcDir)} ${strippedDir(r.srcDir)} 2>&1); then echo "$out" >&2; exit 1; fi; echo "$out"`,
-          mark('stripped'),
-          `echo "size $(${bytesOf(strippedDir(r.srcDir))})"`,
-          `setsid timeout 120 sh -c ${quote(sh`tar -C ${strippedDir(r.srcDir)} -S -cf - . | socat -u STDIN ${`TCP-LISTEN:${r.port},bind=${r.srcNode.directIp},reuseaddr`}`)} >/dev/null 2>&1 </dev/null &`,
+          // first: it loads the full dump into its pipes while the copy is made and streamed
           detached(
             'pageserver',
             sh`criu page-server --lazy-pages -D ${imagesDir(r.srcDir)} --address ${r.srcNode.directIp} --port ${pageServerPort(r)} -o ${ps.log} --status-fd 3 3>${ps.ready}`,
             ps.done,
             r.c.LAZY_PAGES_TIMEOUT + 60_000,
           ),
+          sh`if ! out=$(node ${netToolPath(r.c, r.source)} lazy-strip ${imagesDir(r.srcDir)} ${strippedDir(r.srcDir)} 2>&1); then echo "$out" >&2; kill -TERM -"$pageserver_pid" 2>/dev/null; exit 1; fi; echo "$out"`,
+          mark('stripped'),
+          `echo "size $(${bytesOf(strippedDir(r.srcDir))})"`,
+          `setsid timeout 120 sh -c ${quote(sh`tar -C ${strippedDir(r.srcDir)} -S -cf - . | socat -u STDIN ${`TCP-LISTEN:${r.port},bind=${r.srcNode.directIp},reuseaddr`}`)} >/dev/null 2>&1 </dev/null &`,
         ].join('\n');
       },
       read(r, o) {
@@ -147,12 +148,13 @@ export const lazyEngine: Engine = {
           'CK="$ck" UD="$ud" ',
         ),
         sh`i=0; while [ ! -S "$ud/lazy-pages.socket" ] && [ ! -e ${lp.done} ] && [ $i -lt 2500 ]; do sleep 0.002; i=$((i+1)); done`,
-        sh`if [ ! -S "$ud/lazy-pages.socket" ]; then echo ${RESTORE_FAILED}; echo "criu lazy-pages daemon did not start: $(tail -n 3 ${lp.log} 2>/dev/null)"; exit 3; fi`,
+        // a failed restore ends the daemon here (only a restore that returned hands it to the run)
+        sh`if [ ! -S "$ud/lazy-pages.socket" ]; then echo ${RESTORE_FAILED}; echo "criu lazy-pages daemon did not start: $(tail -n 3 ${lp.log} 2>/dev/null)"; kill -TERM -"$lazydaemon_pid" 2>/dev/null; exit 3; fi`,
         writeCriuConfigCmd(['lazy-pages']),
         mark('images_placed'),
         sh`out=$(podman container restore --keep --tcp-established --ignore-static-mac ${r.c.SERVER_CONTAINER} 2>&1); rc=$?`,
         writeCriuConfigCmd(), // the next dump (from here) is a plain one
-        `if [ $rc -ne 0 ]; then echo ${RESTORE_FAILED}; echo "$out"; tail -n 20 ${quote(lp.log)} 2>/dev/null | sed 's/^/lazy-pages: /'; exit 3; fi`,
+        `if [ $rc -ne 0 ]; then kill -TERM -"$lazydaemon_pid" 2>/dev/null; echo ${RESTORE_FAILED}; echo "$out"; tail -n 20 ${quote(lp.log)} 2>/dev/null | sed 's/^/lazy-pages: /'; exit 3; fi`,
         'id=$cid',
         'echo "id $id"',
       ].join('\n');

@@ -129,8 +129,10 @@ export const runcEngine: Engine = {
           criuFreezerWaitCmd(quote(`${r.srcDir}/work/dump.log`)),
           idLookup(r),
           `ex=${EXITS_DIR}/$cid`,
-          `if [ -d ${EXITS_DIR} ]; then i=0; while [ ! -e "$ex" ] && [ $i -lt 1500 ]; do sleep 0.002; i=$((i+1)); done`,
-          '  if [ -e "$ex" ]; then s="exited (exit file)"; else s="no exit file after 3 s"; fi',
+          // podman's cleanup (conmon's exit command) consumes the exit file a few hundred ms after the
+          // exit: a look that comes later (the lazy engine's copy runs first) finds runc's state gone instead
+          `if [ -d ${EXITS_DIR} ]; then i=0; while [ ! -e "$ex" ] && [ -d ${RUNC_ROOT}/"$cid" ] && [ $i -lt 1500 ]; do sleep 0.002; i=$((i+1)); done`,
+          `  if [ -e "$ex" ]; then s="exited (exit file)"; elif [ ! -d ${RUNC_ROOT}/"$cid" ]; then s="exited (runc state gone)"; else s="no exit file after 3 s"; fi`,
           'else i=0; while [ $i -lt 300 ]; do',
           sh`  s=$(podman inspect --format '{{.State.Status}}' ${r.c.SERVER_CONTAINER} 2>/dev/null) || s=gone`,
           '  case "$s" in exited|stopped|gone) break;; esac; sleep 0.01; i=$((i+1)); done',
