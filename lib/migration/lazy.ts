@@ -68,7 +68,8 @@ export const lazyEngine: Engine = {
           // first: it loads the full dump into its pipes while the copy is made and streamed
           detached(
             'pageserver',
-            sh`criu page-server --lazy-pages -D ${imagesDir(r.srcDir)} --address ${r.srcNode.directIp} --port ${pageServerPort(r)} -o ${ps.log} --status-fd 3 3>${ps.ready}`,
+            // two pipe fds per 3.2 MiB of the dump: the soft fd limit up to the hard one (no privilege needed)
+            sh`ulimit -n "$(ulimit -Hn)" 2>/dev/null; criu page-server --lazy-pages -D ${imagesDir(r.srcDir)} --address ${r.srcNode.directIp} --port ${pageServerPort(r)} -o ${ps.log} --status-fd 3 3>${ps.ready}`,
             ps.done,
             r.c.LAZY_PAGES_TIMEOUT + 60_000,
           ),
