@@ -87,11 +87,13 @@ export const lazyEngine: Engine = {
         if (Number.isFinite(n('pages'))) {
           r.v.extra.lazy_pages_total = n('pages');
           r.v.extra.lazy_pages_deferred = n('lazy');
+          // the copy's length counts its holes; the stream (tar -S) carries only the rest
+          r.v.extra.lazy_images_sent_bytes = r.v.size - n('lazy') * 4096;
         }
         const ms = maybeMs(o, 'checkpointed', 'stripped');
         if (ms !== undefined) r.v.extra.lazy_strip_ms = round3(ms);
         r.say(
-          `runc checkpoint done in ${(Number(r.m.checkpointDone! - r.m.start!) / 1e6).toFixed(0)} ms; ${r.v.size} bytes of images go now, ` +
+          `runc checkpoint done in ${(Number(r.m.checkpointDone! - r.m.start!) / 1e6).toFixed(0)} ms; ${r.v.extra.lazy_images_sent_bytes ?? r.v.size} bytes of images go now, ` +
             `${r.v.extra.lazy_pages_deferred ?? '?'} of ${r.v.extra.lazy_pages_total ?? '?'} pages follow from ${r.source}'s page server`,
         );
       },
