@@ -74,11 +74,16 @@ describe('MIGRATION_ENGINE', () => {
     expect(s).toMatch(/runc --root \/run\/runc checkpoint --image-path '?\/ck\/src\/images'? .*--tcp-established "\$cid"/);
     expect(s).not.toMatch(/checkpoint[^\n]*--lazy-pages/);
     const order = [
+      // the copy's node starts before the dump and waits for `go` on a fifo (a failed dump closes it)
+      'mkfifo /ck/src/lazy-strip.go',
+      'lazy-strip-after /ck/src/images /ck/src/lazy </ck/src/lazy-strip.go',
+      'exec 8>/ck/src/lazy-strip.go',
       'runc --root',
       'mark checkpointed',
       'criu page-server --lazy-pages -D /ck/src/images --address 192.168.10.2 --port 19501',
       'echo "pageserver $pageserver_pid"',
-      'lazy-strip /ck/src/images /ck/src/lazy',
+      'echo go >&8; exec 8>&-',
+      'wait "$strip_pid"',
       'kill -TERM -"$pageserver_pid"', // a failed copy ends the page server it started
       'mark stripped',
       'tar -C /ck/src/lazy -S -cf - . | socat -u STDIN TCP-LISTEN:19500,bind=192.168.10.2',

@@ -58,6 +58,22 @@ export const lazyEngine: Engine = {
     },
   },
 
+  // node's start (~100-150 ms on a busy machine) overlaps the dump: the copy starts waiting for `go`
+  checkpoint: {
+    ...runcEngine.checkpoint,
+    script: (r) => {
+      const go = `${r.srcDir}/lazy-strip.go`;
+      return [
+        sh`rm -f ${go} && mkfifo ${go}`,
+        `${sh`node ${netToolPath(r.c, r.source)} lazy-strip-after ${imagesDir(r.srcDir)} ${strippedDir(r.srcDir)} <${go} >${`${r.srcDir}/lazy-strip.out`} 2>&1`} &`,
+        'strip_pid=$!',
+        // the write end: a failed dump exits this script, which closes it, and the copy gives up
+        sh`exec 8>${go}`,
+        runcEngine.checkpoint.script(r),
+      ].join('\n');
+    },
+  },
+
   transfer: {
     offer: {
       mark: 'serving',
@@ -73,7 +89,8 @@ export const lazyEngine: Engine = {
             ps.done,
             r.c.LAZY_PAGES_TIMEOUT + 60_000,
           ),
-          sh`if ! out=$(node ${netToolPath(r.c, r.source)} lazy-strip ${imagesDir(r.srcDir)} ${strippedDir(r.srcDir)} 2>&1); then echo "$out" >&2; kill -TERM -"$pageserver_pid" 2>/dev/null; exit 1; fi; echo "$out"`,
+          'echo go >&8; exec 8>&-',
+          sh`if ! wait "$strip_pid"; then cat ${`${r.srcDir}/lazy-strip.out`} >&2; kill -TERM -"$pageserver_pid" 2>/dev/null; exit 1; fi; cat ${`${r.srcDir}/lazy-strip.out`}; rm -f ${`${r.srcDir}/lazy-strip.go`}`,
           mark('stripped'),
           `echo "size $(${bytesOf(strippedDir(r.srcDir))})"`,
           `setsid timeout 120 sh -c ${quote(sh`tar -C ${strippedDir(r.srcDir)} -S -cf - . | socat -u STDIN ${`TCP-LISTEN:${r.port},bind=${r.srcNode.directIp},reuseaddr`}`)} >/dev/null 2>&1 </dev/null &`,

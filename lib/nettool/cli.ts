@@ -13,14 +13,16 @@
 //   hold HOST PORT N MS      open N TCP connections, print `held K`, keep them MS ms, then close (new-connection probe)
 //   ckpt-rewrite DIR OLD_IP NEW_IP OLD_MAC NEW_MAC   give an extracted checkpoint a new address (vip mode)
 //   lazy-strip SRC DST       DST = the images of SRC with only the pages a lazy restore reads itself (lazy engine)
+//   lazy-strip-after SRC DST the same once stdin says `go` (started before the dump: node's start is not in
+//                            the downtime); EOF first: nothing done, exit 3
 // Probes print their state on stdout (the health gates show it); failures exit 1, bad usage 2.
-import { createReadStream, createWriteStream } from 'node:fs';
+import { createReadStream, createWriteStream, readSync } from 'node:fs';
 import { connect, createServer } from 'node:net';
 import { rewriteCheckpointDir } from '../migration/ckpt-rewrite.ts';
 import { stripLazyPages } from '../migration/lazy-images.ts';
 
 const USAGE =
-  'usage: p4cf-net tcp-probe HOST PORT | http-probe URL | serve FILE IP PORT | pull IP PORT FILE [STALL_MS] | free-port IP | http-post URL (token line + JSON on stdin) | hold HOST PORT N MS | ckpt-rewrite DIR OLD_IP NEW_IP OLD_MAC NEW_MAC | lazy-strip SRC DST';
+  'usage: p4cf-net tcp-probe HOST PORT | http-probe URL | serve FILE IP PORT | pull IP PORT FILE [STALL_MS] | free-port IP | http-post URL (token line + JSON on stdin) | hold HOST PORT N MS | ckpt-rewrite DIR OLD_IP NEW_IP OLD_MAC NEW_MAC | lazy-strip SRC DST | lazy-strip-after SRC DST';
 
 function fail(msg: string, code = 1): never {
   console.error(msg);
@@ -160,6 +162,25 @@ function ms(s: string | undefined): number {
 }
 
 const [sub, ...a] = process.argv.slice(2);
+/** Blocks until stdin brings a line `go` (true) or ends (false). */
+function waitForGo(): boolean {
+  const buf = Buffer.alloc(64);
+  let got = '';
+  for (;;) {
+    let n: number;
+    try {
+      n = readSync(0, buf, 0, buf.length, null);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EAGAIN') throw e;
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 2); // a non-blocking stdin: look again in 2 ms
+      continue;
+    }
+    if (n === 0) return false;
+    got += buf.toString('utf8', 0, n);
+    if (got.split('\n').some((l) => l.trim() === 'go')) return true;
+  }
+}
+
 const need = (n: number) => {
   if (a.length !== n || a.some((x) => !x)) fail(`${sub} needs ${n} argument(s)\n${USAGE}`, 2);
 };
@@ -214,8 +235,10 @@ switch (sub) {
     }
     break;
   }
-  case 'lazy-strip': {
+  case 'lazy-strip':
+  case 'lazy-strip-after': {
     need(2);
+    if (sub === 'lazy-strip-after' && !waitForGo()) fail('lazy-strip-after: stdin closed before `go` (the dump failed?)', 3);
     try {
       const r = stripLazyPages(a[0], a[1]);
       console.log(`lazy-strip files=${r.files} pages=${r.pages} lazy=${r.lazyPages} kept_bytes=${r.keptBytes}`);
