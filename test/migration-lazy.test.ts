@@ -209,4 +209,27 @@ describe('lazy engine after the switch', () => {
       /The server on loveland is dead \(0\/3202 pages arrived\)\. The source's pages are gone too/,
     );
   });
+
+  it('a lazy migration that failed before the switch: helpers ended, the shared record stopped (not removed) and restored on the source from its full dump', async () => {
+    const t = setup({
+      lakewood: (cmd) =>
+        cmd.includes('podman container restore')
+          ? { stdout: `mark restore_start 1\nmark restored 2\nmark network 3\nmark resumed 4\nid ${'b'.repeat(64)}\npid 6161` }
+          : cmd.includes('http-probe')
+            ? { stdout: 'HTTP 200' }
+            : undefined,
+    });
+    t.r.done = new Set(['quiesce', 'drain', 'checkpoint']);
+    t.r.step = 'restore';
+    const rec = await recover(lazyEngine, t.r, new Error('restore failed'), 'restore failed');
+    expect(rec.recovered, rec.recovery).toBe(true);
+    expect(ends(t.sent).sort()).toEqual(['lakewood -4001', 'loveland -4002']);
+    expect(t.sent.some((s) => s.cmd.includes('podman rm'))).toBe(false);
+    expect(t.sent.some((s) => s.host === 'loveland' && s.cmd.includes('podman stop --ignore -t 0 p4cf-server'))).toBe(true);
+    const restore = t.sent.find((s) => s.cmd.includes('podman container restore'))!;
+    expect(restore.host).toBe('lakewood');
+    expect(restore.cmd).toContain('mv /ck/lakewood/images "$ck"');
+    expect(restore.cmd).not.toMatch(/lazy-pages/);
+    expect(t.state.get('serverHost')).toBe('lakewood');
+  });
 });

@@ -73,10 +73,15 @@ async function restoreOnSource(e: Engine, r: MigrationRun, reason: string): Prom
   // with a full target disk the restore on the source failed or not depending on how much the
   // transfer had written before it stopped.
   await stopListener(r);
-  await r.dst.exec(sh`podman rm -f --ignore ${c.SERVER_CONTAINER}`, { quiet: true, allowFail: true });
+  // runc/lazy restore the one record both servers share: removing it would leave nothing to restore
+  // into; stopped (a target that already runs it), it is restored on the source like after a dump
+  const free = e.sameRecord
+    ? sh`podman stop --ignore -t 0 ${c.SERVER_CONTAINER} >/dev/null`
+    : sh`podman rm -f --ignore ${c.SERVER_CONTAINER} >/dev/null`;
+  await r.dst.exec(free, { quiet: true, allowFail: true });
   if (r.target !== r.source) await removePartial(r);
   try {
-    await r.src.exec(sh`podman rm -f --ignore ${c.SERVER_CONTAINER} >/dev/null`, { quiet: true, allowFail: true });
+    if (!e.sameRecord) await r.src.exec(free, { quiet: true, allowFail: true });
     // A restored socket must not get a packet before CRIU has rebuilt it, or the kernel answers RST
     // and the connection dies; a migration guarantees that by switching only after the restore.
     // Here the switch may still point at the source: point it away (at the target's port, where

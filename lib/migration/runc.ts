@@ -35,6 +35,7 @@ export function idLookup(r: MigrationRun): string {
 export const runcEngine: Engine = {
   ...podmanEngine,
   name: 'runc',
+  sameRecord: true,
 
   prepareTarget: {
     async run(r) {

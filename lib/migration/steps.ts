@@ -51,6 +51,8 @@ export interface CallStep {
 
 export interface Engine {
   name: string;
+  /** Restores the container record podman already holds (runc, lazy): recovery stops it, never removes it. */
+  sameRecord?: boolean;
   prepareTarget: CallStep;
   quiesce: ScriptStep;
   drain: ScriptStep;
