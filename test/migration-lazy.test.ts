@@ -187,6 +187,22 @@ describe('lazy engine after the switch', () => {
     expect(t.sent.some((s) => s.cmd.includes('podman container restore'))).toBe(false);
   });
 
+  it('a daemon that failed before it counted anything (0/0 in its log) is a failure, not "every page arrived"', async () => {
+    // seen on the testbed with the page server ended after the switch: the daemon exits 1 without its summary line
+    const t = setup({
+      loveland: (cmd) => {
+        if (cmd.includes('lazy-pages.done')) return { stdout: 'done 1 50420000000\npages 0/0' };
+        if (cmd.includes('kill -0 5151')) return { stdout: 'alive no\npages 0/0' };
+        return undefined;
+      },
+      lakewood: (cmd) => (cmd.includes('pages-*.img') ? { stdout: 'images yes' } : undefined),
+    });
+    t.r.v.extra.lazy_pages_deferred = 68518;
+    const e = await lazyEngine.postSwitch.run(t.r).catch((x) => x);
+    expect(e).toBeInstanceOf(LazyPagesFailure);
+    expect(e.state.recovery).toMatch(/The server on loveland is dead/);
+  });
+
   it('a daemon still fetching at LAZY_PAGES_TIMEOUT is ended; a dead target and a source without pages are said plainly', async () => {
     const t = setup(
       {

@@ -74,7 +74,10 @@ export async function waitForPages(r: MigrationRun): Promise<void> {
   );
   const served = parseScriptOutput(src.stdout).values.served ?? 'unknown';
   const [got, total] = pages.split('/').map(Number);
-  const complete = Number.isFinite(got) && got === total;
+  // the daemon's own count, against what the source left to fetch (a daemon that failed before its
+  // first task wrote none: 0/0 is not complete)
+  const deferred = Number(r.v.extra.lazy_pages_deferred);
+  const complete = Number.isFinite(got) && total > 0 && got === total && (!Number.isFinite(deferred) || total === deferred);
   if (done.code !== 0 && !complete)
     throw await pagesFailed(
       r,

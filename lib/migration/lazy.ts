@@ -25,13 +25,19 @@ import { netToolPath } from '../nettool/index.ts';
 import { tail } from '../run/text.ts';
 import { userdataDir, writeCriuConfigCmd } from './criu.ts';
 import { RESTORE_FAILED, RestoreFailure, StepFailure } from './errors.ts';
-import { detached, helperFiles, pageServerPort, resumedAt, track } from './lazy-procs.ts';
+import { detached, endHelper, helperFiles, pageServerPort, resumedAt, track } from './lazy-procs.ts';
 import { waitForPages } from './lazy-wait.ts';
 import { podmanEngine, round3 } from './podman.ts';
 import { bytesOf, idLookup, imagesDir, runcEngine } from './runc.ts';
 import { diagnoseRestore } from './diagnosis.ts';
 import { mark, maybeMs, parseScriptOutput } from './scripts.ts';
 import type { Engine } from './steps.ts';
+
+/**
+ * Test hook, documented in the README: P4CF_TEST_LAZY_CUT=1 ends the source's page server right
+ * after the switch update, while pages are still in flight (test/e2e-engines.test.ts).
+ */
+export const LAZY_CUT_HOOK = 'P4CF_TEST_LAZY_CUT';
 
 /** CRIU's page server sizes its pipe to 819 pages (criu/include/page-pipe.h PIPE_MAX_SIZE). */
 export const PIPE_MAX_SIZE_NEEDED = 819 * 4096;
@@ -203,6 +209,11 @@ export const lazyEngine: Engine = {
   // lazy-pages daemon reads its images from, so it must come second)
   postSwitch: {
     async run(r) {
+      if (process.env[LAZY_CUT_HOOK] === '1') {
+        const ps = r.v.daemons?.find((d) => d.what === 'lazy page server');
+        r.ctx.log.warn(`${LAZY_CUT_HOOK}=1: ending the page server on ${r.source} while pages are in flight (test hook)`);
+        if (ps) await endHelper(ps.host, ps.pid);
+      }
       await waitForPages(r);
       await runcEngine.postSwitch.run(r);
     },
