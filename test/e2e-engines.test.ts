@@ -1,6 +1,7 @@
 // The migration engines end to end on the local testbed, one testbed for all: MIGRATION_ENGINE=runc
 // and MIGRATION_ENGINE=lazy with two migrations each (there and back), nothing lost, the container
-// podman's after each restore; lazy also reports when its last page arrived.
+// podman's after each restore; lazy also reports when its last page arrived, and with its page server
+// ended after the switch (P4CF_TEST_LAZY_CUT) the migration fails at postSwitch with a diagnosis.
 // (The podman engine's full run is test/e2e.test.ts.) Short waits: this checks correctness, the
 // figures are bench/migration.ts's.
 import { existsSync, readFileSync } from 'node:fs';
@@ -9,6 +10,7 @@ import { execFileSync } from 'node:child_process';
 import { afterAll, describe, expect, it } from 'vitest';
 import { isRoot, warnIfNotRoot } from './helpers/env.ts';
 import { projectDir, runRunner } from './helpers/runner.ts';
+import { LAZY_CUT_HOOK } from '../lib/migration/lazy.ts';
 
 warnIfNotRoot('test/e2e-engines.test.ts (runs on the local testbed)');
 
@@ -102,5 +104,33 @@ describe.skipIf(!isRoot)('migration engines end to end', () => {
     expect(lost[lost.length - 1], 'frames lost').toBe(0);
     const drops = column(dir, 'connection_drops');
     expect(Math.max(...drops) - Math.min(...drops), 'connection drops').toBe(0);
+  }, 320_000);
+
+  it('lazy: pages cut off in flight (the page server ended after the switch): fails at postSwitch, diagnosed, the target stopped', async () => {
+    const r = await runRunner(
+      [
+        '--steady-state',
+        '2',
+        '--post-migration',
+        '2',
+        '--migrations',
+        '1',
+        '--set',
+        'MIGRATION_ENGINE=lazy',
+        '--set',
+        'STATE_MB=256',
+      ],
+      { [LAZY_CUT_HOOK]: '1' },
+      300_000,
+    );
+    expect(r.code, `the run should fail:\n${r.stdout.slice(-3000)}`).not.toBe(0);
+    const m = r.stdout.match(/results (?:\(partial\) )?in (\S+)/);
+    expect(m, r.stdout.slice(-3000)).not.toBeNull();
+    const dir = m![1].startsWith('/') ? m![1] : join(projectDir, m![1]);
+    const diagnosis = readFileSync(join(dir, 'migration_1_lazy_diagnosis.txt'), 'utf8');
+    expect(diagnosis).toMatch(/cause: lazy-pages-lost/);
+    expect(diagnosis).toMatch(/state: The server on loveland (was stopped: its memory is incomplete|is dead)/);
+    expect(diagnosis).toMatch(/The full dump is still on lakewood:/);
+    expect(readFileSync(join(dir, 'error.log'), 'utf8')).toMatch(/failed at step postSwitch/);
   }, 320_000);
 });

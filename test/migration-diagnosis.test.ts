@@ -75,6 +75,13 @@ describe('restore diagnosis', () => {
     );
     expect(lost.cause).toBe('lazy-pages-lost');
     expect(lost.summary).toMatch(/still in flight.*Remote side closed connection/);
+    // CRIU 4.2's lazy-pages daemon when the page server went away (seen with P4CF_TEST_LAZY_CUT=1)
+    const reset = diagnoseRestore(
+      '(00.5) Error (criu/page-xfer.c:1623): page-xfer: Error reading data from page server: Connection reset by peer\n',
+      'criu lazy-pages on loveland exited with 1 after 0/0 pages',
+    );
+    expect(reset.cause).toBe('lazy-pages-lost');
+    expect(reset.summary).toMatch(/\(Error reading data from page server: Connection reset by peer\)/);
     expect(diagnoseRestore('', 'the last pages did not arrive within LAZY_PAGES_TIMEOUT 120000 ms').cause).toBe(
       'lazy-pages-lost',
     );

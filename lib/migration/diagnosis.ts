@@ -82,10 +82,10 @@ const KNOWN: KnownCause[] = [
   {
     cause: 'lazy-pages-lost',
     match:
-      /(Remote side closed connection|The page server doesn't answer|Restorer unexpectedly closed the connection|Lazy pages transfer FAILED|did not arrive within LAZY_PAGES_TIMEOUT|criu lazy-pages on \S+ exited with \d+)/i,
+      /(Error reading data from page server[^)]*|Can't send PSI \d+ to server[^)]*|Remote side closed connection|The page server doesn't answer|Restorer unexpectedly closed the connection|Lazy pages transfer FAILED|did not arrive within LAZY_PAGES_TIMEOUT|criu lazy-pages on \S+ exited with \d+)/i,
     summary: (m) =>
       `memory pages were still in flight from the source's page server when the transfer broke (${m[1]}): the restored process cannot have its full memory`,
-    hint: 'the direct link or the source failed after the switch; the target container was stopped (its missing pages would read as zeros). Check the direct link, raise LAZY_PAGES_TIMEOUT for large STATE_MB on slow links, or use MIGRATION_ENGINE=runc',
+    hint: 'the direct link or the source failed after the switch; a target container still running was stopped (its missing pages would read as zeros). Check the direct link, raise LAZY_PAGES_TIMEOUT for large STATE_MB on slow links, or use MIGRATION_ENGINE=runc',
   },
   {
     cause: 'image-damaged',
