@@ -1,8 +1,8 @@
 // MIGRATION_ENGINE=lazy (post-copy): the runc engine's steps, except that the target restores before
 // the memory has arrived. Source: the same frozen `runc checkpoint` (a full dump; the source process
-// ends with it, so podman's record is free for the restore), then `p4cf-net lazy-strip` copies the
-// images with only the pages the restore reads itself (stacks and other non-lazy memory,
-// lazy-images.ts), tar -S streams that copy, and `criu page-server --lazy-pages` serves the rest
+// ends with it, so podman's record is free for the restore), then `p4cf-net lazy-strip-after`
+// (started before the dump, waiting on a fifo) copies the images with only the pages the restore
+// reads itself (stacks and other non-lazy memory, lazy-images.ts), tar -S streams that copy, and `criu page-server --lazy-pages` serves the rest
 // from the full dump on the direct link. Target: `criu lazy-pages --page-server` (connects to the
 // source's page server), then podman's restore of the same record with `lazy-pages` in the CRIU
 // config file (runc lets that file override its own options; podman 4.3 has no flag for it): the
