@@ -253,6 +253,20 @@ describe('timing files and missing files', () => {
     expect(r.summary.migrations[0].time_to_ready_ms).toBe(run.migrations[0].time_to_ready_ms);
   });
 
+  it("the lazy engine's last page (lazy_pages_done_ms) reaches summary.json and the per-migration table; other runs have no such column", async () => {
+    const dir = join(root, 'run_lazy');
+    writeSyntheticRun(dir, { format: 'p4cf', migrations: 2, seed: 4 });
+    const jsonPath = join(dir, 'migration_timing_1.json');
+    const t = JSON.parse(readFileSync(jsonPath, 'utf8'));
+    writeFileSync(jsonPath, JSON.stringify({ ...t, engine: 'lazy', lazy_pages_done_ms: 1234.5 }));
+    const r = await analyzeRun(dir);
+    expect(r.summary.migrations.map((m) => m.lazy_pages_done_ms)).toEqual([1234.5, null]);
+    expect(readFileSync(r.reportPath, 'utf8')).toMatch(/last page arrived \(lazy\)[\s\S]*1,235/);
+    writeSyntheticRun(join(root, 'run_notlazy'), { format: 'p4cf', migrations: 2, seed: 4 });
+    const plain = await analyzeRun(join(root, 'run_notlazy'));
+    expect(readFileSync(plain.reportPath, 'utf8')).not.toContain('last page arrived');
+  });
+
   it('a folder without metrics.csv still yields summary.json and report.html with a clear note', async () => {
     const dir = join(root, 'run_nometrics');
     const run = writeSyntheticRun(dir, { format: 'p4cf', migrations: 4, seed: 5, omitMetrics: true });

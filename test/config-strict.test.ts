@@ -59,6 +59,17 @@ describe('hardware overlays name every host', () => {
       }).config.LOVELAND_SSH.host,
     ).toBe('lv.lab');
   });
+  it('MIGRATION_ENGINE=runc or lazy is refused on hardware naming the key (they restore a record only shared podman storage has)', () => {
+    const hw = { 'config_hw.env': 'TOFINO_SSH=me@sw.lab:22\nLAKEWOOD_SSH=me@lw.lab:22\nLOVELAND_SSH=me@lv.lab:22\n' };
+    for (const engine of ['runc', 'lazy'])
+      expect(message(() => load(hw, ['--set', `MIGRATION_ENGINE=${engine}`]))).toMatch(
+        new RegExp(
+          `^MIGRATION_ENGINE=${engine} \\(from --set\\) restores the container record podman already holds.*use MIGRATION_ENGINE=podman on hardware`,
+        ),
+      );
+    expect(load(hw, ['--set', 'MIGRATION_ENGINE=podman']).config.MIGRATION_ENGINE).toBe('podman');
+    expect(load({}, ['--set', 'MIGRATION_ENGINE=lazy']).config.MIGRATION_ENGINE).toBe('lazy');
+  });
   it('the local testbed keeps its defaults', () => {
     expect(load({}).mode.testbed).toBe('local');
   });

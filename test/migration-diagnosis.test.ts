@@ -61,4 +61,30 @@ describe('restore diagnosis', () => {
     expect(txt).toMatch(/CRIU restore log: \/x\/restore.log/);
     expect(txt).toMatch(/podman stderr/);
   });
+
+  it("names the lazy engine's failures: the page server's short pipe, and pages lost in flight", () => {
+    const tee = diagnoseRestore(
+      '(00.734243) Error (criu/page-pipe.c:418): page-pipe: tee: 65536: Operation not permitted\n(00.7343) page-xfer: Session over\n',
+    );
+    expect(tee.cause).toBe('lazy-pipe-size');
+    expect(tee.summary).toMatch(/only 65536 bytes/);
+    expect(tee.hint).toMatch(/pipe-max-size/);
+    const lost = diagnoseRestore(
+      '(00.410763) Error (criu/page-xfer.c:1660): page-xfer: Remote side closed connection\n',
+      'criu lazy-pages on loveland exited with 1 after 100/3202 pages',
+    );
+    expect(lost.cause).toBe('lazy-pages-lost');
+    expect(lost.summary).toMatch(/still in flight.*Remote side closed connection/);
+    // CRIU 4.2's lazy-pages daemon when the page server went away (seen with P4CF_TEST_LAZY_CUT=1)
+    const reset = diagnoseRestore(
+      '(00.5) Error (criu/page-xfer.c:1623): page-xfer: Error reading data from page server: Connection reset by peer\n',
+      'criu lazy-pages on loveland exited with 1 after 0/0 pages',
+    );
+    expect(reset.cause).toBe('lazy-pages-lost');
+    expect(reset.summary).toMatch(/\(Error reading data from page server: Connection reset by peer\)/);
+    expect(diagnoseRestore('', 'the last pages did not arrive within LAZY_PAGES_TIMEOUT 120000 ms').cause).toBe(
+      'lazy-pages-lost',
+    );
+    expect(diagnoseRestore('', 'criu lazy-pages daemon did not start: uffd: no').cause).toBe('lazy-pages-unavailable');
+  });
 });

@@ -1,5 +1,5 @@
 // The engines' host scripts (issue 13), without a testbed: MIGRATION_ENGINE picks the step record;
-// runc never goes through podman's export/import; both freeze the cgroup before the dump and thaw
+// runc never goes through podman's export/import; lazy adds the page server and the lazy restore; both freeze the cgroup before the dump and thaw
 // it when the dump fails. The freezer script itself runs here against a fake cgroup tree.
 import { defaultConfig } from '../lib/config/load.ts';
 import { execFileSync } from 'node:child_process';
@@ -25,6 +25,8 @@ const run = (c: Config) =>
     method: 'socat',
     port: c.TRANSFER_PORT,
     known: { pid: 4711, id: 'a'.repeat(64) },
+    source: 'lakewood',
+    target: 'loveland',
     srcNode: { ...serverNode(c, 'lakewood'), directIp: '192.168.10.2' },
     dstNode: serverNode(c, 'loveland'),
   }) as unknown as MigrationRun;
@@ -63,8 +65,75 @@ describe('MIGRATION_ENGINE', () => {
     expect(e.resume).toBe(engineFor(config).resume);
   });
 
-  it('MIGRATION_ENGINE accepts podman and runc only', () => {
+  it('lazy: the runc dump, a stripped copy streamed, a page server for the rest; the target restores with lazy pages', () => {
+    const c = { ...config, MIGRATION_ENGINE: 'lazy' } as Config;
+    const e = engineFor(c);
+    expect(e.name).toBe('lazy');
+    const r = run(c);
+    const s = sourceScript(r, c);
+    // a full dump (the source process ends with it, podman's record is free for the restore)
+    expect(s).toMatch(/runc --root \/run\/runc checkpoint --image-path '?\/ck\/src\/images'? .*--tcp-established "\$cid"/);
+    expect(s).not.toMatch(/checkpoint[^\n]*--lazy-pages/);
+    const order = [
+      // the copy's node starts before the dump and waits for `go` on a fifo (a failed dump closes it)
+      'mkfifo /ck/src/lazy-strip.go',
+      'lazy-strip-after /ck/src/images /ck/src/lazy </ck/src/lazy-strip.go',
+      'exec 8>/ck/src/lazy-strip.go',
+      'runc --root',
+      'mark checkpointed',
+      'criu page-server --lazy-pages -D /ck/src/images --address 192.168.10.2 --port 19501',
+      'echo "pageserver $pageserver_pid"',
+      'echo go >&8; exec 8>&-',
+      'wait "$strip_pid"',
+      'kill -TERM -"$pageserver_pid"', // a failed copy ends the page server it started
+      'mark stripped',
+      'tar -C /ck/src/lazy -S -cf - . | socat -u STDIN TCP-LISTEN:19500,bind=192.168.10.2',
+    ];
+    const withMarks = [e.quiesce, e.drain, e.checkpoint, e.transfer.offer]
+      .map((x) => `${x.script(r)}\nmark ${x.mark}`)
+      .join('\n');
+    const at = order.map((t) => withMarks.replace(/'/g, '').indexOf(t));
+    expect(
+      at.every((x, i) => x >= 0 && (i === 0 || x > at[i - 1])),
+      `order in:\n${withMarks}`,
+    ).toBe(true);
+    // the page server: detached, bounded, its own process group, readiness and exit recorded
+    expect(s).toMatch(
+      /setsid timeout 180 sh -c .*--status-fd 3 3>\/ck\/src\/page-server\.ready; echo "\$\? \$\(date \+%s%N\)" > \/ck\/src\/page-server\.done/,
+    );
+    const restore = e.restore.script(r).replace(/'/g, '');
+    const steps = [
+      `cid=${'a'.repeat(64)}`,
+      'mv /ck/dst/images "$ck"',
+      'criu lazy-pages --page-server --address 192.168.10.2 --port 19501 -D "$CK" -W "$UD"',
+      'echo "lazydaemon $lazydaemon_pid"',
+      '-S "$ud/lazy-pages.socket"',
+      'lazy-pages > /etc/criu/p4cf-migration.conf',
+      'podman container restore --keep --tcp-established --ignore-static-mac p4cf-server',
+      'network-lock nftables > /etc/criu/p4cf-migration.conf',
+      'echo "id $id"',
+    ];
+    const pos = steps.map((t) => restore.indexOf(t));
+    expect(
+      pos.every((x, i) => x >= 0 && (i === 0 || x > pos[i - 1])),
+      `order in:\n${restore}`,
+    ).toBe(true);
+    expect(restore).not.toMatch(/--import/);
+    // recovery restores on the source from its full dump: a plain runc restore, no lazy pages
+    const onSource = { ...r, target: 'lakewood', source: 'lakewood', dstDir: '/ck/src' } as MigrationRun;
+    expect(e.restore.script(onSource)).toBe(
+      engineFor({ ...config, MIGRATION_ENGINE: 'runc' } as Config).restore.script(onSource),
+    );
+    expect(e.restore.script(onSource)).not.toMatch(/lazy-pages/);
+    // the same network fix-up, resume and switch update as the others
+    expect(e.networkFixup).toBe(engineFor(config).networkFixup);
+    expect(e.resume).toBe(engineFor(config).resume);
+    expect(e.switchUpdate).toBe(engineFor(config).switchUpdate);
+  });
+
+  it('MIGRATION_ENGINE accepts podman, runc and lazy only', () => {
     expect(parseByType(KEYS.MIGRATION_ENGINE.type, 'runc')).toBe('runc');
+    expect(parseByType(KEYS.MIGRATION_ENGINE.type, 'lazy')).toBe('lazy');
     expect(() => parseByType(KEYS.MIGRATION_ENGINE.type, 'criu')).toThrow();
   });
 });

@@ -2,7 +2,7 @@
 // way the sync phase builds it, then run as a host runs it (`node dist/remote/p4cf-net.mjs …`),
 // against real sockets on loopback.
 import { execFile } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer as createHttp, type Server as HttpServer } from 'node:http';
 import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -90,6 +90,42 @@ describe('p4cf-net (bundled remote tool)', () => {
     expect((await run('pull', '127.0.0.1', '1', join(work, 'x'), 'soon')).stderr).toMatch(
       /STALL_MS "soon" is not a positive integer/,
     );
+  });
+
+  it('lazy-strip-after copies only once stdin says go, and does nothing when stdin ends first', async () => {
+    // a pagemap with one non-lazy page and one lazy one (lazy-images.test.ts has the format)
+    const { encodeFields, writeImage } = await import('../lib/migration/criu-image.ts');
+    const { PAGEMAP_MAGIC, PE_LAZY, PE_PRESENT } = await import('../lib/migration/lazy-images.ts');
+    const v = (no: number, value: number) => ({ no, wire: 0, value: BigInt(value) });
+    const src = join(work, 'dump');
+    mkdirSync(src, { recursive: true });
+    writeFileSync(
+      join(src, 'pagemap-1.img'),
+      writeImage({
+        magic: PAGEMAP_MAGIC,
+        entries: [
+          encodeFields([v(1, 1)]),
+          encodeFields([v(1, 4096), v(2, 1), v(4, PE_PRESENT)]),
+          encodeFields([v(1, 8192), v(2, 1), v(4, PE_PRESENT | PE_LAZY)]),
+        ],
+      }),
+    );
+    writeFileSync(join(src, 'pages-1.img'), Buffer.alloc(8192, 7));
+    const withStdin = (input: string | null, dst: string) =>
+      new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
+        const p = execFile(process.execPath, [tool, 'lazy-strip-after', src, dst], { timeout: 20_000 }, (err, stdout, stderr) =>
+          resolve({ code: err ? Number((err as { code?: number }).code ?? 1) : 0, stdout, stderr }),
+        );
+        setTimeout(() => p.stdin!.end(input ?? undefined), 200);
+      });
+    const ok = await withStdin('go\n', join(work, 'copy'));
+    expect(ok.stdout.trim()).toBe('lazy-strip files=2 pages=2 lazy=1 kept_bytes=4096');
+    const copy = readFileSync(join(work, 'copy', 'pages-1.img'));
+    expect([copy.length, copy[0], copy[4096]]).toEqual([8192, 7, 0]);
+    const gaveUp = await withStdin(null, join(work, 'nocopy'));
+    expect(gaveUp.code).toBe(3);
+    expect(gaveUp.stderr).toMatch(/stdin closed before `go`/);
+    expect(existsSync(join(work, 'nocopy'))).toBe(false);
   });
 
   it('refuses bad usage with exit 2, naming the problem', async () => {

@@ -228,6 +228,8 @@ export function renderReport(run: RunData, s: Summary, plots: RenderedPlot[]): s
   );
 
   parts.push('<h2>Per migration</h2>');
+  // the lazy engine's last page (post-copy): shown when a migration has it
+  const lazy = s.migrations.some((m) => m.lazy_pages_done_ms !== null);
   parts.push(
     table(
       [
@@ -245,6 +247,7 @@ export function renderReport(run: RunData, s: Summary, plots: RenderedPlot[]): s
         'frames lost',
         'pings unanswered',
         'drops',
+        ...(lazy ? ['last page arrived (lazy)'] : []),
       ],
       s.migrations.map((m) => [
         String(m.index),
@@ -261,6 +264,7 @@ export function renderReport(run: RunData, s: Summary, plots: RenderedPlot[]): s
         m.window.frames_lost === null ? '–' : String(m.window.frames_lost),
         m.window.pings_unanswered === null ? '–' : String(m.window.pings_unanswered),
         m.window.connection_drops === null ? '–' : String(m.window.connection_drops),
+        ...(lazy ? [fmt(m.lazy_pages_done_ms, 0)] : []),
       ]),
     ),
   );

@@ -71,6 +71,8 @@ export interface MigrationSummary {
   /** The RTO stall: first / last connection's first pong after the switch update (load generator log). */
   first_pong_after_switch_ms: number | null;
   last_pong_after_switch_ms: number | null;
+  /** MIGRATION_ENGINE=lazy: when the last memory page reached the target, from the migration's start. */
+  lazy_pages_done_ms: number | null;
 }
 
 export interface Summary {
@@ -186,6 +188,7 @@ export function computeSummary(run: RunData): Summary {
       first_data_after_switch_ms: firstData,
       first_pong_after_switch_ms: numOrNull(t.values.first_pong_after_switch_ms),
       last_pong_after_switch_ms: numOrNull(t.values.last_pong_after_switch_ms),
+      lazy_pages_done_ms: numOrNull(t.values.lazy_pages_done_ms),
     };
   });
   const silent = migrations.filter((m) => m.first_data_after_switch_ms === null && m.switch_s !== null && rows.length > 0);

@@ -219,6 +219,11 @@ function crossKeyProblems(
       `SWITCH_UPDATE_FROM=source (from ${origins.SWITCH_UPDATE_FROM}) needs the servers to reach the controller, but CONTROLLER_LISTEN=${c.CONTROLLER_LISTEN} (from ${origins.CONTROLLER_LISTEN}) is loopback: set CONTROLLER_LISTEN to the switch's management address (and CONTROLLER_TOKEN)`,
     );
   }
+  if (testbed === 'hw' && (c.MIGRATION_ENGINE === 'runc' || c.MIGRATION_ENGINE === 'lazy')) {
+    out.push(
+      `MIGRATION_ENGINE=${c.MIGRATION_ENGINE} (from ${origins.MIGRATION_ENGINE}) restores the container record podman already holds, which only a podman storage both servers share has (the local testbed's); on two hardware servers the target has none and podman 4.3 creates one only from an exported archive: use MIGRATION_ENGINE=podman on hardware`,
+    );
+  }
   if (testbed === 'hw' && localDefault(origins.TOFINO_SSH)) {
     // Falling back to the local testbed's management address would send the run to the wrong machine.
     out.push(

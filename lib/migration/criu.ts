@@ -36,9 +36,12 @@ export const criuSettingsSummary = (): string =>
 /** `podman run` arguments that make every checkpoint/restore of the container read the file. */
 export const criuRunArgs = (): string[] => ['--annotation', `org.criu.config=${CRIU_CONFIG_PATH}`];
 
-/** Writes the config file (idempotent; a few hundred bytes, ~1 ms). */
-export function writeCriuConfigCmd(): string {
-  return `mkdir -p /etc/criu && printf '%s\\n' ${configLines().map(quote).join(' ')} > ${CRIU_CONFIG_PATH}`;
+/**
+ * Writes the config file (idempotent; a few hundred bytes, ~1 ms). `extra`: settings for the next
+ * CRIU call only (the lazy engine's restore adds `lazy-pages`; runc lets the file override its own options).
+ */
+export function writeCriuConfigCmd(extra: string[] = []): string {
+  return `mkdir -p /etc/criu && printf '%s\\n' ${[...configLines(), ...extra].map(quote).join(' ')} > ${CRIU_CONFIG_PATH}`;
 }
 
 /** Evidence in a CRIU log (dump.log / restore.log) that CRIU parsed our file. */

@@ -65,6 +65,29 @@ const KNOWN: KnownCause[] = [
     hint: 'install CRIU >= 4.2 (npx tsx experiments/setup.ts)',
   },
   {
+    cause: 'lazy-pipe-size',
+    match: /page-pipe: tee: (\d+)/i,
+    summary: (m) =>
+      `CRIU's page server sent only ${m[1]} bytes of a page request: it could not enlarge its pipe ` +
+      '(F_SETPIPE_SZ above fs.pipe-max-size needs CAP_SYS_RESOURCE) and went on with a 64 KiB one',
+    hint: 'raise /proc/sys/fs/pipe-max-size to 4194304 on the source (the lazy engine does so when it prepares a migration)',
+  },
+  {
+    cause: 'lazy-pages-unavailable',
+    match:
+      /(criu lazy-pages daemon did not start|connect to lazy-pages\.socket failed|Lazy pages are not available|not serving \(|Can't connect to page server)/i,
+    summary: (m) => `the lazy (post-copy) restore could not reach its page source (${m[1]})`,
+    hint: 'check that userfaultfd works on the target (criu check --feature uffd-noncoop), that the page server on the source listens on the direct link, and the lazy-pages/page-server logs in the checkpoint folders',
+  },
+  {
+    cause: 'lazy-pages-lost',
+    match:
+      /(Error reading data from page server[^)]*|Can't send PSI \d+ to server[^)]*|Remote side closed connection|The page server doesn't answer|Restorer unexpectedly closed the connection|Lazy pages transfer FAILED|did not arrive within LAZY_PAGES_TIMEOUT|criu lazy-pages on \S+ exited with \d+)/i,
+    summary: (m) =>
+      `memory pages were still in flight from the source's page server when the transfer broke (${m[1]}): the restored process cannot have its full memory`,
+    hint: 'the direct link or the source failed after the switch; a target container still running was stopped (its missing pages would read as zeros). Check the direct link, raise LAZY_PAGES_TIMEOUT for large STATE_MB on slow links, or use MIGRATION_ENGINE=runc',
+  },
+  {
     cause: 'image-damaged',
     match:
       /(Magic doesn't match for \S+|Read \d+ bytes while \d+ expected|Unexpected EOF|magic mismatch|Corrupted image|Can't read .*\.img|Failed to read|Unable to open .*\.img|Can't open .*(inventory|\.img)|No such file or directory.*\.img|\.img.*No such file)/i,

@@ -35,6 +35,22 @@ export class RestoreFailure extends StepFailure {
   }
 }
 
+/**
+ * Post-copy (lazy engine): the memory pages still on the source stopped arriving after the switch.
+ * Carries what recovery can say of the two ends; recovery does not roll back (lazy.ts says why).
+ */
+export class LazyPagesFailure extends StepFailure {
+  constructor(
+    message: string,
+    public state: { targetAlive: boolean; sourceImages: boolean; recovery: string },
+    /** migration_<i>_lazy_diagnosis.txt in the run folder. */
+    public file: string,
+  ) {
+    super('postSwitch', message);
+    this.name = 'LazyPagesFailure';
+  }
+}
+
 /** What the failed migration left behind, after recovery was tried. */
 export interface MigrationErrorInfo {
   index: number;

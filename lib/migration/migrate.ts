@@ -14,7 +14,7 @@ import { serverNode, type ServerName } from '../server/net.ts';
 import { criuSettingsSummary, CRIU_CONFIG_PATH } from './criu.ts';
 import { directLinkSetup, nicOffloadMode } from '../server/infra.ts';
 import { formatDiagnosis } from './diagnosis.ts';
-import { MigrationError, RestoreFailure, StepFailure } from './errors.ts';
+import { LazyPagesFailure, MigrationError, RestoreFailure, StepFailure } from './errors.ts';
 import { engineFor } from './engines.ts';
 import { recover } from './recovery.ts';
 import { homeServer, hopFor } from './schedule.ts';
@@ -283,7 +283,7 @@ function timingOf(r: MigrationRun, engine: Engine): MigrationTiming {
 async function failed(engine: Engine, r: MigrationRun, e: Error): Promise<MigrationError> {
   const { ctx, index: i } = r;
   const step = e instanceof StepFailure ? e.step : r.step;
-  let diagnosisFile: string | undefined;
+  let diagnosisFile: string | undefined = e instanceof LazyPagesFailure ? e.file : undefined;
   if (e instanceof RestoreFailure) {
     diagnosisFile = join(ctx.dir, `migration_${i}_restore_diagnosis.txt`);
     const text = formatDiagnosis(e.diagnosis, {

@@ -8,7 +8,8 @@ import { waitForHealth } from '../../experiments/workloads/health.ts';
 import { workloadFor } from '../../experiments/workloads/index.ts';
 import { controllerFor } from '../switch/controller-client.ts';
 import { backendOn } from '../server/backend.ts';
-import { RestoreFailure, StepFailure } from './errors.ts';
+import { LazyPagesFailure, RestoreFailure, StepFailure } from './errors.ts';
+import { endHelpers } from './lazy-procs.ts';
 import { restoreLeg, type Engine, type MigrationRun } from './steps.ts';
 
 export interface Recovery {
@@ -33,6 +34,9 @@ function onSource(r: MigrationRun): MigrationRun {
 
 export async function recover(e: Engine, r: MigrationRun, failure: Error, reason: string): Promise<Recovery> {
   if (r.ctx.dryRun) return { recovered: false, recovery: '' };
+  await endHelpers(r); // the lazy engine's page server and lazy-pages daemon, if they still run
+  // after the switch, with pages lost: the failure says what is left (lazy-wait.ts; no rollback)
+  if (failure instanceof LazyPagesFailure) return { recovered: false, recovery: failure.state.recovery };
   if (failure instanceof StepFailure && failure.detail?.serverDown && !r.done.has('quiesce')) {
     return {
       recovered: false,
@@ -70,10 +74,15 @@ async function restoreOnSource(e: Engine, r: MigrationRun, reason: string): Prom
   // with a full target disk the restore on the source failed or not depending on how much the
   // transfer had written before it stopped.
   await stopListener(r);
-  await r.dst.exec(sh`podman rm -f --ignore ${c.SERVER_CONTAINER}`, { quiet: true, allowFail: true });
+  // runc/lazy restore the one record both servers share: removing it would leave nothing to restore
+  // into; stopped (a target that already runs it), it is restored on the source like after a dump
+  const free = e.sameRecord
+    ? sh`podman stop --ignore -t 0 ${c.SERVER_CONTAINER} >/dev/null`
+    : sh`podman rm -f --ignore ${c.SERVER_CONTAINER} >/dev/null`;
+  await r.dst.exec(free, { quiet: true, allowFail: true });
   if (r.target !== r.source) await removePartial(r);
   try {
-    await r.src.exec(sh`podman rm -f --ignore ${c.SERVER_CONTAINER} >/dev/null`, { quiet: true, allowFail: true });
+    if (!e.sameRecord) await r.src.exec(free, { quiet: true, allowFail: true });
     // A restored socket must not get a packet before CRIU has rebuilt it, or the kernel answers RST
     // and the connection dies; a migration guarantees that by switching only after the restore.
     // Here the switch may still point at the source: point it away (at the target's port, where

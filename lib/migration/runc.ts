@@ -23,18 +23,19 @@ import { nowNs } from './timing.ts';
 export const RUNC_ROOT = '/run/runc';
 /** Where conmon writes a container's exit code (podman's tmpdir /run/libpod, as root). */
 const EXITS_DIR = '/run/libpod/exits';
-const imagesDir = (dir: string) => `${dir}/images`;
+export const imagesDir = (dir: string) => `${dir}/images`;
 /** Bytes of every file under a folder (the transfer's completeness check, both ends). */
-const bytesOf = (dir: string) => `find ${quote(dir)} -type f -printf '%s\\n' | awk '{ s += $1 } END { print s + 0 }'`;
+export const bytesOf = (dir: string) => `find ${quote(dir)} -type f -printf '%s\\n' | awk '{ s += $1 } END { print s + 0 }'`;
 
 /** Container id on the restoring host: the recorded one (same record in shared storage), else podman's. */
-function idLookup(r: MigrationRun): string {
+export function idLookup(r: MigrationRun): string {
   return r.known ? `cid=${quote(r.known.id)}` : sh`cid=$(podman inspect --format '{{.Id}}' ${r.c.SERVER_CONTAINER})`;
 }
 
 export const runcEngine: Engine = {
   ...podmanEngine,
   name: 'runc',
+  sameRecord: true,
 
   prepareTarget: {
     async run(r) {
@@ -129,8 +130,10 @@ export const runcEngine: Engine = {
           criuFreezerWaitCmd(quote(`${r.srcDir}/work/dump.log`)),
           idLookup(r),
           `ex=${EXITS_DIR}/$cid`,
-          `if [ -d ${EXITS_DIR} ]; then i=0; while [ ! -e "$ex" ] && [ $i -lt 1500 ]; do sleep 0.002; i=$((i+1)); done`,
-          '  if [ -e "$ex" ]; then s="exited (exit file)"; else s="no exit file after 3 s"; fi',
+          // podman's cleanup (conmon's exit command) consumes the exit file a few hundred ms after the
+          // exit: a look that comes later (the lazy engine's copy runs first) finds runc's state gone instead
+          `if [ -d ${EXITS_DIR} ]; then i=0; while [ ! -e "$ex" ] && [ -d ${RUNC_ROOT}/"$cid" ] && [ $i -lt 1500 ]; do sleep 0.002; i=$((i+1)); done`,
+          `  if [ -e "$ex" ]; then s="exited (exit file)"; elif [ ! -d ${RUNC_ROOT}/"$cid" ]; then s="exited (runc state gone)"; else s="no exit file after 3 s"; fi`,
           'else i=0; while [ $i -lt 300 ]; do',
           sh`  s=$(podman inspect --format '{{.State.Status}}' ${r.c.SERVER_CONTAINER} 2>/dev/null) || s=gone`,
           '  case "$s" in exited|stopped|gone) break;; esac; sleep 0.01; i=$((i+1)); done',

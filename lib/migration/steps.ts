@@ -51,6 +51,8 @@ export interface CallStep {
 
 export interface Engine {
   name: string;
+  /** Restores the container record podman already holds (runc, lazy): recovery stops it, never removes it. */
+  sameRecord?: boolean;
   prepareTarget: CallStep;
   quiesce: ScriptStep;
   drain: ScriptStep;
@@ -100,6 +102,8 @@ export interface MigrationRun {
     extra: Record<string, string | number>;
     /** PID of the source's detached transfer listener (its process group), to stop it after a failure. */
     listener?: number;
+    /** Helper processes an engine started (lazy: page server, lazy-pages daemon), ended by PID (lazy.ts). */
+    daemons?: { host: Host; pid: number; what: string; unregister: () => void }[];
   };
   /** The run's abort signal, captured before the steps run shielded from it (migrate.ts). */
   signal?: AbortSignal;

@@ -14,13 +14,17 @@
 //   ckpt-rewrite TAR|DIR OLD_IP NEW_IP OLD_MAC NEW_MAC   give a checkpoint archive (or an extracted one) a new address (vip mode)
 //   ckpt-rewrite-when GO DONE TAR OLD_IP NEW_IP OLD_MAC NEW_MAC   the same, started ahead: waits for `go` on
 //                            the FIFO GO, then rewrites TAR and writes its result line to the FIFO DONE
+//   lazy-strip SRC DST       DST = the images of SRC with only the pages a lazy restore reads itself (lazy engine)
+//   lazy-strip-after SRC DST the same once stdin says `go` (started before the dump: node's start is not in
+//                            the downtime); EOF first: nothing done, exit 3
 // Probes print their state on stdout (the health gates show it); failures exit 1, bad usage 2.
-import { createReadStream, createWriteStream, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { createReadStream, createWriteStream, readFileSync, readSync, statSync, writeFileSync } from 'node:fs';
 import { connect, createServer } from 'node:net';
 import { rewriteCheckpointDir, rewriteCheckpointTar } from '../migration/ckpt-rewrite.ts';
+import { stripLazyPages } from '../migration/lazy-images.ts';
 
 const USAGE =
-  'usage: p4cf-net tcp-probe HOST PORT | http-probe URL | serve FILE IP PORT | pull IP PORT FILE [STALL_MS] | free-port IP | http-post URL (token line + JSON on stdin) | hold HOST PORT N MS | ckpt-rewrite TAR|DIR OLD_IP NEW_IP OLD_MAC NEW_MAC | ckpt-rewrite-when GO DONE TAR OLD_IP NEW_IP OLD_MAC NEW_MAC';
+  'usage: p4cf-net tcp-probe HOST PORT | http-probe URL | serve FILE IP PORT | pull IP PORT FILE [STALL_MS] | free-port IP | http-post URL (token line + JSON on stdin) | hold HOST PORT N MS | ckpt-rewrite TAR|DIR OLD_IP NEW_IP OLD_MAC NEW_MAC | ckpt-rewrite-when GO DONE TAR OLD_IP NEW_IP OLD_MAC NEW_MAC | lazy-strip SRC DST | lazy-strip-after SRC DST';
 
 /** `rewrite sockets=N config=N network=N [tar=in-place|rewritten]` for a checkpoint archive or folder. */
 function rewriteLine(path: string, [oldIp, newIp, oldMac, newMac]: string[]): string {
@@ -167,6 +171,25 @@ function ms(s: string | undefined): number {
 }
 
 const [sub, ...a] = process.argv.slice(2);
+/** Blocks until stdin brings a line `go` (true) or ends (false). */
+function waitForGo(): boolean {
+  const buf = Buffer.alloc(64);
+  let got = '';
+  for (;;) {
+    let n: number;
+    try {
+      n = readSync(0, buf, 0, buf.length, null);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EAGAIN') throw e;
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 2); // a non-blocking stdin: look again in 2 ms
+      continue;
+    }
+    if (n === 0) return false;
+    got += buf.toString('utf8', 0, n);
+    if (got.split('\n').some((l) => l.trim() === 'go')) return true;
+  }
+}
+
 const need = (n: number) => {
   if (a.length !== n || a.some((x) => !x)) fail(`${sub} needs ${n} argument(s)\n${USAGE}`, 2);
 };
@@ -233,6 +256,18 @@ switch (sub) {
     }
     writeFileSync(a[1], `${line}\n`);
     process.exitCode = line.startsWith('rewrite ') ? 0 : 1;
+    break;
+  }
+  case 'lazy-strip':
+  case 'lazy-strip-after': {
+    need(2);
+    if (sub === 'lazy-strip-after' && !waitForGo()) fail('lazy-strip-after: stdin closed before `go` (the dump failed?)', 3);
+    try {
+      const r = stripLazyPages(a[0], a[1]);
+      console.log(`lazy-strip files=${r.files} pages=${r.pages} lazy=${r.lazyPages} kept_bytes=${r.keptBytes}`);
+    } catch (e) {
+      fail(`lazy-strip ${a[0]}: ${(e as Error).message}`);
+    }
     break;
   }
   default:

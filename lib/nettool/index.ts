@@ -38,6 +38,7 @@ export type NetToolCommand =
   | ['free-port', string]
   | ['hold', string, number, number, number]
   | ['ckpt-rewrite', string, string, string, string, string]
-  | ['ckpt-rewrite-when', string, string, string, string, string, string, string];
+  | ['ckpt-rewrite-when', string, string, string, string, string, string, string]
+  | ['lazy-strip', string, string];
 
 export const netTool = (path: string, ...cmd: NetToolCommand): string => sh`node ${path} ${cmd}`;

@@ -12,10 +12,17 @@ export const MIGRATION_KEYS = {
   },
   MIGRATION_ENGINE: {
     group: 'migration',
-    type: t.enum(['podman', 'runc'] as const),
+    type: t.enum(['podman', 'runc', 'lazy'] as const),
     default: 'podman',
     description:
-      'podman: checkpoint --export / restore --import (the published procedure); runc: freeze, runc checkpoint to a folder streamed over the direct link, podman restore of the same container record (needs podman storage both servers share: local testbed)',
+      'podman: checkpoint --export / restore --import (the published procedure); runc: freeze, runc checkpoint to a folder streamed over the direct link, podman restore of the same container record (needs podman storage both servers share: local testbed); lazy: as runc, but only the pages the restore needs at once move before it, the rest follow after the resume (post-copy, CRIU lazy pages; local testbed)',
+  },
+  LAZY_PAGES_TIMEOUT: {
+    group: 'migration',
+    type: t.duration,
+    default: '120s',
+    description:
+      'MIGRATION_ENGINE=lazy: longest wait after the switch update for the last memory page to reach the target; the page server and the lazy-pages daemon are ended at this bound and the migration fails',
   },
   TRANSFER_METHOD: {
     group: 'migration',
