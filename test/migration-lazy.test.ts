@@ -118,6 +118,25 @@ const ends = (sent: { host: string; cmd: string }[]) =>
   sent.filter((s) => /kill -TERM -400[12]/.test(s.cmd)).map((s) => `${s.host} ${s.cmd.match(/-400[12]/)![0]}`);
 
 describe('lazy engine after the switch', () => {
+  it('raises fs.pipe-max-size where it is too small for the page server, and registers setting it back', async () => {
+    const t = setup({
+      lakewood: (cmd) => (cmd.includes('pipe-max-size') ? { stdout: 'pipe-max-size raised from 1048576' } : undefined),
+      loveland: () => undefined,
+    });
+    const before = t.cleanups.length;
+    await lazyEngine.prepareTarget.run(t.r).catch(() => {
+      /* the rest of the target's preparation is not scripted here */
+    });
+    expect(
+      t.sent
+        .filter((s) => s.cmd.includes('pipe-max-size'))
+        .map((s) => s.host)
+        .sort(),
+    ).toEqual(['lakewood', 'loveland']);
+    expect(t.cleanups.slice(before)).toContain('set fs.pipe-max-size on lakewood back to 1048576');
+    expect(t.cleanups.some((l) => l.includes('pipe-max-size on loveland'))).toBe(false);
+  });
+
   it('waits for the last page, reports when it arrived, then drops its helpers from the cleanup', async () => {
     const t = setup({
       // first look: still fetching; second: the daemon ended 420 ms after the resume, every page there

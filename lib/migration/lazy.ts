@@ -45,7 +45,7 @@ const PIPE_SIZE_RAISED = 4 << 20;
 
 /** The stripped images' folder on the source (what the target gets). */
 export const strippedDir = (dir: string) => `${dir}/lazy`;
-const pipeSizeCmd = `if [ "$(cat /proc/sys/fs/pipe-max-size)" -lt ${PIPE_MAX_SIZE_NEEDED} ]; then echo ${PIPE_SIZE_RAISED} > /proc/sys/fs/pipe-max-size && echo "pipe-max-size raised"; fi`;
+const pipeSizeCmd = `old=$(cat /proc/sys/fs/pipe-max-size); if [ "$old" -lt ${PIPE_MAX_SIZE_NEEDED} ]; then echo ${PIPE_SIZE_RAISED} > /proc/sys/fs/pipe-max-size && echo "pipe-max-size raised from $old"; fi`;
 
 export const lazyEngine: Engine = {
   ...runcEngine,
@@ -53,14 +53,23 @@ export const lazyEngine: Engine = {
 
   prepareTarget: {
     async run(r) {
+      const hosts = [r.src, r.dst];
       const [, ...raised] = await Promise.all([
         runcEngine.prepareTarget.run(r),
-        ...[r.src, r.dst].map((h) => h.exec(pipeSizeCmd, { quiet: true })),
+        ...hosts.map((h) => h.exec(pipeSizeCmd, { quiet: true })),
       ]);
-      if (raised.some((x) => x.stdout.includes('raised')))
+      raised.forEach((x, i) => {
+        const from = Number(/pipe-max-size raised from (\d+)/.exec(x.stdout)?.[1]);
+        if (!(from > 0)) return;
+        const h = hosts[i];
         r.ctx.log.warn(
-          `lazy engine: raised fs.pipe-max-size to ${PIPE_SIZE_RAISED} bytes (CRIU's page server needs ${PIPE_MAX_SIZE_NEEDED} without CAP_SYS_RESOURCE)`,
+          `lazy engine: raised fs.pipe-max-size on ${h.name} from ${from} to ${PIPE_SIZE_RAISED} bytes (CRIU's page server needs ${PIPE_MAX_SIZE_NEEDED} without CAP_SYS_RESOURCE); the run's cleanup sets it back`,
         );
+        // a kernel-wide setting: the run leaves it as it found it
+        r.ctx.cleanup.add(`set fs.pipe-max-size on ${h.name} back to ${from}`, async () => {
+          await h.exec(`echo ${from} > /proc/sys/fs/pipe-max-size`, { quiet: true, allowFail: true });
+        });
+      });
     },
   },
 
