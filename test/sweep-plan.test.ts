@@ -31,7 +31,7 @@ describe('loop variables', () => {
   });
   it('an unknown key, a bad value, an empty or repeated value are refused naming them', () => {
     expect(err(() => parseVary('LOADGEN_CONECTIONS=4'))).toBe(
-      '--vary LOADGEN_CONECTIONS: unknown config key; did you mean LOADGEN_CONNECTIONS? (declared keys are in lib/config/keys.ts)',
+      "--vary LOADGEN_CONECTIONS: unknown config key; did you mean LOADGEN_CONNECTIONS? (declared keys are in lib/config/keys/, a server's keys are <NAME>_SSH|NIC|SW_PORT|DIRECT_IP|DIRECT_IF)",
     );
     expect(err(() => parseVary('LOADGEN_CONNECTIONS=4,many'))).toMatch(
       /^LOADGEN_CONNECTIONS="many" \(from --vary LOADGEN_CONNECTIONS\): expected an integer >= 1/,
@@ -39,6 +39,29 @@ describe('loop variables', () => {
     expect(err(() => parseVary('MIGRATIONS=1,,2'))).toMatch(/empty value/);
     expect(err(() => parseVary('MIGRATIONS=1,1'))).toMatch(/listed twice/);
     expect(err(() => parseVary('MIGRATIONS'))).toMatch(/expected KEY=VALUE1,VALUE2/);
+  });
+});
+
+describe('loop variables over servers', () => {
+  it("a server's key parses by its template's type; run.ts's validation checks the server is in SERVERS", () => {
+    expect(parseVary('BOULDER_SW_PORT=156,164')).toEqual({ key: 'BOULDER_SW_PORT', values: ['156', '164'] });
+    expect(err(() => parseVary('BOULDER_SW_PORT=156,600'))).toMatch(/^BOULDER_SW_PORT="600" \(from --vary BOULDER_SW_PORT\): /);
+    const p = expandPlan([parseVary('BOULDER_SW_PORT=156')]);
+    expect(err(() => validatePoints(p, [], { cwd: projectDir, env: {} }))).toMatch(
+      /^point 1 \(BOULDER_SW_PORT=156\): BOULDER_SW_PORT .*server boulder is not in SERVERS=lakewood,loveland/,
+    );
+    const [c] = validatePoints(p, ['--set', 'SERVERS=lakewood,loveland,boulder'], { cwd: projectDir, env: {} });
+    expect(c.BOULDER_SW_PORT).toBe(156);
+  });
+  it('values that hold commas (SERVERS, a schedule list) are separated by semicolons', () => {
+    const v = parseVary('SERVERS=lakewood,loveland;lakewood,loveland,boulder');
+    expect(v.values).toEqual(['lakewood,loveland', 'lakewood,loveland,boulder']);
+    const cs = validatePoints(expandPlan([v]), [], { cwd: projectDir, env: {} });
+    expect(cs.map((c) => c.SERVERS.length)).toEqual([2, 3]);
+    expect(parseVary('MIGRATION_SCHEDULE=alternate;list:loveland,lakewood').values).toEqual([
+      'alternate',
+      'list:loveland,lakewood',
+    ]);
   });
 });
 

@@ -4,10 +4,12 @@
 // or a combination that fails a cross-key check, stops the sweep at exit 2 before the first run.
 import { loadConfig } from '../config/load.ts';
 import type { Config, KeyName } from '../config/keys.ts';
-import { ConfigError, KEY_NAMES, parseKey, suggestKey } from '../config/values.ts';
+import { ConfigError, KEY_NAMES, parseDeclared, parseKey, suggestKey } from '../config/values.ts';
+import { parseServerKey, SERVER_FIELDS, SERVER_KEY_TEMPLATE } from '../config/keys/servers.ts';
 
 export interface Vary {
-  key: KeyName;
+  /** A declared key or a server's key (BOULDER_SW_PORT). */
+  key: string;
   values: string[];
 }
 
@@ -28,27 +30,32 @@ export interface SweepPlan {
   runs: PlannedRun[];
 }
 
-/** `KEY=v1,v2,…` → a loop variable; the key must be declared and every value must parse. */
+/**
+ * `KEY=v1,v2,…` → a loop variable; the key must be declared (or be a server's key, e.g.
+ * BOULDER_SW_PORT: run.ts checks that the server is in SERVERS) and every value must parse.
+ * Values that hold commas themselves (SERVERS, MIGRATION_SCHEDULE=list:…) are separated by `;`.
+ */
 export function parseVary(arg: string, origin = '--vary'): Vary {
   const eq = arg.indexOf('=');
   if (eq <= 0) throw new ConfigError(`${origin} ${JSON.stringify(arg)}: expected KEY=VALUE1,VALUE2,…`);
   const name = arg.slice(0, eq);
-  if (!(KEY_NAMES as string[]).includes(name)) {
+  const server = (KEY_NAMES as string[]).includes(name) ? undefined : parseServerKey(name);
+  if (!(KEY_NAMES as string[]).includes(name) && !server) {
     const s = suggestKey(name);
     throw new ConfigError(
-      `${origin} ${name}: unknown config key${s ? `; did you mean ${s}?` : ''} (declared keys are in lib/config/keys.ts)`,
+      `${origin} ${name}: unknown config key${s ? `; did you mean ${s}?` : ''} (declared keys are in lib/config/keys/, a server's keys are <NAME>_${SERVER_FIELDS.join('|')})`,
     );
   }
-  const key = name as KeyName;
-  const values = arg
-    .slice(eq + 1)
-    .split(',')
-    .map((v) => v.trim());
+  const rest = arg.slice(eq + 1);
+  const values = rest.split(rest.includes(';') ? ';' : ',').map((v) => v.trim());
   if (values.some((v) => v === ''))
-    throw new ConfigError(`${origin} ${arg}: empty value in the list (expected KEY=VALUE1,VALUE2,…)`);
+    throw new ConfigError(`${origin} ${arg}: empty value in the list (expected KEY=VALUE1,VALUE2,… or KEY=A,B;C,D)`);
   if (new Set(values).size !== values.length) throw new ConfigError(`${origin} ${arg}: a value is listed twice`);
-  for (const v of values) parseKey(key, v, `${origin} ${key}`);
-  return { key, values };
+  for (const v of values) {
+    if (server) parseDeclared(name, SERVER_KEY_TEMPLATE[server.field], v, `${origin} ${name}`);
+    else parseKey(name as KeyName, v, `${origin} ${name}`);
+  }
+  return { key: name, values };
 }
 
 /** The runs of the sweep in order: points in nested-loop order (first --vary outermost), each R times. */
