@@ -182,11 +182,15 @@ describe('stream server and load generator on loopback', () => {
     for (const r of data) expect(Object.keys(r)).toHaveLength(header.length);
     const times = data.map((r) => Number(r.timestamp_unix_milli));
     const gaps = times.slice(1).map((t, i) => t - times[i]);
-    // every tick on the 250 ms grid (the last row is the SIGTERM flush, off-grid)
-    for (const g of gaps.slice(0, -1)) {
-      expect(g).toBeGreaterThan(150);
+    // one row per 250 ms tick (the last row is the SIGTERM flush, off-grid): no tick written twice or
+    // skipped — a late tick (a loaded machine) may be followed by a short gap to the next, on time
+    const ticks = gaps.slice(0, -1);
+    for (const g of ticks) {
+      expect(g).toBeGreaterThan(50);
       expect(g).toBeLessThan(600);
     }
+    const span = times.at(-2)! - times[0];
+    expect(Math.abs(span / 250 - ticks.length), `rows at ${times.join(', ')}`).toBeLessThanOrEqual(1);
     expect(times.at(-1)).toBeGreaterThanOrEqual(termAt);
     expect(data.filter((r) => r.migration_event === '1')).toHaveLength(2); // mark file + SIGUSR1
     const last = data.at(-1)!;

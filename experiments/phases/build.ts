@@ -19,6 +19,7 @@ import {
 import { containerNetScript, containerPidCmd, parsePid, serverNode } from '../../lib/server/net.ts';
 import { homeServer, loadgenHost } from '../../lib/migration/schedule.ts';
 import type { Phase } from '../../lib/run/phases.ts';
+import { sh } from '../../lib/hosts/quote.ts';
 import { extraBackends } from '../../lib/server/backend.ts';
 import { tail } from '../../lib/run/text.ts';
 
@@ -46,7 +47,9 @@ export const phase: Phase = {
       // absence is expected (on the local testbed both servers share one network definition,
       // removed by the first undo).
       cleanup.add(`remove podman network ${c.HW_NET} on ${name}`, async () => {
-        await on`if podman network exists ${c.HW_NET}; then podman network rm -f ${c.HW_NET} >/dev/null; fi`;
+        // a create the Ctrl-C cut off can still be finishing on the host (the TERM ends the remote
+        // shell, not podman under it): wait for that process (at most 5 s), then remove
+        await on.script(networkRemoveScript(c.HW_NET));
       });
       await on.script(networkCreateCmd(c, node));
       await runScript(on, nicTuneScript(c, node), `NIC ${node.nic} (offloads: ${nicOffloadMode(c)})`, say);
@@ -124,3 +127,13 @@ export const phase: Phase = {
     );
   },
 };
+
+/** Remove the podman network, after any `podman network create` of it still running on the host. */
+export function networkRemoveScript(net: string): string {
+  // [c]: the pattern does not match this script's own command line
+  const creating = sh`ps -eo args= | grep -q -- ${`podman network [c]reate .* ${net}$`}`;
+  return [
+    `i=0; while ${creating} && [ $i -lt 25 ]; do sleep 0.2; i=$((i+1)); done`,
+    sh`if podman network exists ${net}; then podman network rm -f ${net} >/dev/null; fi`,
+  ].join('\n');
+}
