@@ -15,15 +15,14 @@ import { join, resolve } from 'node:path';
 import { percentile } from '../lib/analysis/stats.ts';
 import { cliArgs, intIn } from '../lib/run/cli.ts';
 import { ensureLocalNetTool } from '../lib/nettool/index.ts';
+import { asRootUnderTestbedLock } from './lib/exclusive.ts';
 
-const LOCK = '/tmp/p4cf-testbed.lock';
 const IMAGE = 'localhost/p4cf-stream-server';
 const NAME = 'p4bc-ckpt';
 const IP = '10.88.0.250';
 const MAC = '02:42:0a:58:00:fa';
 const NEW = ['10.88.0.251', '02:42:0a:58:00:fb'];
-const root = resolve(import.meta.dirname, '..');
-const tsx = join(root, 'node_modules', 'tsx', 'dist', 'cli.mjs');
+const _root = resolve(import.meta.dirname, '..');
 
 const { values: args } = cliArgs({
   command: 'npx tsx bench/ckpt-rewrite.ts',
@@ -39,17 +38,7 @@ const { values: args } = cliArgs({
   },
 });
 
-if (process.getuid?.() !== 0) {
-  console.log('bench/ckpt-rewrite.ts: skipped, needs root (podman, CRIU)');
-  process.exit(0);
-}
-if (process.env.P4CF_BENCH_LOCKED !== '1') {
-  const r = spawnSync('flock', [LOCK, process.execPath, tsx, ...process.argv.slice(1)], {
-    stdio: 'inherit',
-    env: { ...process.env, P4CF_BENCH_LOCKED: '1' },
-  });
-  process.exit(r.status ?? 1);
-}
+asRootUnderTestbedLock('bench/ckpt-rewrite.ts', 'podman, CRIU');
 if (spawnSync('podman', ['image', 'exists', IMAGE]).status !== 0) {
   console.log(`bench/ckpt-rewrite.ts: skipped, no image ${IMAGE} (a local run builds it: npx tsx experiments/run.ts)`);
   process.exit(0);

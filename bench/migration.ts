@@ -13,8 +13,8 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { cliArgs, intIn } from '../lib/run/cli.ts';
+import { asRootUnderTestbedLock } from './lib/exclusive.ts';
 
-const LOCK = '/tmp/p4cf-testbed.lock';
 const root = resolve(import.meta.dirname, '..');
 const tsx = join(root, 'node_modules', 'tsx', 'dist', 'cli.mjs');
 
@@ -62,18 +62,7 @@ const { values: args } = cliArgs({
 });
 for (const c of CASES) if (c.stateMb) c.stateMb = args['big-mb'];
 
-if (process.getuid?.() !== 0) {
-  console.log('bench/migration.ts: skipped, needs root (local testbed, podman, CRIU)');
-  process.exit(0);
-}
-// one lock for the whole benchmark: re-run under flock unless already holding it
-if (process.env.P4CF_BENCH_LOCKED !== '1') {
-  const r = spawnSync('flock', [LOCK, process.execPath, tsx, ...process.argv.slice(1)], {
-    stdio: 'inherit',
-    env: { ...process.env, P4CF_BENCH_LOCKED: '1' },
-  });
-  process.exit(r.status ?? 1);
-}
+asRootUnderTestbedLock('bench/migration.ts', 'local testbed, podman, CRIU');
 
 const wanted = args.cases
   .split(',')

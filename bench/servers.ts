@@ -13,8 +13,8 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { cliArgs } from '../lib/run/cli.ts';
+import { asRootUnderTestbedLock } from './lib/exclusive.ts';
 
-const LOCK = '/tmp/p4cf-testbed.lock';
 const root = resolve(import.meta.dirname, '..');
 const tsx = join(root, 'node_modules', 'tsx', 'dist', 'cli.mjs');
 const NAMES = ['lakewood', 'loveland', 'boulder', 'denver', 'golden', 'aspen', 'vail', 'estes'];
@@ -40,18 +40,7 @@ const { values: args } = cliArgs({
   },
 });
 
-if (process.getuid?.() !== 0) {
-  console.log('bench/servers.ts: skipped, needs root (local testbed, podman, CRIU)');
-  process.exit(0);
-}
-// one lock for the whole benchmark: re-run under flock unless already holding it
-if (process.env.P4CF_BENCH_LOCKED !== '1') {
-  const r = spawnSync('flock', [LOCK, process.execPath, tsx, ...process.argv.slice(1)], {
-    stdio: 'inherit',
-    env: { ...process.env, P4CF_BENCH_LOCKED: '1' },
-  });
-  process.exit(r.status ?? 1);
-}
+asRootUnderTestbedLock('bench/servers.ts', 'local testbed, podman, CRIU');
 
 const counts = args.counts.split(',').map((s) => Number(s.trim()));
 for (const n of counts)
