@@ -14,23 +14,13 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { cliArgs } from '../lib/run/cli.ts';
 import { asRootUnderTestbedLock } from './lib/exclusive.ts';
+import { PHASE_ORDER } from '../lib/run/phases.ts';
 
 const root = resolve(import.meta.dirname, '..');
 const tsx = join(root, 'node_modules', 'tsx', 'dist', 'cli.mjs');
 const NAMES = ['lakewood', 'loveland', 'boulder', 'denver', 'golden', 'aspen', 'vail', 'estes'];
-const PHASES = [
-  'testbed',
-  'preflight',
-  'sync',
-  'images',
-  'switchd',
-  'controller',
-  'clean',
-  'build',
-  'workload',
-  'migrate',
-  'collect',
-];
+// the phases a short run times (steady, post and analyze are waits or local work)
+const PHASES = PHASE_ORDER.filter((p) => !['steady', 'post', 'analyze'].includes(p));
 
 const { values: args } = cliArgs({
   command: 'npx tsx bench/servers.ts',
