@@ -1,7 +1,7 @@
 // Server image: built from the host's node + ldd libraries + bundled server, run in a test network
 // namespace, copied by id to a separate podman storage (stands in for the other server).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { isRoot } from './helpers/env.ts';
@@ -80,6 +80,21 @@ describe.skipIf(!isRoot)('server image (root)', () => {
       sh`podman image inspect --format ${'{{json .Config.Entrypoint}} {{index .Labels "' + SOURCE_HASH_LABEL + '"}}'} ${IMAGE}`,
     );
     expect(ep.stdout).toContain(JSON.stringify(['/usr/local/bin/node', ...IMAGE_NODE_FLAGS, '/app/stream-server.mjs']));
+  });
+
+  it('a rebuild (the source changed) removes the image the tag named before: nothing left behind per rebuild', async () => {
+    const before = await inspectImage(local, IMAGE);
+    const changed = join(tmp, 'stream-server.changed.mjs');
+    writeFileSync(changed, `${readFileSync(bundleFile, 'utf8')}\n// changed\n`);
+    const next = await ensureServerImage(local, { image: IMAGE, bundleFile: changed, workDir: join(tmp, 'build') });
+    expect(next.built).toBe(true);
+    expect(next.id).not.toBe(before?.id);
+    const exists = (id: string) => local.exec(sh`podman image exists ${id}`, { allowFail: true, quiet: true });
+    expect((await exists(before!.id)).code, 'the replaced image is gone').not.toBe(0);
+    // back to the bundle the other tests use: the changed one goes too
+    const back = await ensureServerImage(local, { image: IMAGE, bundleFile, workDir: join(tmp, 'build') });
+    expect(back.built).toBe(true);
+    expect((await exists(next.id)).code).not.toBe(0);
   });
 
   it('a container from it serves /health inside a test network namespace', async () => {

@@ -99,6 +99,26 @@ export async function inspectImage(
   return id ? { id, sourceHash: hash === '<no' ? '' : hash } : undefined;
 }
 
+/**
+ * After the tag moved to a new image: remove the one it named before (an image this project built,
+ * now untagged), so every rebuild does not leave ~100 MB behind. One a container still uses stays
+ * (podman refuses), and so does anything when nothing was replaced.
+ */
+export async function dropReplacedImage(
+  host: Host,
+  oldId: string | undefined,
+  newId: string,
+  o: { podman?: string; log?: (msg: string) => void; dryRun?: boolean } = {},
+): Promise<void> {
+  if (!oldId || oldId === newId || o.dryRun) return;
+  const r = await host.exec(`${podmanCmd(o)} rmi ${sh`${oldId}`}`, { quiet: true, allowFail: true });
+  o.log?.(
+    r.code === 0
+      ? `[${host.name}] removed the image it replaced (${oldId.slice(0, 12)})`
+      : `[${host.name}] kept the image it replaced (${oldId.slice(0, 12)}): ${r.stderr.trim().split('\n').pop()}`,
+  );
+}
+
 /** Builds (always) the server image on `host`. */
 export async function buildServerImage(host: Host, o: BuildImageOptions): Promise<ImageInfo> {
   const log = o.log ?? (() => {});
@@ -157,7 +177,9 @@ export async function ensureServerImage(host: Host, o: BuildImageOptions): Promi
     );
     return { image: o.image, id: have.id, sourceHash, built: false };
   }
-  return buildServerImage(host, o);
+  const built = await buildServerImage(host, o);
+  await dropReplacedImage(host, have?.id, built.id, o);
+  return built;
 }
 
 export interface EnsureOnOptions {
@@ -183,7 +205,9 @@ export async function ensureImageOn(
   const id = src.id;
   const tagOnTarget = async () => {
     const t = await inspectImage(target, image, o);
-    if (t?.id !== id) await target.exec(`${podmanCmd(o)} tag ${sh`${id} ${image}`}`, { quiet: true });
+    if (t?.id === id) return;
+    await target.exec(`${podmanCmd(o)} tag ${sh`${id} ${image}`}`, { quiet: true });
+    await dropReplacedImage(target, t?.id, id, o);
   };
   const has = await target.exec(`${podmanCmd(o)} image inspect --format '{{.Id}}' ${sh`${id}`}`, {
     quiet: true,

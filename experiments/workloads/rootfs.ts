@@ -6,7 +6,7 @@
 import { createHash } from 'node:crypto';
 import { sh } from '../../lib/hosts/quote.ts';
 import type { Host } from '../../lib/hosts/types.ts';
-import { inspectImage, parseLdd, SOURCE_HASH_LABEL } from '../workload/image.ts';
+import { dropReplacedImage, inspectImage, parseLdd, SOURCE_HASH_LABEL } from '../workload/image.ts';
 
 export interface BinaryImageOptions {
   image: string;
@@ -85,5 +85,6 @@ export async function ensureBinaryImage(
   if (info.sourceHash !== hash)
     throw new Error(`[${host.name}] ${o.image}: label ${SOURCE_HASH_LABEL}=${info.sourceHash}, expected ${hash}`);
   log(`[${host.name}] built ${o.image} ${info.id.slice(0, 12)}`);
+  await dropReplacedImage(host, have?.id, info.id, { log });
   return { id: info.id, sourceHash: hash, built: true };
 }
