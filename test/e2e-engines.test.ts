@@ -8,7 +8,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { isRoot, warnIfNotRoot } from './helpers/env.ts';
-import { projectDir, runRunner } from './helpers/runner.ts';
+import { runRunner } from './helpers/runner.ts';
 import { LAZY_CUT_HOOK } from '../lib/migration/lazy.ts';
 import { runDirOf, useLocalTestbed } from './helpers/testbed-run.ts';
 
@@ -23,46 +23,50 @@ function column(dir: string, name: string): number[] {
     .map(Number);
 }
 
+/** Two migrations (there and back) with `engine`: the run folder and each migration's timing JSON. */
+async function twoMigrations(engine: string): Promise<{ dir: string; timings: Record<string, unknown>[] }> {
+  const r = await runRunner(
+    ['--steady-state', '2', '--post-migration', '2', '--migrations', '2', '--set', `MIGRATION_ENGINE=${engine}`],
+    {},
+    300_000,
+  );
+  expect(r.code, `runner failed:\n${r.stdout.slice(-4000)}\n${r.stderr.slice(-2000)}`).toBe(0);
+  const dir = runDirOf(r.stdout);
+  expect(existsSync(join(dir, 'error.log'))).toBe(false);
+  const timings = [1, 2].map((i) => JSON.parse(readFileSync(join(dir, `migration_timing_${i}.json`), 'utf8')));
+  for (const [i, t] of timings.entries()) {
+    expect(t.engine, `migration ${i + 1}`).toBe(engine);
+    expect(t.podman_ps_after, `migration ${i + 1}: podman ps after the restore`).toMatch(/^Up\b/);
+  }
+  return { dir, timings };
+}
+
+/** No frame lost and no connection dropped over the whole run, from metrics.csv. */
+function expectLossless(dir: string): void {
+  const lost = column(dir, 'frames_lost');
+  expect(lost.length, 'metrics rows with frames_lost').toBeGreaterThan(0);
+  expect(lost[lost.length - 1], 'frames lost').toBe(0);
+  const drops = column(dir, 'connection_drops');
+  expect(Math.max(...drops) - Math.min(...drops), 'connection drops').toBe(0);
+}
+
 describe.skipIf(!isRoot)('migration engines end to end', () => {
   // a testbed this file brought up goes down again: the suite leaves the machine as it found it
   useLocalTestbed();
   it('runc: two migrations, 0 frames lost, no drop, podman runs the restored container', async () => {
-    const r = await runRunner(
-      ['--steady-state', '2', '--post-migration', '2', '--migrations', '2', '--set', 'MIGRATION_ENGINE=runc'],
-      {},
-      300_000,
-    );
-    expect(r.code, `runner failed:\n${r.stdout.slice(-4000)}\n${r.stderr.slice(-2000)}`).toBe(0);
-    const dir = runDirOf(r.stdout);
-    expect(existsSync(join(dir, 'error.log'))).toBe(false);
-    for (const i of [1, 2]) {
-      const t = JSON.parse(readFileSync(join(dir, `migration_timing_${i}.json`), 'utf8')) as Record<string, unknown>;
-      expect(t.engine, `migration ${i}`).toBe('runc');
-      expect(t.podman_ps_after, `migration ${i}: podman ps after the restore`).toMatch(/^Up\b/);
-      expect(t.freeze, `migration ${i}`).toBe('frozen');
+    const { dir, timings } = await twoMigrations('runc');
+    for (const [i, t] of timings.entries()) {
+      expect(t.freeze, `migration ${i + 1}`).toBe('frozen');
       for (const k of ['freeze_ms', 'runc_checkpoint_ms', 'podman_restore_ms'])
-        expect(typeof t[k], `migration ${i} ${k}`).toBe('number');
+        expect(typeof t[k], `migration ${i + 1} ${k}`).toBe('number');
     }
-    const lost = column(dir, 'frames_lost');
-    expect(lost.length, 'metrics rows with frames_lost').toBeGreaterThan(0);
-    expect(lost[lost.length - 1], 'frames lost').toBe(0);
-    const drops = column(dir, 'connection_drops');
-    expect(Math.max(...drops) - Math.min(...drops), 'connection drops').toBe(0);
+    expectLossless(dir);
   }, 320_000);
 
   it('lazy: two migrations, 0 frames lost, no drop, every deferred page arrived after the resume', async () => {
-    const r = await runRunner(
-      ['--steady-state', '2', '--post-migration', '2', '--migrations', '2', '--set', 'MIGRATION_ENGINE=lazy'],
-      {},
-      300_000,
-    );
-    expect(r.code, `runner failed:\n${r.stdout.slice(-4000)}\n${r.stderr.slice(-2000)}`).toBe(0);
-    const dir = runDirOf(r.stdout);
-    expect(existsSync(join(dir, 'error.log'))).toBe(false);
-    for (const i of [1, 2]) {
-      const t = JSON.parse(readFileSync(join(dir, `migration_timing_${i}.json`), 'utf8')) as Record<string, unknown>;
-      expect(t.engine, `migration ${i}`).toBe('lazy');
-      expect(t.podman_ps_after, `migration ${i}: podman ps after the restore`).toMatch(/^Up\b/);
+    const { dir, timings } = await twoMigrations('lazy');
+    for (const [n, t] of timings.entries()) {
+      const i = n + 1;
       expect(t.criu_config_restore, `migration ${i}: the restore read the CRIU config that asks for lazy pages`).toBe('parsed');
       const deferred = Number(t.lazy_pages_deferred);
       expect(deferred, `migration ${i}: pages left on the source at the restore`).toBeGreaterThan(0);
@@ -76,11 +80,7 @@ describe.skipIf(!isRoot)('migration engines end to end', () => {
       );
       expect(Number(t.lazy_pages_after_resume_ms), `migration ${i}`).toBeGreaterThanOrEqual(0);
     }
-    const lost = column(dir, 'frames_lost');
-    expect(lost.length, 'metrics rows with frames_lost').toBeGreaterThan(0);
-    expect(lost[lost.length - 1], 'frames lost').toBe(0);
-    const drops = column(dir, 'connection_drops');
-    expect(Math.max(...drops) - Math.min(...drops), 'connection drops').toBe(0);
+    expectLossless(dir);
   }, 320_000);
 
   it('lazy: pages cut off in flight (the page server ended after the switch): fails at postSwitch, diagnosed, the target stopped', async () => {
@@ -101,9 +101,7 @@ describe.skipIf(!isRoot)('migration engines end to end', () => {
       300_000,
     );
     expect(r.code, `the run should fail:\n${r.stdout.slice(-3000)}`).not.toBe(0);
-    const m = r.stdout.match(/results (?:\(partial\) )?in (\S+)/);
-    expect(m, r.stdout.slice(-3000)).not.toBeNull();
-    const dir = m![1].startsWith('/') ? m![1] : join(projectDir, m![1]);
+    const dir = runDirOf(r.stdout);
     const diagnosis = readFileSync(join(dir, 'migration_1_lazy_diagnosis.txt'), 'utf8');
     expect(diagnosis).toMatch(/cause: lazy-pages-lost/);
     expect(diagnosis).toMatch(/state: The server on loveland (was stopped: its memory is incomplete|is dead)/);

@@ -10,9 +10,9 @@ import { projectDir } from './runner.ts';
 
 const tsxCli = join(projectDir, 'node_modules', 'tsx', 'dist', 'cli.mjs');
 
-/** The run folder named in a run's output (`results in …` / `run folder …`), absolute. */
+/** The run folder named in a run's output (`results [(partial) ]in …` / `run folder …`), absolute. */
 export function runDirOf(stdout: string): string {
-  const m = stdout.match(/results in (\S+)/) ?? stdout.match(/run folder (\S+)/);
+  const m = stdout.match(/results (?:\(partial\) )?in (\S+)/) ?? stdout.match(/run folder (\S+)/);
   if (!m) throw new Error(`no run folder in the runner's output:\n${stdout.slice(-3000)}`);
   return m[1].startsWith('/') ? m[1] : join(projectDir, m[1]);
 }
