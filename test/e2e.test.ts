@@ -9,7 +9,7 @@ import { parseTimingText } from '../experiments/analysis/load.ts';
 import { TIMING_KEYS } from '../lib/migration/timing.ts';
 import { isRoot, warnIfNotRoot } from './helpers/env.ts';
 import { runRunner, spawnRunner } from './helpers/runner.ts';
-import { runDirOf, useLocalTestbed } from './helpers/testbed-run.ts';
+import { assertRunLeftNothing, runDirOf, useLocalTestbed } from './helpers/testbed-run.ts';
 
 warnIfNotRoot('test/e2e.test.ts (full runs on the local testbed)');
 
@@ -21,39 +21,13 @@ function csvRows(dir: string): Record<string, string>[] {
   return lines.map((l) => Object.fromEntries(l.split(',').map((v, i) => [cols[i], v])));
 }
 
-const sh = (cmd: string, args: string[]): string => {
+const _sh = (cmd: string, args: string[]): string => {
   try {
     return execFileSync(cmd, args, { encoding: 'utf8' });
   } catch (e) {
     return String((e as { stdout?: string }).stdout ?? '');
   }
 };
-
-/** What a user checks after a run: nothing of the run left, only the testbed's own pieces. */
-function assertNothingLeft(dir: string): void {
-  const containers = sh('podman', ['ps', '-a', '--format', '{{.Names}}'])
-    .split('\n')
-    .filter((n) => n.startsWith('p4cf-'));
-  expect(containers, 'p4cf- containers left after the run').toEqual([]);
-  const nets = sh('podman', ['network', 'ls', '--filter', 'label=p4cf=1', '--format', '{{.Name}}']).trim();
-  expect(nets, 'p4cf networks left').toBe('');
-  const ns = sh('ip', ['netns', 'list'])
-    .split('\n')
-    .map((l) => l.split(' ')[0])
-    .filter((n) => n.startsWith('p4cf-'));
-  expect(ns.sort()).toEqual(['p4cf-lakewood', 'p4cf-loveland', 'p4cf-tofino']);
-  expect(sh('ip', ['-n', 'p4cf-lakewood', 'link', 'show']), 'shim left on lakewood').not.toMatch(/macshim/);
-  const state = JSON.parse(readFileSync(join(dir, 'state.json'), 'utf8')) as Record<string, unknown>;
-  const w = (state.workload ?? {}) as { loadgenPid?: number; collectorPid?: number };
-  const pids = [state.switchdPid, state.controllerPid, w.loadgenPid, w.collectorPid].filter(
-    (p): p is number => typeof p === 'number',
-  );
-  expect(pids.length).toBeGreaterThan(0);
-  for (const pid of pids) {
-    const alive = existsSync(`/proc/${pid}`) && /node|tsx/.test(readFileSync(`/proc/${pid}/cmdline`, 'utf8'));
-    expect(alive, `process ${pid} recorded by the run still runs`).toBe(false);
-  }
-}
 
 describe.skipIf(!isRoot)('end to end on the local testbed', () => {
   // The runs bring the testbed up and leave it for reuse; a testbed this file brought up goes
@@ -105,7 +79,7 @@ describe.skipIf(!isRoot)('end to end on the local testbed', () => {
     const allowed = Math.ceil(freezeMs / 100 + 3 * 2) * CONNECTIONS;
     expect(num(last, 'pings_unanswered')).toBeLessThanOrEqual(allowed);
     expect(rows.filter((r) => r.migration_event === '1').length).toBe(3);
-    assertNothingLeft(dir);
+    assertRunLeftNothing(dir, { testbedOnly: true, recorded: true });
   }, 420_000);
 
   it('cleans up and writes error.log when interrupted during migrate', async () => {
@@ -121,7 +95,7 @@ describe.skipIf(!isRoot)('end to end on the local testbed', () => {
     expect(code).not.toBe(0);
     expect(existsSync(join(dir, 'error.log')), `no error.log in ${dir}`).toBe(true);
     expect(readFileSync(join(dir, 'error.log'), 'utf8')).toMatch(/migrate/);
-    assertNothingLeft(dir);
+    assertRunLeftNothing(dir, { testbedOnly: true, recorded: true });
   }, 320_000);
 
   it('recovers on the source and reports the diagnosis when the restore fails', async () => {
@@ -145,6 +119,6 @@ describe.skipIf(!isRoot)('end to end on the local testbed', () => {
     expect(log).toMatch(/the service answers its health check through the switch again/);
     const rows = csvRows(dir);
     expect(Number(rows[rows.length - 1].frames_lost || 0)).toBe(0);
-    assertNothingLeft(dir);
+    assertRunLeftNothing(dir, { testbedOnly: true, recorded: true });
   }, 320_000);
 });

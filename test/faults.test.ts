@@ -6,9 +6,9 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { isRoot, isRunning, warnIfNotRoot } from './helpers/env.ts';
+import { isRoot, warnIfNotRoot } from './helpers/env.ts';
 import { spawnRunner, type Spawned } from './helpers/runner.ts';
-import { runDirOf, useLocalTestbed } from './helpers/testbed-run.ts';
+import { assertRunLeftNothing, runDirOf, useLocalTestbed } from './helpers/testbed-run.ts';
 
 warnIfNotRoot('test/faults.test.ts (fault injection on the local testbed)');
 
@@ -19,26 +19,6 @@ const sh = (cmd: string, args: string[]): string => {
     return String((e as { stdout?: string }).stdout ?? '');
   }
 };
-
-/** Nothing of the run is left: containers, networks, shim, recorded processes. */
-function assertNothingLeft(dir: string): void {
-  const containers = sh('podman', ['ps', '-a', '--format', '{{.Names}}'])
-    .split('\n')
-    .filter((n) => n.startsWith('p4cf-'));
-  expect(containers, 'p4cf- containers left after the run').toEqual([]);
-  expect(sh('podman', ['network', 'ls', '--filter', 'label=p4cf=1', '--format', '{{.Name}}']).trim(), 'p4cf networks left').toBe(
-    '',
-  );
-  expect(sh('ip', ['-n', 'p4cf-lakewood', 'link', 'show']), 'shim left on lakewood').not.toMatch(/macshim/);
-  const state = JSON.parse(readFileSync(join(dir, 'state.json'), 'utf8')) as Record<string, unknown>;
-  const w = (state.workload ?? {}) as { loadgenPid?: number; collectorPid?: number };
-  for (const pid of [state.switchdPid, state.controllerPid, w.loadgenPid, w.collectorPid].filter(
-    (p): p is number => typeof p === 'number',
-  )) {
-    const alive = isRunning(pid) && /node|tsx/.test(readFileSync(`/proc/${pid}/cmdline`, 'utf8'));
-    expect(alive, `process ${pid} recorded by the run still runs`).toBe(false);
-  }
-}
 
 /** The log from the cleanup's first line on. */
 const afterCleanup = (log: string): string => log.slice(Math.max(0, log.search(/cleanup \((after failure|end of run)\)/)));
@@ -80,7 +60,7 @@ describe.skipIf(!isRoot)('faults on the local testbed (issue 12)', () => {
     expect(after.length).toBeGreaterThan(0);
     // what build says when it created the container or the shim
     expect(after).not.toMatch(/container p4cf-server runs on lakewood|shim \S+ \S+ \/ \S+ on lakewood/);
-    assertNothingLeft(runDirOf(s.stdout()));
+    assertRunLeftNothing(runDirOf(s.stdout()));
   }, 300_000);
 
   it('SIGINT inside a migration: the service comes back before the undos, the run says where', async () => {
@@ -100,7 +80,7 @@ describe.skipIf(!isRoot)('faults on the local testbed (issue 12)', () => {
     expect(before).toMatch(/phase migrate (stopped|ended normally)/);
     // no migration step after the cleanup started
     expect(afterCleanup(out)).not.toMatch(/switch updated to port|recovering:|checkpoint done in/);
-    assertNothingLeft(runDirOf(s.stdout()));
+    assertRunLeftNothing(runDirOf(s.stdout()));
   }, 300_000);
 
   it('the controller killed during steady: the run ends with a clear error, no migration starts', async () => {
@@ -114,7 +94,7 @@ describe.skipIf(!isRoot)('faults on the local testbed (issue 12)', () => {
     expect(code, out.slice(-4000)).toBe(1);
     expect(out).toMatch(/phase steady failed: controller \/health at \S+ does not answer/);
     expect(out).not.toMatch(/start \(transfer via/);
-    assertNothingLeft(runDirOf(s.stdout()));
+    assertRunLeftNothing(runDirOf(s.stdout()));
   }, 300_000);
 
   it('the server container killed during steady: "server container … not running on lakewood" with its podman state', async () => {
@@ -126,7 +106,7 @@ describe.skipIf(!isRoot)('faults on the local testbed (issue 12)', () => {
     expect(code, out.slice(-4000)).toBe(1);
     expect(out).toMatch(/server container p4cf-server not running on lakewood \(podman state: (exited|stopped)/);
     expect(out).not.toMatch(/kill -USR2 0|start \(transfer via/);
-    assertNothingLeft(runDirOf(s.stdout()));
+    assertRunLeftNothing(runDirOf(s.stdout()));
   }, 300_000);
 
   it('a full target disk: the transfer fails, the partial checkpoint goes, the service is restored on the source with 0 drops', async () => {
@@ -165,7 +145,7 @@ describe.skipIf(!isRoot)('faults on the local testbed (issue 12)', () => {
         .map((l) => Number(l.split(',')[cols.indexOf('connection_drops')]))
         .filter((x) => !Number.isNaN(x));
       expect(Math.max(...drops) - Math.min(...drops), 'connection drops').toBe(0);
-      assertNothingLeft(dir);
+      assertRunLeftNothing(dir);
     } finally {
       sh('umount', [cp]);
     }
@@ -199,7 +179,7 @@ describe.skipIf(!isRoot)('faults on the local testbed (issue 12)', () => {
           .filter((x) => !Number.isNaN(x));
         expect(Math.max(...drops) - Math.min(...drops), 'connection drops').toBe(0);
       }
-      assertNothingLeft(dir);
+      assertRunLeftNothing(dir);
     } finally {
       sh('ip', ['-n', 'p4cf-loveland', 'link', 'set', 'p4cf-direct', 'up']);
     }

@@ -20,6 +20,7 @@ import {
 } from './seqcheck.ts';
 import { meanAbs, summarize } from './rttstats.ts';
 import { nowNs } from '../../lib/migration/timing.ts';
+import { prometheusOptions } from './prometheus-options.ts';
 
 // Durations: 200ms, 1.5s, 2m or a bare number of milliseconds.
 const { values: args } = cliArgs({
@@ -49,19 +50,7 @@ const { values: args } = cliArgs({
       parse: ms,
       help: 'RTT samples above this are capped (default 1000ms)',
     },
-    'metrics-port': {
-      type: 'string',
-      arg: 'PORT',
-      default: '9090',
-      parse: intIn(0, 65535),
-      help: 'Prometheus port (default 9090; 0 = any)',
-    },
-    'metrics-listen': {
-      type: 'string',
-      arg: 'ADDR',
-      default: '127.0.0.1',
-      help: 'Prometheus listen address (default 127.0.0.1)',
-    },
+    ...prometheusOptions,
     'pong-window': {
       type: 'string',
       arg: 'DURATION',

@@ -3,9 +3,10 @@
 // machine as the file found it — the project's clean-up for whatever a failed assertion left, and
 // the testbed taken down again when this file was the one that brought it up.
 import { execFileSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll } from 'vitest';
+import { afterAll, expect } from 'vitest';
+import { isRunning } from './env.ts';
 import { projectDir } from './runner.ts';
 
 const tsxCli = join(projectDir, 'node_modules', 'tsx', 'dist', 'cli.mjs');
@@ -62,4 +63,45 @@ export function useLocalTestbed(
     await o.after?.();
   });
   return { tsx, wasUp };
+}
+
+/** A command's stdout, also when it fails (an absent namespace or network is an answer here). */
+function out(cmd: string, args: string[]): string {
+  try {
+    return execFileSync(cmd, args, { encoding: 'utf8' });
+  } catch (e) {
+    return String((e as { stdout?: string }).stdout ?? '');
+  }
+}
+
+/**
+ * What a user checks after a run: no p4cf- container, no p4cf network, no shim on lakewood, no
+ * process the run recorded (state.json) still running. `testbedOnly`: the p4cf- namespaces are
+ * exactly the testbed's; `recorded`: the run recorded at least one process.
+ */
+export function assertRunLeftNothing(dir: string, o: { testbedOnly?: boolean; recorded?: boolean } = {}): void {
+  const containers = out('podman', ['ps', '-a', '--format', '{{.Names}}'])
+    .split('\n')
+    .filter((n) => n.startsWith('p4cf-'));
+  expect(containers, 'p4cf- containers left after the run').toEqual([]);
+  const nets = out('podman', ['network', 'ls', '--filter', 'label=p4cf=1', '--format', '{{.Name}}']).trim();
+  expect(nets, 'p4cf networks left').toBe('');
+  if (o.testbedOnly) {
+    const ns = out('ip', ['netns', 'list'])
+      .split('\n')
+      .map((l) => l.split(' ')[0])
+      .filter((n) => n.startsWith('p4cf-'));
+    expect(ns.sort()).toEqual(['p4cf-lakewood', 'p4cf-loveland', 'p4cf-tofino']);
+  }
+  expect(out('ip', ['-n', 'p4cf-lakewood', 'link', 'show']), 'shim left on lakewood').not.toMatch(/macshim/);
+  const state = JSON.parse(readFileSync(join(dir, 'state.json'), 'utf8')) as Record<string, unknown>;
+  const w = (state.workload ?? {}) as { loadgenPid?: number; collectorPid?: number };
+  const pids = [state.switchdPid, state.controllerPid, w.loadgenPid, w.collectorPid].filter(
+    (p): p is number => typeof p === 'number',
+  );
+  if (o.recorded) expect(pids.length).toBeGreaterThan(0);
+  for (const pid of pids) {
+    const alive = isRunning(pid) && /node|tsx/.test(readFileSync(`/proc/${pid}/cmdline`, 'utf8'));
+    expect(alive, `process ${pid} recorded by the run still runs`).toBe(false);
+  }
 }

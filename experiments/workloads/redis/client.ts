@@ -14,6 +14,7 @@ import { summarize } from '../../workload/rttstats.ts';
 import { cliArgs, durationMs, intIn } from '../../../lib/run/cli.ts';
 import { type ClientOptions, startClient } from './load.ts';
 import { metricsText } from './metrics.ts';
+import { prometheusOptions } from '../../workload/prometheus-options.ts';
 
 // The client's parts, importable from the bundle entry as before they moved.
 export { metricsText } from './metrics.ts';
@@ -48,19 +49,7 @@ async function main(): Promise<void> {
         parse: intIn(0, 1_000_000),
         help: 'ticks between writing a key and its lagged read (default 30)',
       },
-      'metrics-port': {
-        type: 'string',
-        arg: 'PORT',
-        default: '9090',
-        parse: intIn(0, 65535),
-        help: 'Prometheus port (default 9090; 0 = any)',
-      },
-      'metrics-listen': {
-        type: 'string',
-        arg: 'ADDR',
-        default: '127.0.0.1',
-        help: 'Prometheus listen address (default 127.0.0.1)',
-      },
+      ...prometheusOptions,
       'gap-log': {
         type: 'string',
         arg: 'DURATION',
