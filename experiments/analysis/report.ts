@@ -139,32 +139,16 @@ export function renderReport(run: RunData, s: Summary, plots: RenderedPlot[]): s
           s.connection_drops === null ? 'not measured' : String(s.connection_drops),
           `${pub.connection_drops} of 4 over 20 migrations`,
         ],
-        ['frames lost', c.frames_lost.total === null ? 'not measured' : String(c.frames_lost.total), 'not measured'],
-        [
-          'frames duplicated',
-          c.frames_duplicated.total === null ? 'not measured' : String(c.frames_duplicated.total),
-          'not measured',
-        ],
-        [
-          'frames reordered',
-          c.frames_reordered.total === null ? 'not measured' : String(c.frames_reordered.total),
-          'not measured',
-        ],
-        [
-          'pings unanswered (never answered)',
-          c.pings_unanswered.total === null ? 'not measured' : String(c.pings_unanswered.total),
-          'not measured',
-        ],
-        [
-          'pongs late (answered after the pong window)',
-          c.pongs_late.total === null ? 'not measured' : String(c.pongs_late.total),
-          'not measured',
-        ],
-        [
-          'RTTs over RTT_CAP (left out of the RTT figures)',
-          c.rtts_over_cap.total === null ? 'not measured' : String(c.rtts_over_cap.total),
-          'not measured',
-        ],
+        ...(
+          [
+            ['frames lost', c.frames_lost],
+            ['frames duplicated', c.frames_duplicated],
+            ['frames reordered', c.frames_reordered],
+            ['pings unanswered (never answered)', c.pings_unanswered],
+            ['pongs late (answered after the pong window)', c.pongs_late],
+            ['RTTs over RTT_CAP (left out of the RTT figures)', c.rtts_over_cap],
+          ] as const
+        ).map(([label, k]) => [label, k.total === null ? 'not measured' : String(k.total), 'not measured']),
       ],
     ),
   );
